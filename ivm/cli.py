@@ -1,0 +1,140 @@
+"""The ``ivm`` command: thin commands, each one call into :class:`ivm.Database`.
+
+User errors print one line to stderr and exit with code 2; nothing is changed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ivm.errors import IvmError
+from ivm.store.engine import Database
+
+
+def _open(db: str) -> Database:
+    return Database(db)
+
+
+def _emit(report: dict, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(report, indent=2) if as_json else text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ivm")
+def cli() -> None:
+    """Keep materialised SQL views equal to a full recompute when source rows are deleted."""
+
+
+@cli.command()
+@click.argument("db")
+@click.argument("sources", nargs=-1, required=True, metavar="NAME=PATH...")
+@click.option("--no-header", is_flag=True, help="CSV files have no header row.")
+@click.option("--columns", "column_specs", multiple=True, metavar="NAME=COL,COL,...",
+              help="Column names for source NAME (repeatable).")
+@click.option("--replace", is_flag=True, help="Reload a source that no view reads yet.")
+def load(db, sources, no_header, column_specs, replace):
+    """CSV or Parquet files become source tables in the DuckDB file DB."""
+    names = {}
+    for spec in column_specs:
+        name, _, cols = spec.partition("=")
+        if not cols:
+            raise IvmError(f"--columns expects NAME=COL,COL,...; got {spec!r}")
+        names[name.lower()] = [c.strip() for c in cols.split(",")]
+    pairs = []
+    for spec in sources:
+        name, _, path = spec.partition("=")
+        if not path:
+            raise IvmError(f"expected NAME=PATH, got {spec!r}")
+        pairs.append((name, path))
+    with _open(db) as database:
+        for name, path in pairs:
+            rows = database.load(name, path, header=False if no_header else None,
+                                 columns=names.get(name.lower()), replace=replace)
+            click.echo(f"loaded {name}: {rows} rows from {path}")
+
+
+@cli.command()
+@click.argument("db")
+@click.argument("views_file", metavar="VIEWS.sql")
+def deploy(db, views_file):
+    """Materialise the CREATE VIEW statements in VIEWS.sql and maintain them from now on."""
+    path = Path(views_file)
+    if not path.is_file():
+        raise IvmError(f"file {path} does not exist")
+    with _open(db) as database:
+        names = database.deploy(path.read_text())
+        for name in names:
+            plan = database.plans[name]
+            from ivm.store.engine import strategy_of
+            strategy, reason = strategy_of(plan)
+            click.echo(f"deployed {name}: {strategy} ({reason})")
+
+
+@cli.command()
+@click.argument("db")
+@click.option("--from", "table", required=True, help="Source table to delete from.")
+@click.option("--where", "predicate", required=True, help="SQL boolean expression selecting the rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def delete(db, table, predicate, as_json):
+    """Delete source rows and maintain every view, in one transaction."""
+    with _open(db) as database:
+        report = database.delete(table, predicate)
+    lines = [f"deleted {report['deleted_rows']} rows from {report['source']} in {report['seconds']:.4f} s"]
+    for name, view in report["views"].items():
+        lines.append(f"  {name}: -{view['deleted']} +{view['inserted']} rows, {view['strategy']} "
+                     f"({view['reason']}), {view['seconds']:.4f} s")
+    _emit(report, as_json, "\n".join(lines))
+
+
+@cli.command()
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def recompute(db, as_json):
+    """Recompute every view from the current sources (the baseline)."""
+    with _open(db) as database:
+        report = database.recompute()
+    lines = [f"recomputed {len(report['views'])} views in {report['seconds']:.4f} s"]
+    lines += [f"  {n}: {v['rows']} rows, {v['seconds']:.4f} s" for n, v in report["views"].items()]
+    _emit(report, as_json, "\n".join(lines))
+
+
+@cli.command()
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(db, as_json):
+    """Exit 0 iff every maintained view equals a fresh full recompute, 1 otherwise."""
+    with _open(db) as database:
+        report = database.verify()
+    lines = [f"{'ok' if v['ok'] else 'MISMATCH'} {n} ({v['rows']} rows)" for n, v in report["views"].items()]
+    _emit(report, as_json, "\n".join(lines) or "no views deployed")
+    sys.exit(0 if report["ok"] else 1)
+
+
+@cli.command()
+@click.argument("db")
+@click.argument("view", required=False)
+def explain(db, view):
+    """Show the plan, the maintenance strategy per view and the delta SQL."""
+    with _open(db) as database:
+        click.echo(database.explain(view))
+
+
+def main(argv=None) -> None:
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except IvmError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

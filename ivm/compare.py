@@ -1,0 +1,66 @@
+"""Bag equality of two relations inside DuckDB, with a relative tolerance for floating-point columns.
+
+Used by ``verify`` and by the tests: a maintained view must equal a fresh recompute as a multiset.
+Exact columns must match exactly; DOUBLE/FLOAT columns may differ by a relative 1e-9, because summing the
+same numbers in another order (parallel aggregation) rounds differently.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from sqlglot import exp
+
+from ivm.sql import and_all, column, ident, null_safe_eq, or_all, render
+
+FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL", "FLOAT4", "FLOAT8"}
+RELATIVE_TOLERANCE = 1e-9
+
+
+def _close(left: exp.Expression, right: exp.Expression) -> exp.Expression:
+    """``left IS NOT DISTINCT FROM right OR abs(left - right) <= tol * greatest(abs(left), abs(right))``."""
+    scale = exp.func("GREATEST", exp.func("ABS", left.copy()), exp.func("ABS", right.copy()))
+    bound = exp.Mul(this=exp.Literal.number(RELATIVE_TOLERANCE), expression=scale)
+    diff = exp.func("ABS", exp.Sub(this=left.copy(), expression=right.copy()))
+    return exp.or_(null_safe_eq(left, right), exp.LTE(this=diff, expression=bound))
+
+
+def mismatch_count_query(left: exp.Query, right: exp.Query, columns: Sequence[str],
+                         float_columns: Sequence[str] = ()) -> exp.Select:
+    """A query counting the rows of either side that have no equal partner on the other side.
+
+    Rows are paired by their exact columns and, within equal exact values, by rank of their float values;
+    a pair matches when every float is close. Zero means the two bags are equal.
+    """
+    exact = [c for c in columns if c not in float_columns]
+    floats = [c for c in columns if c in float_columns]
+
+    def numbered(query: exp.Query, alias: str) -> exp.Subquery:
+        window = exp.Window(this=exp.RowNumber(), partition_by=[column(c) for c in exact] or None,
+                            order=exp.Order(expressions=[exp.Ordered(this=column(c), nulls_first=True)
+                                                         for c in floats]) if floats else None)
+        inner = exp.select(*[column(c) for c in columns], exp.alias_(window, ident("__n"))).from_(
+            exp.Subquery(this=query.copy(), alias=exp.TableAlias(this=ident("__src"))))
+        return exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias)))
+
+    on = and_all([null_safe_eq(column(c, "l"), column(c, "r")) for c in exact]
+                 + [exp.EQ(this=column("__n", "l"), expression=column("__n", "r"))])
+    unmatched = or_all([column("__n", "l").is_(exp.Null()), column("__n", "r").is_(exp.Null())]
+                       + [exp.not_(_close(column(c, "l"), column(c, "r"))) for c in floats])
+    return exp.select(exp.func("COUNT", exp.Star())).from_(numbered(left, "l")) \
+        .join(numbered(right, "r"), on=on, join_type="FULL OUTER").where(unmatched)
+
+
+def bags_equal(con, left_sql: str, right_sql: str) -> tuple[bool, int]:
+    """Compare two queries' results as bags; returns (equal, rows on the left)."""
+    import sqlglot
+
+    described = con.execute(f"DESCRIBE {left_sql}").fetchall()
+    columns = [row[0] for row in described]
+    floats = [row[0] for row in described if row[1].upper() in FLOAT_TYPES]
+    left, right = (sqlglot.parse_one(s, read="duckdb") for s in (left_sql, right_sql))
+    renamed_right = exp.select(*[exp.alias_(column(f"__c{i}"), ident(c)) for i, c in enumerate(columns)]).from_(
+        exp.Subquery(this=right, alias=exp.TableAlias(this=ident("__r"),
+                                                       columns=[ident(f"__c{i}") for i in range(len(columns))])))
+    mismatches = con.execute(render(mismatch_count_query(left, renamed_right, columns, floats))).fetchone()[0]
+    rows = con.execute(f"SELECT COUNT(*) FROM ({left_sql})").fetchone()[0]
+    return mismatches == 0, rows

@@ -1,0 +1,49 @@
+"""Human-readable plans: per view, its stages, the rule maintaining each, and the SQL it runs.
+
+Delta statements are shown for a symbolic deletion: ``__ivm_deleted_<input>`` stands for the ids of the
+rows that left that input.
+"""
+from __future__ import annotations
+
+from ivm.delta import aggregate, materialise, naive, spj
+from ivm.delta.rids import RidSet
+from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage, ViewPlan
+from ivm.sql import render
+
+
+def delta_statements(stage: Stage) -> list[str]:
+    """The statements a deletion runs for ``stage``, with symbolic id sets."""
+    if isinstance(stage, SpjStage):
+        deleted = {name: RidSet.symbolic(f"__ivm_deleted_{name}") for name in stage.inputs}
+        return [render(spj.delete_statement(stage, deleted))]
+    if isinstance(stage, AggregateStage):
+        return [f'CREATE TEMP TABLE "{aggregate.AFFECTED}" AS '
+                + render(aggregate.affected_keys_query(stage, f"__ivm_gone_{stage.source}", RidSet())),
+                render(aggregate.delete_statement(stage)),
+                render(aggregate.insert_statement_for(stage))]
+    if isinstance(stage, RecomputeStage):
+        return [render(s) for s in (naive.fresh_statement(stage), naive.gone_statement(stage),
+                                    naive.insert_statement_for(stage), naive.delete_statement(stage))]
+    raise TypeError(type(stage).__name__)
+
+
+RULES = {
+    "spj": "incremental: delete rows whose lineage names a deleted input row",
+    "aggregate": "incremental: recompute only the groups touched by the deleted input rows",
+    "recompute": "FALLBACK: recompute the stage and apply the difference",
+}
+
+
+def explain_plan(plan: ViewPlan) -> str:
+    from ivm.store.engine import strategy_of
+
+    strategy, reason = strategy_of(plan)
+    lines = [f"view {plan.name}: {strategy} ({reason})", f"  sql: {plan.sql}"]
+    for stage in plan.stages:
+        lines.append(f"  stage {stage.name} [{stage.kind}] reads {', '.join(stage.inputs)}")
+        lines.append(f"    rule: {RULES[stage.kind]}"
+                     + (f" because {stage.reason}" if isinstance(stage, RecomputeStage) else ""))
+        lines.append(f"    build: {render(materialise.create_statement(stage))}")
+        for statement in delta_statements(stage):
+            lines.append(f"    delta: {statement}")
+    return "\n".join(lines)

@@ -1,0 +1,272 @@
+"""Turn one checked view query into stages (see :mod:`ivm.plan.nodes`).
+
+The query is qualified against the known relations (every column gets its table, ``*`` is expanded),
+derived tables become CTEs, and CTEs that are plain select-project-join are merged into their readers
+(all by sqlglot's optimizer). What remains is split at aggregate boundaries: each CTE and each
+aggregate's input becomes a stage of its own.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
+from sqlglot.optimizer.merge_subqueries import merge_subqueries
+from sqlglot.optimizer.qualify import qualify
+
+from ivm.errors import IvmError
+from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
+from ivm.sql import DIALECT, column, ident, internal_table
+
+Schema = Mapping[str, Mapping[str, str]]  # relation -> column -> type
+
+
+def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
+    """Plan view ``name``; ``columns`` are the output names DuckDB gives the query, which we keep.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT k, SUM(v) AS s FROM t WHERE v > 0 GROUP BY k", read="duckdb")
+        >>> plan = plan_view("v1", q, {"t": {"k": "INT", "v": "INT"}}, ["k", "s"])
+        >>> [(s.name, s.kind) for s in plan.stages]
+        [('v1__input', 'spj'), ('v1', 'aggregate')]
+    """
+    query = _qualified(name, query, schema)
+    stages: list[Stage] = []
+    relations = {relation: relation for relation in schema}
+    with_ = query.args.get("with_") or query.args.get("with")
+    if with_ is not None:
+        query.set("with_", None)
+        query.set("with", None)
+        for cte in with_.expressions:
+            stage_name = f"{name}__{cte.alias_or_name.lower()}"
+            body = _map_tables(cte.this.copy(), relations)
+            stages.extend(_plan_query(stage_name, body, None))
+            relations[cte.alias_or_name.lower()] = stage_name
+    stages.extend(_plan_query(name, _map_tables(query, relations), list(columns)))
+    return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=tuple(stages))
+
+
+def referenced_relations(query: exp.Query) -> set[str]:
+    """Names of the tables a query reads, CTE names excluded."""
+    ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+    return {t.name.lower() for t in query.find_all(exp.Table) if t.name.lower() not in ctes}
+
+
+def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
+    unknown = sorted(referenced_relations(query) - set(schema))
+    if unknown:
+        raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
+    try:
+        query = qualify(query.copy(), schema=_sqlglot_schema(schema), dialect=DIALECT,
+                        validate_qualify_columns=True, quote_identifiers=True)
+        query = merge_subqueries(eliminate_subqueries(query))
+    except SqlglotError as error:
+        raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
+    return query
+
+
+def _sqlglot_schema(schema: Schema) -> dict:
+    result = {}
+    for relation, cols in schema.items():
+        typed = {}
+        for col, typ in cols.items():
+            try:
+                exp.DataType.build(typ, dialect=DIALECT)
+                typed[col] = typ
+            except (SqlglotError, ValueError):
+                typed[col] = "UNKNOWN"
+        result[relation] = typed
+    return result
+
+
+def _map_tables(query: exp.Query, relations: Mapping[str, str]) -> exp.Query:
+    """Point every table reference at the internal table that stores it, keeping its alias."""
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name.lower() in relations and not node.args.get("db"):
+            return internal_table(relations[node.name.lower()], node.alias_or_name)
+        return node
+    return query.transform(replace)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Classification
+
+
+def _tables(select: exp.Select) -> list[exp.Expression]:
+    sources = [select.args["from_"].this] if select.args.get("from_") else []
+    return sources + [j.this for j in select.args.get("joins") or []]
+
+
+def _fallback_reason(select: exp.Select) -> str | None:
+    """Why a SELECT is not a plain select-project-join or aggregate over one, or None if it is."""
+    if not select.args.get("from_"):
+        return "a SELECT without FROM"
+    for table in _tables(select):
+        if not isinstance(table, exp.Table) or not table.args.get("db"):
+            return f"reads {table.sql(dialect=DIALECT)[:40]}, which is not a table"
+    for join in select.args.get("joins") or []:
+        side, kind = (join.side or "").upper(), (join.kind or "").upper()
+        if side or kind not in ("", "INNER", "CROSS"):
+            return f"{(side + ' ' + kind).strip()} JOIN has no delta rule yet"
+        if join.args.get("using"):
+            return "JOIN ... USING was not resolved"
+    if select.args.get("limit") or select.args.get("offset"):
+        return "LIMIT/OFFSET (top-k) has no delta rule yet"
+    if select.find(exp.Window):
+        return "window functions have no delta rule yet"
+    for node in select.find_all(exp.Subquery, exp.Exists, exp.Select):
+        if node is not select:
+            return "subqueries in expressions (EXISTS, IN, scalar) have no delta rule yet"
+    if select.args.get("qualify"):
+        return "QUALIFY has no delta rule yet"
+    group = select.args.get("group")
+    if group and (group.args.get("grouping_sets") or group.args.get("cube") or group.args.get("rollup")):
+        return "GROUPING SETS/ROLLUP/CUBE have no delta rule yet"
+    distinct = select.args.get("distinct")
+    if distinct is not None and distinct.args.get("on"):
+        return "DISTINCT ON has no delta rule yet"
+    if distinct is not None and _is_aggregate(select):
+        return "DISTINCT over an aggregate has no delta rule yet"
+    if select.find(exp.Unnest, exp.Lateral):
+        return "UNNEST/LATERAL have no delta rule yet"
+    return None
+
+
+def _is_aggregate(select: exp.Select) -> bool:
+    if select.args.get("group") or select.args.get("having"):
+        return True
+    return any(not agg.find_ancestor(exp.Window) for e in select.expressions for agg in e.find_all(exp.AggFunc))
+
+
+def _union_all_branches(query: exp.Query) -> list[exp.Query] | None:
+    if isinstance(query, exp.Union) and not query.args.get("distinct"):
+        left, right = _union_all_branches(query.left), _union_all_branches(query.right)
+        return (left or [query.left]) + (right or [query.right])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stages
+
+
+def _plan_query(name: str, query: exp.Query, columns: list[str] | None) -> list[Stage]:
+    if isinstance(query, exp.Subquery):
+        query = query.this
+    columns = columns or list(query.named_selects)
+    branches = _union_all_branches(query)
+    if branches is not None:
+        return _plan_union_all(name, branches, columns)
+    if isinstance(query, exp.Union):  # UNION (distinct): DISTINCT over the UNION ALL
+        inner = f"{name}__all"
+        stages = _plan_union_all(inner, _union_all_branches(exp.union(query.left, query.right, distinct=False)), columns)
+        return stages + [_distinct_over(name, inner, columns)]
+    if not isinstance(query, exp.Select):
+        return [_recompute(name, query, columns, f"{query.key.upper()} has no delta rule yet")]
+    if query.args.get("order") and not query.args.get("limit"):
+        query = query.copy()
+        query.set("order", None)  # ORDER BY without LIMIT does not change the bag of rows
+    reason = _fallback_reason(query)
+    if reason:
+        return [_recompute(name, query, columns, reason)]
+    query = _aliased(query, columns)
+    if _is_aggregate(query) or query.args.get("distinct"):
+        return _plan_aggregate(name, query, columns)
+    return [_spj(name, [query], columns)]
+
+
+def _aliased(select: exp.Select, columns: Sequence[str]) -> exp.Select:
+    select = select.copy()
+    if len(select.expressions) != len(columns):
+        raise IvmError(f"cannot match the {len(select.expressions)} select expressions to columns {list(columns)}")
+    select.set("expressions", [exp.alias_(e.unalias() if isinstance(e, exp.Alias) else e, ident(c))
+                               for e, c in zip(select.expressions, columns)])
+    return select
+
+
+def _recompute(name: str, query: exp.Query, columns: Sequence[str], reason: str) -> RecomputeStage:
+    inputs = tuple(sorted({t.name for t in query.find_all(exp.Table) if t.args.get("db")}))
+    return RecomputeStage(name=name, columns=tuple(columns), inputs=inputs, query=query, reason=reason)
+
+
+def _spj(name: str, selects: Sequence[exp.Select], columns: Sequence[str]) -> SpjStage:
+    branches, lineage = [], 0
+    for select in selects:
+        scans = []
+        for table in _tables(select):
+            scans.append(Scan(relation=table.name, alias=table.alias_or_name, lineage=lineage))
+            lineage += 1
+        branches.append(Branch(select=select, scans=tuple(scans)))
+    inputs = tuple(sorted({s.relation for b in branches for s in b.scans}))
+    return SpjStage(name=name, columns=tuple(columns), inputs=inputs, branches=tuple(branches))
+
+
+def _plan_union_all(name: str, branches: Sequence[exp.Query], columns: list[str]) -> list[Stage]:
+    stages, selects = [], []
+    for position, branch in enumerate(branches):
+        if isinstance(branch, exp.Subquery):
+            branch = branch.this
+        simple = isinstance(branch, exp.Select) and not _fallback_reason(branch) \
+            and not _is_aggregate(branch) and not branch.args.get("distinct") and not branch.args.get("order")
+        if simple:
+            selects.append(_aliased(branch, columns))
+            continue
+        sub = f"{name}__b{position}"
+        stages.extend(_plan_query(sub, branch, columns))
+        selects.append(exp.select(*[exp.alias_(column(c, sub), ident(c)) for c in columns])
+                       .from_(internal_table(sub, sub)))
+    return stages + [_spj(name, selects, columns)]
+
+
+def _distinct_over(name: str, source: str, columns: Sequence[str]) -> AggregateStage:
+    keys = tuple(column(c, "__core") for c in columns)
+    select = exp.select(*[exp.alias_(k.copy(), ident(c)) for k, c in zip(keys, columns)]) \
+        .from_(internal_table(source, "__core")).group_by(*[k.copy() for k in keys])
+    return AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source,
+                          select=select, keys=keys)
+
+
+def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str]) -> list[Stage]:
+    """Split ``select`` into an SPJ input stage with the columns it reads and the aggregate over it."""
+    select = select.copy()
+    if select.args.get("distinct"):
+        select.set("distinct", None)
+        select = select.group_by(*[e.unalias().copy() for e in select.expressions])
+    source = f"{name}__input"
+    core_names: dict[tuple[str, str], str] = {}
+    readers = [*select.expressions, select.args.get("group"), select.args.get("having"), select.args.get("order")]
+    for part in readers:
+        for col in (part.find_all(exp.Column) if part is not None else ()):
+            key = (col.table, col.name)
+            if key not in core_names:
+                core_names[key] = _unique(f"{col.table}__{col.name}", core_names.values())
+    core_select = select.copy()
+    for arg in ("group", "having", "order", "distinct"):
+        core_select.set(arg, None)
+    core_select.set("expressions", [exp.alias_(column(n, t), ident(c)) for (t, n), c in core_names.items()]
+                    or [exp.alias_(exp.Literal.number(1), ident("__one"))])
+    core_columns = list(core_names.values()) or ["__one"]
+    core = _spj(source, [core_select], core_columns)
+
+    def to_core(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and (node.table, node.name) in core_names:
+            return column(core_names[(node.table, node.name)], "__core")
+        return node
+
+    outer = select.transform(to_core)
+    outer.set("joins", None)
+    outer.set("where", None)
+    outer.set("from_", exp.From(this=internal_table(source, "__core")))
+    group = outer.args.get("group")
+    keys = tuple(k.copy() for k in group.expressions) if group else ()
+    stage = AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source,
+                           select=outer, keys=keys)
+    return [core, stage]
+
+
+def _unique(candidate: str, taken) -> str:
+    taken, name, n = set(taken), candidate, 1
+    while name in taken:
+        name, n = f"{candidate}_{n}", n + 1
+    return name

@@ -1,0 +1,128 @@
+"""Parse and check user SQL before anything touches the database.
+
+Two kinds of input arrive from users: files of ``CREATE VIEW name AS SELECT ...`` statements and deletion
+predicates (``--where``). Both are parsed with sqlglot and refused with an :class:`IvmError` when they are
+not what they claim to be: a predicate that smuggles a second statement, a view that writes, a view whose
+result would change on every run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from ivm.errors import IvmError
+from ivm.sql import DIALECT
+
+# Functions whose result differs between runs: a view using them has no single "full recompute" to equal.
+NONDETERMINISTIC = {
+    "random", "rand", "setseed", "uuid", "gen_random_uuid", "uuidv4", "uuidv7", "now", "current_timestamp",
+    "current_date", "current_time", "get_current_timestamp", "get_current_time", "today", "localtimestamp",
+    "localtime", "transaction_timestamp", "current_localtimestamp", "nextval", "currval",
+}
+NONDETERMINISTIC_NODES = (exp.Rand, exp.Uuid, exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime)
+
+# Table functions and scalar functions that reach outside the database.
+EXTERNAL_ACCESS = {
+    "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
+    "read_ndjson", "read_text", "read_blob", "glob", "sniff_csv", "query", "query_table", "getenv",
+    "iceberg_scan", "delta_scan", "sqlite_scan", "postgres_scan", "mysql_scan", "read_xlsx",
+}
+
+WRITING_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Command,
+                 exp.Merge, exp.Copy, exp.Attach, exp.Detach, exp.Use, exp.Pragma, exp.Set, exp.Transaction,
+                 exp.TruncateTable, exp.LoadData)
+
+
+@dataclass(frozen=True)
+class ViewDefinition:
+    """One ``CREATE VIEW`` statement: the view's name, its query, and the SQL text it came from."""
+
+    name: str
+    query: exp.Query
+    sql: str
+
+
+def _function_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this).lower()
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return ""
+
+
+def check_read_only(tree: exp.Expression, what: str) -> None:
+    """Refuse anything in ``tree`` that writes, reaches outside the database, or is non-deterministic."""
+    for node in tree.walk():
+        if isinstance(node, WRITING_NODES):
+            raise IvmError(f"{what} may only read data; found a {node.key.upper()} statement")
+        if isinstance(node, NONDETERMINISTIC_NODES) or _function_name(node) in NONDETERMINISTIC:
+            raise IvmError(f"{what} uses the non-deterministic function {node.sql(dialect=DIALECT)}; "
+                           "ivm needs the same result on every run")
+        if _function_name(node) in EXTERNAL_ACCESS:
+            raise IvmError(f"{what} calls {_function_name(node)}(), which reads outside the database; "
+                           "load the data as a source table with `ivm load` instead")
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
+            raise IvmError(f"{what} reads the file {node.this.sql()}; load it with `ivm load` instead")
+
+
+def _parse(text: str, what: str) -> list[exp.Expression]:
+    try:
+        statements = sqlglot.parse(text, read=DIALECT)
+    except SqlglotError as error:
+        first_line = str(error).splitlines()[0]
+        raise IvmError(f"cannot parse {what}: {first_line}") from None
+    return [s for s in statements if s is not None]
+
+
+def parse_views(text: str) -> list[ViewDefinition]:
+    """Split a file of ``CREATE VIEW`` statements into checked view definitions.
+
+    Example:
+        >>> [v.name for v in parse_views("CREATE VIEW a AS SELECT 1 AS x; CREATE VIEW b AS SELECT x FROM a")]
+        ['a', 'b']
+    """
+    views = []
+    for statement in _parse(text, "the view file"):
+        if not (isinstance(statement, exp.Create) and statement.kind == "VIEW"):
+            raise IvmError("the view file may contain only CREATE VIEW name AS SELECT ... statements; found: "
+                           + statement.sql(dialect=DIALECT)[:80])
+        query = statement.expression
+        if not isinstance(query, exp.Query):
+            raise IvmError(f"view {statement.this.sql()} must be defined by a SELECT query")
+        target = statement.this
+        if isinstance(target, exp.Schema):
+            raise IvmError(f"view {target.this.sql()}: a column list after the view name is not supported; "
+                           "alias the columns in the SELECT instead")
+        name = target.name.lower()
+        check_read_only(query, f"view {name}")
+        views.append(ViewDefinition(name=name, query=query, sql=query.sql(dialect=DIALECT)))
+    if not views:
+        raise IvmError("the view file contains no CREATE VIEW statement")
+    names = [v.name for v in views]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise IvmError(f"the view file defines {', '.join(duplicates)} more than once")
+    return views
+
+
+def parse_predicate(text: str) -> exp.Expression:
+    """Parse a ``--where`` predicate: exactly one read-only boolean expression, nothing else.
+
+    Example:
+        >>> parse_predicate("country = 'UK' AND level <> 'premium'").sql()
+        "country = 'UK' AND level <> 'premium'"
+    """
+    if not text or not text.strip():
+        raise IvmError("the predicate is empty; to delete every row say so explicitly with --where 'true'")
+    statements = _parse(text, "the predicate")
+    if len(statements) != 1:
+        raise IvmError("the predicate must be a single boolean expression, not several statements")
+    predicate = statements[0]
+    if isinstance(predicate, (exp.Query, *WRITING_NODES)) or not isinstance(predicate, exp.Expression):
+        raise IvmError("the predicate must be a boolean expression such as \"id IN (1, 2)\", "
+                       f"not a {predicate.key.upper()} statement")
+    check_read_only(predicate, "the predicate")
+    return predicate

@@ -1,0 +1,89 @@
+"""Building blocks for the SQL that ivm emits, and the one place where it is rendered.
+
+Every statement ivm runs is a sqlglot expression until :func:`render` turns it into text for a dialect.
+Keeping the dialect a parameter here (and nowhere else) is what lets the same maintenance plan run on
+another engine later.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from sqlglot import exp
+
+INTERNAL_SCHEMA = "_ivm"
+RID = "__ivm_rid"
+DIALECT = "duckdb"
+
+
+def render(expression: exp.Expression, dialect: str = DIALECT) -> str:
+    """Render one expression as SQL text.
+
+    Example:
+        >>> render(column("a").eq(1))
+        '"a" = 1'
+    """
+    return expression.sql(dialect=dialect)
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def column(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+def internal_table(name: str, alias: str | None = None) -> exp.Table:
+    """The table that stores relation ``name`` (a source, a view or a stage) inside the ivm schema."""
+    table = exp.Table(this=ident(name), db=ident(INTERNAL_SCHEMA))
+    if alias:
+        table.set("alias", exp.TableAlias(this=ident(alias)))
+    return table
+
+
+def user_table(name: str) -> exp.Table:
+    return exp.Table(this=ident(name))
+
+
+def literal(value) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    return exp.Literal.string(str(value))
+
+
+def in_values(target: exp.Expression, values: Sequence[int]) -> exp.Expression:
+    """``target IN (v1, v2, ...)``: literal lists let DuckDB probe an ART index instead of scanning."""
+    return exp.In(this=target, expressions=[exp.Literal.number(v) for v in values])
+
+
+def in_relation(target: exp.Expression, relation: str, key: str = RID) -> exp.Expression:
+    """``target IN (SELECT key FROM relation)`` for deltas too big to spell out as literals."""
+    subquery = exp.select(column(key)).from_(exp.Table(this=ident(relation)))
+    return exp.In(this=target, query=exp.Subquery(this=subquery))
+
+
+def null_safe_eq(left: exp.Expression, right: exp.Expression) -> exp.Expression:
+    return exp.NullSafeEQ(this=left, expression=right)
+
+
+def and_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
+    conditions = list(conditions)
+    if not conditions:
+        return exp.true()
+    return exp.and_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def or_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
+    conditions = list(conditions)
+    if not conditions:
+        return exp.false()
+    return exp.or_(*conditions) if len(conditions) > 1 else conditions[0]
+
+
+def returning(statement: exp.Expression, *names: str) -> exp.Expression:
+    statement.set("returning", exp.Returning(expressions=[column(n) for n in names] or [exp.Star()]))
+    return statement

@@ -1,0 +1,1 @@
+"""The edge that owns the DuckDB connection: catalog, loading, deployment and the deletion transaction."""

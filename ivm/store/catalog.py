@@ -1,0 +1,53 @@
+"""ivm's own bookkeeping inside the database file: which tables are sources, which views are deployed.
+
+Plans are not stored: they are rebuilt from the stored view SQL when a database is opened, which is cheap
+and keeps the file readable by any DuckDB client.
+"""
+from __future__ import annotations
+
+from ivm.sql import INTERNAL_SCHEMA, RID
+
+SOURCES = f'"{INTERNAL_SCHEMA}"."__sources"'
+VIEWS = f'"{INTERNAL_SCHEMA}"."__views"'
+
+SETUP = [
+    f'CREATE SCHEMA IF NOT EXISTS "{INTERNAL_SCHEMA}"',
+    f"CREATE TABLE IF NOT EXISTS {SOURCES} (name VARCHAR PRIMARY KEY, origin VARCHAR, loaded_at TIMESTAMP)",
+    f"CREATE TABLE IF NOT EXISTS {VIEWS} (name VARCHAR PRIMARY KEY, position INTEGER, sql VARCHAR, "
+    "deployed_at TIMESTAMP)",
+]
+
+
+def ensure(con) -> None:
+    for statement in SETUP:
+        con.execute(statement)
+
+
+def sources(con) -> list[str]:
+    return [r[0] for r in con.execute(f"SELECT name FROM {SOURCES} ORDER BY name").fetchall()]
+
+
+def views(con) -> list[tuple[str, str]]:
+    """(name, sql) of every deployed view in deployment order."""
+    return con.execute(f"SELECT name, sql FROM {VIEWS} ORDER BY position").fetchall()
+
+
+def columns(con, relation: str) -> dict[str, str]:
+    """User-visible columns and types of a source or view (the row id left out)."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [INTERNAL_SCHEMA, relation]).fetchall()
+    return {name: typ for name, typ in rows if not name.startswith("__ivm_")}
+
+
+def add_source(con, name: str, origin: str) -> None:
+    con.execute(f"INSERT INTO {SOURCES} VALUES (?, ?, now())", [name, origin])
+
+
+def add_view(con, name: str, sql: str) -> None:
+    position = con.execute(f"SELECT COALESCE(MAX(position), 0) + 1 FROM {VIEWS}").fetchone()[0]
+    con.execute(f"INSERT INTO {VIEWS} VALUES (?, ?, ?, now())", [name, position, sql])
+
+
+__all__ = ["RID", "ensure", "sources", "views", "columns", "add_source", "add_view"]

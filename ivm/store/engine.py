@@ -1,0 +1,338 @@
+"""The :class:`Database`: one DuckDB file with sources, deployed views and their maintenance.
+
+Every public method is one user-level operation and either completes or leaves the file as it was:
+deployments and deletions each run in a single transaction.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.qualify import qualify
+
+from ivm import compare
+from ivm.delta import materialise
+from ivm.errors import IvmError
+from ivm.explain import explain_plan
+from ivm.plan.build import plan_view, referenced_relations
+from ivm.plan.nodes import RecomputeStage, SpjStage, Stage, ViewPlan
+from ivm.plan.parse import parse_predicate, parse_views
+from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, ident, internal_table, render, user_table
+from ivm.store import catalog
+from ivm.store.maintain import Change, Maintainer
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True) -> "Database":
+    """Open (or create) an ivm database file.
+
+    ``indexes`` creates ART indexes on the lineage columns that deletions probe; they cost build time
+    and memory and make small deletions on large tables several times faster.
+    """
+    return Database(path, indexes=indexes)
+
+
+class Database:
+    def __init__(self, path: str | os.PathLike = ":memory:", *, indexes: bool = True):
+        self.path = str(path)
+        self.indexes = indexes
+        try:
+            self.con = duckdb.connect(self.path)
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise IvmError(f"database {self.path} is in use by another process; close it and retry") from None
+            raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
+        except duckdb.Error as error:
+            raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
+        catalog.ensure(self.con)
+        self.plans: dict[str, ViewPlan] = {}
+        self._replan()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- catalog -----------------------------------------------------------------------------------
+    @property
+    def sources(self) -> list[str]:
+        return catalog.sources(self.con)
+
+    @property
+    def views(self) -> list[str]:
+        return list(self.plans)
+
+    def _schema(self) -> dict[str, dict[str, str]]:
+        return {name: catalog.columns(self.con, name) for name in [*self.sources, *self.plans]}
+
+    def _replan(self) -> None:
+        self.plans = {}
+        for name, sql in catalog.views(self.con):
+            query = sqlglot.parse_one(sql, read=DIALECT)
+            self.plans[name] = self._plan(name, query)
+
+    def _plan(self, name: str, query: exp.Query) -> ViewPlan:
+        schema = self._schema()
+        unknown = sorted(referenced_relations(query) - set(schema))
+        if unknown:
+            raise IvmError(f"view {name} reads unknown table {unknown[0]}; "
+                           f"known tables: {', '.join(sorted(schema)) or 'none'}")
+        try:
+            described = self.con.execute(f"DESCRIBE {query.sql(dialect=DIALECT)}").fetchall()
+        except duckdb.Error as error:
+            raise IvmError(f"view {name}: {_first_line(error)}") from None
+        return plan_view(name, query, schema, _deduplicated([row[0] for row in described]))
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [stage for plan in self.plans.values() for stage in plan.stages]
+
+    # -- load --------------------------------------------------------------------------------------
+    def load(self, name: str, data, *, header: bool | None = None, columns: list[str] | None = None,
+             replace: bool = False) -> int:
+        """Make ``data`` (a CSV or Parquet path, a pandas DataFrame or an Arrow table) source table ``name``."""
+        name = _relation_name(name)
+        if name in self.plans:
+            raise IvmError(f"{name} is a deployed view; choose another name for the source")
+        exists = name in self.sources
+        if exists and not replace:
+            raise IvmError(f"source {name} exists; pass replace=True (--replace) to load it again")
+        if exists and any(name in s.inputs for s in self.stages):
+            raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
+        reader, origin = self._reader(data, header, columns)
+        try:
+            self.con.begin()
+            self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
+            self.con.execute(f'CREATE OR REPLACE TABLE "{INTERNAL_SCHEMA}"."{name}" AS '
+                             f'SELECT row_number() OVER () AS "{RID}", * FROM {reader}')
+            cols = list(catalog.columns(self.con, name))
+            self.con.execute(f'CREATE VIEW main."{name}" AS SELECT {", ".join(_quote(c) for c in cols)} '
+                             f'FROM "{INTERNAL_SCHEMA}"."{name}"')
+            if not exists:
+                catalog.add_source(self.con, name, origin)
+            rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchone()[0]
+            self.con.commit()
+        except duckdb.Error as error:
+            self.con.rollback()
+            raise IvmError(f"cannot load {origin} as {name}: {_first_line(error)}") from None
+        finally:
+            try:
+                self.con.unregister("__ivm_load")
+            except duckdb.Error:
+                pass
+        return rows
+
+    def _reader(self, data, header, columns) -> tuple[str, str]:
+        if not isinstance(data, (str, os.PathLike)):
+            self.con.register("__ivm_load", data)
+            return "__ivm_load", type(data).__name__
+        path = Path(data)
+        if not path.is_file():
+            raise IvmError(f"file {path} does not exist")
+        literal = exp.Literal.string(str(path)).sql()
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return f"read_parquet({literal})", str(path)
+        options = []
+        if header is not None:
+            options.append(f"header = {str(header).lower()}")
+        if columns:
+            options.append("names = [" + ", ".join(exp.Literal.string(c).sql() for c in columns) + "]")
+        return f"read_csv({', '.join([literal, *options])})", str(path)
+
+    # -- deploy ------------------------------------------------------------------------------------
+    def deploy(self, sql: str) -> list[str]:
+        """Deploy the ``CREATE VIEW`` statements in ``sql``: plan, materialise and start maintaining them."""
+        definitions = parse_views(sql)
+        for definition in definitions:
+            if definition.name in self.plans or definition.name in self.sources:
+                raise IvmError(f"{definition.name} already exists in this database")
+        planned = dict(self.plans)
+        try:
+            self.con.begin()
+            for definition in definitions:
+                plan = self._plan(definition.name, definition.query)
+                for stage in plan.stages:
+                    self._materialise(stage)
+                self._expose(plan)
+                catalog.add_view(self.con, definition.name, definition.sql)
+                self.plans[definition.name] = plan
+            self.con.commit()
+        except (IvmError, duckdb.Error) as error:
+            self.con.rollback()
+            self.plans = planned
+            if isinstance(error, IvmError):
+                raise
+            raise IvmError(f"cannot deploy: {_first_line(error)}") from None
+        return [d.name for d in definitions]
+
+    def _materialise(self, stage: Stage) -> None:
+        self.con.execute(render(materialise.create_statement(stage)))
+        if self.indexes and isinstance(stage, SpjStage):
+            for lineage in materialise.hidden_columns(stage):
+                self.con.execute(f'CREATE INDEX "{stage.name}_{lineage}" ON "{INTERNAL_SCHEMA}"."{stage.name}" '
+                                 f'("{lineage}")')
+
+    def _expose(self, plan: ViewPlan) -> None:
+        select = exp.select(*[column(c) for c in plan.columns]).from_(internal_table(plan.name))
+        self.con.execute(f'CREATE OR REPLACE VIEW main."{plan.name}" AS {render(select)}')
+
+    # -- delete ------------------------------------------------------------------------------------
+    def delete(self, table: str, where: str, *, _hook: Callable[[Stage], None] | None = None) -> dict:
+        """Delete the rows of source ``table`` matching ``where`` and maintain every view, atomically.
+
+        Returns the report that ``ivm delete --json`` prints.
+        """
+        table = _relation_name(table)
+        predicate = self._checked_predicate(table, where)
+        statement = exp.Delete(this=internal_table(table), where=exp.Where(this=predicate))
+        statement.set("returning", exp.Returning(expressions=[column(RID)]))
+        maintainer = Maintainer(self.con, self.stages, _hook)
+        start = time.perf_counter()
+        try:
+            self.con.begin()
+            changes = {table: maintainer._returned(statement, rows=False)}
+            stage_reports = maintainer.run(changes)
+            self.con.commit()
+        except BaseException as error:
+            self.con.rollback()
+            if isinstance(error, duckdb.Error):
+                raise IvmError(f"deletion rolled back, nothing changed: {_first_line(error)}") from None
+            raise
+        finally:
+            maintainer.cleanup()
+        seconds = time.perf_counter() - start
+        views = {}
+        for name, plan in self.plans.items():
+            report = stage_reports.get(plan.name)
+            strategy, reason = strategy_of(plan)
+            views[name] = {"strategy": strategy, "reason": reason,
+                           "deleted": report.deleted if report else 0,
+                           "inserted": report.inserted if report else 0,
+                           "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
+                                          if s.name in stage_reports)}
+        return {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views}
+
+    def _checked_predicate(self, table: str, where: str) -> exp.Expression:
+        if table not in self.sources:
+            if table in self.plans:
+                raise IvmError(f"{table} is a view; delete from one of its sources "
+                               f"({', '.join(self._sources_of(table))}) instead")
+            raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
+        predicate = parse_predicate(where)
+        schema = self._schema()
+        probe = exp.select(exp.Star()).from_(user_table(table)).where(predicate.copy())
+        unknown = sorted(referenced_relations(probe) - set(schema))
+        if unknown:
+            raise IvmError(f"the predicate reads unknown table {unknown[0]}")
+        try:
+            qualify(probe, schema=schema, dialect=DIALECT, validate_qualify_columns=True)
+            self.con.execute(f"EXPLAIN {render(probe)}")
+        except (SqlglotError, duckdb.Error) as error:
+            raise IvmError(f"bad predicate: {_first_line(error)}") from None
+        return predicate
+
+    def _sources_of(self, view: str) -> list[str]:
+        found, todo = set(), [s for s in self.plans[view].stages]
+        stage_names = {s.name for s in self.stages}
+        by_name = {s.name: s for s in self.stages}
+        while todo:
+            stage = todo.pop()
+            for name in stage.inputs:
+                if name in stage_names:
+                    todo.append(by_name[name])
+                else:
+                    found.add(name)
+        return sorted(found)
+
+    # -- recompute, verify, explain ---------------------------------------------------------------
+    def recompute(self) -> dict:
+        """Rebuild every view from the current sources (the baseline incremental maintenance must beat)."""
+        views, start = {}, time.perf_counter()
+        try:
+            self.con.begin()
+            for name, plan in self.plans.items():
+                began = time.perf_counter()
+                for stage in plan.stages:
+                    self._materialise(stage)
+                rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchone()[0]
+                views[name] = {"seconds": time.perf_counter() - began, "rows": rows}
+            self.con.commit()
+        except duckdb.Error as error:
+            self.con.rollback()
+            raise IvmError(f"recompute rolled back: {_first_line(error)}") from None
+        return {"seconds": time.perf_counter() - start, "views": views}
+
+    def fresh_query(self, view: str) -> str:
+        """The view's own SQL with every view it reads inlined as a CTE: a recompute straight from the
+        sources that shares nothing with the maintained tables or with ivm's planner."""
+        needed, order = set(), list(self.plans)
+        todo = [view]
+        while todo:
+            name = todo.pop()
+            for ref in referenced_relations(sqlglot.parse_one(self.plans[name].sql, read=DIALECT)):
+                if ref in self.plans and ref not in needed:
+                    needed.add(ref)
+                    todo.append(ref)
+        sql = {name: sql for name, sql in catalog.views(self.con)}
+        ctes = [f'"{name}" AS ({sql[name]})' for name in order if name in needed]
+        return (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM ({sql[view]})"
+
+    def verify(self) -> dict:
+        """Compare every maintained view with a fresh recompute from the sources, as bags."""
+        views = {}
+        for name in self.plans:
+            ok, rows = compare.bags_equal(self.con, f'SELECT * FROM main."{name}"', self.fresh_query(name))
+            views[name] = {"ok": ok, "rows": rows}
+        return {"ok": all(v["ok"] for v in views.values()), "views": views}
+
+    def explain(self, view: str | None = None) -> str:
+        if view is not None and _relation_name(view) not in self.plans:
+            raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
+        chosen = [self.plans[_relation_name(view)]] if view else list(self.plans.values())
+        return "\n\n".join(explain_plan(plan) for plan in chosen) or "no views deployed"
+
+
+def strategy_of(plan: ViewPlan) -> tuple[str, str]:
+    fallbacks = [s for s in plan.stages if isinstance(s, RecomputeStage)]
+    if fallbacks:
+        return "recompute", "; ".join(f"{s.name}: {s.reason}" for s in fallbacks)
+    kinds = {"spj": "lineage delete", "aggregate": "recompute touched groups"}
+    return "incremental", ", ".join(dict.fromkeys(kinds[s.kind] for s in plan.stages))
+
+
+def _relation_name(name: str) -> str:
+    if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
+        raise IvmError(f"{name!r} is not a valid table name (letters, digits and _; not starting with a digit)")
+    if name.lower().startswith("__ivm"):
+        raise IvmError(f"{name!r} is reserved for ivm")
+    return name.lower()
+
+
+def _quote(name: str) -> str:
+    return ident(name).sql(dialect=DIALECT)
+
+
+def _deduplicated(names: Iterable[str]) -> list[str]:
+    """DuckDB's rule for duplicate output names in a view: the second ``a`` becomes ``a_1``."""
+    seen, result = set(), []
+    for name in names:
+        candidate, n = name, 1
+        while candidate.lower() in seen:
+            candidate, n = f"{name}_{n}", n + 1
+        seen.add(candidate.lower())
+        result.append(candidate)
+    return result

@@ -1,0 +1,168 @@
+"""Run one deletion through every stage, in dependency order, inside the caller's transaction.
+
+Each stage learns which row ids left (and, below aggregates and fallbacks, entered) each of its inputs,
+applies its delta rule, and reports its own change to the stages that read it. Stages whose inputs did not
+change are skipped without a statement.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ivm.delta import aggregate, naive, spj
+from ivm.delta.rids import LITERAL_LIMIT, RidSet
+from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage
+from ivm.sql import RID, render
+
+
+@dataclass
+class Change:
+    """What happened to one relation: ids of rows that left and entered, and the rows that left when a
+    reader needs their values (an aggregate recomputes the groups they belonged to)."""
+
+    deleted: RidSet = field(default_factory=RidSet)
+    inserted: RidSet = field(default_factory=RidSet)
+    gone_rows: pa.Table | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.deleted) or bool(self.inserted)
+
+
+@dataclass
+class StageReport:
+    deleted: int = 0
+    inserted: int = 0
+    seconds: float = 0.0
+
+
+class Maintainer:
+    """Holds the connection and the temporary relations of one deletion."""
+
+    def __init__(self, con, stages: Sequence[Stage], hook: Callable[[Stage], None] | None = None):
+        self.con = con
+        self.stages = stages
+        self.hook = hook
+        self.readers_need_rows = {s.source for s in stages if isinstance(s, AggregateStage)}
+        self._temporaries: list[str] = []
+        self._registered: list[str] = []
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def execute(self, statement):
+        return self.con.execute(render(statement))
+
+    def rid_set(self, ids: np.ndarray) -> RidSet:
+        if len(ids) <= LITERAL_LIMIT:
+            return RidSet.of([int(i) for i in ids])
+        name = f"__ivm_rids_{len(self._temporaries)}"
+        arrow = pa.table({RID: pa.array(ids, type=pa.int64())})
+        self.con.register("__ivm_arrow", arrow)
+        self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM __ivm_arrow')
+        self.con.unregister("__ivm_arrow")
+        self._temporaries.append(name)
+        return RidSet(relation=name, count=len(ids))
+
+    def _returned(self, statement, rows: bool) -> Change:
+        result = self.execute(statement)
+        if rows:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table = result.to_arrow_table()
+            return Change(deleted=self.rid_set(table.column(RID).to_numpy()), gone_rows=table)
+        ids = result.fetchnumpy()[RID] if result.description else np.array([], dtype=np.int64)
+        return Change(deleted=self.rid_set(np.asarray(ids)))
+
+    def delete_returning(self, statement, relation: str) -> Change:
+        return self._returned(statement, relation in self.readers_need_rows)
+
+    def insert_returning(self, statement) -> RidSet:
+        return self.rid_set(np.asarray(self.execute(statement).fetchnumpy()[RID]))
+
+    def cleanup(self) -> None:
+        for name in self._registered:
+            self._unregister(name)
+        for name in self._temporaries:
+            try:
+                self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            except duckdb.Error:
+                pass
+        self._registered.clear()
+        self._temporaries.clear()
+
+    # -- rules -------------------------------------------------------------------------------------
+    def run(self, changes: dict[str, Change]) -> dict[str, StageReport]:
+        reports = {}
+        for stage in self.stages:
+            inputs = {name: changes[name] for name in stage.inputs if name in changes and changes[name]}
+            if not inputs:
+                continue
+            if self.hook:
+                self.hook(stage)
+            start = time.perf_counter()
+            change = self.apply(stage, inputs)
+            changes[stage.name] = change
+            reports[stage.name] = StageReport(change.deleted.count, change.inserted.count,
+                                              time.perf_counter() - start)
+        return reports
+
+    def apply(self, stage: Stage, inputs: dict[str, Change]) -> Change:
+        if isinstance(stage, SpjStage):
+            return self._spj(stage, inputs)
+        if isinstance(stage, AggregateStage):
+            return self._aggregate(stage, inputs[stage.source])
+        if isinstance(stage, RecomputeStage):
+            return self._recompute(stage)
+        raise TypeError(f"no delta rule for {type(stage).__name__}")
+
+    def _spj(self, stage: SpjStage, inputs: dict[str, Change]) -> Change:
+        deleted = {name: c.deleted for name, c in inputs.items() if c.deleted}
+        change = Change()
+        if deleted:
+            change = self.delete_returning(spj.delete_statement(
+                stage, deleted, return_rows=stage.name in self.readers_need_rows), stage.name)
+        inserted = {name: c.inserted for name, c in inputs.items() if c.inserted}
+        statement = spj.insert_statement_for(stage, inserted) if inserted else None
+        if statement is not None:
+            change.inserted = self.insert_returning(statement)
+        return change
+
+    def _aggregate(self, stage: AggregateStage, source: Change) -> Change:
+        if stage.keys:
+            self._affected_groups(stage, source)
+        change = self.delete_returning(
+            aggregate.delete_statement(stage, return_rows=stage.name in self.readers_need_rows), stage.name)
+        change.inserted = self.insert_returning(aggregate.insert_statement_for(stage))
+        return change
+
+    def _affected_groups(self, stage: AggregateStage, source: Change) -> None:
+        gone = None
+        if source.gone_rows is not None and source.gone_rows.num_rows:
+            gone = "__ivm_gone"
+            self.con.register(gone, source.gone_rows)
+        try:
+            query = aggregate.affected_keys_query(stage, gone, source.inserted)
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(query)}')
+        finally:
+            if gone:
+                self._unregister(gone)
+        self._temporaries.append(aggregate.AFFECTED)
+
+    def _unregister(self, name: str) -> None:
+        try:
+            self.con.unregister(name)
+        except duckdb.Error:  # the transaction already failed; the original error is what matters
+            pass
+
+    def _recompute(self, stage: RecomputeStage) -> Change:
+        self.execute(naive.fresh_statement(stage))
+        self.execute(naive.gone_statement(stage))
+        self._temporaries += [naive.FRESH, naive.GONE]
+        inserted = self.insert_returning(naive.insert_statement_for(stage))
+        change = self.delete_returning(naive.delete_statement(stage), stage.name)
+        change.inserted = inserted
+        return change
