@@ -16,6 +16,14 @@ def delta_statements(stage: Stage) -> list[str]:
     if isinstance(stage, SpjStage):
         deleted = {name: RidSet.symbolic(f"__ivm_deleted_{name}") for name in stage.inputs}
         return [render(spj.delete_statement(stage, deleted))]
+    if isinstance(stage, AggregateStage) and stage.subtractive:
+        lost = aggregate.lost_extremes_query(stage)
+        return [render(aggregate.group_delta_statement(stage, f"__ivm_gone_{stage.source}")),
+                render(aggregate.subtract_statement(stage)),
+                *([render(aggregate.empty_groups_statement(stage))] if stage.keys else []),
+                *([f'-- groups whose MIN/MAX left: {render(lost)}; they are recomputed as below'] if lost else []),
+                render(aggregate.delete_statement(stage)) if lost else None,
+                render(aggregate.insert_statement_for(stage)) if lost else None]
     if isinstance(stage, AggregateStage):
         return [f'CREATE TEMP TABLE "{aggregate.AFFECTED}" AS '
                 + render(aggregate.affected_keys_query(stage, f"__ivm_gone_{stage.source}", RidSet())),
@@ -30,6 +38,8 @@ def delta_statements(stage: Stage) -> list[str]:
 RULES = {
     "spj": "incremental: delete rows whose lineage names a deleted input row",
     "aggregate": "incremental: recompute only the groups touched by the deleted input rows",
+    "subtract": "incremental: subtract the deleted rows from running COUNT/SUM/AVG/MIN/MAX per group "
+                "(groups that lose their MIN/MAX are recomputed)",
     "recompute": "FALLBACK: recompute the stage and apply the difference",
 }
 
@@ -41,9 +51,10 @@ def explain_plan(plan: ViewPlan) -> str:
     lines = [f"view {plan.name}: {strategy} ({reason})", f"  sql: {plan.sql}"]
     for stage in plan.stages:
         lines.append(f"  stage {stage.name} [{stage.kind}] reads {', '.join(stage.inputs)}")
-        lines.append(f"    rule: {RULES[stage.kind]}"
+        rule = "subtract" if isinstance(stage, AggregateStage) and stage.subtractive else stage.kind
+        lines.append(f"    rule: {RULES[rule]}"
                      + (f" because {stage.reason}" if isinstance(stage, RecomputeStage) else ""))
         lines.append(f"    build: {render(materialise.create_statement(stage))}")
-        for statement in delta_statements(stage):
+        for statement in filter(None, delta_statements(stage)):
             lines.append(f"    delta: {statement}")
     return "\n".join(lines)

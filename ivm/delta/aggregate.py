@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ivm.delta.materialise import aggregate_select, insert_statement, key_column
+from ivm.delta.materialise import aggregate_select, insert_statement, key_column, state_expression
 from ivm.delta.rids import RidSet
 from ivm.plan.nodes import AggregateStage
-from ivm.sql import RID, and_all, column, ident, internal_table, null_safe_eq
+from ivm.plan.state import COUNT_STAR
+from ivm.sql import RID, and_all, column, ident, internal_table, null_safe_eq, or_all
 
 AFFECTED = "__ivm_affected"  # the temporary relation of touched group keys
 
@@ -57,3 +58,85 @@ def recompute_groups_query(stage: AggregateStage) -> exp.Select:
 
 def insert_statement_for(stage: AggregateStage) -> exp.Insert:
     return insert_statement(stage, recompute_groups_query(stage))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Subtraction: COUNT, exact SUM/AVG and MIN/MAX while the extreme value survives.
+
+DELTA = "__ivm_group_delta"  # per touched group: what the deleted rows contributed
+OFFSET = "__ivm_offset"  # added to the row id of every updated group, so readers see delete + insert
+
+
+def group_delta_statement(stage: AggregateStage, gone: str) -> exp.Create:
+    """Aggregate the deleted input rows per group, with the row-id offset for updated groups."""
+    keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
+    states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
+    offset = exp.alias_(exp.Subquery(this=exp.select(exp.func("COALESCE", exp.func("MAX", column(RID)),
+                                                                exp.Literal.number(0)))
+                                     .from_(internal_table(stage.name))), ident(OFFSET))
+    select = exp.select(*keys, *states, offset).from_(
+        exp.Table(this=ident(gone), alias=exp.TableAlias(this=ident("__core"))))
+    if stage.keys:
+        select = select.group_by(*[k.copy() for k in stage.keys])
+    return exp.Create(this=exp.Table(this=ident(DELTA)), kind="TABLE", replace=True,
+                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=select)
+
+
+def _delta_matches(stage: AggregateStage) -> exp.Expression:
+    return and_all(null_safe_eq(column(key_column(i), stage.name), column(key_column(i), DELTA))
+                   for i in range(len(stage.keys)))
+
+
+def subtract_statement(stage: AggregateStage) -> exp.Update:
+    """Subtract the deleted rows' contribution from every touched group and refresh its output columns.
+
+    All SET expressions read the row's old values, so outputs are written in terms of the new state.
+    Returns the new row ids (old id + offset).
+    """
+    subtracted = {s.name for s in stage.state if s.function in ("count_star", "count", "sum")}
+
+    def new_value(name: str) -> exp.Expression:
+        if name in subtracted:
+            return exp.Paren(this=exp.Sub(this=column(name, stage.name), expression=column(name, DELTA)))
+        return column(name, stage.name)
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table:
+            return new_value(node.name)
+        return node
+
+    assignments = [exp.EQ(this=column(s), expression=new_value(s)) for s in sorted(subtracted)]
+    assignments += [exp.EQ(this=column(name), expression=output.copy().transform(rewrite))
+                    for name, output in zip(stage.columns, stage.outputs)]
+    assignments.append(exp.EQ(this=column(RID), expression=exp.Add(this=column(RID, stage.name),
+                                                                    expression=column(OFFSET, DELTA))))
+    update = exp.Update(this=internal_table(stage.name), expressions=assignments,
+                        from_=exp.From(this=exp.Table(this=ident(DELTA))),
+                        where=exp.Where(this=_delta_matches(stage)) if stage.keys else None)
+    update.set("returning", exp.Returning(expressions=[column(RID), column(COUNT_STAR)]))
+    return update
+
+
+def empty_groups_statement(stage: AggregateStage) -> exp.Delete:
+    """Delete touched groups that lost their last row (a global aggregate keeps its one row)."""
+    statement = exp.Delete(this=internal_table(stage.name), using=[exp.Table(this=ident(DELTA))],
+                           where=exp.Where(this=exp.and_(_delta_matches(stage), exp.EQ(
+                               this=column(COUNT_STAR, stage.name), expression=exp.Literal.number(0)))))
+    statement.set("returning", exp.Returning(expressions=[column(RID)]))
+    return statement
+
+
+def lost_extremes_query(stage: AggregateStage) -> exp.Select | None:
+    """Keys of touched groups whose MIN or MAX value was held by a deleted row: they are recomputed."""
+    conditions = []
+    for state in stage.state:
+        if state.function in ("min", "max"):
+            comparison = exp.LTE if state.function == "min" else exp.GTE
+            conditions.append(comparison(this=column(state.name, DELTA), expression=column(state.name, stage.name)))
+    if not conditions:
+        return None
+    keys = [column(key_column(i), DELTA) for i in range(len(stage.keys))]
+    select = exp.select(*(keys or [exp.Literal.number(1)])).from_(exp.Table(this=ident(DELTA))) \
+        .join(internal_table(stage.name), on=_delta_matches(stage), join_type="INNER") \
+        .where(or_all(conditions))
+    return select

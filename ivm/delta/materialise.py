@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage
+from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage, StateColumn
 from ivm.sql import RID, column, ident, internal_table
 
 
@@ -24,7 +24,7 @@ def hidden_columns(stage: Stage) -> list[str]:
     if isinstance(stage, SpjStage):
         return [lineage_column(i) for i in range(stage.lineage_count)]
     if isinstance(stage, AggregateStage):
-        return [key_column(i) for i in range(len(stage.keys))]
+        return [key_column(i) for i in range(len(stage.keys))] + [s.name for s in stage.state]
     return []
 
 
@@ -44,10 +44,27 @@ def spj_branch(stage: SpjStage, index: int, select: exp.Select | None = None) ->
     return select.select(*lineage, append=True)
 
 
+def state_expression(state: StateColumn) -> exp.Expression:
+    """The aggregate computing one running state column over ``__core`` rows."""
+    argument = state.argument.copy() if state.argument is not None else None
+    if state.function == "count_star":
+        return exp.Count(this=exp.Star())
+    if state.function == "count":
+        return exp.Count(this=argument)
+    if state.function == "sum":
+        return exp.func("COALESCE", exp.Sum(this=argument), exp.Literal.number(0))
+    if state.function == "min":
+        return exp.Min(this=argument)
+    if state.function == "max":
+        return exp.Max(this=argument)
+    raise ValueError(f"unknown state function {state.function}")
+
+
 def aggregate_select(stage: AggregateStage) -> exp.Select:
     select = stage.select.copy()
     keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
-    return select.select(*keys, append=True)
+    states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
+    return select.select(*keys, *states, append=True)
 
 
 def recompute_select(stage: RecomputeStage) -> exp.Select:

@@ -16,6 +16,7 @@ from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.qualify import qualify
 
 from ivm.errors import IvmError
+from ivm.plan.state import subtractive_state
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, column, ident, internal_table
 
@@ -42,9 +43,9 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         for cte in with_.expressions:
             stage_name = f"{name}__{cte.alias_or_name.lower()}"
             body = _map_tables(cte.this.copy(), relations)
-            stages.extend(_plan_query(stage_name, body, None))
+            stages.extend(_plan_query(stage_name, body, None, schema))
             relations[cte.alias_or_name.lower()] = stage_name
-    stages.extend(_plan_query(name, _map_tables(query, relations), list(columns)))
+    stages.extend(_plan_query(name, _map_tables(query, relations), list(columns), schema))
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=tuple(stages))
 
 
@@ -151,16 +152,17 @@ def _union_all_branches(query: exp.Query) -> list[exp.Query] | None:
 # Stages
 
 
-def _plan_query(name: str, query: exp.Query, columns: list[str] | None) -> list[Stage]:
+def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: Schema) -> list[Stage]:
     if isinstance(query, exp.Subquery):
         query = query.this
     columns = columns or list(query.named_selects)
     branches = _union_all_branches(query)
     if branches is not None:
-        return _plan_union_all(name, branches, columns)
+        return _plan_union_all(name, branches, columns, schema)
     if isinstance(query, exp.Union):  # UNION (distinct): DISTINCT over the UNION ALL
         inner = f"{name}__all"
-        stages = _plan_union_all(inner, _union_all_branches(exp.union(query.left, query.right, distinct=False)), columns)
+        stages = _plan_union_all(inner, _union_all_branches(exp.union(query.left, query.right, distinct=False)),
+                                 columns, schema)
         return stages + [_distinct_over(name, inner, columns)]
     if not isinstance(query, exp.Select):
         return [_recompute(name, query, columns, f"{query.key.upper()} has no delta rule yet")]
@@ -172,7 +174,7 @@ def _plan_query(name: str, query: exp.Query, columns: list[str] | None) -> list[
         return [_recompute(name, query, columns, reason)]
     query = _aliased(query, columns)
     if _is_aggregate(query) or query.args.get("distinct"):
-        return _plan_aggregate(name, query, columns)
+        return _plan_aggregate(name, query, columns, schema)
     return [_spj(name, [query], columns)]
 
 
@@ -202,7 +204,7 @@ def _spj(name: str, selects: Sequence[exp.Select], columns: Sequence[str]) -> Sp
     return SpjStage(name=name, columns=tuple(columns), inputs=inputs, branches=tuple(branches))
 
 
-def _plan_union_all(name: str, branches: Sequence[exp.Query], columns: list[str]) -> list[Stage]:
+def _plan_union_all(name: str, branches: Sequence[exp.Query], columns: list[str], schema: Schema) -> list[Stage]:
     stages, selects = [], []
     for position, branch in enumerate(branches):
         if isinstance(branch, exp.Subquery):
@@ -213,7 +215,7 @@ def _plan_union_all(name: str, branches: Sequence[exp.Query], columns: list[str]
             selects.append(_aliased(branch, columns))
             continue
         sub = f"{name}__b{position}"
-        stages.extend(_plan_query(sub, branch, columns))
+        stages.extend(_plan_query(sub, branch, columns, schema))
         selects.append(exp.select(*[exp.alias_(column(c, sub), ident(c)) for c in columns])
                        .from_(internal_table(sub, sub)))
     return stages + [_spj(name, selects, columns)]
@@ -227,7 +229,7 @@ def _distinct_over(name: str, source: str, columns: Sequence[str]) -> AggregateS
                           select=select, keys=keys)
 
 
-def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str]) -> list[Stage]:
+def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schema: Schema) -> list[Stage]:
     """Split ``select`` into an SPJ input stage with the columns it reads and the aggregate over it."""
     select = select.copy()
     if select.args.get("distinct"):
@@ -260,8 +262,11 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str]) -> li
     outer.set("from_", exp.From(this=internal_table(source, "__core")))
     group = outer.args.get("group")
     keys = tuple(k.copy() for k in group.expressions) if group else ()
+    relation_of = {t.alias_or_name: t.name for t in _tables(select)}
+    core_types = {c: schema.get(relation_of.get(t, ""), {}).get(n, "UNKNOWN") for (t, n), c in core_names.items()}
+    state, outputs = subtractive_state(outer, keys, core_types)
     stage = AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source,
-                           select=outer, keys=keys)
+                           select=outer, keys=keys, state=state, outputs=outputs)
     return [core, stage]
 
 

@@ -64,13 +64,33 @@ class SpjStage(Stage):
 
 
 @dataclass(frozen=True)
+class StateColumn:
+    """One running aggregate stored beside a group: ``function`` is count_star, count, sum, min or max."""
+
+    function: str
+    argument: exp.Expression | None
+    name: str
+
+
+@dataclass(frozen=True)
 class AggregateStage(Stage):
     """``select`` reads the input as ``__core`` and still has its GROUP BY and HAVING; ``keys`` are the
-    grouping expressions over ``__core`` (empty for a global aggregate)."""
+    grouping expressions over ``__core`` (empty for a global aggregate).
+
+    When every aggregate can be maintained by subtraction (COUNT, exact SUM/AVG, MIN/MAX), ``state``
+    lists the running aggregates stored per group and ``outputs`` computes each output column from the
+    state and key columns; otherwise both are empty and touched groups are recomputed.
+    """
 
     source: str
     select: exp.Select
     keys: tuple[exp.Expression, ...]
+    state: tuple[StateColumn, ...] = ()
+    outputs: tuple[exp.Expression, ...] = ()
+
+    @property
+    def subtractive(self) -> bool:
+        return bool(self.outputs)
 
     kind = AGGREGATE
 

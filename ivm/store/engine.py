@@ -54,6 +54,8 @@ class Database:
         except duckdb.Error as error:
             raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
         catalog.ensure(self.con)
+        self._schema_cache: dict | None = None
+        self._sources_cache: list[str] | None = None
         self.plans: dict[str, ViewPlan] = {}
         self._replan()
 
@@ -70,20 +72,26 @@ class Database:
     # -- catalog -----------------------------------------------------------------------------------
     @property
     def sources(self) -> list[str]:
-        return catalog.sources(self.con)
+        if self._sources_cache is None:
+            self._sources_cache = catalog.sources(self.con)
+        return self._sources_cache
 
     @property
     def views(self) -> list[str]:
         return list(self.plans)
 
     def _schema(self) -> dict[str, dict[str, str]]:
-        return {name: catalog.columns(self.con, name) for name in [*self.sources, *self.plans]}
+        """Columns and types of every source and view, cached until a load or deploy changes them."""
+        if self._schema_cache is None:
+            self._schema_cache = {name: catalog.columns(self.con, name) for name in [*self.sources, *self.plans]}
+        return self._schema_cache
 
     def _replan(self) -> None:
         self.plans = {}
         for name, sql in catalog.views(self.con):
             query = sqlglot.parse_one(sql, read=DIALECT)
             self.plans[name] = self._plan(name, query)
+            self._schema_cache = None  # the next view may read this one
 
     def _plan(self, name: str, query: exp.Query) -> ViewPlan:
         schema = self._schema()
@@ -114,6 +122,7 @@ class Database:
         if exists and any(name in s.inputs for s in self.stages):
             raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
         reader, origin = self._reader(data, header, columns)
+        self._schema_cache = None
         try:
             self.con.begin()
             self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
@@ -124,6 +133,7 @@ class Database:
                              f'FROM "{INTERNAL_SCHEMA}"."{name}"')
             if not exists:
                 catalog.add_source(self.con, name, origin)
+                self._sources_cache = None
             rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchone()[0]
             self.con.commit()
         except duckdb.Error as error:
@@ -170,10 +180,12 @@ class Database:
                 self._expose(plan)
                 catalog.add_view(self.con, definition.name, definition.sql)
                 self.plans[definition.name] = plan
+                self._schema_cache = None
             self.con.commit()
         except (IvmError, duckdb.Error) as error:
             self.con.rollback()
             self.plans = planned
+            self._schema_cache = None
             if isinstance(error, IvmError):
                 raise
             raise IvmError(f"cannot deploy: {_first_line(error)}") from None
@@ -240,7 +252,6 @@ class Database:
             raise IvmError(f"the predicate reads unknown table {unknown[0]}")
         try:
             qualify(probe, schema=schema, dialect=DIALECT, validate_qualify_columns=True)
-            self.con.execute(f"EXPLAIN {render(probe)}")
         except (SqlglotError, duckdb.Error) as error:
             raise IvmError(f"bad predicate: {_first_line(error)}") from None
         return predicate
@@ -310,8 +321,11 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
     fallbacks = [s for s in plan.stages if isinstance(s, RecomputeStage)]
     if fallbacks:
         return "recompute", "; ".join(f"{s.name}: {s.reason}" for s in fallbacks)
-    kinds = {"spj": "lineage delete", "aggregate": "recompute touched groups"}
-    return "incremental", ", ".join(dict.fromkeys(kinds[s.kind] for s in plan.stages))
+    def rule(stage: Stage) -> str:
+        if stage.kind == "spj":
+            return "lineage delete"
+        return "subtract from running aggregates" if stage.subtractive else "recompute touched groups"
+    return "incremental", ", ".join(dict.fromkeys(rule(s) for s in plan.stages))
 
 
 def _relation_name(name: str) -> str:

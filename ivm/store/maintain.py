@@ -18,6 +18,7 @@ import pyarrow as pa
 from ivm.delta import aggregate, naive, spj
 from ivm.delta.rids import LITERAL_LIMIT, RidSet
 from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage
+from ivm.plan.state import COUNT_STAR
 from ivm.sql import RID, render
 
 
@@ -132,6 +133,46 @@ class Maintainer:
         return change
 
     def _aggregate(self, stage: AggregateStage, source: Change) -> Change:
+        if stage.subtractive and not source.inserted and source.gone_rows is not None:
+            return self._subtract(stage, source)
+        return self._recompute_groups(stage, source)
+
+    def _subtract(self, stage: AggregateStage, source: Change) -> Change:
+        self.con.register("__ivm_gone", source.gone_rows)
+        try:
+            self.execute(aggregate.group_delta_statement(stage, "__ivm_gone"))
+        finally:
+            self._unregister("__ivm_gone")
+        self._temporaries.append(aggregate.DELTA)
+        offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchone()[0]
+        updated = self.execute(aggregate.subtract_statement(stage)).fetchnumpy()
+        new_ids = np.asarray(updated[RID])
+        gone_ids = np.empty(0, dtype=np.int64)
+        if stage.keys and (np.asarray(updated[COUNT_STAR]) == 0).any():
+            gone_ids = np.asarray(self.execute(aggregate.empty_groups_statement(stage)).fetchnumpy()[RID])
+        lost = aggregate.lost_extremes_query(stage)
+        regrouped = RidSet()
+        if lost is not None:
+            if stage.keys:
+                self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(lost)}')
+                self._temporaries.append(aggregate.AFFECTED)
+                touched = self.con.execute(f'SELECT COUNT(*) FROM "{aggregate.AFFECTED}"').fetchone()[0]
+            else:
+                touched = self.con.execute(render(lost)).fetchone() is not None
+            if touched:
+                dropped = np.asarray(self.execute(aggregate.delete_statement(stage)).fetchnumpy()[RID])
+                gone_ids = np.concatenate([gone_ids, dropped])
+                regrouped = self.insert_returning(aggregate.insert_statement_for(stage))
+        kept = np.setdiff1d(new_ids, gone_ids)
+        inserted = np.concatenate([kept, np.asarray(regrouped.values, dtype=np.int64)]) \
+            if regrouped.relation is None else kept
+        change = Change(deleted=self.rid_set(new_ids - offset), inserted=self.rid_set(inserted))
+        if regrouped.relation is not None:  # too many to list: fall back to reading the ids back
+            change.inserted = self.rid_set(np.concatenate([kept, self.con.execute(
+                f'SELECT "{RID}" FROM "{regrouped.relation}"').fetchnumpy()[RID]]))
+        return change
+
+    def _recompute_groups(self, stage: AggregateStage, source: Change) -> Change:
         if stage.keys:
             self._affected_groups(stage, source)
         change = self.delete_returning(

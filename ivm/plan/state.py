@@ -1,0 +1,94 @@
+"""Which aggregates can be maintained by subtraction, and the running state they need per group.
+
+COUNT(*), COUNT(x), SUM(x) and AVG(x) over exact numbers (integers, decimals) are invertible: the new
+value is the old one minus what the deleted rows contributed, with no rounding. MIN and MAX keep their
+value until a deleted row held it; only then is the group recomputed. Floating-point sums are not
+subtracted (the result would drift from a recompute), nor are COUNT DISTINCT, HAVING or anything else:
+those stages recompute their touched groups instead.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
+
+from ivm.plan.nodes import StateColumn
+from ivm.sql import DIALECT, column
+
+COUNT_STAR = "__ivm_n"
+EXACT = exp.DataType.INTEGER_TYPES | {exp.DataType.Type.DECIMAL}
+
+
+def state_column(index: int) -> str:
+    return f"__ivm_a{index}"
+
+
+def subtractive_state(select: exp.Select, keys: Sequence[exp.Expression], core_types: Mapping[str, str]
+                      ) -> tuple[tuple[StateColumn, ...], tuple[exp.Expression, ...]]:
+    """The running state and output expressions for ``select``, or two empty tuples if not subtractive."""
+    if select.args.get("having") or select.args.get("distinct"):
+        return (), ()
+    state: dict[tuple[str, str], StateColumn] = {("count_star", ""): StateColumn("count_star", None, COUNT_STAR)}
+
+    def need(function: str, argument: exp.Expression | None) -> exp.Column:
+        key = (function, argument.sql(dialect=DIALECT) if argument is not None else "")
+        if key not in state:
+            state[key] = StateColumn(function, argument.copy() if argument is not None else None,
+                                     state_column(len(state) - 1))
+        return column(state[key].name)
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.AggFunc):
+            return node
+        if node.args.get("distinct") or isinstance(node.this, exp.Distinct) or node.find(exp.Window):
+            raise _NotSubtractive
+        argument = node.this
+        if isinstance(node, exp.Count):
+            return need("count_star", None) if isinstance(argument, exp.Star) or argument is None \
+                else need("count", argument)
+        if isinstance(node, (exp.Sum, exp.Avg)) and _exact(argument, core_types):
+            count, total = need("count", argument), need("sum", argument)
+            if isinstance(node, exp.Sum):
+                return exp.If(this=exp.EQ(this=count, expression=exp.Literal.number(0)), true=exp.Null(),
+                              false=total)
+            return exp.Div(this=exp.cast(total, "DOUBLE"), expression=exp.Nullif(
+                this=count, expression=exp.Literal.number(0)))
+        if isinstance(node, (exp.Min, exp.Max)) and not node.expressions:
+            return need("min" if isinstance(node, exp.Min) else "max", argument)
+        raise _NotSubtractive
+
+    key_sql = {k.sql(dialect=DIALECT): f"__ivm_k{i}" for i, k in enumerate(keys)}
+
+    def to_key(node: exp.Expression) -> exp.Expression:
+        name = key_sql.get(node.sql(dialect=DIALECT)) if not isinstance(node, exp.Alias) else None
+        return column(name) if name else node
+
+    outputs = []
+    try:
+        for expression in select.expressions:
+            value = expression.unalias() if isinstance(expression, exp.Alias) else expression
+            value = value.copy().transform(replace).transform(to_key)
+            if any(c.table for c in value.find_all(exp.Column)):
+                return (), ()  # reads an input column outside any aggregate and group key
+            outputs.append(value)
+    except _NotSubtractive:
+        return (), ()
+    return tuple(state.values()), tuple(outputs)
+
+
+class _NotSubtractive(Exception):
+    pass
+
+
+def _exact(argument: exp.Expression | None, core_types: Mapping[str, str]) -> bool:
+    if argument is None:
+        return False
+    probe = exp.select(argument.copy()).from_("__core")
+    try:
+        typed = annotate_types(probe, schema={"__core": dict(core_types)}, dialect=DIALECT)
+    except (SqlglotError, ValueError, KeyError):
+        return False
+    kind = typed.expressions[0].type
+    return kind is not None and kind.this in EXACT
