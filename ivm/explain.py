@@ -11,11 +11,12 @@ from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage, View
 from ivm.sql import render
 
 
-def delta_statements(stage: Stage) -> list[str]:
+def delta_statements(stage: Stage, read_by_aggregate: bool = False) -> list[str]:
     """The statements a deletion runs for ``stage``, with symbolic id sets."""
     if isinstance(stage, SpjStage):
         deleted = {name: RidSet.symbolic(f"__ivm_deleted_{name}") for name in stage.inputs}
-        return [render(spj.delete_statement(stage, deleted))]
+        capture = [render(spj.capture_statement(stage, deleted, f"__ivm_gone_{stage.name}"))] if read_by_aggregate else []
+        return capture + [render(spj.delete_statement(stage, deleted))]
     if isinstance(stage, AggregateStage) and stage.subtractive:
         lost = aggregate.lost_extremes_query(stage)
         return [render(aggregate.group_delta_statement(stage, f"__ivm_gone_{stage.source}")),
@@ -55,6 +56,7 @@ def explain_plan(plan: ViewPlan) -> str:
         lines.append(f"    rule: {RULES[rule]}"
                      + (f" because {stage.reason}" if isinstance(stage, RecomputeStage) else ""))
         lines.append(f"    build: {render(materialise.create_statement(stage))}")
-        for statement in filter(None, delta_statements(stage)):
+        read_by_aggregate = any(isinstance(s, AggregateStage) and s.source == stage.name for s in plan.stages)
+        for statement in filter(None, delta_statements(stage, read_by_aggregate)):
             lines.append(f"    delta: {statement}")
     return "\n".join(lines)

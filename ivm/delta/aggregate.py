@@ -38,13 +38,13 @@ def _matches(stage: AggregateStage, left) -> exp.Expression:
     return and_all(null_safe_eq(left(i, k), column(key_column(i), AFFECTED)) for i, k in enumerate(stage.keys))
 
 
-def delete_statement(stage: AggregateStage, *, return_rows: bool = False) -> exp.Delete:
+def delete_statement(stage: AggregateStage) -> exp.Delete:
     """Delete the touched groups from the stage (every row for a global aggregate)."""
     statement = exp.Delete(this=internal_table(stage.name))
     if stage.keys:
         statement.set("using", [exp.Table(this=ident(AFFECTED))])
         statement.set("where", exp.Where(this=_matches(stage, lambda i, k: column(key_column(i), stage.name))))
-    statement.set("returning", exp.Returning(expressions=[exp.Star()] if return_rows else [column(RID)]))
+    statement.set("returning", exp.Returning(expressions=[column(RID)]))
     return statement
 
 

@@ -19,13 +19,24 @@ from ivm.plan.nodes import SpjStage
 from ivm.sql import RID, column, internal_table, or_all
 
 
-def delete_statement(stage: SpjStage, deleted: Mapping[str, RidSet], *, return_rows: bool = False) -> exp.Delete:
-    """DELETE the rows whose lineage names a deleted input row; returns their ids (and values if asked)."""
-    conditions = [deleted[scan.relation].contains(column(lineage_column(scan.lineage)))
-                  for branch in stage.branches for scan in branch.scans if deleted.get(scan.relation)]
-    statement = exp.Delete(this=internal_table(stage.name), where=exp.Where(this=or_all(conditions)))
-    statement.set("returning", exp.Returning(expressions=[exp.Star()] if return_rows else [column(RID)]))
+def _lineage_hit(stage: SpjStage, deleted: Mapping[str, RidSet]) -> exp.Expression:
+    return or_all(deleted[scan.relation].contains(column(lineage_column(scan.lineage)))
+                  for branch in stage.branches for scan in branch.scans if deleted.get(scan.relation))
+
+
+def delete_statement(stage: SpjStage, deleted: Mapping[str, RidSet]) -> exp.Delete:
+    """DELETE the rows whose lineage names a deleted input row, returning their ids."""
+    statement = exp.Delete(this=internal_table(stage.name), where=exp.Where(this=_lineage_hit(stage, deleted)))
+    statement.set("returning", exp.Returning(expressions=[column(RID)]))
     return statement
+
+
+def capture_statement(stage: SpjStage, deleted: Mapping[str, RidSet], into: str) -> exp.Create:
+    """Copy the rows about to be deleted into temporary table ``into``: an aggregate reading this stage
+    needs their values. The copy lives only until the deletion's transaction ends."""
+    select = exp.select(exp.Star()).from_(internal_table(stage.name)).where(_lineage_hit(stage, deleted))
+    return exp.Create(this=exp.Table(this=exp.to_identifier(into, quoted=True)), kind="TABLE", replace=True,
+                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=select)
 
 
 def _restricted(scan_alias: str, relation: str, condition_on_rid) -> exp.Subquery:

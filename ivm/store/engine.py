@@ -216,7 +216,7 @@ class Database:
         start = time.perf_counter()
         try:
             self.con.begin()
-            changes = {table: maintainer._returned(statement, rows=False)}
+            changes = {table: maintainer.delete_returning(statement)}
             stage_reports = maintainer.run(changes)
             self.con.commit()
         except BaseException as error:

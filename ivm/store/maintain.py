@@ -7,13 +7,12 @@ change are skipped without a statement.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import duckdb
 import numpy as np
-import pyarrow as pa
+import pyarrow as pa  # noqa: F401  (ids of big deltas travel as Arrow)
 
 from ivm.delta import aggregate, naive, spj
 from ivm.delta.rids import LITERAL_LIMIT, RidSet
@@ -29,7 +28,7 @@ class Change:
 
     deleted: RidSet = field(default_factory=RidSet)
     inserted: RidSet = field(default_factory=RidSet)
-    gone_rows: pa.Table | None = None
+    gone_rows: str | None = None  # temporary table holding the deleted rows, when a reader needs them
 
     def __bool__(self) -> bool:
         return bool(self.deleted) or bool(self.inserted)
@@ -68,18 +67,9 @@ class Maintainer:
         self._temporaries.append(name)
         return RidSet(relation=name, count=len(ids))
 
-    def _returned(self, statement, rows: bool) -> Change:
-        result = self.execute(statement)
-        if rows:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                table = result.to_arrow_table()
-            return Change(deleted=self.rid_set(table.column(RID).to_numpy()), gone_rows=table)
-        ids = result.fetchnumpy()[RID] if result.description else np.array([], dtype=np.int64)
+    def delete_returning(self, statement) -> Change:
+        ids = self.execute(statement).fetchnumpy()[RID]
         return Change(deleted=self.rid_set(np.asarray(ids)))
-
-    def delete_returning(self, statement, relation: str) -> Change:
-        return self._returned(statement, relation in self.readers_need_rows)
 
     def insert_returning(self, statement) -> RidSet:
         return self.rid_set(np.asarray(self.execute(statement).fetchnumpy()[RID]))
@@ -124,8 +114,13 @@ class Maintainer:
         deleted = {name: c.deleted for name, c in inputs.items() if c.deleted}
         change = Change()
         if deleted:
-            change = self.delete_returning(spj.delete_statement(
-                stage, deleted, return_rows=stage.name in self.readers_need_rows), stage.name)
+            gone = None
+            if stage.name in self.readers_need_rows:
+                gone = f"__ivm_gone_{len(self._temporaries)}"
+                self.execute(spj.capture_statement(stage, deleted, gone))
+                self._temporaries.append(gone)
+            change = self.delete_returning(spj.delete_statement(stage, deleted))
+            change.gone_rows = gone
         inserted = {name: c.inserted for name, c in inputs.items() if c.inserted}
         statement = spj.insert_statement_for(stage, inserted) if inserted else None
         if statement is not None:
@@ -138,11 +133,7 @@ class Maintainer:
         return self._recompute_groups(stage, source)
 
     def _subtract(self, stage: AggregateStage, source: Change) -> Change:
-        self.con.register("__ivm_gone", source.gone_rows)
-        try:
-            self.execute(aggregate.group_delta_statement(stage, "__ivm_gone"))
-        finally:
-            self._unregister("__ivm_gone")
+        self.execute(aggregate.group_delta_statement(stage, source.gone_rows))
         self._temporaries.append(aggregate.DELTA)
         offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchone()[0]
         updated = self.execute(aggregate.subtract_statement(stage)).fetchnumpy()
@@ -175,22 +166,13 @@ class Maintainer:
     def _recompute_groups(self, stage: AggregateStage, source: Change) -> Change:
         if stage.keys:
             self._affected_groups(stage, source)
-        change = self.delete_returning(
-            aggregate.delete_statement(stage, return_rows=stage.name in self.readers_need_rows), stage.name)
+        change = self.delete_returning(aggregate.delete_statement(stage))
         change.inserted = self.insert_returning(aggregate.insert_statement_for(stage))
         return change
 
     def _affected_groups(self, stage: AggregateStage, source: Change) -> None:
-        gone = None
-        if source.gone_rows is not None and source.gone_rows.num_rows:
-            gone = "__ivm_gone"
-            self.con.register(gone, source.gone_rows)
-        try:
-            query = aggregate.affected_keys_query(stage, gone, source.inserted)
-            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(query)}')
-        finally:
-            if gone:
-                self._unregister(gone)
+        query = aggregate.affected_keys_query(stage, source.gone_rows, source.inserted)
+        self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(query)}')
         self._temporaries.append(aggregate.AFFECTED)
 
     def _unregister(self, name: str) -> None:
@@ -204,6 +186,6 @@ class Maintainer:
         self.execute(naive.gone_statement(stage))
         self._temporaries += [naive.FRESH, naive.GONE]
         inserted = self.insert_returning(naive.insert_statement_for(stage))
-        change = self.delete_returning(naive.delete_statement(stage), stage.name)
+        change = self.delete_returning(naive.delete_statement(stage))
         change.inserted = inserted
         return change

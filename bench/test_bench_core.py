@@ -1,0 +1,76 @@
+"""Incremental deletion vs full recompute vs a bare DELETE, side by side in one run.
+
+    pytest bench/ --benchmark-enable --benchmark-json=bench/results.json && python bench/report.py bench/results.json
+
+Groups are named ``<view>-<rows>-<deletion>``; in each group the methods are
+``incremental`` (ivm delete: source DELETE + maintenance of the view, one transaction),
+``recompute`` (ivm recompute: rebuild the view with its lineage and indexes),
+``duckdb_ctas`` (plain CREATE TABLE AS of the view query, no ivm state at all), and
+``bare_delete`` (the same DELETE on a database with no views).
+"""
+from __future__ import annotations
+
+import itertools
+import random
+
+import duckdb
+import pytest
+
+import ivm
+from conftest import SIZES, VIEWS, source_sql
+
+DELETIONS = ["10_rows", "1_percent"]
+ROUNDS = {"10_rows": 7, "1_percent": 3}
+
+
+def predicates(rows: int, deletion: str):
+    """An endless supply of predicates, each hitting rows not deleted before."""
+    rng = random.Random(42)
+    if deletion == "10_rows":
+        while True:
+            ids = rng.sample(range(rows), 10)
+            yield f"oid IN ({', '.join(map(str, ids))})"
+    for k in itertools.count():
+        yield f"oid % 100 = {k % 100}"
+
+
+def view_query(view: str) -> str:
+    return VIEWS[view].split(" AS", 1)[1]
+
+
+@pytest.mark.parametrize("rows", SIZES)
+@pytest.mark.parametrize("deletion", DELETIONS)
+@pytest.mark.parametrize("view", list(VIEWS))
+@pytest.mark.parametrize("method", ["incremental", "recompute", "duckdb_ctas", "bare_delete"])
+def test_deletion(benchmark, fresh_copy, view, rows, deletion, method):
+    benchmark.group = f"{view}-{rows}-{deletion}"
+    benchmark.extra_info.update(view=view, rows=rows, deletion=deletion, method=method)
+    supply = predicates(rows, deletion)
+    rounds = ROUNDS[deletion] if method != "recompute" else 3
+
+    if method == "bare_delete":
+        con = duckdb.connect(str(fresh_copy(view, rows).with_name("bare.duckdb")))
+        con.execute(f"CREATE TABLE orders AS {source_sql(rows)['orders']}")
+
+        def setup():
+            return (next(supply),), {}
+
+        benchmark.pedantic(lambda p: con.execute(f"DELETE FROM orders WHERE {p}"), setup=setup,
+                           rounds=rounds, iterations=1)
+        con.close()
+        return
+
+    db = ivm.connect(fresh_copy(view, rows))
+    if method == "incremental":
+        def setup():
+            return (next(supply),), {}
+        benchmark.pedantic(lambda p: db.delete("orders", p), setup=setup, rounds=rounds, iterations=1)
+        assert db.verify()["ok"]
+    elif method == "recompute":
+        db.delete("orders", next(supply))  # the state the recompute starts from does not matter
+        benchmark.pedantic(db.recompute, rounds=rounds, iterations=1)
+    else:
+        query = view_query(view)
+        benchmark.pedantic(lambda: db.con.execute(f"CREATE OR REPLACE TEMP TABLE plain AS {query}"),
+                           rounds=rounds, iterations=1)
+    db.close()

@@ -1,0 +1,635 @@
+"""Shared helpers for the differential tests: random data, a random view-SQL generator, and an oracle.
+
+The oracle is a *separate* plain DuckDB connection holding the same source data, with the generated views
+created as ordinary DuckDB views. Deletions are applied there with a plain ``DELETE``; after every deletion
+each ivm-maintained view must equal the plain view as a bag of rows (NULL-aware, floats to a relative 1e-9).
+Nothing here uses ivm, so the oracle shares no code with the system under test.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+from hypothesis import assume
+from hypothesis import strategies as st
+
+# ---------------------------------------------------------------------------------------------------------
+# Source data
+
+COLUMNS = ("id", "k", "x", "s", "d")
+STRINGS = [None, "", "a", "b", "ab", "B"]
+# Dyadic rationals of small magnitude: every sum of them is exact, so SUM/AVG do not depend on the order
+# in which rows are added (which differs between a recompute and a plain DuckDB view).
+DOUBLES = [None, 0.0, 0.5, -1.25, 2.0, 3.75, -0.125, 1024.5]
+
+ROW = st.tuples(st.integers(0, 4),                      # k: join key shared by every table
+                st.none() | st.integers(0, 5),          # x: nullable small int
+                st.sampled_from(STRINGS),               # s: short string, '' and NULL included
+                st.sampled_from(DOUBLES))               # d: nullable DOUBLE
+
+
+def frame(rows) -> pd.DataFrame:
+    """A source table; ``id`` is a unique row number, the other columns come from ``rows``."""
+    return pd.DataFrame({
+        "id": pd.array(range(1, len(rows) + 1), dtype="Int64"),
+        "k": pd.array([r[0] for r in rows], dtype="Int64"),
+        "x": pd.array([r[1] for r in rows], dtype="Int64"),
+        "s": pd.array([r[2] for r in rows], dtype="string"),
+        "d": pd.array([r[3] for r in rows], dtype="Float64"),
+    })
+
+
+@st.composite
+def source_rows(draw, min_tables: int = 2, max_tables: int = 4, max_rows: int = 30) -> dict[str, list]:
+    """Raw rows (k, x, s, d) of tables t0, t1, ..."""
+    n = draw(st.integers(min_tables, max_tables))
+    return {f"t{i}": draw(st.lists(ROW, max_size=max_rows)) for i in range(n)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Deletions
+
+def _atom(draw, column: str) -> str:
+    v = draw(st.integers(0, 5))
+    options = {
+        "id": [f"id = {v + 1}", f"id <= {v * 3}", "id % 2 = 0", f"id IN ({v + 1}, {v + 4}, {v + 9})",
+               f"id BETWEEN {v + 2} AND {v + 8}"],
+        "k": [f"k = {v}", f"k <> {v}", f"k >= {v}", f"k IN ({v}, {(v + 2) % 5})", "k = 99"],
+        "x": ["x IS NULL", "x IS NOT NULL", f"x > {v}", f"x = {v}", f"COALESCE(x, -1) < {v}", f"x + k = {v}"],
+        "s": ["s IS NULL", "s = ''", "s = 'a'", "s IN ('a', 'ab')", "length(s) > 1", "s <> 'b'"],
+        "d": ["d < 0", "d IS NULL", "d >= 2.0", "d = 0.5"],
+    }[column]
+    return draw(st.sampled_from(options))
+
+
+@st.composite
+def predicate(draw) -> str:
+    """A deletion predicate over one or two columns; sometimes matches nothing or everything."""
+    shape = draw(st.sampled_from(["one", "one", "and", "or", "not", "true", "false", "nothing"]))
+    if shape == "true":
+        return "true"
+    if shape == "false":
+        return "false"
+    if shape == "nothing":
+        return "k = 99"
+    first = _atom(draw, draw(st.sampled_from(COLUMNS)))
+    if shape == "one":
+        return first
+    if shape == "not":
+        return f"NOT ({first})"
+    second = _atom(draw, draw(st.sampled_from(COLUMNS)))
+    return f"({first}) {shape.upper()} ({second})"
+
+
+@st.composite
+def deletions(draw, tables: list[str], min_size: int = 1, max_size: int = 4) -> list[tuple[str, str]]:
+    return draw(st.lists(st.tuples(st.sampled_from(tables), predicate()), min_size=min_size, max_size=max_size))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The oracle and bag comparison
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def kind_of(duckdb_type: str) -> str | None:
+    t = duckdb_type.upper()
+    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+             "UBIGINT", "UHUGEINT"):
+        return "int"
+    if t == "VARCHAR":
+        return "str"
+    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
+        return "float"
+    if t == "BOOLEAN":
+        return "bool"
+    return None
+
+
+FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL"}
+RELATIVE_TOLERANCE = 1e-9
+
+
+class Oracle:
+    """A plain DuckDB connection with the same sources; views are ordinary DuckDB views."""
+
+    def __init__(self, frames: dict[str, pd.DataFrame]):
+        self.con = duckdb.connect()
+        for name, df in frames.items():
+            self.con.register("__df", df)
+            self.con.execute(f"CREATE TABLE {quote(name)} AS SELECT * FROM __df")
+            self.con.unregister("__df")
+
+    def describe(self, sql: str) -> list[tuple[str, str]] | None:
+        """(name, type) of the columns ``sql`` returns, or None if DuckDB rejects it."""
+        try:
+            return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {sql}").fetchall()]
+        except duckdb.Error:
+            return None
+
+    def delete(self, table: str, where: str) -> None:
+        self.con.execute(f"DELETE FROM {quote(table)} WHERE {where}")
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def fetch(con, relation: str) -> tuple[list[tuple[str, str]], list[tuple]]:
+    described = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {quote(relation)}").fetchall()]
+    rows = con.execute(f"SELECT * FROM {quote(relation)}").fetchall()
+    return described, rows
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b or abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
+    return a == b
+
+
+def _float_key(values: tuple) -> tuple:
+    return tuple((v is not None, v if v is not None else 0.0) for v in values)
+
+
+def bag_difference(left: list[tuple], right: list[tuple], float_positions: list[int]) -> tuple[list, list]:
+    """Rows of ``left`` without a partner in ``right`` and vice versa (empty lists: equal bags).
+
+    Non-float columns must be equal (NULL equals NULL); float columns must be within a relative 1e-9.
+    """
+    if not float_positions:
+        lc, rc = Counter(left), Counter(right)
+        return list((lc - rc).elements()), list((rc - lc).elements())
+
+    def split(rows):
+        groups = defaultdict(list)
+        for row in rows:
+            exact = tuple(v for i, v in enumerate(row) if i not in float_positions)
+            groups[exact].append(tuple(row[i] for i in float_positions))
+        return groups
+
+    def join(exact, floats):
+        row, e, f = [], iter(exact), iter(floats)
+        for i in range(len(exact) + len(floats)):
+            row.append(next(f) if i in float_positions else next(e))
+        return tuple(row)
+
+    lg, rg = split(left), split(right)
+    only_left, only_right = [], []
+    for exact in set(lg) | set(rg):
+        ls, rs = sorted(lg.get(exact, []), key=_float_key), sorted(rg.get(exact, []), key=_float_key)
+        if len(ls) == len(rs) and all(all(map(_close, a, b)) for a, b in zip(ls, rs)):
+            continue
+        unmatched = list(rs)  # greedy matching, in case near-equal floats sorted differently
+        for a in ls:
+            partner = next((i for i, b in enumerate(unmatched) if all(map(_close, a, b))), None)
+            if partner is None:
+                only_left.append(join(exact, a))
+            else:
+                unmatched.pop(partner)
+        only_right += [join(exact, b) for b in unmatched]
+    return only_left, only_right
+
+
+def snapshot(con, schemas=("main", "_ivm")) -> dict[str, Counter]:
+    """Full contents of every table and view in ``schemas``, as bags of rows."""
+    names = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog <> 'temp' AND table_schema IN (" + ", ".join(f"'{s}'" for s in schemas) + ") "
+        "ORDER BY ALL").fetchall()
+    return {f"{s}.{t}": Counter(con.execute(f"SELECT * FROM {quote(s)}.{quote(t)}").fetchall())
+            for s, t in names}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Random view SQL
+
+@dataclass(frozen=True)
+class Col:
+    ref: str   # SQL that reads the column in the current scope, e.g. "a0"."k"
+    kind: str  # int | str | float | bool
+
+
+MAX_VIEW_ROWS = 5000
+
+
+class ViewGenerator:
+    """Draws view SQL from a hypothesis ``draw`` function, checking each piece against the oracle.
+
+    ``relations`` maps the names a view may read (sources, earlier views, CTEs in scope) to their
+    (column, kind) lists; the oracle connection tells the output columns of every generated subquery.
+    """
+
+    def __init__(self, draw, oracle: Oracle, relations: dict[str, list[tuple[str, str]]]):
+        self.draw = draw
+        self.oracle = oracle
+        self.relations = dict(relations)
+        self.ctes: list[tuple[str, str]] = []  # CTEs in scope while generating a WITH query
+        self.aliases = 0
+
+    # -- drawing primitives -------------------------------------------------------------------------
+    def choice(self, options):
+        return self.draw(st.sampled_from(list(options)))
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.draw(st.integers(lo, hi))
+
+    def flag(self) -> bool:
+        return self.draw(st.booleans())
+
+    def alias(self) -> str:
+        self.aliases += 1
+        return f"a{self.aliases}"
+
+    def describe(self, sql: str) -> list[tuple[str, str]] | None:
+        prefix = ("WITH " + ", ".join(f"{quote(n)} AS ({s})" for n, s in self.ctes) + " ") if self.ctes else ""
+        described = self.oracle.describe(prefix + sql)
+        return None if described is None else [(n, kind_of(t)) for n, t in described]
+
+    # -- scalar expressions -------------------------------------------------------------------------
+    def literal(self, kind: str) -> str:
+        if kind == "int":
+            return str(self.integer(0, 5))
+        if kind == "str":
+            return self.choice(["''", "'a'", "'b'", "'ab'"])
+        if kind == "float":
+            return self.choice(["0.5", "2.0", "-1.25", "0.0"])
+        return self.choice(["true", "false"])
+
+    def expr(self, kind: str, scope: list[Col], depth: int = 1) -> str:
+        cols = [c for c in scope if c.kind == kind]
+        forms = (["col"] * 3 if cols else []) + ["lit"] + (["compound"] * 2 if depth > 0 else [])
+        form = self.choice(forms)
+        if form == "col":
+            return self.choice(cols).ref
+        if form == "lit":
+            return self.literal(kind)
+        e = lambda k="int": self.expr(k, scope, depth - 1)  # noqa: E731
+        if kind == "int":
+            form = self.choice(["add", "sub", "mul", "coalesce", "case", "abs", "mod", "length", "nullcase"])
+            return {"add": lambda: f"({e()} + {e()})", "sub": lambda: f"({e()} - {e()})",
+                    "mul": lambda: f"({e()} * {self.integer(0, 3)})",
+                    "coalesce": lambda: f"COALESCE({e()}, {self.literal('int')})",
+                    "case": lambda: f"CASE WHEN {self.pred(scope, depth - 1)} THEN {e()} ELSE {e()} END",
+                    "abs": lambda: f"abs({e()})", "mod": lambda: f"({e()} % 3)",
+                    "length": lambda: f"length({e('str')})",
+                    "nullcase": lambda: f"CASE WHEN {self.pred(scope, depth - 1)} THEN {e()} END"}[form]()
+        if kind == "float":
+            form = self.choice(["mul", "add", "div", "coalesce", "case"])
+            return {"mul": lambda: f"({e('float')} * 2)", "add": lambda: f"({e('float')} + {e()})",
+                    "div": lambda: f"({e()} / 2)", "coalesce": lambda: f"COALESCE({e('float')}, 0.0)",
+                    "case": lambda: f"CASE WHEN {self.pred(scope, depth - 1)} THEN {e('float')} "
+                                    f"ELSE {e('float')} END"}[form]()
+        if kind == "str":
+            form = self.choice(["coalesce", "concat", "upper", "case", "cast", "nullif"])
+            return {"coalesce": lambda: f"COALESCE({e('str')}, '')", "concat": lambda: f"({e('str')} || 'x')",
+                    "upper": lambda: f"upper({e('str')})",
+                    "case": lambda: f"CASE WHEN {self.pred(scope, depth - 1)} THEN {e('str')} ELSE {e('str')} END",
+                    "cast": lambda: f"CAST({e()} AS VARCHAR)", "nullif": lambda: f"NULLIF({e('str')}, '')"}[form]()
+        return self.pred(scope, depth)
+
+    def value_kinds(self, scope: list[Col]) -> list[str]:
+        present = [k for k in ("int", "str", "float") if any(c.kind == k for c in scope)]
+        return present or ["int"]
+
+    def pred(self, scope: list[Col], depth: int = 1) -> str:
+        forms = ["cmp", "cmp", "isnull", "in", "between", "distinct"] + (["not", "and", "or"] if depth > 0 else [])
+        form = self.choice(forms)
+        kind = self.choice(self.value_kinds(scope))
+        e = lambda: self.expr(kind, scope, 0)  # noqa: E731
+        if form == "cmp":
+            return f"({e()} {self.choice(['=', '<>', '<', '<=', '>', '>='])} {e()})"
+        if form == "isnull":
+            return f"({e()} IS {self.choice(['', 'NOT '])}NULL)"
+        if form == "in":
+            items = ", ".join(self.literal(kind) for _ in range(self.integer(1, 3)))
+            return f"({e()} {self.choice(['', 'NOT '])}IN ({items}))"
+        if form == "between":
+            return f"({e()} BETWEEN {self.literal(kind)} AND {self.literal(kind)})"
+        if form == "distinct":
+            return f"({e()} IS {self.choice(['', 'NOT '])}DISTINCT FROM {e()})"
+        if form == "not":
+            return f"(NOT {self.pred(scope, depth - 1)})"
+        return f"({self.pred(scope, depth - 1)} {form.upper()} {self.pred(scope, depth - 1)})"
+
+    # -- aggregates ---------------------------------------------------------------------------------
+    def aggregate(self, scope: list[Col], kind: str | None = None) -> tuple[str, str]:
+        """An aggregate expression and its kind (``kind`` forces the result kind)."""
+        num = [k for k in ("int", "float") if any(c.kind == k for c in scope)] or ["int"]
+        options = {
+            "count_star": "int", "count": "int", "count_distinct": "int", "sum": None, "avg": "float",
+            "min": None, "max": None, "sum_plus_count": "int", "coalesce_max": None,
+        }
+        if kind is not None:
+            options = {f: k for f, k in options.items() if k in (None, kind)}
+            if kind == "str":
+                options = {f: k for f, k in options.items() if f in ("min", "max", "coalesce_max")}
+        form = self.choice(sorted(options))
+        if form == "count_star":
+            return "COUNT(*)", "int"
+        if form == "count":
+            return f"COUNT({self.expr(self.choice(self.value_kinds(scope)), scope, 1)})", "int"
+        if form == "count_distinct":
+            return f"COUNT(DISTINCT {self.expr(self.choice(self.value_kinds(scope)), scope, 0)})", "int"
+        if form == "sum_plus_count":
+            return f"(SUM({self.expr('int', scope, 0)}) + COUNT(*))", "int"
+        if form == "avg":
+            return f"AVG({self.expr(self.choice(num), scope, 1)})", "float"
+        if form == "sum":
+            k = kind if kind in ("int", "float") else self.choice(num)
+            return f"SUM({self.expr(k, scope, 1)})", k
+        k = kind or self.choice(self.value_kinds(scope))
+        if form == "coalesce_max":
+            return f"COALESCE(MAX({self.expr(k, scope, 0)}), {self.literal(k)})", k
+        return f"{form.upper()}({self.expr(k, scope, 1)})", k
+
+    def having(self, scope: list[Col]) -> str:
+        agg, kind = self.aggregate(scope)
+        if kind == "str":
+            return f"({agg} {self.choice(['IS NOT NULL', 'IS NULL', '>= ' + chr(39) + 'a' + chr(39)])})"
+        op = self.choice([">", ">=", "<", "=", "<>"])
+        cond = f"({agg} {op} {self.literal(kind if kind in ('int', 'float') else 'int')})"
+        if self.flag():
+            cond = f"({cond} OR COUNT(*) {self.choice(['>', '='])} {self.integer(0, 3)})"
+        return cond
+
+    # -- FROM clauses -------------------------------------------------------------------------------
+    def relation_names(self) -> list[str]:
+        return list(self.relations)
+
+    def from_item(self, depth: int, name: str | None = None) -> tuple[str, list[tuple[str, str]]]:
+        """A table reference: a relation name, or a derived table when ``depth`` allows it."""
+        if name is None:
+            names = self.relation_names() + (["(subquery)"] if depth > 0 else [])
+            name = self.choice(names)
+        if name == "(subquery)":
+            inner = self.query(depth - 1, self.choice(["spj", "aggregate", "distinct"]))
+            cols = self.describe(inner)
+            assume(cols is not None)
+            return f"({inner})", cols
+        return quote(name), self.relations[name]
+
+    def join_condition(self, left: list[Col], right: list[Col], need_equi: bool) -> str:
+        shared = [k for k in ("int", "str", "float") if any(c.kind == k for c in left)
+                  and any(c.kind == k for c in right)]
+        if not shared:
+            return "true"
+
+        def ordered(cols):  # the key column first: hypothesis shrinks towards it
+            return sorted(cols, key=lambda c: (not c.ref.endswith('"k"'), not c.ref.endswith('"x"')))
+
+        def pair(kind):
+            return (self.choice(ordered([c for c in left if c.kind == kind])).ref,
+                    self.choice(ordered([c for c in right if c.kind == kind])).ref)
+
+        def equi():
+            kind = "int" if "int" in shared else self.choice(shared)
+            a, b = pair(kind)
+            return f"{a} = {b}"
+
+        def theta():
+            a, b = pair(self.choice(shared))
+            return f"{a} {self.choice(['<', '<=', '>', '>=', '<>'])} {b}"
+
+        forms = ["equi", "equi", "mixed", "two_equi", "equi_filter"] + ([] if need_equi else ["theta", "or"])
+        form = self.choice(forms)
+        if form == "equi":
+            return equi()
+        if form == "mixed":
+            return f"{equi()} AND {theta()}"
+        if form == "two_equi":
+            return f"{equi()} AND {equi()}"
+        if form == "equi_filter":
+            return f"{equi()} AND {self.pred(right, 0)}"
+        if form == "theta":
+            return theta()
+        return f"({equi()} OR {theta()})"
+
+    def from_clause(self, depth: int, n: int, first: str | None = None, outer: bool = False
+                    ) -> tuple[str, list[Col], list[str]]:
+        """``FROM ...`` text, the columns in scope, and join conditions that belong in WHERE."""
+        parts, scope, where = [], [], []
+        for i in range(n):
+            sql, cols = self.from_item(depth, first if i == 0 else None)
+            alias = self.alias()
+            mine = [Col(f"{alias}.{quote(c)}", k) for c, k in cols]
+            if i == 0:
+                parts.append(f"{sql} AS {alias}")
+            else:
+                cond = self.join_condition(scope, mine, need_equi=n > 2)
+                style = self.choice(["on", "on", "inner", "comma", "cross"])
+                if outer and i == 1:
+                    parts.append(f"{self.choice(['LEFT', 'RIGHT', 'FULL OUTER', 'LEFT OUTER'])} JOIN "
+                                 f"{sql} AS {alias} ON {cond}")
+                elif style == "on":
+                    parts.append(f"JOIN {sql} AS {alias} ON {cond}")
+                elif style == "inner":
+                    parts.append(f"INNER JOIN {sql} AS {alias} ON {cond}")
+                elif style == "comma":
+                    parts.append(f", {sql} AS {alias}")
+                    where.append(cond)
+                else:
+                    parts.append(f"CROSS JOIN {sql} AS {alias}")
+                    where.append(cond)
+            scope += mine
+        return " ".join(parts), scope, where
+
+    @staticmethod
+    def where_clause(conditions: list[str]) -> str:
+        return f" WHERE {' AND '.join(f'({c})' for c in conditions)}" if conditions else ""
+
+    # -- queries --------------------------------------------------------------------------------------
+    def tables(self) -> int:
+        return self.choice([1, 1, 2, 2, 2, 3, 4])
+
+    def select_list(self, scope: list[Col], kinds: list[str] | None = None) -> list[str]:
+        kinds = kinds or [self.choice(self.value_kinds(scope)) for _ in range(self.integer(1, 4))]
+        refs = {c.ref for c in scope}
+        items = []
+        for i, kind in enumerate(kinds):
+            e = self.expr(kind, scope, 1)
+            # mostly aliased; a bare column keeps its own name (duplicates become k_1 in a view)
+            if e not in refs or self.integer(0, 3):
+                e = f"{e} AS c{i}"
+            items.append(e)
+        return items
+
+    def spj(self, depth: int, first: str | None = None, kinds: list[str] | None = None) -> str:
+        from_sql, scope, where = self.from_clause(depth, self.tables() if first is None else self.integer(1, 3),
+                                                  first)
+        if self.flag():
+            where.append(self.pred(scope, 2))
+        if kinds is None and self.integer(0, 5) == 0:
+            select = self.choice(["*", scope[0].ref.split(".")[0] + ".*"])
+        else:
+            select = ", ".join(self.select_list(scope, kinds))
+        return f"SELECT {select} FROM {from_sql}{self.where_clause(where)}"
+
+    def aggregate_query(self, depth: int, first: str | None = None, kinds: list[str] | None = None) -> str:
+        from_sql, scope, where = self.from_clause(depth, self.choice([1, 1, 2, 2, 3]) if first is None
+                                                  else self.integer(1, 2), first)
+        if self.flag():
+            where.append(self.pred(scope, 1))
+        if kinds is not None:  # a fixed signature (for UNION branches): the first column is the group key
+            keys = [self.expr(kinds[0], scope, 0)] if self.flag() else []
+            aggs = [self.aggregate(scope, k)[0] for k in kinds[len(keys):]]
+        else:
+            keys = [self.expr(self.choice(self.value_kinds(scope)), scope, self.integer(0, 1))
+                    for _ in range(self.choice([0, 1, 1, 1, 2]))]
+            aggs = [self.aggregate(scope)[0] for _ in range(self.integer(1, 3))]
+        shown = keys if kinds is not None or self.integer(0, 4) else keys[1:]
+        items = [f"{k} AS g{i}" for i, k in enumerate(shown)] + [f"{a} AS m{i}" for i, a in enumerate(aggs)]
+        sql = f"SELECT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
+        if keys:
+            style = self.choice(["expr", "expr", "position", "alias"]) if shown == keys else "expr"
+            if style == "position":
+                sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys)))
+            elif style == "alias" and all(k in {c.ref for c in scope} for k in keys):  # plain columns only
+                sql += " GROUP BY " + ", ".join(f"g{i}" for i in range(len(keys)))
+            else:
+                sql += " GROUP BY " + ", ".join(keys)
+        if self.integer(0, 2) == 0:
+            sql += f" HAVING {self.having(scope)}"
+        return sql
+
+    def distinct_query(self, depth: int, first: str | None = None, kinds: list[str] | None = None) -> str:
+        from_sql, scope, where = self.from_clause(depth, self.tables() if first is None else self.integer(1, 2),
+                                                  first)
+        if self.flag():
+            where.append(self.pred(scope, 1))
+        kinds = kinds or [self.choice(self.value_kinds(scope)) for _ in range(self.integer(1, 3))]
+        items = [f"{self.expr(k, scope, self.integer(0, 1))} AS c{i}" for i, k in enumerate(kinds)]
+        return f"SELECT DISTINCT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
+
+    def union_query(self, depth: int, first: str | None = None) -> str:
+        kinds = [self.choice(["int", "int", "str", "float"]) for _ in range(self.integer(1, 3))]
+        branches = []
+        for i in range(self.integer(2, 3)):
+            form = self.choice(["spj", "spj", "aggregate", "distinct"])
+            maker = {"spj": self.spj, "aggregate": self.aggregate_query, "distinct": self.distinct_query}[form]
+            branch = maker(depth, first if i == 0 else None, kinds)
+            branches.append(f"({branch})" if form != "spj" and self.flag() else branch)
+        sql = branches[0]
+        for branch in branches[1:]:
+            sql += f" {self.choice(['UNION ALL', 'UNION ALL', 'UNION'])} {branch}"
+        return sql
+
+    def cte_query(self, depth: int, first: str | None = None) -> str:
+        saved = dict(self.relations)
+        try:
+            for i in range(self.integer(1, 2)):
+                body = self.query(max(depth - 1, 0), self.choice(["spj", "aggregate", "distinct", "union"]),
+                                  first if i == 0 else None)
+                cols = self.describe(body)
+                assume(cols is not None)
+                name = f"c{len(self.ctes)}"
+                self.ctes.append((name, body))
+                self.relations[name] = cols
+            main = self.query(0, self.choice(["spj", "aggregate", "distinct"]), self.ctes[-1][0])
+            return "WITH " + ", ".join(f"{n} AS ({s})" for n, s in self.ctes) + " " + main
+        finally:
+            self.relations = saved
+            self.ctes = []
+
+    # -- constructs that currently fall back to recompute -----------------------------------------
+    def fallback_query(self, depth: int, first: str | None = None) -> str:
+        form = self.choice(["limit", "outer_join", "exists", "in_subquery", "scalar_subquery", "window",
+                            "except", "distinct_aggregate", "order_no_limit"])
+        if form in ("limit", "order_no_limit"):
+            base = self.spj(depth, first) if self.flag() else self.aggregate_query(depth, first)
+            cols = self.describe(base)
+            assume(cols is not None)
+            direction = lambda: self.choice(["", " DESC", " NULLS FIRST", " DESC NULLS LAST"])  # noqa: E731
+            order = ", ".join(f"{i + 1}{direction()}" for i in range(len(cols)))  # total order: every column
+            sql = f"{base} ORDER BY {order}"
+            if form == "limit":
+                sql += f" LIMIT {self.integer(0, 8)}" + (f" OFFSET {self.integer(1, 3)}" if self.flag() else "")
+            return sql
+        if form == "outer_join":
+            from_sql, scope, where = self.from_clause(depth, 2, first, outer=True)
+            if self.flag():
+                where.append(self.pred(scope, 1))
+            return f"SELECT {', '.join(self.select_list(scope))} FROM {from_sql}{self.where_clause(where)}"
+        if form == "distinct_aggregate":
+            from_sql, scope, where = self.from_clause(depth, 1, first)
+            key = self.expr(self.choice(self.value_kinds(scope)), scope, 0)
+            return (f"SELECT DISTINCT {self.aggregate(scope)[0]} AS m0 FROM {from_sql}"
+                    f"{self.where_clause(where)} GROUP BY {key}")
+        if form == "except":
+            kinds = [self.choice(["int", "str"]) for _ in range(self.integer(1, 2))]
+            return (f"{self.spj(depth, first, kinds)} {self.choice(['EXCEPT', 'EXCEPT ALL', 'INTERSECT'])} "
+                    f"{self.spj(depth, None, kinds)}")
+        from_sql, scope, where = self.from_clause(depth, self.choice([1, 1, 2]), first)
+        items = self.select_list(scope)
+        if form == "window":
+            part = self.choice([c.ref for c in scope if c.kind == "int"] or ["1"])
+            kind = self.choice(self.value_kinds(scope))
+            arg = self.expr(kind, scope, 0)
+            windows = [f"COUNT(*) OVER (PARTITION BY {part})",
+                       f"MAX({arg}) OVER (PARTITION BY {part})",
+                       f"RANK() OVER (PARTITION BY {part} ORDER BY {arg})",
+                       f"DENSE_RANK() OVER (ORDER BY {arg} DESC)"]
+            if kind != "str":
+                windows.append(f"SUM({arg}) OVER (PARTITION BY {part} ORDER BY {arg})")  # RANGE frame: ties agree
+            items.append(f"{self.choice(windows)} AS w")
+        else:
+            inner_from, inner_scope, inner_where = self.from_clause(0, 1)
+            shared = [k for k in ("int", "str") if any(c.kind == k for c in scope)
+                      and any(c.kind == k for c in inner_scope)] or ["int"]
+            kind = self.choice(shared)
+            outer_col = self.expr(kind, scope, 0)
+            inner_col = self.expr(kind, inner_scope, 0)
+            inner_where.append(self.pred(inner_scope, 0)) if self.flag() else None
+            if form == "exists":
+                correlated = inner_where + [f"{inner_col} = {outer_col}"]
+                where.append(f"{self.choice(['NOT ', ''])}EXISTS (SELECT 1 FROM {inner_from}"
+                             f"{self.where_clause(correlated)})")
+            elif form == "in_subquery":
+                where.append(f"{outer_col} {self.choice(['NOT ', ''])}IN (SELECT {inner_col} FROM {inner_from}"
+                             f"{self.where_clause(inner_where)})")
+            else:
+                correlated = inner_where + [f"{inner_col} = {outer_col}"]
+                items.append(f"(SELECT COUNT(*) FROM {inner_from}{self.where_clause(correlated)}) AS sq")
+        return f"SELECT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
+
+    def query(self, depth: int, form: str, first: str | None = None) -> str:
+        if form == "spj":
+            return self.spj(depth, first)
+        if form == "aggregate":
+            return self.aggregate_query(depth, first)
+        if form == "distinct":
+            return self.distinct_query(depth, first)
+        if form == "union":
+            return self.union_query(depth, first)
+        if form == "cte":
+            return self.cte_query(depth, first)
+        if form == "subquery":
+            return self.query(depth, self.choice(["spj", "aggregate", "distinct"]), "(subquery)")
+        if form == "fallback":
+            return self.fallback_query(depth, first)
+        raise ValueError(form)
+
+    # -- whole views --------------------------------------------------------------------------------
+    def view(self, name: str, form: str, first: str | None = None, depth: int = 1) -> str:
+        """Draw a view, create it in the oracle and register its columns; rejects the example if DuckDB
+        refuses the SQL or the view is too big to compare quickly."""
+        sql = self.query(depth, form, first)
+        try:
+            self.oracle.con.execute(f"CREATE VIEW {quote(name)} AS {sql}")
+        except duckdb.Error:
+            assume(False)
+        rows = self.oracle.con.execute(f"SELECT COUNT(*) FROM {quote(name)}").fetchone()[0]
+        assume(rows <= MAX_VIEW_ROWS)
+        self.relations[name] = self.describe(f"SELECT * FROM {quote(name)}")
+        return sql
+
+
+def source_relations(frames: dict[str, pd.DataFrame]) -> dict[str, list[tuple[str, str]]]:
+    kinds = {"id": "int", "k": "int", "x": "int", "s": "str", "d": "float"}
+    return {name: [(c, kinds[c]) for c in COLUMNS] for name in frames}

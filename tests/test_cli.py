@@ -1,0 +1,548 @@
+"""End-to-end tests of the ``ivm`` command line, run as a real subprocess (``python -m ivm.cli``).
+
+The example is a small shop: ``customers(id, name, country)`` and ``orders(id, customer_id, amount, day)``
+loaded from CSV files, with views covering a join-filter-project, a grouped aggregate, views on views, a
+UNION ALL and an ORDER BY ... LIMIT (which ivm maintains by recomputing).
+
+Every view's contents are checked against an oracle that shares nothing with ivm: a plain in-memory DuckDB
+connection that loads the same CSV files, applies the same deletions and runs the same view SQL (plus a pandas
+cross-check of the aggregate and the join). Every kind of bad input must fail with exit code 2, one line on
+stderr, no traceback, and leave the database file exactly as it was.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+CLI = [sys.executable, "-m", "ivm.cli"]
+COMMANDS = ["load", "deploy", "delete", "recompute", "verify", "explain"]
+
+CUSTOMERS_CSV = """\
+id,name,country
+1,Ann,UK
+2,Bob,FR
+3,Cem,DE
+4,Dee,UK
+5,Eve,FR
+6,Fay,US
+"""
+
+# Amounts are distinct so that ORDER BY amount DESC LIMIT 3 has no ties; order 108 has no amount and order
+# 110 belongs to a customer who does not exist.
+ORDERS_CSV = """\
+id,customer_id,amount,day
+101,1,12.5,2024-03-01
+102,1,30.0,2024-03-02
+103,2,7.25,2024-03-02
+104,3,99.9,2024-03-03
+105,4,5.0,2024-03-03
+106,4,42.0,2024-03-04
+107,5,18.75,2024-03-04
+108,2,,2024-03-05
+109,1,64.1,2024-03-05
+110,7,3.3,2024-03-06
+111,4,42.5,2024-03-06
+"""
+
+VIEWS_SQL = """\
+-- join, filter and project
+CREATE VIEW eu_orders AS
+SELECT o.id AS order_id, c.name, c.country, o.amount
+FROM orders AS o JOIN customers AS c ON o.customer_id = c.id
+WHERE c.country IN ('UK', 'FR', 'DE') AND o.amount IS NOT NULL;
+
+CREATE VIEW customer_stats AS
+SELECT customer_id,
+       COUNT(*) AS n_orders,
+       COUNT(amount) AS n_amounts,
+       SUM(amount) AS total,
+       AVG(amount) AS mean,
+       MIN(amount) AS smallest,
+       MAX(amount) AS largest,
+       COUNT(DISTINCT day) AS n_days
+FROM orders
+GROUP BY customer_id;
+
+-- views on views
+CREATE VIEW big_eu_orders AS SELECT name, amount FROM eu_orders WHERE amount >= 20;
+
+CREATE VIEW country_totals AS
+SELECT country, COUNT(*) AS n, SUM(amount) AS total FROM eu_orders GROUP BY country;
+
+CREATE VIEW parties AS
+SELECT id AS customer_id, 'customer' AS kind FROM customers
+UNION ALL
+SELECT customer_id, 'order' AS kind FROM orders;
+
+CREATE VIEW top_orders AS
+SELECT id, customer_id, amount FROM orders ORDER BY amount DESC LIMIT 3;
+"""
+
+VIEWS = ["eu_orders", "customer_stats", "big_eu_orders", "country_totals", "parties", "top_orders"]
+SPJ_VIEWS = ["eu_orders", "big_eu_orders", "parties"]
+
+
+# -- helpers --------------------------------------------------------------------------------------------------
+def ivm(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def user_error(result: subprocess.CompletedProcess, *mentions: str) -> str:
+    """Exit code 2, exactly one non-empty line on stderr, no traceback; returns that line."""
+    detail = f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 2, detail
+    assert "Traceback" not in result.stderr, detail
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].strip(), f"expected a one-line error on stderr\n{detail}"
+    for word in mentions:
+        assert word.lower() in lines[0].lower(), f"error should mention {word!r}\n{detail}"
+    return lines[0]
+
+
+def norm(value):
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 6)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars from pandas
+        return norm(value.item())
+    return value
+
+
+def bag(rows) -> Counter:
+    return Counter(tuple(norm(v) for v in row) for row in rows)
+
+
+def view_rows(db: Path, name: str) -> Counter:
+    """What a plain DuckDB client sees in view ``name`` of the file."""
+    con = duckdb.connect(str(db))
+    try:
+        return bag(con.execute(f'SELECT * FROM "{name}"').fetchall())
+    finally:
+        con.close()
+
+
+def view_columns(db: Path, name: str) -> list[str]:
+    con = duckdb.connect(str(db))
+    try:
+        return [d[0] for d in con.execute(f'SELECT * FROM "{name}" LIMIT 0').description]
+    finally:
+        con.close()
+
+
+def oracle(data: dict, deletions: list[tuple[str, str]] = ()) -> dict[str, Counter]:
+    """Each view computed from scratch by a fresh in-memory DuckDB over the same CSV files."""
+    con = duckdb.connect()
+    try:
+        for table, path in data.items():
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}')")
+        for table, where in deletions:
+            con.execute(f"DELETE FROM {table} WHERE {where}")
+        con.execute(VIEWS_SQL)
+        return {name: bag(con.execute(f"SELECT * FROM {name}").fetchall()) for name in VIEWS}
+    finally:
+        con.close()
+
+
+def pandas_oracle(data: dict, deleted_orders: set[int] = frozenset(),
+                  deleted_customers: set[int] = frozenset()) -> dict[str, Counter]:
+    """The join and the aggregate once more, computed by pandas alone."""
+    customers = pd.read_csv(data["customers"])
+    orders = pd.read_csv(data["orders"])
+    customers = customers[~customers["id"].isin(deleted_customers)]
+    orders = orders[~orders["id"].isin(deleted_orders)]
+    joined = orders.merge(customers, left_on="customer_id", right_on="id", suffixes=("_o", "_c"))
+    joined = joined[joined["country"].isin(["UK", "FR", "DE"]) & joined["amount"].notna()]
+    eu = bag(joined[["id_o", "name", "country", "amount"]].itertuples(index=False, name=None))
+    stats = []
+    for customer_id, group in orders.groupby("customer_id"):
+        amounts = group["amount"].dropna()
+        stats.append((customer_id, len(group), len(amounts),
+                      amounts.sum() if len(amounts) else None, amounts.mean() if len(amounts) else None,
+                      amounts.min() if len(amounts) else None, amounts.max() if len(amounts) else None,
+                      group["day"].nunique()))
+    return {"eu_orders": eu, "customer_stats": bag(stats)}
+
+
+def snapshot(db: Path) -> dict:
+    """Everything in the file: every table and view (definition, columns, rows as a bag) and every index."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        state = {}
+        relations = con.execute(
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database() ORDER BY ALL").fetchall()
+        for schema, name, kind in relations:
+            cursor = con.execute(f'SELECT * FROM "{schema}"."{name}"')
+            columns = [d[0] for d in cursor.description]
+            state[(schema, name, kind)] = (columns, sorted(map(repr, cursor.fetchall())))
+        state["views"] = con.execute("SELECT schema_name, view_name, sql FROM duckdb_views() "
+                                     "WHERE NOT internal ORDER BY ALL").fetchall()
+        state["indexes"] = con.execute("SELECT schema_name, table_name, index_name FROM duckdb_indexes() "
+                                       "ORDER BY ALL").fetchall()
+        return state
+    finally:
+        con.close()
+
+
+def assert_unchanged(db: Path, before: dict) -> None:
+    after = snapshot(db)
+    assert after.keys() == before.keys(), "relations were added or removed"
+    for key in before:
+        assert after[key] == before[key], f"{key} changed"
+
+
+# -- fixtures -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """CSV files and a views file, loaded and deployed once; tests work on copies of the database."""
+    root = tmp_path_factory.mktemp("shop")
+    data = {"customers": root / "customers.csv", "orders": root / "orders.csv"}
+    data["customers"].write_text(CUSTOMERS_CSV)
+    data["orders"].write_text(ORDERS_CSV)
+    views = root / "views.sql"
+    views.write_text(VIEWS_SQL)
+    db = root / "shop.db"
+    loaded = ok(ivm("load", db, f"customers={data['customers']}", f"orders={data['orders']}"))
+    deployed = ok(ivm("deploy", db, views))
+    return {"root": root, "data": data, "views": views, "db": db,
+            "load_stdout": loaded.stdout, "deploy_stdout": deployed.stdout}
+
+
+@pytest.fixture
+def db(shop, tmp_path) -> Path:
+    copy = tmp_path / "shop.db"
+    shutil.copy(shop["db"], copy)
+    if Path(str(shop["db"]) + ".wal").exists():
+        shutil.copy(str(shop["db"]) + ".wal", str(copy) + ".wal")
+    return copy
+
+
+# -- help -----------------------------------------------------------------------------------------------------
+def test_module_entry_point_and_help_lists_every_command():
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        top = pool.submit(ivm, "--help")
+        subs = {name: pool.submit(ivm, name, "--help") for name in COMMANDS}
+        script = Path(sys.executable).with_name("ivm")
+        console = pool.submit(lambda: subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                                                     timeout=120)) if script.exists() else None
+    text = ok(top.result()).stdout
+    for name in COMMANDS:
+        assert name in text, f"{name} missing from ivm --help"
+    for name, future in subs.items():
+        sub = ok(future.result()).stdout
+        assert "Usage:" in sub and name in sub.splitlines()[0], sub
+    assert "--where" in subs["delete"].result().stdout and "--from" in subs["delete"].result().stdout
+    assert "--json" in subs["verify"].result().stdout and "--json" in subs["recompute"].result().stdout
+    load_help = subs["load"].result().stdout
+    for option in ("--no-header", "--columns", "--replace"):
+        assert option in load_help
+    if console is not None:  # the installed `ivm` console script (entry point ivm.cli:main)
+        assert all(name in ok(console.result()).stdout for name in COMMANDS)
+
+
+# -- load / deploy --------------------------------------------------------------------------------------------
+def test_load_and_deploy_report_and_materialise_every_view(shop):
+    assert "customers" in shop["load_stdout"] and "6 rows" in shop["load_stdout"]
+    assert "orders" in shop["load_stdout"] and "11 rows" in shop["load_stdout"]
+    for name in VIEWS:
+        assert name in shop["deploy_stdout"]
+    expected = oracle(shop["data"])
+    for name in VIEWS:
+        assert view_rows(shop["db"], name) == expected[name], name
+    cross = pandas_oracle(shop["data"])
+    assert view_rows(shop["db"], "eu_orders") == cross["eu_orders"]
+    assert view_rows(shop["db"], "customer_stats") == cross["customer_stats"]
+    assert view_columns(shop["db"], "customer_stats") == [
+        "customer_id", "n_orders", "n_amounts", "total", "mean", "smallest", "largest", "n_days"]
+    assert view_columns(shop["db"], "eu_orders") == ["order_id", "name", "country", "amount"]
+    con = duckdb.connect(str(shop["db"]))
+    try:  # sources are readable by name too
+        assert con.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 11
+        assert con.execute("SELECT COUNT(*) FROM customers").fetchone()[0] == 6
+    finally:
+        con.close()
+
+
+def test_load_headerless_csv_with_columns_parquet_and_replace(tmp_path):
+    headerless = tmp_path / "events.csv"
+    headerless.write_text("1,click,0.5\n2,view,1.5\n3,click,2.5\n")
+    parquet = tmp_path / "prices.parquet"
+    pd.DataFrame({"sku": ["a", "b"], "price": [1.25, 9.5]}).to_parquet(parquet)
+    db = tmp_path / "x.db"
+    ok(ivm("load", db, f"events={headerless}", f"prices={parquet}", "--no-header",
+           "--columns", "events=eid,kind,weight"))
+    con = duckdb.connect(str(db))
+    try:
+        assert [d[0] for d in con.execute("SELECT * FROM events").description] == ["eid", "kind", "weight"]
+        assert bag(con.execute("SELECT * FROM events").fetchall()) == bag(
+            [(1, "click", 0.5), (2, "view", 1.5), (3, "click", 2.5)])
+        assert bag(con.execute("SELECT * FROM prices").fetchall()) == bag([("a", 1.25), ("b", 9.5)])
+    finally:
+        con.close()
+
+    # loading an existing name again needs --replace ...
+    before = snapshot(db)
+    user_error(ivm("load", db, f"prices={parquet}"), "prices")
+    assert_unchanged(db, before)
+    # ... and --replace reloads a source no view reads
+    (tmp_path / "prices2.csv").write_text("sku,price\nc,3.0\n")
+    ok(ivm("load", db, f"prices={tmp_path / 'prices2.csv'}", "--replace"))
+    assert view_rows(db, "prices") == bag([("c", 3.0)])
+
+    # a source read by a deployed view cannot be replaced
+    (tmp_path / "v.sql").write_text("CREATE VIEW clicks AS SELECT eid FROM events WHERE kind = 'click';")
+    ok(ivm("deploy", db, tmp_path / "v.sql"))
+    before = snapshot(db)
+    user_error(ivm("load", db, f"events={tmp_path / 'prices2.csv'}", "--replace"), "events")
+    assert_unchanged(db, before)
+
+
+def test_views_file_with_comments_deploys(db, tmp_path):
+    views = tmp_path / "commented.sql"
+    views.write_text("-- first\nCREATE VIEW uk_customers AS SELECT id, name FROM customers WHERE country = 'UK';\n"
+                     "/* second */ CREATE VIEW order_ids AS SELECT id FROM orders; -- trailing comment\n"
+                     "-- the end\n")
+    ok(ivm("deploy", db, views))
+    assert view_rows(db, "uk_customers") == bag([(1, "Ann"), (4, "Dee")])
+    assert sum(view_rows(db, "order_ids").values()) == 11
+
+
+# -- delete / verify / recompute / explain --------------------------------------------------------------------
+def check_delete_report(report: dict, *, source: str, deleted_rows: int, before: dict, after: dict) -> None:
+    assert set(report) >= {"source", "deleted_rows", "seconds", "views"}
+    assert report["source"] == source
+    assert report["deleted_rows"] == deleted_rows
+    assert isinstance(report["seconds"], (int, float)) and report["seconds"] >= 0
+    assert set(report["views"]) == set(VIEWS)
+    for name, view in report["views"].items():
+        assert set(view) >= {"strategy", "reason", "deleted", "inserted", "seconds"}, name
+        assert isinstance(view["reason"], str) and view["reason"], name
+        assert isinstance(view["deleted"], int) and view["deleted"] >= 0, name
+        assert isinstance(view["inserted"], int) and view["inserted"] >= 0, name
+        assert isinstance(view["seconds"], (int, float)) and view["seconds"] >= 0, name
+        # the counts are the change to the view's rows
+        old, new = sum(before[name].values()), sum(after[name].values())
+        assert old - view["deleted"] + view["inserted"] == new, (name, view, old, new)
+        if view["deleted"] == 0 and view["inserted"] == 0:
+            assert before[name] == after[name], name
+    top = report["views"]["top_orders"]
+    assert top["strategy"] == "recompute" and "LIMIT" in top["reason"].upper()
+    for name in VIEWS:
+        if name != "top_orders":
+            assert report["views"][name]["strategy"] == "incremental", (name, report["views"][name])
+    for name in SPJ_VIEWS:  # deletions only ever remove rows of select-project-join views
+        view = report["views"][name]
+        assert view["inserted"] == 0, (name, view)
+        assert view["deleted"] == sum((before[name] - after[name]).values()), (name, view)
+
+
+def test_deletions_keep_every_view_equal_to_a_full_recompute(shop, db):
+    data = shop["data"]
+    deletions: list[tuple[str, str]] = []
+    current = oracle(data)
+    steps = [
+        ("orders", "amount < 10", 3),                      # 103, 105, 110: shrinks groups and the join
+        ("customers", "country = 'FR'", 2),                # Bob and Eve: join rows and a UNION ALL branch
+        ("orders", "customer_id = 42 OR id > 1000", 0),    # matches nothing: not an error
+        ("orders", "id IN (104)", 1),                      # the largest order: top_orders must refill
+        ("orders", "day = DATE '2024-03-02' OR amount IS NULL", 2),  # 102 and 108
+    ]
+    for table, where, count in steps:
+        result = ok(ivm("delete", db, "--from", table, "--where", where, "--json"))
+        report = json.loads(result.stdout)
+        deletions.append((table, where))
+        expected = oracle(data, deletions)
+        check_delete_report(report, source=table, deleted_rows=count, before=current, after=expected)
+        for name in VIEWS:
+            assert view_rows(db, name) == expected[name], (table, where, name)
+        current = expected
+    # the refill of the top-k view is visible in the report of the step that removed its first row
+    assert current["top_orders"] == bag([(109, 1, 64.1), (111, 4, 42.5), (106, 4, 42.0)])
+    cross = pandas_oracle(data, deleted_orders={103, 105, 110, 104, 102, 108}, deleted_customers={2, 5})
+    assert view_rows(db, "eu_orders") == cross["eu_orders"]
+    assert view_rows(db, "customer_stats") == cross["customer_stats"]
+
+    verified = ok(ivm("verify", db, "--json"))
+    report = json.loads(verified.stdout)
+    assert report["ok"] is True
+    assert set(report["views"]) == set(VIEWS)
+    for name in VIEWS:
+        assert report["views"][name]["ok"] is True
+        assert report["views"][name]["rows"] == sum(current[name].values()), name
+
+    recomputed = json.loads(ok(ivm("recompute", db, "--json")).stdout)
+    assert isinstance(recomputed["seconds"], (int, float)) and recomputed["seconds"] >= 0
+    assert set(recomputed["views"]) == set(VIEWS)
+    for name in VIEWS:
+        assert recomputed["views"][name]["rows"] == sum(current[name].values()), name
+        assert recomputed["views"][name]["seconds"] >= 0
+        assert view_rows(db, name) == current[name], name
+
+    # maintenance keeps working after a recompute
+    report = json.loads(ok(ivm("delete", db, "--from", "customers", "--where", "id = 1", "--json")).stdout)
+    deletions.append(("customers", "id = 1"))
+    expected = oracle(data, deletions)
+    check_delete_report(report, source="customers", deleted_rows=1, before=current, after=expected)
+    for name in VIEWS:
+        assert view_rows(db, name) == expected[name], name
+    text = ok(ivm("verify", db))
+    for name in VIEWS:
+        assert name in text.stdout
+
+
+def test_delete_text_output_and_empty_match(db):
+    before = snapshot(db)
+    result = ok(ivm("delete", db, "--from", "orders", "--where", "amount > 1000"))
+    assert "0 rows" in result.stdout
+    for name in VIEWS:
+        assert name in result.stdout
+    assert_unchanged(db, before)
+
+
+def test_explain(db):
+    before = snapshot(db)
+    everything = ok(ivm("explain", db)).stdout
+    for name in VIEWS:
+        assert name in everything
+    assert "incremental" in everything and "recompute" in everything
+    assert "DELETE" in everything.upper()  # the delta SQL is shown
+    one = ok(ivm("explain", db, "top_orders")).stdout
+    assert "top_orders" in one and "LIMIT" in one.upper() and "recompute" in one
+    assert "customer_stats" not in one
+    user_error(ivm("explain", db, "no_such_view"), "no_such_view")
+    assert_unchanged(db, before)
+
+
+def test_verify_fails_when_a_view_was_tampered_with(db):
+    con = duckdb.connect(str(db))
+    try:
+        con.execute('DELETE FROM _ivm."eu_orders" WHERE order_id = 109')
+    finally:
+        con.close()
+    result = ivm("verify", db, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert report["views"]["eu_orders"]["ok"] is False
+    for name in ("customer_stats", "parties", "top_orders"):  # views that do not read eu_orders
+        assert report["views"][name]["ok"] is True, name
+
+
+# -- bad input ------------------------------------------------------------------------------------------------
+# Each case: files to write next to the database copy, the CLI arguments ({db} and {dir} are filled in) and
+# words the one-line error must mention. The cases run concurrently once per module (each on its own copy
+# of the database); the parametrised test below checks each of them.
+BINARY = bytes(range(256)) * 4 + b"\x00\xff\xfe\x89PNG\r\n\x1a\n" * 16
+
+
+def _deploy(sql: str, *mentions: str) -> dict:
+    return {"files": {"bad.sql": sql}, "args": ["deploy", "{db}", "{dir}/bad.sql"], "mentions": mentions}
+
+
+def _delete(table: str, where: str, *mentions: str) -> dict:
+    return {"files": {}, "args": ["delete", "{db}", "--from", table, "--where", where, "--json"],
+            "mentions": mentions}
+
+
+BAD_INPUT = {
+    # views files
+    "deploy-unparsable": _deploy("CREATE VIEW v AS SELECT id FROM orders WHERE (amount > 1"),
+    "deploy-unparsable-keyword": _deploy("CREATE VIEW v AS SELEC id FROM orders"),
+    "deploy-drop-table": _deploy("CREATE VIEW v AS SELECT id FROM orders;\nDROP TABLE customers;", "DROP"),
+    "deploy-insert": _deploy("INSERT INTO customers VALUES (9, 'Zed', 'UK');", "INSERT"),
+    "deploy-unknown-table": _deploy("CREATE VIEW v AS SELECT id FROM no_such_table;", "no_such_table"),
+    "deploy-unknown-column": _deploy("CREATE VIEW v AS SELECT no_such_column FROM orders;", "no_such_column"),
+    "deploy-second-view-bad": _deploy("CREATE VIEW v AS SELECT id FROM orders;\n"
+                                      "CREATE VIEW w AS SELECT id, nope FROM orders;", "nope"),
+    "deploy-random": _deploy("CREATE VIEW v AS SELECT id, random() AS r FROM orders;", "random"),
+    "deploy-now": _deploy("CREATE VIEW v AS SELECT id FROM orders WHERE day < now();", "now"),
+    "deploy-uuid": _deploy("CREATE VIEW v AS SELECT id, uuid() AS u FROM orders;", "uuid"),
+    "deploy-existing-view": _deploy("CREATE VIEW eu_orders AS SELECT id FROM orders;", "eu_orders"),
+    "deploy-existing-source": _deploy("CREATE VIEW orders AS SELECT id FROM customers;", "orders"),
+    "deploy-missing-file": {"files": {}, "args": ["deploy", "{db}", "{dir}/missing.sql"],
+                            "mentions": ("missing.sql",)},
+    # deletions
+    "delete-unknown-column": _delete("orders", "no_such_column = 1", "no_such_column"),
+    "delete-two-statements": _delete("orders", "1=1; DROP TABLE customers"),
+    "delete-broken-parentheses": _delete("orders", "id IN (101)) OR (1=1"),
+    "delete-writing-subquery": _delete("orders", "(DELETE FROM customers RETURNING 1)"),
+    "delete-select-statement": _delete("orders", "SELECT 1"),
+    "delete-empty-predicate": _delete("orders", "   "),
+    "delete-from-view": _delete("eu_orders", "order_id = 101", "eu_orders"),
+    "delete-from-unknown-table": _delete("no_such_table", "id = 1", "no_such_table"),
+    # loads
+    "load-missing-csv": {"files": {}, "args": ["load", "{db}", "extra={dir}/missing.csv"],
+                         "mentions": ("missing.csv",)},
+    "load-binary-csv": {"files": {"binary.csv": BINARY}, "args": ["load", "{db}", "extra={dir}/binary.csv"],
+                        "mentions": ("binary.csv",)},
+    # several files in one load: all or nothing
+    "load-second-file-missing": {"files": {"good.csv": "sku,price\na,1.0\n"},
+                                 "args": ["load", "{db}", "good={dir}/good.csv", "extra={dir}/missing.csv"],
+                                 "mentions": ("missing.csv",)},
+    "load-second-file-binary": {"files": {"good.csv": "sku,price\na,1.0\n", "binary.csv": BINARY},
+                                "args": ["load", "{db}", "good={dir}/good.csv", "extra={dir}/binary.csv"],
+                                "mentions": ("binary.csv",)},
+}
+
+
+@pytest.fixture(scope="module")
+def bad_runs(shop, tmp_path_factory):
+    def run(case: str):
+        spec = BAD_INPUT[case]
+        folder = tmp_path_factory.mktemp(case)
+        db = folder / "shop.db"
+        shutil.copy(shop["db"], db)
+        for name, content in spec["files"].items():
+            (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        before = snapshot(db)
+        args = [a.replace("{db}", str(db)).replace("{dir}", str(folder)) for a in spec["args"]]
+        return case, (db, before, ivm(*args))
+
+    with ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2))) as pool:
+        return dict(pool.map(run, BAD_INPUT))
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_refused_with_one_line_and_changes_nothing(bad_runs, case):
+    db, before, result = bad_runs[case]
+    user_error(result, *BAD_INPUT[case]["mentions"])
+    assert_unchanged(db, before)
+
+
+def test_locked_database(db):
+    before = snapshot(db)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, duckdb\n"
+         "con = duckdb.connect(sys.argv[1])\n"
+         "print('ready', flush=True)\n"
+         "time.sleep(60)\n", str(db)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        user_error(ivm("delete", db, "--from", "orders", "--where", "id = 101"), "shop.db")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert_unchanged(db, before)
