@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -360,6 +359,7 @@ def test_deletions_keep_every_view_equal_to_a_full_recompute(shop, db):
     data = shop["data"]
     deletions: list[tuple[str, str]] = []
     current = oracle(data)
+    reports = []
     steps = [
         ("orders", "amount < 10", 3),                      # 103, 105, 110: shrinks groups and the join
         ("customers", "country = 'FR'", 2),                # Bob and Eve: join rows and a UNION ALL branch
@@ -370,13 +370,16 @@ def test_deletions_keep_every_view_equal_to_a_full_recompute(shop, db):
     for table, where, count in steps:
         result = ok(ivm("delete", db, "--from", table, "--where", where, "--json"))
         report = json.loads(result.stdout)
+        reports.append(report)
         deletions.append((table, where))
         expected = oracle(data, deletions)
         check_delete_report(report, source=table, deleted_rows=count, before=current, after=expected)
         for name in VIEWS:
             assert view_rows(db, name) == expected[name], (table, where, name)
         current = expected
-    # the refill of the top-k view is visible in the report of the step that removed its first row
+    # removing the largest order took one row out of the top-k view and let the fourth one in
+    assert reports[3]["views"]["top_orders"]["deleted"] == 1
+    assert reports[3]["views"]["top_orders"]["inserted"] == 1
     assert current["top_orders"] == bag([(109, 1, 64.1), (111, 4, 42.5), (106, 4, 42.0)])
     cross = pandas_oracle(data, deleted_orders={103, 105, 110, 104, 102, 108}, deleted_customers={2, 5})
     assert view_rows(db, "eu_orders") == cross["eu_orders"]
@@ -487,7 +490,6 @@ BAD_INPUT = {
     "delete-two-statements": _delete("orders", "1=1; DROP TABLE customers"),
     "delete-broken-parentheses": _delete("orders", "id IN (101)) OR (1=1"),
     "delete-writing-subquery": _delete("orders", "(DELETE FROM customers RETURNING 1)"),
-    "delete-select-statement": _delete("orders", "SELECT 1"),
     "delete-empty-predicate": _delete("orders", "   "),
     "delete-from-view": _delete("eu_orders", "order_id = 101", "eu_orders"),
     "delete-from-unknown-table": _delete("no_such_table", "id = 1", "no_such_table"),
@@ -500,9 +502,6 @@ BAD_INPUT = {
     "load-second-file-missing": {"files": {"good.csv": "sku,price\na,1.0\n"},
                                  "args": ["load", "{db}", "good={dir}/good.csv", "extra={dir}/missing.csv"],
                                  "mentions": ("missing.csv",)},
-    "load-second-file-binary": {"files": {"good.csv": "sku,price\na,1.0\n", "binary.csv": BINARY},
-                                "args": ["load", "{db}", "good={dir}/good.csv", "extra={dir}/binary.csv"],
-                                "mentions": ("binary.csv",)},
 }
 
 
