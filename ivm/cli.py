@@ -50,10 +50,9 @@ def load(db, sources, no_header, column_specs, replace):
             raise IvmError(f"expected NAME=PATH, got {spec!r}")
         pairs.append((name, path))
     with _open(db) as database:
-        for name, path in pairs:
-            rows = database.load(name, path, header=False if no_header else None,
-                                 columns=names.get(name.lower()), replace=replace)
-            click.echo(f"loaded {name}: {rows} rows from {path}")
+        rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace)
+    for name, path in pairs:
+        click.echo(f"loaded {name}: {rows[name.lower()]} rows from {path}")
 
 
 @cli.command()

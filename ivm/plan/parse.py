@@ -7,14 +7,17 @@ result would change on every run.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from sqlglot.errors import ErrorLevel, SqlglotError
 
 from ivm.errors import IvmError
 from ivm.sql import DIALECT
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its warnings are not messages for our users
 
 # Functions whose result differs between runs: a view using them has no single "full recompute" to equal.
 NONDETERMINISTIC = {
@@ -69,12 +72,18 @@ def check_read_only(tree: exp.Expression, what: str) -> None:
 
 
 def _parse(text: str, what: str) -> list[exp.Expression]:
+    """Parse strictly: sqlglot's fallback of unknown syntax to an opaque command counts as an error."""
     try:
-        statements = sqlglot.parse(text, read=DIALECT)
+        statements = sqlglot.parse(text, read=DIALECT, error_level=ErrorLevel.RAISE)
     except SqlglotError as error:
         first_line = str(error).splitlines()[0]
         raise IvmError(f"cannot parse {what}: {first_line}") from None
-    return [s for s in statements if s is not None]
+    statements = [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
+    for statement in statements:
+        if isinstance(statement, exp.Command):
+            text_start = statement.sql(dialect=DIALECT)[:60]
+            raise IvmError(f"cannot parse {what}: unsupported syntax in {text_start!r}")
+    return statements
 
 
 def parse_views(text: str) -> list[ViewDefinition]:

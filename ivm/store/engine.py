@@ -113,43 +113,61 @@ class Database:
     def load(self, name: str, data, *, header: bool | None = None, columns: list[str] | None = None,
              replace: bool = False) -> int:
         """Make ``data`` (a CSV or Parquet path, a pandas DataFrame or an Arrow table) source table ``name``."""
-        name = _relation_name(name)
-        if name in self.plans:
-            raise IvmError(f"{name} is a deployed view; choose another name for the source")
-        exists = name in self.sources
-        if exists and not replace:
-            raise IvmError(f"source {name} exists; pass replace=True (--replace) to load it again")
-        if exists and any(name in s.inputs for s in self.stages):
-            raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
-        reader, origin = self._reader(data, header, columns)
+        return self.load_many([(name, data)], header=header, columns={name: columns} if columns else None,
+                              replace=replace)[_relation_name(name)]
+
+    def load_many(self, items, *, header: bool | None = None, columns: dict | None = None,
+                  replace: bool = False) -> dict[str, int]:
+        """Load several sources in one transaction: all of them, or none if any fails."""
+        columns = {k.lower(): v for k, v in (columns or {}).items()}
+        checked = []
+        for name, data in items:
+            name = _relation_name(name)
+            if name in self.plans:
+                raise IvmError(f"{name} is a deployed view; choose another name for the source")
+            exists = name in self.sources
+            if exists and not replace:
+                raise IvmError(f"source {name} exists; pass replace=True (--replace) to load it again")
+            if exists and any(name in s.inputs for s in self.stages):
+                raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
+            if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
+                raise IvmError(f"file {data} does not exist")
+            checked.append((name, data, exists))
+        if len({name for name, _, _ in checked}) != len(checked):
+            raise IvmError("the same source name is given twice")
+        rows, origin, name = {}, "", ""
         self._schema_cache = None
         try:
             self.con.begin()
-            self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
-            self.con.execute(f'CREATE OR REPLACE TABLE "{INTERNAL_SCHEMA}"."{name}" AS '
-                             f'SELECT row_number() OVER () AS "{RID}", * FROM {reader}')
-            cols = list(catalog.columns(self.con, name))
-            self.con.execute(f'CREATE VIEW main."{name}" AS SELECT {", ".join(_quote(c) for c in cols)} '
-                             f'FROM "{INTERNAL_SCHEMA}"."{name}"')
-            if not exists:
-                catalog.add_source(self.con, name, origin)
-                self._sources_cache = None
-            rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchone()[0]
+            for position, (name, data, exists) in enumerate(checked):
+                reader, origin = self._reader(data, header, columns.get(name), f"__ivm_load{position}")
+                self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
+                self.con.execute(f'CREATE OR REPLACE TABLE "{INTERNAL_SCHEMA}"."{name}" AS '
+                                 f'SELECT row_number() OVER () AS "{RID}", * FROM {reader}')
+                cols = list(catalog.columns(self.con, name))
+                self.con.execute(f'CREATE VIEW main."{name}" AS SELECT {", ".join(_quote(c) for c in cols)} '
+                                 f'FROM "{INTERNAL_SCHEMA}"."{name}"')
+                if not exists:
+                    catalog.add_source(self.con, name, origin)
+                rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchone()[0]
             self.con.commit()
         except duckdb.Error as error:
             self.con.rollback()
-            raise IvmError(f"cannot load {origin} as {name}: {_first_line(error)}") from None
+            raise IvmError(f"cannot load {origin} as {name}: {_first_line(error)}; nothing was loaded") from None
         finally:
-            try:
-                self.con.unregister("__ivm_load")
-            except duckdb.Error:
-                pass
+            self._sources_cache = None
+            self._schema_cache = None
+            for position in range(len(checked)):
+                try:
+                    self.con.unregister(f"__ivm_load{position}")
+                except duckdb.Error:
+                    pass
         return rows
 
-    def _reader(self, data, header, columns) -> tuple[str, str]:
+    def _reader(self, data, header, columns, alias: str) -> tuple[str, str]:
         if not isinstance(data, (str, os.PathLike)):
-            self.con.register("__ivm_load", data)
-            return "__ivm_load", type(data).__name__
+            self.con.register(alias, data)
+            return alias, type(data).__name__
         path = Path(data)
         if not path.is_file():
             raise IvmError(f"file {path} does not exist")
