@@ -67,14 +67,15 @@ DELTA = "__ivm_group_delta"  # per touched group: what the deleted rows contribu
 OFFSET = "__ivm_offset"  # added to the row id of every updated group, so readers see delete + insert
 
 
-def group_delta_statement(stage: AggregateStage, gone: str) -> exp.Create:
-    """Aggregate the deleted input rows per group, with the row-id offset for updated groups."""
+def group_delta_statement(stage: AggregateStage, gone: str, *, shift_ids: bool = True) -> exp.Create:
+    """Aggregate the deleted input rows per group; with ``shift_ids``, also the row-id offset that marks
+    updated groups as new rows for the stages reading this one."""
     keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
     states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
-    offset = exp.alias_(exp.Subquery(this=exp.select(exp.func("COALESCE", exp.func("MAX", column(RID)),
-                                                                exp.Literal.number(0)))
-                                     .from_(internal_table(stage.name))), ident(OFFSET))
-    select = exp.select(*keys, *states, offset).from_(
+    offset = [exp.alias_(exp.Subquery(this=exp.select(exp.func("COALESCE", exp.func("MAX", column(RID)),
+                                                                 exp.Literal.number(0)))
+                                      .from_(internal_table(stage.name))), ident(OFFSET))] if shift_ids else []
+    select = exp.select(*keys, *states, *offset).from_(
         exp.Table(this=ident(gone), alias=exp.TableAlias(this=ident("__core"))))
     if stage.keys:
         select = select.group_by(*[k.copy() for k in stage.keys])
@@ -87,7 +88,7 @@ def _delta_matches(stage: AggregateStage) -> exp.Expression:
                    for i in range(len(stage.keys)))
 
 
-def subtract_statement(stage: AggregateStage) -> exp.Update:
+def subtract_statement(stage: AggregateStage, *, shift_ids: bool = True) -> exp.Update:
     """Subtract the deleted rows' contribution from every touched group and refresh its output columns.
 
     All SET expressions read the row's old values, so outputs are written in terms of the new state.
@@ -108,8 +109,9 @@ def subtract_statement(stage: AggregateStage) -> exp.Update:
     assignments = [exp.EQ(this=column(s), expression=new_value(s)) for s in sorted(subtracted)]
     assignments += [exp.EQ(this=column(name), expression=output.copy().transform(rewrite))
                     for name, output in zip(stage.columns, stage.outputs)]
-    assignments.append(exp.EQ(this=column(RID), expression=exp.Add(this=column(RID, stage.name),
-                                                                    expression=column(OFFSET, DELTA))))
+    if shift_ids:
+        assignments.append(exp.EQ(this=column(RID), expression=exp.Add(this=column(RID, stage.name),
+                                                                        expression=column(OFFSET, DELTA))))
     update = exp.Update(this=internal_table(stage.name), expressions=assignments,
                         from_=exp.From(this=exp.Table(this=ident(DELTA))),
                         where=exp.Where(this=_delta_matches(stage)) if stage.keys else None)
@@ -127,6 +129,7 @@ def empty_groups_statement(stage: AggregateStage) -> exp.Delete:
 
 
 def lost_extremes_query(stage: AggregateStage) -> exp.Select | None:
+    # Compares the deleted rows' MIN/MAX with the stored one, which the subtraction leaves untouched.
     """Keys of touched groups whose MIN or MAX value was held by a deleted row: they are recomputed."""
     conditions = []
     for state in stage.state:

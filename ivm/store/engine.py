@@ -236,6 +236,7 @@ class Database:
             self.con.begin()
             changes = {table: maintainer.delete_returning(statement)}
             stage_reports = maintainer.run(changes)
+            maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
             self.con.commit()
         except BaseException as error:
             self.con.rollback()

@@ -18,6 +18,8 @@ from ivm.delta import aggregate, naive, spj
 from ivm.delta.rids import LITERAL_LIMIT, RidSet
 from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage
 from ivm.plan.state import COUNT_STAR
+from sqlglot import exp
+
 from ivm.sql import RID, render
 
 
@@ -49,6 +51,7 @@ class Maintainer:
         self.stages = stages
         self.hook = hook
         self.readers_need_rows = {s.source for s in stages if isinstance(s, AggregateStage)}
+        self.read = {name for s in stages for name in s.inputs}  # relations some stage reads
         self._temporaries: list[str] = []
         self._registered: list[str] = []
 
@@ -133,35 +136,28 @@ class Maintainer:
         return self._recompute_groups(stage, source)
 
     def _subtract(self, stage: AggregateStage, source: Change) -> Change:
-        self.execute(aggregate.group_delta_statement(stage, source.gone_rows))
+        shift = stage.name in self.read
+        self.execute(aggregate.group_delta_statement(stage, source.gone_rows, shift_ids=shift))
         self._temporaries.append(aggregate.DELTA)
-        offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchone()[0]
-        updated = self.execute(aggregate.subtract_statement(stage)).fetchnumpy()
+        offset = 0
+        if shift:
+            offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchone()[0]
+        updated = self.execute(aggregate.subtract_statement(stage, shift_ids=shift)).fetchnumpy()
         new_ids = np.asarray(updated[RID])
         gone_ids = np.empty(0, dtype=np.int64)
         if stage.keys and (np.asarray(updated[COUNT_STAR]) == 0).any():
             gone_ids = np.asarray(self.execute(aggregate.empty_groups_statement(stage)).fetchnumpy()[RID])
+        regrouped = np.empty(0, dtype=np.int64)
         lost = aggregate.lost_extremes_query(stage)
-        regrouped = RidSet()
-        if lost is not None:
+        if lost is not None and self.con.execute(render(exp.select(exp.Exists(this=lost)))).fetchone()[0]:
             if stage.keys:
                 self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(lost)}')
                 self._temporaries.append(aggregate.AFFECTED)
-                touched = self.con.execute(f'SELECT COUNT(*) FROM "{aggregate.AFFECTED}"').fetchone()[0]
-            else:
-                touched = self.con.execute(render(lost)).fetchone() is not None
-            if touched:
-                dropped = np.asarray(self.execute(aggregate.delete_statement(stage)).fetchnumpy()[RID])
-                gone_ids = np.concatenate([gone_ids, dropped])
-                regrouped = self.insert_returning(aggregate.insert_statement_for(stage))
+            dropped = np.asarray(self.execute(aggregate.delete_statement(stage)).fetchnumpy()[RID])
+            gone_ids = np.concatenate([gone_ids, dropped])
+            regrouped = np.asarray(self.execute(aggregate.insert_statement_for(stage)).fetchnumpy()[RID])
         kept = np.setdiff1d(new_ids, gone_ids)
-        inserted = np.concatenate([kept, np.asarray(regrouped.values, dtype=np.int64)]) \
-            if regrouped.relation is None else kept
-        change = Change(deleted=self.rid_set(new_ids - offset), inserted=self.rid_set(inserted))
-        if regrouped.relation is not None:  # too many to list: fall back to reading the ids back
-            change.inserted = self.rid_set(np.concatenate([kept, self.con.execute(
-                f'SELECT "{RID}" FROM "{regrouped.relation}"').fetchnumpy()[RID]]))
-        return change
+        return Change(deleted=self.rid_set(new_ids - offset), inserted=self.rid_set(np.concatenate([kept, regrouped])))
 
     def _recompute_groups(self, stage: AggregateStage, source: Change) -> Change:
         if stage.keys:
