@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ivm import receipt as receipts
 from ivm.errors import IvmError
 from ivm.store.engine import Database
 
@@ -77,15 +78,51 @@ def deploy(db, views_file):
 @click.option("--from", "table", required=True, help="Source table to delete from.")
 @click.option("--where", "predicate", required=True, help="SQL boolean expression selecting the rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def delete(db, table, predicate, as_json):
+@click.option("--purge", is_flag=True,
+              help="Then rewrite the file so no deleted value survives on disk, and print the erasure receipt.")
+def delete(db, table, predicate, as_json, purge):
     """Delete source rows and maintain every view, in one transaction."""
     with _open(db) as database:
-        report = database.delete(table, predicate)
+        report = database.delete(table, predicate, purge=purge)
     lines = [f"deleted {report['deleted_rows']} rows from {report['source']} in {report['seconds']:.4f} s"]
     for name, view in report["views"].items():
         lines.append(f"  {name}: -{view['deleted']} +{view['inserted']} rows, {view['strategy']} "
                      f"({view['reason']}), {view['seconds']:.4f} s")
+    if purge:
+        lines.append(receipts.text_summary(report["receipt"]))
     _emit(report, as_json, "\n".join(lines))
+    if purge:
+        _judge(report["receipt"])
+
+
+def _judge(receipt: dict) -> None:
+    """Say loudly on stderr, and exit 1, when a receipt does not show a complete erasure."""
+    if receipts.failed(receipt):
+        click.echo(f"ERASURE INCOMPLETE (receipt {receipt['id']}): {receipts.verdict(receipt)}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="Print the receipt as JSON.")
+def purge(db, as_json):
+    """Rewrite DB into a fresh file holding only live rows (no deleted value survives on disk)."""
+    with _open(db) as database:
+        receipt = database.purge()
+    _emit(receipt, as_json, receipts.text_summary(receipt))
+    _judge(receipt)
+
+
+@cli.command()
+@click.argument("db")
+@click.argument("receipt_id", metavar="[ID]", required=False, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the receipt as JSON.")
+def receipt(db, receipt_id, as_json):
+    """Print erasure receipt ID (the latest if no ID); exit 1 if it shows deleted values still on disk."""
+    with _open(db) as database:
+        stored = database.receipt(receipt_id)
+    _emit(stored, as_json, receipts.text_summary(stored))
+    _judge(stored)
 
 
 @cli.command()

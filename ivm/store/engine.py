@@ -17,6 +17,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
 from ivm import compare
+from ivm import purge as erasure
+from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.errors import IvmError
 from ivm.explain import explain_plan
@@ -54,6 +56,7 @@ class Database:
         except duckdb.Error as error:
             raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
         catalog.ensure(self.con)
+        self.removed_leftovers = erasure.cleanup(self.path)  # [erasure] files of an interrupted purge
         self._schema_cache: dict | None = None
         self._sources_cache: list[str] | None = None
         self.plans: dict[str, ViewPlan] = {}
@@ -221,21 +224,31 @@ class Database:
         self.con.execute(f'CREATE OR REPLACE VIEW main."{plan.name}" AS {render(select)}')
 
     # -- delete ------------------------------------------------------------------------------------
-    def delete(self, table: str, where: str, *, _hook: Callable[[Stage], None] | None = None) -> dict:
+    def delete(self, table: str, where: str, *, purge: bool = False,
+               _hook: Callable[[Stage], None] | None = None) -> dict:
         """Delete the rows of source ``table`` matching ``where`` and maintain every view, atomically.
 
-        Returns the report that ``ivm delete --json`` prints.
+        Returns the report that ``ivm delete --json`` prints. With ``purge=True`` the database is then
+        rewritten into a fresh file (see :meth:`purge`) and the report gets the erasure ``receipt``.
         """
         table = _relation_name(table)
         predicate = self._checked_predicate(table, where)
+        if purge and not erasure.is_file(self.path):  # [erasure]
+            raise IvmError("purge needs a database file; an in-memory database has no file to erase")
+        fingerprints, pending_id = None, None
         statement = exp.Delete(this=internal_table(table), where=exp.Where(this=predicate))
         statement.set("returning", exp.Returning(expressions=[column(RID)]))
         maintainer = Maintainer(self.con, self.stages, _hook)
         start = time.perf_counter()
         try:
             self.con.begin()
+            if purge:  # [erasure] the values the deleted rows hold, in Python memory only
+                fingerprints = receipts.capture(self.con, internal_table(table), predicate,
+                                                self._schema()[table])
             changes = {table: maintainer.delete_returning(statement)}
             stage_reports = maintainer.run(changes)
+            if purge:  # [erasure] pending until the purge below has replaced the file
+                pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
             self.con.commit()
         except BaseException as error:
@@ -255,7 +268,53 @@ class Database:
                            "inserted": report.inserted if report else 0,
                            "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
                                           if s.name in stage_reports)}
-        return {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views}
+        report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views}
+        if purge:  # [erasure]
+            deleted = {"sources": {table: report["deleted_rows"]},
+                       "views": {n: {"deleted": v["deleted"], "inserted": v["inserted"]} for n, v in views.items()}}
+            try:
+                report["receipt"] = erasure.purge(self, fingerprints=fingerprints, pending_id=pending_id,
+                                                  deleted=deleted)
+            except IvmError as error:
+                raise IvmError(f"deleted {report['deleted_rows']} rows from {table} and maintained every view, "
+                               f"but the purge failed ({error}); receipt {pending_id} stays pending until "
+                               "`ivm purge` succeeds") from None
+            finally:
+                fingerprints = None
+        return report
+
+    # -- erasure [purge and receipts: ivm/purge.py, ivm/receipt.py] --------------------------------
+    def purge(self) -> dict:
+        """Rewrite the database into a fresh file holding only live rows and atomically replace the old
+        file, so no deleted value survives in free blocks or statistics; returns the erasure receipt.
+
+        Costs a full rewrite (time and temporary disk space proportional to the database size); batch
+        deletions and purge once. Completes the receipts of purging deletions that were interrupted.
+        """
+        return erasure.purge(self)
+
+    def receipt(self, receipt_id: int | None = None) -> dict:
+        """The stored erasure receipt ``receipt_id`` (the latest if None)."""
+        return receipts.load(self.con, receipt_id)
+
+    def _pending_receipt(self, table: str, predicate: exp.Expression, rows: int) -> int:
+        shape, literals = receipts.redacted(predicate)
+        request = {"command": "delete", "source": table, "predicate": shape, "literals_redacted": literals}
+        return receipts.add(self.con, {"request": request, "created_at": receipts.now(),
+                                       "deleted": {"sources": {table: rows}}}, "pending")
+
+    def _reconnect(self) -> None:
+        """Open the file again (after a purge replaced it)."""
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+        try:
+            self.con = duckdb.connect(self.path)
+        except duckdb.Error as error:
+            raise IvmError(f"cannot reopen database {self.path} after the purge: {_first_line(error)}") from None
+        self._schema_cache = None
+        self._sources_cache = None
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
         if table not in self.sources:
