@@ -158,6 +158,16 @@ def explain(db, view):
         click.echo(database.explain(view))
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                              "help_option_names": []})
+@click.pass_context
+def rewrite(ctx):
+    """Rewrite a Python pipeline script into DuckDB SQL views verified against it (see ivm rewrite --help)."""
+    from rewriter.cli import command  # imported only here: ivm does not depend on the rewriter
+
+    sys.exit(command.main(args=ctx.args, prog_name="ivm rewrite", standalone_mode=False))
+
+
 def main(argv=None) -> None:
     try:
         cli.main(args=argv, standalone_mode=False)

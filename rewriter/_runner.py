@@ -1,0 +1,166 @@
+"""Run a user's pipeline script and write its result as tagged JSON (executed as a separate process).
+
+Usage: python _runner.py SCRIPT (var NAME | file PATH) OUT.json
+
+This file is run by path in a child process, never imported by the rewriter, and imports nothing from it:
+the script runs with its own folder first on ``sys.path`` and its working directory set by the caller.
+Exit codes: 0 result written, 1 the script raised, 3 the result variable is missing or has no tabular shape.
+"""
+import datetime
+import decimal
+import json
+import math
+import os
+import runpy
+import sys
+import traceback
+
+
+def encode(value):
+    """A JSON value for one cell; non-JSON types become {"$": tag, "v": text}."""
+    module = type(value).__module__
+    if value is None:
+        return None
+    if module == "numpy":
+        if type(value).__name__ == "datetime64":
+            if value != value:
+                return None
+            value = value.astype("datetime64[us]").item()
+        elif type(value).__name__ == "timedelta64":
+            if value != value:
+                return None
+            value = value.astype("timedelta64[us]").item()
+        elif hasattr(value, "item"):
+            value = value.item()
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {"$": "float", "v": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime.datetime):
+        return {"$": "datetime", "v": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {"$": "date", "v": value.isoformat()}
+    if isinstance(value, datetime.time):
+        return {"$": "time", "v": value.isoformat()}
+    if isinstance(value, datetime.timedelta):
+        return {"$": "timedelta", "v": value.total_seconds()}
+    if isinstance(value, decimal.Decimal):
+        return {"$": "decimal", "v": str(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"$": "bytes", "v": bytes(value).hex()}
+    if isinstance(value, (list, tuple)):
+        return {"$": "list", "v": [encode(v) for v in value]}
+    if module == "numpy" or type(value).__name__ == "ndarray":
+        return {"$": "list", "v": [encode(v) for v in value.tolist()]}
+    return {"$": "repr", "v": str(value)}
+
+
+def _frame(frame):
+    names = [n for n in frame.index.names if n is not None]
+    if names:  # a named index (groupby without reset_index) carries the group keys
+        frame = frame.reset_index()
+    columns = ["_".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
+    return columns, [list(r) for r in frame.itertuples(index=False, name=None)], True
+
+
+def tabulate(value):
+    """(columns, rows, names_known) for a DataFrame, Series, array, list of rows or dict."""
+    kind = type(value).__module__.split(".")[0] + "." + type(value).__name__
+    if kind == "pandas.DataFrame":
+        return _frame(value)
+    if kind == "pandas.Series":
+        return _frame(value.to_frame(name=value.name if value.name is not None else "value"))
+    if kind == "polars.DataFrame":
+        return list(value.columns), [list(r) for r in value.rows()], True
+    if kind == "numpy.ndarray":
+        if value.dtype.names:
+            return list(value.dtype.names), [list(r) for r in value.tolist()], True
+        if value.ndim == 1:
+            return ["c1"], [[v] for v in value.tolist()], False
+        if value.ndim == 2:
+            return [f"c{i + 1}" for i in range(value.shape[1])], value.tolist(), False
+        raise TypeError(f"a {value.ndim}-dimensional array is not a table")
+    if isinstance(value, dict):
+        rows, names_known, columns = [], False, None
+        for key, item in value.items():
+            if isinstance(item, dict):
+                columns = columns or ["key", *map(str, item)]
+                names_known = True
+                rows.append([key, *item.values()])
+            elif isinstance(item, (list, tuple)):
+                rows.append([key, *item])
+            else:
+                rows.append([key, item])
+        width = max((len(r) for r in rows), default=2)
+        return columns or [f"c{i + 1}" for i in range(width)], rows, names_known
+    if isinstance(value, (list, tuple, set, frozenset)) or hasattr(value, "__next__"):
+        items = list(value)
+        if items and all(isinstance(i, dict) for i in items):
+            columns = list(dict.fromkeys(str(k) for i in items for k in i))
+            return columns, [[i.get(c) for c in columns] for i in items], True
+        rows = [list(i) if isinstance(i, (list, tuple)) else [i] for i in items]
+        if items and all(hasattr(i, "_fields") for i in items):
+            return list(items[0]._fields), rows, True
+        width = max((len(r) for r in rows), default=1)
+        return [f"c{i + 1}" for i in range(width)], rows, False
+    return ["c1"], [[value]], False
+
+
+def _script_error(script):
+    kind, error, tb = sys.exc_info()
+    line = None
+    for frame in traceback.extract_tb(tb):
+        if os.path.abspath(frame.filename) == os.path.abspath(script):
+            line = frame.lineno
+    text = f"{kind.__name__}: {error}".strip().splitlines()[0] if str(error) else kind.__name__
+    return {"error": text[:300], "line": line}
+
+
+def main():
+    script, mode, target, out = sys.argv[1:5]
+    sys.argv = [script]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        namespace = runpy.run_path(script, run_name="__main__")
+    except SystemExit as error:
+        if error.code not in (None, 0):
+            with open(out, "w") as handle:
+                json.dump({"error": f"the script called exit({error.code!r})", "line": None}, handle)
+            sys.exit(1)
+        namespace = {}
+    except BaseException:
+        with open(out, "w") as handle:
+            json.dump(_script_error(script), handle)
+        sys.exit(1)
+    if mode != "var":
+        with open(out, "w") as handle:
+            json.dump({"ok": True}, handle)
+        return
+    if target not in namespace:
+        names = sorted(k for k, v in namespace.items() if not k.startswith("_") and not callable(v)
+                       and type(v).__name__ != "module")
+        with open(out, "w") as handle:
+            json.dump({"missing": target, "variables": names[:30]}, handle)
+        sys.exit(3)
+    try:
+        columns, rows, names_known = tabulate(namespace[target])
+        payload = {"columns": columns, "names_known": names_known, "kind": type(namespace[target]).__name__,
+                   "rows": [[encode(v) for v in row] for row in rows]}
+    except Exception as error:  # the value has no tabular shape
+        with open(out, "w") as handle:
+            json.dump({"shape": f"{type(namespace[target]).__name__}: {error}"}, handle)
+        sys.exit(3)
+    with open(out, "w") as handle:
+        json.dump(payload, handle)
+
+
+if __name__ == "__main__":
+    main()

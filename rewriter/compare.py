@@ -1,0 +1,268 @@
+"""Compare the original script's result with the SQL result as multisets, and say how they differ.
+
+Python and SQL spell the same value differently, so each column is normalised to one family first, chosen
+from the values on both sides:
+
+* ``None``, NaN, NaT and the empty string are all *missing* (CSV has one way to say missing);
+* ``True`` equals ``'True'``/``'true'``/``1``; ``3`` equals ``3.0`` and ``'3'``; numbers are compared to
+  nine significant digits (sums in another order round differently);
+* ``date(2024, 1, 2)`` equals ``'2024-01-02'`` and a timestamp at midnight of that day;
+* anything else is compared as text.
+
+Row order never matters; duplicates do.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+MISSING = ("missing",)
+SHOW_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Table:
+    """A result: column names (invented as c1, c2, ... when the script gives none) and rows of Python values."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple] = field(repr=False)
+    names_known: bool = True
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Why two results differ, for people and for the model's repair prompt."""
+
+    summary: str
+    details: list[str]
+
+    def text(self) -> str:
+        return "\n".join([self.summary, *self.details])
+
+
+def decode(value):
+    """Undo the runner's JSON tagging (see ``rewriter/_runner.py``)."""
+    if isinstance(value, dict) and "$" in value:
+        tag, text = value["$"], value["v"]
+        if tag == "float":
+            return float(text)
+        if tag == "date":
+            return dt.date.fromisoformat(text)
+        if tag == "datetime":
+            return dt.datetime.fromisoformat(text)
+        if tag == "time":
+            return dt.time.fromisoformat(text)
+        if tag == "timedelta":
+            return dt.timedelta(seconds=text)
+        if tag == "decimal":
+            return decimal.Decimal(text)
+        if tag == "list":
+            return tuple(decode(v) for v in text)
+        return text
+    return value
+
+
+# -- normalisation ---------------------------------------------------------------------------------------------
+def _family(value) -> str | None:
+    if _is_missing(value):
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return "num"
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, str):
+        return "str"
+    return "other"
+
+
+def _is_missing(value) -> bool:
+    if value is None or (isinstance(value, str) and value == ""):
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, decimal.Decimal) and value.is_nan()
+
+
+def column_family(left: set, right: set) -> str:
+    """The family both sides of a column are compared in.
+
+    Example:
+        >>> column_family({"str"}, {"bool"}), column_family({"num"}, {"bool", "num"}), column_family({"date"}, {"str"})
+        ('bool', 'num', 'date')
+    """
+    families = left | right
+    if not families:
+        return "str"
+    if len(families) == 1:
+        return next(iter(families))
+    if families <= {"num", "bool"}:
+        return "num"
+    if families <= {"date", "datetime", "str"} and families & {"date", "datetime"}:
+        return "datetime" if "datetime" in families else "date"
+    typed = families - {"str"}
+    if len(typed) == 1:
+        return typed.pop()
+    return "str"
+
+
+def _number(value: float | int) -> object:
+    if isinstance(value, float) and math.isinf(value):
+        return value
+    number = float(value)
+    if number.is_integer() and abs(number) < 2 ** 53:
+        return int(number)
+    return float(f"{number:.9g}")
+
+
+def _text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def canonical(value, family: str):
+    """One comparable key per value; values that do not fit the family are kept as text (and differ).
+
+    Example:
+        >>> canonical("True", "bool"), canonical(2.0, "num"), canonical("2024-01-02 00:00:00", "date")
+        (('bool', True), ('num', 2), ('date', datetime.date(2024, 1, 2)))
+    """
+    if _is_missing(value):
+        return MISSING
+    try:
+        if family == "num":
+            if isinstance(value, str):
+                value = float(value.strip())
+            if isinstance(value, decimal.Decimal):
+                value = float(value)
+            if isinstance(value, (int, float)):
+                return ("num", _number(value))
+        elif family == "bool":
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered in ("true", "t", "yes", "1", "1.0"):
+                    return ("bool", True)
+                if lowered in ("false", "f", "no", "0", "0.0"):
+                    return ("bool", False)
+            elif isinstance(value, (bool, int, float)) and value in (0, 1):
+                return ("bool", bool(value))
+        elif family in ("date", "datetime"):
+            if isinstance(value, str):
+                text = value.strip()
+                value = dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(text)
+            if isinstance(value, dt.datetime):
+                value = value.replace(tzinfo=None)
+                if family == "date" and value.time() == dt.time(0):
+                    return ("date", value.date())
+                return ("datetime", value)
+            if isinstance(value, dt.date):
+                return ("date", value) if family == "date" else ("datetime", dt.datetime.combine(value, dt.time(0)))
+        elif family == "str" and isinstance(value, str):
+            return ("str", value)
+    except (ValueError, TypeError, OverflowError):
+        pass
+    return ("str", _text(value))
+
+
+def normalise(original: Table, candidate: Table) -> tuple[list[tuple], list[tuple]]:
+    """Both tables' rows as tuples of canonical keys, column by column."""
+    width = len(original.columns)
+    families = []
+    for index in range(width):
+        left = {_family(r[index]) for r in original.rows if index < len(r)} - {None}
+        right = {_family(r[index]) for r in candidate.rows if index < len(r)} - {None}
+        families.append(column_family(left, right))
+
+    def rows(table: Table) -> list[tuple]:
+        return [tuple(canonical(r[i] if i < len(r) else None, families[i]) for i in range(width))
+                for r in table.rows]
+
+    return rows(original), rows(candidate)
+
+
+# -- diff ------------------------------------------------------------------------------------------------------
+def _show(row: tuple) -> str:
+    return "(" + ", ".join("NULL" if k == MISSING else repr(k[1]) for k in row) + ")"
+
+
+def diff(original: Table, candidate: Table, *, show: int = SHOW_ROWS) -> Diff | None:
+    """None when the results are equal as multisets; otherwise what differs.
+
+    Example:
+        >>> a = Table(("id", "total"), [(1, 10.0), (2, 5.0), (3, None)])
+        >>> b = Table(("id", "total"), [("1", 10), (2, 5.0)])
+        >>> print(diff(a, b).text())
+        original 3 rows, SQL 2 rows; 1 original rows missing from the SQL result, 0 extra SQL rows
+        rows only in the original: (3, NULL)
+    """
+    if len(candidate.columns) != len(original.columns):
+        return Diff(f"the SQL result has {len(candidate.columns)} columns ({', '.join(candidate.columns)}); "
+                    f"the original has {len(original.columns)} ({', '.join(original.columns)})", [])
+    details = []
+    if original.names_known:
+        renamed = [(i + 1, o, c) for i, (o, c) in enumerate(zip(original.columns, candidate.columns))
+                   if o.lower() != c.lower()]
+        if renamed:
+            details.append("column names differ: " + "; ".join(f"column {i} is {c!r} in SQL, {o!r} in the original"
+                                                            for i, o, c in renamed))
+    left, right = normalise(original, candidate)
+    left_bag, right_bag = Counter(left), Counter(right)
+    only_left, only_right = left_bag - right_bag, right_bag - left_bag
+    if not only_left and not only_right and not details:
+        return None
+    if not only_left and not only_right:
+        return Diff("the rows are equal but " + details[0], details[1:])
+    summary = (f"original {len(left)} rows, SQL {len(right)} rows; {sum(only_left.values())} original rows "
+               f"missing from the SQL result, {sum(only_right.values())} extra SQL rows")
+    lost = sorted(only_left.elements(), key=repr)
+    extra = sorted(only_right.elements(), key=repr)
+    if lost:
+        details.append("rows only in the original: " + "; ".join(_show(r) for r in lost[:show])
+                       + (f"; ... {len(lost) - show} more" if len(lost) > show else ""))
+    if extra:
+        details.append("rows only in the SQL result: " + "; ".join(_show(r) for r in extra[:show])
+                       + (f"; ... {len(extra) - show} more" if len(extra) > show else ""))
+    columns = original.columns
+    if lost and extra:
+        pairs = _closest_pairs(lost[:200], extra[:200], show)
+        for a, b in pairs:
+            differing = [columns[i] for i in range(len(columns)) if a[i] != b[i]]
+            details.append(f"closest pair: original {_show(a)} vs SQL {_show(b)}: differ in {', '.join(differing)}")
+        alone = [columns[i] for i in range(len(columns)) if _equal_without(left, right, i)]
+        if alone:
+            details.append(f"the results are equal apart from column {alone[0]}")
+    differing_columns = [columns[i] for i in range(len(columns)) if len(left) == len(right)
+                         and Counter(r[i] for r in left) != Counter(r[i] for r in right)]
+    if differing_columns:
+        details.append("columns whose values differ (as multisets): " + ", ".join(differing_columns))
+    return Diff(summary, details)
+
+
+def _equal_without(left: list[tuple], right: list[tuple], index: int) -> bool:
+    drop = lambda rows: Counter(r[:index] + r[index + 1:] for r in rows)  # noqa: E731
+    return len(left) == len(right) and drop(left) == drop(right)
+
+
+def _closest_pairs(lost: list[tuple], extra: list[tuple], limit: int) -> list[tuple[tuple, tuple]]:
+    pairs, used = [], set()
+    for a in lost:
+        best, best_score = None, 0
+        for j, b in enumerate(extra):
+            if j in used:
+                continue
+            score = sum(x == y for x, y in zip(a, b))
+            if score > best_score:
+                best, best_score = j, score
+        if best is not None and best_score >= max(1, len(a) // 2):
+            used.add(best)
+            pairs.append((a, extra[best]))
+        if len(pairs) >= limit:
+            break
+    return pairs

@@ -1,0 +1,181 @@
+"""Run the user's original script in a child process, on the real data or on a generated variant of it.
+
+Each run gets a fresh temporary working copy: the script (a notebook becomes a ``.py`` of its code cells), the
+other ``.py`` files beside it (local helper modules), and the source files at the paths the script opens.
+The child runs ``rewriter/_runner.py`` with a timeout and its own process group, so a hung script and
+everything it started are killed. The result is a :class:`~rewriter.compare.Table`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from rewriter.compare import Table, decode
+from rewriter.errors import RewriteError, first_line
+from rewriter.script import Script
+from rewriter.sources import Source
+
+RUNNER = Path(__file__).with_name("_runner.py")
+
+
+@dataclass(frozen=True)
+class ResultSpec:
+    """Where the script leaves its result: a variable at the end, or a file it writes."""
+
+    variable: str | None = None
+    file: str | None = None
+    columns: tuple[str, ...] | None = None
+
+    def describe(self) -> str:
+        return f"the variable {self.variable}" if self.variable else f"the file {self.file} that the script writes"
+
+
+class ScriptFailed(Exception):
+    """The original script failed on a data set; ``reason`` is one line."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ResultMissing(ScriptFailed):
+    """The script ran but its result is not where the user said."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    script: Script
+    sources: tuple[Source, ...]
+    result: ResultSpec
+    timeout: float = 60.0
+
+    def run(self, files: dict[str, Path] | None = None) -> tuple[Table, float]:
+        """Run the script on ``files`` (source name to file; default the real files); returns its result
+        and the seconds it took, or raises :class:`ScriptFailed`."""
+        files = files or {s.name: s.path for s in self.sources}
+        with tempfile.TemporaryDirectory(prefix="ivm-rewrite-run-") as tmp:
+            work = Path(tmp)
+            script_copy = self._prepare(work, files)
+            out = work / ".ivm_result.json"
+            mode, target = ("var", self.result.variable) if self.result.variable else ("file", self.result.file)
+            env = {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+            start = time.perf_counter()
+            process = subprocess.Popen([sys.executable, str(RUNNER), str(script_copy), mode, target, str(out)],
+                                       cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, start_new_session=True)
+            try:
+                _, stderr = process.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                _kill(process)
+                raise ScriptFailed(f"the script did not finish within {self.timeout:g} s") from None
+            seconds = time.perf_counter() - start
+            payload = _read_json(out)
+            if process.returncode == 1 and payload and "error" in payload:
+                where = f" (line {payload['line']})" if payload.get("line") else ""
+                raise ScriptFailed(f"{payload['error']}{where}")
+            if process.returncode == 3 and payload and "missing" in payload:
+                names = ", ".join(payload["variables"]) or "none"
+                raise ResultMissing(f"the script defines no variable {payload['missing']!r} at the end; "
+                                    f"its variables: {names}")
+            if process.returncode == 3 and payload and "shape" in payload:
+                raise ResultMissing(f"the result variable is not a table ({payload['shape']})")
+            if process.returncode != 0 or payload is None:
+                tail = first_line(stderr.strip().splitlines()[-1]) if stderr.strip() else f"exit {process.returncode}"
+                raise ScriptFailed(f"the script crashed: {tail}")
+            table = self._table(payload, work)
+        return table, seconds
+
+    def _prepare(self, work: Path, files: dict[str, Path]) -> Path:
+        folder = self.script.path.resolve().parent
+        for sibling in folder.glob("*.py"):
+            if sibling.resolve() != self.script.path.resolve():
+                shutil.copy2(sibling, work / sibling.name)
+        name = self.script.path.name if self.script.kind == "script" else self.script.path.stem + ".py"
+        script_copy = work / name
+        script_copy.write_text(self.script.code, encoding="utf-8")
+        for source in self.sources:
+            target = work / source.placement
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(files[source.name], target)
+        return script_copy
+
+    def _table(self, payload: dict, work: Path) -> Table:
+        if self.result.variable:
+            columns = payload["columns"]
+            rows = [tuple(decode(v) for v in row) for row in payload["rows"]]
+            names_known = payload["names_known"]
+        else:
+            columns, rows = read_result_file(work / self.result.file, self.result.columns)
+            names_known = True
+        if self.result.columns:
+            if rows and len(self.result.columns) != len(columns):
+                raise ResultMissing(f"--columns names {len(self.result.columns)} columns but the result has "
+                                    f"{len(columns)}")
+            columns, names_known = list(self.result.columns), True
+        return Table(columns=tuple(columns), rows=rows, names_known=names_known)
+
+
+def read_result_file(path: Path, names: tuple[str, ...] | None) -> tuple[list[str], list[tuple]]:
+    """The rows of a CSV (as strings) or Parquet file the script wrote."""
+    if not path.is_file():
+        raise ResultMissing(f"the script did not write the result file {path.name}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        con = duckdb.connect()
+        try:
+            relation = con.execute(f"SELECT * FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')")
+            return [d[0] for d in relation.description], relation.fetchall()
+        finally:
+            con.close()
+    text = path.read_text(encoding="utf-8")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    rows = [tuple(r) for r in csv.reader(text.splitlines(), delimiter=delimiter) if r]
+    if not rows:
+        return list(names or []), []
+    if names and [c.strip().lower() for c in rows[0]] != [n.lower() for n in names]:
+        return list(names), rows  # no header line
+    return list(rows[0]), rows[1:]
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.communicate()
+
+
+def check_spec(variable: str | None, file: str | None, columns: str | None) -> ResultSpec:
+    """Validate ``--result-var`` / ``--result-file`` / ``--columns``."""
+    if bool(variable) == bool(file):
+        raise RewriteError("say where the script's result is: --result-var NAME (a variable at the end) "
+                           "or --result-file PATH (a file it writes), exactly one of them")
+    if variable and not variable.isidentifier():
+        raise RewriteError(f"--result-var {variable!r} is not a Python variable name")
+    if file and (Path(file).is_absolute() or ".." in Path(file).parts):
+        raise RewriteError(f"--result-file {file} must be relative to the script's working directory")
+    names = tuple(c.strip() for c in columns.split(",")) if columns else None
+    if names and (not all(names) or len({n.lower() for n in names}) != len(names)):
+        raise RewriteError(f"--columns {columns!r} must be distinct, non-empty names separated by commas")
+    return ResultSpec(variable=variable, file=file, columns=names)

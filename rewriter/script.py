@@ -1,0 +1,248 @@
+"""Read the user's pipeline (a Python script or a notebook) and take it apart with :mod:`ast`.
+
+Three things come out of the user's code, never out of the model's:
+
+* :func:`user_functions`: the top-level functions a rewrite may keep as Python UDFs, with their signatures;
+* :func:`udf_source`: the verbatim source of chosen functions plus the module-level imports, constants and
+  helper functions they need, ready to become ``udfs.py``;
+* :func:`literals`: the numbers, dates and short strings the script compares against, from which
+  :mod:`rewriter.variants` builds boundary data.
+"""
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rewriter.errors import RewriteError, first_line
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+
+
+@dataclass(frozen=True)
+class Script:
+    """The pipeline as Python source: a script's text, or a notebook's code cells joined in order."""
+
+    path: Path
+    code: str
+    kind: str  # "script" or "notebook"
+
+
+@dataclass(frozen=True)
+class UserFunction:
+    name: str
+    params: tuple[str, ...]
+    annotations: tuple[str | None, ...]  # one per parameter, the annotation's source text or None
+    returns: str | None
+    doc: str
+    line: int
+
+    def signature(self) -> str:
+        params = ", ".join(p if a is None else f"{p}: {a}" for p, a in zip(self.params, self.annotations))
+        return f"{self.name}({params})" + (f" -> {self.returns}" if self.returns else "")
+
+
+@dataclass(frozen=True)
+class Literals:
+    """Constants in the script: candidates for boundary values in generated data."""
+
+    numbers: frozenset = field(default_factory=frozenset)
+    dates: frozenset = field(default_factory=frozenset)  # datetime.date or datetime.datetime values
+    strings: frozenset = field(default_factory=frozenset)
+
+
+def load_script(path: str | Path) -> Script:
+    """Read a ``.py`` script or the code cells of an ``.ipynb`` notebook and check that it parses.
+
+    Notebook magics (``%time``, ``!pip``) become comments, so the cells form one runnable script.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RewriteError(f"script {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RewriteError(f"cannot read script {path}: {first_line(error)}") from None
+    kind = "script"
+    if path.suffix.lower() == ".ipynb":
+        kind, text = "notebook", notebook_code(text, path)
+    try:
+        ast.parse(text, filename=str(path))
+    except SyntaxError as error:
+        raise RewriteError(f"script {path} is not valid Python: {error.msg} (line {error.lineno})") from None
+    return Script(path=path, code=text, kind=kind)
+
+
+def notebook_code(text: str, path: Path | str = "notebook") -> str:
+    """The code cells of a notebook, in order, as one script.
+
+    Example:
+        >>> nb = {"cells": [{"cell_type": "code", "source": ["%matplotlib inline\\n", "x = 1"]},
+        ...                 {"cell_type": "markdown", "source": "# title"},
+        ...                 {"cell_type": "code", "source": "y = x + 1"}]}
+        >>> notebook_code(json.dumps(nb)).splitlines()
+        ['# %matplotlib inline', 'x = 1', '', 'y = x + 1']
+    """
+    try:
+        cells = json.loads(text)["cells"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise RewriteError(f"notebook {path} is not valid .ipynb JSON: {first_line(error)}") from None
+    parts = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        lines = [f"# {line}" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+# -- user functions -------------------------------------------------------------------------------------------
+def user_functions(code: str) -> dict[str, UserFunction]:
+    """Top-level ``def`` functions of the script, by name.
+
+    Example:
+        >>> f = user_functions("def score(text: str, w=2) -> float:\\n    '''Word score.'''\\n    return 1.0")
+        >>> f["score"].signature(), f["score"].doc
+        ('score(text: str, w) -> float', 'Word score.')
+    """
+    found = {}
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.FunctionDef):
+            args = [*node.args.posonlyargs, *node.args.args]
+            found[node.name] = UserFunction(
+                name=node.name,
+                params=tuple(a.arg for a in args),
+                annotations=tuple(ast.unparse(a.annotation) if a.annotation else None for a in args),
+                returns=ast.unparse(node.returns) if node.returns else None,
+                doc=(ast.get_docstring(node) or "").strip().splitlines()[0] if ast.get_docstring(node) else "",
+                line=node.lineno)
+    return found
+
+
+def _bound_names(node: ast.stmt) -> set[str]:
+    """Module-level names a top-level statement defines."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+    targets = []
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        targets = [node.target]
+    names, todo = set(), list(targets)
+    while todo:  # plain names and tuple unpacking bind; ``df["x"] = ...`` only changes an existing object
+        target = todo.pop()
+        if isinstance(target, ast.Name):
+            names.add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            todo.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            todo.append(target.value)
+    return names
+
+
+def _free_names(node: ast.AST) -> set[str]:
+    """Names a statement reads that it does not define itself (an approximation good for small helpers)."""
+    loaded, local = set(), set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            (loaded if isinstance(sub.ctx, ast.Load) else local).add(sub.id)
+        elif isinstance(sub, ast.arg):
+            local.add(sub.arg)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        local.discard(node.name)
+        return loaded - local
+    return loaded
+
+
+def udf_source(code: str, names: list[str]) -> str:
+    """The user's own source for ``names``: the functions and every top-level import, constant and helper
+    they need, verbatim and in the script's order.
+
+    Example:
+        >>> src = '''import re
+        ... import pandas as pd
+        ... WORDS = {"good", "great"}
+        ... df = pd.read_csv("reviews.csv")
+        ... def score(text):
+        ...     return sum(w in WORDS for w in re.findall("[a-z]+", text.lower()))
+        ... df["s"] = df["text"].apply(score)
+        ... '''
+        >>> print(udf_source(src, ["score"]))
+        import re
+        WORDS = {"good", "great"}
+        def score(text):
+            return sum(w in WORDS for w in re.findall("[a-z]+", text.lower()))
+    """
+    body = ast.parse(code).body
+    binders: dict[str, list[int]] = {}
+    for index, node in enumerate(body):
+        for name in _bound_names(node):
+            binders.setdefault(name, []).append(index)
+    chosen: set[int] = set()
+    todo = list(names)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for index in binders.get(name, []):
+            if index not in chosen:
+                chosen.add(index)
+                todo.extend(_free_names(body[index]))
+    future = [i for i, n in enumerate(body) if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    segments = [ast.get_source_segment(code, body[i]) for i in sorted(set(future) | chosen)]
+    return "\n".join(s for s in segments if s)
+
+
+# -- literals --------------------------------------------------------------------------------------------------
+def _as_date(text: str) -> dt.date | dt.datetime | None:
+    if not ISO_DATE.match(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def literals(code: str) -> Literals:
+    """Numbers, ISO dates (string literals or ``date(y, m, d)`` calls) and short words in the script.
+
+    Example:
+        >>> found = literals("if r['amount'] >= 100 and r['day'] < '2024-02-01' and s == 'shipped': pass")
+        >>> sorted(found.numbers), sorted(map(str, found.dates)), sorted(found.strings)
+        ([100], ['2024-02-01'], ['amount', 'day', 'shipped'])
+    """
+    numbers, dates, strings = set(), set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+            fname = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+            args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, int)]
+            if fname in ("date", "datetime") and len(args) >= 3 and len(args) == len(node.args):
+                try:
+                    dates.add(dt.date(*args[:3]) if fname == "date" else dt.datetime(*args))
+                except (ValueError, TypeError):
+                    pass
+        if not isinstance(node, ast.Constant):
+            continue
+        value = node.value
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, (int, float)):
+            if abs(value) < 1e15:
+                numbers.add(value)
+        elif isinstance(value, str):
+            as_date = _as_date(value.strip())
+            if as_date is not None:
+                dates.add(as_date)
+            elif 0 < len(value) <= 40 and not any(c in value for c in "\n\r\"',;/\\{}%|\t") \
+                    and not re.search(r"\.(csv|tsv|json|txt|parquet|xlsx?)$", value, re.I):
+                strings.add(value)
+    return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings))

@@ -1,0 +1,180 @@
+"""The source files the user names (``--source NAME=PATH``): where the script expects them, how DuckDB reads
+them, how they look to the model, and how generated variants are written in the same format.
+
+A source is a delimited text file (CSV, TSV). DuckDB's sniffer fixes its format once, on the real file; every
+variant is read back with exactly that format and those column types, so a view sees the same table shape on
+every data set, and the same shape ``ivm load`` gives it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import duckdb
+from sqlglot import exp
+
+from rewriter.errors import RewriteError, first_line
+from rewriter.script import Script
+
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    delimiter: str
+    header: bool
+    columns: tuple[tuple[str, str], ...]  # (name, DuckDB type) in file order
+    dateformat: str | None
+    timestampformat: str | None
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def types(self) -> dict[str, str]:
+        return dict(self.columns)
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str             # the table name views read
+    path: Path            # the user's file
+    placement: PurePosixPath  # where the script opens it, relative to its working directory
+    format: CsvFormat
+
+
+def _literal(value: str) -> str:
+    return exp.Literal.string(value).sql(dialect="duckdb")
+
+
+def sniff(path: Path) -> CsvFormat:
+    """The file's delimiter, header and column types as DuckDB detects them (what ``ivm load`` sees)."""
+    con = duckdb.connect()
+    try:
+        row = con.execute(f"SELECT Delimiter, HasHeader, Columns, DateFormat, TimestampFormat "
+                          f"FROM sniff_csv({_literal(str(path))})").fetchone()
+    except duckdb.Error as error:
+        raise RewriteError(f"cannot read {path} as CSV: {first_line(error)}") from None
+    finally:
+        con.close()
+    delimiter, header, columns, dateformat, tsformat = row
+    return CsvFormat(delimiter=delimiter, header=bool(header),
+                     columns=tuple((c["name"], c["type"]) for c in columns),
+                     dateformat=dateformat or None, timestampformat=tsformat or None)
+
+
+def read_call(path: Path | str, fmt: CsvFormat) -> str:
+    """A ``read_csv`` call reading ``path`` with the format sniffed from the real file."""
+    columns = "{" + ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in fmt.columns) + "}"
+    options = [f"delim = {_literal(fmt.delimiter)}", f"header = {str(fmt.header).lower()}",
+               f"columns = {columns}", "auto_detect = false", "quote = '\"'"]
+    if fmt.dateformat:
+        options.append(f"dateformat = {_literal(fmt.dateformat)}")
+    if fmt.timestampformat:
+        options.append(f"timestampformat = {_literal(fmt.timestampformat)}")
+    return f"read_csv({_literal(str(path))}, {', '.join(options)})"
+
+
+def load_table(con: duckdb.DuckDBPyConnection, source: Source, path: Path | str) -> None:
+    """Create table ``source.name`` on ``con`` from ``path`` (the real file or a variant of it)."""
+    con.execute(f'CREATE OR REPLACE TABLE "{source.name}" AS SELECT * FROM {read_call(path, source.format)}')
+
+
+def read_rows(source: Source, path: Path | None = None) -> tuple[list[str] | None, list[list[str]]]:
+    """The file's header and rows as the strings a ``csv.reader`` sees."""
+    with open(path or source.path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter=source.format.delimiter))
+    rows = [r for r in rows if r]
+    if source.format.header and rows:
+        return rows[0], rows[1:]
+    return None, rows
+
+
+def write_rows(path: Path, source: Source, header: list[str] | None, rows: list[list[str]]) -> None:
+    """Write rows in the source's format (same delimiter, header or not, minimal quoting, ``\\n`` endings)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=source.format.delimiter, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def describe(source: Source) -> str:
+    """How the model sees a source: the table's columns and types, a few rows, and the raw first lines."""
+    con = duckdb.connect()
+    try:
+        load_table(con, source, source.path)
+        count = con.execute(f'SELECT COUNT(*) FROM "{source.name}"').fetchone()[0]
+        sample = con.execute(f'SELECT * FROM "{source.name}" LIMIT {SAMPLE_ROWS}').fetchall()
+    finally:
+        con.close()
+    with open(source.path, encoding="utf-8") as handle:
+        raw = [line.rstrip("\n") for _, line in zip(range(SAMPLE_ROWS + 1), handle)]
+    lines = [f"table {source.name} ({count} rows), read from the file the script opens as "
+             f"'{source.placement}':",
+             "  columns: " + ", ".join(f"{n} {t}" for n, t in source.format.columns),
+             "  first rows as DuckDB reads them (empty fields are NULL):"]
+    lines += [f"    {tuple(row)!r}" for row in sample]
+    lines.append("  first lines of the file as the script reads them:")
+    lines += [f"    {line}" for line in raw]
+    return "\n".join(lines)
+
+
+def _placement(path: Path, script: Script) -> PurePosixPath:
+    """Where the script opens ``path``: relative to the script's folder if it lies there, else as given."""
+    script_dir = script.path.resolve().parent
+    resolved = path.resolve()
+    try:
+        return PurePosixPath(resolved.relative_to(script_dir).as_posix())
+    except ValueError:
+        pass
+    if str(resolved) in script.code or (str(path) in script.code and path.is_absolute()):
+        raise RewriteError(f"the script opens {path} by its absolute path; make the path relative to the "
+                           "script's folder so that it can be run on generated variants of the data")
+    matches = {lit for lit in _path_literals(script.code) if PurePosixPath(lit).name == path.name
+               and not PurePosixPath(lit).is_absolute() and ".." not in PurePosixPath(lit).parts}
+    if len(matches) == 1:
+        return PurePosixPath(matches.pop())
+    if not path.is_absolute() and ".." not in path.parts:
+        return PurePosixPath(path.as_posix())
+    return PurePosixPath(path.name)
+
+
+def _path_literals(code: str) -> set[str]:
+    import ast
+    return {n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and len(n.value) < 300 and "\n" not in n.value}
+
+
+def resolve(specs: list[str] | tuple[str, ...], script: Script) -> list[Source]:
+    """Check ``NAME=PATH`` specs: valid table names, existing CSV files, each placed where the script reads it."""
+    if not specs:
+        raise RewriteError("name the script's input files with --source NAME=PATH (repeatable)")
+    sources, names, placements = [], set(), set()
+    for spec in specs:
+        name, sep, path_text = spec.partition("=")
+        name = name.strip().lower()
+        if not sep or not path_text:
+            raise RewriteError(f"--source expects NAME=PATH, got {spec!r}")
+        if not name.replace("_", "a").isalnum() or name[0].isdigit() or name.startswith("__ivm"):
+            raise RewriteError(f"--source name {name!r} is not a valid table name (letters, digits and _)")
+        if name in names:
+            raise RewriteError(f"--source {name} is given twice")
+        path = Path(os.path.expanduser(path_text))
+        if not path.is_file():
+            raise RewriteError(f"source file {path} does not exist")
+        if path.suffix.lower() in (".parquet", ".pq", ".xlsx", ".xls", ".json", ".feather"):
+            raise RewriteError(f"source {path}: only delimited text files (CSV, TSV) are supported")
+        placement = _placement(path, script)
+        if placement in placements:
+            raise RewriteError(f"two sources would both be placed at {placement}")
+        names.add(name)
+        placements.add(placement)
+        sources.append(Source(name=name, path=path, placement=placement, format=sniff(path)))
+    return sources

@@ -1,0 +1,231 @@
+"""Generated variants of the source data, so that a rewrite cannot pass verification by accident.
+
+A rewrite that matches the original on the real files may still be wrong where the data happens not to show
+it: an inner join where every row has a partner, a ``>`` where no value sits on the boundary. Each variant
+below changes the data in one way (deterministically, from a seed) and both the original script and the SQL
+run on it:
+
+* ``subsample``: a random 60% of each source's rows;
+* ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner;
+* ``duplicates``: a third of the rows appear twice;
+* ``boundaries``: numbers and dates set to the constants the script compares with, one step either side,
+  zero, and the observed minimum and maximum;
+* ``case``: text values in other letter case, and the script's own string constants in several cases;
+* ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns.
+
+Key columns (``id``, ``*_id`` and columns whose name appears in several sources) keep their values, so joins
+keep working. A variant that the original script cannot process is skipped, and the report says so.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewriter.script import Literals
+from rewriter.sources import Source, read_rows, write_rows
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT"}
+FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    tables: dict  # source name -> (header or None, rows of strings)
+
+    def write(self, folder: Path, sources: list[Source]) -> dict[str, Path]:
+        """Write each source of this variant under ``folder``; returns source name to file."""
+        files = {}
+        for source in sources:
+            header, rows = self.tables[source.name]
+            path = folder / self.name.replace(":", "_") / f"{source.name}{source.path.suffix or '.csv'}"
+            write_rows(path, source, header, rows)
+            files[source.name] = path
+        return files
+
+
+def _kind(type_name: str) -> str:
+    base = type_name.upper().split("(")[0]
+    if base in INTEGER_TYPES:
+        return "int"
+    if base in FLOAT_TYPES or base == "DECIMAL":
+        return "float"
+    if base == "DATE":
+        return "date"
+    if base.startswith("TIMESTAMP"):
+        return "timestamp"
+    if base == "VARCHAR":
+        return "text"
+    return "other"
+
+
+def key_columns(sources: list[Source]) -> set[tuple[str, str]]:
+    """(source, column) pairs that look like keys: ``id``, ``*_id``, ``*Id`` or shared by several sources."""
+    counts: dict[str, int] = {}
+    for source in sources:
+        for name in {n.lower() for n in source.format.names}:
+            counts[name] = counts.get(name, 0) + 1
+    keys = set()
+    for source in sources:
+        for name in source.format.names:
+            lowered = name.lower()
+            camel_id = name.endswith("Id") or name.endswith("ID")
+            if lowered == "id" or lowered.endswith("_id") or camel_id or counts[lowered] > 1:
+                keys.add((source.name, name))
+    return keys
+
+
+def _parse_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _format_number(value: float, kind: str) -> str:
+    if kind == "int":
+        return str(int(value))
+    return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
+
+
+def _parse_date(text: str, fmt: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text.strip(), fmt)
+    except ValueError:
+        try:
+            return dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            return None
+
+
+class _Builder:
+    def __init__(self, sources: list[Source], literals: Literals, seed: int):
+        self.sources = sources
+        self.literals = literals
+        self.seed = seed
+        self.base = {s.name: read_rows(s) for s in sources}
+        self.keys = key_columns(sources)
+
+    def rng(self, name: str) -> random.Random:
+        return random.Random(f"{self.seed}:{name}")
+
+    def columns(self, source: Source, kinds: set[str]) -> list[tuple[int, str, str]]:
+        return [(i, name, _kind(t)) for i, (name, t) in enumerate(source.format.columns)
+                if _kind(t) in kinds and (source.name, name) not in self.keys]
+
+    def rows_filtered(self, name: str, keep) -> dict:
+        tables = {}
+        for source in self.sources:
+            header, rows = self.base[source.name]
+            rng = self.rng(f"{name}:{source.name}")
+            chosen = [r for r in rows if keep(source, rng)]
+            if rows and not chosen:
+                chosen = [rows[0]]
+            tables[source.name] = (header, chosen)
+        return tables
+
+    def cells_changed(self, name: str, kinds: set[str], fraction: float, value) -> dict:
+        tables = {}
+        for source in self.sources:
+            header, rows = self.base[source.name]
+            rng = self.rng(f"{name}:{source.name}")
+            columns = self.columns(source, kinds)
+            changed = []
+            for row in rows:
+                row = list(row)
+                for index, column, kind in columns:
+                    if index < len(row) and rng.random() < fraction:
+                        new = value(source, column, kind, row[index], rng)
+                        if new is not None:
+                            row[index] = new
+                changed.append(row)
+            tables[source.name] = (header, changed)
+        return tables
+
+    # -- value generators --------------------------------------------------------------------------------------
+    def boundary(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        index = source.format.names.index(column)
+        observed = [v for v in (_parse_number(r[index]) for r in self.base[source.name][1] if index < len(r))
+                    if v is not None] if kind in ("int", "float") else []
+        if kind in ("int", "float"):
+            candidates = {0}
+            for number in self.literals.numbers:
+                steps = (1,) if kind == "int" or float(number).is_integer() else (0.01,)
+                for step in steps:
+                    candidates |= {number - step, number, number + step}
+                if kind == "float":
+                    candidates |= {number - 0.01, number + 0.01}
+            if observed:
+                candidates |= {min(observed), max(observed)}
+            if kind == "int":
+                candidates = {int(c) for c in candidates if float(c).is_integer()}
+            return _format_number(rng.choice(sorted(candidates)), kind)
+        fmt = source.format.dateformat if kind == "date" else source.format.timestampformat
+        fmt = fmt or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+        days = set()
+        for value in self.literals.dates:
+            day = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time(0))
+            days |= {day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)}
+            if kind == "timestamp":
+                days |= {day - dt.timedelta(seconds=1)}
+        parsed = _parse_date(current, fmt)
+        if not days and parsed is not None:
+            start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            days = {start, start - dt.timedelta(days=1), start - dt.timedelta(seconds=1)}
+        if not days:
+            return None
+        return rng.choice(sorted(days)).strftime(fmt)
+
+    def recased(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
+        candidates = sorted({current, *self.literals.strings}) if rng.random() < 0.3 else [current]
+        text = rng.choice(candidates)
+        return rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
+
+    def build(self) -> list[Variant]:
+        found = [
+            Variant("subsample", "a random 60% of each source's rows",
+                    self.rows_filtered("subsample", lambda s, rng: rng.random() < 0.6)),
+        ]
+        if len(self.sources) > 1:
+            for source in self.sources:
+                found.append(Variant(f"orphans:{source.name}",
+                                     f"40% of {source.name}'s rows removed (other rows lose their partner)",
+                                     self.rows_filtered(f"orphans:{source.name}",
+                                                        lambda s, rng, n=source.name: s.name != n or rng.random() >= 0.4)))
+        duplicated = {}
+        for source in self.sources:
+            header, rows = self.base[source.name]
+            rng = self.rng(f"duplicates:{source.name}")
+            out = []
+            for row in rows:
+                out.append(row)
+                if rng.random() < 0.34:
+                    out.append(list(row))
+            duplicated[source.name] = (header, out)
+        found.append(Variant("duplicates", "a third of the rows appear twice", duplicated))
+        found.append(Variant("boundaries", "numbers and dates on the script's constants, one step either side, "
+                                           "zero, minimum and maximum",
+                             self.cells_changed("boundaries", {"int", "float", "date", "timestamp"}, 0.45,
+                                                self.boundary)))
+        found.append(Variant("case", "text in other letter case, and the script's string constants",
+                             self.cells_changed("case", {"text"}, 0.4, self.recased)))
+        found.append(Variant("empty_text", "empty fields in text columns",
+                             self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "")))
+        found.append(Variant("empty_numbers", "empty fields in number and date columns",
+                             self.cells_changed("empty_numbers", {"int", "float", "date", "timestamp"}, 0.2,
+                                                lambda *a: "")))
+        unique, seen = [], [self.base]
+        for variant in found:
+            if variant.tables not in seen:
+                unique.append(variant)
+                seen.append(variant.tables)
+        return unique
+
+
+def variants(sources: list[Source], literals: Literals, seed: int = 0) -> list[Variant]:
+    """The generated variants of the sources, in a fixed order; variants equal to the real data are left out."""
+    return _Builder(sources, literals, seed).build()
