@@ -8,8 +8,8 @@ run on it:
 * ``subsample``: a random 60% of each source's rows;
 * ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner;
 * ``duplicates``: a third of the rows appear twice;
-* ``boundaries``: numbers and dates set to the constants the script compares with, one step either side,
-  zero, and the observed minimum and maximum;
+* ``boundary_numbers`` and ``boundary_dates``: numbers set to the constants the script compares with, one
+  step either side, and zero; dates set to the script's dates and the days either side;
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns.
 
@@ -64,26 +64,23 @@ def _kind(type_name: str) -> str:
 
 
 def key_columns(sources: list[Source]) -> set[tuple[str, str]]:
-    """(source, column) pairs that look like keys: ``id``, ``*_id``, ``*Id`` or shared by several sources."""
-    counts: dict[str, int] = {}
-    for source in sources:
-        for name in {n.lower() for n in source.format.names}:
-            counts[name] = counts.get(name, 0) + 1
+    """(source, column) pairs that look like join keys: ``id``, ``*_id``, ``*Id``, or a name two sources share
+    when those sources are not parts of one union (they share less than half their columns)."""
+    columns = {s.name: {n.lower() for n in s.format.names} for s in sources}
+    shared: set[str] = set()
+    for a in sources:
+        for b in sources:
+            if a.name < b.name:
+                common = columns[a.name] & columns[b.name]
+                if len(common) < min(len(columns[a.name]), len(columns[b.name])) / 2:
+                    shared |= common
     keys = set()
     for source in sources:
         for name in source.format.names:
             lowered = name.lower()
-            camel_id = name.endswith("Id") or name.endswith("ID")
-            if lowered == "id" or lowered.endswith("_id") or camel_id or counts[lowered] > 1:
+            if lowered == "id" or lowered.endswith("_id") or name.endswith(("Id", "ID")) or lowered in shared:
                 keys.add((source.name, name))
     return keys
-
-
-def _parse_number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def _format_number(value: float, kind: str) -> str:
@@ -134,36 +131,29 @@ class _Builder:
             header, rows = self.base[source.name]
             rng = self.rng(f"{name}:{source.name}")
             columns = self.columns(source, kinds)
-            changed = []
-            for row in rows:
-                row = list(row)
-                for index, column, kind in columns:
-                    if index < len(row) and rng.random() < fraction:
-                        new = value(source, column, kind, row[index], rng)
-                        if new is not None:
-                            row[index] = new
-                changed.append(row)
+            changed = [list(row) for row in rows]
+            for index, column, kind in columns:
+                chosen = [r for r in changed if index < len(r) and rng.random() < fraction]
+                if not chosen and changed:  # small tables: at least one row per column
+                    chosen = [rng.choice(changed)]
+                for row in chosen:
+                    new = value(source, column, kind, row[index], rng)
+                    if new is not None:
+                        row[index] = new
             tables[source.name] = (header, changed)
         return tables
 
     # -- value generators --------------------------------------------------------------------------------------
-    def boundary(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
-        index = source.format.names.index(column)
-        observed = [v for v in (_parse_number(r[index]) for r in self.base[source.name][1] if index < len(r))
-                    if v is not None] if kind in ("int", "float") else []
+    def boundary_values(self, source: Source, column: str, kind: str) -> list[str]:
+        """The script's constants (and one step either side) and zero, formatted for this column."""
         if kind in ("int", "float"):
             candidates = {0}
             for number in self.literals.numbers:
-                steps = (1,) if kind == "int" or float(number).is_integer() else (0.01,)
-                for step in steps:
-                    candidates |= {number - step, number, number + step}
-                if kind == "float":
-                    candidates |= {number - 0.01, number + 0.01}
-            if observed:
-                candidates |= {min(observed), max(observed)}
+                step = 1 if kind == "int" or float(number).is_integer() else 0.01
+                candidates |= {number - step, number, number + step}
             if kind == "int":
                 candidates = {int(c) for c in candidates if float(c).is_integer()}
-            return _format_number(rng.choice(sorted(candidates)), kind)
+            return [_format_number(c, kind) for c in sorted(candidates)]
         fmt = source.format.dateformat if kind == "date" else source.format.timestampformat
         fmt = fmt or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
         days = set()
@@ -171,14 +161,35 @@ class _Builder:
             day = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time(0))
             days |= {day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)}
             if kind == "timestamp":
-                days |= {day - dt.timedelta(seconds=1)}
-        parsed = _parse_date(current, fmt)
-        if not days and parsed is not None:
-            start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-            days = {start, start - dt.timedelta(days=1), start - dt.timedelta(seconds=1)}
-        if not days:
-            return None
-        return rng.choice(sorted(days)).strftime(fmt)
+                days.add(day - dt.timedelta(seconds=1))
+        if not days:  # no date in the script: month boundaries around the observed values
+            index = source.format.names.index(column)
+            for row in self.base[source.name][1][:50]:
+                parsed = _parse_date(row[index], fmt) if index < len(row) else None
+                if parsed is not None:
+                    start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                    days |= {start, start - dt.timedelta(days=1)}
+        return [d.strftime(fmt) for d in sorted(days)]
+
+    def boundaries(self, name: str, kinds: set[str]) -> dict:
+        """About half the rows get boundary values in the columns of ``kinds``, each value in turn, so that
+        every boundary value occurs several times."""
+        tables = {}
+        for source in self.sources:
+            header, rows = self.base[source.name]
+            rng = self.rng(f"{name}:{source.name}")
+            changed = [list(r) for r in rows]
+            for index, column, kind in self.columns(source, kinds):
+                values = self.boundary_values(source, column, kind)
+                if not values:
+                    continue
+                position = rng.randrange(len(values))
+                for row in changed:
+                    if index < len(row) and rng.random() < 0.5:
+                        row[index] = values[position % len(values)]
+                        position += 1
+            tables[source.name] = (header, changed)
+        return tables
 
     def recased(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
         candidates = sorted({current, *self.literals.strings}) if rng.random() < 0.3 else [current]
@@ -207,10 +218,10 @@ class _Builder:
                     out.append(list(row))
             duplicated[source.name] = (header, out)
         found.append(Variant("duplicates", "a third of the rows appear twice", duplicated))
-        found.append(Variant("boundaries", "numbers and dates on the script's constants, one step either side, "
-                                           "zero, minimum and maximum",
-                             self.cells_changed("boundaries", {"int", "float", "date", "timestamp"}, 0.45,
-                                                self.boundary)))
+        found.append(Variant("boundary_numbers", "numbers set to the script's constants, one step either side, "
+                                                 "and zero", self.boundaries("boundary_numbers", {"int", "float"})))
+        found.append(Variant("boundary_dates", "dates set to the script's dates and the days either side",
+                             self.boundaries("boundary_dates", {"date", "timestamp"})))
         found.append(Variant("case", "text in other letter case, and the script's string constants",
                              self.cells_changed("case", {"text"}, 0.4, self.recased)))
         found.append(Variant("empty_text", "empty fields in text columns",
