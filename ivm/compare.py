@@ -61,6 +61,6 @@ def bags_equal(con, left_sql: str, right_sql: str) -> tuple[bool, int]:
     renamed_right = exp.select(*[exp.alias_(column(f"__c{i}"), ident(c)) for i, c in enumerate(columns)]).from_(
         exp.Subquery(this=right, alias=exp.TableAlias(this=ident("__r"),
                                                        columns=[ident(f"__c{i}") for i in range(len(columns))])))
-    mismatches = con.execute(render(mismatch_count_query(left, renamed_right, columns, floats))).fetchone()[0]
-    rows = con.execute(f"SELECT COUNT(*) FROM ({left_sql})").fetchone()[0]
+    mismatches = con.execute(render(mismatch_count_query(left, renamed_right, columns, floats))).fetchall()[0][0]
+    rows = con.execute(f"SELECT COUNT(*) FROM ({left_sql})").fetchall()[0][0]
     return mismatches == 0, rows

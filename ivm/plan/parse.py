@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.tokens import TokenType
 
 from ivm.errors import IvmError
 from ivm.sql import DIALECT
@@ -94,7 +95,9 @@ def parse_views(text: str) -> list[ViewDefinition]:
         ['a', 'b']
     """
     views = []
-    for statement in _parse(text, "the view file"):
+    statements = _parse(text, "the view file")
+    texts = _query_texts(text)
+    for position, statement in enumerate(statements):
         if not (isinstance(statement, exp.Create) and statement.kind == "VIEW"):
             raise IvmError("the view file may contain only CREATE VIEW name AS SELECT ... statements; found: "
                            + statement.sql(dialect=DIALECT)[:80])
@@ -107,7 +110,10 @@ def parse_views(text: str) -> list[ViewDefinition]:
                            "alias the columns in the SELECT instead")
         name = target.name.lower()
         check_read_only(query, f"view {name}")
-        views.append(ViewDefinition(name=name, query=query, sql=query.sql(dialect=DIALECT)))
+        # Keep the user's own text: DuckDB names unaliased columns after it (CAST(x AS VARCHAR), not TEXT).
+        raw = texts[position] if len(texts) == len(statements) else None
+        sql = raw if raw and _same_query(raw, query) else query.sql(dialect=DIALECT)
+        views.append(ViewDefinition(name=name, query=query, sql=sql))
     if not views:
         raise IvmError("the view file contains no CREATE VIEW statement")
     names = [v.name for v in views]
@@ -115,6 +121,34 @@ def parse_views(text: str) -> list[ViewDefinition]:
     if duplicates:
         raise IvmError(f"the view file defines {', '.join(duplicates)} more than once")
     return views
+
+
+def _query_texts(text: str) -> list[str]:
+    """The text after the top-level ``AS`` of each statement, as the user wrote it."""
+    try:
+        tokens = sqlglot.tokenize(text, read=DIALECT)
+    except SqlglotError:
+        return []
+    result, current = [], []
+    for token in tokens + [None]:
+        if token is None or token.token_type == TokenType.SEMICOLON:
+            if current:
+                alias = next((i for i, t in enumerate(current) if t.token_type == TokenType.ALIAS), None)
+                if alias is not None and alias + 1 < len(current):
+                    result.append(text[current[alias + 1].start:current[-1].end + 1].strip())
+                else:
+                    result.append("")
+            current = []
+        else:
+            current.append(token)
+    return result
+
+
+def _same_query(raw: str, query: exp.Query) -> bool:
+    try:
+        return sqlglot.parse_one(raw, read=DIALECT).sql(dialect=DIALECT) == query.sql(dialect=DIALECT)
+    except SqlglotError:
+        return False
 
 
 def parse_predicate(text: str) -> exp.Expression:

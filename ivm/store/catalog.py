@@ -46,7 +46,7 @@ def add_source(con, name: str, origin: str) -> None:
 
 
 def add_view(con, name: str, sql: str) -> None:
-    position = con.execute(f"SELECT COALESCE(MAX(position), 0) + 1 FROM {VIEWS}").fetchone()[0]
+    position = con.execute(f"SELECT COALESCE(MAX(position), 0) + 1 FROM {VIEWS}").fetchall()[0][0]
     con.execute(f"INSERT INTO {VIEWS} VALUES (?, ?, ?, now())", [name, position, sql])
 
 

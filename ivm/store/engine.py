@@ -93,17 +93,17 @@ class Database:
         self.plans = {}
         for name, sql in catalog.views(self.con):
             query = sqlglot.parse_one(sql, read=DIALECT)
-            self.plans[name] = self._plan(name, query)
+            self.plans[name] = self._plan(name, query, sql)
             self._schema_cache = None  # the next view may read this one
 
-    def _plan(self, name: str, query: exp.Query) -> ViewPlan:
+    def _plan(self, name: str, query: exp.Query, sql: str) -> ViewPlan:
         schema = self._schema()
         unknown = sorted(referenced_relations(query) - set(schema))
         if unknown:
             raise IvmError(f"view {name} reads unknown table {unknown[0]}; "
                            f"known tables: {', '.join(sorted(schema)) or 'none'}")
         try:
-            described = self.con.execute(f"DESCRIBE {query.sql(dialect=DIALECT)}").fetchall()
+            described = self.con.execute(f"DESCRIBE {sql}").fetchall()
         except duckdb.Error as error:
             raise IvmError(f"view {name}: {_first_line(error)}") from None
         return plan_view(name, query, schema, _deduplicated([row[0] for row in described]))
@@ -152,7 +152,7 @@ class Database:
                                  f'FROM "{INTERNAL_SCHEMA}"."{name}"')
                 if not exists:
                     catalog.add_source(self.con, name, origin)
-                rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchone()[0]
+                rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
             self.con.commit()
         except duckdb.Error as error:
             self.con.rollback()
@@ -195,7 +195,7 @@ class Database:
         try:
             self.con.begin()
             for definition in definitions:
-                plan = self._plan(definition.name, definition.query)
+                plan = self._plan(definition.name, definition.query, definition.sql)
                 for stage in plan.stages:
                     self._materialise(stage)
                 self._expose(plan)
@@ -357,7 +357,7 @@ class Database:
                 began = time.perf_counter()
                 for stage in plan.stages:
                     self._materialise(stage)
-                rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchone()[0]
+                rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
                 views[name] = {"seconds": time.perf_counter() - began, "rows": rows}
             self.con.commit()
         except duckdb.Error as error:

@@ -141,7 +141,7 @@ class Maintainer:
         self._temporaries.append(aggregate.DELTA)
         offset = 0
         if shift:
-            offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchone()[0]
+            offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchall()[0][0]
         updated = self.execute(aggregate.subtract_statement(stage, shift_ids=shift)).fetchnumpy()
         new_ids = np.asarray(updated[RID])
         gone_ids = np.empty(0, dtype=np.int64)
@@ -149,7 +149,7 @@ class Maintainer:
             gone_ids = np.asarray(self.execute(aggregate.empty_groups_statement(stage)).fetchnumpy()[RID])
         regrouped = np.empty(0, dtype=np.int64)
         lost = aggregate.lost_extremes_query(stage)
-        if lost is not None and self.con.execute(render(exp.select(exp.Exists(this=lost)))).fetchone()[0]:
+        if lost is not None and self.con.execute(render(exp.select(exp.Exists(this=lost)))).fetchall()[0][0]:
             if stage.keys:
                 self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(lost)}')
                 self._temporaries.append(aggregate.AFFECTED)
