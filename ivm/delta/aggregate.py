@@ -38,13 +38,14 @@ def _matches(stage: AggregateStage, left) -> exp.Expression:
     return and_all(null_safe_eq(left(i, k), column(key_column(i), AFFECTED)) for i, k in enumerate(stage.keys))
 
 
-def delete_statement(stage: AggregateStage) -> exp.Delete:
+def delete_statement(stage: AggregateStage, *, returning: bool = True) -> exp.Delete:
     """Delete the touched groups from the stage (every row for a global aggregate)."""
     statement = exp.Delete(this=internal_table(stage.name))
     if stage.keys:
         statement.set("using", [exp.Table(this=ident(AFFECTED))])
         statement.set("where", exp.Where(this=_matches(stage, lambda i, k: column(key_column(i), stage.name))))
-    statement.set("returning", exp.Returning(expressions=[column(RID)]))
+    if returning:
+        statement.set("returning", exp.Returning(expressions=[column(RID)]))
     return statement
 
 
@@ -88,7 +89,7 @@ def _delta_matches(stage: AggregateStage) -> exp.Expression:
                    for i in range(len(stage.keys)))
 
 
-def subtract_statement(stage: AggregateStage, *, shift_ids: bool = True) -> exp.Update:
+def subtract_statement(stage: AggregateStage, *, shift_ids: bool = True, returning: bool = True) -> exp.Update:
     """Subtract the deleted rows' contribution from every touched group and refresh its output columns.
 
     All SET expressions read the row's old values, so outputs are written in terms of the new state.
@@ -115,16 +116,18 @@ def subtract_statement(stage: AggregateStage, *, shift_ids: bool = True) -> exp.
     update = exp.Update(this=internal_table(stage.name), expressions=assignments,
                         from_=exp.From(this=exp.Table(this=ident(DELTA))),
                         where=exp.Where(this=_delta_matches(stage)) if stage.keys else None)
-    update.set("returning", exp.Returning(expressions=[column(RID), column(COUNT_STAR)]))
+    if returning:
+        update.set("returning", exp.Returning(expressions=[column(RID), column(COUNT_STAR)]))
     return update
 
 
-def empty_groups_statement(stage: AggregateStage) -> exp.Delete:
+def empty_groups_statement(stage: AggregateStage, *, returning: bool = True) -> exp.Delete:
     """Delete touched groups that lost their last row (a global aggregate keeps its one row)."""
     statement = exp.Delete(this=internal_table(stage.name), using=[exp.Table(this=ident(DELTA))],
                            where=exp.Where(this=exp.and_(_delta_matches(stage), exp.EQ(
                                this=column(COUNT_STAR, stage.name), expression=exp.Literal.number(0)))))
-    statement.set("returning", exp.Returning(expressions=[column(RID)]))
+    if returning:
+        statement.set("returning", exp.Returning(expressions=[column(RID)]))
     return statement
 
 

@@ -150,6 +150,8 @@ class Database:
                 cols = list(catalog.columns(self.con, name))
                 self.con.execute(f'CREATE VIEW main."{name}" AS SELECT {", ".join(_quote(c) for c in cols)} '
                                  f'FROM "{INTERNAL_SCHEMA}"."{name}"')
+                if self.indexes:  # deletions find the rows by predicate, then delete them by id
+                    self.con.execute(f'CREATE INDEX "{name}_{RID}" ON "{INTERNAL_SCHEMA}"."{name}" ("{RID}")')
                 if not exists:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
@@ -236,8 +238,6 @@ class Database:
         if purge and not erasure.is_file(self.path):  # [erasure]
             raise IvmError("purge needs a database file; an in-memory database has no file to erase")
         fingerprints, pending_id = None, None
-        statement = exp.Delete(this=internal_table(table), where=exp.Where(this=predicate))
-        statement.set("returning", exp.Returning(expressions=[column(RID)]))
         maintainer = Maintainer(self.con, self.stages, _hook)
         start = time.perf_counter()
         try:
@@ -245,7 +245,7 @@ class Database:
             if purge:  # [erasure] the values the deleted rows hold, in Python memory only
                 fingerprints = receipts.capture(self.con, internal_table(table), predicate,
                                                 self._schema()[table])
-            changes = {table: maintainer.delete_returning(statement)}
+            changes = {table: self._delete_source(maintainer, table, predicate)}
             stage_reports = maintainer.run(changes)
             if purge:  # [erasure] pending until the purge below has replaced the file
                 pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
@@ -315,6 +315,15 @@ class Database:
             raise IvmError(f"cannot reopen database {self.path} after the purge: {_first_line(error)}") from None
         self._schema_cache = None
         self._sources_cache = None
+
+    def _delete_source(self, maintainer: Maintainer, table: str, predicate: exp.Expression) -> Change:
+        """Find the ids of the matching rows, then delete by id (an index probe): cheaper in DuckDB than
+        one DELETE ... RETURNING."""
+        ids = maintainer.ids(exp.select(column(RID)).from_(internal_table(table)).where(predicate.copy()))
+        deleted = maintainer.rid_set(ids)
+        if deleted:
+            maintainer.count(exp.Delete(this=internal_table(table), where=exp.Where(this=deleted.contains(column(RID)))))
+        return Change(deleted=deleted)
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
         if table not in self.sources:

@@ -20,7 +20,7 @@ from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage
 from ivm.plan.state import COUNT_STAR
 from sqlglot import exp
 
-from ivm.sql import RID, render
+from ivm.sql import RID, column, ident, render
 
 
 @dataclass
@@ -74,6 +74,13 @@ class Maintainer:
         ids = self.execute(statement).fetchnumpy()[RID]
         return Change(deleted=self.rid_set(np.asarray(ids)))
 
+    def ids(self, query) -> np.ndarray:
+        return np.asarray(self.execute(query).fetchnumpy()[RID])
+
+    def count(self, statement) -> int:
+        """Run a DELETE/UPDATE without RETURNING; DuckDB answers with the number of rows it touched."""
+        return int(self.execute(statement).fetchall()[0][0])
+
     def insert_returning(self, statement) -> RidSet:
         return self.rid_set(np.asarray(self.execute(statement).fetchnumpy()[RID]))
 
@@ -122,8 +129,13 @@ class Maintainer:
                 gone = f"__ivm_gone_{len(self._temporaries)}"
                 self.execute(spj.capture_statement(stage, deleted, gone))
                 self._temporaries.append(gone)
-            change = self.delete_returning(spj.delete_statement(stage, deleted))
-            change.gone_rows = gone
+            if stage.name in self.read:
+                ids = self.ids(exp.select(column(RID)).from_(exp.Table(this=ident(gone)))) if gone \
+                    else self.ids(spj.ids_query(stage, deleted))
+                self.count(spj.delete_statement(stage, deleted))
+                change = Change(deleted=self.rid_set(ids), gone_rows=gone)
+            else:  # nobody reads this stage: only the number of rows matters
+                change = Change(deleted=RidSet(count=self.count(spj.delete_statement(stage, deleted))))
         inserted = {name: c.inserted for name, c in inputs.items() if c.inserted}
         statement = spj.insert_statement_for(stage, inserted) if inserted else None
         if statement is not None:
@@ -142,6 +154,8 @@ class Maintainer:
         offset = 0
         if shift:
             offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchall()[0][0]
+        if not shift:  # nobody reads this stage: counts are all the report needs, and RETURNING is slow
+            return self._subtract_counting(stage)
         updated = self.execute(aggregate.subtract_statement(stage, shift_ids=shift)).fetchnumpy()
         new_ids = np.asarray(updated[RID])
         gone_ids = np.empty(0, dtype=np.int64)
@@ -158,6 +172,19 @@ class Maintainer:
             regrouped = np.asarray(self.execute(aggregate.insert_statement_for(stage)).fetchnumpy()[RID])
         kept = np.setdiff1d(new_ids, gone_ids)
         return Change(deleted=self.rid_set(new_ids - offset), inserted=self.rid_set(np.concatenate([kept, regrouped])))
+
+    def _subtract_counting(self, stage: AggregateStage) -> Change:
+        updated = self.count(aggregate.subtract_statement(stage, shift_ids=False, returning=False))
+        emptied = self.count(aggregate.empty_groups_statement(stage, returning=False)) if stage.keys else 0
+        lost = aggregate.lost_extremes_query(stage)
+        if lost is not None and self.con.execute(render(exp.select(exp.Exists(this=lost)))).fetchall()[0][0]:
+            if stage.keys:
+                self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(lost)}')
+                self._temporaries.append(aggregate.AFFECTED)
+            self.count(aggregate.delete_statement(stage, returning=False))
+            self.execute(aggregate.insert_statement_for(stage)).fetchall()
+        # every touched group was replaced by a new version, except those that lost their last row
+        return Change(deleted=RidSet(count=updated), inserted=RidSet(count=updated - emptied))
 
     def _recompute_groups(self, stage: AggregateStage, source: Change) -> Change:
         if stage.keys:
