@@ -1,6 +1,7 @@
 """Run a user's pipeline script and write its result as tagged JSON (executed as a separate process).
 
 Usage: python _runner.py SCRIPT (var NAME | file PATH) OUT.json
+       python _runner.py --serve MODULE,MODULE,...   (fork server, see :func:`serve`)
 
 This file is run by path in a child process, never imported by the rewriter, and imports nothing from it:
 the script runs with its own folder first on ``sys.path`` and its working directory set by the caller.
@@ -124,42 +125,92 @@ def _script_error(script):
     return {"error": text[:300], "line": line}
 
 
-def main():
-    script, mode, target, out = sys.argv[1:5]
+def _write(out, payload):
+    with open(out, "w") as handle:
+        json.dump(payload, handle)
+
+
+def execute(script, mode, target, out):
+    """Run the script and write its result (or why there is none) to ``out``; returns the exit code."""
     sys.argv = [script]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:
         namespace = runpy.run_path(script, run_name="__main__")
     except SystemExit as error:
         if error.code not in (None, 0):
-            with open(out, "w") as handle:
-                json.dump({"error": f"the script called exit({error.code!r})", "line": None}, handle)
-            sys.exit(1)
+            _write(out, {"error": f"the script called exit({error.code!r})", "line": None})
+            return 1
         namespace = {}
     except BaseException:
-        with open(out, "w") as handle:
-            json.dump(_script_error(script), handle)
-        sys.exit(1)
+        _write(out, _script_error(script))
+        return 1
     if mode != "var":
-        with open(out, "w") as handle:
-            json.dump({"ok": True}, handle)
-        return
+        _write(out, {"ok": True})
+        return 0
     if target not in namespace:
         names = sorted(k for k, v in namespace.items() if not k.startswith("_") and not callable(v)
                        and type(v).__name__ != "module")
-        with open(out, "w") as handle:
-            json.dump({"missing": target, "variables": names[:30]}, handle)
-        sys.exit(3)
+        _write(out, {"missing": target, "variables": names[:30]})
+        return 3
     try:
         columns, rows, names_known = tabulate(namespace[target])
         payload = {"columns": columns, "names_known": names_known, "kind": type(namespace[target]).__name__,
                    "rows": [[encode(v) for v in row] for row in rows]}
     except Exception as error:  # the value has no tabular shape
-        with open(out, "w") as handle:
-            json.dump({"shape": f"{type(namespace[target]).__name__}: {error}"}, handle)
-        sys.exit(3)
-    with open(out, "w") as handle:
-        json.dump(payload, handle)
+        _write(out, {"shape": f"{type(namespace[target]).__name__}: {error}"})
+        return 3
+    _write(out, payload)
+    return 0
+
+
+def serve(modules):
+    """Fork server: import the script's libraries once, then fork a fresh child per run request.
+
+    Requests arrive as JSON lines on stdin ({"cwd", "script", "mode", "target", "out", "log"}); for each, one
+    line {"pid": N} is written when the child starts and one line {"status": CODE} when it has ended (a child
+    killed by a signal reports -SIGNAL). The child leads its own process group, so the caller can kill it and
+    everything it started.
+    """
+    import importlib
+
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # nothing the libraries print may reach the protocol channel
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except BaseException:  # the script will meet the same error itself, in its own run
+            pass
+    protocol.write(json.dumps({"ready": True}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                os.setsid()
+                os.chdir(request["cwd"])
+                log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                sys.stdin = open(os.devnull)
+                code = execute(request["script"], request["mode"], request["target"], request["out"])
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        protocol.write(json.dumps({"pid": pid}) + "\n")
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        protocol.write(json.dumps({"status": code}) + "\n")
+
+
+def main():
+    if sys.argv[1] == "--serve":
+        serve([m for m in sys.argv[2].split(",") if m])
+        return
+    script, mode, target, out = sys.argv[1:5]
+    sys.exit(execute(script, mode, target, out))
 
 
 if __name__ == "__main__":

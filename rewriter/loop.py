@@ -148,18 +148,17 @@ def run(*, script: Script, sources: list[Source], spec: ResultSpec, sandbox: San
         transcript: Transcript, out: Path, max_rounds: int, seed: int = 0, use_variants: bool = True,
         sql_timeout: float = 30.0, echo: Callable[[str], None] = lambda line: None) -> Outcome:
     """The whole rewrite after the inputs are checked: oracle, repair loop, output files."""
-    def progress(dataset):
-        if dataset.expected is None:
-            echo(f"original on {dataset.name}: skipped ({dataset.skipped})")
-        elif dataset.name == "real data":
-            echo(f"original on real data: {len(dataset.expected.rows)} rows, columns "
-                 f"{', '.join(dataset.expected.columns)} ({dataset.seconds:.2f} s)")
-
-    with Oracle.build(sandbox, seed=seed, use_variants=use_variants, on_progress=progress) as oracle:
-        echo(f"data sets: {', '.join(d.name for d in oracle.usable)}")
+    with Oracle.build(sandbox, seed=seed, use_variants=use_variants) as oracle:
+        base = oracle.base
+        echo(f"original on real data: {len(base.expected.rows)} rows, columns {', '.join(base.expected.columns)} "
+             f"({base.seconds:.2f} s); runs on generated variants started")
         candidate, problem, rounds, history, checks = repair_loop(
             script=script, sources=sources, spec=spec, oracle=oracle, endpoint=endpoint, transcript=transcript,
             max_rounds=max_rounds, sql_timeout=sql_timeout, echo=echo)
+        if rounds:
+            echo(f"data sets: {', '.join(d.name for d in oracle.usable)}"
+                 + "".join(f"; skipped {d.name} (the original fails: {d.skipped})"
+                           for d in oracle.datasets if d.skipped))
         verified = problem is None and candidate is not None
         data = report(verified=verified, script=script, sources=sources, spec=spec, oracle=oracle,
                       endpoint=endpoint, rounds=rounds, history=history, checks=checks, candidate=candidate,

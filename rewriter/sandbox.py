@@ -3,18 +3,21 @@
 Each run gets a fresh temporary working copy: the script (a notebook becomes a ``.py`` of its code cells), the
 other ``.py`` files beside it (local helper modules), and the source files at the paths the script opens.
 The child runs ``rewriter/_runner.py`` with a timeout and its own process group, so a hung script and
-everything it started are killed. The result is a :class:`~rewriter.compare.Table`.
+everything it started are killed. On POSIX a fork server imports the script's libraries (pandas, NumPy) once
+and forks a fresh child per run. The result is a :class:`~rewriter.compare.Table`.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +56,108 @@ class ResultMissing(ScriptFailed):
     """The script ran but its result is not where the user said."""
 
 
-@dataclass(frozen=True)
+# Libraries a fork server may import before forking: the standard library and these, whose import starts no
+# threads (a thread pool created before fork() does not survive in the child).
+PRELOADABLE = {"pandas", "numpy", "scipy", "dateutil", "pytz"}
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def preloadable_imports(script: Script) -> list[str]:
+    """Modules the script imports that a fork server can import once for all runs."""
+    import ast
+
+    local = {p.stem for p in script.path.resolve().parent.glob("*.py")} | \
+        {p.name for p in script.path.resolve().parent.iterdir() if p.is_dir()} if script.path else set()
+    names = set()
+    for node in ast.walk(ast.parse(script.code)):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return sorted(n for n in names if n.split(".")[0] not in local and n != "__future__"
+                  and (n.split(".")[0] in PRELOADABLE or n.split(".")[0] in sys.stdlib_module_names))
+
+
+class _ForkServer:
+    """A child Python that has imported the script's libraries and forks one process per run (POSIX only):
+    a pandas script then pays for ``import pandas`` once, not once per data set."""
+
+    def __init__(self, modules: list[str]):
+        self.process = subprocess.Popen([sys.executable, str(RUNNER), "--serve", ",".join(modules)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        text=True, env=_env(), start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        if self._next(120) != {"ready": True}:
+            self.close()
+            raise OSError("the fork server did not start")
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(json.loads(line))
+        self.lines.put(None)
+
+    def _next(self, timeout: float | None):
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return "timeout"
+
+    def run(self, request: dict, timeout: float) -> int | None:
+        """Exit code of one run, or None when it was killed for running past ``timeout``."""
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        started = self._next(30)
+        if not isinstance(started, dict) or "pid" not in started:
+            raise OSError("the fork server stopped")
+        ended = self._next(timeout)
+        if ended == "timeout":
+            try:
+                os.killpg(started["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._next(30)
+            return None
+        if not isinstance(ended, dict):
+            raise OSError("the fork server stopped")
+        return ended["status"]
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill(self.process)
+
+
 class Sandbox:
-    script: Script
-    sources: tuple[Source, ...]
-    result: ResultSpec
-    timeout: float = 60.0
+    """Runs the original script; thread-safe, so variants can run in parallel. Close it when done."""
+
+    def __init__(self, script: Script, sources: tuple[Source, ...], result: ResultSpec, timeout: float = 60.0,
+                 fork: bool | None = None):
+        self.script = script
+        self.sources = tuple(sources)
+        self.result = result
+        self.timeout = timeout
+        self.fork = hasattr(os, "fork") if fork is None else fork
+        self._modules = preloadable_imports(script) if self.fork else []
+        self._idle: list[_ForkServer] = []
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            servers, self._idle = self._idle, []
+        for server in servers:
+            server.close()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def run(self, files: dict[str, Path] | None = None) -> tuple[Table, float]:
         """Run the script on ``files`` (source name to file; default the real files); returns its result
@@ -67,34 +166,53 @@ class Sandbox:
         with tempfile.TemporaryDirectory(prefix="ivm-rewrite-run-") as tmp:
             work = Path(tmp)
             script_copy = self._prepare(work, files)
-            out = work / ".ivm_result.json"
+            out, log = work / ".ivm_result.json", work / ".ivm_output.log"
             mode, target = ("var", self.result.variable) if self.result.variable else ("file", self.result.file)
-            env = {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
             start = time.perf_counter()
-            process = subprocess.Popen([sys.executable, str(RUNNER), str(script_copy), mode, target, str(out)],
-                                       cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, start_new_session=True)
-            try:
-                _, stderr = process.communicate(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                _kill(process)
-                raise ScriptFailed(f"the script did not finish within {self.timeout:g} s") from None
+            code = self._execute(work, script_copy, mode, target, out, log)
+            if code is None:
+                raise ScriptFailed(f"the script did not finish within {self.timeout:g} s")
             seconds = time.perf_counter() - start
             payload = _read_json(out)
-            if process.returncode == 1 and payload and "error" in payload:
+            if code == 1 and payload and "error" in payload:
                 where = f" (line {payload['line']})" if payload.get("line") else ""
                 raise ScriptFailed(f"{payload['error']}{where}")
-            if process.returncode == 3 and payload and "missing" in payload:
+            if code == 3 and payload and "missing" in payload:
                 names = ", ".join(payload["variables"]) or "none"
                 raise ResultMissing(f"the script defines no variable {payload['missing']!r} at the end; "
                                     f"its variables: {names}")
-            if process.returncode == 3 and payload and "shape" in payload:
+            if code == 3 and payload and "shape" in payload:
                 raise ResultMissing(f"the result variable is not a table ({payload['shape']})")
-            if process.returncode != 0 or payload is None:
-                tail = first_line(stderr.strip().splitlines()[-1]) if stderr.strip() else f"exit {process.returncode}"
+            if code != 0 or payload is None:
+                output = log.read_text(errors="replace").strip() if log.exists() else ""
+                tail = first_line(output.splitlines()[-1]) if output else f"exit status {code}"
                 raise ScriptFailed(f"the script crashed: {tail}")
             table = self._table(payload, work)
         return table, seconds
+
+    def _execute(self, work: Path, script: Path, mode: str, target: str, out: Path, log: Path) -> int | None:
+        """Exit code of one run (via a fork server when possible), None after a timeout."""
+        if self.fork:
+            try:
+                with self._lock:
+                    server = self._idle.pop() if self._idle else None
+                server = server or _ForkServer(self._modules)
+                code = server.run({"cwd": str(work), "script": str(script), "mode": mode, "target": target,
+                                   "out": str(out), "log": str(log)}, self.timeout)
+                with self._lock:
+                    self._idle.append(server)
+                return code
+            except OSError:
+                self.fork = False  # fall back to one process per run
+        with open(log, "w") as output:
+            process = subprocess.Popen([sys.executable, str(RUNNER), str(script), mode, target, str(out)],
+                                       cwd=work, env=_env(), stdin=subprocess.DEVNULL, stdout=output,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                return process.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                _kill(process)
+                return None
 
     def _prepare(self, work: Path, files: dict[str, Path]) -> Path:
         folder = self.script.path.resolve().parent
@@ -163,7 +281,7 @@ def _kill(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    process.communicate()
+    process.wait()
 
 
 def check_spec(variable: str | None, file: str | None, columns: str | None) -> ResultSpec:

@@ -40,13 +40,10 @@ class Candidate:
     views: tuple[ViewDefinition, ...]
     result_view: str
     udfs: tuple[UdfSignature, ...]
+    statements: tuple[str, ...]  # the CREATE VIEW statements exactly as written to views.sql, in order
     views_sql: str
     udfs_py: str
     notes: str
-
-    def statements(self) -> list[str]:
-        """The CREATE VIEW statements exactly as written to views.sql, in order."""
-        return _statements(self.views)
 
 
 def _statements(views) -> list[str]:
@@ -123,5 +120,6 @@ def check(answer: Answer, script: Script, sources: list[Source]) -> Candidate:
         header.append("-- Calls Python UDFs from udfs.py (" + ", ".join(u.name for u in udfs)
                       + "): register them first, e.g. udfs.register_udfs(db.con).")
     views_sql = "\n".join(header) + "\n\n" + ";\n\n".join(statements) + ";\n"
-    return Candidate(views=tuple(views), result_view=answer.result_view, udfs=tuple(udfs), views_sql=views_sql,
+    return Candidate(views=tuple(views), result_view=answer.result_view, udfs=tuple(udfs),
+                     statements=tuple(statements), views_sql=views_sql,
                      udfs_py=module_text(script, udfs), notes=answer.notes)

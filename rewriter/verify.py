@@ -4,9 +4,9 @@
 child processes) and keeps the results; answers in later repair rounds, and the mutation tests, are checked
 against the same oracle without running the script again.
 
-:func:`verify` runs a :class:`~rewriter.static.Candidate`'s views in a fresh in-memory DuckDB per data set
-(sources loaded with the real file's format, the user's functions registered, external access switched off
-and a timeout) and compares the result view with the original's result as multisets. :func:`deploy_check`
+:func:`verify` runs a :class:`~rewriter.static.Candidate`'s views on every data set in one fresh in-memory
+DuckDB (a schema per data set, sources loaded with the real file's format, the user's functions registered,
+external access switched off once the data is in, a timeout per data set) and compares the result view with the original's result as multisets. :func:`deploy_check`
 then deploys the views with ivm itself, as a user would.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -40,24 +40,51 @@ class Dataset:
     seconds: float = 0.0
 
 
-@dataclass
 class Oracle:
-    """The original script's result on the real data and on each generated variant."""
+    """The original script's result on the real data and on each generated variant.
 
-    sources: list[Source]
-    datasets: list[Dataset]
-    folder: tempfile.TemporaryDirectory = field(repr=False)
+    :meth:`build` runs the script on the real data at once (the prompt shows that result) and starts the
+    variant runs in the background, so they overlap with the first model request; :attr:`datasets` waits
+    for them.
+    """
+
+    def __init__(self, sources: list[Source], base: Dataset, pending: list, folder, pool=None, sandbox=None):
+        self.sources = sources
+        self._sandbox = sandbox
+        self.base = base
+        self._pending = pending
+        self._done: list[Dataset] | None = None if pending else []
+        self._folder = folder
+        self._pool = pool
+        self._session = None
+
+    def session(self) -> "_Session":
+        """The DuckDB session with every usable data set loaded (built on first use)."""
+        if self._session is None:
+            self._session = _Session(self.sources, self.usable)
+        return self._session
 
     @property
-    def base(self) -> Dataset:
-        return self.datasets[0]
+    def datasets(self) -> list[Dataset]:
+        if self._done is None:
+            self._done = [future.result() for future in self._pending]
+            if self._sandbox is not None:
+                self._sandbox.close()  # no more runs of the original
+        return [self.base, *self._done]
 
     @property
     def usable(self) -> list[Dataset]:
         return [d for d in self.datasets if d.expected is not None]
 
     def close(self) -> None:
-        self.folder.cleanup()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._sandbox is not None:
+            self._sandbox.close()
+        if self._session is not None:
+            self._session.close()
+        if self._folder is not None:
+            self._folder.cleanup()
 
     def __enter__(self) -> "Oracle":
         return self
@@ -66,23 +93,27 @@ class Oracle:
         self.close()
 
     @classmethod
-    def build(cls, sandbox: Sandbox, *, seed: int = 0, use_variants: bool = True, workers: int | None = None,
-              on_progress=None) -> "Oracle":
+    def build(cls, sandbox: Sandbox, *, seed: int = 0, use_variants: bool = True,
+              workers: int | None = None) -> "Oracle":
         """Run the original on the real files (a failure there is the user's problem: :class:`RewriteError`),
-        then on every variant (a failure there only skips that variant)."""
+        then start it on every variant (a failure there only skips that variant). The oracle owns
+        ``sandbox`` from now on and closes it."""
         sources = list(sandbox.sources)
         try:
             table, seconds = sandbox.run()
         except ResultMissing as error:
+            sandbox.close()
             raise RewriteError(error.reason) from None
         except ScriptFailed as error:
+            sandbox.close()
             raise RewriteError(f"the script fails on its own, before any rewriting: {error.reason}") from None
         base = Dataset("real data", "the source files as given", {s.name: s.path for s in sources}, table,
                        seconds=seconds)
-        if on_progress:
-            on_progress(base)
+        if not use_variants:
+            sandbox.close()
+            return cls(sources, base, [], None)
         folder = tempfile.TemporaryDirectory(prefix="ivm-rewrite-data-")
-        generated = variants(sources, literals(sandbox.script.code), seed) if use_variants else []
+        generated = variants(sources, literals(sandbox.script.code), seed)
         prepared = [(v, v.write(Path(folder.name), sources)) for v in generated]
 
         def run(item) -> Dataset:
@@ -93,13 +124,8 @@ class Oracle:
                 return Dataset(variant.name, variant.description, files, None, skipped=error.reason)
             return Dataset(variant.name, variant.description, files, result, seconds=took)
 
-        workers = workers or max(2, min(4, os.cpu_count() or 2))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = list(pool.map(run, prepared))
-        if on_progress:
-            for dataset in done:
-                on_progress(dataset)
-        return cls(sources=sources, datasets=[base, *done], folder=folder)
+        pool = ThreadPoolExecutor(max_workers=workers or max(2, min(4, os.cpu_count() or 2)))
+        return cls(sources, base, [pool.submit(run, item) for item in prepared], folder, pool, sandbox)
 
 
 @dataclass(frozen=True)
@@ -115,33 +141,92 @@ class Check:
                 "rows_sql": self.rows_sql, **({"diff": self.diff} if self.diff else {})}
 
 
-def run_views(candidate: Candidate, sources: list[Source], files: dict, udfs: dict | None,
-              timeout: float = 30.0) -> Table:
-    """The candidate's result view on one data set, in a fresh in-memory DuckDB."""
-    con = duckdb.connect(":memory:")
-    timer = threading.Timer(timeout, con.interrupt)
-    try:
-        for source in sources:
-            load_table(con, source, files[source.name])
-        udf_module.register(con, udfs)
-        con.execute("SET enable_external_access = false")
+class _Session:
+    """One in-memory DuckDB holding every data set in its own schema (``d0``, ``d1``, ...), loaded once, with
+    external access switched off once the data is in. Each :meth:`check` registers the candidate's UDFs,
+    creates its views in every data set's schema, reads the result view, and drops it all again."""
+
+    def __init__(self, sources: list[Source], datasets: list[Dataset]):
+        self.con = duckdb.connect(":memory:")
+        self.schemas = {}
+        self.lock = threading.Lock()
+        try:
+            for number, dataset in enumerate(datasets):
+                schema = f"d{number}"
+                self.con.execute(f"CREATE SCHEMA {schema}")
+                self.con.execute(f"USE {schema}")
+                for source in sources:
+                    load_table(self.con, source, dataset.files[source.name])
+                self.schemas[dataset.name] = schema
+            self.con.execute("SET enable_external_access = false")
+        except BaseException:
+            self.con.close()
+            raise
+
+    def results(self, candidate: Candidate, datasets: list[Dataset], udfs: dict | None, timeout: float):
+        """Yield (dataset, result table or Problem) for each data set, in order."""
+        with self.lock:
+            try:
+                udf_module.register(self.con, udfs)
+            except udf_module.UdfProblem as error:
+                self._remove_udfs(candidate)
+                raise Problem("udf", str(error)) from None
+            try:
+                for dataset in datasets:
+                    try:
+                        yield dataset, self._run(candidate, dataset, timeout)
+                    except Problem as problem:
+                        yield dataset, problem
+            finally:
+                self._remove_udfs(candidate)
+
+    def _run(self, candidate: Candidate, dataset: Dataset, timeout: float) -> Table:
+        timer = threading.Timer(timeout, self.con.interrupt)
         timer.start()
-        for statement in candidate.statements():
-            con.execute(statement)
-        relation = con.execute(f'SELECT * FROM "{candidate.result_view}"')
-        columns = tuple(d[0] for d in relation.description)
-        rows = [tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in relation.fetchall()]
-        return Table(columns=columns, rows=rows, names_known=True)
+        self.con.execute(f"USE {self.schemas[dataset.name]}")
+        self.con.execute("BEGIN TRANSACTION")  # rolled back below: the views leave no trace
+        try:
+            for statement in candidate.statements:
+                self.con.execute(statement)
+            relation = self.con.execute(f'SELECT * FROM "{candidate.result_view}"')
+            columns = tuple(d[0] for d in relation.description)
+            rows = [tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in relation.fetchall()]
+            return Table(columns=columns, rows=rows, names_known=True)
+        except duckdb.InterruptException:
+            raise Problem("duckdb", f"the views did not finish within {timeout:g} s (a join without a proper "
+                                    "condition?)") from None
+        except duckdb.Error as error:
+            raise Problem("duckdb", f"DuckDB error: {first_line(error)}") from None
+        finally:
+            timer.cancel()
+            self.con.execute("ROLLBACK")
+
+    def _remove_udfs(self, candidate: Candidate) -> None:
+        for udf in candidate.udfs:
+            try:
+                self.con.remove_function(udf.name)
+            except duckdb.Error:
+                pass
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def run_views(candidate: Candidate, sources: list[Source], files: dict, timeout: float = 30.0) -> Table:
+    """The candidate's result view on one data set (source name to file), in a fresh in-memory DuckDB."""
+    dataset = Dataset("data", "", files, None)
+    try:
+        udfs = udf_module.load(candidate.udfs_py)
     except udf_module.UdfProblem as error:
         raise Problem("udf", str(error)) from None
-    except duckdb.InterruptException:
-        raise Problem("duckdb", f"the views did not finish within {timeout:g} s (a join without a proper "
-                                "condition?)") from None
-    except duckdb.Error as error:
-        raise Problem("duckdb", f"DuckDB error: {first_line(error)}") from None
+    session = _Session(sources, [dataset])
+    try:
+        for _, result in session.results(candidate, [dataset], udfs, timeout):
+            if isinstance(result, Problem):
+                raise result
+            return result
     finally:
-        timer.cancel()
-        con.close()
+        session.close()
 
 
 def verify(candidate: Candidate, oracle: Oracle, *, timeout: float = 30.0) -> list[Check]:
@@ -152,16 +237,13 @@ def verify(candidate: Candidate, oracle: Oracle, *, timeout: float = 30.0) -> li
     except udf_module.UdfProblem as error:
         raise Problem("udf", str(error)) from None
     checks, failures = [], []
-    for dataset in oracle.usable:
-        try:
-            result = run_views(candidate, oracle.sources, dataset.files, udfs, timeout)
-        except Problem as problem:
+    for dataset, result in oracle.session().results(candidate, oracle.usable, udfs, timeout):
+        if isinstance(result, Problem):
             if dataset is oracle.base:
-                raise
-            problem.dataset = dataset.name
-            raise Problem(problem.kind, f"on generated variant {dataset.name!r} ({dataset.description}), "
-                                        f"which the original script handles: {problem.message}",
-                          dataset=dataset.name) from None
+                raise result
+            raise Problem(result.kind, f"on generated variant {dataset.name!r} ({dataset.description}), "
+                                       f"which the original script handles: {result.message}",
+                          dataset=dataset.name)
         difference = diff(dataset.expected, result)
         checks.append(Check(dataset.name, difference is None, len(dataset.expected.rows), len(result.rows),
                             difference.text() if difference else None))
