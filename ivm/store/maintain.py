@@ -51,7 +51,8 @@ class Maintainer:
         self.stages = stages
         self.hook = hook
         self.readers_need_rows = {s.source for s in stages if isinstance(s, AggregateStage)}
-        self.read = {name for s in stages for name in s.inputs}  # relations some stage reads
+        # relations whose deleted ids some stage needs: only SPJ stages match ids against lineage
+        self.read = {name for s in stages if isinstance(s, SpjStage) for name in s.inputs}
         self._temporaries: list[str] = []
         self._registered: list[str] = []
 
@@ -134,8 +135,9 @@ class Maintainer:
                     else self.ids(spj.ids_query(stage, deleted))
                 self.count(spj.delete_statement(stage, deleted))
                 change = Change(deleted=self.rid_set(ids), gone_rows=gone)
-            else:  # nobody reads this stage: only the number of rows matters
-                change = Change(deleted=RidSet(count=self.count(spj.delete_statement(stage, deleted))))
+            else:  # no reader needs the ids: only the number of rows matters
+                change = Change(deleted=RidSet(count=self.count(spj.delete_statement(stage, deleted))),
+                                gone_rows=gone)
         inserted = {name: c.inserted for name, c in inputs.items() if c.inserted}
         statement = spj.insert_statement_for(stage, inserted) if inserted else None
         if statement is not None:
