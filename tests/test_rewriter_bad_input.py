@@ -1,0 +1,142 @@
+"""Bad input to ``ivm rewrite``: one line ``error: ...`` on stderr, exit code 2, no traceback, and nothing in the
+output folder that could pass for a result. (An unreachable endpoint: tests/test_rewriter_http.py.)"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rewriter_support import CORRECT, TINY_SCRIPT, run_ivm, tiny_args, write_tiny  # noqa: E402
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    folder = tmp_path / "project"
+    write_tiny(folder)
+    (tmp_path / "replay.jsonl").write_text(json.dumps({"content": CORRECT}) + "\n")
+    return folder
+
+
+def refused(run, *mentions: str) -> str:
+    assert run.code == 2, (run.code, run.out, run.err)
+    assert len(run.error_lines) == 1 and run.error_lines[0].startswith("error: "), run.err
+    assert "Traceback" not in run.err + run.out
+    for mention in mentions:
+        assert mention in run.err, run.err
+    return run.err
+
+
+def nothing_presented(out: Path) -> None:
+    for name in ("views.sql", "udfs.py", "report.json", "unverified"):
+        assert not (out / name).exists(), name
+
+
+def rewrite(project: Path, *extra: str, args: list[str] | None = None):
+    out = project.parent / "out"
+    base = args if args is not None else tiny_args(project, out)
+    return run_ivm([*base, "--replay", str(project.parent / "replay.jsonl"), *extra]), out
+
+
+def test_script_that_fails_on_its_own(project):
+    (project / "pipeline.py").write_text(TINY_SCRIPT + "ratio = 1 / 0\n")
+    run, out = rewrite(project)
+    refused(run, "the script fails on its own, before any rewriting: ZeroDivisionError: division by zero (line 11)")
+    nothing_presented(out)
+
+
+def test_script_that_hangs(project):
+    (project / "pipeline.py").write_text(TINY_SCRIPT + "while True:\n    pass\n")
+    run, out = rewrite(project, "--script-timeout", "1")
+    refused(run, "did not finish within 1 s")
+    nothing_presented(out)
+
+
+def test_source_path_that_does_not_exist(project):
+    args = tiny_args(project, project.parent / "out")
+    args[args.index(f"orders={project / 'orders.csv'}")] = f"orders={project / 'missing.csv'}"
+    run, out = rewrite(project, args=args)
+    refused(run, f"source file {project / 'missing.csv'} does not exist")
+    assert not out.exists()
+
+
+def test_result_variable_that_is_not_there(project):
+    args = tiny_args(project, project.parent / "out")
+    args[args.index("result")] = "summary"
+    run, out = rewrite(project, args=args)
+    refused(run, "the script defines no variable 'summary' at the end; its variables: names, result, row")
+    nothing_presented(out)
+
+
+def test_result_file_that_is_never_written(project):
+    args = tiny_args(project, project.parent / "out")
+    args[args.index("--result-var"):args.index("--result-var") + 2] = ["--result-file", "report.csv"]
+    run, out = rewrite(project, args=args)
+    refused(run, "the script did not write the result file report.csv")
+    nothing_presented(out)
+
+
+@pytest.mark.parametrize("change, mention", [
+    (lambda a: a + ["--result-file", "x.csv"], "exactly one of them"),
+    (lambda a: [x for i, x in enumerate(a) if x != "--result-var" and a[i - 1] != "--result-var"], "exactly one"),
+    (lambda a: a + ["--columns", "a,b"], "--columns names 2 columns but the result has 3"),
+    (lambda a: [x.replace("orders=", "orders") for x in a], "--source expects NAME=PATH"),
+    (lambda a: [x.replace("orders=", "customers=") for x in a], "--source customers is given twice"),
+    (lambda a: [x.replace("pipeline.py", "nowhere.py") for x in a], "nowhere.py does not exist"),
+], ids=["both-results", "no-result", "columns", "source-spec", "duplicate-source", "no-script"])
+def test_bad_options(project, change, mention):
+    run, out = rewrite(project, args=change(tiny_args(project, project.parent / "out")))
+    refused(run, mention)
+    nothing_presented(out)
+
+
+def test_script_that_is_not_python(project):
+    (project / "pipeline.py").write_text("for row in rows\n    print(row)\n")
+    run, _ = rewrite(project)
+    refused(run, "is not valid Python: expected ':' (line 1)")
+
+
+def test_notebook_that_is_not_json(project):
+    (project / "pipeline.ipynb").write_text("{not json")
+    args = [a.replace("pipeline.py", "pipeline.ipynb") for a in tiny_args(project, project.parent / "out")]
+    run, _ = rewrite(project, args=args)
+    refused(run, "is not valid .ipynb JSON")
+
+
+def test_script_opening_a_source_by_absolute_path(project):
+    path = project / "orders.csv"
+    (project / "pipeline.py").write_text(TINY_SCRIPT.replace('open("orders.csv")', f'open("{path.resolve()}")'))
+    outside = project.parent / "elsewhere"
+    outside.mkdir()
+    (outside / "orders.csv").write_text(path.read_text())
+    args = tiny_args(project, project.parent / "out")
+    args[args.index(f"orders={path}")] = f"orders={path.resolve()}"
+    (project / "pipeline.py").rename(outside / "pipeline.py")
+    args[1] = str(outside / "pipeline.py")
+    run, _ = rewrite(project, args=args)
+    refused(run, "by its absolute path; make the path relative")
+
+
+@pytest.mark.parametrize("content, mention", [
+    ("", "holds no responses"),
+    ("{broken\n", "line 1 is not JSON"),
+    ('{"label": "x"}\n', 'line 1 needs "content"'),
+], ids=["empty", "not-json", "no-content"])
+def test_bad_replay_file(project, content, mention):
+    (project.parent / "replay.jsonl").write_text(content)
+    run, out = rewrite(project)
+    refused(run, mention)
+    nothing_presented(out)
+
+
+def test_replay_file_that_does_not_exist(project):
+    run = run_ivm([*tiny_args(project, project.parent / "out"), "--replay", str(project / "nope.jsonl")])
+    refused(run, "nope.jsonl does not exist")
+
+
+def test_replay_and_record_together(project):
+    run, _ = rewrite(project, "--record", str(project / "rec.jsonl"))
+    refused(run, "--replay and --record exclude each other")

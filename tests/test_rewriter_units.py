@@ -1,0 +1,311 @@
+"""Unit tests of the rewriter's parts: comparison and diff, answer parsing, static checks, user functions as
+UDFs, prompts, data variants, the runner's result shapes, replay files and the retry schedule."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import string
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from rewriter import _runner, prompts, udfs
+from rewriter.answer import Answer, parse_answer
+from rewriter.client import LiveEndpoint, Settings, Transcript, read_replay, record_content
+from rewriter.compare import Table, canonical, decode, diff
+from rewriter.errors import Problem, RewriteError
+from rewriter.sandbox import Sandbox, check_spec, preloadable_imports
+from rewriter.script import Script, literals, load_script, udf_source, user_functions
+from rewriter.sources import read_rows, resolve
+from rewriter.static import check
+from rewriter.variants import key_columns, variants
+
+sys.path.insert(0, str(Path(__file__).parent))
+from openai_stub import StubServer  # noqa: E402
+from rewriter_support import CORRECT, CORRECT_VIEWS, write_tiny  # noqa: E402
+
+
+# -- comparison -------------------------------------------------------------------------------------------------
+def test_type_normalisation_makes_equal_values_equal():
+    original = Table(("flag", "n", "x", "day", "missing", "text"),
+                     [(True, 3, 0.1 + 0.2, "2024-01-02", float("nan"), ""),
+                      ("False", 4.0, 1 / 3, dt.datetime(2024, 1, 3), None, "a")])
+    sql = Table(("flag", "n", "x", "day", "missing", "text"),
+                [(False, Decimal("4"), 0.333333333333, dt.date(2024, 1, 3), None, "a"),
+                 (True, 3, 0.3, dt.date(2024, 1, 2), None, None)])
+    assert diff(original, sql) is None
+
+
+@pytest.mark.parametrize("left, right", [
+    ((1,), (2,)), (("a",), ("A",)), ((True,), (False,)), (("2024-01-02",), (dt.date(2024, 1, 3),)),
+    ((1.5,), (1.50001,)), ((0,), (None,)), (("007",), ("7x",)),
+])
+def test_different_values_stay_different(left, right):
+    assert diff(Table(("c",), [left]), Table(("c",), [right])) is not None
+
+
+def test_duplicates_count():
+    assert diff(Table(("c",), [(1,), (1,)]), Table(("c",), [(1,)])) is not None
+
+
+def test_diff_names_the_differing_column_and_closest_pairs():
+    original = Table(("id", "name", "total"), [(1, "a", 10.0), (2, "b", 20.0), (3, "c", 30.0)])
+    sql = Table(("id", "name", "total"), [(1, "a", 10.0), (2, "b", 21.0), (3, "c", 31.0)])
+    text = diff(original, sql).text()
+    assert "2 original rows missing from the SQL result, 2 extra SQL rows" in text
+    assert "closest pair: original (2, 'b', 20) vs SQL (2, 'b', 21): differ in total" in text
+    assert "the results are equal apart from column total" in text
+    assert "columns whose values differ (as multisets): total" in text
+
+
+def test_diff_on_column_names_and_widths():
+    assert "column 2 is 'label' in SQL, 'tier' in the original" in diff(
+        Table(("id", "tier"), [(1, "x")]), Table(("id", "label"), [(1, "x")])).text()
+    assert diff(Table(("c1", "c2"), [(1, "x")], names_known=False), Table(("id", "label"), [(1, "x")])) is None
+    assert "has 1 columns" in diff(Table(("a", "b"), []), Table(("a",), [])).summary
+
+
+def test_runner_encoding_round_trips():
+    values = [None, True, 7, 2.5, float("nan"), float("-inf"), "x", dt.date(2024, 2, 29),
+              dt.datetime(2024, 2, 29, 13, 5), Decimal("1.10"), np.int64(5), np.float64(0.5), pd.NaT, pd.NA,
+              pd.Timestamp("2024-01-01 10:00"), np.datetime64("2024-01-01")]
+    decoded = [decode(json.loads(json.dumps(_runner.encode(v)))) for v in values]
+    assert decoded[:4] == [None, True, 7, 2.5] and math.isnan(decoded[4]) and decoded[5] == float("-inf")
+    assert decoded[6:10] == ["x", dt.date(2024, 2, 29), dt.datetime(2024, 2, 29, 13, 5), Decimal("1.10")]
+    assert decoded[10:] == [5, 0.5, None, None, dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 1, 1)]
+
+
+def test_runner_result_shapes():
+    frame = pd.DataFrame({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+    assert _runner.tabulate(frame.groupby("k")["v"].sum()) == (["k", "v"], [["a", 4], ["b", 2]], True)
+    assert _runner.tabulate(frame[frame.v > 1])[1] == [["b", 2], ["a", 3]]  # an unnamed index is dropped
+    assert _runner.tabulate(np.array([[1, 2], [3, 4]])) == (["c1", "c2"], [[1, 2], [3, 4]], False)
+    assert _runner.tabulate([{"a": 1, "b": 2}]) == (["a", "b"], [[1, 2]], True)
+    assert _runner.tabulate({"x": (1, 2), "y": (3, 4)}) == (["c1", "c2", "c3"], [["x", 1, 2], ["y", 3, 4]], False)
+    assert _runner.tabulate([(1, "a")])[0] == ["c1", "c2"]
+
+
+# -- answers and static checks -------------------------------------------------------------------------------
+@pytest.mark.parametrize("content, mention", [
+    ("", "empty"), ("[1, 2]", "must be a JSON object"), ('{"views": []}', "non-empty list"),
+    ('{"views": ["CREATE VIEW v AS SELECT 1"]}', "result_view"),
+    ('{"views": ["CREATE VIEW v AS SELECT 1"], "result_view": "v", "udfs": [1]}', '"udfs" must be a list'),
+])
+def test_malformed_answers(content, mention):
+    with pytest.raises(Problem, match=mention) as caught:
+        parse_answer(content)
+    assert caught.value.kind == "answer"
+
+
+def test_answer_inside_prose_is_found():
+    assert parse_answer('Here you go:\n{"views": ["CREATE VIEW v AS SELECT 1 AS x;"], "result_view": "v"}\nBye'
+                        ).views == ("CREATE VIEW v AS SELECT 1 AS x",)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    script_path = write_tiny(folder)
+    (script_path).write_text(script_path.read_text() + '''
+
+def shout(text: str) -> str:
+    return text.upper() + "!"
+
+
+def mystery(value):
+    return value
+''')
+    script = load_script(script_path)
+    return script, resolve([f"customers={folder / 'customers.csv'}", f"orders={folder / 'orders.csv'}"], script)
+
+
+def candidate(tiny, views, udf_names=(), result_view="big_orders"):
+    script, sources = tiny
+    return check(Answer(tuple(views), result_view, tuple(udf_names), ""), script, sources)
+
+
+@pytest.mark.parametrize("views, udf_names, mention", [
+    (["CREATE TABLE big_orders AS SELECT 1"], (), "only CREATE VIEW"),
+    (["CREATE VIEW big_orders AS SELECT order_id FROM orders; DELETE FROM orders"], (), "only CREATE VIEW"),
+    (["CREATE VIEW big_orders AS SELECT random() AS r FROM orders"], (), "non-deterministic"),
+    (["CREATE VIEW big_orders AS SELECT * FROM read_parquet('x.parquet')"], (), "reads outside the database"),
+    (["CREATE VIEW big_orders AS SELECT * FROM payments"], (), "reads payments, which is not a table"),
+    (["CREATE VIEW big_orders AS SELECT o.nope FROM orders AS o"], (), "nope"),
+    (["CREATE VIEW big_orders AS SELECT whatever(order_id) AS w FROM orders"], (), "whatever()"),
+    (["CREATE VIEW big_orders AS SELECT shout(name) AS s FROM customers"], (), "neither a DuckDB function"),
+    (["CREATE VIEW orders AS SELECT 1 AS x"], (), "has the name of a source table"),
+    (["CREATE VIEW x AS SELECT 1 AS a"], (), "result_view 'big_orders' is not one of the views"),
+    (["CREATE VIEW big_orders AS SELECT order_id, order_id FROM orders"], (), "distinct name"),
+    (["CREATE VIEW big_orders AS SELECT * FROM later", "CREATE VIEW later AS SELECT 1 AS a"], (), "defined later"),
+    ([CORRECT_VIEWS[1]], ("eval",), "not a top-level function of the user's script"),
+    ([CORRECT_VIEWS[1]], ("mystery",), "has no type annotations"),
+    ([CORRECT_VIEWS[1]], ({"name": "mystery", "params": ["VARCHAR); DROP TABLE x; --"], "returns": "INT"},),
+     "is not a DuckDB type"),
+    ([CORRECT_VIEWS[1]], ({"name": "shout", "params": ["VARCHAR", "VARCHAR"], "returns": "VARCHAR"},),
+     "takes 1 arguments"),
+], ids=["ctas", "delete", "random", "file", "unknown-table", "unknown-column", "unknown-function",
+        "undeclared-udf", "shadowing", "no-result", "duplicate-names", "order", "foreign-udf", "no-types",
+        "bad-type", "arity"])
+def test_static_checks_refuse(tiny, views, udf_names, mention):
+    with pytest.raises(Problem, match=None) as caught:
+        candidate(tiny, views, udf_names)
+    assert caught.value.kind in ("static", "udf") and mention in caught.value.message, caught.value.message
+
+
+def test_static_checks_accept_udfs_and_render_views_sql(tiny):
+    found = candidate(tiny, [*CORRECT_VIEWS, "CREATE VIEW loud AS SELECT shout(name) AS s, mystery(name) AS m "
+                                            "FROM customers"],
+                      ["shout", {"name": "mystery", "params": ["varchar"], "returns": "VARCHAR"}])
+    assert [u.name for u in found.udfs] == ["shout", "mystery"] and found.udfs[1].params == ("VARCHAR",)
+    assert found.views_sql.count("CREATE VIEW") == 3 and "udfs.register_udfs(db.con)" in found.views_sql
+    assert all(statement in found.views_sql for statement in found.statements)
+    assert "def shout" in found.udfs_py and "def mystery" in found.udfs_py and "csv.DictReader" not in found.udfs_py
+
+
+# -- user functions ---------------------------------------------------------------------------------------------
+def test_udf_source_takes_helpers_constants_and_imports_only():
+    code = '''import re
+import pandas as pd
+from math import floor
+LIMIT = 3
+WORDS = {w for w in ["a", "b"]}
+df = pd.read_csv("x.csv")
+def clean(t):
+    return re.sub(" +", " ", t)
+def count(t):
+    return min(len([w for w in clean(t).split() if w in WORDS]), LIMIT)
+def unused():
+    return df
+'''
+    source = udf_source(code, ["count"])
+    assert source.splitlines() == ["import re", "LIMIT = 3", 'WORDS = {w for w in ["a", "b"]}',
+                                   "def clean(t):", '    return re.sub(" +", " ", t)',
+                                   "def count(t):", "    return min(len([w for w in clean(t).split() if w in WORDS]), LIMIT)"]
+
+
+def test_udfs_are_vectorised_over_arrow_batches():
+    script = Script(path=Path("p.py"), code="def double(x: int) -> int:\n    return 2 * x\n", kind="script")
+    text = udfs.module_text(script, udfs.signatures(["double"], script))
+    namespace = udfs.load(text)
+    batches = []
+    original = namespace["_ivm_batch"]
+
+    def counting(function, arrow_type):
+        call = original(function, arrow_type)
+        return lambda *columns: (batches.append(len(columns[0])), call(*columns))[1]
+
+    namespace["_ivm_batch"] = counting
+    con = duckdb.connect()
+    udfs.register(con, namespace)
+    total, nulls = con.execute("SELECT sum(double(x)), count(*) FILTER (WHERE double(x) IS NULL) "
+                               "FROM (SELECT CASE WHEN i % 10 = 0 THEN NULL ELSE i END AS x FROM range(5000) t(i))"
+                               ).fetchone()
+    assert total == 2 * (sum(range(5000)) - sum(range(0, 5000, 10))) and nulls == 500
+    assert 2 <= len(batches) <= 8 and max(batches) > 1000  # whole vectors, not one call per row
+
+
+# -- prompts ----------------------------------------------------------------------------------------------------
+def test_prompt_templates_are_versioned_and_complete(tiny):
+    script, sources = tiny
+    assert (Path(prompts.__file__).parent / prompts.VERSION / "system.txt").is_file()
+    for name in ("system", "task", "repair"):
+        assert prompts.template(name).get_identifiers() == string.Template(
+            (Path(prompts.__file__).parent / prompts.VERSION / f"{name}.txt").read_text()).get_identifiers()
+    spec = check_spec("result", None, "order_id,name,amount")
+    result = Table(("order_id", "name", "amount"), [(10, "Ann", 5.0), (12, "?", 30.0)])
+    messages = prompts.first_messages(script, sources, result, spec)
+    system, task = messages[0]["content"], messages[1]["content"]
+    assert '"views"' in system and "round() rounds halves to even" in system and "never write Python" in system
+    assert script.code.rstrip() in task
+    assert "table orders (5 rows), read from the file the script opens as 'orders.csv'" in task
+    assert "columns: id BIGINT, name VARCHAR" in task and "    (1, 'Ann')" in task and "    1,Ann" in task
+    assert "Its columns, in order: order_id, name, amount." in task and "(12, '?', 30.0)" in task
+    assert "- shout(text: str) -> str" in task and "- mystery(value)" in task
+    assert "$" not in task.replace(script.code, "")
+    repair = prompts.repair_prompt(Problem("diff", "original 4 rows, SQL 3 rows\nrows only in the original: (12,)"))
+    assert "the views run but their result differs" in repair and "rows only in the original: (12,)" in repair
+    assert "complete corrected JSON object" in repair
+
+
+# -- variants ---------------------------------------------------------------------------------------------------
+def test_variants_are_deterministic_and_keep_keys(tiny, tmp_path):
+    script, sources = tiny
+    found = variants(sources, literals(script.code), seed=1)
+    again = variants(sources, literals(script.code), seed=1)
+    other = variants(sources, literals(script.code), seed=2)
+    assert [v.tables for v in found] == [v.tables for v in again] != [v.tables for v in other]
+    names = [v.name for v in found]
+    assert names[:4] == ["subsample", "orphans:customers", "orphans:orders", "duplicates"]
+    assert {"boundary_numbers", "case", "empty_text", "empty_numbers"} <= set(names)
+    assert key_columns(sources) == {("customers", "id"), ("orders", "order_id"), ("orders", "customer_id")}
+    by_name = {v.name: v for v in found}
+    base = {s.name: read_rows(s)[1] for s in sources}
+    orphans = by_name["orphans:customers"].tables
+    assert orphans["orders"][1] == base["orders"] and len(orphans["customers"][1]) < len(base["customers"])
+    assert len(by_name["duplicates"].tables["orders"][1]) > len(base["orders"])
+    amounts = {row[2] for row in by_name["boundary_numbers"].tables["orders"][1]}
+    assert amounts & {"5", "4", "6", "0"}  # the script compares amount >= 5
+    for table, (_, rows) in by_name["boundary_numbers"].tables.items():  # keys untouched
+        assert [r[0] for r in rows] == [r[0] for r in base[table]]
+    files = by_name["empty_numbers"].write(tmp_path, sources)
+    con = duckdb.connect()
+    from rewriter.sources import read_call
+    described = con.execute(f"DESCRIBE SELECT * FROM {read_call(files['orders'], sources[1].format)}").fetchall()
+    assert [(r[0], r[1]) for r in described] == list(sources[1].format.columns)
+
+
+def test_literals_and_preloadable_imports(tmp_path):
+    code = ("import pandas as pd, numpy\nimport torch\nfrom datetime import date\nfrom helpers import x\n"
+            "cut = date(2024, 3, 1)\nlimit = 2.5\nif s == 'Gold': pass\n")
+    found = literals(code)
+    assert dt.date(2024, 3, 1) in found.dates and 2.5 in found.numbers and "Gold" in found.strings
+    (tmp_path / "helpers.py").write_text("x = 1\n")
+    (tmp_path / "p.py").write_text(code)
+    assert preloadable_imports(load_script(tmp_path / "p.py")) == ["datetime", "numpy", "pandas"]
+
+
+def test_notebook_cells_run_like_a_script(tmp_path):
+    folder = tmp_path / "nb"
+    script = write_tiny(folder)
+    cells = [{"cell_type": "code", "source": ["%load_ext autoreload\n", "import csv"]},
+             {"cell_type": "markdown", "source": "# notes"},
+             {"cell_type": "code", "source": script.read_text().replace("import csv\n", "")}]
+    notebook = folder / "pipeline.ipynb"
+    notebook.write_text(json.dumps({"cells": cells, "nbformat": 4}))
+    loaded = load_script(notebook)
+    sources = resolve([f"customers={folder / 'customers.csv'}", f"orders={folder / 'orders.csv'}"], loaded)
+    with Sandbox(loaded, tuple(sources), check_spec("result", None, None), fork=False) as sandbox:
+        table, _ = sandbox.run()
+    assert sorted(table.rows) == [(10, "Ann", 5.0), (11, "Bob", 7.5), (12, "?", 30.0), (13, "Ann", 12.0)]
+
+
+# -- replay files and retries -----------------------------------------------------------------------------------
+def test_replay_records(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"label": "x", "answer": {"views": ["CREATE VIEW v AS SELECT 1 AS a"],
+                                                          "result_view": "v"}}) + "\n\n"
+                    + json.dumps({"content": "raw"}) + "\n")
+    first, second = read_replay(path)
+    assert json.loads(record_content(first))["result_view"] == "v" and record_content(second) == "raw"
+    with pytest.raises(RewriteError, match="line 1 needs"):
+        path.write_text('{"content": 3}\n')
+        read_replay(path)
+
+
+def test_retry_delays_double(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    slept = []
+    with StubServer([{"status": 429}, {"status": 503}, {"status": 500}, {"content": CORRECT}]) as server:
+        endpoint = LiveEndpoint(Settings(api_key="k", base_url=server.url, retries=3, backoff=0.5),
+                                Transcript(tmp_path / "t.jsonl"), sleep=slept.append)
+        assert endpoint.complete([{"role": "user", "content": "hi"}], round=1) == CORRECT
+    assert slept == [0.5, 1.0, 2.0]
+    records = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [r["type"] for r in records] == ["request", "error"] * 3 + ["request", "response"]
+    assert records[-1]["usage"]["total_tokens"] == 20
