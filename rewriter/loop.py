@@ -97,7 +97,7 @@ def repair_loop(*, script: Script, sources: list[Source], spec: ResultSpec, orac
             transcript.write({"type": "check", "round": round_number, "ok": False, "kind": rejected.kind,
                               "dataset": rejected.dataset, "problem": rejected.message})
             echo(f"round {round_number}: rejected ({prompts.KIND_LABELS.get(rejected.kind, rejected.kind)}): "
-                 + rejected.message.splitlines()[0])
+                 + " ".join(rejected.message.splitlines()[:2]))
             messages = [*messages, {"role": "assistant", "content": content},
                         {"role": "user", "content": prompts.repair_prompt(rejected)}]
             continue
