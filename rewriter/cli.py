@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from rewriter import client, sources as source_files
+from rewriter.errors import RewriteError
 from rewriter.loop import clear_outputs, run
 from rewriter.sandbox import Sandbox, check_spec
 from rewriter.script import load_script
@@ -52,8 +53,11 @@ def command(script, source_specs, result_var, result_file, columns, out_dir, mod
     pipeline = load_script(script)
     sources = source_files.resolve(list(source_specs), pipeline)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    clear_outputs(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        clear_outputs(out)
+    except OSError as error:
+        raise RewriteError(f"cannot use {out} as the output folder: {error.strerror or error}") from None
     transcript = client.Transcript(out / "transcript.jsonl")
     endpoint = client.endpoint(replay=replay, record=record, settings=settings, transcript=transcript)
     sandbox = Sandbox(script=pipeline, sources=tuple(sources), result=spec, timeout=script_timeout)

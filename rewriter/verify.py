@@ -4,10 +4,11 @@
 child processes) and keeps the results; answers in later repair rounds, and the mutation tests, are checked
 against the same oracle without running the script again.
 
-:func:`verify` runs a :class:`~rewriter.static.Candidate`'s views on every data set in one fresh in-memory
-DuckDB (a schema per data set, sources loaded with the real file's format, the user's functions registered,
-external access switched off once the data is in, a timeout per data set) and compares the result view with the original's result as multisets. :func:`deploy_check`
-then deploys the views with ivm itself, as a user would.
+:func:`verify` runs a :class:`~rewriter.static.Candidate`'s views on every data set in the oracle's in-memory
+DuckDB (a schema per data set, sources loaded once with the real file's format, external access switched off
+once the data is in; per check the user's functions registered, the views created inside a transaction that is
+rolled back, a timeout per data set) and compares the result view with the original's result as multisets.
+:func:`deploy_check` then deploys the views with ivm itself, as a user would.
 """
 from __future__ import annotations
 
@@ -260,9 +261,7 @@ def verify(candidate: Candidate, oracle: Oracle, *, timeout: float = 30.0) -> li
         others = [d.name for d, _ in failures[1:]]
         message = (f"the result differs from the original script's {where}:\n{difference.text()}"
                    + (f"\nit also differs on: {', '.join(others)}" if others else ""))
-        problem = Problem("diff", message, dataset=dataset.name)
-        problem.checks = checks
-        raise problem
+        raise Problem("diff", message, dataset=dataset.name)
     return checks
 
 

@@ -93,6 +93,12 @@ def test_bad_options(project, change, mention):
     nothing_presented(out)
 
 
+def test_output_folder_that_is_a_file(project):
+    (project.parent / "out").write_text("not a folder")
+    run, _ = rewrite(project)
+    refused(run, "as the output folder")
+
+
 def test_script_that_is_not_python(project):
     (project / "pipeline.py").write_text("for row in rows\n    print(row)\n")
     run, _ = rewrite(project)

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_stub import StubServer  # noqa: E402
-from rewriter_support import (CORRECT, CORRECT_VIEWS, INNER_JOIN, answer, run_ivm, tiny_args,  # noqa: E402
+from rewriter_support import (CORRECT, INNER_JOIN, answer, run_ivm, tiny_args,  # noqa: E402
                               transcript, write_tiny)
 
 

@@ -18,10 +18,10 @@ import pytest
 from rewriter import _runner, prompts, udfs
 from rewriter.answer import Answer, parse_answer
 from rewriter.client import LiveEndpoint, Settings, Transcript, read_replay, record_content
-from rewriter.compare import Table, canonical, decode, diff
+from rewriter.compare import Table, decode, diff
 from rewriter.errors import Problem, RewriteError
 from rewriter.sandbox import Sandbox, check_spec, preloadable_imports
-from rewriter.script import Script, literals, load_script, udf_source, user_functions
+from rewriter.script import Script, literals, load_script, udf_source
 from rewriter.sources import read_rows, resolve
 from rewriter.static import check
 from rewriter.variants import key_columns, variants
