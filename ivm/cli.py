@@ -16,7 +16,7 @@ from ivm.store.engine import Database
 
 
 def _open(db: str) -> Database:
-    return Database(db)
+    return Database(db, udfs=click.get_current_context().find_root().params.get("udfs"))
 
 
 def _emit(report: dict, as_json: bool, text: str) -> None:
@@ -25,7 +25,9 @@ def _emit(report: dict, as_json: bool, text: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ivm")
-def cli() -> None:
+@click.option("--udfs", type=click.Path(dir_okay=False), default=None, envvar="IVM_UDFS",
+              help="Python file with register_udfs(con) for the functions views call (as `ivm rewrite` writes).")
+def cli(udfs) -> None:
     """Keep materialised SQL views equal to a full recompute when source rows are deleted."""
 
 

@@ -33,6 +33,21 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         >>> [(s.name, s.kind) for s in plan.stages]
         [('v1__input', 'spj'), ('v1', 'aggregate')]
     """
+    unknown = sorted(referenced_relations(query) - set(schema))
+    if unknown:
+        raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
+    try:
+        return _plan_stages(name, query, schema, columns)
+    except (IvmError, SqlglotError) as error:
+        # DuckDB accepted the query (the caller described it), so this is a limit of our planner:
+        # maintain the view by recomputing it from the user-facing relations, and say why.
+        reason = f"the planner could not split this query ({str(error).splitlines()[0][:120]})"
+        stage = RecomputeStage(name=name, columns=tuple(columns), inputs=tuple(sorted(referenced_relations(query))),
+                               query=query.copy(), reason=reason)
+        return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=(stage,))
+
+
+def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
     query = _qualified(name, query, schema)
     stages: list[Stage] = []
     relations = {relation: relation for relation in schema}
@@ -56,9 +71,6 @@ def referenced_relations(query: exp.Query) -> set[str]:
 
 
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
-    unknown = sorted(referenced_relations(query) - set(schema))
-    if unknown:
-        raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
     try:
         query = qualify(query.copy(), schema=_sqlglot_schema(schema), dialect=DIALECT,
                         validate_qualify_columns=True, quote_identifiers=True)

@@ -34,19 +34,23 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True) -> "Database":
+def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=None) -> "Database":
     """Open (or create) an ivm database file.
 
     ``indexes`` creates ART indexes on the lineage columns that deletions probe; they cost build time
     and memory and make small deletions on large tables several times faster.
+
+    ``udfs`` registers Python functions that views call, before the stored views are planned: a path to a
+    Python file defining ``register_udfs(con)`` (as ``ivm rewrite`` writes it) or such a callable.
     """
-    return Database(path, indexes=indexes)
+    return Database(path, indexes=indexes, udfs=udfs)
 
 
 class Database:
-    def __init__(self, path: str | os.PathLike = ":memory:", *, indexes: bool = True):
+    def __init__(self, path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=None):
         self.path = str(path)
         self.indexes = indexes
+        self._register_udfs = _udf_registrar(udfs)
         try:
             self.con = duckdb.connect(self.path)
         except duckdb.IOException as error:
@@ -55,6 +59,7 @@ class Database:
             raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
         except duckdb.Error as error:
             raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
+        self._register_udfs(self.con)
         catalog.ensure(self.con)
         self.removed_leftovers = erasure.cleanup(self.path)  # [erasure] files of an interrupted purge
         self._schema_cache: dict | None = None
@@ -105,7 +110,9 @@ class Database:
         try:
             described = self.con.execute(f"DESCRIBE {sql}").fetchall()
         except duckdb.Error as error:
-            raise IvmError(f"view {name}: {_first_line(error)}") from None
+            hint = " (a Python function? pass it with --udfs FILE / udfs=...)" \
+                if "Function with name" in str(error) else ""
+            raise IvmError(f"view {name}: {_first_line(error)}{hint}") from None
         return plan_view(name, query, schema, _deduplicated([row[0] for row in described]))
 
     @property
@@ -313,6 +320,7 @@ class Database:
             self.con = duckdb.connect(self.path)
         except duckdb.Error as error:
             raise IvmError(f"cannot reopen database {self.path} after the purge: {_first_line(error)}") from None
+        self._register_udfs(self.con)
         self._schema_cache = None
         self._sources_cache = None
 
@@ -402,6 +410,29 @@ class Database:
             raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
         chosen = [self.plans[_relation_name(view)]] if view else list(self.plans.values())
         return "\n\n".join(explain_plan(plan) for plan in chosen) or "no views deployed"
+
+
+def _udf_registrar(udfs) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """Turn the ``udfs`` argument into a function registering them on a connection."""
+    if udfs is None:
+        return lambda con: None
+    if callable(udfs):
+        return udfs
+    path = Path(udfs)
+    if not path.is_file():
+        raise IvmError(f"UDF file {path} does not exist")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"ivm_udfs_{abs(hash(str(path.resolve())))}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # the user's own code: report it in one line
+        raise IvmError(f"cannot load UDF file {path}: {type(error).__name__}: {error}") from None
+    register = getattr(module, "register_udfs", None)
+    if not callable(register):
+        raise IvmError(f"UDF file {path} defines no register_udfs(con) function")
+    return register
 
 
 def strategy_of(plan: ViewPlan) -> tuple[str, str]:
