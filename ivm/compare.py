@@ -51,16 +51,21 @@ def mismatch_count_query(left: exp.Query, right: exp.Query, columns: Sequence[st
 
 
 def bags_equal(con, left_sql: str, right_sql: str) -> tuple[bool, int]:
-    """Compare two queries' results as bags; returns (equal, rows on the left)."""
-    import sqlglot
+    """Compare two queries' results as bags; returns (equal, rows on the left).
 
+    Both queries run as the user wrote them (wrapped as CTEs, never re-rendered), because DuckDB names
+    unaliased columns after their exact text."""
     described = con.execute(f"DESCRIBE {left_sql}").fetchall()
     columns = [row[0] for row in described]
     floats = [row[0] for row in described if row[1].upper() in FLOAT_TYPES]
-    left, right = (sqlglot.parse_one(s, read="duckdb") for s in (left_sql, right_sql))
-    renamed_right = exp.select(*[exp.alias_(column(f"__c{i}"), ident(c)) for i, c in enumerate(columns)]).from_(
-        exp.Subquery(this=right, alias=exp.TableAlias(this=ident("__r"),
-                                                       columns=[ident(f"__c{i}") for i in range(len(columns))])))
-    mismatches = con.execute(render(mismatch_count_query(left, renamed_right, columns, floats))).fetchall()[0][0]
+    positions = [ident(f"__c{i}") for i in range(len(columns))]
+
+    def renamed(relation: str) -> exp.Select:
+        return exp.select(*[exp.alias_(column(f"__c{i}"), ident(c)) for i, c in enumerate(columns)]).from_(
+            exp.Table(this=ident(relation), alias=exp.TableAlias(this=ident("__x"), columns=positions)))
+
+    query = render(mismatch_count_query(renamed("__ivm_left"), renamed("__ivm_right"), columns, floats))
+    prefix = f'WITH "__ivm_left" AS ({left_sql}), "__ivm_right" AS ({right_sql}) '
+    mismatches = con.execute(prefix + query).fetchall()[0][0]
     rows = con.execute(f"SELECT COUNT(*) FROM ({left_sql})").fetchall()[0][0]
     return mismatches == 0, rows

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 # Source data
 
 COLUMNS = ("id", "k", "x", "s", "d")
-STRINGS = [None, "", "a", "b", "ab", "B"]
+STRINGS = [None, "", "a", "b", "ab", "B", "o'k", "é"]
 # Dyadic rationals of small magnitude: every sum of them is exact, so SUM/AVG do not depend on the order
 # in which rows are added (which differs between a recompute and a plain DuckDB view).
 DOUBLES = [None, 0.0, 0.5, -1.25, 2.0, 3.75, -0.125, 1024.5]
@@ -212,11 +212,14 @@ def snapshot(con, schemas=("main", "_ivm")) -> dict[str, Counter]:
 
 @dataclass(frozen=True)
 class Col:
-    ref: str   # SQL that reads the column in the current scope, e.g. "a0"."k"
+    ref: str   # SQL that reads the column in the current scope, e.g. a1."k"
     kind: str  # int | str | float | bool
+    name: str = ""  # the bare column name
 
 
 MAX_VIEW_ROWS = 5000
+import os
+AVOID = os.environ.get('AVOID_KNOWN')  # TEMP-EXPLORATION
 
 
 class ViewGenerator:
@@ -232,6 +235,8 @@ class ViewGenerator:
         self.relations = dict(relations)
         self.ctes: list[tuple[str, str]] = []  # CTEs in scope while generating a WITH query
         self.aliases = 0
+        self.name_scope: list[Col] | None = None  # every column a bare name could mean, while joining
+        self.nesting = 0  # TEMP-EXPLORATION
 
     # -- drawing primitives -------------------------------------------------------------------------
     def choice(self, options):
@@ -267,7 +272,7 @@ class ViewGenerator:
         forms = (["col"] * 3 if cols else []) + ["lit"] + (["compound"] * 2 if depth > 0 else [])
         form = self.choice(forms)
         if form == "col":
-            return self.choice(cols).ref
+            return self.column_ref(self.choice(cols), scope)
         if form == "lit":
             return self.literal(kind)
         e = lambda k="int": self.expr(k, scope, depth - 1)  # noqa: E731
@@ -293,6 +298,14 @@ class ViewGenerator:
                     "case": lambda: f"CASE WHEN {self.pred(scope, depth - 1)} THEN {e('str')} ELSE {e('str')} END",
                     "cast": lambda: f"CAST({e()} AS VARCHAR)", "nullif": lambda: f"NULLIF({e('str')}, '')"}[form]()
         return self.pred(scope, depth)
+
+    def column_ref(self, col: Col, scope: list[Col]) -> str:
+        """``alias."name"``, or sometimes the bare name when no other column in scope has it."""
+        names = self.name_scope or scope
+        unique = col.name and sum(c.name.lower() == col.name.lower() for c in names) == 1
+        if unique and col.name.isidentifier() and self.integer(0, 2) == 0:
+            return col.name
+        return col.ref
 
     def value_kinds(self, scope: list[Col]) -> list[str]:
         present = [k for k in ("int", "str", "float") if any(c.kind == k for c in scope)]
@@ -325,11 +338,14 @@ class ViewGenerator:
         options = {
             "count_star": "int", "count": "int", "count_distinct": "int", "sum": None, "avg": "float",
             "min": None, "max": None, "sum_plus_count": "int", "coalesce_max": None,
+            "count_filter": "int", "sum_distinct": None,
         }
         if kind is not None:
             options = {f: k for f, k in options.items() if k in (None, kind)}
             if kind == "str":
                 options = {f: k for f, k in options.items() if f in ("min", "max", "coalesce_max")}
+        if AVOID:  # TEMP-EXPLORATION
+            options.pop("count_filter", None)
         form = self.choice(sorted(options))
         if form == "count_star":
             return "COUNT(*)", "int"
@@ -337,6 +353,11 @@ class ViewGenerator:
             return f"COUNT({self.expr(self.choice(self.value_kinds(scope)), scope, 1)})", "int"
         if form == "count_distinct":
             return f"COUNT(DISTINCT {self.expr(self.choice(self.value_kinds(scope)), scope, 0)})", "int"
+        if form == "count_filter":
+            return f"COUNT(*) FILTER (WHERE {self.pred(scope, 0)})", "int"
+        if form == "sum_distinct":
+            k = kind if kind in ("int", "float") else self.choice(num)
+            return f"SUM(DISTINCT {self.expr(k, scope, 0)})", k
         if form == "sum_plus_count":
             return f"(SUM({self.expr('int', scope, 0)}) + COUNT(*))", "int"
         if form == "avg":
@@ -369,7 +390,10 @@ class ViewGenerator:
             names = self.relation_names() + (["(subquery)"] if depth > 0 else [])
             name = self.choice(names)
         if name == "(subquery)":
-            inner = self.query(depth - 1, self.choice(["spj", "aggregate", "distinct"]))
+            self.nesting += 1  # TEMP-EXPLORATION
+            inner = self.query(depth - 1, self.choice(["spj", "aggregate", "aggregate", "distinct", "union",
+                                                       "fallback"]))
+            self.nesting -= 1  # TEMP-EXPLORATION
             cols = self.describe(inner)
             assume(cols is not None)
             return f"({inner})", cols
@@ -418,11 +442,13 @@ class ViewGenerator:
         for i in range(n):
             sql, cols = self.from_item(depth, first if i == 0 else None)
             alias = self.alias()
-            mine = [Col(f"{alias}.{quote(c)}", k) for c, k in cols]
+            mine = [Col(f"{alias}.{quote(c)}", k, c) for c, k in cols]
             if i == 0:
                 parts.append(f"{sql} AS {alias}")
             else:
+                self.name_scope = scope + mine
                 cond = self.join_condition(scope, mine, need_equi=n > 2)
+                self.name_scope = None
                 style = self.choice(["on", "on", "inner", "comma", "cross"])
                 if outer and i == 1:
                     parts.append(f"{self.choice(['LEFT', 'RIGHT', 'FULL OUTER', 'LEFT OUTER'])} JOIN "
@@ -450,13 +476,17 @@ class ViewGenerator:
 
     def select_list(self, scope: list[Col], kinds: list[str] | None = None) -> list[str]:
         kinds = kinds or [self.choice(self.value_kinds(scope)) for _ in range(self.integer(1, 4))]
-        refs = {c.ref for c in scope}
-        items = []
+        items, used = [], set()
         for i, kind in enumerate(kinds):
             e = self.expr(kind, scope, 1)
-            # mostly aliased; a bare column keeps its own name (duplicates become k_1 in a view)
-            if e not in refs or self.integer(0, 3):
-                e = f"{e} AS c{i}"
+            # mostly aliased c0, c1, ...; sometimes aliased with the name of a source column (an alias that
+            # shadows a column); sometimes unaliased (DuckDB names it; duplicates become k_1 in a view)
+            name = self.choice([f"c{i}"] * 4 + ["k", "x", "s", "id", None])
+            if AVOID and (self.nesting or e not in {c.ref for c in scope}) and (name is None or name in used):  # TEMP-EXPLORATION
+                name = f"c{i}"
+            if name is not None and name not in used:
+                used.add(name)
+                e = f"{e} AS {name}"
             items.append(e)
         return items
 
@@ -465,7 +495,7 @@ class ViewGenerator:
                                                   first)
         if self.flag():
             where.append(self.pred(scope, 2))
-        if kinds is None and self.integer(0, 5) == 0:
+        if kinds is None and self.integer(0, 5) == 0 and not (AVOID and self.nesting):  # TEMP-EXPLORATION
             select = self.choice(["*", scope[0].ref.split(".")[0] + ".*"])
         else:
             select = ", ".join(self.select_list(scope, kinds))
@@ -483,6 +513,8 @@ class ViewGenerator:
             keys = [self.expr(self.choice(self.value_kinds(scope)), scope, self.integer(0, 1))
                     for _ in range(self.choice([0, 1, 1, 1, 2]))]
             aggs = [self.aggregate(scope)[0] for _ in range(self.integer(1, 3))]
+        # GROUP BY 3 would mean "the third output column": group by a constant through an expression
+        keys = [f"({k} + 0)" if k.isdigit() else k for k in keys]
         shown = keys if kinds is not None or self.integer(0, 4) else keys[1:]
         items = [f"{k} AS g{i}" for i, k in enumerate(shown)] + [f"{a} AS m{i}" for i, a in enumerate(aggs)]
         sql = f"SELECT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
@@ -505,6 +537,8 @@ class ViewGenerator:
             where.append(self.pred(scope, 1))
         kinds = kinds or [self.choice(self.value_kinds(scope)) for _ in range(self.integer(1, 3))]
         items = [f"{self.expr(k, scope, self.integer(0, 1))} AS c{i}" for i, k in enumerate(kinds)]
+        if AVOID:  # TEMP-EXPLORATION
+            items = [i if not i.split(" AS ")[0].isdigit() else "(" + i.split(" AS ")[0] + " + 0) AS " + i.split(" AS ")[1] for i in items]
         return f"SELECT DISTINCT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
 
     def union_query(self, depth: int, first: str | None = None) -> str:
@@ -524,11 +558,15 @@ class ViewGenerator:
         saved = dict(self.relations)
         try:
             for i in range(self.integer(1, 2)):
+                self.nesting += 1  # TEMP-EXPLORATION
                 body = self.query(max(depth - 1, 0), self.choice(["spj", "aggregate", "distinct", "union"]),
                                   first if i == 0 else None)
+                self.nesting -= 1  # TEMP-EXPLORATION
                 cols = self.describe(body)
                 assume(cols is not None)
-                name = f"c{len(self.ctes)}"
+                name = self.choice([f"c{len(self.ctes)}"] * 3 + [s for s in self.relations if s.startswith("t")])
+                if name in (n for n, _ in self.ctes):
+                    name = f"c{len(self.ctes)}"
                 self.ctes.append((name, body))
                 self.relations[name] = cols
             main = self.query(0, self.choice(["spj", "aggregate", "distinct"]), self.ctes[-1][0])

@@ -39,12 +39,16 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
     try:
         return _plan_stages(name, query, schema, columns)
     except (IvmError, SqlglotError) as error:
-        # DuckDB accepted the query (the caller described it), so this is a limit of our planner:
-        # maintain the view by recomputing it from the user-facing relations, and say why.
-        reason = f"the planner could not split this query ({str(error).splitlines()[0][:120]})"
-        stage = RecomputeStage(name=name, columns=tuple(columns), inputs=tuple(sorted(referenced_relations(query))),
-                               query=query.copy(), reason=reason)
-        return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=(stage,))
+        return fallback_plan(name, query, columns, f"the planner could not split this query "
+                                                   f"({str(error).splitlines()[0][:120]})")
+
+
+def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str) -> ViewPlan:
+    """One recompute stage over the user-facing relations, for queries DuckDB accepts (the caller
+    described them) but our planner cannot split: correct, explained, and as slow as a recompute."""
+    stage = RecomputeStage(name=name, columns=tuple(columns), inputs=tuple(sorted(referenced_relations(query))),
+                           query=query.copy(), reason=reason)
+    return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=(stage,))
 
 
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
@@ -246,7 +250,9 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schem
     select = select.copy()
     if select.args.get("distinct"):
         select.set("distinct", None)
-        select = select.group_by(*[e.unalias().copy() for e in select.expressions])
+        # a bare integer in GROUP BY is a position; cast literals so they stay values
+        select = select.group_by(*[exp.cast(e.unalias().copy(), "BIGINT") if isinstance(e.unalias(), exp.Literal)
+                                   and e.unalias().is_int else e.unalias().copy() for e in select.expressions])
     source = f"{name}__input"
     core_names: dict[tuple[str, str], str] = {}
     readers = [*select.expressions, select.args.get("group"), select.args.get("having"), select.args.get("order")]

@@ -28,7 +28,7 @@ def state_column(index: int) -> str:
 def subtractive_state(select: exp.Select, keys: Sequence[exp.Expression], core_types: Mapping[str, str]
                       ) -> tuple[tuple[StateColumn, ...], tuple[exp.Expression, ...]]:
     """The running state and output expressions for ``select``, or two empty tuples if not subtractive."""
-    if select.args.get("having") or select.args.get("distinct"):
+    if select.args.get("having") or select.args.get("distinct") or select.find(exp.Filter):
         return (), ()
     state: dict[tuple[str, str], StateColumn] = {("count_star", ""): StateColumn("count_star", None, COUNT_STAR)}
 

@@ -14,7 +14,7 @@ SETUP = [
     f'CREATE SCHEMA IF NOT EXISTS "{INTERNAL_SCHEMA}"',
     f"CREATE TABLE IF NOT EXISTS {SOURCES} (name VARCHAR PRIMARY KEY, origin VARCHAR, loaded_at TIMESTAMP)",
     f"CREATE TABLE IF NOT EXISTS {VIEWS} (name VARCHAR PRIMARY KEY, position INTEGER, sql VARCHAR, "
-    "deployed_at TIMESTAMP)",
+    "deployed_at TIMESTAMP, fallback VARCHAR)",
 ]
 
 
@@ -27,9 +27,9 @@ def sources(con) -> list[str]:
     return [r[0] for r in con.execute(f"SELECT name FROM {SOURCES} ORDER BY name").fetchall()]
 
 
-def views(con) -> list[tuple[str, str]]:
-    """(name, sql) of every deployed view in deployment order."""
-    return con.execute(f"SELECT name, sql FROM {VIEWS} ORDER BY position").fetchall()
+def views(con) -> list[tuple[str, str, str | None]]:
+    """(name, sql, fallback reason or None) of every deployed view in deployment order."""
+    return con.execute(f"SELECT name, sql, fallback FROM {VIEWS} ORDER BY position").fetchall()
 
 
 def columns(con, relation: str) -> dict[str, str]:
@@ -45,9 +45,9 @@ def add_source(con, name: str, origin: str) -> None:
     con.execute(f"INSERT INTO {SOURCES} VALUES (?, ?, now())", [name, origin])
 
 
-def add_view(con, name: str, sql: str) -> None:
+def add_view(con, name: str, sql: str, fallback: str | None = None) -> None:
     position = con.execute(f"SELECT COALESCE(MAX(position), 0) + 1 FROM {VIEWS}").fetchall()[0][0]
-    con.execute(f"INSERT INTO {VIEWS} VALUES (?, ?, ?, now())", [name, position, sql])
+    con.execute(f"INSERT INTO {VIEWS} VALUES (?, ?, ?, now(), ?)", [name, position, sql, fallback])
 
 
 __all__ = ["RID", "ensure", "sources", "views", "columns", "add_source", "add_view"]

@@ -22,7 +22,7 @@ from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.errors import IvmError
 from ivm.explain import explain_plan
-from ivm.plan.build import plan_view, referenced_relations
+from ivm.plan.build import fallback_plan, plan_view, referenced_relations
 from ivm.plan.nodes import RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, ident, internal_table, render, user_table
@@ -96,12 +96,12 @@ class Database:
 
     def _replan(self) -> None:
         self.plans = {}
-        for name, sql in catalog.views(self.con):
+        for name, sql, fallback in catalog.views(self.con):
             query = sqlglot.parse_one(sql, read=DIALECT)
-            self.plans[name] = self._plan(name, query, sql)
+            self.plans[name] = self._plan(name, query, sql, fallback)
             self._schema_cache = None  # the next view may read this one
 
-    def _plan(self, name: str, query: exp.Query, sql: str) -> ViewPlan:
+    def _plan(self, name: str, query: exp.Query, sql: str, fallback: str | None = None) -> ViewPlan:
         schema = self._schema()
         unknown = sorted(referenced_relations(query) - set(schema))
         if unknown:
@@ -113,7 +113,10 @@ class Database:
             hint = " (a Python function? pass it with --udfs FILE / udfs=...)" \
                 if "Function with name" in str(error) else ""
             raise IvmError(f"view {name}: {_first_line(error)}{hint}") from None
-        return plan_view(name, query, schema, _deduplicated([row[0] for row in described]))
+        columns = _deduplicated([row[0] for row in described])
+        if fallback:
+            return fallback_plan(name, query, columns, fallback)
+        return plan_view(name, query, schema, columns)
 
     @property
     def stages(self) -> list[Stage]:
@@ -194,21 +197,28 @@ class Database:
         return f"read_csv({', '.join([literal, *options])})", str(path)
 
     # -- deploy ------------------------------------------------------------------------------------
-    def deploy(self, sql: str) -> list[str]:
-        """Deploy the ``CREATE VIEW`` statements in ``sql``: plan, materialise and start maintaining them."""
+    def deploy(self, sql: str, *, _fallbacks: dict[str, str] | None = None) -> list[str]:
+        """Deploy the ``CREATE VIEW`` statements in ``sql``: plan, materialise and start maintaining them.
+
+        If the SQL our planner produced for a view fails in DuckDB, the whole deployment is rolled back and
+        retried with that view maintained by recompute (recorded, and named in ``explain``)."""
+        fallbacks = dict(_fallbacks or {})
         definitions = parse_views(sql)
         for definition in definitions:
             if definition.name in self.plans or definition.name in self.sources:
                 raise IvmError(f"{definition.name} already exists in this database")
         planned = dict(self.plans)
+        current = None
         try:
             self.con.begin()
             for definition in definitions:
-                plan = self._plan(definition.name, definition.query, definition.sql)
+                current = definition.name
+                fallback = fallbacks.get(current)
+                plan = self._plan(current, definition.query, definition.sql, fallback)
                 for stage in plan.stages:
                     self._materialise(stage)
                 self._expose(plan)
-                catalog.add_view(self.con, definition.name, definition.sql)
+                catalog.add_view(self.con, current, definition.sql, fallback)
                 self.plans[definition.name] = plan
                 self._schema_cache = None
             self.con.commit()
@@ -218,6 +228,9 @@ class Database:
             self._schema_cache = None
             if isinstance(error, IvmError):
                 raise
+            if current is not None and current not in fallbacks:
+                fallbacks[current] = f"the planned SQL failed in DuckDB ({_first_line(error)[:120]})"
+                return self.deploy(sql, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {_first_line(error)}") from None
         return [d.name for d in definitions]
 
@@ -393,7 +406,7 @@ class Database:
                 if ref in self.plans and ref not in needed:
                     needed.add(ref)
                     todo.append(ref)
-        sql = {name: sql for name, sql in catalog.views(self.con)}
+        sql = {name: sql for name, sql, _ in catalog.views(self.con)}
         ctes = [f'"{name}" AS ({sql[name]})' for name in order if name in needed]
         return (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM ({sql[view]})"
 
