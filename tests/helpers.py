@@ -218,8 +218,6 @@ class Col:
 
 
 MAX_VIEW_ROWS = 5000
-import os
-AVOID = os.environ.get('AVOID_KNOWN')  # TEMP-EXPLORATION
 
 
 class ViewGenerator:
@@ -236,7 +234,6 @@ class ViewGenerator:
         self.ctes: list[tuple[str, str]] = []  # CTEs in scope while generating a WITH query
         self.aliases = 0
         self.name_scope: list[Col] | None = None  # every column a bare name could mean, while joining
-        self.nesting = 0  # TEMP-EXPLORATION
 
     # -- drawing primitives -------------------------------------------------------------------------
     def choice(self, options):
@@ -344,8 +341,6 @@ class ViewGenerator:
             options = {f: k for f, k in options.items() if k in (None, kind)}
             if kind == "str":
                 options = {f: k for f, k in options.items() if f in ("min", "max", "coalesce_max")}
-        if AVOID:  # TEMP-EXPLORATION
-            options.pop("count_filter", None)
         form = self.choice(sorted(options))
         if form == "count_star":
             return "COUNT(*)", "int"
@@ -390,10 +385,8 @@ class ViewGenerator:
             names = self.relation_names() + (["(subquery)"] if depth > 0 else [])
             name = self.choice(names)
         if name == "(subquery)":
-            self.nesting += 1  # TEMP-EXPLORATION
             inner = self.query(depth - 1, self.choice(["spj", "aggregate", "aggregate", "distinct", "union",
                                                        "fallback"]))
-            self.nesting -= 1  # TEMP-EXPLORATION
             cols = self.describe(inner)
             assume(cols is not None)
             return f"({inner})", cols
@@ -482,8 +475,6 @@ class ViewGenerator:
             # mostly aliased c0, c1, ...; sometimes aliased with the name of a source column (an alias that
             # shadows a column); sometimes unaliased (DuckDB names it; duplicates become k_1 in a view)
             name = self.choice([f"c{i}"] * 4 + ["k", "x", "s", "id", None])
-            if AVOID and (self.nesting or e not in {c.ref for c in scope}) and (name is None or name in used):  # TEMP-EXPLORATION
-                name = f"c{i}"
             if name is not None and name not in used:
                 used.add(name)
                 e = f"{e} AS {name}"
@@ -495,7 +486,7 @@ class ViewGenerator:
                                                   first)
         if self.flag():
             where.append(self.pred(scope, 2))
-        if kinds is None and self.integer(0, 5) == 0 and not (AVOID and self.nesting):  # TEMP-EXPLORATION
+        if kinds is None and self.integer(0, 5) == 0:
             select = self.choice(["*", scope[0].ref.split(".")[0] + ".*"])
         else:
             select = ", ".join(self.select_list(scope, kinds))
@@ -537,8 +528,6 @@ class ViewGenerator:
             where.append(self.pred(scope, 1))
         kinds = kinds or [self.choice(self.value_kinds(scope)) for _ in range(self.integer(1, 3))]
         items = [f"{self.expr(k, scope, self.integer(0, 1))} AS c{i}" for i, k in enumerate(kinds)]
-        if AVOID:  # TEMP-EXPLORATION
-            items = [i if not i.split(" AS ")[0].isdigit() else "(" + i.split(" AS ")[0] + " + 0) AS " + i.split(" AS ")[1] for i in items]
         return f"SELECT DISTINCT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
 
     def union_query(self, depth: int, first: str | None = None) -> str:
@@ -558,10 +547,8 @@ class ViewGenerator:
         saved = dict(self.relations)
         try:
             for i in range(self.integer(1, 2)):
-                self.nesting += 1  # TEMP-EXPLORATION
                 body = self.query(max(depth - 1, 0), self.choice(["spj", "aggregate", "distinct", "union"]),
                                   first if i == 0 else None)
-                self.nesting -= 1  # TEMP-EXPLORATION
                 cols = self.describe(body)
                 assume(cols is not None)
                 name = self.choice([f"c{len(self.ctes)}"] * 3 + [s for s in self.relations if s.startswith("t")])

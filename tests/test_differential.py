@@ -328,8 +328,8 @@ def test_large_deltas(seed, sizes, dels):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Minimal reproductions of bugs the generated tests found, kept as named cases (the generator above still
-# produces all of them). Those marked BUG failed when they were written and must pass once ivm is fixed.
+# Minimal reproductions of bugs the generated tests found, kept as named regression cases (the generator
+# above still produces all of them). Each "BUG" failed when written; all were fixed in 3e3d756 / c4422f3.
 
 KNOWN_ROWS = {"t0": [(1, 3, "a", 0.5), (2, None, "", -1.25), (2, 1, None, 2.0)],
               "t1": [(2, 1, "b", None)]}
@@ -337,11 +337,11 @@ KNOWN_ROWS = {"t0": [(1, 3, "a", 0.5), (2, None, "", -1.25), (2, 1, None, 2.0)],
 
 @pytest.mark.parametrize("views", [
     # BUG: DISTINCT is planned as GROUP BY over the select expressions; an integer literal there becomes a
-    # positional reference (GROUP BY 0 / GROUP BY 5): deploy fails with "GROUP BY term out of range".
+    # positional reference (GROUP BY 0 / GROUP BY 5): deploy failed with "GROUP BY term out of range".
     pytest.param(["SELECT DISTINCT 0 AS c FROM t0"], id="distinct-integer-literal"),
     pytest.param(["SELECT DISTINCT k, 5 AS c FROM t0"], id="distinct-integer-literal-2"),
-    # Fixed meanwhile (now a recompute fallback): a derived table or CTE whose output has duplicate column
-    # names read with * failed to deploy with "cannot match the 1 select expressions to columns [...]".
+    # BUG: a derived table or CTE whose output has duplicate column names read with * failed to deploy with
+    # "cannot match the 1 select expressions to columns [...]" (now a recompute fallback).
     pytest.param(["SELECT q.* FROM (SELECT * FROM t0 a JOIN t1 b ON a.k = b.k) q"], id="derived-duplicate-names"),
     pytest.param(["WITH c AS (SELECT a.k, b.k FROM t0 a JOIN t1 b ON a.k = b.k) SELECT * FROM c"],
                  id="cte-duplicate-names"),
