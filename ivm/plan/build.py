@@ -172,6 +172,8 @@ def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: 
     if isinstance(query, exp.Subquery):
         query = query.this
     columns = columns or list(query.named_selects)
+    if len({c.lower() for c in columns}) != len(columns):
+        raise IvmError(f"{name} has duplicate output column names {columns}")  # plan_view falls back
     branches = _union_all_branches(query)
     if branches is not None:
         return _plan_union_all(name, branches, columns, schema)
