@@ -54,7 +54,6 @@ class Maintainer:
         # relations whose deleted ids some stage needs: only SPJ stages match ids against lineage
         self.read = {name for s in stages if isinstance(s, SpjStage) for name in s.inputs}
         self._temporaries: list[str] = []
-        self._registered: list[str] = []
 
     # -- plumbing ------------------------------------------------------------------------------------
     def execute(self, statement):
@@ -86,14 +85,11 @@ class Maintainer:
         return self.rid_set(np.asarray(self.execute(statement).fetchnumpy()[RID]))
 
     def cleanup(self) -> None:
-        for name in self._registered:
-            self._unregister(name)
         for name in self._temporaries:
             try:
                 self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
             except duckdb.Error:
                 pass
-        self._registered.clear()
         self._temporaries.clear()
 
     # -- rules -------------------------------------------------------------------------------------
@@ -199,12 +195,6 @@ class Maintainer:
         query = aggregate.affected_keys_query(stage, source.gone_rows, source.inserted)
         self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(query)}')
         self._temporaries.append(aggregate.AFFECTED)
-
-    def _unregister(self, name: str) -> None:
-        try:
-            self.con.unregister(name)
-        except duckdb.Error:  # the transaction already failed; the original error is what matters
-            pass
 
     def _recompute(self, stage: RecomputeStage) -> Change:
         self.execute(naive.fresh_statement(stage))
