@@ -15,14 +15,19 @@ def delta_statements(stage: Stage, read_by_aggregate: bool = False) -> list[str]
     """The statements a deletion runs for ``stage``, with symbolic id sets."""
     if isinstance(stage, SpjStage):
         deleted = {name: RidSet.symbolic(f"__ivm_deleted_{name}") for name in stage.inputs}
+        # an aggregate reading this stage sees the leaving rows first: in place when it is the only reader,
+        # else through a copy
         capture = [render(spj.capture_statement(stage, deleted, f"__ivm_gone_{stage.name}"))] if read_by_aggregate else []
         return capture + [render(spj.delete_statement(stage, deleted))]
     if isinstance(stage, AggregateStage) and stage.subtractive:
-        lost = aggregate.lost_extremes_query(stage)
+        lost = any(s.function in ("min", "max") for s in stage.state)
         return [render(aggregate.group_delta_statement(stage, f"__ivm_gone_{stage.source}")),
+                render(aggregate.flags_query(stage)),
                 render(aggregate.subtract_statement(stage)),
-                *([render(aggregate.empty_groups_statement(stage))] if stage.keys else []),
-                *([f'-- groups whose MIN/MAX left: {render(lost)}; they are recomputed as below'] if lost else []),
+                *([f"-- if a group became empty: {render(aggregate.empty_groups_statement(stage))}"]
+                  if stage.keys else []),
+                *([f"-- if a group lost its MIN/MAX: {render(aggregate.lost_keys_query(stage))}; "
+                   "those groups are recomputed as below"] if lost else []),
                 render(aggregate.delete_statement(stage)) if lost else None,
                 render(aggregate.insert_statement_for(stage)) if lost else None]
     if isinstance(stage, AggregateStage):

@@ -20,6 +20,7 @@ from ivm import compare
 from ivm import purge as erasure
 from ivm import receipt as receipts
 from ivm.delta import materialise
+from ivm.delta.templates import Templates
 from ivm.errors import IvmError
 from ivm.explain import explain_plan
 from ivm.plan.build import fallback_plan, plan_view, referenced_relations
@@ -65,6 +66,7 @@ class Database:
         self._schema_cache: dict | None = None
         self._sources_cache: list[str] | None = None
         self.plans: dict[str, ViewPlan] = {}
+        self._templates = Templates()  # delta statement texts, rendered once per plan
         self._replan()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -95,6 +97,7 @@ class Database:
         return self._schema_cache
 
     def _replan(self) -> None:
+        self._templates.clear()
         self.plans = {}
         for name, sql, fallback in catalog.views(self.con):
             query = sqlglot.parse_one(sql, read=DIALECT)
@@ -203,6 +206,7 @@ class Database:
         If the SQL our planner produced for a view fails in DuckDB, the whole deployment is rolled back and
         retried with that view maintained by recompute (recorded, and named in ``explain``)."""
         fallbacks = dict(_fallbacks or {})
+        self._templates.clear()  # statement texts are per plan
         definitions = parse_views(sql)
         for definition in definitions:
             if definition.name in self.plans or definition.name in self.sources:
@@ -258,7 +262,7 @@ class Database:
         if purge and not erasure.is_file(self.path):  # [erasure]
             raise IvmError("purge needs a database file; an in-memory database has no file to erase")
         fingerprints, pending_id = None, None
-        maintainer = Maintainer(self.con, self.stages, _hook)
+        maintainer = Maintainer(self.con, self.stages, _hook, self._templates)
         start = time.perf_counter()
         try:
             self.con.begin()
@@ -340,10 +344,12 @@ class Database:
     def _delete_source(self, maintainer: Maintainer, table: str, predicate: exp.Expression) -> Change:
         """Find the ids of the matching rows, then delete by id (an index probe): cheaper in DuckDB than
         one DELETE ... RETURNING."""
-        ids = maintainer.ids(exp.select(column(RID)).from_(internal_table(table)).where(predicate.copy()))
+        ids = maintainer.ids(f"SELECT {render(column(RID))} FROM {render(internal_table(table))} "
+                             f"WHERE {render(predicate)}")
         deleted = maintainer.rid_set(ids)
         if deleted:
-            maintainer.count(exp.Delete(this=internal_table(table), where=exp.Where(this=deleted.contains(column(RID)))))
+            maintainer.count(self._templates.text(("source", table, "delete"), lambda ids: exp.Delete(
+                this=internal_table(table), where=exp.Where(this=ids.contains(column(RID)))), [deleted]))
         return Change(deleted=deleted)
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
@@ -354,6 +360,9 @@ class Database:
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
         predicate = parse_predicate(where)
         schema = self._schema()
+        if predicate.find(exp.Query, exp.Subquery) is None:  # the common case; qualify costs milliseconds
+            _check_columns(predicate, table, schema[table])
+            return predicate
         probe = exp.select(exp.Star()).from_(user_table(table)).where(predicate.copy())
         unknown = sorted(referenced_relations(probe) - set(schema))
         if unknown:
@@ -423,6 +432,20 @@ class Database:
             raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
         chosen = [self.plans[_relation_name(view)]] if view else list(self.plans.values())
         return "\n\n".join(explain_plan(plan) for plan in chosen) or "no views deployed"
+
+
+def _check_columns(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> None:
+    """Every column a subquery-free predicate names must be a column of ``table`` (DuckDB matches names
+    case-insensitively)."""
+    known = {name.lower() for name in columns}
+    for node in predicate.find_all(exp.Column):
+        qualifier = node.table
+        if qualifier and qualifier.lower() != table.lower():
+            raise IvmError(f"bad predicate: column {node.sql(dialect=DIALECT)} names table {qualifier}, "
+                           f"but the deletion is from {table}")
+        if node.name.lower() not in known:
+            raise IvmError(f"bad predicate: unknown column {node.name} in {table}; "
+                           f"columns: {', '.join(columns)}")
 
 
 def _udf_registrar(udfs) -> Callable[[duckdb.DuckDBPyConnection], None]:
