@@ -28,7 +28,7 @@ from ivm.plan.nodes import RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, ident, internal_table, render, user_table
 from ivm.store import catalog
-from ivm.store.maintain import Change, Maintainer
+from ivm.store.maintain import Change, Maintainer, deferrable
 
 
 def _first_line(error: Exception) -> str:
@@ -431,7 +431,8 @@ class Database:
         if view is not None and _relation_name(view) not in self.plans:
             raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
         chosen = [self.plans[_relation_name(view)]] if view else list(self.plans.values())
-        return "\n\n".join(explain_plan(plan) for plan in chosen) or "no views deployed"
+        in_place = deferrable(self.stages)
+        return "\n\n".join(explain_plan(plan, in_place) for plan in chosen) or "no views deployed"
 
 
 def _check_columns(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> None:

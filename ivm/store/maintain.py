@@ -47,6 +47,17 @@ class StageReport:
     seconds: float = 0.0
 
 
+def deferrable(stages: Sequence[Stage]) -> set[str]:
+    """Stages read by nothing but one aggregate: their DELETE waits until the aggregate has read the
+    leaving rows in place, which saves copying them out (one statement on a large table less)."""
+    readers: dict[str, list[Stage]] = {}
+    for stage in stages:
+        for name in stage.inputs:
+            readers.setdefault(name, []).append(stage)
+    return {name for name, found in readers.items()
+            if len(found) == 1 and isinstance(found[0], AggregateStage) and found[0].source == name}
+
+
 class Maintainer:
     """Holds the connection and the temporary relations of one deletion."""
 
@@ -59,14 +70,7 @@ class Maintainer:
         self.readers_need_rows = {s.source for s in stages if isinstance(s, AggregateStage)}
         # relations whose deleted ids some stage needs: only SPJ stages match ids against lineage
         self.read = {name for s in stages if isinstance(s, SpjStage) for name in s.inputs}
-        readers: dict[str, list[Stage]] = {}
-        for s in stages:
-            for name in s.inputs:
-                readers.setdefault(name, []).append(s)
-        # stages read by nothing but one aggregate: their DELETE waits until the aggregate has read the
-        # leaving rows in place, which saves copying them out (one statement on a large table less)
-        self.deferrable = {name for name, rs in readers.items()
-                           if len(rs) == 1 and isinstance(rs[0], AggregateStage) and rs[0].source == name}
+        self.deferrable = deferrable(stages)
         self._deferred: dict[str, tuple[str, Change]] = {}
         self.reports: dict[str, StageReport] = {}
         self._temporaries: list[str] = []
