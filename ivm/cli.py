@@ -170,6 +170,26 @@ def rewrite(ctx):
     sys.exit(command.main(args=ctx.args, prog_name="ivm rewrite", standalone_mode=False))
 
 
+@cli.command()
+@click.option("--customers", default=20_000, show_default=True, type=int, help="Customers to generate (10 mails each).")
+@click.option("--out", "out_dir", default="ivm-demo", show_default=True, help="Folder for the data, rewrite and database.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated data.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (progress still goes to stderr).")
+def demo(customers, out_dir, seed, as_json):
+    """The credit-card example end to end, offline: rewrite, deploy, delete card mails and their customers,
+    compare every artifact with a full rerun."""
+    from ivm import demo as scenario
+
+    summary = scenario.run(customers=customers, out=out_dir, seed=seed, progress=True)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        from rich.console import Console
+
+        scenario.render(summary, Console(width=max(Console().width, 110)))
+    sys.exit(0 if summary["equal"] else 1)
+
+
 def main(argv=None) -> None:
     try:
         cli.main(args=argv, standalone_mode=False)

@@ -58,8 +58,8 @@ FILLERS = [
     "I expect an answer within a week.",
     "The interest rate is a good deal.",
 ]
-CARD_FRACTION = 0.002   # subjects with a (fake, Luhn-valid) card number
-DECOY_FRACTION = 0.002  # subjects with a 16-digit reference number that fails the Luhn check
+CARD_FRACTION = 0.0005  # subjects with a (fake, Luhn-valid) card number
+DECOY_FRACTION = 0.0005  # subjects with a 16-digit reference number that fails the Luhn check
 
 
 def spread_step(n: int) -> int:
