@@ -31,7 +31,9 @@ for line in open("customers.csv"):
     fields = line.rstrip("\n").split(",")
     if fields[3] not in COUNTRIES or not fields[1]:
         continue
-    customers[fields[1]] = {"customer_id": int(fields[0]), "country": fields[3], "level": fields[4]}
+    # e-mail -> the customers with that address (a hand-made hash join index)
+    customers.setdefault(fields[1], []).append({"customer_id": int(fields[0]), "country": fields[3],
+                                                "level": fields[4]})
 
 rows = []
 for line in open("mails.csv"):
@@ -41,22 +43,20 @@ for line in open("mails.csv"):
     text = text.lower()
     if "complaint" not in text and "bank account" not in text:
         continue
-    customer = customers.get(customer_email)
-    if customer is None:
-        continue
     subject = subject.lower()
-    score = sentiment(text)
-    rows.append({
-        "mail_id": mail_id,
-        "customer_id": customer["customer_id"],
-        "country": customer["country"],
-        "level": customer["level"],
-        "subject": subject,
-        "text": text,
-        "subject_length": len(subject),
-        "sentiment": score,
-        "label": int(score < 0 and customer["level"] == "premium"),
-    })
+    for customer in customers.get(customer_email, []):
+        score = sentiment(text)
+        rows.append({
+            "mail_id": mail_id,
+            "customer_id": customer["customer_id"],
+            "country": customer["country"],
+            "level": customer["level"],
+            "subject": subject,
+            "text": text,
+            "subject_length": len(subject),
+            "sentiment": score,
+            "label": int(score < 0 and customer["level"] == "premium"),
+        })
 
 # ---- features -------------------------------------------------------------------------------------------
 def hashed_words(text):

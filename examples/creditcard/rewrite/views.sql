@@ -3,7 +3,7 @@
 -- Calls Python UDFs from udfs.py (sentiment): register them first, e.g. udfs.register_udfs(db.con).
 
 CREATE VIEW "eu_customers" AS
-SELECT DISTINCT
+SELECT
   customer_id,
   customer_email,
   country,
