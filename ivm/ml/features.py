@@ -250,6 +250,12 @@ def after_recompute(db) -> dict:
     return {name: _sync(db, fs, session["functions"].get(name, {})) for name, fs in sets(db).items()}
 
 
+def register_functions(db, name: str, functions: Mapping[str, Callable]) -> None:
+    """Use ``functions`` (by feature name or function name) for feature set ``name``'s UDFs in this session,
+    for instance when their stored references cannot be imported."""
+    _session(db)["functions"].setdefault(name.lower(), {}).update(functions)
+
+
 def forget_rows(db) -> None:
     """Empty every row table (their UDF values included): the next recompute computes everything again, as
     a full rerun does."""
