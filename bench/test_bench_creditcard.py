@@ -135,8 +135,9 @@ def test_creditcard(benchmark, copy, method, size):
 
             def setup():
                 ids = next(batches)
+                listed = ", ".join(map(str, ids))
                 emails = [r[0] for r in db.con.execute(
-                    f"SELECT customer_email FROM customers WHERE customer_id IN ({', '.join(map(str, ids))})").fetchall()]
+                    f"SELECT customer_email FROM customers WHERE customer_id IN ({listed})").fetchall()]
                 return (ids, emails), {}
 
             def delete(ids, emails):

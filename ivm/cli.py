@@ -267,7 +267,8 @@ def rewrite(ctx):
 
 @cli.command()
 @click.option("--customers", default=20_000, show_default=True, type=int, help="Customers to generate (10 mails each).")
-@click.option("--out", "out_dir", default="ivm-demo", show_default=True, help="Folder for the data, rewrite and database.")
+@click.option("--out", "out_dir", default="ivm-demo", show_default=True,
+              help="Folder for the data, the rewrite and the database.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated data.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (progress still goes to stderr).")
 def demo(customers, out_dir, seed, as_json):

@@ -360,7 +360,8 @@ def compare_training_sets(left, right) -> dict[str, bool]:
         (li, lx, ly), (ri, rx, ry) = ordered(left, side), ordered(right, side)
         same_rows = li.shape == ri.shape and bool((li == ri).all())
         result[f"{FEATURE_SET}: split"] &= same_rows
-        result[f"{FEATURE_SET}: X"] &= same_rows and lx.shape == rx.shape and bool(np.allclose(lx, rx, rtol=1e-9, atol=1e-12))
+        close = lx.shape == rx.shape and bool(np.allclose(lx, rx, rtol=1e-9, atol=1e-12))
+        result[f"{FEATURE_SET}: X"] &= same_rows and close
         result[f"{FEATURE_SET}: y"] &= same_rows and ly.shape == ry.shape and bool((ly == ry).all())
     return result
 
@@ -588,9 +589,9 @@ def render(summary: dict, console) -> None:
     console.print(stats)
     fb, fa = before["features"], after["features"]
     countries = ", ".join(f"{c} {moved(n, fa['countries'].get(c, 0))}" for c, n in fb["countries"].items())
-    console.print(f"feature statistics: subject length mean {moved(fb['subject_length_mean'], fa['subject_length_mean'])}"
-                  f", std {moved(fb['subject_length_std'], fa['subject_length_std'])}; one-hot rows per country "
-                  f"{countries}")
+    mean = moved(fb["subject_length_mean"], fa["subject_length_mean"])
+    std = moved(fb["subject_length_std"], fa["subject_length_std"])
+    console.print(f"feature statistics: subject length mean {mean}, std {std}; one-hot rows per country {countries}")
 
     times = Table(title="Incremental maintenance vs full rerun (seconds)")
     for header in ["step", "incremental (ivm)", "full rerun (ivm)", "views only (plain DuckDB)",

@@ -77,4 +77,5 @@ for r in rows:
     X.append(features)
     y.append(r["label"])
 X, y = np.array(X), np.array(y)
-print(f"{len(rows)} training rows, {X.shape[1] if len(rows) else 0} features, {int(y.sum()) if len(rows) else 0} positive")
+print(f"{len(rows)} training rows, {X.shape[1] if len(rows) else 0} features, "
+      f"{int(y.sum()) if len(rows) else 0} positive")
