@@ -83,7 +83,7 @@ def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
         for name, data in fast.items():
             verdict = training_sets_equal(data, slow[name])
             removed = report["features"].get(name, {}).get("rows_removed", 0)
-            udf_rows = sum(rebuilt["features"].get(name, {}).get("udf_rows", {}).values())
+            udf_rows = rebuilt["features"].get(name, {}).get("udf_rows", {})
             artifacts[name] = {"kind": "features", "equal": verdict is None, "rows_removed": removed,
                                "rows": len(data.y_train) + len(data.y_test), "columns": len(data.feature_names),
                                "train": len(data.y_train), "test": len(data.y_test),

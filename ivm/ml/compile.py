@@ -11,8 +11,8 @@ passthrough    ``x``
 standard       ``(x - mean) / std`` (population std; 1 where it is 0)
 minmax         ``(x - min) / (max - min)`` (``max - min`` read as 1 where it is 0, so x = min gives 0)
 onehot         one column ``name=value`` per category present now, sorted by value; 1.0 or 0.0
-bucket         edges: the number of edges <= x; bins: ``least(floor((x - min) / (max - min) * bins),
-               bins - 1)``
+bucket         edges: the number of edges <= x; bins: ``floor((x - min) / (max - min) * bins)``, at most
+               ``bins - 1``
 hash           ``name[j]`` for j < dims: how many tokens of ``lower(text)`` (split on characters that are
                neither letters nor digits) have ``hash(token) % dims = j`` (DuckDB's hash function)
 udf            the stored value, or ``name[j]`` for j < dims
@@ -91,7 +91,9 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
             select.append(f"({terms}) AS {quote(next(out))}")
         elif feature.kind == "bucket":
             value = f'floor(({x} - "__st"."lo{i}") / {span} * {feature.bins})'
-            select.append(f"CAST(least({value}, {feature.bins - 1}) AS DOUBLE) AS {quote(next(out))}")
+            top = feature.bins - 1  # not least(): it skips NULLs, and a NULL x must stay NULL
+            select.append(f"CAST(CASE WHEN {value} > {top} THEN {top} ELSE {value} END AS DOUBLE) "
+                          f"AS {quote(next(out))}")
         elif feature.kind == "onehot":
             alias = category_alias[feature.column]
             for j in range(len(found[feature.column])):
