@@ -203,26 +203,26 @@ def counts(db, name: str) -> tuple[int, int]:
 # -- keeping rows in step --------------------------------------------------------------------------------
 def after_delete(db, table: str, deleted: RidSet) -> dict:
     """Inside ``Database.delete``'s transaction: drop the rows whose lineage names a deleted row of
-    ``table``; returns ``{set: {"rows_removed", "train_before", "test_before", "train_after", "test_after"}}``."""
+    ``table`` and take them out of the statistics; returns ``{set: {"rows_removed", "train_before",
+    "test_before", "train_after", "test_after"}}``.
+
+    A handful of short statements: one aggregate over the leaving rows (an index probe on their lineage)
+    that also reads the counts, their DELETE, and one-row updates of the counts and statistics."""
     report = {}
     for name, fs in sets(db).items():
-        train, test = counts(db, name)
         columns = [n for n, s in zip(fs.lineage.names, fs.lineage.sources) if s == table]
-        removed = removed_test = 0
-        if columns and deleted:
-            hit = render(or_all(deleted.contains(column(c)) for c in columns))
-            gone = "__ivm_ml_gone"  # the leaving rows, for the statistics; dropped before the commit
-            db.con.execute(f'CREATE OR REPLACE TEMP TABLE "{gone}" AS SELECT * FROM {fs.table} WHERE {hit}')
-            try:
-                removed, removed_test = db.con.execute(
-                    f'SELECT COUNT(*), COUNT(*) FILTER (WHERE "{TEST}") FROM "{gone}"').fetchall()[0]
-                if removed:
-                    db.con.execute(f"DELETE FROM {fs.table} WHERE {hit}").fetchall()
-                    db.con.execute(f"UPDATE {SETS} SET train = train - ?, test = test - ? WHERE name = ?",
-                                   [removed - removed_test, removed_test, name]).fetchall()
-                    fs.stats.subtract(db.con, fs.table, f'"{gone}"')
-            finally:
-                db.con.execute(f'DROP TABLE IF EXISTS "{gone}"')
+        hit = render(or_all(deleted.contains(column(c)) for c in columns)) if columns and deleted else "false"
+        parts = [f'COUNT(*) FILTER (WHERE "{TEST}")', f"(SELECT train FROM {SETS} WHERE name = ?)",
+                 f"(SELECT test FROM {SETS} WHERE name = ?)", *fs.stats.delta_select()]
+        first = db.con.execute(f"SELECT COUNT(*), {', '.join(parts)} FROM {fs.table} WHERE {hit}",
+                               [name, name]).fetchall()[0]
+        removed, removed_test, train, test = (int(v or 0) for v in first[:4])
+        if removed:
+            db.con.execute(f"DELETE FROM {fs.table} WHERE {hit}").fetchall()
+            db.con.execute(f"UPDATE {SETS} SET train = train - ?, test = test - ? WHERE name = ?",
+                           [removed - removed_test, removed_test, name]).fetchall()
+            for statement, params in fs.stats.subtract(list(first[4:]), fs.table):
+                db.con.execute(statement, params).fetchall()
         report[name] = {"rows_removed": removed, "train_before": train, "test_before": test,
                         "train_after": train - (removed - removed_test), "test_after": test - removed_test}
     return report

@@ -1,8 +1,8 @@
 """Per-feature statistics of a feature set, kept by subtraction when rows leave, and the numbers X reads.
 
 The feature set's row table (:mod:`ivm.ml.features`) keeps, per row, a copy of the prep columns that
-statistics read (``v{i}``) and that one-hot features read (``k{k}``). A deletion captures the rows that leave
-(an index probe on their lineage) and updates:
+statistics read (``v{i}``) and that one-hot features read (``k{k}``). A deletion reads the rows that leave
+(index probes on their lineage) and updates:
 
 * ``_ivm.__ml_<set>_stats``, one row. Integer, boolean and decimal columns: COUNT, SUM and SUM of squares of
   the value as an exact HUGEINT (decimals scaled by 10^scale first), from which the deleted rows' part is
@@ -20,6 +20,7 @@ StandardScaler); 0 is replaced by 1 (the column is only centred).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from ivm.errors import IvmError
@@ -151,44 +152,56 @@ class Plan:
                            f'WHERE "{slot}" IS NOT NULL GROUP BY "{slot}"']
         return statements
 
-    def subtract(self, con, rows: str, gone: str) -> None:
-        """Take the rows of ``gone`` (already deleted from ``rows``) out of the statistics."""
-        if self.columns:
-            exact = [c for c in self.columns]
-            parts = [f'COUNT("{c.slot}") AS "c{c.index}_n"' for c in exact]
-            sets = [f'"c{c.index}_n" = s."c{c.index}_n" - g."c{c.index}_n"' for c in exact]
-            for c in exact:
-                if c.moments and c.kind.exact:
-                    parts += [p for p in self._aggregates(c, range_=False)[1:]]
-                    sets += [f'"c{c.index}_{m}" = s."c{c.index}_{m}" - g."c{c.index}_{m}"' for m in ("s1", "s2")]
-                if c.range:
-                    parts += [f'MIN("{c.slot}") AS "c{c.index}_glo"', f'MAX("{c.slot}") AS "c{c.index}_ghi"']
-            table = self.table
-            con.execute(f"UPDATE {table} AS s SET {', '.join(sets)} FROM (SELECT {', '.join(parts)} FROM {gone}) AS g"
-                        ).fetchall()
-            ranged = [c for c in self.columns if c.range]
-            lost = []
-            if ranged:
-                checks = [f'COALESCE(g."c{c.index}_glo" <= s."c{c.index}_lo" OR g."c{c.index}_ghi" >= s."c{c.index}_hi", '
-                          f'false)' for c in ranged]
-                minmax = ", ".join(f'MIN("{c.slot}") AS "c{c.index}_glo", MAX("{c.slot}") AS "c{c.index}_ghi"'
-                                   for c in ranged)
-                flags = con.execute(f"SELECT {', '.join(checks)} FROM (SELECT {minmax} FROM {gone}) AS g, {table} AS s"
-                                    ).fetchall()[0]
-                lost = [c for c, flag in zip(ranged, flags) if flag]
-            floats = [c for c in self.columns if c.moments and not c.kind.exact]
-            again = [part for c in floats for part in self._aggregates(c, range_=False)[1:]] + \
-                [part for c in lost for part in self._aggregates(c, moments=False)[1:]]
-            if again:
-                names = [p.rsplit(" AS ", 1)[1] for p in again]
-                con.execute(f"UPDATE {table} SET {', '.join(f'{n} = r.{n}' for n in names)} "
-                            f"FROM (SELECT {', '.join(again)} FROM {rows}) AS r").fetchall()
-        for k, (_, slot, _) in enumerate(self.categories):
-            target = self.category_table(k)
-            con.execute(f'UPDATE {target} SET n = {target}.n - g.n FROM (SELECT "{slot}" AS value, COUNT(*) AS n '
-                        f'FROM {gone} WHERE "{slot}" IS NOT NULL GROUP BY "{slot}") AS g '
-                        f'WHERE {target}.value = g.value').fetchall()
-            con.execute(f"DELETE FROM {target} WHERE n <= 0").fetchall()
+    def delta_select(self) -> list[str]:
+        """Aggregates over the leaving rows (one statement with the deletion's lineage filter): their part of
+        every exact sum, their min/max beside the current ones, and their category counts."""
+        parts = []
+        for c in self.columns:
+            parts.append(f'COUNT("{c.slot}")')
+            if c.moments and c.kind.exact:
+                parts += self._aggregates(c, range_=False)[1:]
+            if c.range:
+                parts += [f'MIN("{c.slot}")', f'MAX("{c.slot}")', f'(SELECT "c{c.index}_lo" FROM {self.table})',
+                          f'(SELECT "c{c.index}_hi" FROM {self.table})']
+        parts += [f'list("{slot}") FILTER (WHERE "{slot}" IS NOT NULL)' for _, slot, _ in self.categories]
+        return [p.rsplit(" AS ", 1)[0] if " AS " in p and not p.startswith("(") else p for p in parts]
+
+    def subtract(self, values: list, rows: str) -> list[tuple[str, list]]:
+        """Statements (with parameters) taking the leaving rows out, given ``values`` of :meth:`delta_select`;
+        run after the rows left ``rows``. Exact sums are subtracted; floating-point moments, and a minimum or
+        maximum that a leaving row held, are computed again from ``rows``; categories whose count reaches 0
+        go."""
+        values = iter(values)
+        statements, sets, params, again = [], [], [], []
+        for c in self.columns:
+            i = c.index
+            sets.append(f'"c{i}_n" = "c{i}_n" - ?')
+            params.append(int(next(values)))
+            if c.moments and c.kind.exact:
+                for m in ("s1", "s2"):
+                    sets.append(f'"c{i}_{m}" = "c{i}_{m}" - CAST(? AS HUGEINT)')
+                    params.append(str(int(next(values) or 0)))
+            elif c.moments:
+                again += self._aggregates(c, range_=False)[1:]
+            if c.range:
+                gone_lo, gone_hi, lo, hi = next(values), next(values), next(values), next(values)
+                if gone_lo is not None and lo is not None and (gone_lo <= lo or gone_hi >= hi):
+                    again += self._aggregates(c, moments=False)[1:]
+        if sets:
+            statements.append((f"UPDATE {self.table} SET {', '.join(sets)}", params))
+        if again:
+            names = [p.rsplit(" AS ", 1)[1] for p in again]
+            statements.append((f"UPDATE {self.table} SET {', '.join(f'{n} = r.{n}' for n in names)} "
+                               f"FROM (SELECT {', '.join(again)} FROM {rows}) AS r", []))
+        for k, (_, _, kind) in enumerate(self.categories):
+            counts = Counter(next(values) or ())  # histogram() costs more than list() here
+            if counts:
+                target = self.category_table(k)
+                statements.append((f"UPDATE {target} SET n = {target}.n - d.n FROM (SELECT unnest(CAST(? AS {kind}[])) "
+                                   f"AS value, unnest(CAST(? AS BIGINT[])) AS n) AS d WHERE {target}.value = d.value",
+                                   [list(counts.keys()), list(counts.values())]))
+                statements.append((f"DELETE FROM {target} WHERE n <= 0", []))
+        return statements
 
     # -- what X reads --------------------------------------------------------------------------------------
     def derived(self) -> str | None:
