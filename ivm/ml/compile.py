@@ -60,7 +60,7 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
     names = feature_names(db, fs, found)
     columns = list(dict.fromkeys(f.column for f in fs.spec.features if f.kind != "udf"))
     slot = {c: f"v{i}" for i, c in enumerate(columns)}
-    inner = [f"({fs.spec.label}) AS {quote(LABEL)}" if fs.spec.label is not None else f"NULL AS {quote(LABEL)}"]
+    inner = [f"({fs.spec.label}) AS {quote(LABEL)}" if fs.spec.label is not None else f"CAST(NULL AS DOUBLE) AS {quote(LABEL)}"]
     extra = [f'"{lineages.PREP}".{quote(c)} AS "{slot[c]}"' for c in columns] + [f'"{lineages.PREP}".{quote(LABEL)}']
     for k, feature in enumerate(fs.spec.features):
         if feature.kind == "hash":
