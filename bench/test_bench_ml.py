@@ -4,12 +4,16 @@ X and y, side by side in one run.
     pytest bench/test_bench_ml.py --benchmark-enable --benchmark-json=bench/results_ml.json
     python bench/report.py bench/results_ml.json
 
+(about 20 minutes, nearly all of it the two reruns with the costly UDF: 100 s and 1000 s;
+``IVM_BENCH_ML_SIZES=10000`` runs a quick smoke version).
+
 ``reviews`` (N rows, the prepared rows) joined with ``products`` (N / 100 rows); the feature set has a
 passthrough, standard and min-max scaling, a one-hot over 20 categories, buckets, 8 hashed token columns and
 an 8-dimensional Python UDF embedding of the review text. Two pipelines differ only in that UDF:
 
-* ``udf_dominates``: the embedding costs ``COST_PER_ROW`` seconds per row (a NumPy computation plus a
-  ``time.sleep`` standing in for model inference; a small sentence-embedding model on a CPU costs more);
+* ``udf_dominates``: the embedding costs ``COST_PER_ROW`` = 1 ms per row (a NumPy computation plus a
+  ``time.sleep`` standing in for model inference, about what a small sentence-embedding model costs per
+  sentence on a CPU); the sleep keeps the shared machine's cores free during the long rerun;
 * ``udf_light``: the same NumPy computation with no extra cost, so SQL dominates the rerun.
 
 Methods per group: ``incremental`` (``Database.delete``: source DELETE, prep view, statistics views, feature
@@ -19,6 +23,7 @@ split and lineage from the maintained state, as every training run does on eithe
 """
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import time
@@ -33,8 +38,8 @@ import ivm
 from ivm import ml
 from ivm.ml import features as ml_features
 
-SIZES = [100_000, 1_000_000]
-COST_PER_ROW = 250e-6
+SIZES = [int(n) for n in os.environ.get("IVM_BENCH_ML_SIZES", "100000,1000000").split(",")]
+COST_PER_ROW = 1e-3
 PIPELINES = {"udf_dominates": COST_PER_ROW, "udf_light": 0.0}
 
 VIEWS = """CREATE VIEW prep AS

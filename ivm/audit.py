@@ -34,10 +34,10 @@ def record(con, source: str, predicate: exp.Expression, rows_removed: int, views
     shape, literals = receipts.redacted(predicate)
     detail = {"views": {n: {"deleted": v["deleted"], "inserted": v["inserted"]} for n, v in views.items()},
               "features": features}
-    entry = con.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {LOG}").fetchall()[0][0]
     at = datetime.now(timezone.utc).replace(tzinfo=None)
-    con.execute(f"INSERT INTO {LOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [entry, at, source, shape, literals, rows_removed, seconds, json.dumps(detail)]).fetchall()
+    entry = con.execute(f"INSERT INTO {LOG} SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM {LOG} "
+                        "RETURNING id", [at, source, shape, literals, rows_removed, seconds, json.dumps(detail)]
+                        ).fetchall()[0][0]
     return int(entry)
 
 

@@ -184,8 +184,7 @@ def features(db, spec_file, drop_name, as_json):
             udf = "".join(f"; UDF {n} computed for {rows} rows" for n, rows in report["udf_rows"].items())
             text = (f"deployed feature set {report['name']} on {report['from']}: {report['rows']} rows "
                     f"({report['train']} train, {report['test']} test), {len(report['columns'])} columns; "
-                    f"lineage from {', '.join(report['lineage'])}; statistics views: "
-                    f"{', '.join(report['views']) or 'none'}{udf}; {report['seconds']:.2f} s")
+                    f"lineage from {', '.join(report['lineage'])}{udf}; {report['seconds']:.2f} s")
             _emit(report, as_json, text)
             return
         listing = {}

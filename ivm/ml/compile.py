@@ -1,4 +1,4 @@
-"""X and y of a feature set as one SQL query over the prep rows, the row table and the statistics views.
+"""X and y of a feature set as one SQL query over the prep rows, the row table and the statistics.
 
 Nothing here is stored: the query runs at export time, so whatever a deletion changed (a mean, the set of
 categories) shows in X at once, column set included, exactly as a full rerun computes it. Rows come ordered
@@ -29,8 +29,9 @@ LABEL = "__label"
 
 def categories(db, fs: FeatureSet) -> dict[str, list]:
     """The current categories of every one-hot column, sorted as the X columns are."""
-    return {column: [row[0] for row in db.con.execute(f'SELECT value FROM main."{view}" ORDER BY value').fetchall()]
-            for column, view in fs.stats.categories.items()}
+    return {column: [row[0] for row in
+                     db.con.execute(f"SELECT value FROM {fs.stats.category_table(k)} ORDER BY value").fetchall()]
+            for k, (column, _, _) in enumerate(fs.stats.categories)}
 
 
 def feature_names(db, fs: FeatureSet, found: dict[str, list] | None = None) -> list[str]:
@@ -59,7 +60,7 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
     names = feature_names(db, fs, found)
     columns = list(dict.fromkeys(f.column for f in fs.spec.features if f.kind != "udf"))
     slot = {c: f"v{i}" for i, c in enumerate(columns)}
-    inner = [f"({fs.spec.label}) AS {quote(LABEL)}" if fs.spec.label is not None else f"NULL AS {quote(LABEL)}"]
+    inner = [f"({fs.spec.label}) AS {quote(LABEL)}" if fs.spec.label is not None else f"CAST(NULL AS DOUBLE) AS {quote(LABEL)}"]
     extra = [f'"{lineages.PREP}".{quote(c)} AS "{slot[c]}"' for c in columns] + [f'"{lineages.PREP}".{quote(LABEL)}']
     for k, feature in enumerate(fs.spec.features):
         if feature.kind == "hash":
@@ -71,14 +72,15 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
     joins, select = [], [f'"__b"."{n}"' for n in fs.lineage.names] + [f'"__r"."{TEST}"', f'"__b".{quote(LABEL)}']
     out = iter(names)
     category_alias = {}
-    for k, (column, view) in enumerate(fs.stats.categories.items()):
+    for k, (column, _, _) in enumerate(fs.stats.categories):
         alias = f"__k{k}"
         category_alias[column] = alias
         joins.append(f'LEFT JOIN (SELECT value, CAST(row_number() OVER (ORDER BY value) - 1 AS INTEGER) AS i '
-                     f'FROM main."{view}") AS "{alias}" ON "__b"."{slot[column]}" = "{alias}".value')
+                     f'FROM {fs.stats.category_table(k)}) AS "{alias}" ON "__b"."{slot[column]}" = "{alias}".value')
     for k, feature in enumerate(fs.spec.features):
         x = f'CAST("__b"."{slot[feature.column]}" AS DOUBLE)' if feature.kind != "udf" else None
-        i = fs.stats.columns.get(feature.column)
+        i = fs.stats.stat_index(feature.column) if feature.kind in ("standard", "minmax", "bucket") \
+            and (feature.kind != "bucket" or feature.bins) else None
         span = f'(CASE WHEN "__st"."hi{i}" = "__st"."lo{i}" THEN 1.0 ELSE "__st"."hi{i}" - "__st"."lo{i}" END)'
         if feature.kind == "passthrough":
             select.append(f"{x} AS {quote(next(out))}")
@@ -111,8 +113,9 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
                 select.append(f"{stored} AS {quote(next(out))}")
     same = " AND ".join(f'"__r"."{n}" = "__b"."{n}"' for n in fs.lineage.names)
     ctes = [f'"__b" AS ({base})']
-    if fs.stats.derived:
-        ctes.append(f'"__st" AS ({fs.stats.derived})')
+    derived = fs.stats.derived()
+    if derived:
+        ctes.append(f'"__st" AS ({derived})')
         joins.insert(0, 'CROSS JOIN "__st"')
     order = ", ".join(f'"__b"."{n}"' for n in fs.lineage.names)
     sql = (f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM \"__b\" "

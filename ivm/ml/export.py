@@ -1,6 +1,8 @@
 """Export a feature set: NumPy arrays in Python, or npy / Parquet / Arrow files.
 
-All conversions are columnar (Arrow to NumPy, one column at a time); no Python loop runs per row.
+All conversions are columnar: DuckDB hands NumPy arrays (or an Arrow table for the files) over one column at
+a time; no Python loop runs per row. (NumPy comes straight from DuckDB: pyarrow's to_numpy would import
+pandas, a second or more on the first call.)
 """
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -38,7 +40,6 @@ class TrainingSet:
     feature_names: list[str]
     lineage: list[str]
     seconds: float = 0.0
-    table: pa.Table | None = field(default=None, repr=False)
 
     def __iter__(self):
         return iter((self.X_train, self.y_train, self.X_test, self.y_test))
@@ -57,15 +58,22 @@ def table(db, name: str) -> tuple[pa.Table, list[str], features.FeatureSet]:
 
 def training_set(db, name: str) -> TrainingSet:
     start = time.perf_counter()
-    result, names, fs = table(db, name)
-    test = result.column(TEST).to_numpy(zero_copy_only=False).astype(bool)
-    x = _matrix(result, names)
-    y = _vector(result.column(LABEL))
-    ids = np.column_stack([result.column(n).to_numpy(zero_copy_only=False) for n in fs.lineage.names]) \
-        .astype(np.int64).reshape(result.num_rows, len(fs.lineage.names))
+    fs = features.get(db, name)
+    sql, names = x_query(db, fs)
+    try:
+        result = db.con.execute(sql).fetchnumpy()
+    except duckdb.Error as error:
+        raise IvmError(f"cannot compute feature set {name}: {_first_line(error)}") from None
+    test = np.asarray(result[TEST], dtype=bool)
+    rows = len(test)
+    x = np.column_stack([_floats(result[n]) for n in names]).reshape(rows, len(names)) if names \
+        else np.empty((rows, 0))
+    y = _vector(result[LABEL])
+    ids = np.column_stack([np.asarray(result[n], dtype=np.int64) for n in fs.lineage.names]) \
+        .reshape(rows, len(fs.lineage.names))
     return TrainingSet(X_train=x[~test], y_train=y[~test], X_test=x[test], y_test=y[test],
                        ids_train=ids[~test], ids_test=ids[test], feature_names=names,
-                       lineage=lineage_names(fs), seconds=time.perf_counter() - start, table=result)
+                       lineage=lineage_names(fs), seconds=time.perf_counter() - start)
 
 
 def lineage_names(fs) -> list[str]:
@@ -77,20 +85,25 @@ def lineage_names(fs) -> list[str]:
     return names
 
 
-def _matrix(result: pa.Table, names: list[str]) -> np.ndarray:
-    if not names:
-        return np.empty((result.num_rows, 0))
-    return np.column_stack([_floats(result.column(n)) for n in names]).reshape(result.num_rows, len(names))
+def _floats(column) -> np.ndarray:
+    """A DuckDB column as float64, NULL as NaN."""
+    if isinstance(column, np.ma.MaskedArray):
+        return np.ma.filled(column.astype(np.float64), np.nan)
+    return np.asarray(column, dtype=np.float64)
 
 
-def _floats(column: pa.ChunkedArray) -> np.ndarray:
-    return pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
-
-
-def _vector(column: pa.ChunkedArray) -> np.ndarray:
-    if pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+def _vector(column) -> np.ndarray:
+    """The label: numbers as float64 (NULL as NaN), booleans as bool, anything else as objects (NULL as
+    None); a boolean or integer label with NULLs becomes objects."""
+    if column.dtype.kind == "f":
         return _floats(column)
-    return column.to_numpy(zero_copy_only=False)
+    if isinstance(column, np.ma.MaskedArray):
+        if not column.mask.any():
+            return column.data
+        values = column.data.astype(object)
+        values[np.ma.getmaskarray(column)] = None
+        return values
+    return column
 
 
 def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
@@ -107,9 +120,8 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
         raise IvmError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     out = Path(out)
     start = time.perf_counter()
-    data = training_set(db, name)
-    fs = features.get(db, name)
     if fmt == "npy":
+        data = training_set(db, name)
         _check_folder(out)
         arrays = {"X_train": data.X_train, "y_train": data.y_train, "X_test": data.X_test, "y_test": data.y_test,
                   "ids_train": data.ids_train, "ids_test": data.ids_test}
@@ -118,15 +130,18 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
         meta = {"features": data.feature_names, "lineage": data.lineage, "train": len(data.y_train),
                 "test": len(data.y_test)}
         _atomic(out / "columns.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        rows, train, width = len(data.y_train) + len(data.y_test), len(data.y_train), len(data.feature_names)
     else:
-        result = data.table
+        result, names, fs = table(db, name)
         split = pc.if_else(result.column(TEST), "test", "train")
-        columns = {new: result.column(old) for new, old in zip(data.lineage, fs.lineage.names)}
+        columns = {new: result.column(old) for new, old in zip(lineage_names(fs), fs.lineage.names)}
         columns["split"] = split
         columns["label"] = result.column(LABEL)
-        for n in data.feature_names:
+        for n in names:
             columns[n] = result.column(n)
         output = pa.table(columns)
+        rows, width = result.num_rows, len(names)
+        train = rows - int(pc.sum(result.column(TEST).cast(pa.int64())).as_py() or 0)
         _check_parent(out)
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -134,9 +149,8 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
         else:
             import pyarrow.feather as feather
             _atomic(out, lambda f: feather.write_feather(output, f, compression="uncompressed"))
-    return {"name": name, "format": fmt, "out": str(out), "rows": len(data.y_train) + len(data.y_test),
-            "train": len(data.y_train), "test": len(data.y_test), "columns": len(data.feature_names),
-            "seconds": time.perf_counter() - start}
+    return {"name": name, "format": fmt, "out": str(out), "rows": rows, "train": train, "test": rows - train,
+            "columns": width, "seconds": time.perf_counter() - start}
 
 
 def _check_folder(out: Path) -> None:

@@ -2,15 +2,17 @@
 
 A feature set stores three things beside the prep view:
 
-* its statistics views (:mod:`ivm.ml.stats`), maintained by the engine like any view;
 * its row table ``_ivm.__ml_<set>``: one row per prep row, keyed by the row's source lineage
-  (:mod:`ivm.ml.lineage`), holding the row's split side and its Python UDF values;
+  (:mod:`ivm.ml.lineage`, ART indexes on the lineage columns), holding the row's split side, its Python UDF
+  values and a copy of the columns its statistics read;
+* its statistics (:mod:`ivm.ml.stats`): ``_ivm.__ml_<set>_stats`` and one ``_ivm.__ml_<set>_cat<k>`` per
+  one-hot column, kept by subtraction;
 * its entry in ``_ivm.__ml_sets``: the spec (JSON) and the train/test counts.
 
 X and y are not stored: an export computes them with one query joining the prep rows, the row table and
 the statistics (:mod:`ivm.ml.compile`). A deletion (:func:`after_delete`, called by ``Database.delete``
-inside its transaction) deletes the rows whose lineage names a deleted source row and updates the counts:
-a few index probes, no UDF call. A recompute (:func:`after_recompute`) drops rows whose lineage is gone and
+inside its transaction) deletes the rows whose lineage names a deleted source row, subtracts them from the
+statistics and updates the counts: a few index probes, no UDF call. A recompute (:func:`after_recompute`) drops rows whose lineage is gone and
 computes UDF values only for lineages not seen before.
 """
 from __future__ import annotations
@@ -115,10 +117,6 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
     lineage = lineages.resolve(db, spec.source)
     plan = stats.plan(spec, types)
     if new:
-        taken = [v for v in plan.views if v in db.plans or v in db.sources]
-        if taken:
-            raise IvmError(f"{what}: a view named {taken[0]} already exists (feature sets keep their statistics "
-                           "in views named <set>__...); choose another feature set name")
         if spec.label is not None:
             _check_label(db, spec, lineage)
     return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
@@ -143,7 +141,7 @@ def _check_label(db, spec: FeatureSpec, lineage) -> None:
 def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) -> dict:
     """Deploy feature set ``spec`` over its prep view: statistics views, row table, UDF values, split.
 
-    Returns ``{"name", "rows", "train", "test", "columns", "views", "udf_rows", "seconds"}``."""
+    Returns ``{"name", "from", "rows", "train", "test", "columns", "lineage", "udf_rows", "seconds"}``."""
     start = time.perf_counter()
     spec = specs.check(spec)
     fs = _build(db, spec)
@@ -151,14 +149,16 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
     functions = dict(udfs or {})
     for feature in spec.udf_features:  # fail before anything is written if a function cannot be found
         functions.setdefault(feature.name, udf_cache.find(feature, functions))
-    created = db.deploy("; ".join(fs.stats.views.values())) if fs.stats.views else []
     try:
         db.con.begin()
         columns = [f'"{n}" BIGINT NOT NULL' for n in fs.lineage.names] + [f'"{TEST}" BOOLEAN NOT NULL']
         for feature in spec.udf_features:
             kind = f"DOUBLE[{feature.dims}]" if feature.dims else "DOUBLE"
             columns.append(f'"{fs.udf_column(feature)}" {kind}')
+        columns += fs.stats.row_columns()
         db.con.execute(f"CREATE TABLE {fs.table} ({', '.join(columns)})")
+        for statement in fs.stats.create():
+            db.con.execute(statement)
         if db.indexes:
             for name in fs.lineage.names:
                 db.con.execute(f'CREATE INDEX "{row_table(spec.name)}_{name}" ON {fs.table} ("{name}")')
@@ -168,7 +168,6 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
         db.con.commit()
     except BaseException:
         db.con.rollback()
-        _drop_views(db, created)
         raise
     session["functions"][spec.name] = functions
     if session["sets"] is not None:
@@ -176,44 +175,24 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
     train, test = counts(db, spec.name)
     from ivm.ml.compile import feature_names
     return {"name": spec.name, "from": spec.source, "rows": train + test, "train": train, "test": test,
-            "columns": feature_names(db, fs), "views": created, "lineage": list(fs.lineage.sources),
+            "columns": feature_names(db, fs), "lineage": list(fs.lineage.sources),
             "udf_rows": synced["udf_rows"], "seconds": time.perf_counter() - start}
 
 
 def drop(db, name: str) -> None:
-    """Drop feature set ``name``: its row table, its entry and its statistics views."""
+    """Drop feature set ``name``: its row table, its statistics and its entry."""
     fs = get(db, name)
-    readers = [v for v, plan in db.plans.items() if v not in fs.stats.views
-               and any(s.inputs and set(s.inputs) & set(fs.stats.views) for s in plan.stages)]
-    if readers:
-        raise IvmError(f"view {readers[0]} reads the statistics of feature set {name}; it cannot be dropped")
     try:
         db.con.begin()
         db.con.execute(f"DROP TABLE IF EXISTS {fs.table}")
+        for statement in fs.stats.drop():
+            db.con.execute(statement)
         db.con.execute(f"DELETE FROM {SETS} WHERE name = ?", [fs.name])
         db.con.commit()
     except duckdb.Error as error:
         db.con.rollback()
         raise IvmError(f"cannot drop feature set {name}: {_first_line(error)}") from None
     sets(db).pop(fs.name, None)
-    _drop_views(db, [v for v in fs.stats.views if v in db.plans])
-
-
-def _drop_views(db, names: list[str]) -> None:
-    """Undeploy the statistics views ``names`` (ivm has no public undeploy yet; this touches the catalog
-    the way deploy fills it)."""
-    if not names:
-        return
-    db.con.begin()
-    for name in names:
-        for stage in db.plans[name].stages:
-            db.con.execute(f'DROP TABLE IF EXISTS "{INTERNAL_SCHEMA}"."{stage.name}"')
-        db.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
-        db.con.execute(f"DELETE FROM {catalog.VIEWS} WHERE name = ?", [name])
-    db.con.commit()
-    for name in names:
-        db.plans.pop(name, None)
-    db._schema_cache = None  # the engine's cache of relation columns
 
 
 def counts(db, name: str) -> tuple[int, int]:
@@ -224,20 +203,26 @@ def counts(db, name: str) -> tuple[int, int]:
 # -- keeping rows in step --------------------------------------------------------------------------------
 def after_delete(db, table: str, deleted: RidSet) -> dict:
     """Inside ``Database.delete``'s transaction: drop the rows whose lineage names a deleted row of
-    ``table``; returns ``{set: {"rows_removed", "train_before", "test_before", "train_after", "test_after"}}``."""
+    ``table`` and take them out of the statistics; returns ``{set: {"rows_removed", "train_before",
+    "test_before", "train_after", "test_after"}}``.
+
+    A handful of short statements: one aggregate over the leaving rows (an index probe on their lineage)
+    that also reads the counts, their DELETE, and one-row updates of the counts and statistics."""
     report = {}
     for name, fs in sets(db).items():
-        train, test = counts(db, name)
         columns = [n for n, s in zip(fs.lineage.names, fs.lineage.sources) if s == table]
-        removed = removed_test = 0
-        if columns and deleted:
-            hit = render(or_all(deleted.contains(column(c)) for c in columns))
-            removed, removed_test = db.con.execute(
-                f'SELECT COUNT(*), COUNT(*) FILTER (WHERE "{TEST}") FROM {fs.table} WHERE {hit}').fetchall()[0]
-            if removed:
-                db.con.execute(f"DELETE FROM {fs.table} WHERE {hit}").fetchall()
-                db.con.execute(f"UPDATE {SETS} SET train = train - ?, test = test - ? WHERE name = ?",
-                               [removed - removed_test, removed_test, name]).fetchall()
+        hit = render(or_all(deleted.contains(column(c)) for c in columns)) if columns and deleted else "false"
+        parts = [f'COUNT(*) FILTER (WHERE "{TEST}")', f"(SELECT train FROM {SETS} WHERE name = ?)",
+                 f"(SELECT test FROM {SETS} WHERE name = ?)", *fs.stats.delta_select()]
+        first = db.con.execute(f"SELECT COUNT(*), {', '.join(parts)} FROM {fs.table} WHERE {hit}",
+                               [name, name]).fetchall()[0]
+        removed, removed_test, train, test = (int(v or 0) for v in first[:4])
+        if removed:
+            db.con.execute(f"DELETE FROM {fs.table} WHERE {hit}").fetchall()
+            db.con.execute(f"UPDATE {SETS} SET train = train - ?, test = test - ? WHERE name = ?",
+                           [removed - removed_test, removed_test, name]).fetchall()
+            for statement, params in fs.stats.subtract(list(first[4:]), fs.table):
+                db.con.execute(statement, params).fetchall()
         report[name] = {"rows_removed": removed, "train_before": train, "test_before": test,
                         "train_after": train - (removed - removed_test), "test_after": test - removed_test}
     return report
@@ -247,7 +232,7 @@ def after_recompute(db) -> dict:
     """Inside ``Database.recompute``'s transaction: bring every row table in step with the rebuilt prep
     views, computing UDF values only for lineages that are new."""
     session = _session(db)
-    return {name: _sync(db, fs, session["functions"].get(name, {})) for name, fs in sets(db).items()}
+    return {name: _sync(db, fs, session["functions"].get(name, {}), refresh=True) for name, fs in sets(db).items()}
 
 
 def register_functions(db, name: str, functions: Mapping[str, Callable]) -> None:
@@ -264,12 +249,17 @@ def forget_rows(db) -> None:
         db.con.execute(f"UPDATE {SETS} SET train = 0, test = 0 WHERE name = ?", [fs.name])
 
 
-def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable]) -> dict:
-    """Make the row table hold exactly one row per current prep row (inside the caller's transaction)."""
+def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool = False) -> dict:
+    """Make the row table hold exactly one row per current prep row and rebuild the statistics (inside the
+    caller's transaction). UDF values are computed for new lineages only; with ``refresh`` the copied
+    statistics columns of retained rows are read again (a recompute may follow sources changed behind
+    ivm's back)."""
     con, names = db.con, fs.lineage.names
     now = "__ivm_ml_now"
     udfs = fs.spec.udf_features
-    inputs = [f'"{lineages.PREP}"."{f.column}" AS "i{k}"' for k, f in enumerate(udfs)]
+    copies = [(c.name, c.slot) for c in fs.stats.columns] + [(name, slot) for name, slot, _ in fs.stats.categories]
+    inputs = [f'"{lineages.PREP}"."{f.column}" AS "i{k}"' for k, f in enumerate(udfs)] + \
+        [f'"{lineages.PREP}".{stats.quote(name)} AS "{slot}"' for name, slot in copies]
     con.execute(f'CREATE OR REPLACE TEMP TABLE "{now}" AS '
                 f'{lineages.base_query(db, fs.spec.source, fs.lineage, inputs)}')
     try:
@@ -289,6 +279,7 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable]) -> dict:
                         f'ORDER BY {keys}').to_arrow_table()
         started = time.perf_counter()
         columns = {n: fresh.column(n) for n in names}
+        columns.update({slot: fresh.column(slot) for _, slot in copies})
         for k, feature in enumerate(udfs):
             function = functions.get(feature.name) or udf_cache.find(feature, functions)
             columns[fs.udf_column(feature)] = udf_cache.compute(feature, function, fresh.column(f"i{k}")) \
@@ -298,10 +289,16 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable]) -> dict:
             con.register("__ivm_ml_new", pa.table(columns))
             try:
                 side = split.is_test([f'"{n}"' for n in names], fs.spec.seed, fs.spec.test_fraction)
-                values = [f'"{n}"' for n in names] + [side] + [f'"{fs.udf_column(f)}"' for f in udfs]
+                values = [f'"{n}"' for n in names] + [side] + [f'"{fs.udf_column(f)}"' for f in udfs] + \
+                    [f'"{slot}"' for _, slot in copies]
                 con.execute(f'INSERT INTO {fs.table} SELECT {", ".join(values)} FROM "__ivm_ml_new"').fetchall()
             finally:
                 con.unregister("__ivm_ml_new")
+        if refresh and copies:
+            assignments = ", ".join(f'"{slot}" = "{now}"."{slot}"' for _, slot in copies)
+            con.execute(f'UPDATE {fs.table} SET {assignments} FROM "{now}" WHERE {same}').fetchall()
+        for statement in fs.stats.rebuild(fs.table):
+            con.execute(statement).fetchall()
         con.execute(f'UPDATE {SETS} SET train = c.train, test = c.test FROM (SELECT '
                     f'COUNT(*) FILTER (WHERE NOT "{TEST}") AS train, COUNT(*) FILTER (WHERE "{TEST}") AS test '
                     f'FROM {fs.table}) AS c WHERE name = ?', [fs.name]).fetchall()

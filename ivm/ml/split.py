@@ -6,11 +6,13 @@ modulo 1,000,000 is below ``test_fraction * 1,000,000``. It depends on nothing b
 deletion never moves a surviving row between train and test, and a full rerun assigns every row the same
 side. MD5 keeps it reproducible outside DuckDB and across DuckDB versions:
 
-Example:
+Example (seed 7, a row built from source rows 1 and 3):
     >>> import hashlib
-    >>> digest = hashlib.md5(b"7:1:0").digest()
-    >>> int.from_bytes(digest, "little") % RESOLUTION < threshold(0.5)
+    >>> int.from_bytes(hashlib.md5(b"7:1:3").digest(), "little") % RESOLUTION < threshold(0.2)
     True
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {is_test(['1', '3'], 7, 0.2)}").fetchall()
+    [(True,)]
 """
 from __future__ import annotations
 
