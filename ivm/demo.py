@@ -190,13 +190,11 @@ def build_features(db: ivm.Database) -> dict:
 
 
 def feature_statistics(db: ivm.Database) -> dict:
-    """Mean and standard deviation of the subject length and the countries, as the feature set sees them."""
-    from ivm.ml import features as ml_features
-
-    fs = ml_features.get(db, FEATURE_SET)
-    mean, std = db.con.execute(f"SELECT m0, sd0 FROM ({fs.stats.derived})").fetchone()
-    categories = db.con.execute(f'SELECT value, n FROM "{FEATURE_SET}__cat0" ORDER BY value').fetchall()
-    return {"subject_length_mean": mean, "subject_length_std": std, "countries": dict(categories)}
+    """The statistics the features are computed from: the subject length's mean and population standard
+    deviation (standard scaling) and the rows per country (the one-hot columns), read from ``training_rows``."""
+    mean, std = db.con.execute(f"SELECT avg(subject_length), stddev_pop(subject_length) FROM {RESULT_VIEW}").fetchone()
+    categories = db.con.execute(f"SELECT country, count(*) FROM {RESULT_VIEW} GROUP BY country ORDER BY country")
+    return {"subject_length_mean": mean, "subject_length_std": std, "countries": dict(categories.fetchall())}
 
 
 # -- 5. find -------------------------------------------------------------------------------------------------
