@@ -16,13 +16,14 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
-from ivm import compare
+from ivm import audit, compare
 from ivm import purge as erasure
 from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.delta.templates import Templates
 from ivm.errors import IvmError
 from ivm.explain import explain_plan
+from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, referenced_relations
 from ivm.plan.nodes import RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
@@ -62,6 +63,8 @@ class Database:
             raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
         self._register_udfs(self.con)
         catalog.ensure(self.con)
+        ml_features.ensure(self.con)  # [ml] feature sets
+        audit.ensure(self.con)        # [audit] the deletion log
         self.removed_leftovers = erasure.cleanup(self.path)  # [erasure] files of an interrupted purge
         self._schema_cache: dict | None = None
         self._sources_cache: list[str] | None = None
@@ -271,6 +274,11 @@ class Database:
                                                 self._schema()[table])
             changes = {table: self._delete_source(maintainer, table, predicate)}
             stage_reports = maintainer.run(changes)
+            # [ml] [audit] feature sets and the deletion log change in the same transaction
+            feature_report = ml_features.after_delete(self, table, changes[table].deleted)
+            views = self._view_reports(stage_reports)
+            audit_id = audit.record(self.con, table, predicate, changes[table].deleted.count, views, feature_report,
+                                    time.perf_counter() - start)
             if purge:  # [erasure] pending until the purge below has replaced the file
                 pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
@@ -283,16 +291,8 @@ class Database:
         finally:
             maintainer.cleanup()
         seconds = time.perf_counter() - start
-        views = {}
-        for name, plan in self.plans.items():
-            report = stage_reports.get(plan.name)
-            strategy, reason = strategy_of(plan)
-            views[name] = {"strategy": strategy, "reason": reason,
-                           "deleted": report.deleted if report else 0,
-                           "inserted": report.inserted if report else 0,
-                           "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
-                                          if s.name in stage_reports)}
-        report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views}
+        report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views,
+                  "features": feature_report, "audit_id": audit_id}
         if purge:  # [erasure]
             deleted = {"sources": {table: report["deleted_rows"]},
                        "views": {n: {"deleted": v["deleted"], "inserted": v["inserted"]} for n, v in views.items()}}
@@ -306,6 +306,18 @@ class Database:
             finally:
                 fingerprints = None
         return report
+
+    def _view_reports(self, stage_reports) -> dict:
+        views = {}
+        for name, plan in self.plans.items():
+            report = stage_reports.get(plan.name)
+            strategy, reason = strategy_of(plan)
+            views[name] = {"strategy": strategy, "reason": reason,
+                           "deleted": report.deleted if report else 0,
+                           "inserted": report.inserted if report else 0,
+                           "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
+                                          if s.name in stage_reports)}
+        return views
 
     # -- erasure [purge and receipts: ivm/purge.py, ivm/receipt.py] --------------------------------
     def purge(self) -> dict:
@@ -398,11 +410,15 @@ class Database:
                     self._materialise(stage)
                 rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
                 views[name] = {"seconds": time.perf_counter() - began, "rows": rows}
+            feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
             self.con.commit()
         except duckdb.Error as error:
             self.con.rollback()
             raise IvmError(f"recompute rolled back: {_first_line(error)}") from None
-        return {"seconds": time.perf_counter() - start, "views": views}
+        except BaseException:
+            self.con.rollback()
+            raise
+        return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
 
     def fresh_query(self, view: str) -> str:
         """The view's own SQL with every view it reads inlined as a CTE: a recompute straight from the
