@@ -14,7 +14,8 @@ onehot         one column ``name=value`` per category present now, sorted by val
 bucket         edges: the number of edges <= x; bins: ``floor((x - min) / (max - min) * bins)``, at most
                ``bins - 1``
 hash           ``name[j]`` for j < dims: how many tokens of ``lower(text)`` (split on characters that are
-               neither letters nor digits) have ``hash(token) % dims = j`` (DuckDB's hash function)
+               neither letters nor digits) have ``hash(token) % dims = j`` (DuckDB's hash function); stored
+               per row (:mod:`ivm.ml.tokens`)
 udf            the stored value, or ``name[j]`` for j < dims
 =============  =======================================================================================
 """
@@ -62,11 +63,6 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
     slot = {c: f"v{i}" for i, c in enumerate(columns)}
     inner = [f"({fs.spec.label}) AS {quote(LABEL)}" if fs.spec.label is not None else f"CAST(NULL AS DOUBLE) AS {quote(LABEL)}"]
     extra = [f'"{lineages.PREP}".{quote(c)} AS "{slot[c]}"' for c in columns] + [f'"{lineages.PREP}".{quote(LABEL)}']
-    for k, feature in enumerate(fs.spec.features):
-        if feature.kind == "hash":
-            text = f'lower(CAST("{lineages.PREP}".{quote(feature.column)} AS VARCHAR))'
-            tokens = f"list_filter(string_split_regex({text}, '[^\\p{{L}}\\p{{N}}]+'), lambda t: t <> '')"
-            extra.append(f'list_transform({tokens}, lambda t: CAST(hash(t) % {feature.dims} AS INTEGER)) AS "h{k}"')
     base = lineages.base_query(db, fs.spec.source, fs.lineage, extra, inner)
 
     joins, select = [], [f'"__b"."{n}"' for n in fs.lineage.names] + [f'"__r"."{TEST}"', f'"__b".{quote(LABEL)}']
@@ -100,10 +96,9 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
             alias = category_alias[feature.column]
             for j in range(len(found[feature.column])):
                 select.append(f'CASE WHEN "{alias}".i = {j} THEN 1.0 ELSE 0.0 END AS {quote(next(out))}')
-        elif feature.kind == "hash":
+        elif feature.kind == "hash":  # stored per row when the row entered (ivm.ml.tokens)
             for j in range(feature.dims):
-                select.append(f'CAST(COALESCE(len(list_filter("__b"."h{k}", lambda b: b = {j})), 0) AS DOUBLE) '
-                              f'AS {quote(next(out))}')
+                select.append(f'"__r"."{fs.hash_column(feature)}"[{j + 1}] AS {quote(next(out))}')
         elif feature.kind == "udf":
             stored = f'"__r"."{fs.udf_column(feature)}"'
             if feature.dims:

@@ -4,7 +4,8 @@ A feature set stores three things beside the prep view:
 
 * its row table ``_ivm.__ml_<set>``: one row per prep row, keyed by the row's source lineage
   (:mod:`ivm.ml.lineage`, ART indexes on the lineage columns), holding the row's split side, its Python UDF
-  values and a copy of the columns its statistics read;
+  values and hashed token counts (computed once, when the row enters) and a copy of the columns its
+  statistics read;
 * its statistics (:mod:`ivm.ml.stats`): ``_ivm.__ml_<set>_stats`` and one ``_ivm.__ml_<set>_cat<k>`` per
   one-hot column, kept by subtraction;
 * its entry in ``_ivm.__ml_sets``: the spec (JSON) and the train/test counts.
@@ -32,7 +33,7 @@ from ivm.delta.rids import RidSet
 from ivm.errors import IvmError
 from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
-from ivm.ml import split, stats, udf_cache
+from ivm.ml import split, stats, tokens, udf_cache
 from ivm.ml.spec import FeatureSpec
 from ivm.plan.parse import check_read_only
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, column, or_all, render
@@ -65,6 +66,13 @@ class FeatureSet:
 
     def udf_column(self, feature) -> str:
         return f"f{self.spec.features.index(feature)}"
+
+    def hash_column(self, feature) -> str:
+        return f"h{self.spec.features.index(feature)}"
+
+    @property
+    def hash_features(self) -> list:
+        return [f for f in self.spec.features if f.kind == "hash"]
 
 
 def row_table(name: str) -> str:
@@ -155,6 +163,7 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
         for feature in spec.udf_features:
             kind = f"DOUBLE[{feature.dims}]" if feature.dims else "DOUBLE"
             columns.append(f'"{fs.udf_column(feature)}" {kind}')
+        columns += [f'"{fs.hash_column(f)}" DOUBLE[{f.dims}]' for f in fs.hash_features]
         columns += fs.stats.row_columns()
         db.con.execute(f"CREATE TABLE {fs.table} ({', '.join(columns)})")
         for statement in fs.stats.create():
@@ -258,7 +267,9 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
     now = "__ivm_ml_now"
     udfs = fs.spec.udf_features
     copies = [(c.name, c.slot) for c in fs.stats.columns] + [(name, slot) for name, slot, _ in fs.stats.categories]
+    texts = fs.hash_features
     inputs = [f'"{lineages.PREP}"."{f.column}" AS "i{k}"' for k, f in enumerate(udfs)] + \
+        [f'"{lineages.PREP}".{stats.quote(f.column)} AS "t{k}"' for k, f in enumerate(texts)] + \
         [f'"{lineages.PREP}".{stats.quote(name)} AS "{slot}"' for name, slot in copies]
     con.execute(f'CREATE OR REPLACE TEMP TABLE "{now}" AS '
                 f'{lineages.base_query(db, fs.spec.source, fs.lineage, inputs)}')
@@ -280,6 +291,7 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
         started = time.perf_counter()
         columns = {n: fresh.column(n) for n in names}
         columns.update({slot: fresh.column(slot) for _, slot in copies})
+        columns.update({f"t{k}": fresh.column(f"t{k}") for k in range(len(texts))})
         for k, feature in enumerate(udfs):
             function = functions.get(feature.name) or udf_cache.find(feature, functions)
             columns[fs.udf_column(feature)] = udf_cache.compute(feature, function, fresh.column(f"i{k}")) \
@@ -290,7 +302,7 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
             try:
                 side = split.is_test([f'"{n}"' for n in names], fs.spec.seed, fs.spec.test_fraction)
                 values = [f'"{n}"' for n in names] + [side] + [f'"{fs.udf_column(f)}"' for f in udfs] + \
-                    [f'"{slot}"' for _, slot in copies]
+                    [tokens.counts(f'"t{k}"', f.dims) for k, f in enumerate(texts)] + [f'"{slot}"' for _, slot in copies]
                 con.execute(f'INSERT INTO {fs.table} SELECT {", ".join(values)} FROM "__ivm_ml_new"').fetchall()
             finally:
                 con.unregister("__ivm_ml_new")
