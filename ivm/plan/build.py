@@ -20,6 +20,8 @@ from ivm.plan.state import subtractive_state
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, column, ident, internal_table
 
+from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it reads helpers of this module)
+
 Schema = Mapping[str, Mapping[str, str]]  # relation -> column -> type
 
 
@@ -174,6 +176,10 @@ def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: 
     columns = columns or list(query.named_selects)
     if len({c.lower() for c in columns}) != len(columns):
         raise IvmError(f"{name} has duplicate output column names {columns}")  # plan_view falls back
+    if not isinstance(query, exp.Select) and (query.args.get("limit") or query.args.get("offset")):
+        lowered = lower_set_operation(name, query, columns, schema, _plan_query)  # top-k over a set operation
+        if lowered is not None:
+            return lowered
     branches = _union_all_branches(query)
     if branches is not None:
         return _plan_union_all(name, branches, columns, schema)
@@ -183,12 +189,19 @@ def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: 
                                  columns, schema)
         return stages + [_distinct_over(name, inner, columns)]
     if not isinstance(query, exp.Select):
+        lowered = lower_set_operation(name, query, columns, schema, _plan_query)
+        if lowered is not None:
+            return lowered
         return [_recompute(name, query, columns, f"{query.key.upper()} has no delta rule yet")]
-    if query.args.get("order") and not query.args.get("limit"):
+    distinct_on = query.args.get("distinct") is not None and query.args["distinct"].args.get("on")
+    if query.args.get("order") and not query.args.get("limit") and not distinct_on:
         query = query.copy()
         query.set("order", None)  # ORDER BY without LIMIT does not change the bag of rows
     reason = _fallback_reason(query)
     if reason:
+        lowered = lower_select(name, query, columns, schema, _plan_query)  # outer joins, subqueries, windows...
+        if lowered is not None:
+            return lowered
         return [_recompute(name, query, columns, reason)]
     query = _aliased(query, columns)
     if _is_aggregate(query) or query.args.get("distinct"):

@@ -23,10 +23,11 @@ from ivm.delta import materialise
 from ivm.errors import IvmError
 from ivm.explain import explain_plan
 from ivm.plan.build import fallback_plan, plan_view, referenced_relations
-from ivm.plan.nodes import RecomputeStage, SpjStage, Stage, ViewPlan
+from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, ident, internal_table, render, user_table
 from ivm.store import catalog
+from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer
 
 
@@ -236,7 +237,7 @@ class Database:
 
     def _materialise(self, stage: Stage) -> None:
         self.con.execute(render(materialise.create_statement(stage)))
-        if self.indexes and isinstance(stage, SpjStage):
+        if self.indexes and isinstance(stage, (SpjStage, PerRowStage)):
             for lineage in materialise.hidden_columns(stage):
                 self.con.execute(f'CREATE INDEX "{stage.name}_{lineage}" ON "{INTERNAL_SCHEMA}"."{stage.name}" '
                                  f'("{lineage}")')
@@ -342,9 +343,10 @@ class Database:
         one DELETE ... RETURNING."""
         ids = maintainer.ids(exp.select(column(RID)).from_(internal_table(table)).where(predicate.copy()))
         deleted = maintainer.rid_set(ids)
+        gone = maintainer.capture_source(table, deleted)  # values, when a lookup or partition key reads them
         if deleted:
             maintainer.count(exp.Delete(this=internal_table(table), where=exp.Where(this=deleted.contains(column(RID)))))
-        return Change(deleted=deleted)
+        return Change(deleted=deleted, gone_rows=gone)
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
         if table not in self.sources:
@@ -453,6 +455,9 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
     if fallbacks:
         return "recompute", "; ".join(f"{s.name}: {s.reason}" for s in fallbacks)
     def rule(stage: Stage) -> str:
+        more = coverage_strategy(stage)
+        if more is not None:
+            return more
         if stage.kind == "spj":
             return "lineage delete"
         return "subtract from running aggregates" if stage.subtractive else "recompute touched groups"
