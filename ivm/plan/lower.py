@@ -34,7 +34,7 @@ Schema = Mapping[str, Mapping[str, str]]
 Planner = Callable[[str, exp.Query, "list[str] | None", Schema], "list[Stage]"]
 
 PROBE = "__ivm_probe"  # the table standing for the changed rows of a lookup in a probe query
-MAX_FULL_JOINS = 3
+MAX_FULL_JOINS = 4
 SUBQUERY_NODES = (exp.Subquery, exp.Exists)
 
 
@@ -88,6 +88,21 @@ def _is_aggregate(select: exp.Select) -> bool:
             if agg.find_ancestor(exp.Select) is select and not agg.find_ancestor(exp.Window):
                 return True
     return False
+
+
+AGG_WRAPPERS = (exp.Filter, exp.WithinGroup, exp.IgnoreNulls, exp.RespectNulls)
+
+
+def _own_aggregate(node: exp.Expression, select: exp.Select) -> bool:
+    """``node`` is one aggregate of ``select`` (with its FILTER / WITHIN GROUP / IGNORE NULLS), not a
+    window function and not an aggregate of a subquery."""
+    if isinstance(node, AGG_WRAPPERS) and isinstance(node.this, exp.AggFunc):
+        agg = node.this
+    elif isinstance(node, exp.AggFunc) and not (isinstance(node.parent, AGG_WRAPPERS) and node.arg_key == "this"):
+        agg = node
+    else:
+        return False
+    return agg.find_ancestor(exp.Select) is select and not _is_window_function(agg)
 
 
 def _root_scope(select: exp.Select) -> Scope | None:
@@ -169,12 +184,15 @@ def lower_select(name: str, select: exp.Select, columns: Sequence[str], schema: 
         return None
     if select.args.get("limit") is not None or select.args.get("offset") is not None:
         return _top_k(name, select, columns, schema, plan)
-    select = build._aliased(select, columns)
-    select.set("order", None)
+    select = _group_by_expressions(build._aliased(select, columns), columns)
     distinct = select.args.get("distinct")
-    if distinct is not None:
-        if distinct.args.get("on"):
+    if distinct is not None and distinct.args.get("on"):
+        select = _distinct_on_as_window(select, columns)
+        if select is None:
             return None
+        distinct = None
+    select.set("order", None)
+    if distinct is not None:
         inner = select.copy()
         inner.set("distinct", None)
         source = f"{name}__all"
@@ -227,6 +245,59 @@ def lower_set_operation(name: str, query: exp.Query, columns: Sequence[str], sch
     return stages + [stage]
 
 
+def _group_by_expressions(select: exp.Select, columns: Sequence[str]) -> exp.Select:
+    """GROUP BY positions and output aliases replaced by the expressions they name, so layers may reshape
+    the select list (an integer literal stays a value: it is cast)."""
+    group = select.args.get("group")
+    if group is None:
+        return select
+    values = [e.unalias() if isinstance(e, exp.Alias) else e for e in select.expressions]
+    by_name = {c.lower(): v for c, v in zip(columns, values)}
+    keys = []
+    for key in group.expressions:
+        if isinstance(key, exp.Literal) and key.is_int and 1 <= int(key.this) <= len(values):
+            key = values[int(key.this) - 1]
+        elif isinstance(key, exp.Column) and not key.table and key.name.lower() in by_name:
+            key = by_name[key.name.lower()]
+        key = key.copy()
+        if isinstance(key, exp.Literal) and key.is_int:
+            key = exp.cast(key, "BIGINT")
+        keys.append(key)
+    select = select.copy()
+    select.set("group", exp.Group(expressions=keys))
+    return select
+
+
+def _distinct_on_as_window(select: exp.Select, columns: Sequence[str]) -> exp.Select | None:
+    """``SELECT DISTINCT ON (e) ... ORDER BY o`` as ``... QUALIFY ROW_NUMBER() OVER (PARTITION BY e
+    ORDER BY o) = 1`` (aliases and positions resolved to the select expressions)."""
+    values = {c.lower(): (e.unalias() if isinstance(e, exp.Alias) else e) for e, c in zip(select.expressions, columns)}
+    positions = [e.unalias() if isinstance(e, exp.Alias) else e for e in select.expressions]
+
+    def resolve(node: exp.Expression) -> exp.Expression | None:
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() in values:
+            return values[node.name.lower()].copy()
+        if isinstance(node, exp.Literal) and node.is_int and 1 <= int(node.this) <= len(positions) \
+                and node.parent is not None and isinstance(node.parent, (exp.Ordered, exp.Tuple)):
+            return positions[int(node.this) - 1].copy()
+        return None
+
+    on = select.args["distinct"].args["on"]
+    parts = on.expressions if isinstance(on, exp.Tuple) else [on]
+    parts = [_rewrite(exp.Tuple(expressions=[p.copy()]), resolve).expressions[0] for p in parts]
+    order = select.args.get("order")
+    ordered = [_rewrite(o.copy(), resolve) for o in (order.expressions if order is not None else [])]
+    window = exp.Window(this=exp.RowNumber(), partition_by=parts,
+                        order=exp.Order(expressions=ordered) if ordered else None)
+    result = select.copy()
+    result.set("distinct", None)
+    result.set("order", None)
+    if result.args.get("qualify") is not None:
+        return None
+    result.set("qualify", exp.Qualify(this=exp.EQ(this=window, expression=exp.Literal.number(1))))
+    return result
+
+
 def _unsupported(select: exp.Select) -> bool:
     if select.args.get("windows"):
         return True  # named windows (WINDOW w AS ...)
@@ -268,12 +339,18 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
     for arg in ("order", "limit", "offset"):
         inner.set(arg, None)
     if isinstance(inner, exp.Select):
-        if inner.args.get("distinct") is not None and inner.args["distinct"].args.get("on"):
-            return None
         inner = build._aliased(inner, columns)
+        if inner.args.get("distinct") is not None and inner.args["distinct"].args.get("on"):
+            with_order = inner.copy()
+            with_order.set("order", order.copy() if order is not None else None)
+            inner = _distinct_on_as_window(with_order, columns)
+            if inner is None:
+                return None
     outputs = {c.lower(): c for c in columns}
     by_sql = {}
-    if isinstance(query, exp.Select):
+    if isinstance(query, exp.Select):  # the names sqlglot gave the items (_col_2) name them too
+        outputs.update({e.alias_or_name.lower(): c for e, c in zip(query.expressions, columns)
+                        if isinstance(e, exp.Alias) and e.alias_or_name.lower() not in outputs})
         by_sql = {(e.unalias() if isinstance(e, exp.Alias) else e).sql(dialect=DIALECT): c
                   for e, c in zip(query.expressions, columns)}
     keys, hidden = [], []
@@ -344,7 +421,7 @@ def _windows(name: str, select: exp.Select, columns: Sequence[str], schema: Sche
             if (node.sql(dialect=DIALECT) in group_sql and columns_in and all(id(c) in own for c in columns_in)
                     and not isinstance(node, exp.Literal)):
                 return extract(node)
-            if isinstance(node, exp.AggFunc) and not _is_window_function(node):
+            if _own_aggregate(node, select):
                 return extract(node)
         if isinstance(node, exp.Column) and id(node) in own:
             return extract(node)
@@ -447,7 +524,7 @@ def _after_aggregate(name, select, columns, schema, plan) -> list[Stage] | None:
         if (node.sql(dialect=DIALECT) in group_sql and columns_in and all(id(c) in own for c in columns_in)
                 and not isinstance(node, exp.Literal)):
             return extract(node)
-        if isinstance(node, exp.AggFunc) and node.find_ancestor(exp.Select) is select:
+        if _own_aggregate(node, select):
             return extract(node)
         if isinstance(node, exp.Column) and id(node) in own:
             return extract(node)
@@ -640,42 +717,44 @@ def _lower_prefix(name, select, schema):
 
 
 def _split_full_joins(select: exp.Select) -> list[tuple[exp.Select, str]] | None:
-    """Variants of ``select`` without FULL joins, each with the alias of its driver (a table present in
-    every row): FULL becomes LEFT in one variant and RIGHT plus "left side unmatched" in the other."""
+    """Branches whose UNION ALL is ``select``, each with the alias of its driver (a table present in every
+    row of the branch). Inner and LEFT joins distribute over the branches of their left side. A RIGHT join
+    does not: it starts one branch over the original left side, driven by its right table. A FULL join is
+    LEFT JOIN on every branch so far, plus one branch for its unmatched right rows: the original left side
+    RIGHT JOINed, where every left table is absent."""
     joins = select.args.get("joins") or []
     if sum(1 for j in joins if (j.side or "").upper() == "FULL") > MAX_FULL_JOINS:
         return None
-    results = []
+    first = select.args["from_"].this.alias_or_name
 
-    def walk(current: exp.Select, index: int, preserved: list[str]) -> None:
-        current_joins = current.args.get("joins") or []
-        if index == len(current_joins):
-            if preserved:
-                results.append((current, preserved[0]))
-            return
-        join = current_joins[index]
+    def with_side(join: exp.Join, side: str) -> exp.Join:
+        join = join.copy()
+        join.set("side", side)
+        return join
+
+    branches: list[tuple[list[exp.Join], list[exp.Expression], str]] = [([], [], first)]
+    for index, join in enumerate(joins):
         alias = join.this.alias_or_name
         side = (join.side or "").upper()
-        if side == "":
-            walk(current, index + 1, preserved + [alias])
-        elif side == "LEFT":
-            walk(current, index + 1, preserved)
+        if side in ("", "LEFT"):
+            branches = [(js + [join.copy()], extra, driver) for js, extra, driver in branches]
         elif side == "RIGHT":
-            walk(current, index + 1, [alias])
+            branches = [([j.copy() for j in joins[:index]] + [join.copy()], [], alias)]
         elif side == "FULL":
-            if not preserved:
-                return
-            left = current.copy()
-            left.args["joins"][index].set("side", "LEFT")
-            walk(left, index + 1, preserved)
-            right = current.copy()
-            right.args["joins"][index].set("side", "RIGHT")
-            right = right.where(exp.Is(this=column(RID, preserved[0]), expression=exp.Null()))
-            walk(right, index + 1, [alias])
-
-    first = select.args["from_"].this.alias_or_name
-    walk(select, 0, [first])
-    return results or None
+            left_aliases = [first] + [j.this.alias_or_name for j in joins[:index]]
+            absent = [exp.Is(this=column(RID, a), expression=exp.Null()) for a in left_aliases]
+            branches = [(js + [with_side(join, "LEFT")], extra, driver) for js, extra, driver in branches] \
+                + [([j.copy() for j in joins[:index]] + [with_side(join, "RIGHT")], absent, alias)]
+        else:
+            return None
+    results = []
+    for js, extra, driver in branches:
+        variant = select.copy()
+        variant.set("joins", js or None)
+        if extra:
+            variant = variant.where(and_all([e.copy() for e in extra]))
+        results.append((variant, driver))
+    return results
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -38,7 +38,13 @@ def rows_needed(stages) -> set[str]:
 
 
 def ids_needed(stages) -> set[str]:
-    return {name for stage in stages if isinstance(stage, MORE_STAGES) for name in stage.inputs}
+    """Relations whose deleted ids these stages read; also an aggregate's source that is not an SPJ
+    stage (DISTINCT over an aggregate): its rows are captured by id."""
+    kinds = {stage.name: stage for stage in stages}
+    needed = {name for stage in stages if isinstance(stage, MORE_STAGES) for name in stage.inputs}
+    needed |= {stage.source for stage in stages if isinstance(stage, AggregateStage)
+               and isinstance(kinds.get(stage.source), (AggregateStage, RecomputeStage, *MORE_STAGES))}
+    return needed
 
 
 class CoverageRules:
