@@ -21,7 +21,7 @@ from typing import Mapping
 
 from sqlglot import exp
 
-from ivm.delta.diff import STORED, in_table
+from ivm.delta.diff import STORED
 from ivm.delta.materialise import lineage_column
 from ivm.delta.rids import RidSet
 from ivm.plan.lower import PROBE
@@ -80,7 +80,7 @@ def old_state(relation: str, inserted: RidSet, gone: str) -> exp.Query:
 
 
 def probe_query(lookup: Lookup, driver_alias: str, changed_rows: exp.Query | str,
-                others: Mapping[str, exp.Query]) -> exp.Select:
+                others: Mapping[str, exp.Query]) -> exp.Query:
     """The driver row ids ``lookup``'s changed rows reach. ``changed_rows`` is a query or the name of a
     temporary table; ``others`` maps relation names to the state other reads of them must see."""
     probe = lookup.probe.copy()
@@ -96,35 +96,33 @@ def probe_query(lookup: Lookup, driver_alias: str, changed_rows: exp.Query | str
     return probe
 
 
-def affected_statement(into: str, parts: list[exp.Query]) -> exp.Create:
-    """The distinct driver row ids any part reaches, as temporary table ``into``."""
+def affected_query(parts: list[exp.Query]) -> exp.Select:
+    """The distinct driver row ids any part reaches."""
     query = parts[0]
     for part in parts[1:]:
         query = exp.union(query, part, distinct=False)
-    select = exp.select(column(RID)).from_(exp.Subquery(this=query, alias=exp.TableAlias(this=ident("__a")))) \
+    return exp.select(column(RID)).from_(exp.Subquery(this=query, alias=exp.TableAlias(this=ident("__a")))) \
         .distinct()
-    return exp.Create(this=exp.Table(this=ident(into)), kind="TABLE", replace=True,
-                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=select)
 
 
 def inserted_driver_rows(relation: str, ids: RidSet) -> exp.Select:
     return exp.select(column(RID)).from_(internal_table(relation)).where(ids.contains(column(RID)))
 
 
-def fresh_query(stage: PerRowStage, index: int, affected: str | None) -> exp.Select:
+def fresh_query(stage: PerRowStage, index: int, affected: RidSet | None) -> exp.Select:
     """The branch's rows for the affected driver rows (all of them when ``affected`` is None)."""
     if affected is None:
         return branch_select(stage, index)
     driver = stage.branches[index].driver
-    rows = exp.select(exp.Star()).from_(internal_table(driver.relation)).where(in_table(column(RID), affected))
+    rows = exp.select(exp.Star()).from_(internal_table(driver.relation)).where(affected.contains(column(RID)))
     return branch_select(stage, index, rows)
 
 
-def restriction(index: int, affected: str | None):
+def restriction(index: int, affected: RidSet | None):
     """The stored rows of branch ``index`` whose driver row is affected (every row of the branch if None)."""
     target = column(lineage_column(index), STORED)
     if affected is None:
         condition = exp.not_(exp.Is(this=target, expression=exp.Null()))
     else:
-        condition = in_table(target, affected)
+        condition = affected.contains(target)
     return lambda select: select.where(condition.copy())

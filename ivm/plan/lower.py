@@ -402,6 +402,16 @@ def _plain_single_table(select: exp.Select) -> bool:
 def _windows(name: str, select: exp.Select, columns: Sequence[str], schema: Schema, plan: Planner) -> list[Stage] | None:
     build = _build()
     select = select.copy()
+    if _windows_over_one_table(select):  # read the table itself: no copy of it
+        table = select.args["from_"].this
+        windows = [w for item in select.expressions for w in item.find_all(exp.Window)]
+        if select.args.get("qualify") is not None:
+            windows += list(select.args["qualify"].find_all(exp.Window))
+        keys = _common_partition(windows)
+        body = select.select(*[exp.alias_(k.copy(), ident(f"__ivm_p{i}")) for i, k in enumerate(keys)], append=True)
+        scan = KeyedScan(relation=table.name, alias=table.alias_or_name, keys=tuple(k.copy() for k in keys))
+        return [PartitionStage(name=name, columns=tuple(columns), inputs=(table.name,), query=body, scans=(scan,),
+                               key_count=len(keys), what="window")]
     scope = _root_scope(select)
     if scope is None:
         return None
@@ -450,6 +460,13 @@ def _windows(name: str, select: exp.Select, columns: Sequence[str], schema: Sche
                            scans=(KeyedScan(relation=source, alias="__w", keys=tuple(k.copy() for k in keys)),),
                            key_count=len(keys), what="window")
     return stages + [stage]
+
+
+def _windows_over_one_table(select: exp.Select) -> bool:
+    source = select.args.get("from_")
+    return (source is not None and isinstance(source.this, exp.Table) and source.this.args.get("db") is not None
+            and not select.args.get("joins") and not _is_aggregate(select) and select.args.get("distinct") is None
+            and not any(n is not select for n in select.find_all(exp.Select)))
 
 
 def _common_partition(windows: list[exp.Window]) -> list[exp.Expression]:
@@ -871,6 +888,7 @@ def _subquery_probe(select: exp.Select, driver: str, child: Scope, table: exp.Ta
     conditions = [c for c in _conjuncts(copy.args["where"].this) if not _subqueries_in(c)] \
         if copy.args.get("where") is not None else []
     outer_refs = any(c.table not in renames for cond in conditions for c in cond.find_all(exp.Column) if c.table)
+    variants = [[]]
     if in_node is not None and len(copy.expressions) == 1 and _plain_rows(copy) \
             and not _subqueries_in(in_node.this):
         value = copy.expressions[0].unalias() if isinstance(copy.expressions[0], exp.Alias) else copy.expressions[0]
@@ -878,24 +896,31 @@ def _subquery_probe(select: exp.Select, driver: str, child: Scope, table: exp.Ta
         equal = exp.EQ(this=value.copy(), expression=left)
         positive = any(c is in_node for c in outer_conjuncts) and select.args.get("where") is not None
         if positive:
-            conditions.append(equal)
-        else:  # IN / NOT IN in any other place: NULLs on either side matter
-            conditions.append(exp.Paren(this=exp.or_(equal, exp.Is(this=left.copy(), expression=exp.Null()),
-                                                     exp.Is(this=value.copy(), expression=exp.Null()))))
+            variants = [[equal]]
+        else:  # IN / NOT IN anywhere else: a NULL on either side matters (three probes, each a plain join)
+            variants = [[equal], [exp.Is(this=left.copy(), expression=exp.Null())],
+                        [exp.Is(this=value.copy(), expression=exp.Null())]]
         outer_refs = True
     if not outer_refs:
         return None
-    probe = _strip(select, driver)
-    first = copy.args["from_"].this.copy()
-    probe.set("joins", (probe.args.get("joins") or []) + [exp.Join(this=first, kind="CROSS")]
-              + [j.copy() for j in copy.args.get("joins") or []])
     marked = renames[table.alias_or_name]
-    conditions.append(exp.Not(this=exp.Is(this=column(RID, marked), expression=exp.Null())))
-    probe = probe.where(and_all([c.copy() for c in conditions]))
-    _prune(probe, {driver, marked, *renames.values()})
-    if not _mark(probe, marked):
-        return None
-    return probe
+    probes = []
+    for extra in variants:
+        probe = _strip(select, driver)
+        first = copy.args["from_"].this.copy()
+        probe.set("joins", (probe.args.get("joins") or []) + [exp.Join(this=first, kind="CROSS")]
+                  + [j.copy() for j in copy.args.get("joins") or []])
+        where = [c.copy() for c in conditions + extra]
+        where.append(exp.Not(this=exp.Is(this=column(RID, marked), expression=exp.Null())))
+        probe = probe.where(and_all(where))
+        _prune(probe, {driver, marked, *renames.values()})
+        if not _mark(probe, marked):
+            return None
+        probes.append(probe)
+    result = probes[0]
+    for probe in probes[1:]:
+        result = exp.union(result, probe, distinct=False)
+    return result
 
 
 def _plain_rows(query: exp.Select) -> bool:

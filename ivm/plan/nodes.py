@@ -119,7 +119,7 @@ class Lookup:
 
     relation: str
     alias: str
-    probe: exp.Select | None
+    probe: exp.Query | None
     reason: str = ""
 
 

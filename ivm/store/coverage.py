@@ -195,10 +195,9 @@ class CoverageRules:
                 parts.extend(probes)
             if everything:
                 affected = None
-            elif parts:
-                affected = self._temporary("affected")
-                self.execute(perrow.affected_statement(affected, parts))
-                if not self.con.execute(f'SELECT EXISTS (SELECT 1 FROM "{affected}")').fetchall()[0][0]:
+            elif parts:  # literal ids when few: the driver and lineage columns are probed by index
+                affected = self.rid_set(self.ids(perrow.affected_query(parts)))
+                if not affected:
                     continue
             else:
                 continue
@@ -322,7 +321,8 @@ def explain_statements(stage: Stage) -> list[str]:
                     continue
                 probe = perrow.probe_query(lookup, driver.alias, f"__ivm_gone_{lookup.relation}", {})
                 lines.append(f"-- lookup {lookup.relation} AS {lookup.alias}, affected driver rows: {render(probe)}")
-            lines.append(f"-- re-evaluate them: {render(perrow.fresh_query(stage, index, '__ivm_affected'))}")
+            affected = RidSet.symbolic("__ivm_affected")
+            lines.append(f"-- re-evaluate them: {render(perrow.fresh_query(stage, index, affected))}")
         lines.append("-- then delete the stored rows of those driver rows that are not in the result, "
                      "insert the new ones")
     elif isinstance(stage, PartitionStage):
