@@ -289,7 +289,7 @@ def test_failed_maintenance_changes_nothing_random(data):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Deltas bigger than ivm's literal id lists (more than 2048 ids go through a temporary relation)
+# Deltas bigger than ivm's literal id lists (more than LITERAL_LIMIT ids go through a temporary relation)
 
 LARGE_VIEWS = [
     ("lj", "SELECT a.id, a.k, b.x, a.s, b.d FROM t0 a JOIN t1 b ON a.id = b.id AND a.x <= b.k"),
@@ -325,7 +325,7 @@ def test_large_deltas(seed, sizes, dels):
             oracle.con.execute(f"CREATE VIEW {name} AS {sql}")
         db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in LARGE_VIEWS))
         assert_views_match(db, oracle, LARGE_VIEWS, "after deploy")
-        for table, where in [("t0", "id % 5 <> 0"), *dels]:  # the first one deletes > 2048 ids
+        for table, where in [("t0", "id % 5 <> 0"), *dels]:  # the first one deletes more than LITERAL_LIMIT ids
             oracle.delete(table, where)
             db.delete(table, where)
             assert_views_match(db, oracle, LARGE_VIEWS, f"after deletion ({table}: {where})")

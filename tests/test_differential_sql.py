@@ -50,6 +50,7 @@ def test_combinations(data):
 def test_views_over_views(data):
     """Two or three views, each reading the one before: views over views over views of any form."""
     def plan(gen):
+        gen.plain_names = True
         views = [("v1", gen.view("v1", gen.choice(gen.SQL_FORMS), depth=0))]
         for i in range(2, gen.integer(2, 3) + 1):
             form = gen.choice([*gen.SQL_FORMS, "aggregate", "spj"])

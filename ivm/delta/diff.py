@@ -57,13 +57,13 @@ def _unmatched(stage: Stage, left: exp.Select, right: exp.Select) -> exp.Select:
         .join(exp.Subquery(this=right, alias=exp.TableAlias(this=ident("r"))), on=on, join_type="ANTI")
 
 
-def gone_ids_statement(stage: Stage, fresh: str, into: str, restrict: Restriction | None) -> exp.Create:
-    """Ids of stored rows of the part that the fresh rows no longer contain."""
+def gone_condition(stage: Stage, fresh: str, restrict: Restriction | None) -> exp.Expression:
+    """``__ivm_rid IN (stored rows of the part that the fresh rows do not contain)``."""
     stored = _numbered(stage, _stored(stage), True, restrict)
     new = _numbered(stage, _fresh(fresh), False, None)
     ids = exp.select(column(RID, "__g")).from_(
         exp.Subquery(this=_unmatched(stage, stored, new), alias=exp.TableAlias(this=ident("__g"))))
-    return temporary(into, ids)
+    return exp.In(this=column(RID), query=exp.Subquery(this=ids))
 
 
 def insert_new_statement(stage: Stage, fresh: str, restrict: Restriction | None) -> exp.Insert:
@@ -82,3 +82,10 @@ def rows_where(stage: Stage, condition: exp.Expression) -> exp.Select:
 
 def in_table(target: exp.Expression, table: str) -> exp.Expression:
     return exp.In(this=target, query=exp.Subquery(this=exp.select(column(RID)).from_(exp.Table(this=ident(table)))))
+
+
+def part_condition(stage: Stage, restrict: Restriction | None) -> exp.Expression:
+    """``__ivm_rid IN (the stored rows of the part)``: the whole part, for a stage nobody reads."""
+    part = exp.select(column(RID, STORED)).from_(_stored(stage))
+    part = restrict(part) if restrict is not None else part
+    return exp.In(this=column(RID), query=exp.Subquery(this=part))

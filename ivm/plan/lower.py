@@ -599,8 +599,29 @@ def _before_aggregate(name, select, columns, schema, plan) -> list[Stage] | None
         outer = outer.group_by(*keys)
     if condition is not None:
         outer = outer.having(condition)
-    schema = _with_types(schema, source, rows, extract.columns())
-    return stages + plan(name, outer, list(columns), schema)
+    types = _with_types(schema, source, rows, extract.columns())[source]
+    return stages + [_aggregate_stage(name, outer, columns, source, types)]
+
+
+def _aggregate_stage(name: str, outer: exp.Select, columns: Sequence[str], source: str,
+                     types: Mapping[str, str]) -> Stage:
+    """The aggregate of ``outer`` (reading ``source`` as ``__r``) as a stage reading that stage directly:
+    it already holds exactly the columns the aggregate reads, so no SPJ copy of it is made."""
+    from ivm.plan.nodes import AggregateStage
+    from ivm.plan.state import subtractive_state
+
+    def to_core(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.table == "__r":
+            return column(node.name, "__core")
+        return node
+
+    select = _build()._aliased(outer, columns).transform(to_core)
+    select.set("from_", exp.From(this=internal_table(source, "__core")))
+    group = select.args.get("group")
+    keys = tuple(k.copy() for k in group.expressions) if group is not None else ()
+    state, outputs = subtractive_state(select, keys, dict(types))
+    return AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source, select=select,
+                          keys=keys, state=state, outputs=outputs)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -611,10 +632,6 @@ def _per_row(name: str, select: exp.Select, columns: Sequence[str], schema: Sche
     stages: list[Stage] = []
     select = select.copy()
     select, more = _lower_uncorrelated(name, select, schema, plan)
-    if select is None:
-        return None
-    stages += more
-    select, more, schema = _lower_prefix(name, select, schema)
     if select is None:
         return None
     stages += more
@@ -674,63 +691,6 @@ def _simple_lookup(query: exp.Expression) -> bool:
     if query.args.get("limit") is not None or query.args.get("offset") is not None or query.find(exp.Window):
         return False
     return not any(n is not query for n in query.find_all(exp.Select))
-
-
-def _lower_prefix(name, select, schema):
-    """Inner joins before the first outer join (or all of them, when only subqueries need a per-row stage)
-    become an SPJ stage, maintained by lineage; the per-row stage then has one driver row per prefix row."""
-    build = _build()
-    joins = list(select.args.get("joins") or [])
-    length = 1
-    for join in joins:
-        if (join.side or "") or _subqueries_in(join.args.get("on")):
-            break
-        length += 1
-    if length < 2:
-        return select, [], schema
-    scope = _root_scope(select)
-    if scope is None:
-        return None, [], schema
-    tables = build._tables(select)
-    prefix_aliases = {t.alias_or_name for t in tables[:length]}
-    later_sides = {(j.side or "").upper() for j in joins[length - 1:]}
-    where = select.args.get("where")
-    pushed = []
-    for conjunct in _conjuncts(where.this) if where is not None else []:
-        refs = {c.table for c in conjunct.find_all(exp.Column)}
-        if (not later_sides & {"RIGHT", "FULL"} and refs and refs <= prefix_aliases
-                and not _subqueries_in(conjunct) and not conjunct.find(exp.AggFunc, exp.Window)):
-            pushed.append(conjunct)
-    pushed_nodes = {id(p) for p in pushed}
-    pushed_ids = {id(c) for p in pushed for c in p.find_all(exp.Column)}
-    prefix_join_ids = {id(c) for j in joins[:length - 1] for c in (j.args.get("on").find_all(exp.Column)
-                                                                    if j.args.get("on") is not None else [])}
-    needed: dict[tuple[str, str], str] = {}
-    rewrites = []
-    for col in scope.columns:
-        if not col.table or col.table not in prefix_aliases or id(col) in pushed_ids or id(col) in prefix_join_ids:
-            continue
-        key = (col.table, col.name)
-        if key not in needed:
-            needed[key] = build._unique(f"{col.table}__{col.name}", needed.values())
-        rewrites.append((col, needed[key]))
-    source = f"{name}__j"
-    prefix = exp.Select(expressions=[exp.alias_(column(n, t), ident(c)) for (t, n), c in needed.items()]
-                        or [exp.alias_(exp.Literal.number(1), ident("__ivm_one"))])
-    prefix.set("from_", select.args["from_"].copy())
-    prefix.set("joins", [j.copy() for j in joins[:length - 1]] or None)
-    if pushed:
-        prefix.set("where", exp.Where(this=and_all([p.copy() for p in pushed])))
-    prefix_columns = list(needed.values()) or ["__ivm_one"]
-    stage = build._spj(source, [prefix], prefix_columns)
-    for col, new in rewrites:
-        col.replace(column(new, "__ivm_j"))
-    where = select.args.get("where")
-    kept = [c for c in (_conjuncts(where.this) if where is not None else []) if id(c) not in pushed_nodes]
-    select.set("from_", exp.From(this=internal_table(source, "__ivm_j")))
-    select.set("joins", joins[length - 1:] or None)
-    select.set("where", exp.Where(this=and_all(kept)) if kept else None)
-    return select, [stage], _with_types(schema, source, prefix, prefix_columns)
 
 
 def _split_full_joins(select: exp.Select) -> list[tuple[exp.Select, str]] | None:

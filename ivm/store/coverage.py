@@ -12,14 +12,16 @@ can touch before their rule runs, and these stages themselves.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sqlglot import exp
 
-from ivm.delta import aggregate, diff, partition, perrow, topk
+from ivm.delta import aggregate, diff, materialise, partition, perrow, topk
 from ivm.delta.materialise import body
 from ivm.delta.rids import RidSet
 from ivm.plan.nodes import AggregateStage, PartitionStage, PerRowStage, RecomputeStage, Stage, TopKStage
-from ivm.sql import RID, and_all, column, ident, internal_table, null_safe_eq, render
+from ivm.sql import RID, and_all, column, fill, ident, internal_table, null_safe_eq, render, slot
 
 MORE_STAGES = (PerRowStage, PartitionStage, TopKStage)
 
@@ -48,38 +50,93 @@ def ids_needed(stages) -> set[str]:
 
 
 class CoverageRules:
-    """Mixed into :class:`ivm.store.maintain.Maintainer` (which provides execute, ids, rid_set, ...)."""
+    """Mixed into :class:`ivm.store.maintain.Maintainer` (which provides execute, ids, rid_set, ...).
 
-    # -- capture -----------------------------------------------------------------------------------
+    Statements are rendered once per stage and shape (:func:`_sql`) with slots for temporary tables and id
+    sets, and filled in per deletion (:func:`ivm.sql.fill`)."""
+
+    # -- templates ---------------------------------------------------------------------------------
+    def _run(self, sql: str, tables: dict | None = None, ids: dict | None = None):
+        return self.con.execute(fill(sql, tables, ids))
+
     def _temporary(self, prefix: str) -> str:
         name = f"__ivm_{prefix}_{len(self._temporaries)}"
         self._temporaries.append(name)
         return name
 
+    def _ask(self, sql: str, tables: dict | None = None, ids: dict | None = None) -> bool:
+        return bool(self._run(sql, tables, ids).fetchall()[0][0])
+
+    def _ids_of(self, sql: str, tables: dict | None = None, ids: dict | None = None) -> np.ndarray:
+        return np.asarray(self._run(sql, tables, ids).fetchnumpy()[RID])
+
+    # -- capture -----------------------------------------------------------------------------------
     def capture(self, query: exp.Query, prefix: str = "gone") -> str:
         name = self._temporary(prefix)
         self.execute(diff.temporary(name, query))
         return name
 
-    def capture_source(self, table: str, deleted: RidSet) -> str | None:
-        """Before a source deletion: keep the rows about to go when a stage reads their values."""
-        if not deleted or table not in self.readers_need_rows:
-            return None
-        return self.capture(exp.select(exp.Star()).from_(internal_table(table)).where(deleted.contains(column(RID))))
+    def _capture(self, sql: str, tables: dict | None = None, ids: dict | None = None, prefix: str = "gone") -> str:
+        """Run a ``CREATE TEMP TABLE slot(out) AS ...`` template into a fresh temporary table."""
+        name = self._temporary(prefix)
+        self._run(sql, {**(tables or {}), "out": name}, ids)
+        return name
 
-    def _remove(self, stage: Stage, condition: exp.Expression) -> tuple[RidSet, str | None]:
-        """Delete the stage rows matching ``condition``; ids when a reader needs them, rows when one
-        needs their values."""
+    def delete_source(self, table: str, deleted: RidSet) -> str | None:
+        """Delete the rows ``deleted`` from a source; when a stage reads their values, keep them in a
+        temporary table (returned) with one ``DELETE ... RETURNING *``."""
+        key = (table, table in self.readers_need_rows)
+        sql = _SOURCE_SQL.get(key)
+        if sql is None:
+            statement = exp.Delete(this=internal_table(table), where=exp.Where(
+                this=_ids_slot("del").contains(column(RID))))
+            if key[1]:
+                statement.set("returning", exp.Returning(expressions=[exp.Star()]))
+            sql = _SOURCE_SQL[key] = render(statement)
+        result = self._run(sql, ids={"del": deleted})
+        if not key[1]:
+            result.fetchall()
+            return None
+        with warnings.catch_warnings():  # DuckDB suggests con.sql(); a DELETE must run through execute
+            warnings.simplefilter("ignore")
+            rows = result.to_arrow_table()
+        name = self._temporary("gone")
+        self.con.register("__ivm_gone_arrow", rows)
+        try:
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM __ivm_gone_arrow')
+        finally:
+            self.con.unregister("__ivm_gone_arrow")
+        return name
+
+    def _remove(self, stage: Stage, key, condition, tables: dict | None = None, ids: dict | None = None
+                ) -> tuple[RidSet, str | None]:
+        """Delete the stage rows matching the condition template ``condition()`` (cached under ``key``,
+        evaluated once); their ids when a reader needs them, their rows when one needs their values."""
         gone = None
         if stage.name in self.readers_need_rows:
-            gone = self.capture(diff.rows_where(stage, condition))
-            ids = self.ids(exp.select(column(RID)).from_(exp.Table(this=ident(gone))))
-        elif stage.name in self.read:
-            ids = self.ids(exp.select(column(RID)).from_(internal_table(stage.name)).where(condition))
-        else:
-            ids = None
-        count = self.count(exp.Delete(this=internal_table(stage.name), where=exp.Where(this=condition)))
-        return (self.rid_set(ids) if ids is not None else RidSet(count=count)), gone
+            sql = _sql(stage, ("capture", key), lambda: diff.temporary(slot("out"), diff.rows_where(stage, condition())))
+            gone = self._capture(sql, tables, ids)
+            found = self._ids_of(_sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
+                exp.Table(this=ident(slot("gone"))))), {"gone": gone})
+            if not len(found):
+                return RidSet(), gone
+            delete = _sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
+                this=diff.in_table(column(RID), slot("gone")))))
+            count = self._run(delete, {"gone": gone}).fetchall()[0][0]
+            return RidSet(count=int(count)) if stage.name not in self.read else self.rid_set(found), gone
+        if stage.name in self.read:
+            found = self._ids_of(_sql(stage, ("ids", key), lambda: exp.select(column(RID)).from_(
+                internal_table(stage.name)).where(condition())), tables, ids)
+            rid_set = self.rid_set(found)
+            if not rid_set:
+                return rid_set, None
+            self._run(_sql(stage, ("delete-ids",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
+                this=_ids_slot("found").contains(column(RID))))), ids={"found": rid_set})
+            return rid_set, None
+        delete = _sql(stage, ("delete", key), lambda: exp.Delete(this=internal_table(stage.name),
+                                                                  where=exp.Where(this=condition())))
+        count = self._run(delete, tables, ids).fetchall()[0][0]
+        return RidSet(count=int(count)), None
 
     def _combine(self, removed: list[tuple[RidSet, str | None]], inserted: list[RidSet]):
         from ivm.store.maintain import Change
@@ -92,8 +149,6 @@ class CoverageRules:
             if gone:
                 gones.append(gone)
         deleted = self.rid_set(np.concatenate(ids)) if ids else RidSet(count=count)
-        if ids and deleted.count != count:
-            deleted = RidSet(values=deleted.values, relation=deleted.relation, count=count)
         gone = gones[0] if len(gones) == 1 else None
         if len(gones) > 1:
             query = exp.select(exp.Star()).from_(exp.Table(this=ident(gones[0])))
@@ -109,13 +164,26 @@ class CoverageRules:
             return self.ids(exp.select(column(RID)).from_(exp.Table(this=ident(rid_set.relation))))
         return np.asarray(rid_set.values, dtype=np.int64)
 
-    def _replace_part(self, stage: Stage, fresh_query: exp.Query, restrict) -> tuple[tuple[RidSet, str | None], RidSet]:
-        """Recompute a part of ``stage`` into a temporary table and apply the difference."""
-        fresh = self.capture(fresh_query, "fresh")
-        gone_ids = self._temporary("gone_ids")
-        self.execute(diff.gone_ids_statement(stage, fresh, gone_ids, restrict))
-        inserted = self.insert_returning(diff.insert_new_statement(stage, fresh, restrict))
-        removed = self._remove(stage, diff.in_table(column(RID), gone_ids))
+    def _replace_part(self, stage: Stage, key, fresh_query, restrict, ids: dict | None = None,
+                      tables: dict | None = None):
+        """Recompute a part of ``stage`` into a temporary table and apply the difference: insert the fresh
+        rows without a stored partner, then delete the stored rows without a fresh partner (after the
+        insert the stored part holds every fresh row, so the new rows are never deleted). ``fresh_query``
+        and ``restrict`` build templates; ``key`` names their shape."""
+        tables = dict(tables or {})
+        if stage.name not in self.read and stage.name not in self.readers_need_rows:
+            # nobody reads this stage: replace the part wholesale (two statements, no bag difference)
+            removed = self._remove(stage, ("part", key), lambda: diff.part_condition(stage, restrict()), tables, ids)
+            insert = _sql(stage, ("insert-all", key), lambda: materialise.insert_statement(stage, fresh_query()))
+            inserted = RidSet(count=len(self._ids_of(insert, tables, ids)))
+            return removed, inserted
+        fresh = self._capture(_sql(stage, ("fresh", key), lambda: diff.temporary(slot("out"), fresh_query())),
+                              tables, ids, prefix="fresh")
+        tables["fresh"] = fresh
+        insert = _sql(stage, ("insert", key), lambda: diff.insert_new_statement(stage, slot("fresh"), restrict()))
+        inserted = self.rid_set(self._ids_of(insert, tables, ids))
+        removed = self._remove(stage, ("gone", key), lambda: diff.gone_condition(stage, slot("fresh"), restrict()),
+                               tables, ids)
         return removed, inserted
 
     def _net_change(self, relation: str, change) -> bool:
@@ -123,13 +191,15 @@ class CoverageRules:
         stage = self.by_name.get(relation)
         if stage is None or not change.deleted or not change.inserted or change.gone_rows is None:
             return bool(change)
-        cols = [column(c) for c in stage.columns]
-        old = exp.select(*cols).from_(exp.Table(this=ident(change.gone_rows)))
-        new = exp.select(*[c.copy() for c in cols]).from_(internal_table(relation)).where(
-            change.inserted.contains(column(RID)))
-        differs = exp.select(exp.or_(exp.Exists(this=exp.except_(old, new, distinct=False)),
-                                     exp.Exists(this=exp.except_(new.copy(), old.copy(), distinct=False))))
-        return bool(self.execute(differs).fetchall()[0][0])
+
+        def build():
+            cols = [column(c) for c in stage.columns]
+            old = exp.select(*cols).from_(exp.Table(this=ident(slot("gone"))))
+            new = exp.select(*[c.copy() for c in cols]).from_(internal_table(relation)).where(
+                _ids_slot("ins").contains(column(RID)))
+            return exp.select(exp.or_(exp.Exists(this=exp.except_(old, new, distinct=False)),
+                                      exp.Exists(this=exp.except_(new.copy(), old.copy(), distinct=False))))
+        return self._ask(_sql(stage, ("net",), build), {"gone": change.gone_rows}, {"ins": change.inserted})
 
     def apply_more(self, stage: Stage, inputs: dict):
         if isinstance(stage, PerRowStage):
@@ -141,15 +211,21 @@ class CoverageRules:
     # -- aggregates and fallbacks read by these stages ----------------------------------------------
     def _aggregate_keeping_rows(self, stage: AggregateStage, source):
         """Run the aggregate rule, keeping the replaced groups' old rows for readers that need values."""
-        if stage.keys:
-            keys = aggregate.affected_keys_query(stage, source.gone_rows, source.inserted)
+        shape = (source.gone_rows is not None, bool(source.inserted))
+
+        def build():
+            if not stage.keys:
+                return diff.temporary(slot("out"), exp.select(exp.Star()).from_(internal_table(stage.name)))
+            keys = aggregate.affected_keys_query(stage, slot("gone") if shape[0] else None,
+                                                 _ids_slot("ins") if shape[1] else RidSet())
             matches = and_all(null_safe_eq(column(f"__ivm_k{i}", "__s"), column(f"__ivm_k{i}", "__k"))
                               for i in range(len(stage.keys)))
-            before = exp.select(exp.Column(this=exp.Star(), table=ident("__s"))).from_(internal_table(stage.name, "__s")).join(
-                exp.Subquery(this=keys, alias=exp.TableAlias(this=ident("__k"))), on=matches, join_type="SEMI")
-        else:
-            before = exp.select(exp.Star()).from_(internal_table(stage.name))
-        candidates = self.capture(before, "groups")
+            return diff.temporary(slot("out"), exp.select(exp.Column(this=exp.Star(), table=ident("__s"))).from_(
+                internal_table(stage.name, "__s")).join(exp.Subquery(this=keys, alias=exp.TableAlias(
+                    this=ident("__k"))), on=matches, join_type="SEMI"))
+        candidates = self._capture(_sql(stage, ("groups", shape), build),
+                                   {"gone": source.gone_rows} if shape[0] else None,
+                                   {"ins": source.inserted} if shape[1] else None, prefix="groups")
         change = self._aggregate(stage, source)
         if change.deleted:
             change.gone_rows = self.capture(exp.select(exp.Star()).from_(exp.Table(this=ident(candidates)))
@@ -163,78 +239,107 @@ class CoverageRules:
         self.execute(naive.gone_statement(stage))
         self._temporaries += [naive.FRESH, naive.GONE]
         inserted = self.insert_returning(naive.insert_statement_for(stage))
-        removed = self._remove(stage, diff.in_table(column(RID), naive.GONE))
+        removed = self._remove(stage, ("naive",), lambda: diff.in_table(column(RID), naive.GONE))
         return self._combine([removed], [inserted])
 
     # -- per-row stages ----------------------------------------------------------------------------
     def _per_row(self, stage: PerRowStage, inputs: dict):
         removed, inserted = [], []
-        effective = {name: change for name, change in inputs.items()}
         for index, branch in enumerate(stage.branches):
             driver = inputs.get(branch.driver.relation)
             if driver is not None and driver.deleted:
-                removed.append(self._remove(stage, perrow.lineage_hit(index, driver.deleted)))
-            parts, everything = [], False
-            if driver is not None and driver.inserted:
-                parts.append(perrow.inserted_driver_rows(branch.driver.relation, driver.inserted))
-            for lookup in branch.lookups:
-                change = effective.get(lookup.relation)
-                if not change:
-                    continue
-                if lookup.relation not in self._net_checked:
-                    self._net_checked[lookup.relation] = self._net_change(lookup.relation, change)
-                if not self._net_checked[lookup.relation]:
-                    continue
-                if lookup.probe is None:
-                    everything = True
-                    break
-                probes = self._probes(branch, lookup, inputs)
-                if probes is None:
-                    everything = True
-                    break
-                parts.extend(probes)
-            if everything:
-                affected = None
-            elif parts:  # literal ids when few: the driver and lineage columns are probed by index
-                affected = self.rid_set(self.ids(perrow.affected_query(parts)))
+                removed.append(self._remove(stage, ("driver", index),
+                                            lambda index=index: perrow.lineage_hit(index, _ids_slot("drv")),
+                                            ids={"drv": driver.deleted}))
+            plan = self._affected_plan(stage, index, branch, inputs)
+            if plan is None:
+                continue
+            if plan == "all":
+                affected, key, ids = None, ("all", index), None
+            else:
+                key, tables, ids = plan
+                sql = _sql(stage, key, lambda: self._affected_template(stage, index, key))
+                affected = self.rid_set(self._ids_of(sql, tables, ids))
                 if not affected:
                     continue
-            else:
-                continue
+                key, ids = ("some", index), {"aff": affected}
+            aff_slot = None if affected is None else _ids_slot("aff")
             part_removed, part_inserted = self._replace_part(
-                stage, perrow.fresh_query(stage, index, affected), perrow.restriction(index, affected))
+                stage, key, lambda: perrow.fresh_query(stage, index, aff_slot),
+                lambda: perrow.restriction(index, aff_slot), ids)
             removed.append(part_removed)
             inserted.append(part_inserted)
         self._net_checked.clear()
         return self._combine(removed, inserted)
 
-    def _probes(self, branch, lookup, inputs) -> list[exp.Query] | None:
-        change = inputs[lookup.relation]
-        others_old = {}
-        for table in lookup.probe.find_all(exp.Table):
-            name = table.name
-            if not table.args.get("db") or name not in inputs or table.alias_or_name == branch.driver.alias:
+    def _affected_plan(self, stage: PerRowStage, index: int, branch, inputs: dict):
+        """None (no driver row affected), "all", or (template key, tables, ids) of the affected query."""
+        parts, tables, ids = [], {}, {}
+        driver = inputs.get(branch.driver.relation)
+        if driver is not None and driver.inserted:
+            parts.append(("driver",))
+            ids[f"ins_{branch.driver.relation}"] = driver.inserted
+        for position, lookup in enumerate(branch.lookups):
+            change = inputs.get(lookup.relation)
+            if not change:
                 continue
-            other = inputs[name]
-            if other.deleted and other.gone_rows is None:
-                return None
-            others_old[name] = perrow.old_state(name, other.inserted, other.gone_rows) if other.deleted \
-                else exp.select(exp.Star()).from_(internal_table(name)).where(
-                    exp.not_(other.inserted.contains(column(RID))))
-        parts = []
-        if change.deleted:
-            if change.gone_rows is None:
-                return None
-            parts.append(perrow.probe_query(lookup, branch.driver.alias, change.gone_rows, others_old))
-        if change.inserted:
-            parts.append(perrow.probe_query(lookup, branch.driver.alias,
-                                            perrow.rows_of(lookup.relation, change.inserted), {}))
-        return parts
+            if lookup.relation not in self._net_checked:
+                self._net_checked[lookup.relation] = self._net_change(lookup.relation, change)
+            if not self._net_checked[lookup.relation]:
+                continue
+            if lookup.probe is None:
+                return "all"
+            others = []
+            for table in lookup.probe.find_all(exp.Table):
+                name = table.name
+                if table.args.get("db") and name in inputs and table.alias_or_name != branch.driver.alias:
+                    other = inputs[name]
+                    if other.deleted and other.gone_rows is None:
+                        return "all"
+                    others.append((name, bool(other.deleted), bool(other.inserted)))
+                    if other.deleted:
+                        tables[f"gone_{name}"] = other.gone_rows
+                    if other.inserted:
+                        ids[f"ins_{name}"] = other.inserted
+            if change.deleted:
+                if change.gone_rows is None:
+                    return "all"
+                tables[f"gone_{lookup.relation}"] = change.gone_rows
+                parts.append(("deleted", position, tuple(sorted(set(others)))))
+            if change.inserted:
+                ids[f"ins_{lookup.relation}"] = change.inserted
+                parts.append(("inserted", position))
+        if not parts:
+            return None
+        return ("affected", index, tuple(parts)), tables, ids
+
+    @staticmethod
+    def _affected_template(stage: PerRowStage, index: int, key) -> exp.Query:
+        branch = stage.branches[index]
+        queries = []
+        for part in key[2]:
+            if part[0] == "driver":
+                queries.append(perrow.inserted_driver_rows(branch.driver.relation,
+                                                           _ids_slot(f"ins_{branch.driver.relation}")))
+                continue
+            lookup = branch.lookups[part[1]]
+            if part[0] == "deleted":
+                others = {name: perrow.old_state(name, _ids_slot(f"ins_{name}") if inserted else RidSet(),
+                                                 slot(f"gone_{name}")) if deleted
+                          else exp.select(exp.Star()).from_(internal_table(name)).where(
+                              exp.not_(_ids_slot(f"ins_{name}").contains(column(RID))))
+                          for name, deleted, inserted in part[2]}
+                queries.append(perrow.probe_query(lookup, branch.driver.alias, slot(f"gone_{lookup.relation}"),
+                                                  others))
+            else:
+                rows = perrow.rows_of(lookup.relation, _ids_slot(f"ins_{lookup.relation}"))
+                queries.append(perrow.probe_query(lookup, branch.driver.alias, rows, {}))
+        return perrow.affected_query(queries)
 
     # -- partition stages --------------------------------------------------------------------------
     def _partition(self, stage: PartitionStage, inputs: dict):
-        parts, everything = [], stage.global_
-        for scan in stage.scans:
+        parts, tables, ids, everything = [], {}, {}, stage.global_
+        for position, scan in enumerate(stage.scans):
             change = inputs.get(scan.relation)
             if not change or everything:
                 continue
@@ -242,44 +347,76 @@ class CoverageRules:
                 if change.gone_rows is None:
                     everything = True
                     break
-                parts.append(partition.key_select(scan, exp.Table(this=ident(change.gone_rows))))
+                tables[f"gone_{scan.relation}"] = change.gone_rows
+                parts.append(("deleted", position))
             if change.inserted:
-                parts.append(partition.key_select(scan, perrow.rows_of(scan.relation, change.inserted)))
-        affected = None
-        if not everything:
-            if not parts:
-                return self._combine([], [])
-            affected = self._temporary("keys")
-            self.execute(partition.affected_statement(affected, parts))
-        removed, inserted = self._replace_part(stage, partition.fresh_query(stage, affected),
-                                               partition.restriction(stage, affected))
+                ids[f"ins_{scan.relation}"] = change.inserted
+                parts.append(("inserted", position))
+        if everything:
+            removed, inserted = self._replace_part(stage, "all", lambda: partition.fresh_query(stage, None),
+                                                   lambda: partition.restriction(stage, None))
+            return self._combine([removed], [inserted])
+        if not parts:
+            return self._combine([], [])
+
+        def build():
+            queries = []
+            for mode, position in parts:
+                scan = stage.scans[position]
+                rows = exp.Table(this=ident(slot(f"gone_{scan.relation}"))) if mode == "deleted" \
+                    else perrow.rows_of(scan.relation, _ids_slot(f"ins_{scan.relation}"))
+                queries.append(partition.key_select(scan, rows))
+            return partition.affected_statement(slot("out"), queries)
+        keys = self._capture(_sql(stage, ("keys", tuple(parts)), build), tables, ids, prefix="keys")
+        removed, inserted = self._replace_part(stage, "some", lambda: partition.fresh_query(stage, slot("keys")),
+                                               lambda: partition.restriction(stage, slot("keys")),
+                                               tables={"keys": keys})
         return self._combine([removed], [inserted])
 
     # -- top-k stages ------------------------------------------------------------------------------
     def _top_k(self, stage: TopKStage, source):
         if stage.limit == 0 or not self._top_k_changes(stage, source):
             return self._combine([], [])
-        removed, inserted = self._replace_part(stage, topk.fresh_query(stage), None)
+        removed, inserted = self._replace_part(stage, "all", lambda: topk.fresh_query(stage), lambda: None)
         return self._combine([removed], [inserted])
 
     def _top_k_changes(self, stage: TopKStage, source) -> bool:
-        def ask(query) -> bool:
-            return bool(self.execute(query).fetchall()[0][0])
-
-        if source.deleted and ask(topk.any_kept(stage, source.deleted)):
+        if source.deleted and self._ask(_sql(stage, ("kept",), lambda: topk.any_kept(stage, _ids_slot("del"))),
+                                        ids={"del": source.deleted}):
             return True  # a kept row left: refill from below
-        full = stage.limit is not None and self.execute(topk.kept_count(stage)).fetchall()[0][0] >= stage.limit
+        full = stage.limit is not None and self._run(_sql(stage, ("count",), lambda: topk.kept_count(stage))
+                                                     ).fetchall()[0][0] >= stage.limit
         if stage.offset and source.deleted:
             if source.gone_rows is None:
                 return True
-            gone = exp.Table(this=ident(source.gone_rows))
-            if ask(topk.any_candidate(stage, gone, "not_after" if full else None)):
+            sql = _sql(stage, ("gone", full), lambda: topk.any_candidate(
+                stage, exp.Table(this=ident(slot("gone"))), "not_after" if full else None))
+            if self._ask(sql, {"gone": source.gone_rows}):
                 return True  # a row before the kept ones left: positions moved
         if source.inserted:
-            rows = perrow.rows_of(stage.source, source.inserted)
-            if ask(topk.any_candidate(stage, rows, "before" if full else None)):
+            sql = _sql(stage, ("inserted", full), lambda: topk.any_candidate(
+                stage, perrow.rows_of(stage.source, _ids_slot("ins")), "before" if full else None))
+            if self._ask(sql, ids={"ins": source.inserted}):
                 return True
         return False
+
+
+_SOURCE_SQL: dict[str, str] = {}
+
+
+def _ids_slot(name: str) -> RidSet:
+    """An id set standing for the slot ``name`` in a template (filled with literals or a relation)."""
+    return RidSet(relation=slot(name), count=1)
+
+
+def _sql(stage: Stage, key, build) -> str:
+    """The rendered statement ``build()`` for ``stage`` and shape ``key``, rendered once and kept with the
+    (immutable) stage."""
+    cache = stage.__dict__.setdefault("_ivm_templates", {})
+    sql = cache.get(key)
+    if sql is None:
+        sql = cache[key] = render(build())
+    return sql
 
 
 def strategy(stage: Stage) -> str | None:

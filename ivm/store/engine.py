@@ -343,9 +343,7 @@ class Database:
         one DELETE ... RETURNING."""
         ids = maintainer.ids(exp.select(column(RID)).from_(internal_table(table)).where(predicate.copy()))
         deleted = maintainer.rid_set(ids)
-        gone = maintainer.capture_source(table, deleted)  # values, when a lookup or partition key reads them
-        if deleted:
-            maintainer.count(exp.Delete(this=internal_table(table), where=exp.Where(this=deleted.contains(column(RID)))))
+        gone = maintainer.delete_source(table, deleted) if deleted else None  # keeps the rows when a stage reads them
         return Change(deleted=deleted, gone_rows=gone)
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
