@@ -175,11 +175,13 @@ def _rewrite(node: exp.Expression, visit) -> exp.Expression:
 
 
 def lower_select(name: str, select: exp.Select, columns: Sequence[str], schema: Schema,
-                 plan: Planner) -> list[Stage] | None:
-    """Stages for ``select`` (qualified, reading internal tables), or None to keep the fallback."""
+                 plan: Planner) -> list[Stage] | str | None:
+    """Stages for ``select`` (qualified, reading internal tables), or why it stays a recompute stage
+    (None: for the caller's reason)."""
     build = _build()
-    if _unsupported(select):
-        return None
+    unsupported = _unsupported(select)
+    if unsupported != "":
+        return unsupported
     if len(select.expressions) != len(columns):
         return None
     if select.args.get("limit") is not None or select.args.get("offset") is not None:
@@ -208,7 +210,7 @@ def lower_set_operation(name: str, query: exp.Query, columns: Sequence[str], sch
                         plan: Planner) -> list[Stage] | None:
     """INTERSECT / EXCEPT (set or ALL) as a partition stage keyed by every column; LIMIT on any set
     operation as a top-k stage over it."""
-    if not isinstance(query, (exp.Union, exp.Intersect, exp.Except)):
+    if not isinstance(query, (exp.Union, exp.Intersect, exp.Except)) or query.args.get("by_name"):
         return None
     if query.args.get("limit") is not None or query.args.get("offset") is not None:
         return _top_k(name, query, columns, schema, plan)
@@ -298,29 +300,27 @@ def _distinct_on_as_window(select: exp.Select, columns: Sequence[str]) -> exp.Se
     return result
 
 
-def _unsupported(select: exp.Select) -> bool:
+def _unsupported(select: exp.Select) -> str | None:
+    """Why ``select`` is outside what these rules handle (then it stays a recompute stage), or None."""
+    if select.args.get("from_") is None:
+        return None  # a SELECT without FROM: the caller's reason says so
     if select.args.get("windows"):
-        return True  # named windows (WINDOW w AS ...)
+        return "named windows (WINDOW w AS ...) have no delta rule yet; write the window inside OVER (...)"
     group = select.args.get("group")
     if group is not None and (group.args.get("grouping_sets") or group.args.get("cube") or group.args.get("rollup")):
-        return True
+        return None
     if select.find(exp.Unnest, exp.Lateral, exp.TableSample):
-        return True
+        return None
     build = _build()
-    for table in build._tables(select):
-        if not isinstance(table, exp.Table) or not table.args.get("db"):
-            return True
+    for node in select.find_all(exp.Select):  # the tables of subqueries must be tables too
+        for table in build._tables(node):
+            if not isinstance(table, exp.Table) or not table.args.get("db"):
+                return None
     for join in select.args.get("joins") or []:
         kind = (join.kind or "").upper()
         if kind not in ("", "INNER", "OUTER", "CROSS") or join.args.get("using") or join.args.get("method"):
-            return True
-    for node in select.find_all(exp.Select):  # tables inside subqueries must be tables too
-        if node is select:
-            continue
-        for table in build._tables(node):
-            if not isinstance(table, exp.Table) or not table.args.get("db"):
-                return True
-    return False
+            return f"{kind or join.args.get('method') or 'this'} JOIN has no delta rule yet"
+    return ""
 
 
 # ---------------------------------------------------------------------------------------------------------
