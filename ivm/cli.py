@@ -90,6 +90,9 @@ def delete(db, table, predicate, as_json, purge):
     for name, view in report["views"].items():
         lines.append(f"  {name}: -{view['deleted']} +{view['inserted']} rows, {view['strategy']} "
                      f"({view['reason']}), {view['seconds']:.4f} s")
+    for name, fs in report.get("features", {}).items():
+        lines.append(f"  feature set {name}: -{fs['rows_removed']} rows; train {fs['train_before']} -> "
+                     f"{fs['train_after']}, test {fs['test_before']} -> {fs['test_after']}")
     if purge:
         lines.append(receipts.text_summary(report["receipt"]))
     _emit(report, as_json, "\n".join(lines))
@@ -160,6 +163,97 @@ def explain(db, view):
         click.echo(database.explain(view))
 
 
+@cli.command()
+@click.argument("db")
+@click.argument("spec_file", metavar="[SPEC.yaml]", required=False)
+@click.option("--drop", "drop_name", metavar="NAME", help="Drop feature set NAME (its rows and statistics views).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def features(db, spec_file, drop_name, as_json):
+    """Deploy the feature set in SPEC.yaml (YAML or JSON) over its prep view; without SPEC, list feature sets."""
+    from ivm import ml
+    from ivm.ml import compile as ml_compile
+    from ivm.ml import features as ml_features
+
+    with _open(db) as database:
+        if drop_name:
+            ml.drop(database, drop_name)
+            _emit({"dropped": drop_name}, as_json, f"dropped feature set {drop_name}")
+            return
+        if spec_file:
+            report = ml.deploy(database, ml.load_spec(spec_file))
+            udf = "".join(f"; UDF {n} computed for {rows} rows" for n, rows in report["udf_rows"].items())
+            text = (f"deployed feature set {report['name']} on {report['from']}: {report['rows']} rows "
+                    f"({report['train']} train, {report['test']} test), {len(report['columns'])} columns; "
+                    f"lineage from {', '.join(report['lineage'])}{udf}; {report['seconds']:.2f} s")
+            _emit(report, as_json, text)
+            return
+        listing = {}
+        for name, fs in ml.sets(database).items():
+            train, test = ml_features.counts(database, name)
+            listing[name] = {"from": fs.spec.source, "train": train, "test": test,
+                             "columns": ml_compile.feature_names(database, fs), "spec": fs.spec.to_dict()}
+    lines = [f"{n}: on {v['from']}, {v['train']} train + {v['test']} test rows, {len(v['columns'])} columns"
+             for n, v in listing.items()]
+    _emit(listing, as_json, "\n".join(lines) or "no feature sets deployed")
+
+
+@cli.command()
+@click.argument("db")
+@click.option("--features", "name", required=True, metavar="NAME", help="The feature set to export.")
+@click.option("--format", "fmt", required=True, metavar="npy|parquet|arrow",
+              help="npy: a folder of .npy arrays; parquet or arrow (IPC file): one table.")
+@click.option("--out", required=True, metavar="PATH", help="Folder (npy) or file (parquet, arrow) to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def export(db, name, fmt, out, as_json):
+    """Write a feature set's X, y, split and lineage ids to npy files, Parquet or Arrow."""
+    from ivm import ml
+
+    if fmt not in ml.FORMATS:
+        raise IvmError(f"unknown format {fmt!r}; formats: {', '.join(ml.FORMATS)}")
+    with _open(db) as database:
+        report = ml.export(database, name, fmt, out)
+    _emit(report, as_json, f"exported {report['name']} to {report['out']} ({fmt}): {report['train']} train + "
+                           f"{report['test']} test rows, {report['columns']} columns, {report['seconds']:.3f} s")
+
+
+@cli.command()
+@click.argument("db")
+@click.option("--limit", type=int, default=None, help="Only the latest N entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print the log as JSON.")
+def log(db, limit, as_json):
+    """Show the audit log: every deletion, with rows removed per source, view and feature set."""
+    from ivm import audit
+
+    with _open(db) as database:
+        entries = audit.entries(database.con, limit)
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+    else:
+        click.echo(audit.text(entries))
+
+
+@cli.command()
+@click.argument("db")
+@click.option("--from", "table", required=True, help="Source table to delete from.")
+@click.option("--where", "predicate", required=True, help="SQL boolean expression selecting the rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def compare(db, table, predicate, as_json):
+    """Run a deletion incrementally and as a full rerun on copies of DB; exit 0 iff the results are equal."""
+    from ivm import compare_run
+
+    report = compare_run.run(db, table, predicate, udfs=click.get_current_context().find_root().params.get("udfs"))
+    lines = [f"deleted {report['deleted_rows']} rows from {report['source']}",
+             f"incremental: {report['incremental_seconds']:.4f} s (X and y on demand: export "
+             f"{report['export_seconds']:.4f} s)",
+             f"full rerun:  {report['recompute_seconds']:.4f} s", f"speedup: {report['speedup']:.1f}x",
+             f"equal: {'yes' if report['equal'] else 'NO'}"]
+    for name, artifact in report["artifacts"].items():
+        state = "equal" if artifact["equal"] else f"DIFFERENT ({artifact.get('difference', 'rows differ')})"
+        lines.append(f"  {name} ({artifact['kind']}): {state}, {artifact['rows_removed']} rows removed")
+    _emit(report, as_json, "\n".join(lines))
+    sys.exit(0 if report["equal"] else 1)
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                               "help_option_names": []})
 @click.pass_context
@@ -168,6 +262,27 @@ def rewrite(ctx):
     from rewriter.cli import command  # imported only here: ivm does not depend on the rewriter
 
     sys.exit(command.main(args=ctx.args, prog_name="ivm rewrite", standalone_mode=False))
+
+
+@cli.command()
+@click.option("--customers", default=20_000, show_default=True, type=int, help="Customers to generate (10 mails each).")
+@click.option("--out", "out_dir", default="ivm-demo", show_default=True,
+              help="Folder for the data, the rewrite and the database.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated data.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (progress still goes to stderr).")
+def demo(customers, out_dir, seed, as_json):
+    """The credit-card example end to end, offline: rewrite, deploy, delete card mails and their customers,
+    compare every artifact with a full rerun."""
+    from ivm import demo as scenario
+
+    summary = scenario.run(customers=customers, out=out_dir, seed=seed, progress=True)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        from rich.console import Console
+
+        scenario.render(summary, Console(width=max(Console().width, 110)))
+    sys.exit(0 if summary["equal"] else 1)
 
 
 def main(argv=None) -> None:

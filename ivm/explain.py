@@ -11,23 +11,39 @@ from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage, View
 from ivm.sql import render
 
 
-def delta_statements(stage: Stage, read_by_aggregate: bool = False) -> list[str]:
-    """The statements a deletion runs for ``stage``, with symbolic id sets."""
+def _symbolic(stage: SpjStage) -> dict[str, RidSet]:
+    return {name: RidSet.symbolic(f"__ivm_deleted_{name}") for name in stage.inputs}
+
+
+def delta_statements(stage: Stage, read_by_aggregate: bool = False, in_place: SpjStage | None = None,
+                     deferred: bool = False) -> list[str]:
+    """The statements a deletion runs for ``stage``, with symbolic id sets.
+
+    ``deferred``: this SPJ stage's only reader is an aggregate, so its DELETE waits until that aggregate
+    has read the leaving rows in place; ``in_place`` is such a source stage of an aggregate."""
     if isinstance(stage, SpjStage):
-        deleted = {name: RidSet.symbolic(f"__ivm_deleted_{name}") for name in stage.inputs}
+        deleted = _symbolic(stage)
+        if deferred:
+            return [f"-- once the aggregate reading this stage has read the leaving rows in place: "
+                    f"{render(spj.delete_statement(stage, deleted))}"]
         capture = [render(spj.capture_statement(stage, deleted, f"__ivm_gone_{stage.name}"))] if read_by_aggregate else []
         return capture + [render(spj.delete_statement(stage, deleted))]
+    gone = spj.gone_query(in_place, _symbolic(in_place)) if in_place is not None \
+        else f"__ivm_gone_{getattr(stage, 'source', '')}"
     if isinstance(stage, AggregateStage) and stage.subtractive:
-        lost = aggregate.lost_extremes_query(stage)
-        return [render(aggregate.group_delta_statement(stage, f"__ivm_gone_{stage.source}")),
+        lost = any(s.function in ("min", "max") for s in stage.state)
+        return [render(aggregate.group_delta_statement(stage, gone)),
+                render(aggregate.flags_query(stage)),
                 render(aggregate.subtract_statement(stage)),
-                *([render(aggregate.empty_groups_statement(stage))] if stage.keys else []),
-                *([f'-- groups whose MIN/MAX left: {render(lost)}; they are recomputed as below'] if lost else []),
+                *([f"-- if a group became empty: {render(aggregate.empty_groups_statement(stage))}"]
+                  if stage.keys else []),
+                *([f"-- if a group lost its MIN/MAX: {render(aggregate.lost_keys_query(stage))}; "
+                   "those groups are recomputed as below"] if lost else []),
                 render(aggregate.delete_statement(stage)) if lost else None,
                 render(aggregate.insert_statement_for(stage)) if lost else None]
     if isinstance(stage, AggregateStage):
         return [f'CREATE TEMP TABLE "{aggregate.AFFECTED}" AS '
-                + render(aggregate.affected_keys_query(stage, f"__ivm_gone_{stage.source}", RidSet())),
+                + render(aggregate.affected_keys_query(stage, gone, RidSet())),
                 render(aggregate.delete_statement(stage)),
                 render(aggregate.insert_statement_for(stage))]
     if isinstance(stage, RecomputeStage):
@@ -48,11 +64,13 @@ RULES = {
 # per-row, partition and top-k stages describe their rule themselves (ivm.store.coverage.strategy)
 
 
-def explain_plan(plan: ViewPlan) -> str:
+def explain_plan(plan: ViewPlan, deferrable: set[str] | frozenset[str] = frozenset()) -> str:
+    """``deferrable``: stages whose DELETE waits for their aggregate (see ``maintain.deferrable``)."""
     from ivm.store.engine import strategy_of
 
     strategy, reason = strategy_of(plan)
     lines = [f"view {plan.name}: {strategy} ({reason})", f"  sql: {plan.sql}"]
+    by_name = {stage.name: stage for stage in plan.stages}
     for stage in plan.stages:
         lines.append(f"  stage {stage.name} [{stage.kind}] reads {', '.join(stage.inputs)}")
         rule = "subtract" if isinstance(stage, AggregateStage) and stage.subtractive else stage.kind
@@ -62,6 +80,9 @@ def explain_plan(plan: ViewPlan) -> str:
                      + (f" because {stage.reason}" if isinstance(stage, RecomputeStage) else ""))
         lines.append(f"    build: {render(materialise.create_statement(stage))}")
         read_by_aggregate = any(isinstance(s, AggregateStage) and s.source == stage.name for s in plan.stages)
-        for statement in filter(None, delta_statements(stage, read_by_aggregate)):
+        source = by_name.get(getattr(stage, "source", None))
+        in_place = source if isinstance(source, SpjStage) and source.name in deferrable else None
+        for statement in filter(None, delta_statements(stage, read_by_aggregate, in_place,
+                                                       stage.name in deferrable)):
             lines.append(f"    delta: {statement}")
     return "\n".join(lines)

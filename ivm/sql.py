@@ -104,7 +104,8 @@ def slot(name: str) -> str:
 
 def fill(sql: str, tables: Mapping[str, str] | None = None, ids: Mapping[str, object] | None = None,
          dialect: str = DIALECT) -> str:
-    """Fill a rendered template: ``tables`` maps slots to temporary table names; ``ids`` maps slots that
+    """Fill a rendered template: ``tables`` maps slots to relations as SQL text (a quoted table name or a
+    parenthesised query, as :attr:`ivm.store.maintain.Change.gone` holds them); ``ids`` maps slots that
     stood for ``x IN (SELECT __ivm_rid FROM slot)`` to a :class:`ivm.delta.rids.RidSet` (a literal list
     when it holds its values, which lets DuckDB probe an index)."""
     quote = lambda name: exp.to_identifier(name, quoted=True).sql(dialect=dialect)  # noqa: E731
@@ -117,6 +118,6 @@ def fill(sql: str, tables: Mapping[str, str] | None = None, ids: Mapping[str, ob
         else:
             replacement = "IN (SELECT NULL WHERE FALSE)"
         sql = sql.replace(pattern, replacement)
-    for name, table in (tables or {}).items():
-        sql = sql.replace(quote(SLOT + name), quote(table))
+    for name, relation in (tables or {}).items():
+        sql = sql.replace(quote(SLOT + name), relation)
     return sql

@@ -18,6 +18,8 @@ EXIT_VERIFIED, EXIT_UNVERIFIED = 0, 1
 @click.argument("script", metavar="SCRIPT")
 @click.option("--source", "source_specs", multiple=True, metavar="NAME=PATH",
               help="An input file of the script, as table NAME (repeatable).")
+@click.option("--source-columns", "column_specs", multiple=True, metavar="NAME=COL,COL,...",
+              help="Source NAME has no header row; these are its column names (repeatable).")
 @click.option("--result-var", metavar="NAME", help="Variable holding the result when the script ends "
                                                    "(DataFrame, list of tuples, NumPy array, dict).")
 @click.option("--result-file", metavar="PATH", help="CSV (or Parquet) file the script writes its result to.")
@@ -38,8 +40,8 @@ EXIT_VERIFIED, EXIT_UNVERIFIED = 0, 1
 @click.option("--script-timeout", default=60.0, show_default=True, type=float,
               help="Seconds the original script may run on one data set.")
 @click.option("--no-variants", is_flag=True, help="Verify on the real data only (weaker).")
-def command(script, source_specs, result_var, result_file, columns, out_dir, model, max_rounds, replay, record,
-            timeout, retries, backoff, seed, script_timeout, no_variants):
+def command(script, source_specs, column_specs, result_var, result_file, columns, out_dir, model, max_rounds,
+            replay, record, timeout, retries, backoff, seed, script_timeout, no_variants):
     """Rewrite a Python pipeline SCRIPT (.py or .ipynb) into DuckDB SQL views, verified against the script.
 
     The model's views are checked statically, then run next to the original script on the real data and on
@@ -51,7 +53,7 @@ def command(script, source_specs, result_var, result_file, columns, out_dir, mod
     if not replay and not settings.api_key:
         client.endpoint(replay=None, record=record, settings=settings, transcript=client.Transcript(None))
     pipeline = load_script(script)
-    sources = source_files.resolve(list(source_specs), pipeline)
+    sources = source_files.resolve(list(source_specs), pipeline, source_files.column_specs(column_specs))
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

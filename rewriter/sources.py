@@ -51,19 +51,28 @@ def _literal(value: str) -> str:
     return exp.Literal.string(value).sql(dialect="duckdb")
 
 
-def sniff(path: Path) -> CsvFormat:
-    """The file's delimiter, header and column types as DuckDB detects them (what ``ivm load`` sees)."""
+def sniff(path: Path, names: list[str] | None = None) -> CsvFormat:
+    """The file's delimiter, header and column types as DuckDB detects them (what ``ivm load`` sees).
+
+    ``names`` says the file has no header row and names its columns (what ``ivm load --no-header --columns``
+    does); otherwise DuckDB decides, and a header-less file's columns are ``column0``, ``column1``, ...
+    """
     con = duckdb.connect()
+    options = ", header = false" if names else ""
     try:
         row = con.execute(f"SELECT Delimiter, HasHeader, Columns, DateFormat, TimestampFormat "
-                          f"FROM sniff_csv({_literal(str(path))})").fetchone()
+                          f"FROM sniff_csv({_literal(str(path))}{options})").fetchone()
     except duckdb.Error as error:
         raise RewriteError(f"cannot read {path} as CSV: {first_line(error)}") from None
     finally:
         con.close()
     delimiter, header, columns, dateformat, tsformat = row
-    return CsvFormat(delimiter=delimiter, header=bool(header),
-                     columns=tuple((c["name"], c["type"]) for c in columns),
+    columns = tuple((c["name"], c["type"]) for c in columns)
+    if names:
+        if len(names) != len(columns):
+            raise RewriteError(f"{path} has {len(columns)} columns, but {len(names)} names are given for it")
+        columns = tuple((name, type_) for name, (_, type_) in zip(names, columns))
+    return CsvFormat(delimiter=delimiter, header=bool(header), columns=columns,
                      dateformat=dateformat or None, timestampformat=tsformat or None)
 
 
@@ -152,8 +161,12 @@ def _path_literals(code: str) -> set[str]:
             and len(n.value) < 300 and "\n" not in n.value}
 
 
-def resolve(specs: list[str] | tuple[str, ...], script: Script) -> list[Source]:
-    """Check ``NAME=PATH`` specs: valid table names, existing CSV files, each placed where the script reads it."""
+def resolve(specs: list[str] | tuple[str, ...], script: Script,
+            columns: dict[str, list[str]] | None = None) -> list[Source]:
+    """Check ``NAME=PATH`` specs: valid table names, existing CSV files, each placed where the script reads it.
+
+    ``columns`` maps a source name to the column names of a file without a header row."""
+    columns = {k.strip().lower(): v for k, v in (columns or {}).items()}
     if not specs:
         raise RewriteError("name the script's input files with --source NAME=PATH (repeatable)")
     sources, names, placements = [], set(), set()
@@ -176,5 +189,29 @@ def resolve(specs: list[str] | tuple[str, ...], script: Script) -> list[Source]:
             raise RewriteError(f"two sources would both be placed at {placement}")
         names.add(name)
         placements.add(placement)
-        sources.append(Source(name=name, path=path, placement=placement, format=sniff(path)))
+        sources.append(Source(name=name, path=path, placement=placement, format=sniff(path, columns.get(name))))
+    unknown = sorted(set(columns) - names)
+    if unknown:
+        raise RewriteError(f"--source-columns names {unknown[0]}, which is not a --source")
     return sources
+
+
+def column_specs(specs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    """``NAME=a,b,c`` specs (``--source-columns``) as a dict of valid, distinct column names per source.
+
+    Example:
+        >>> column_specs(["mails=mail_id,email,raw_date"])
+        {'mails': ['mail_id', 'email', 'raw_date']}
+    """
+    result = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        names = [n.strip() for n in text.split(",")]
+        if not sep or not all(names):
+            raise RewriteError(f"--source-columns expects NAME=COL,COL,...; got {spec!r}")
+        if any(not n.replace("_", "a").isalnum() or n[0].isdigit() for n in names):
+            raise RewriteError(f"--source-columns {spec!r}: column names are letters, digits and _")
+        if len({n.lower() for n in names}) != len(names):
+            raise RewriteError(f"--source-columns {spec!r}: a column name is given twice")
+        result[name.strip().lower()] = names
+    return result

@@ -276,7 +276,8 @@ def deploy_check(candidate: Candidate, sources: list[Source]) -> dict[str, str]:
         raise Problem("udf", str(error)) from None
     with ivm.connect(":memory:") as db:
         try:
-            db.load_many([(s.name, str(s.path)) for s in sources])
+            for s in sources:  # with the sniffed header and names (given ones for header-less files)
+                db.load(s.name, str(s.path), header=s.format.header, columns=s.format.names)
         except ivm.IvmError as error:
             raise RewriteError(f"ivm cannot load the sources: {error}") from None
         udf_module.register(db.con, udfs)

@@ -476,6 +476,11 @@ class ViewGenerator:
             # mostly aliased c0, c1, ...; sometimes aliased with the name of a source column (an alias that
             # shadows a column); sometimes unaliased (DuckDB names it; duplicates become k_1 in a view)
             name = self.choice([f"c{i}"] * 4 + ["k", "x", "s", "id", None])
+            if name is None and "CAST(" in e:
+                # known limit (README): DuckDB names an unaliased CAST after the type as written
+                # ("CAST(id AS VARCHAR)"), sqlglot re-renders VARCHAR as TEXT, so a reader of that name
+                # is refused at deploy with a clear error
+                name = f"c{i}"
             if name is not None and name not in used:
                 used.add(name)
                 e = f"{e} AS {name}"

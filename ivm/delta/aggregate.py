@@ -19,12 +19,12 @@ from ivm.sql import RID, and_all, column, ident, internal_table, null_safe_eq, o
 AFFECTED = "__ivm_affected"  # the temporary relation of touched group keys
 
 
-def affected_keys_query(stage: AggregateStage, gone: str | None, inserted: RidSet) -> exp.Query:
+def affected_keys_query(stage: AggregateStage, gone: str | exp.Query | None, inserted: RidSet) -> exp.Query:
     """Distinct group keys of the input rows that left (read from relation ``gone``) or entered."""
     keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
     parts = []
     if gone is not None:
-        parts.append(exp.select(*keys).from_(exp.Table(this=ident(gone), alias=exp.TableAlias(this=ident("__core")))))
+        parts.append(exp.select(*keys).from_(gone_relation(gone)))
     if inserted:
         parts.append(exp.select(*[k.copy() for k in keys]).from_(internal_table(stage.source, "__core"))
                      .where(inserted.contains(column(RID, "__core"))))
@@ -64,24 +64,77 @@ def insert_statement_for(stage: AggregateStage) -> exp.Insert:
 # ---------------------------------------------------------------------------------------------------------
 # Subtraction: COUNT, exact SUM/AVG and MIN/MAX while the extreme value survives.
 
-DELTA = "__ivm_group_delta"  # per touched group: what the deleted rows contributed
+DELTA = "__ivm_group_delta"  # per touched group: what the deleted rows contributed, and what that does
 OFFSET = "__ivm_offset"  # added to the row id of every updated group, so readers see delete + insert
 
 
-def group_delta_statement(stage: AggregateStage, gone: str, *, shift_ids: bool = True) -> exp.Create:
+def gone_relation(gone: str | exp.Query) -> exp.Expression:
+    """The deleted input rows as ``__core``: a temporary table's name, or a query over the input stage
+    that is still valid because the input's own DELETE has not run yet."""
+    alias = exp.TableAlias(this=ident("__core"))
+    if isinstance(gone, str):
+        return exp.Table(this=ident(gone), alias=alias)
+    return exp.Subquery(this=gone.copy(), alias=alias)
+
+
+def group_delta_statement(stage: AggregateStage, gone: str | exp.Query, *, shift_ids: bool = True) -> exp.Create:
     """Aggregate the deleted input rows per group; with ``shift_ids``, also the row-id offset that marks
-    updated groups as new rows for the stages reading this one."""
+    updated groups as new rows for the stages reading this one.
+
+    Reads nothing but the leaving rows: joined with anything else, DuckDB stops probing the lineage index
+    and scans the whole input."""
     keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
     states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
     offset = [exp.alias_(exp.Subquery(this=exp.select(exp.func("COALESCE", exp.func("MAX", column(RID)),
                                                                  exp.Literal.number(0)))
                                       .from_(internal_table(stage.name))), ident(OFFSET))] if shift_ids else []
-    select = exp.select(*keys, *states, *offset).from_(
-        exp.Table(this=ident(gone), alias=exp.TableAlias(this=ident("__core"))))
+    select = exp.select(*keys, *states, *offset).from_(gone_relation(gone))
     if stage.keys:
         select = select.group_by(*[k.copy() for k in stage.keys])
     return exp.Create(this=exp.Table(this=ident(DELTA)), kind="TABLE", replace=True,
                       properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=select)
+
+
+def _emptied(stage: AggregateStage) -> exp.Expression:
+    """The touched group loses its last row (before the subtraction: stored count = deleted count)."""
+    if not stage.keys:
+        return exp.false()  # a global aggregate keeps its one row
+    return exp.EQ(this=column(COUNT_STAR, stage.name), expression=column(COUNT_STAR, DELTA))
+
+
+def _lost(stage: AggregateStage) -> exp.Expression | None:
+    """The touched group keeps rows but a deleted row held its MIN or MAX (before the subtraction)."""
+    conditions = []
+    for state in stage.state:
+        if state.function in ("min", "max"):
+            comparison = exp.LTE if state.function == "min" else exp.GTE
+            conditions.append(comparison(this=column(state.name, DELTA), expression=column(state.name, stage.name)))
+    if not conditions:
+        return None
+    return exp.and_(exp.func("COALESCE", exp.Paren(this=or_all(conditions)), exp.false()),
+                    exp.not_(exp.Paren(this=_emptied(stage))))
+
+
+def _delta_join(stage: AggregateStage, *columns: exp.Expression) -> exp.Select:
+    return exp.select(*columns).from_(exp.Table(this=ident(DELTA))).join(
+        internal_table(stage.name), on=_delta_matches(stage) if stage.keys else exp.true(), join_type="INNER")
+
+
+def flags_query(stage: AggregateStage) -> exp.Select:
+    """Run before the subtraction: how many groups are touched, whether any becomes empty, whether any
+    loses its MIN/MAX. The statements handling those cases run only when needed."""
+    def any_of(condition: exp.Expression) -> exp.Expression:
+        return exp.func("COALESCE", exp.func("BOOL_OR", condition), exp.false())
+    lost = _lost(stage)
+    return _delta_join(stage, exp.Count(this=exp.Star()), any_of(_emptied(stage)),
+                       any_of(lost) if lost is not None else exp.false())
+
+
+def lost_keys_query(stage: AggregateStage) -> exp.Select:
+    """Keys of the groups that lose their MIN/MAX but keep rows: they are recomputed. Run before the
+    subtraction, like :func:`flags_query`."""
+    keys = [column(key_column(i), DELTA) for i in range(len(stage.keys))]
+    return _delta_join(stage, *(keys or [exp.Literal.number(1)])).where(_lost(stage) or exp.false())
 
 
 def _delta_matches(stage: AggregateStage) -> exp.Expression:
@@ -129,20 +182,3 @@ def empty_groups_statement(stage: AggregateStage, *, returning: bool = True) -> 
     if returning:
         statement.set("returning", exp.Returning(expressions=[column(RID)]))
     return statement
-
-
-def lost_extremes_query(stage: AggregateStage) -> exp.Select | None:
-    # Compares the deleted rows' MIN/MAX with the stored one, which the subtraction leaves untouched.
-    """Keys of touched groups whose MIN or MAX value was held by a deleted row: they are recomputed."""
-    conditions = []
-    for state in stage.state:
-        if state.function in ("min", "max"):
-            comparison = exp.LTE if state.function == "min" else exp.GTE
-            conditions.append(comparison(this=column(state.name, DELTA), expression=column(state.name, stage.name)))
-    if not conditions:
-        return None
-    keys = [column(key_column(i), DELTA) for i in range(len(stage.keys))]
-    select = exp.select(*(keys or [exp.Literal.number(1)])).from_(exp.Table(this=ident(DELTA))) \
-        .join(internal_table(stage.name), on=_delta_matches(stage), join_type="INNER") \
-        .where(or_all(conditions))
-    return select

@@ -37,10 +37,15 @@ def ids_query(stage: SpjStage, deleted: Mapping[str, RidSet]) -> exp.Select:
     return exp.select(column(RID)).from_(internal_table(stage.name)).where(_lineage_hit(stage, deleted))
 
 
+def gone_query(stage: SpjStage, deleted: Mapping[str, RidSet]) -> exp.Select:
+    """The rows :func:`delete_statement` is about to delete, read in place (valid until it runs)."""
+    return exp.select(exp.Star()).from_(internal_table(stage.name)).where(_lineage_hit(stage, deleted))
+
+
 def capture_statement(stage: SpjStage, deleted: Mapping[str, RidSet], into: str) -> exp.Create:
     """Copy the rows about to be deleted into temporary table ``into``: an aggregate reading this stage
     needs their values. The copy lives only until the deletion's transaction ends."""
-    select = exp.select(exp.Star()).from_(internal_table(stage.name)).where(_lineage_hit(stage, deleted))
+    select = gone_query(stage, deleted)
     return exp.Create(this=exp.Table(this=exp.to_identifier(into, quoted=True)), kind="TABLE", replace=True,
                       properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=select)
 

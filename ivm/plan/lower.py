@@ -35,7 +35,6 @@ Planner = Callable[[str, exp.Query, "list[str] | None", Schema], "list[Stage]"]
 
 PROBE = "__ivm_probe"  # the table standing for the changed rows of a lookup in a probe query
 MAX_FULL_JOINS = 4
-SUBQUERY_NODES = (exp.Subquery, exp.Exists)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -110,10 +109,6 @@ def _root_scope(select: exp.Select) -> Scope | None:
         return build_scope(select)
     except (SqlglotError, KeyError, ValueError):
         return None
-
-
-def _source_alias(table: exp.Expression) -> str:
-    return table.alias_or_name
 
 
 def _with_types(schema: Schema, stage: str, select: exp.Select, columns: Sequence[str]) -> dict:
@@ -386,7 +381,6 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
 
 
 def _plain_single_table(select: exp.Select) -> bool:
-    build = _build()
     return (not select.args.get("joins") and isinstance(select.args.get("from_").this if select.args.get("from_")
                                                          else None, exp.Table)
             and select.args["from_"].this.args.get("db") is not None
@@ -400,7 +394,6 @@ def _plain_single_table(select: exp.Select) -> bool:
 
 
 def _windows(name: str, select: exp.Select, columns: Sequence[str], schema: Schema, plan: Planner) -> list[Stage] | None:
-    build = _build()
     select = select.copy()
     if _windows_over_one_table(select):  # read the table itself: no copy of it
         table = select.args["from_"].this
@@ -651,10 +644,6 @@ def _per_row(name: str, select: exp.Select, columns: Sequence[str], schema: Sche
     return stages + [stage]
 
 
-def _subquery_selects(scope: Scope) -> list[exp.Expression]:
-    return [s.expression for s in scope.subquery_scopes]
-
-
 def _lower_uncorrelated(name, select, schema, plan):
     """Uncorrelated subqueries with aggregates, joins, set operations, DISTINCT or LIMIT become stages, so
     a change reaches the driver rows only through the subquery's maintained result."""
@@ -685,7 +674,6 @@ def _simple_lookup(query: exp.Expression) -> bool:
     """A subquery that reads tables directly, without aggregates, joins, DISTINCT, LIMIT or nested subqueries."""
     if not isinstance(query, exp.Select):
         return False
-    build = _build()
     if query.args.get("joins") or _is_aggregate(query) or query.args.get("distinct") is not None:
         return False
     if query.args.get("limit") is not None or query.args.get("offset") is not None or query.find(exp.Window):
@@ -885,6 +873,5 @@ def _subquery_probe(select: exp.Select, driver: str, child: Scope, table: exp.Ta
 
 def _plain_rows(query: exp.Select) -> bool:
     """The subquery's select list is evaluated per row (no aggregate, DISTINCT ON, LIMIT or window)."""
-    build = _build()
     return not _is_aggregate(query) and query.args.get("limit") is None \
         and query.args.get("offset") is None and not query.find(exp.Window)

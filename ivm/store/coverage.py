@@ -6,7 +6,7 @@ part of its stage (the affected driver rows, the affected partitions, or the k k
 difference (:mod:`ivm.delta.diff`), so readers downstream see just the rows that changed.
 
 Lookups and partition keys read the *values* of rows that left an input, so every relation such a stage
-reads keeps its deleted rows in a temporary table until the transaction ends (``Change.gone_rows``):
+reads keeps its deleted rows in a temporary table until the transaction ends (``Change.gone``):
 sources when their rows are deleted, SPJ stages as before, aggregate stages by copying the groups a change
 can touch before their rule runs, and these stages themselves.
 """
@@ -21,7 +21,7 @@ from ivm.delta import aggregate, diff, materialise, partition, perrow, topk
 from ivm.delta.materialise import body
 from ivm.delta.rids import RidSet
 from ivm.plan.nodes import AggregateStage, PartitionStage, PerRowStage, RecomputeStage, Stage, TopKStage
-from ivm.sql import RID, and_all, column, fill, ident, internal_table, null_safe_eq, render, slot
+from ivm.sql import DIALECT, RID, and_all, column, fill, ident, internal_table, null_safe_eq, render, slot
 
 MORE_STAGES = (PerRowStage, PartitionStage, TopKStage)
 
@@ -79,7 +79,7 @@ class CoverageRules:
     def _capture(self, sql: str, tables: dict | None = None, ids: dict | None = None, prefix: str = "gone") -> str:
         """Run a ``CREATE TEMP TABLE slot(out) AS ...`` template into a fresh temporary table."""
         name = self._temporary(prefix)
-        self._run(sql, {**(tables or {}), "out": name}, ids)
+        self._run(sql, {**(tables or {}), "out": _quoted(name)}, ids)
         return name
 
     def delete_source(self, table: str, deleted: RidSet) -> str | None:
@@ -106,7 +106,7 @@ class CoverageRules:
             self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM __ivm_gone_arrow')
         finally:
             self.con.unregister("__ivm_gone_arrow")
-        return name
+        return _quoted(name)
 
     def _remove(self, stage: Stage, key, condition, tables: dict | None = None, ids: dict | None = None
                 ) -> tuple[RidSet, str | None]:
@@ -117,12 +117,12 @@ class CoverageRules:
             sql = _sql(stage, ("capture", key), lambda: diff.temporary(slot("out"), diff.rows_where(stage, condition())))
             gone = self._capture(sql, tables, ids)
             found = self._ids_of(_sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
-                exp.Table(this=ident(slot("gone"))))), {"gone": gone})
+                exp.Table(this=ident(slot("gone"))))), {"gone": _quoted(gone)})
             if not len(found):
                 return RidSet(), gone
             delete = _sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
                 this=diff.in_table(column(RID), slot("gone")))))
-            count = self._run(delete, {"gone": gone}).fetchall()[0][0]
+            count = self._run(delete, {"gone": _quoted(gone)}).fetchall()[0][0]
             return RidSet(count=int(count)) if stage.name not in self.read else self.rid_set(found), gone
         if stage.name in self.read:
             found = self._ids_of(_sql(stage, ("ids", key), lambda: exp.select(column(RID)).from_(
@@ -155,9 +155,10 @@ class CoverageRules:
             for other in gones[1:]:
                 query = exp.union(query, exp.select(exp.Star()).from_(exp.Table(this=ident(other))), distinct=False)
             gone = self.capture(query)
-        new = [self._values(r) for r in inserted if r]
-        inserted_set = self.rid_set(np.concatenate(new)) if new else RidSet()
-        return Change(deleted=deleted, inserted=inserted_set, gone_rows=gone)
+        new = [self._values(r) for r in inserted if r.values or r.relation]
+        added = sum(r.count for r in inserted)
+        inserted_set = self.rid_set(np.concatenate(new)) if new else RidSet(count=added)
+        return Change(deleted=deleted, inserted=inserted_set, gone=_quoted(gone) if gone else None)
 
     def _values(self, rid_set: RidSet) -> np.ndarray:
         if rid_set.relation is not None:
@@ -179,7 +180,7 @@ class CoverageRules:
             return removed, inserted
         fresh = self._capture(_sql(stage, ("fresh", key), lambda: diff.temporary(slot("out"), fresh_query())),
                               tables, ids, prefix="fresh")
-        tables["fresh"] = fresh
+        tables["fresh"] = _quoted(fresh)
         insert = _sql(stage, ("insert", key), lambda: diff.insert_new_statement(stage, slot("fresh"), restrict()))
         inserted = self.rid_set(self._ids_of(insert, tables, ids))
         removed = self._remove(stage, ("gone", key), lambda: diff.gone_condition(stage, slot("fresh"), restrict()),
@@ -189,7 +190,7 @@ class CoverageRules:
     def _net_change(self, relation: str, change) -> bool:
         """False when a stage replaced rows by equal ones (a subquery's aggregate kept its value)."""
         stage = self.by_name.get(relation)
-        if stage is None or not change.deleted or not change.inserted or change.gone_rows is None:
+        if stage is None or not change.deleted or not change.inserted or change.gone is None:
             return bool(change)
 
         def build():
@@ -199,7 +200,7 @@ class CoverageRules:
                 _ids_slot("ins").contains(column(RID)))
             return exp.select(exp.or_(exp.Exists(this=exp.except_(old, new, distinct=False)),
                                       exp.Exists(this=exp.except_(new.copy(), old.copy(), distinct=False))))
-        return self._ask(_sql(stage, ("net",), build), {"gone": change.gone_rows}, {"ins": change.inserted})
+        return self._ask(_sql(stage, ("net",), build), {"gone": change.gone}, {"ins": change.inserted})
 
     def apply_more(self, stage: Stage, inputs: dict):
         if isinstance(stage, PerRowStage):
@@ -211,7 +212,7 @@ class CoverageRules:
     # -- aggregates and fallbacks read by these stages ----------------------------------------------
     def _aggregate_keeping_rows(self, stage: AggregateStage, source):
         """Run the aggregate rule, keeping the replaced groups' old rows for readers that need values."""
-        shape = (source.gone_rows is not None, bool(source.inserted))
+        shape = (source.gone is not None, bool(source.inserted))
 
         def build():
             if not stage.keys:
@@ -224,12 +225,12 @@ class CoverageRules:
                 internal_table(stage.name, "__s")).join(exp.Subquery(this=keys, alias=exp.TableAlias(
                     this=ident("__k"))), on=matches, join_type="SEMI"))
         candidates = self._capture(_sql(stage, ("groups", shape), build),
-                                   {"gone": source.gone_rows} if shape[0] else None,
+                                   {"gone": source.gone} if shape[0] else None,
                                    {"ins": source.inserted} if shape[1] else None, prefix="groups")
         change = self._aggregate(stage, source)
         if change.deleted:
-            change.gone_rows = self.capture(exp.select(exp.Star()).from_(exp.Table(this=ident(candidates)))
-                                            .where(change.deleted.contains(column(RID))))
+            change.gone = _quoted(self.capture(exp.select(exp.Star()).from_(exp.Table(this=ident(candidates)))
+                                               .where(change.deleted.contains(column(RID)))))
         return change
 
     def _recompute_keeping_rows(self, stage: RecomputeStage):
@@ -294,17 +295,17 @@ class CoverageRules:
                 name = table.name
                 if table.args.get("db") and name in inputs and table.alias_or_name != branch.driver.alias:
                     other = inputs[name]
-                    if other.deleted and other.gone_rows is None:
+                    if other.deleted and other.gone is None:
                         return "all"
                     others.append((name, bool(other.deleted), bool(other.inserted)))
                     if other.deleted:
-                        tables[f"gone_{name}"] = other.gone_rows
+                        tables[f"gone_{name}"] = other.gone
                     if other.inserted:
                         ids[f"ins_{name}"] = other.inserted
             if change.deleted:
-                if change.gone_rows is None:
+                if change.gone is None:
                     return "all"
-                tables[f"gone_{lookup.relation}"] = change.gone_rows
+                tables[f"gone_{lookup.relation}"] = change.gone
                 parts.append(("deleted", position, tuple(sorted(set(others)))))
             if change.inserted:
                 ids[f"ins_{lookup.relation}"] = change.inserted
@@ -344,10 +345,10 @@ class CoverageRules:
             if not change or everything:
                 continue
             if change.deleted:
-                if change.gone_rows is None:
+                if change.gone is None:
                     everything = True
                     break
-                tables[f"gone_{scan.relation}"] = change.gone_rows
+                tables[f"gone_{scan.relation}"] = change.gone
                 parts.append(("deleted", position))
             if change.inserted:
                 ids[f"ins_{scan.relation}"] = change.inserted
@@ -370,7 +371,7 @@ class CoverageRules:
         keys = self._capture(_sql(stage, ("keys", tuple(parts)), build), tables, ids, prefix="keys")
         removed, inserted = self._replace_part(stage, "some", lambda: partition.fresh_query(stage, slot("keys")),
                                                lambda: partition.restriction(stage, slot("keys")),
-                                               tables={"keys": keys})
+                                               tables={"keys": _quoted(keys)})
         return self._combine([removed], [inserted])
 
     # -- top-k stages ------------------------------------------------------------------------------
@@ -387,11 +388,11 @@ class CoverageRules:
         full = stage.limit is not None and self._run(_sql(stage, ("count",), lambda: topk.kept_count(stage))
                                                      ).fetchall()[0][0] >= stage.limit
         if stage.offset and source.deleted:
-            if source.gone_rows is None:
+            if source.gone is None:
                 return True
             sql = _sql(stage, ("gone", full), lambda: topk.any_candidate(
                 stage, exp.Table(this=ident(slot("gone"))), "not_after" if full else None))
-            if self._ask(sql, {"gone": source.gone_rows}):
+            if self._ask(sql, {"gone": source.gone}):
                 return True  # a row before the kept ones left: positions moved
         if source.inserted:
             sql = _sql(stage, ("inserted", full), lambda: topk.any_candidate(
@@ -401,7 +402,12 @@ class CoverageRules:
         return False
 
 
-_SOURCE_SQL: dict[str, str] = {}
+_SOURCE_SQL: dict[tuple[str, bool], str] = {}
+
+
+def _quoted(name: str) -> str:
+    """A temporary table's name as SQL text (how :attr:`Change.gone` names relations)."""
+    return ident(name).sql(dialect=DIALECT)
 
 
 def _ids_slot(name: str) -> RidSet:

@@ -16,19 +16,21 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
-from ivm import compare
+from ivm import audit, compare
 from ivm import purge as erasure
 from ivm import receipt as receipts
 from ivm.delta import materialise
+from ivm.delta.templates import Templates
 from ivm.errors import IvmError
 from ivm.explain import explain_plan
+from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, referenced_relations
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, ident, internal_table, render, user_table
 from ivm.store import catalog
 from ivm.store.coverage import strategy as coverage_strategy
-from ivm.store.maintain import Change, Maintainer
+from ivm.store.maintain import Change, Maintainer, deferrable
 
 
 def _first_line(error: Exception) -> str:
@@ -62,10 +64,13 @@ class Database:
             raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
         self._register_udfs(self.con)
         catalog.ensure(self.con)
+        ml_features.ensure(self.con)  # [ml] feature sets
+        audit.ensure(self.con)        # [audit] the deletion log
         self.removed_leftovers = erasure.cleanup(self.path)  # [erasure] files of an interrupted purge
         self._schema_cache: dict | None = None
         self._sources_cache: list[str] | None = None
         self.plans: dict[str, ViewPlan] = {}
+        self._templates = Templates()  # delta statement texts, rendered once per plan
         self._replan()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -96,6 +101,7 @@ class Database:
         return self._schema_cache
 
     def _replan(self) -> None:
+        self._templates.clear()
         self.plans = {}
         for name, sql, fallback in catalog.views(self.con):
             query = sqlglot.parse_one(sql, read=DIALECT)
@@ -204,6 +210,7 @@ class Database:
         If the SQL our planner produced for a view fails in DuckDB, the whole deployment is rolled back and
         retried with that view maintained by recompute (recorded, and named in ``explain``)."""
         fallbacks = dict(_fallbacks or {})
+        self._templates.clear()  # statement texts are per plan
         definitions = parse_views(sql)
         for definition in definitions:
             if definition.name in self.plans or definition.name in self.sources:
@@ -259,7 +266,7 @@ class Database:
         if purge and not erasure.is_file(self.path):  # [erasure]
             raise IvmError("purge needs a database file; an in-memory database has no file to erase")
         fingerprints, pending_id = None, None
-        maintainer = Maintainer(self.con, self.stages, _hook)
+        maintainer = Maintainer(self.con, self.stages, _hook, self._templates)
         start = time.perf_counter()
         try:
             self.con.begin()
@@ -268,6 +275,11 @@ class Database:
                                                 self._schema()[table])
             changes = {table: self._delete_source(maintainer, table, predicate)}
             stage_reports = maintainer.run(changes)
+            # [ml] [audit] feature sets and the deletion log change in the same transaction
+            feature_report = ml_features.after_delete(self, table, changes[table].deleted)
+            views = self._view_reports(stage_reports)
+            audit_id = audit.record(self.con, table, predicate, changes[table].deleted.count, views, feature_report,
+                                    time.perf_counter() - start)
             if purge:  # [erasure] pending until the purge below has replaced the file
                 pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
@@ -280,16 +292,8 @@ class Database:
         finally:
             maintainer.cleanup()
         seconds = time.perf_counter() - start
-        views = {}
-        for name, plan in self.plans.items():
-            report = stage_reports.get(plan.name)
-            strategy, reason = strategy_of(plan)
-            views[name] = {"strategy": strategy, "reason": reason,
-                           "deleted": report.deleted if report else 0,
-                           "inserted": report.inserted if report else 0,
-                           "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
-                                          if s.name in stage_reports)}
-        report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views}
+        report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views,
+                  "features": feature_report, "audit_id": audit_id}
         if purge:  # [erasure]
             deleted = {"sources": {table: report["deleted_rows"]},
                        "views": {n: {"deleted": v["deleted"], "inserted": v["inserted"]} for n, v in views.items()}}
@@ -303,6 +307,18 @@ class Database:
             finally:
                 fingerprints = None
         return report
+
+    def _view_reports(self, stage_reports) -> dict:
+        views = {}
+        for name, plan in self.plans.items():
+            report = stage_reports.get(plan.name)
+            strategy, reason = strategy_of(plan)
+            views[name] = {"strategy": strategy, "reason": reason,
+                           "deleted": report.deleted if report else 0,
+                           "inserted": report.inserted if report else 0,
+                           "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
+                                          if s.name in stage_reports)}
+        return views
 
     # -- erasure [purge and receipts: ivm/purge.py, ivm/receipt.py] --------------------------------
     def purge(self) -> dict:
@@ -341,10 +357,12 @@ class Database:
     def _delete_source(self, maintainer: Maintainer, table: str, predicate: exp.Expression) -> Change:
         """Find the ids of the matching rows, then delete by id (an index probe): cheaper in DuckDB than
         one DELETE ... RETURNING."""
-        ids = maintainer.ids(exp.select(column(RID)).from_(internal_table(table)).where(predicate.copy()))
+        ids = maintainer.ids(f"SELECT {render(column(RID))} FROM {render(internal_table(table))} "
+                             f"WHERE {render(predicate)}")
         deleted = maintainer.rid_set(ids)
-        gone = maintainer.delete_source(table, deleted) if deleted else None  # keeps the rows when a stage reads them
-        return Change(deleted=deleted, gone_rows=gone)
+        # one DELETE, with RETURNING when a per-row, partition or top-k stage reads the leaving values
+        gone = maintainer.delete_source(table, deleted) if deleted else None
+        return Change(deleted=deleted, gone=gone)
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
         if table not in self.sources:
@@ -354,6 +372,9 @@ class Database:
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
         predicate = parse_predicate(where)
         schema = self._schema()
+        if predicate.find(exp.Query, exp.Subquery) is None:  # the common case; qualify costs milliseconds
+            _check_columns(predicate, table, schema[table])
+            return predicate
         probe = exp.select(exp.Star()).from_(user_table(table)).where(predicate.copy())
         unknown = sorted(referenced_relations(probe) - set(schema))
         if unknown:
@@ -389,11 +410,15 @@ class Database:
                     self._materialise(stage)
                 rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
                 views[name] = {"seconds": time.perf_counter() - began, "rows": rows}
+            feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
             self.con.commit()
         except duckdb.Error as error:
             self.con.rollback()
             raise IvmError(f"recompute rolled back: {_first_line(error)}") from None
-        return {"seconds": time.perf_counter() - start, "views": views}
+        except BaseException:
+            self.con.rollback()
+            raise
+        return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
 
     def fresh_query(self, view: str) -> str:
         """The view's own SQL with every view it reads inlined as a CTE: a recompute straight from the
@@ -422,7 +447,22 @@ class Database:
         if view is not None and _relation_name(view) not in self.plans:
             raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
         chosen = [self.plans[_relation_name(view)]] if view else list(self.plans.values())
-        return "\n\n".join(explain_plan(plan) for plan in chosen) or "no views deployed"
+        in_place = deferrable(self.stages)
+        return "\n\n".join(explain_plan(plan, in_place) for plan in chosen) or "no views deployed"
+
+
+def _check_columns(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> None:
+    """Every column a subquery-free predicate names must be a column of ``table`` (DuckDB matches names
+    case-insensitively)."""
+    known = {name.lower() for name in columns}
+    for node in predicate.find_all(exp.Column):
+        qualifier = node.table
+        if qualifier and qualifier.lower() != table.lower():
+            raise IvmError(f"bad predicate: column {node.sql(dialect=DIALECT)} names table {qualifier}, "
+                           f"but the deletion is from {table}")
+        if node.name.lower() not in known:
+            raise IvmError(f"bad predicate: unknown column {node.name} in {table}; "
+                           f"columns: {', '.join(columns)}")
 
 
 def _udf_registrar(udfs) -> Callable[[duckdb.DuckDBPyConnection], None]:

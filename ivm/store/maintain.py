@@ -16,6 +16,7 @@ import pyarrow as pa  # noqa: F401  (ids of big deltas travel as Arrow)
 
 from ivm.delta import aggregate, naive, spj
 from ivm.delta.rids import LITERAL_LIMIT, RidSet
+from ivm.delta.templates import GONE_MARKER, Templates
 from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage
 from ivm.store.coverage import MORE_STAGES, CoverageRules, ids_needed, rows_needed
 from ivm.plan.state import COUNT_STAR
@@ -31,10 +32,13 @@ class Change:
 
     deleted: RidSet = field(default_factory=RidSet)
     inserted: RidSet = field(default_factory=RidSet)
-    gone_rows: str | None = None  # temporary table holding the deleted rows, when a reader needs them
+    # the deleted rows, when a reader needs their values, as SQL text naming a relation: a temporary table,
+    # or (while the relation's own DELETE is deferred, see Maintainer._spj) a query reading them in place
+    gone: str | None = None
+    pending: bool = False  # a deferred DELETE: the number of rows is not known yet
 
     def __bool__(self) -> bool:
-        return bool(self.deleted) or bool(self.inserted)
+        return bool(self.deleted) or bool(self.inserted) or self.pending
 
 
 @dataclass
@@ -44,13 +48,26 @@ class StageReport:
     seconds: float = 0.0
 
 
+def deferrable(stages: Sequence[Stage]) -> set[str]:
+    """Stages read by nothing but one aggregate: their DELETE waits until the aggregate has read the
+    leaving rows in place, which saves copying them out (one statement on a large table less)."""
+    readers: dict[str, list[Stage]] = {}
+    for stage in stages:
+        for name in stage.inputs:
+            readers.setdefault(name, []).append(stage)
+    return {name for name, found in readers.items()
+            if len(found) == 1 and isinstance(found[0], AggregateStage) and found[0].source == name}
+
+
 class Maintainer(CoverageRules):
     """Holds the connection and the temporary relations of one deletion."""
 
-    def __init__(self, con, stages: Sequence[Stage], hook: Callable[[Stage], None] | None = None):
+    def __init__(self, con, stages: Sequence[Stage], hook: Callable[[Stage], None] | None = None,
+                 templates: Templates | None = None):
         self.con = con
         self.stages = stages
         self.hook = hook
+        self.templates = templates if templates is not None else Templates()
         self.readers_need_rows = {s.source for s in stages if isinstance(s, AggregateStage)}
         # relations whose deleted ids some stage needs: only SPJ stages match ids against lineage
         self.read = {name for s in stages if isinstance(s, SpjStage) for name in s.inputs}
@@ -58,11 +75,24 @@ class Maintainer(CoverageRules):
         self.read |= ids_needed(stages)
         self.by_name = {s.name: s for s in stages}
         self._net_checked: dict[str, bool] = {}
+        self.deferrable = deferrable(stages)
+        self._deferred: dict[str, tuple[str, Change]] = {}
+        self.reports: dict[str, StageReport] = {}
         self._temporaries: list[str] = []
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def execute(self, statement):
-        return self.con.execute(render(statement))
+    def execute(self, statement: exp.Expression | str):
+        return self.con.execute(statement if isinstance(statement, str) else render(statement))
+
+    def text(self, stage: Stage, kind: str, build, sets=(), gone: str | None = None, variant=()) -> str:
+        """Statement ``kind`` of ``stage``, from the template cache (see :mod:`ivm.delta.templates`)."""
+        return self.templates.text((stage.name, kind, *variant), build, sets, gone)
+
+    def _spj_sets(self, stage: SpjStage, kind: str, by_input: dict[str, RidSet], build):
+        """An SPJ statement over id sets keyed by input name: the template depends on which inputs changed."""
+        names = sorted(by_input)
+        return self.text(stage, kind, lambda *markers: build(dict(zip(names, markers))),
+                         [by_input[n] for n in names], variant=tuple(names))
 
     def rid_set(self, ids: np.ndarray) -> RidSet:
         if len(ids) <= LITERAL_LIMIT:
@@ -99,7 +129,6 @@ class Maintainer(CoverageRules):
 
     # -- rules -------------------------------------------------------------------------------------
     def run(self, changes: dict[str, Change]) -> dict[str, StageReport]:
-        reports = {}
         for stage in self.stages:
             inputs = {name: changes[name] for name in stage.inputs if name in changes and changes[name]}
             if not inputs:
@@ -109,9 +138,24 @@ class Maintainer(CoverageRules):
             start = time.perf_counter()
             change = self.apply(stage, inputs)
             changes[stage.name] = change
-            reports[stage.name] = StageReport(change.deleted.count, change.inserted.count,
-                                              time.perf_counter() - start)
-        return reports
+            self.reports[stage.name] = StageReport(change.deleted.count, change.inserted.count,
+                                                   time.perf_counter() - start)
+        for name in list(self._deferred):
+            self.flush(name)
+        return self.reports
+
+    def flush(self, name: str) -> None:
+        """Run the deferred DELETE of stage ``name``, once its reader has seen the leaving rows."""
+        if name not in self._deferred:
+            return
+        statement, change = self._deferred.pop(name)
+        start = time.perf_counter()
+        change.deleted = RidSet(count=self.count(statement))
+        change.pending = False
+        report = self.reports.get(name)
+        if report is not None:
+            report.deleted = change.deleted.count
+            report.seconds += time.perf_counter() - start
 
     def apply(self, stage: Stage, inputs: dict[str, Change]) -> Change:
         if isinstance(stage, SpjStage):
@@ -130,88 +174,117 @@ class Maintainer(CoverageRules):
 
     def _spj(self, stage: SpjStage, inputs: dict[str, Change]) -> Change:
         deleted = {name: c.deleted for name, c in inputs.items() if c.deleted}
+        inserted = {name: c.inserted for name, c in inputs.items() if c.inserted}
         change = Change()
+        delete = self._spj_sets(stage, "delete", deleted, lambda d: spj.delete_statement(stage, d)) \
+            if deleted else None
+        if deleted and stage.name in self.deferrable and not inserted:
+            gone = self._spj_sets(stage, "gone", deleted, lambda d: spj.gone_query(stage, d))
+            change = Change(gone=f"({gone})", pending=True)
+            self._deferred[stage.name] = (delete, change)
+            return change
         if deleted:
             gone = None
             if stage.name in self.readers_need_rows:
-                gone = f"__ivm_gone_{len(self._temporaries)}"
-                self.execute(spj.capture_statement(stage, deleted, gone))
-                self._temporaries.append(gone)
+                gone = f'"__ivm_gone_{len(self._temporaries)}"'
+                self.execute(self._spj_sets(stage, "capture", deleted,
+                                            lambda d: spj.capture_statement(stage, d, GONE_MARKER))
+                             .replace(f'"{GONE_MARKER}"', gone))
+                self._temporaries.append(gone.strip('"'))
             if stage.name in self.read:
-                ids = self.ids(exp.select(column(RID)).from_(exp.Table(this=ident(gone)))) if gone \
-                    else self.ids(spj.ids_query(stage, deleted))
-                self.count(spj.delete_statement(stage, deleted))
-                change = Change(deleted=self.rid_set(ids), gone_rows=gone)
+                ids = self.ids(f"SELECT {render(column(RID))} FROM {gone}") if gone \
+                    else self.ids(self._spj_sets(stage, "ids", deleted, lambda d: spj.ids_query(stage, d)))
+                self.count(delete)
+                change = Change(deleted=self.rid_set(ids), gone=gone)
             else:  # no reader needs the ids: only the number of rows matters
-                change = Change(deleted=RidSet(count=self.count(spj.delete_statement(stage, deleted))),
-                                gone_rows=gone)
-        inserted = {name: c.inserted for name, c in inputs.items() if c.inserted}
-        statement = spj.insert_statement_for(stage, inserted) if inserted else None
-        if statement is not None:
-            change.inserted = self.insert_returning(statement)
+                change = Change(deleted=RidSet(count=self.count(delete)), gone=gone)
+        if inserted:  # every input of a stage is read by one of its branches, so rows can enter
+            change.inserted = self.insert_returning(self._spj_sets(
+                stage, "insert", inserted, lambda d: spj.insert_statement_for(stage, d)))
         return change
 
     def _aggregate(self, stage: AggregateStage, source: Change) -> Change:
-        if stage.subtractive and not source.inserted and source.gone_rows is not None:
+        if stage.subtractive and not source.inserted and source.gone is not None:
             return self._subtract(stage, source)
         return self._recompute_groups(stage, source)
 
     def _subtract(self, stage: AggregateStage, source: Change) -> Change:
         shift = stage.name in self.read
-        self.execute(aggregate.group_delta_statement(stage, source.gone_rows, shift_ids=shift))
+        self.execute(self.text(stage, "group-delta", lambda: aggregate.group_delta_statement(
+            stage, GONE_MARKER, shift_ids=shift), gone=source.gone, variant=(shift,)))
         self._temporaries.append(aggregate.DELTA)
-        offset = 0
-        if shift:
-            offset = self.con.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchall()[0][0]
+        self.flush(stage.source)  # the group delta has read the leaving input rows
+        touched, emptied, lost = self.execute(self.text(
+            stage, "flags", lambda: aggregate.flags_query(stage))).fetchall()[0]
+        if not touched:
+            return Change()
+        if lost:
+            self._lost_groups(stage)
         if not shift:  # nobody reads this stage: counts are all the report needs, and RETURNING is slow
-            return self._subtract_counting(stage)
-        updated = self.execute(aggregate.subtract_statement(stage, shift_ids=shift)).fetchnumpy()
-        new_ids = np.asarray(updated[RID])
+            return self._subtract_counting(stage, emptied, lost)
+        offset = self.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchall()[0][0]
+        new_ids = self.ids(self.text(stage, "subtract-returning", lambda: aggregate.subtract_statement(stage)))
         gone_ids = np.empty(0, dtype=np.int64)
-        if stage.keys and (np.asarray(updated[COUNT_STAR]) == 0).any():
-            gone_ids = np.asarray(self.execute(aggregate.empty_groups_statement(stage)).fetchnumpy()[RID])
+        if emptied:
+            gone_ids = self.ids(self.text(stage, "empty-returning", lambda: aggregate.empty_groups_statement(stage)))
         regrouped = np.empty(0, dtype=np.int64)
-        lost = aggregate.lost_extremes_query(stage)
-        if lost is not None and self.con.execute(render(exp.select(exp.Exists(this=lost)))).fetchall()[0][0]:
-            if stage.keys:
-                self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(lost)}')
-                self._temporaries.append(aggregate.AFFECTED)
-            dropped = np.asarray(self.execute(aggregate.delete_statement(stage)).fetchnumpy()[RID])
+        if lost:
+            dropped = self.ids(self.text(stage, "delete-groups", lambda: aggregate.delete_statement(stage)))
             gone_ids = np.concatenate([gone_ids, dropped])
-            regrouped = np.asarray(self.execute(aggregate.insert_statement_for(stage)).fetchnumpy()[RID])
+            regrouped = self.ids(self.text(stage, "insert-groups", lambda: aggregate.insert_statement_for(stage)))
         kept = np.setdiff1d(new_ids, gone_ids)
         return Change(deleted=self.rid_set(new_ids - offset), inserted=self.rid_set(np.concatenate([kept, regrouped])))
 
-    def _subtract_counting(self, stage: AggregateStage) -> Change:
-        updated = self.count(aggregate.subtract_statement(stage, shift_ids=False, returning=False))
-        emptied = self.count(aggregate.empty_groups_statement(stage, returning=False)) if stage.keys else 0
-        lost = aggregate.lost_extremes_query(stage)
-        if lost is not None and self.con.execute(render(exp.select(exp.Exists(this=lost)))).fetchall()[0][0]:
-            if stage.keys:
-                self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(lost)}')
-                self._temporaries.append(aggregate.AFFECTED)
-            self.count(aggregate.delete_statement(stage, returning=False))
-            self.execute(aggregate.insert_statement_for(stage)).fetchall()
+    def _subtract_counting(self, stage: AggregateStage, emptied: bool, lost: bool) -> Change:
+        updated = self.count(self.text(stage, "subtract", lambda: aggregate.subtract_statement(
+            stage, shift_ids=False, returning=False)))
+        removed = self.count(self.text(stage, "empty", lambda: aggregate.empty_groups_statement(
+            stage, returning=False))) if emptied else 0
+        if lost:
+            self.count(self.text(stage, "delete-groups-counting", lambda: aggregate.delete_statement(
+                stage, returning=False)))
+            self.execute(self.text(stage, "insert-groups", lambda: aggregate.insert_statement_for(stage))).fetchall()
         # every touched group was replaced by a new version, except those that lost their last row
-        return Change(deleted=RidSet(count=updated), inserted=RidSet(count=updated - emptied))
+        return Change(deleted=RidSet(count=updated), inserted=RidSet(count=updated - removed))
+
+    def _lost_groups(self, stage: AggregateStage) -> None:
+        """The groups that lose their MIN/MAX become the affected groups of a recompute (read before the
+        subtraction changes the counts)."""
+        if stage.keys:
+            self.execute(self.text(stage, "lost-keys", lambda: _temporary(
+                aggregate.AFFECTED, aggregate.lost_keys_query(stage))))
+            self._temporaries.append(aggregate.AFFECTED)
 
     def _recompute_groups(self, stage: AggregateStage, source: Change) -> Change:
         if stage.keys:
             self._affected_groups(stage, source)
-        change = self.delete_returning(aggregate.delete_statement(stage))
-        change.inserted = self.insert_returning(aggregate.insert_statement_for(stage))
+        self.flush(stage.source)  # the affected keys are known; recompute from the input's new state
+        change = Change(deleted=self.rid_set(self.ids(self.text(
+            stage, "delete-groups", lambda: aggregate.delete_statement(stage)))))
+        change.inserted = self.rid_set(self.ids(self.text(
+            stage, "insert-groups", lambda: aggregate.insert_statement_for(stage))))
         return change
 
     def _affected_groups(self, stage: AggregateStage, source: Change) -> None:
-        query = aggregate.affected_keys_query(stage, source.gone_rows, source.inserted)
-        self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{aggregate.AFFECTED}" AS {render(query)}')
+        sets = [source.inserted] if source.inserted else []
+        gone = source.gone
+
+        def build(*inserted: RidSet) -> exp.Expression:
+            return _temporary(aggregate.AFFECTED, aggregate.affected_keys_query(
+                stage, GONE_MARKER if gone is not None else None, inserted[0] if inserted else RidSet()))
+        self.execute(self.text(stage, "affected", build, sets, gone=gone, variant=(gone is not None, bool(sets))))
         self._temporaries.append(aggregate.AFFECTED)
 
     def _recompute(self, stage: RecomputeStage) -> Change:
-        self.execute(naive.fresh_statement(stage))
-        self.execute(naive.gone_statement(stage))
+        self.execute(self.text(stage, "fresh", lambda: naive.fresh_statement(stage)))
+        self.execute(self.text(stage, "gone", lambda: naive.gone_statement(stage)))
         self._temporaries += [naive.FRESH, naive.GONE]
-        inserted = self.insert_returning(naive.insert_statement_for(stage))
-        change = self.delete_returning(naive.delete_statement(stage))
+        inserted = self.insert_returning(self.text(stage, "insert", lambda: naive.insert_statement_for(stage)))
+        change = self.delete_returning(self.text(stage, "delete", lambda: naive.delete_statement(stage)))
         change.inserted = inserted
         return change
+
+
+def _temporary(name: str, query: exp.Query) -> exp.Create:
+    return exp.Create(this=exp.Table(this=ident(name)), kind="TABLE", replace=True,
+                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=query)

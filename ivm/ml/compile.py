@@ -1,0 +1,123 @@
+"""X and y of a feature set as one SQL query over the prep rows, the row table and the statistics.
+
+Nothing here is stored: the query runs at export time, so whatever a deletion changed (a mean, the set of
+categories) shows in X at once, column set included, exactly as a full rerun computes it. Rows come ordered
+by their source lineage, so two exports of the same data are equal position by position.
+
+X columns, per feature (``x`` is the prep column as DOUBLE; NULL gives NaN):
+
+=============  =======================================================================================
+passthrough    ``x``
+standard       ``(x - mean) / std`` (population std; 1 where it is 0)
+minmax         ``(x - min) / (max - min)`` (``max - min`` read as 1 where it is 0, so x = min gives 0)
+onehot         one column ``name=value`` per category present now, sorted by value; 1.0 or 0.0
+bucket         edges: the number of edges <= x; bins: ``floor((x - min) / (max - min) * bins)``, at most
+               ``bins - 1``
+hash           ``name[j]`` for j < dims: how many tokens of ``lower(text)`` (split on characters that are
+               neither letters nor digits) have ``hash(token) % dims = j`` (DuckDB's hash function)
+udf            the stored value, or ``name[j]`` for j < dims
+=============  =======================================================================================
+"""
+from __future__ import annotations
+
+from ivm.ml import lineage as lineages
+from ivm.ml.features import TEST, FeatureSet
+from ivm.ml.stats import quote
+
+LABEL = "__label"
+
+
+def categories(db, fs: FeatureSet) -> dict[str, list]:
+    """The current categories of every one-hot column, sorted as the X columns are."""
+    return {column: [row[0] for row in
+                     db.con.execute(f"SELECT value FROM {fs.stats.category_table(k)} ORDER BY value").fetchall()]
+            for k, (column, _, _) in enumerate(fs.stats.categories)}
+
+
+def feature_names(db, fs: FeatureSet, found: dict[str, list] | None = None) -> list[str]:
+    found = categories(db, fs) if found is None else found
+    names = []
+    for feature in fs.spec.features:
+        if feature.kind == "onehot":
+            names += [f"{feature.name}={_text(v)}" for v in found[feature.column]]
+        elif feature.kind == "hash" or (feature.kind == "udf" and feature.dims):
+            names += [f"{feature.name}[{j}]" for j in range(feature.dims)]
+        else:
+            names.append(feature.name)
+    return names
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
+    """The query (lineage columns ``s0..``, ``__test``, ``__label``, then one DOUBLE column per X column)
+    and the X column names."""
+    found = categories(db, fs)
+    names = feature_names(db, fs, found)
+    columns = list(dict.fromkeys(f.column for f in fs.spec.features if f.kind != "udf"))
+    slot = {c: f"v{i}" for i, c in enumerate(columns)}
+    inner = [f"({fs.spec.label}) AS {quote(LABEL)}" if fs.spec.label is not None else f"CAST(NULL AS DOUBLE) AS {quote(LABEL)}"]
+    extra = [f'"{lineages.PREP}".{quote(c)} AS "{slot[c]}"' for c in columns] + [f'"{lineages.PREP}".{quote(LABEL)}']
+    for k, feature in enumerate(fs.spec.features):
+        if feature.kind == "hash":
+            text = f'lower(CAST("{lineages.PREP}".{quote(feature.column)} AS VARCHAR))'
+            tokens = f"list_filter(string_split_regex({text}, '[^\\p{{L}}\\p{{N}}]+'), lambda t: t <> '')"
+            extra.append(f'list_transform({tokens}, lambda t: CAST(hash(t) % {feature.dims} AS INTEGER)) AS "h{k}"')
+    base = lineages.base_query(db, fs.spec.source, fs.lineage, extra, inner)
+
+    joins, select = [], [f'"__b"."{n}"' for n in fs.lineage.names] + [f'"__r"."{TEST}"', f'"__b".{quote(LABEL)}']
+    out = iter(names)
+    category_alias = {}
+    for k, (column, _, _) in enumerate(fs.stats.categories):
+        alias = f"__k{k}"
+        category_alias[column] = alias
+        joins.append(f'LEFT JOIN (SELECT value, CAST(row_number() OVER (ORDER BY value) - 1 AS INTEGER) AS i '
+                     f'FROM {fs.stats.category_table(k)}) AS "{alias}" ON "__b"."{slot[column]}" = "{alias}".value')
+    for k, feature in enumerate(fs.spec.features):
+        x = f'CAST("__b"."{slot[feature.column]}" AS DOUBLE)' if feature.kind != "udf" else None
+        i = fs.stats.stat_index(feature.column) if feature.kind in ("standard", "minmax", "bucket") \
+            and (feature.kind != "bucket" or feature.bins) else None
+        span = f'(CASE WHEN "__st"."hi{i}" = "__st"."lo{i}" THEN 1.0 ELSE "__st"."hi{i}" - "__st"."lo{i}" END)'
+        if feature.kind == "passthrough":
+            select.append(f"{x} AS {quote(next(out))}")
+        elif feature.kind == "standard":
+            select.append(f'({x} - "__st"."m{i}") / "__st"."sd{i}" AS {quote(next(out))}')
+        elif feature.kind == "minmax":
+            select.append(f'({x} - "__st"."lo{i}") / {span} AS {quote(next(out))}')
+        elif feature.kind == "bucket" and feature.edges:
+            terms = " + ".join(f"CAST({x} >= {float(e)!r} AS DOUBLE)" for e in feature.edges)
+            select.append(f"({terms}) AS {quote(next(out))}")
+        elif feature.kind == "bucket":
+            value = f'floor(({x} - "__st"."lo{i}") / {span} * {feature.bins})'
+            top = feature.bins - 1  # not least(): it skips NULLs, and a NULL x must stay NULL
+            select.append(f"CAST(CASE WHEN {value} > {top} THEN {top} ELSE {value} END AS DOUBLE) "
+                          f"AS {quote(next(out))}")
+        elif feature.kind == "onehot":
+            alias = category_alias[feature.column]
+            for j in range(len(found[feature.column])):
+                select.append(f'CASE WHEN "{alias}".i = {j} THEN 1.0 ELSE 0.0 END AS {quote(next(out))}')
+        elif feature.kind == "hash":
+            for j in range(feature.dims):
+                select.append(f'CAST(COALESCE(len(list_filter("__b"."h{k}", lambda b: b = {j})), 0) AS DOUBLE) '
+                              f'AS {quote(next(out))}')
+        elif feature.kind == "udf":
+            stored = f'"__r"."{fs.udf_column(feature)}"'
+            if feature.dims:
+                for j in range(feature.dims):
+                    select.append(f"{stored}[{j + 1}] AS {quote(next(out))}")
+            else:
+                select.append(f"{stored} AS {quote(next(out))}")
+    same = " AND ".join(f'"__r"."{n}" = "__b"."{n}"' for n in fs.lineage.names)
+    ctes = [f'"__b" AS ({base})']
+    derived = fs.stats.derived()
+    if derived:
+        ctes.append(f'"__st" AS ({derived})')
+        joins.insert(0, 'CROSS JOIN "__st"')
+    order = ", ".join(f'"__b"."{n}"' for n in fs.lineage.names)
+    sql = (f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM \"__b\" "
+           f"JOIN {fs.table} AS \"__r\" ON {same} {' '.join(joins)} ORDER BY {order}")
+    return sql, names

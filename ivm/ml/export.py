@@ -1,0 +1,199 @@
+"""Export a feature set: NumPy arrays in Python, or npy / Parquet / Arrow files.
+
+All conversions are columnar: DuckDB hands NumPy arrays (or an Arrow table for the files) over one column at
+a time; no Python loop runs per row. (NumPy comes straight from DuckDB: pyarrow's to_numpy would import
+pandas, a second or more on the first call.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ivm.errors import IvmError
+from ivm.ml import features
+from ivm.ml.compile import LABEL, x_query
+from ivm.ml.features import TEST
+
+FORMATS = ("npy", "parquet", "arrow")
+
+
+@dataclass
+class TrainingSet:
+    """``X_train, y_train, X_test, y_test = training_set(db, "name")``; the lineage of every row is in
+    ``ids_train`` / ``ids_test`` (one column per source scan, named in ``lineage``)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    ids_train: np.ndarray
+    ids_test: np.ndarray
+    feature_names: list[str]
+    lineage: list[str]
+    seconds: float = 0.0
+
+    def __iter__(self):
+        return iter((self.X_train, self.y_train, self.X_test, self.y_test))
+
+
+def table(db, name: str) -> tuple[pa.Table, list[str], features.FeatureSet]:
+    """The export as an Arrow table: lineage columns, ``__test``, ``__label`` and the X columns."""
+    fs = features.get(db, name)
+    sql, names = x_query(db, fs)
+    try:
+        result = db.con.sql(sql).to_arrow_table()
+    except duckdb.Error as error:
+        raise IvmError(f"cannot compute feature set {name}: {_first_line(error)}") from None
+    return result, names, fs
+
+
+def training_set(db, name: str) -> TrainingSet:
+    start = time.perf_counter()
+    fs = features.get(db, name)
+    sql, names = x_query(db, fs)
+    try:
+        result = db.con.execute(sql).fetchnumpy()
+    except duckdb.Error as error:
+        raise IvmError(f"cannot compute feature set {name}: {_first_line(error)}") from None
+    test = np.asarray(result[TEST], dtype=bool)
+    rows = len(test)
+    x = np.column_stack([_floats(result[n]) for n in names]).reshape(rows, len(names)) if names \
+        else np.empty((rows, 0))
+    y = _vector(result[LABEL])
+    ids = np.column_stack([np.asarray(result[n], dtype=np.int64) for n in fs.lineage.names]) \
+        .reshape(rows, len(fs.lineage.names))
+    return TrainingSet(X_train=x[~test], y_train=y[~test], X_test=x[test], y_test=y[test],
+                       ids_train=ids[~test], ids_test=ids[test], feature_names=names,
+                       lineage=lineage_names(fs), seconds=time.perf_counter() - start)
+
+
+def lineage_names(fs) -> list[str]:
+    """Names of the lineage columns in exports: ``<source>_rid`` (``_2``, ``_3`` for a source read twice)."""
+    names, seen = [], {}
+    for source in fs.lineage.sources:
+        seen[source] = seen.get(source, 0) + 1
+        names.append(f"{source}_rid" + (f"_{seen[source]}" if seen[source] > 1 else ""))
+    return names
+
+
+def _floats(column) -> np.ndarray:
+    """A DuckDB column as float64, NULL as NaN."""
+    if isinstance(column, np.ma.MaskedArray):
+        return np.ma.filled(column.astype(np.float64), np.nan)
+    return np.asarray(column, dtype=np.float64)
+
+
+def _vector(column) -> np.ndarray:
+    """The label: numbers as float64 (NULL as NaN), booleans as bool, anything else as objects (NULL as
+    None); a boolean or integer label with NULLs becomes objects."""
+    if column.dtype.kind == "f":
+        return _floats(column)
+    if isinstance(column, np.ma.MaskedArray):
+        if not column.mask.any():
+            return column.data
+        values = column.data.astype(object)
+        values[np.ma.getmaskarray(column)] = None
+        return values
+    return column
+
+
+def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
+    """Write feature set ``name`` to ``out``.
+
+    * ``npy``: a folder with ``X_train.npy, y_train.npy, X_test.npy, y_test.npy, ids_train.npy,
+      ids_test.npy`` and ``columns.json`` (feature and lineage column names);
+    * ``parquet`` / ``arrow`` (Arrow IPC file): one table, one row per example: the lineage columns,
+      ``split`` ('train' or 'test'), ``label`` and one DOUBLE column per X column.
+
+    Files are written next to their target and renamed into place, so a failed export leaves nothing
+    half-written."""
+    if fmt not in FORMATS:
+        raise IvmError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    out = Path(out)
+    start = time.perf_counter()
+    if fmt == "npy":
+        data = training_set(db, name)
+        _check_folder(out)
+        arrays = {"X_train": data.X_train, "y_train": data.y_train, "X_test": data.X_test, "y_test": data.y_test,
+                  "ids_train": data.ids_train, "ids_test": data.ids_test}
+        for stem, array in arrays.items():
+            _atomic(out / f"{stem}.npy", lambda f, a=array: np.save(f, a, allow_pickle=a.dtype == object))
+        meta = {"features": data.feature_names, "lineage": data.lineage, "train": len(data.y_train),
+                "test": len(data.y_test)}
+        _atomic(out / "columns.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        rows, train, width = len(data.y_train) + len(data.y_test), len(data.y_train), len(data.feature_names)
+    else:
+        result, names, fs = table(db, name)
+        split = pc.if_else(result.column(TEST), "test", "train")
+        columns = {new: result.column(old) for new, old in zip(lineage_names(fs), fs.lineage.names)}
+        columns["split"] = split
+        columns["label"] = result.column(LABEL)
+        for n in names:
+            columns[n] = result.column(n)
+        output = pa.table(columns)
+        rows, width = result.num_rows, len(names)
+        train = rows - int(pc.sum(result.column(TEST).cast(pa.int64())).as_py() or 0)
+        _check_parent(out)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+            _atomic(out, lambda f: pq.write_table(output, f))
+        else:
+            import pyarrow.feather as feather
+            _atomic(out, lambda f: feather.write_feather(output, f, compression="uncompressed"))
+    return {"name": name, "format": fmt, "out": str(out), "rows": rows, "train": train, "test": rows - train,
+            "columns": width, "seconds": time.perf_counter() - start}
+
+
+def _check_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise IvmError(f"cannot export to {out}: it is a file; npy exports go to a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise IvmError(f"cannot export to {out}: {error.strerror or error}") from None
+    if not os.access(out, os.W_OK):
+        raise IvmError(f"cannot export to {out}: the folder is not writable")
+
+
+def _check_parent(out: Path) -> None:
+    if out.is_dir():
+        raise IvmError(f"cannot export to {out}: it is a folder; give a file name")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise IvmError(f"cannot export to {out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise IvmError(f"cannot export to {out}: folder {parent} is not writable")
+
+
+def _atomic(target: Path, write) -> None:
+    try:
+        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",
+                                             delete=False)
+    except OSError as error:
+        raise IvmError(f"cannot export to {target}: {error.strerror or error}") from None
+    try:
+        with handle:
+            write(handle)
+        os.replace(handle.name, target)
+    except BaseException as error:
+        try:
+            os.unlink(handle.name)
+        except OSError:
+            pass
+        if isinstance(error, OSError):
+            raise IvmError(f"cannot export to {target}: {error.strerror or error}") from None
+        raise
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

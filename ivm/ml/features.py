@@ -1,0 +1,317 @@
+"""Feature sets in a database: deploy, keep in step with deletions and recomputes, drop.
+
+A feature set stores three things beside the prep view:
+
+* its row table ``_ivm.__ml_<set>``: one row per prep row, keyed by the row's source lineage
+  (:mod:`ivm.ml.lineage`, ART indexes on the lineage columns), holding the row's split side, its Python UDF
+  values and a copy of the columns its statistics read;
+* its statistics (:mod:`ivm.ml.stats`): ``_ivm.__ml_<set>_stats`` and one ``_ivm.__ml_<set>_cat<k>`` per
+  one-hot column, kept by subtraction;
+* its entry in ``_ivm.__ml_sets``: the spec (JSON) and the train/test counts.
+
+X and y are not stored: an export computes them with one query joining the prep rows, the row table and
+the statistics (:mod:`ivm.ml.compile`). A deletion (:func:`after_delete`, called by ``Database.delete``
+inside its transaction) deletes the rows whose lineage names a deleted source row, subtracts them from the
+statistics and updates the counts: a few index probes, no UDF call. A recompute (:func:`after_recompute`) drops rows whose lineage is gone and
+computes UDF values only for lineages not seen before.
+"""
+from __future__ import annotations
+
+import json
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from ivm.delta.rids import RidSet
+from ivm.errors import IvmError
+from ivm.ml import lineage as lineages
+from ivm.ml import spec as specs
+from ivm.ml import split, stats, udf_cache
+from ivm.ml.spec import FeatureSpec
+from ivm.plan.parse import check_read_only
+from ivm.sql import DIALECT, INTERNAL_SCHEMA, column, or_all, render
+from ivm.store import catalog
+
+SETS = f'"{INTERNAL_SCHEMA}"."__ml_sets"'
+SETUP = f"CREATE TABLE IF NOT EXISTS {SETS} (name VARCHAR, spec VARCHAR, sources VARCHAR, train BIGINT, " \
+        "test BIGINT, deployed_at TIMESTAMP)"
+TEST = "__test"
+
+
+def ensure(con) -> None:
+    con.execute(SETUP)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    spec: FeatureSpec
+    lineage: lineages.Lineage
+    stats: stats.Plan
+    types: dict[str, str]          # prep column -> DuckDB type
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def table(self) -> str:
+        return f'"{INTERNAL_SCHEMA}"."{row_table(self.name)}"'
+
+    def udf_column(self, feature) -> str:
+        return f"f{self.spec.features.index(feature)}"
+
+
+def row_table(name: str) -> str:
+    return f"__ml_{name}"
+
+
+# -- per-Database state: the loaded sets and the UDF callables given in this session ------------------------
+_state: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _session(db) -> dict:
+    if db not in _state:
+        _state[db] = {"sets": None, "functions": {}}
+    return _state[db]
+
+
+def sets(db) -> dict[str, FeatureSet]:
+    """The deployed feature sets, loaded once per session."""
+    session = _session(db)
+    if session["sets"] is None:
+        loaded = {}
+        for name, text in db.con.execute(f"SELECT name, spec FROM {SETS} ORDER BY deployed_at, name").fetchall():
+            loaded[name] = _build(db, specs.parse(json.loads(text)), new=False)
+        session["sets"] = loaded
+    return session["sets"]
+
+
+def get(db, name: str) -> FeatureSet:
+    found = sets(db)
+    if name.lower() not in found:
+        raise IvmError(f"unknown feature set {name}; feature sets: {', '.join(found) or 'none'}")
+    return found[name.lower()]
+
+
+def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
+    """Check ``spec`` against the database and resolve everything the queries need."""
+    what = f"feature set {spec.name}"
+    if spec.source not in db.plans and spec.source not in db.sources:
+        raise IvmError(f"{what}: unknown view {spec.source}; views: {', '.join(db.plans) or 'none'}")
+    if new and (spec.name in db.plans or spec.name in db.sources or spec.name in sets(db)):
+        raise IvmError(f"{what}: the name {spec.name} is already taken by a view, source or feature set")
+    types = catalog.columns(db.con, db.plans[spec.source].output.name if spec.source in db.plans else spec.source)
+    for feature in spec.features:
+        if feature.column not in types:
+            raise IvmError(f"{what}: feature {feature.name!r} names unknown column {feature.column!r} of "
+                           f"{spec.source}; its columns: {', '.join(types)}")
+        if feature.kind in specs.NUMERIC_KINDS and stats.numeric(types[feature.column]) is None:
+            raise IvmError(f"{what}: feature {feature.name!r} needs a number, but {feature.column} is "
+                           f"{types[feature.column]}; use onehot, hash or a udf for it")
+    lineage = lineages.resolve(db, spec.source)
+    plan = stats.plan(spec, types)
+    if new:
+        if spec.label is not None:
+            _check_label(db, spec, lineage)
+    return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
+
+
+def _check_label(db, spec: FeatureSpec, lineage) -> None:
+    try:
+        tree = sqlglot.parse_one(spec.label, read=DIALECT)
+    except sqlglot.errors.SqlglotError as error:
+        raise IvmError(f"feature set {spec.name}: cannot parse the label {spec.label!r}: "
+                       f"{str(error).splitlines()[0]}") from None
+    if isinstance(tree, (exp.Query, exp.Command)):
+        raise IvmError(f"feature set {spec.name}: the label must be an expression over {spec.source}'s columns")
+    check_read_only(tree, f"the label of feature set {spec.name}")
+    try:
+        db.con.execute(f"DESCRIBE {lineages.base_query(db, spec.source, lineage, inner=[f'({spec.label}) AS y'])}")
+    except duckdb.Error as error:
+        raise IvmError(f"feature set {spec.name}: bad label {spec.label!r}: {_first_line(error)}") from None
+
+
+# -- deploy and drop ----------------------------------------------------------------------------------------
+def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) -> dict:
+    """Deploy feature set ``spec`` over its prep view: statistics views, row table, UDF values, split.
+
+    Returns ``{"name", "from", "rows", "train", "test", "columns", "lineage", "udf_rows", "seconds"}``."""
+    start = time.perf_counter()
+    spec = specs.check(spec)
+    fs = _build(db, spec)
+    session = _session(db)
+    functions = dict(udfs or {})
+    for feature in spec.udf_features:  # fail before anything is written if a function cannot be found
+        functions.setdefault(feature.name, udf_cache.find(feature, functions))
+    try:
+        db.con.begin()
+        columns = [f'"{n}" BIGINT NOT NULL' for n in fs.lineage.names] + [f'"{TEST}" BOOLEAN NOT NULL']
+        for feature in spec.udf_features:
+            kind = f"DOUBLE[{feature.dims}]" if feature.dims else "DOUBLE"
+            columns.append(f'"{fs.udf_column(feature)}" {kind}')
+        columns += fs.stats.row_columns()
+        db.con.execute(f"CREATE TABLE {fs.table} ({', '.join(columns)})")
+        for statement in fs.stats.create():
+            db.con.execute(statement)
+        if db.indexes:
+            for name in fs.lineage.names:
+                db.con.execute(f'CREATE INDEX "{row_table(spec.name)}_{name}" ON {fs.table} ("{name}")')
+        db.con.execute(f"INSERT INTO {SETS} VALUES (?, ?, ?, 0, 0, now())",
+                       [spec.name, json.dumps(spec.to_dict()), json.dumps(list(fs.lineage.sources))])
+        synced = _sync(db, fs, functions)
+        db.con.commit()
+    except BaseException:
+        db.con.rollback()
+        raise
+    session["functions"][spec.name] = functions
+    if session["sets"] is not None:
+        session["sets"][spec.name] = fs
+    train, test = counts(db, spec.name)
+    from ivm.ml.compile import feature_names
+    return {"name": spec.name, "from": spec.source, "rows": train + test, "train": train, "test": test,
+            "columns": feature_names(db, fs), "lineage": list(fs.lineage.sources),
+            "udf_rows": synced["udf_rows"], "seconds": time.perf_counter() - start}
+
+
+def drop(db, name: str) -> None:
+    """Drop feature set ``name``: its row table, its statistics and its entry."""
+    fs = get(db, name)
+    try:
+        db.con.begin()
+        db.con.execute(f"DROP TABLE IF EXISTS {fs.table}")
+        for statement in fs.stats.drop():
+            db.con.execute(statement)
+        db.con.execute(f"DELETE FROM {SETS} WHERE name = ?", [fs.name])
+        db.con.commit()
+    except duckdb.Error as error:
+        db.con.rollback()
+        raise IvmError(f"cannot drop feature set {name}: {_first_line(error)}") from None
+    sets(db).pop(fs.name, None)
+
+
+def counts(db, name: str) -> tuple[int, int]:
+    row = db.con.execute(f"SELECT train, test FROM {SETS} WHERE name = ?", [name]).fetchall()
+    return (int(row[0][0]), int(row[0][1])) if row else (0, 0)
+
+
+# -- keeping rows in step --------------------------------------------------------------------------------
+def after_delete(db, table: str, deleted: RidSet) -> dict:
+    """Inside ``Database.delete``'s transaction: drop the rows whose lineage names a deleted row of
+    ``table`` and take them out of the statistics; returns ``{set: {"rows_removed", "train_before",
+    "test_before", "train_after", "test_after"}}``.
+
+    A handful of short statements: one aggregate over the leaving rows (an index probe on their lineage)
+    that also reads the counts, their DELETE, and one-row updates of the counts and statistics."""
+    report = {}
+    for name, fs in sets(db).items():
+        columns = [n for n, s in zip(fs.lineage.names, fs.lineage.sources) if s == table]
+        hit = render(or_all(deleted.contains(column(c)) for c in columns)) if columns and deleted else "false"
+        parts = [f'COUNT(*) FILTER (WHERE "{TEST}")', f"(SELECT train FROM {SETS} WHERE name = ?)",
+                 f"(SELECT test FROM {SETS} WHERE name = ?)", *fs.stats.delta_select()]
+        first = db.con.execute(f"SELECT COUNT(*), {', '.join(parts)} FROM {fs.table} WHERE {hit}",
+                               [name, name]).fetchall()[0]
+        removed, removed_test, train, test = (int(v or 0) for v in first[:4])
+        if removed:
+            db.con.execute(f"DELETE FROM {fs.table} WHERE {hit}").fetchall()
+            db.con.execute(f"UPDATE {SETS} SET train = train - ?, test = test - ? WHERE name = ?",
+                           [removed - removed_test, removed_test, name]).fetchall()
+            for statement, params in fs.stats.subtract(list(first[4:]), fs.table):
+                db.con.execute(statement, params).fetchall()
+        report[name] = {"rows_removed": removed, "train_before": train, "test_before": test,
+                        "train_after": train - (removed - removed_test), "test_after": test - removed_test}
+    return report
+
+
+def after_recompute(db) -> dict:
+    """Inside ``Database.recompute``'s transaction: bring every row table in step with the rebuilt prep
+    views, computing UDF values only for lineages that are new."""
+    session = _session(db)
+    return {name: _sync(db, fs, session["functions"].get(name, {}), refresh=True) for name, fs in sets(db).items()}
+
+
+def register_functions(db, name: str, functions: Mapping[str, Callable]) -> None:
+    """Use ``functions`` (by feature name or function name) for feature set ``name``'s UDFs in this session,
+    for instance when their stored references cannot be imported."""
+    _session(db)["functions"].setdefault(name.lower(), {}).update(functions)
+
+
+def forget_rows(db) -> None:
+    """Empty every row table (their UDF values included): the next recompute computes everything again, as
+    a full rerun does."""
+    for fs in sets(db).values():
+        db.con.execute(f"DELETE FROM {fs.table}")
+        db.con.execute(f"UPDATE {SETS} SET train = 0, test = 0 WHERE name = ?", [fs.name])
+
+
+def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool = False) -> dict:
+    """Make the row table hold exactly one row per current prep row and rebuild the statistics (inside the
+    caller's transaction). UDF values are computed for new lineages only; with ``refresh`` the copied
+    statistics columns of retained rows are read again (a recompute may follow sources changed behind
+    ivm's back)."""
+    con, names = db.con, fs.lineage.names
+    now = "__ivm_ml_now"
+    udfs = fs.spec.udf_features
+    copies = [(c.name, c.slot) for c in fs.stats.columns] + [(name, slot) for name, slot, _ in fs.stats.categories]
+    inputs = [f'"{lineages.PREP}"."{f.column}" AS "i{k}"' for k, f in enumerate(udfs)] + \
+        [f'"{lineages.PREP}".{stats.quote(name)} AS "{slot}"' for name, slot in copies]
+    con.execute(f'CREATE OR REPLACE TEMP TABLE "{now}" AS '
+                f'{lineages.base_query(db, fs.spec.source, fs.lineage, inputs)}')
+    try:
+        keys = ", ".join(f'"{n}"' for n in names)
+        total, distinct = con.execute(
+            f'SELECT (SELECT COUNT(*) FROM "{now}"), (SELECT COUNT(*) FROM (SELECT DISTINCT {keys} FROM "{now}"))'
+        ).fetchall()[0]
+        if total != distinct:
+            raise IvmError(f"feature set {fs.name}: {fs.spec.source} has rows with the same lineage (a row "
+                           "built twice from the same source rows, e.g. by UNNEST); a feature set needs one row "
+                           "per combination of source rows")
+        table = row_table(fs.name)
+        same = " AND ".join(f'"{now}"."{n}" = "{table}"."{n}"' for n in names)
+        removed = con.execute(f'DELETE FROM {fs.table} WHERE NOT EXISTS (SELECT 1 FROM "{now}" WHERE {same})'
+                              ).fetchall()[0][0]
+        fresh = con.sql(f'SELECT * FROM "{now}" WHERE NOT EXISTS (SELECT 1 FROM {fs.table} WHERE {same}) '
+                        f'ORDER BY {keys}').to_arrow_table()
+        started = time.perf_counter()
+        columns = {n: fresh.column(n) for n in names}
+        columns.update({slot: fresh.column(slot) for _, slot in copies})
+        for k, feature in enumerate(udfs):
+            function = functions.get(feature.name) or udf_cache.find(feature, functions)
+            columns[fs.udf_column(feature)] = udf_cache.compute(feature, function, fresh.column(f"i{k}")) \
+                if fresh.num_rows else pa.array([], type=_arrow_type(feature))
+        udf_seconds = time.perf_counter() - started
+        if fresh.num_rows:
+            con.register("__ivm_ml_new", pa.table(columns))
+            try:
+                side = split.is_test([f'"{n}"' for n in names], fs.spec.seed, fs.spec.test_fraction)
+                values = [f'"{n}"' for n in names] + [side] + [f'"{fs.udf_column(f)}"' for f in udfs] + \
+                    [f'"{slot}"' for _, slot in copies]
+                con.execute(f'INSERT INTO {fs.table} SELECT {", ".join(values)} FROM "__ivm_ml_new"').fetchall()
+            finally:
+                con.unregister("__ivm_ml_new")
+        if refresh and copies:
+            assignments = ", ".join(f'"{slot}" = "{now}"."{slot}"' for _, slot in copies)
+            con.execute(f'UPDATE {fs.table} SET {assignments} FROM "{now}" WHERE {same}').fetchall()
+        for statement in fs.stats.rebuild(fs.table):
+            con.execute(statement).fetchall()
+        con.execute(f'UPDATE {SETS} SET train = c.train, test = c.test FROM (SELECT '
+                    f'COUNT(*) FILTER (WHERE NOT "{TEST}") AS train, COUNT(*) FILTER (WHERE "{TEST}") AS test '
+                    f'FROM {fs.table}) AS c WHERE name = ?', [fs.name]).fetchall()
+    finally:
+        con.execute(f'DROP TABLE IF EXISTS "{now}"')
+    return {"rows_removed": int(removed), "rows_added": fresh.num_rows,
+            "udf_rows": {f.name: fresh.num_rows for f in udfs}, "udf_seconds": udf_seconds}
+
+
+def _arrow_type(feature) -> pa.DataType:
+    return pa.list_(pa.float64(), feature.dims) if feature.dims else pa.float64()
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,292 @@
+"""The ML layer through its Python API: UDF values computed once per row lineage, stable splits, statistics
+that follow deletions, the audit log, and bad input that changes nothing."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import ivm
+from ivm import IvmError, audit, ml
+from ivm.compare_run import training_sets_equal
+
+sys.path.insert(0, str(Path(__file__).parent))
+from helpers import snapshot  # noqa: E402
+
+VIEWS = """
+CREATE VIEW prep AS
+SELECT r.id, r.stars, r.body, r.price, c.country, c.age, r.stars >= 4 AS liked
+FROM reviews r JOIN customers c ON r.cid = c.id WHERE r.body IS NOT NULL
+"""
+
+
+def make_db(path=":memory:", n=60):
+    db = ivm.connect(path)
+    maker = duckdb.connect()
+    db.load("customers", maker.sql("SELECT i AS id, ['UK','DE','FR','IT'][1 + i % 4] AS country, 18 + i * 3 % 50 AS age "
+                                   "FROM range(1, 13) r(i)").to_arrow_table())
+    db.load("reviews", maker.sql(f"SELECT i AS id, 1 + i % 12 AS cid, 1 + i % 5 AS stars, "
+                                 f"CASE WHEN i % 9 = 0 THEN NULL ELSE 'great product ' || i || ' bad box' END AS body, "
+                                 f"(i * 1.25)::DECIMAL(10, 2) AS price FROM range({n}) r(i)").to_arrow_table())
+    db.deploy(VIEWS)
+    return db
+
+
+class Counting:
+    """A UDF that counts its calls and the rows it saw, and returns the call number (so a value computed
+    again would change)."""
+
+    def __init__(self, dims=0):
+        self.calls, self.rows, self.seen, self.dims = 0, 0, [], dims
+
+    def __call__(self, values: pa.Array):
+        self.calls += 1
+        self.rows += len(values)
+        self.seen += values.to_pylist()
+        out = np.full(len(values), float(self.calls))
+        return np.column_stack([out] * self.dims) if self.dims else out
+
+
+def spec(score, vector=None, **options):
+    features = [ml.passthrough("stars"), ml.standard("price"), ml.minmax("age"), ml.onehot("country"),
+                ml.bucket("age", edges=[30, 50]), ml.bucket("price", bins=3), ml.hashed("body", dims=4),
+                ml.udf(score, "body", name="score")]
+    if vector is not None:
+        features.append(ml.udf(vector, "body", dims=3, name="embedding"))
+    return ml.feature_spec("reviews_fs", "prep", features, label="liked", **options)
+
+
+def rerun_of(db) -> ml.TrainingSet:
+    """A full rerun: the same sources (row ids included) in a fresh database, everything computed anew."""
+    fresh = ivm.connect(":memory:")
+    for source in ("customers", "reviews"):
+        rows = db.con.sql(f'SELECT * FROM "_ivm"."{source}"').to_arrow_table()
+        fresh.load(source, rows.drop_columns(["__ivm_rid"]))
+        fresh.con.execute(f'DELETE FROM "_ivm"."{source}"')
+        fresh.con.register("__rows", rows)
+        fresh.con.execute(f'INSERT INTO "_ivm"."{source}" SELECT * FROM __rows')
+        fresh.con.unregister("__rows")
+    fresh.deploy(VIEWS)
+    fs = ml.get(db, "reviews_fs")
+    functions = {f.name: Counting(f.dims) for f in fs.spec.udf_features}  # one batch: the values of call 1
+    ml.deploy(fresh, fs.spec, udfs=functions)
+    return ml.training_set(fresh, "reviews_fs")
+
+
+def test_udf_is_called_once_per_row_lineage_never_for_retained_rows(tmp_path):
+    score, vector = Counting(), Counting(dims=3)
+    path = tmp_path / "ml.duckdb"
+    db = make_db(path)
+    report = ml.deploy(db, spec(score, vector))
+    rows = db.con.execute("SELECT COUNT(*) FROM prep").fetchall()[0][0]
+    assert score.rows == vector.rows == rows == report["rows"] and report["udf_rows"] == {"score": rows,
+                                                                                          "embedding": rows}
+    before = ml.training_set(db, "reviews_fs")
+    for where in ("id IN (3, 4)", "stars = 2", "cid = 5"):
+        db.delete("reviews", where)
+        db.delete("customers", "id = 7") if where == "stars = 2" else None
+    assert score.rows == vector.rows == rows  # no call on deletion
+    after = ml.training_set(db, "reviews_fs")
+    kept = {tuple(i): v for i, v in zip(after.ids_train, after.X_train[:, after.feature_names.index("score")])}
+    assert kept and all(v == 1.0 for v in kept.values())  # the values of the first (only) call, still stored
+    assert len(after.y_train) + len(after.y_test) < len(before.y_train) + len(before.y_test)
+    db.close()
+
+    db = ivm.connect(path)  # another session: the functions are not even importable, and not needed
+    db.delete("reviews", "id = 10")
+    # new source rows (as after a reload) reach the feature set through a recompute: only they are computed
+    db.con.execute("""INSERT INTO "_ivm"."reviews" SELECT 1000 + i, 1000 + i, 1, 5, 'new ' || i, 1.0
+                      FROM range(4) r(i)""")
+    ml.features.register_functions(db, "reviews_fs", {"score": score, "embedding": vector})
+    report = db.recompute()
+    assert report["features"]["reviews_fs"]["udf_rows"] == {"score": 4, "embedding": 4}
+    assert score.rows == vector.rows == rows + 4 and score.seen[-4:] == [f"new {i}" for i in range(4)]
+    final = ml.training_set(db, "reviews_fs")
+    column = final.feature_names.index("score")
+    values = np.concatenate([final.X_train[:, column], final.X_test[:, column]])
+    assert sorted(set(values)) == [1.0, 2.0] and (values == 2.0).sum() == 4
+    assert db.verify()["ok"]
+    db.close()
+
+
+def test_split_is_stable_and_equals_a_rerun():
+    db = make_db(n=200)
+    ml.deploy(db, spec(Counting(), test_fraction=0.3, seed=11))
+    first = ml.training_set(db, "reviews_fs")
+    side = {tuple(i): "train" for i in first.ids_train} | {tuple(i): "test" for i in first.ids_test}
+    assert 0.15 < len(first.y_test) / len(side) < 0.45
+    for where in ("id % 7 = 0", "stars = 1", "price > 200"):
+        report = db.delete("reviews", where)
+        fs_report = report["features"]["reviews_fs"]
+        assert fs_report["train_before"] - fs_report["train_after"] + fs_report["test_before"] \
+            - fs_report["test_after"] == fs_report["rows_removed"]
+        now = ml.training_set(db, "reviews_fs")
+        assert all(side[tuple(i)] == "train" for i in now.ids_train)
+        assert all(side[tuple(i)] == "test" for i in now.ids_test)
+        assert (len(now.y_train), len(now.y_test)) == (fs_report["train_after"], fs_report["test_after"])
+    assert training_sets_equal(ml.training_set(db, "reviews_fs"), rerun_of(db)) is None
+
+
+def test_statistics_follow_deletions_column_set_included():
+    db = make_db()
+    ml.deploy(db, spec(Counting()))
+    before = ml.training_set(db, "reviews_fs")
+    assert "country=IT" in before.feature_names
+    db.delete("customers", "country = 'IT'")          # a category disappears
+    db.delete("reviews", "price > 40")                # the mean, the max and the bins move
+    after = ml.training_set(db, "reviews_fs")
+    assert "country=IT" not in after.feature_names
+    assert len(after.feature_names) == len(before.feature_names) - 1
+    price = after.feature_names.index("price_standard")
+    everything = np.concatenate([after.X_train[:, price], after.X_test[:, price]])
+    assert abs(everything.mean()) < 1e-9 and abs(everything.std() - 1) < 1e-9  # scaled with the new mean/std
+    assert training_sets_equal(after, rerun_of(db)) is None
+    db.delete("customers", "true")                    # nothing left
+    empty = ml.training_set(db, "reviews_fs")
+    assert empty.X_train.shape[0] == empty.X_test.shape[0] == 0
+    assert not any(n.startswith("country=") for n in empty.feature_names)
+
+
+def test_prep_shapes_source_table_union_and_aggregate():
+    db = make_db()
+    ml.deploy(db, ml.feature_spec("raw", "reviews", [ml.standard("price")], label="stars"))  # a source as prep
+    data = ml.training_set(db, "raw")
+    assert data.lineage == ["reviews_rid"] and len(data.y_train) + len(data.y_test) == 60
+    db.deploy("CREATE VIEW both_ AS SELECT id, price FROM reviews WHERE stars = 1 "
+              "UNION ALL SELECT id, price FROM reviews WHERE stars >= 4")
+    ml.deploy(db, ml.feature_spec("u", "both_", [ml.passthrough("price")]))
+    assert ml.training_set(db, "u").lineage == ["reviews_rid", "reviews_rid_2"]
+    db.deploy("CREATE VIEW per_country AS SELECT country, AVG(age) AS a FROM prep GROUP BY country")
+    with pytest.raises(IvmError, match="aggregate"):
+        ml.deploy(db, ml.feature_spec("agg", "per_country", [ml.passthrough("a")]))
+    db.delete("reviews", "stars = 1")
+    assert len(ml.training_set(db, "u").y_train) + len(ml.training_set(db, "u").y_test) == \
+        db.con.execute("SELECT COUNT(*) FROM both_").fetchall()[0][0]
+    ml.drop(db, "u")
+    assert "u" not in ml.sets(db) and db.verify()["ok"]
+
+
+def test_audit_log_records_each_deletion_in_its_transaction():
+    db = make_db()
+    ml.deploy(db, spec(Counting()))
+    db.delete("reviews", "body LIKE '%product 12 %'")
+    db.delete("customers", "id IN (1, 2)")
+    with pytest.raises(RuntimeError):
+        def boom(stage):
+            raise RuntimeError("crash in the middle")
+        db.delete("reviews", "id = 5", _hook=boom)
+    log = audit.entries(db.con)
+    assert [e["source"] for e in log] == ["reviews", "customers"]  # the rolled-back deletion left no entry
+    assert log[0]["predicate"] == "body LIKE ?" and log[0]["literals_redacted"] == 1
+    assert log[1]["predicate"] == "id IN (?, ?)" and log[1]["rows_removed"] == 2
+    fs = log[1]["features"]["reviews_fs"]
+    assert fs["rows_removed"] == log[1]["views"]["prep"]["deleted"] > 0
+    assert fs["train_before"] + fs["test_before"] - fs["rows_removed"] == fs["train_after"] + fs["test_after"]
+    assert "product 12" not in audit.text(log) and "#2" in audit.text(log)
+
+
+def test_purge_with_a_feature_set_leaves_no_deleted_value(tmp_path):
+    db = make_db(tmp_path / "p.duckdb")
+    ml.deploy(db, spec(Counting()))
+    report = db.delete("reviews", "id = 13", purge=True)
+    assert report["receipt"]["status"] == "complete"
+    assert report["receipt"]["fingerprints"]["found"] == 0
+    assert report["features"]["reviews_fs"]["rows_removed"] == 1
+    assert len(audit.entries(db.con)) == 1 and db.verify()["ok"]
+    db.close()
+
+
+# -- bad input: one clear error, nothing changed --------------------------------------------------------------
+def unchanged(db, action, match):
+    before = snapshot(db.con)
+    plans = dict(db.plans)
+    with pytest.raises(IvmError, match=match) as error:
+        action()
+    assert "\n" not in str(error.value)
+    assert snapshot(db.con) == before and db.plans == plans
+    return str(error.value)
+
+
+def test_bad_specs_change_nothing():
+    db = make_db()
+    unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.standard("nope")])),
+              "unknown column 'nope' of prep")
+    unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "nowhere", [ml.standard("x")])), "unknown view nowhere")
+    unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.standard("country")])),
+              "needs a number, but country is VARCHAR")
+    unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.passthrough("age")], label="nope + 1")),
+              "bad label")
+    unchanged(db, lambda: ml.deploy(db, ml.feature_spec("prep", "prep", [ml.passthrough("age")])), "already taken")
+    with pytest.raises(IvmError, match="twice"):
+        ml.feature_spec("f", "prep", [ml.passthrough("age"), ml.passthrough("age")])
+    with pytest.raises(IvmError, match="either edges"):
+        ml.parse({"name": "f", "from": "prep", "features": [{"bucket": "age"}]})
+    with pytest.raises(IvmError, match="unknown option 'colour'"):
+        ml.parse({"name": "f", "from": "prep", "features": [{"standard": "age", "colour": "red"}]})
+    with pytest.raises(IvmError, match="test_fraction"):
+        ml.parse({"name": "f", "from": "prep", "features": ["age"], "split": {"test_fraction": 2}})
+
+
+def test_bad_udfs_change_nothing():
+    db = make_db()
+
+    def raises(values):
+        raise ValueError("model not loaded")
+
+    def short(values):
+        return np.zeros(len(values) - 1)
+
+    def wide(values):
+        return np.zeros((len(values), 4))
+
+    def words(values):
+        return np.array(["a"] * len(values))
+
+    def make(function, dims=0):
+        return ml.feature_spec("f", "prep", [ml.passthrough("age"), ml.udf(function, "body", dims=dims)])
+
+    message = unchanged(db, lambda: ml.deploy(db, make(raises)), "raised ValueError: model not loaded")
+    assert "nothing was changed" in message
+    unchanged(db, lambda: ml.deploy(db, make(short)), r"returned shape \(\d+,\) for a batch of \d+ rows")
+    unchanged(db, lambda: ml.deploy(db, make(wide, dims=3)), r"shape \(\d+, 4\).*expected \(\d+, 3\)")
+    unchanged(db, lambda: ml.deploy(db, make(wide)), r"expected \(\d+,\)")
+    unchanged(db, lambda: ml.deploy(db, make(words)), "not an array of numbers")
+    unchanged(db, lambda: ml.deploy(db, make("no_such_module_xyz:f")), "cannot import no_such_module_xyz")
+    # a UDF failing on new rows during a recompute rolls the recompute back
+    ml.deploy(db, make(lambda v: np.ones(len(v))))
+    db.con.execute("""INSERT INTO "_ivm"."reviews" VALUES (999, 999, 1, 5, 'new', 1.0)""")
+    ml.features.register_functions(db, "f", {"<lambda>": raises})
+    unchanged(db, db.recompute, "raised ValueError")
+
+
+def test_export_files_and_bad_paths(tmp_path):
+    db = make_db()
+    ml.deploy(db, spec(Counting(), vector=Counting(dims=3)))
+    data = ml.training_set(db, "reviews_fs")
+    report = ml.export(db, "reviews_fs", "npy", tmp_path / "npy")
+    assert report["rows"] == len(data.y_train) + len(data.y_test)
+    assert np.array_equal(np.load(tmp_path / "npy" / "X_train.npy"), data.X_train, equal_nan=True)
+    assert np.array_equal(np.load(tmp_path / "npy" / "ids_test.npy"), data.ids_test)
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+    ml.export(db, "reviews_fs", "parquet", tmp_path / "x.parquet")
+    ml.export(db, "reviews_fs", "arrow", tmp_path / "x.arrow")
+    for table in (pq.read_table(tmp_path / "x.parquet"), feather.read_table(tmp_path / "x.arrow")):
+        assert table.column_names[:4] == ["reviews_rid", "customers_rid", "split", "label"]
+        assert table.column_names[4:] == data.feature_names
+        train = table.filter(pa.compute.equal(table.column("split"), "train"))
+        assert np.allclose(train.column("embedding[2]").to_numpy(), data.X_train[:, data.feature_names.index(
+            "embedding[2]")])
+    for bad, match in ((tmp_path / "missing" / "x.parquet", "does not exist"), (tmp_path / "npy", "is a folder"),
+                       (Path("/proc/no/x.parquet"), "cannot export")):
+        with pytest.raises(IvmError, match=match):
+            ml.export(db, "reviews_fs", "parquet", bad)
+    with pytest.raises(IvmError, match="cannot export"):
+        ml.export(db, "reviews_fs", "npy", Path("/proc/x"))
+    with pytest.raises(IvmError, match="unknown format"):
+        ml.export(db, "reviews_fs", "csv", tmp_path / "x.csv")
+    assert not list(tmp_path.glob(".*tmp")) and not (tmp_path / "missing").exists()
