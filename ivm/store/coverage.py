@@ -172,8 +172,10 @@ class CoverageRules:
         insert the stored part holds every fresh row, so the new rows are never deleted). ``fresh_query``
         and ``restrict`` build templates; ``key`` names their shape."""
         tables = dict(tables or {})
-        if stage.name not in self.read and stage.name not in self.readers_need_rows:
-            # nobody reads this stage: replace the part wholesale (two statements, no bag difference)
+        if stage.name not in self.read and stage.name not in self.readers_need_rows \
+                and not isinstance(stage, TopKStage):
+            # nobody reads this stage: replace the part wholesale (two statements, no bag difference; the
+            # report then counts the whole part as deleted and inserted). A top-k keeps k rows: it diffs.
             removed = self._remove(stage, ("part", key), lambda: diff.part_condition(stage, restrict()), tables, ids)
             insert = _sql(stage, ("insert-all", key), lambda: materialise.insert_statement(stage, fresh_query()))
             inserted = RidSet(count=len(self._ids_of(insert, tables, ids)))
