@@ -736,22 +736,40 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
         alias = table.alias_or_name
         if alias == driver:
             continue
-        lookups.append(Lookup(relation=table.name, alias=alias, probe=_tree_probe(select, driver, alias)))
+        join = table.parent if isinstance(table.parent, exp.Join) else None
+        # the FROM table is a lookup only when a RIGHT (or FULL) join drives the branch
+        role = f"{(join.side or '').upper()} JOIN".strip() if join is not None else "RIGHT JOIN"
+        lookups.append(Lookup(relation=table.name, alias=alias, probe=_tree_probe(select, driver, alias),
+                              role=role))
     conjuncts = _conjuncts(select.args["where"].this) if select.args.get("where") is not None else []
     for position, child in enumerate(scope.subquery_scopes):
         query = child.expression
         tables = [t for t in query.find_all(exp.Table) if t.args.get("db")]
         direct = build._tables(query) if isinstance(query, exp.Select) else []
         direct_ids = {id(t) for t in direct}
+        role = _subquery_role(query)
         for table in tables:
             if id(table) not in direct_ids:
                 lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=None,
-                                      reason="it is read inside a nested subquery or set operation"))
+                                      reason="it is read inside a nested subquery or set operation", role=role))
                 continue
             probe = _subquery_probe(select, driver, child, table, position, conjuncts)
-            lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=probe,
+            lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=probe, role=role,
                                   reason="" if probe is not None else "its subquery is not correlated"))
     return lookups
+
+
+def _subquery_role(query: exp.Expression) -> str:
+    wrapper = query.parent
+    if isinstance(wrapper, exp.Exists):
+        kind = "EXISTS"
+    elif isinstance(wrapper, exp.Subquery) and isinstance(wrapper.parent, exp.In) and wrapper.arg_key == "query":
+        wrapper, kind = wrapper.parent, "IN"
+    else:
+        return "scalar subquery"
+    negated = isinstance(wrapper.parent, exp.Not) or (
+        isinstance(wrapper.parent, exp.Paren) and isinstance(wrapper.parent.parent, exp.Not))
+    return f"NOT {kind}" if negated else kind
 
 
 def _strip(select: exp.Select, driver: str) -> exp.Select:

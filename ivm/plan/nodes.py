@@ -121,6 +121,7 @@ class Lookup:
     alias: str
     probe: exp.Query | None
     reason: str = ""
+    role: str = ""  # what reads it: "LEFT JOIN", "NOT EXISTS", "scalar subquery", ...
 
 
 @dataclass(frozen=True)

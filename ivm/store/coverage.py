@@ -432,7 +432,10 @@ def strategy(stage: Stage) -> str | None:
     if isinstance(stage, PerRowStage):
         lookups = [lookup for branch in stage.branches for lookup in branch.lookups]
         everywhere = sorted({lookup.relation for lookup in lookups if lookup.probe is None})
-        text = "re-evaluate the driver rows a changed lookup reaches"
+        roles = list(dict.fromkeys(lookup.role for lookup in lookups if lookup.role))
+        if len(stage.branches) > 1:
+            roles.insert(0, "FULL JOIN")
+        text = "re-evaluate the driver rows a changed lookup reaches" + (f" ({', '.join(roles)})" if roles else "")
         if everywhere:
             text += f" (every driver row when {', '.join(everywhere)} changes)"
         return text
@@ -461,11 +464,12 @@ def explain_statements(stage: Stage) -> list[str]:
                 this=perrow.lineage_hit(index, RidSet.symbolic(f"__ivm_deleted_{driver.relation}"))))))
             for lookup in branch.lookups:
                 if lookup.probe is None:
-                    lines.append(f"-- lookup {lookup.relation} AS {lookup.alias}: every driver row is re-evaluated "
-                                 f"when it changes ({lookup.reason})")
+                    lines.append(f"-- lookup {lookup.relation} AS {lookup.alias} ({lookup.role}): every driver row is "
+                                 f"re-evaluated when it changes ({lookup.reason})")
                     continue
                 probe = perrow.probe_query(lookup, driver.alias, f"__ivm_gone_{lookup.relation}", {})
-                lines.append(f"-- lookup {lookup.relation} AS {lookup.alias}, affected driver rows: {render(probe)}")
+                lines.append(f"-- lookup {lookup.relation} AS {lookup.alias} ({lookup.role}), affected driver rows: "
+                             f"{render(probe)}")
             affected = RidSet.symbolic("__ivm_affected")
             lines.append(f"-- re-evaluate them: {render(perrow.fresh_query(stage, index, affected))}")
         lines.append("-- then delete the stored rows of those driver rows that are not in the result, "
