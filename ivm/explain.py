@@ -49,7 +49,9 @@ def delta_statements(stage: Stage, read_by_aggregate: bool = False, in_place: Sp
     if isinstance(stage, RecomputeStage):
         return [render(s) for s in (naive.fresh_statement(stage), naive.gone_statement(stage),
                                     naive.insert_statement_for(stage), naive.delete_statement(stage))]
-    raise TypeError(type(stage).__name__)
+    from ivm.store.coverage import explain_statements  # per-row, partition and top-k stages
+
+    return explain_statements(stage)
 
 
 RULES = {
@@ -59,6 +61,7 @@ RULES = {
                 "(groups that lose their MIN/MAX are recomputed)",
     "recompute": "FALLBACK: recompute the stage and apply the difference",
 }
+# per-row, partition and top-k stages describe their rule themselves (ivm.store.coverage.strategy)
 
 
 def explain_plan(plan: ViewPlan, deferrable: set[str] | frozenset[str] = frozenset()) -> str:
@@ -71,7 +74,9 @@ def explain_plan(plan: ViewPlan, deferrable: set[str] | frozenset[str] = frozens
     for stage in plan.stages:
         lines.append(f"  stage {stage.name} [{stage.kind}] reads {', '.join(stage.inputs)}")
         rule = "subtract" if isinstance(stage, AggregateStage) and stage.subtractive else stage.kind
-        lines.append(f"    rule: {RULES[rule]}"
+        from ivm.store.coverage import strategy as more
+
+        lines.append(f"    rule: {RULES.get(rule) or 'incremental: ' + more(stage)}"
                      + (f" because {stage.reason}" if isinstance(stage, RecomputeStage) else ""))
         lines.append(f"    build: {render(materialise.create_statement(stage))}")
         read_by_aggregate = any(isinstance(s, AggregateStage) and s.source == stage.name for s in plan.stages)

@@ -6,7 +6,7 @@ another engine later.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from sqlglot import exp
 
@@ -87,3 +87,37 @@ def or_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
 def returning(statement: exp.Expression, *names: str) -> exp.Expression:
     statement.set("returning", exp.Returning(expressions=[column(n) for n in names] or [exp.Star()]))
     return statement
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Statement templates: a statement is built and rendered once with named slots, then run many times with the
+# slots filled in (names of temporary tables, sets of row ids). Rendering with sqlglot costs milliseconds per
+# statement, more than DuckDB needs to run most delta statements, so hot paths render once per stage.
+
+SLOT = "__ivm_slot_"
+
+
+def slot(name: str) -> str:
+    """The stand-in name of a temporary table (or of a relation of row ids) in a template."""
+    return SLOT + name
+
+
+def fill(sql: str, tables: Mapping[str, str] | None = None, ids: Mapping[str, object] | None = None,
+         dialect: str = DIALECT) -> str:
+    """Fill a rendered template: ``tables`` maps slots to relations as SQL text (a quoted table name or a
+    parenthesised query, as :attr:`ivm.store.maintain.Change.gone` holds them); ``ids`` maps slots that
+    stood for ``x IN (SELECT __ivm_rid FROM slot)`` to a :class:`ivm.delta.rids.RidSet` (a literal list
+    when it holds its values, which lets DuckDB probe an index)."""
+    quote = lambda name: exp.to_identifier(name, quoted=True).sql(dialect=dialect)  # noqa: E731
+    for name, rid_set in (ids or {}).items():
+        pattern = f"IN (SELECT {quote(RID)} FROM {quote(SLOT + name)})"
+        if getattr(rid_set, "relation", None) is not None:
+            replacement = f"IN (SELECT {quote(RID)} FROM {quote(rid_set.relation)})"
+        elif getattr(rid_set, "values", ()):
+            replacement = "IN (" + ", ".join(str(int(v)) for v in rid_set.values) + ")"
+        else:
+            replacement = "IN (SELECT NULL WHERE FALSE)"
+        sql = sql.replace(pattern, replacement)
+    for name, relation in (tables or {}).items():
+        sql = sql.replace(quote(SLOT + name), relation)
+    return sql

@@ -234,6 +234,7 @@ class ViewGenerator:
         self.ctes: list[tuple[str, str]] = []  # CTEs in scope while generating a WITH query
         self.aliases = 0
         self.name_scope: list[Col] | None = None  # every column a bare name could mean, while joining
+        self.plain_names = False  # when True, later views only read columns of earlier ones with plain names
 
     # -- drawing primitives -------------------------------------------------------------------------
     def choice(self, options):
@@ -386,7 +387,7 @@ class ViewGenerator:
             name = self.choice(names)
         if name == "(subquery)":
             inner = self.query(depth - 1, self.choice(["spj", "aggregate", "aggregate", "distinct", "union",
-                                                       "fallback"]))
+                                                       "fallback", "sql"]))
             cols = self.describe(inner)
             assume(cols is not None)
             return f"({inner})", cols
@@ -628,6 +629,198 @@ class ViewGenerator:
                 items.append(f"(SELECT COUNT(*) FROM {inner_from}{self.where_clause(correlated)}) AS sq")
         return f"SELECT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
 
+    # -- the rest of SQL: outer joins, subqueries, set operations, windows, top-k ---------------------
+    SQL_FORMS = ("outer_join", "exists", "in_subquery", "scalar_subquery", "having_subquery", "set_operation",
+                 "window", "top_k", "combination")
+
+    def joined_from(self, depth: int, n: int, first: str | None = None) -> tuple[str, list[Col], list[str]]:
+        """``FROM`` with inner, LEFT, RIGHT and FULL joins (equi, theta or mixed conditions); at least one
+        outer join."""
+        parts, scope = [], []
+        kinds = [self.choice(["JOIN", "LEFT JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL OUTER JOIN"])
+                 for _ in range(n - 1)]
+        if all(k == "JOIN" for k in kinds):
+            kinds[self.integer(0, n - 2)] = "LEFT JOIN"
+        for i in range(n):
+            sql, cols = self.from_item(depth, first if i == 0 else None)
+            alias = self.alias()
+            mine = [Col(f"{alias}.{quote(c)}", k, c) for c, k in cols]
+            if i == 0:
+                parts.append(f"{sql} AS {alias}")
+            else:
+                self.name_scope = scope + mine
+                cond = self.join_condition(scope, mine, need_equi=self.integer(0, 3) > 0)
+                self.name_scope = None
+                parts.append(f"{kinds[i - 1]} {sql} AS {alias} ON {cond}")
+            scope += mine
+        return " ".join(parts), scope, []
+
+    def inner_source(self) -> tuple[str, list[Col], list[str]]:
+        """The FROM of a subquery: one table (sometimes two joined), with fresh aliases."""
+        return self.from_clause(0, self.choice([1, 1, 1, 2]))
+
+    def correlation(self, outer: list[Col], inner: list[Col]) -> list[str]:
+        """Conditions tying a subquery to its outer row: equality, theta, both, or none."""
+        shared = [k for k in ("int", "str") if any(c.kind == k for c in outer) and any(c.kind == k for c in inner)]
+        if not shared:
+            return []
+        kind = "int" if "int" in shared and self.flag() else self.choice(shared)
+        o = self.choice([c for c in outer if c.kind == kind]).ref
+        i = self.choice([c for c in inner if c.kind == kind]).ref
+        form = self.choice(["equi", "equi", "equi", "theta", "both", "none"])
+        if form == "equi":
+            return [f"{i} = {o}"]
+        if form == "theta":
+            return [f"{i} {self.choice(['<', '>=', '<>'])} {o}"]
+        if form == "both":
+            o2 = self.choice([c for c in outer if c.kind == kind]).ref
+            i2 = self.choice([c for c in inner if c.kind == kind]).ref
+            return [f"{i} = {o}", f"{i2} {self.choice(['<', '>='])} {o2}"]
+        return []
+
+    def place(self, condition: str, where: list[str], items: list[str], scope: list[Col]) -> None:
+        """Use a boolean: as a WHERE conjunct, under OR / NOT / CASE, or as a selected column."""
+        how = self.choice(["where", "where", "where", "or", "not", "select", "case"])
+        if how == "where":
+            where.append(condition)
+        elif how == "or":
+            where.append(f"{condition} OR {self.pred(scope, 0)}")
+        elif how == "not":
+            where.append(f"NOT ({condition})")
+        elif how == "select":
+            items.append(f"{condition} AS b{len(items)}")
+        else:
+            items.append(f"CASE WHEN {condition} THEN {self.expr('int', scope, 0)} ELSE -1 END AS b{len(items)}")
+
+    def subquery_condition(self, scope: list[Col], form: str) -> str:
+        inner_from, inner_scope, inner_where = self.inner_source()
+        if self.flag():
+            inner_where.append(self.pred(inner_scope, 0))
+        correlated = inner_where + self.correlation(scope, inner_scope)
+        if form == "exists":
+            return f"{self.choice(['NOT ', ''])}EXISTS (SELECT 1 FROM {inner_from}{self.where_clause(correlated)})"
+        if form == "in_subquery":
+            kind = self.choice([k for k in ("int", "str") if any(c.kind == k for c in scope)
+                                and any(c.kind == k for c in inner_scope)] or ["int"])
+            outer_value = self.expr(kind, scope, 0)
+            inner_value = self.expr(kind, inner_scope, 0)
+            where = correlated if self.flag() else inner_where
+            return (f"{outer_value} {self.choice(['NOT ', ''])}IN (SELECT {inner_value} FROM {inner_from}"
+                    f"{self.where_clause(where)})")
+        num = [c for c in inner_scope if c.kind in ("int", "float")]
+        agg = self.choice(["AVG", "SUM", "MAX", "MIN", "COUNT"]) if num else "COUNT"
+        arg = self.choice(num).ref if num else "*"
+        outer_value = self.expr(self.choice(["int", "float"]) if any(c.kind == "float" for c in scope) else "int",
+                                scope, 0)
+        where = correlated if self.integer(0, 3) else inner_where
+        scalar = f"(SELECT {agg}({arg}) FROM {inner_from}{self.where_clause(where)})"
+        if self.flag():
+            scalar = f"COALESCE({scalar}, 0)"
+        return f"{outer_value} {self.choice(['>', '<=', '=', '<>'])} {scalar}"
+
+    def sql_query(self, depth: int, first: str | None = None, form: str | None = None) -> str:
+        form = form or self.choice(self.SQL_FORMS)
+        if form == "outer_join":
+            from_sql, scope, where = self.joined_from(depth, self.choice([2, 2, 3]), first)
+            if self.flag():
+                where.append(self.pred(scope, 1))
+            return f"SELECT {', '.join(self.select_list(scope))} FROM {from_sql}{self.where_clause(where)}"
+        if form in ("exists", "in_subquery", "scalar_subquery"):
+            from_sql, scope, where = self.from_clause(depth, self.choice([1, 1, 2]), first)
+            items = self.select_list(scope)
+            for _ in range(self.choice([1, 1, 2])):
+                self.place(self.subquery_condition(scope, form), where, items, scope)
+            if form == "scalar_subquery" and self.flag():
+                inner_from, inner_scope, inner_where = self.inner_source()
+                corr = inner_where + self.correlation(scope, inner_scope)
+                items.append(f"(SELECT COUNT(*) FROM {inner_from}{self.where_clause(corr)}) AS sq")
+            return f"SELECT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
+        if form == "having_subquery":
+            base = self.aggregate_query(depth, first)
+            inner_from, inner_scope, inner_where = self.inner_source()
+            num = [c for c in inner_scope if c.kind in ("int", "float")]
+            total = f"SUM({self.choice(num).ref})" if num else "COUNT(*)"
+            threshold = f"(SELECT {total} * {self.choice(['0.1', '0.5', '1'])} FROM {inner_from}" \
+                        f"{self.where_clause(inner_where)})"
+            condition = f"COUNT(*) {self.choice(['>', '>=', '<'])} {threshold}"
+            if " HAVING " in base:
+                return base + f" {self.choice(['AND', 'OR'])} {condition}"
+            return base + f" HAVING {condition}"
+        if form == "set_operation":
+            kinds = [self.choice(["int", "int", "str"]) for _ in range(self.integer(1, 2))]
+            makers = [self.spj, self.spj, self.aggregate_query, self.distinct_query]
+            sql = self.choice(makers)(depth, first, kinds)
+            for _ in range(self.choice([1, 1, 2])):
+                op = self.choice(["INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL", "UNION"])
+                sql = f"({sql}) {op} ({self.choice(makers)(depth, None, kinds)})"
+            return sql
+        if form == "window":
+            return self.window_query(depth, first)
+        if form == "top_k":
+            base = self.query(depth, self.choice(["spj", "aggregate", "sql", "sql"]), first)
+            return self.top_k(base)
+        # combination: an aggregate over one of these, maybe with a top-k over it
+        inner = self.sql_query(max(depth - 1, 0), first, self.choice(["outer_join", "exists", "in_subquery",
+                                                                       "scalar_subquery", "window"]))
+        cols = self.describe(inner)
+        assume(cols is not None and cols)
+        alias = self.alias()
+        # only columns with plain names: DuckDB's names for unaliased expressions are not resolvable by
+        # the planner's qualifier (a limit of sqlglot, not of these constructs)
+        scope = [Col(f"{alias}.{quote(c)}", k, c) for c, k in cols if c.isidentifier()]
+        assume(scope)
+        key = self.choice([c for c in scope if c.kind in ("int", "str")] or scope).ref
+        agg, _ = self.aggregate(scope)
+        sql = f"SELECT {key} AS g0, {agg} AS m0, COUNT(*) AS n FROM ({inner}) AS {alias} GROUP BY {key}"
+        return self.top_k(sql) if self.flag() else sql
+
+    def top_k(self, base: str) -> str:
+        cols = self.describe(base)
+        assume(cols is not None and cols)
+        direction = lambda: self.choice(["", " DESC", " NULLS FIRST", " DESC NULLS LAST"])  # noqa: E731
+        order = ", ".join(f"{i + 1}{direction()}" for i in range(len(cols)))  # every column: deterministic
+        sql = f"{base} ORDER BY {order} LIMIT {self.integer(0, 6)}"
+        return sql + (f" OFFSET {self.integer(1, 3)}" if self.integer(0, 2) == 0 else "")
+
+    def window_query(self, depth: int, first: str | None = None) -> str:
+        """Window functions over joined rows or over groups; ORDER BY every input column where the function
+        depends on the order of ties (ROW_NUMBER, LAG/LEAD, ROWS frames), so the result is deterministic."""
+        if self.flag():
+            from_sql, scope, where = self.from_clause(depth, self.choice([1, 1, 2]), first)
+            if self.flag():
+                where.append(self.pred(scope, 1))
+            items = self.select_list(scope)
+            tail = self.where_clause(where)
+            rows = scope
+        else:  # over groups: the window reads group keys and aggregates
+            from_sql, scope, where = self.from_clause(depth, self.choice([1, 2]), first)
+            key = self.choice([c for c in scope if c.kind in ("int", "str")] or scope)
+            agg, kind = self.aggregate(scope, self.choice(["int", None]))
+            items = [f"{key.ref} AS g0", f"{agg} AS m0"]
+            tail = f"{self.where_clause(where)} GROUP BY {key.ref}"
+            rows = [Col(key.ref, key.kind, "g0"), Col(agg, kind or "int", "m0")]
+        ints = [c for c in rows if c.kind == "int"]
+        every = ", ".join(c.ref for c in rows)
+        for i in range(self.choice([1, 1, 2])):
+            part = self.choice([""] + [f"PARTITION BY {c.ref} " for c in rows if c.kind in ("int", "str")][:3])
+            arg = self.choice(ints).ref if ints else "1"
+            order = self.choice([c.ref for c in rows])
+            fn = self.choice([
+                f"ROW_NUMBER() OVER ({part}ORDER BY {every})",
+                f"RANK() OVER ({part}ORDER BY {order})",
+                f"DENSE_RANK() OVER ({part}ORDER BY {order} DESC)",
+                f"LAG({arg}) OVER ({part}ORDER BY {every})",
+                f"LEAD({arg}, 2, -1) OVER ({part}ORDER BY {every})",
+                f"SUM({arg}) OVER ({part}ORDER BY {order})",
+                f"AVG({arg}) OVER ({part}ORDER BY {every} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)",
+                f"COUNT(*) OVER ({part.strip()})",
+            ])
+            items.append(f"{fn} AS w{i}")
+        sql = f"SELECT {', '.join(items)} FROM {from_sql}{tail}"
+        if self.integer(0, 3) == 0:
+            sql += f" QUALIFY ROW_NUMBER() OVER (ORDER BY {every}) <= {self.integer(1, 8)}"
+        return sql
+
     def query(self, depth: int, form: str, first: str | None = None) -> str:
         if form == "spj":
             return self.spj(depth, first)
@@ -643,6 +836,10 @@ class ViewGenerator:
             return self.query(depth, self.choice(["spj", "aggregate", "distinct"]), "(subquery)")
         if form == "fallback":
             return self.fallback_query(depth, first)
+        if form == "sql":
+            return self.sql_query(depth, first)
+        if form in self.SQL_FORMS:
+            return self.sql_query(depth, first, form)
         raise ValueError(form)
 
     # -- whole views --------------------------------------------------------------------------------
@@ -656,7 +853,11 @@ class ViewGenerator:
             assume(False)
         rows = self.oracle.con.execute(f"SELECT COUNT(*) FROM {quote(name)}").fetchone()[0]
         assume(rows <= MAX_VIEW_ROWS)
-        self.relations[name] = self.describe(f"SELECT * FROM {quote(name)}")
+        described = self.describe(f"SELECT * FROM {quote(name)}")
+        if self.plain_names:  # DuckDB's names for unaliased expressions ('' or CASE ...) are not resolvable
+            described = [(c, k) for c, k in described if c.isidentifier()]
+            assume(described)
+        self.relations[name] = described
         return sql
 
 

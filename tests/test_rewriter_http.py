@@ -53,7 +53,7 @@ def test_correct_first_answer_is_verified(tiny, monkeypatch):
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "verified" and report["rounds"] == 1
     assert all(check["ok"] for check in report["checks"]) and len(report["checks"]) >= 6
-    assert report["ivm"]["big_orders"].startswith("recompute")  # LEFT JOIN: ivm's fallback, named
+    assert report["ivm"]["big_orders"].startswith("incremental")  # LEFT JOIN: a per-row stage, named
     kinds = [record["type"] for record in transcript(out)]
     assert kinds == ["request", "response", "check"]
 

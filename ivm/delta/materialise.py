@@ -25,6 +25,9 @@ def hidden_columns(stage: Stage) -> list[str]:
         return [lineage_column(i) for i in range(stage.lineage_count)]
     if isinstance(stage, AggregateStage):
         return [key_column(i) for i in range(len(stage.keys))] + [s.name for s in stage.state]
+    more = _more_rules(stage)
+    if more is not None:
+        return more.hidden_columns(stage)
     return []
 
 
@@ -86,6 +89,9 @@ def body(stage: Stage) -> exp.Query:
         return aggregate_select(stage)
     if isinstance(stage, RecomputeStage):
         return recompute_select(stage)
+    more = _more_rules(stage)
+    if more is not None:
+        return more.body(stage)
     raise TypeError(f"no materialisation rule for {type(stage).__name__}")
 
 
@@ -118,3 +124,11 @@ def insert_statement(stage: Stage, query: exp.Query) -> exp.Insert:
     insert = exp.Insert(this=target, expression=with_row_ids(query, columns[1:], next_id(stage.name)))
     insert.set("returning", exp.Returning(expressions=[column(RID)]))
     return insert
+
+
+def _more_rules(stage: Stage):
+    """The module materialising a per-row, partition or top-k stage (imported late: they import this one)."""
+    from ivm.delta import partition, perrow, topk
+    from ivm.plan.nodes import PartitionStage, PerRowStage, TopKStage
+
+    return {PerRowStage: perrow, PartitionStage: partition, TopKStage: topk}.get(type(stage))

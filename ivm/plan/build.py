@@ -20,6 +20,8 @@ from ivm.plan.state import subtractive_state
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, column, ident, internal_table
 
+from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it reads helpers of this module)
+
 Schema = Mapping[str, Mapping[str, str]]  # relation -> column -> type
 
 
@@ -170,10 +172,22 @@ def _union_all_branches(query: exp.Query) -> list[exp.Query] | None:
 
 def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: Schema) -> list[Stage]:
     if isinstance(query, exp.Subquery):
+        modifiers = {arg: query.args.get(arg) for arg in ("order", "limit", "offset") if query.args.get(arg)}
         query = query.this
+        if modifiers:  # (query) ORDER BY ... LIMIT ...: the modifiers belong to the query inside
+            if any(query.args.get(arg) for arg in ("order", "limit", "offset")):
+                return [_recompute(name, query, columns or list(query.named_selects),
+                                   "nested ORDER BY/LIMIT has no delta rule yet")]
+            query = query.copy()
+            for arg, value in modifiers.items():
+                query.set(arg, value.copy())
     columns = columns or list(query.named_selects)
     if len({c.lower() for c in columns}) != len(columns):
         raise IvmError(f"{name} has duplicate output column names {columns}")  # plan_view falls back
+    if not isinstance(query, exp.Select) and (query.args.get("limit") or query.args.get("offset")):
+        lowered = _lowered(lower_set_operation, name, query, columns, schema)  # top-k over a set operation
+        if isinstance(lowered, list):
+            return lowered
     branches = _union_all_branches(query)
     if branches is not None:
         return _plan_union_all(name, branches, columns, schema)
@@ -183,17 +197,35 @@ def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: 
                                  columns, schema)
         return stages + [_distinct_over(name, inner, columns)]
     if not isinstance(query, exp.Select):
-        return [_recompute(name, query, columns, f"{query.key.upper()} has no delta rule yet")]
-    if query.args.get("order") and not query.args.get("limit"):
+        lowered = _lowered(lower_set_operation, name, query, columns, schema)
+        if isinstance(lowered, list):
+            return lowered
+        return [_recompute(name, query, columns, lowered or f"{query.key.upper()} has no delta rule yet")]
+    distinct_on = query.args.get("distinct") is not None and query.args["distinct"].args.get("on")
+    if query.args.get("order") and not query.args.get("limit") and not distinct_on:
         query = query.copy()
         query.set("order", None)  # ORDER BY without LIMIT does not change the bag of rows
     reason = _fallback_reason(query)
     if reason:
-        return [_recompute(name, query, columns, reason)]
+        lowered = _lowered(lower_select, name, query, columns, schema)  # outer joins, subqueries, windows...
+        if isinstance(lowered, list):
+            return lowered
+        return [_recompute(name, query, columns, lowered or reason)]
     query = _aliased(query, columns)
     if _is_aggregate(query) or query.args.get("distinct"):
         return _plan_aggregate(name, query, columns, schema)
     return [_spj(name, [query], columns)]
+
+
+def _lowered(rule, name: str, query: exp.Query, columns: Sequence[str], schema: Schema) -> list[Stage] | str | None:
+    """Stages from a rule of :mod:`ivm.plan.lower`, or why not (None: the caller's own reason). A rule
+    that fails unexpectedly costs speed, never correctness: the stage is recomputed and explain says so."""
+    try:
+        return rule(name, query, columns, schema, _plan_query)
+    except (IvmError, SqlglotError):
+        raise
+    except (KeyError, AttributeError, IndexError, TypeError, ValueError) as error:
+        return f"the planner could not lower this query ({type(error).__name__}: {str(error)[:80]})"
 
 
 def _aliased(select: exp.Select, columns: Sequence[str]) -> exp.Select:

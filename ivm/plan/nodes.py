@@ -103,6 +103,99 @@ class RecomputeStage(Stage):
     kind = RECOMPUTE
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Stages for the rest of SQL (outer joins, subqueries, set operations, windows, top-k). Deletions can make
+# rows *enter* these stages, so their rules report both deleted and inserted row ids.
+
+PER_ROW, PARTITION, TOP_K = "per-row", "partition", "top-k"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A read of ``relation`` (as ``alias``) that is not the driver: an outer-join partner or a table inside
+    a subquery. ``probe`` selects the driver row ids a changed row of the relation can reach; its table
+    ``__ivm_probe`` stands for the changed rows. ``probe`` is None when no such query exists (the lookup
+    is uncorrelated): then every driver row is affected, and ``reason`` says why."""
+
+    relation: str
+    alias: str
+    probe: exp.Query | None
+    reason: str = ""
+    role: str = ""  # what reads it: "LEFT JOIN", "NOT EXISTS", "scalar subquery", ...
+
+
+@dataclass(frozen=True)
+class RowBranch:
+    """One SELECT over internal tables in which every output row contains exactly one row of the driver."""
+
+    select: exp.Select
+    driver: Scan
+    lookups: tuple[Lookup, ...]
+
+
+@dataclass(frozen=True)
+class PerRowStage(Stage):
+    """Rows built from one driver row each, plus lookups (LEFT/RIGHT joins, FULL joins split in two
+    branches, EXISTS/IN/scalar subqueries, correlated or not). A deleted driver row deletes its rows by
+    lineage; a changed lookup row re-evaluates only the driver rows its probe reaches."""
+
+    branches: tuple[RowBranch, ...]
+
+    kind = PER_ROW
+
+
+@dataclass(frozen=True)
+class KeyedScan:
+    """A read of ``relation`` as ``alias`` whose rows fall into partitions by ``keys`` (empty: one
+    partition holding everything)."""
+
+    relation: str
+    alias: str
+    keys: tuple[exp.Expression, ...]
+
+
+@dataclass(frozen=True)
+class PartitionStage(Stage):
+    """A query whose output falls apart into partitions computable from each input row (window
+    PARTITION BY, every column of INTERSECT/EXCEPT): a change recomputes only the partitions of the rows
+    that changed. ``query`` yields the stage's columns followed by one hidden key column per key."""
+
+    query: exp.Query
+    scans: tuple[KeyedScan, ...]
+    key_count: int
+    what: str = ""  # e.g. "window", "EXCEPT ALL": for explain
+
+    kind = PARTITION
+
+    @property
+    def global_(self) -> bool:
+        return self.key_count == 0
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    name: str  # a column of the top-k stage (a user column or a hidden __ivm_o column)
+    desc: bool
+    nulls_first: bool
+
+
+@dataclass(frozen=True)
+class TopKStage(Stage):
+    """ORDER BY ... LIMIT k OFFSET m over one input: ``select`` reads ``source`` as ``alias`` and yields
+    the stage's columns, then ``hidden`` sort-key columns. Ties are broken by every output column, so the
+    kept rows are one valid answer, always the same one."""
+
+    source: str
+    alias: str
+    select: exp.Select
+    hidden: tuple[str, ...]
+    order: tuple[OrderKey, ...]
+    limit: int | None
+    offset: int
+
+    kind = TOP_K
+
+
 @dataclass(frozen=True)
 class ViewPlan:
     """A deployed view: its stages in dependency order (the last one is the view itself)."""

@@ -25,10 +25,11 @@ from ivm.errors import IvmError
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, referenced_relations
-from ivm.plan.nodes import RecomputeStage, SpjStage, Stage, ViewPlan
+from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, ident, internal_table, render, user_table
 from ivm.store import catalog
+from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
 
 
@@ -243,7 +244,7 @@ class Database:
 
     def _materialise(self, stage: Stage) -> None:
         self.con.execute(render(materialise.create_statement(stage)))
-        if self.indexes and isinstance(stage, SpjStage):
+        if self.indexes and isinstance(stage, (SpjStage, PerRowStage)):
             for lineage in materialise.hidden_columns(stage):
                 self.con.execute(f'CREATE INDEX "{stage.name}_{lineage}" ON "{INTERNAL_SCHEMA}"."{stage.name}" '
                                  f'("{lineage}")')
@@ -359,10 +360,9 @@ class Database:
         ids = maintainer.ids(f"SELECT {render(column(RID))} FROM {render(internal_table(table))} "
                              f"WHERE {render(predicate)}")
         deleted = maintainer.rid_set(ids)
-        if deleted:
-            maintainer.count(self._templates.text(("source", table, "delete"), lambda ids: exp.Delete(
-                this=internal_table(table), where=exp.Where(this=ids.contains(column(RID)))), [deleted]))
-        return Change(deleted=deleted)
+        # one DELETE, with RETURNING when a per-row, partition or top-k stage reads the leaving values
+        gone = maintainer.delete_source(table, deleted) if deleted else None
+        return Change(deleted=deleted, gone=gone)
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
         if table not in self.sources:
@@ -493,6 +493,9 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
     if fallbacks:
         return "recompute", "; ".join(f"{s.name}: {s.reason}" for s in fallbacks)
     def rule(stage: Stage) -> str:
+        more = coverage_strategy(stage)
+        if more is not None:
+            return more
         if stage.kind == "spj":
             return "lineage delete"
         return "subtract from running aggregates" if stage.subtractive else "recompute touched groups"

@@ -18,6 +18,7 @@ from ivm.delta import aggregate, naive, spj
 from ivm.delta.rids import LITERAL_LIMIT, RidSet
 from ivm.delta.templates import GONE_MARKER, Templates
 from ivm.plan.nodes import AggregateStage, RecomputeStage, SpjStage, Stage
+from ivm.store.coverage import MORE_STAGES, CoverageRules, ids_needed, rows_needed
 from ivm.plan.state import COUNT_STAR
 from sqlglot import exp
 
@@ -58,7 +59,7 @@ def deferrable(stages: Sequence[Stage]) -> set[str]:
             if len(found) == 1 and isinstance(found[0], AggregateStage) and found[0].source == name}
 
 
-class Maintainer:
+class Maintainer(CoverageRules):
     """Holds the connection and the temporary relations of one deletion."""
 
     def __init__(self, con, stages: Sequence[Stage], hook: Callable[[Stage], None] | None = None,
@@ -70,6 +71,10 @@ class Maintainer:
         self.readers_need_rows = {s.source for s in stages if isinstance(s, AggregateStage)}
         # relations whose deleted ids some stage needs: only SPJ stages match ids against lineage
         self.read = {name for s in stages if isinstance(s, SpjStage) for name in s.inputs}
+        self.readers_need_rows |= rows_needed(stages)  # per-row, partition and top-k stages (coverage.py)
+        self.read |= ids_needed(stages)
+        self.by_name = {s.name: s for s in stages}
+        self._net_checked: dict[str, bool] = {}
         self.deferrable = deferrable(stages)
         self._deferred: dict[str, tuple[str, Change]] = {}
         self.reports: dict[str, StageReport] = {}
@@ -156,9 +161,15 @@ class Maintainer:
         if isinstance(stage, SpjStage):
             return self._spj(stage, inputs)
         if isinstance(stage, AggregateStage):
+            if stage.name in self.readers_need_rows:  # read by a stage of coverage.py
+                return self._aggregate_keeping_rows(stage, inputs[stage.source])
             return self._aggregate(stage, inputs[stage.source])
         if isinstance(stage, RecomputeStage):
+            if stage.name in self.readers_need_rows:
+                return self._recompute_keeping_rows(stage)
             return self._recompute(stage)
+        if isinstance(stage, MORE_STAGES):
+            return self.apply_more(stage, inputs)
         raise TypeError(f"no delta rule for {type(stage).__name__}")
 
     def _spj(self, stage: SpjStage, inputs: dict[str, Change]) -> Change:

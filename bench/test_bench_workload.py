@@ -1,0 +1,105 @@
+"""The analytics workload (examples/analytics/views.sql: 18 views over six tables, joins over 5 tables,
+outer joins, anti/semi joins, correlated subqueries, windows, set operations, top-k): per view, incremental
+deletion against ``ivm recompute`` of that view, side by side in one run.
+
+    pytest bench/test_bench_workload.py --benchmark-enable --benchmark-json=bench/results_workload.json
+    python bench/report_workload.py bench/results_workload.json
+
+``IVM_BENCH_ORDERS`` sets the size (default 1,000,000 orders, the largest table; customers are a tenth,
+products a hundredth, returns a twentieth). Each view is deployed alone in a copy of the same database.
+
+Scenarios (each round deletes rows no earlier round deleted):
+
+* ``orders_0.1pct``: 0.1% of the orders, spread over the table (``hash(oid + 7777) % 1000 = k``);
+* ``forget_customers``: a right-to-be-forgotten request for 0.1% of the customers: their returns, their
+  orders (about 0.1% of the orders), then the customers: three deletions, timed together.
+
+Methods: ``incremental`` (``db.delete``: the source DELETE and the maintenance of the view, one transaction
+per deletion; timed after one warm-up deletion, which renders and caches the view's SQL templates) and
+``recompute`` (``db.recompute()``: rebuilding the view's stages with lineage and indexes). After the
+incremental rounds ``db.verify()`` compares the view with a fresh recompute.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import ivm
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "analytics"))
+import data as workload  # noqa: E402
+
+ORDERS = int(os.environ.get("IVM_BENCH_ORDERS", "1000000"))
+CUSTOMERS = max(ORDERS // 10, 10)
+VIEWS = workload.view_statements()
+SCENARIOS = ["orders_0.1pct", "forget_customers"]
+ROUNDS = 5
+
+
+def deletions(scenario: str, k: int) -> list[tuple[str, str]]:
+    if scenario == "orders_0.1pct":
+        return [("orders", f"hash(oid + 7777) % 1000 = {k}")]
+    group = f"% 1000 = {k}"  # 0.1% of the customers, and their orders (cid is hashed over the orders)
+    return [("returns", f"oid IN (SELECT oid FROM orders WHERE cid {group})"),
+            ("orders", f"cid {group}"),
+            ("customers", f"id {group}")]
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ivm-workload") / "sources.duckdb"
+    with ivm.connect(path) as db:
+        workload.load(db, ORDERS)
+    return path
+
+
+@pytest.fixture(scope="session")
+def deployed(sources):
+    cache: dict[str, Path] = {}
+
+    def get(view: str) -> Path:
+        if view not in cache:
+            path = sources.with_name(f"{view}.duckdb")
+            shutil.copy(sources, path)
+            with ivm.connect(path) as db:
+                db.deploy(dict(VIEWS)[view])
+            cache[view] = path
+        return cache[view]
+    return get
+
+
+CASES = [(v, "incremental", s) for v, _ in VIEWS for s in SCENARIOS] + [(v, "recompute", "-") for v, _ in VIEWS]
+
+
+@pytest.mark.parametrize("view,method,scenario", CASES, ids=[f"{v}-{m}-{s}" for v, m, s in CASES])
+def test_workload(benchmark, deployed, tmp_path, view, method, scenario):
+    path = tmp_path / "work.duckdb"
+    shutil.copy(deployed(view), path)
+    db = ivm.connect(path)
+    try:
+        strategy = db.explain(view).splitlines()[0].split(": ", 1)[1]
+        benchmark.group = view
+        benchmark.extra_info.update(view=view, method=method, scenario=scenario, orders=ORDERS, strategy=strategy)
+        if method == "recompute":
+            db.delete("orders", "hash(oid + 7777) % 1000 = 999")  # the state it starts from does not matter
+            benchmark.pedantic(db.recompute, rounds=3, iterations=1)
+            return
+        for table, where in deletions(scenario, 999):  # warm-up: renders and caches the templates
+            db.delete(table, where)
+        rounds = iter(range(ROUNDS))
+        removed = []
+
+        def run(k: int) -> None:
+            for table, where in deletions(scenario, k):
+                removed.append(db.delete(table, where)["deleted_rows"])
+
+        benchmark.pedantic(run, setup=lambda: ((next(rounds),), {}), rounds=ROUNDS, iterations=1)
+        benchmark.extra_info["deleted_rows_per_round"] = sum(removed) / ROUNDS
+        verified = db.verify()
+        assert verified["ok"], f"{view} differs from a recompute after {scenario}"
+    finally:
+        db.close()
