@@ -1,7 +1,5 @@
 """The audit log: one row per deletion, written inside the deletion's own transaction.
 
-A predicate that matches no row deletes nothing and changes nothing, the log included.
-
 Each entry says when, from which source, with which predicate, how many rows left the source, every view
 (rows deleted and inserted) and every feature set (rows removed, train/test counts before and after), and how
 long it took. It commits or rolls back with the deletion, so the log never claims a deletion that did not
