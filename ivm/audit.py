@@ -1,6 +1,7 @@
-"""The audit log: one row per deletion, written inside the deletion's own transaction.
+"""The audit log: one row per deletion request, written inside the deletion's own transaction.
 
-A predicate that matches no row deletes nothing and changes nothing, the log included.
+A request whose predicate matches no row is recorded too (0 rows removed): the log answers "what was asked
+and what did it remove", and "nothing" is an answer.
 
 Each entry says when, from which source, with which predicate, how many rows left the source, every view
 (rows deleted and inserted) and every feature set (rows removed, train/test counts before and after), and how

@@ -279,7 +279,7 @@ class Database:
             feature_report = ml_features.after_delete(self, table, changes[table].deleted)
             views = self._view_reports(stage_reports)
             audit_id = audit.record(self.con, table, predicate, changes[table].deleted.count, views, feature_report,
-                                    time.perf_counter() - start) if changes[table].deleted else None
+                                    time.perf_counter() - start)
             if purge:  # [erasure] pending until the purge below has replaced the file
                 pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
