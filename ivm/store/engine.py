@@ -355,8 +355,12 @@ class Database:
         self._sources_cache = None
 
     def _delete_source(self, maintainer: Maintainer, table: str, predicate: exp.Expression) -> Change:
-        """Find the ids of the matching rows, then delete by id (an index probe): cheaper in DuckDB than
-        one DELETE ... RETURNING."""
+        """Delete the matching rows and learn their ids in one statement; when a stage needs the leaving
+        rows' values, find the ids first and let the DELETE by id return the rows."""
+        where = f"{render(internal_table(table))} WHERE {render(predicate)}"
+        if table not in maintainer.readers_need_rows:
+            ids = maintainer.ids(f"DELETE FROM {where} RETURNING {render(column(RID))}")
+            return Change(deleted=maintainer.rid_set(ids))
         ids = maintainer.ids(f"SELECT {render(column(RID))} FROM {render(internal_table(table))} "
                              f"WHERE {render(predicate)}")
         deleted = maintainer.rid_set(ids)
