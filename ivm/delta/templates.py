@@ -23,25 +23,20 @@ from typing import Callable, Hashable, Sequence
 from sqlglot import exp
 
 from ivm.delta.rids import RidSet
-from ivm.sql import DIALECT, column, render
+from ivm.sql import DIALECT, fill, render, slot
 
-GONE_MARKER = "__ivm_gone_marker"  # stands for the relation of leaving rows an aggregate reads
+GONE_MARKER = slot("gone")  # stands for the relation of leaving rows an aggregate reads
 
 
 def _marker(index: int) -> RidSet:
-    return RidSet.symbolic(f"__ivm_ids_marker_{index}")
-
-
-def _in_text(rids: RidSet, dialect: str) -> str:
-    """What follows ``IN`` when ``rids.contains`` is rendered."""
-    rendered = render(rids.contains(column("__x")), dialect)
-    return rendered[rendered.index(" IN ") + len(" IN "):]
+    return RidSet(relation=slot(f"ids{index}"), count=1)
 
 
 class Templates:
     """Statement texts keyed by what they are for (a stage name and a statement kind, typically).
 
-    Owned by the database and cleared whenever the plans change."""
+    Owned by the database and cleared whenever the plans change. The markers are the slots of
+    :func:`ivm.sql.fill`, which does the substitution."""
 
     def __init__(self, dialect: str = DIALECT):
         self.dialect = dialect
@@ -58,19 +53,6 @@ class Templates:
         must read the leaving rows from the relation named :data:`GONE_MARKER`."""
         template = self._texts.get(key)
         if template is None:
-            template = render(build(*[_marker(i) for i in range(len(sets))]), self.dialect)
-            for i in range(len(sets)):
-                if _in_text(_marker(i), self.dialect) not in template:
-                    raise AssertionError(f"statement {key} does not use id set {i}")
-            self._texts[key] = template
-        text = template
-        for i, rids in enumerate(sets):
-            text = text.replace(_in_text(_marker(i), self.dialect), self._ids(rids))
-        if gone is not None:
-            text = text.replace(f'"{GONE_MARKER}"', gone)
-        return text
-
-    def _ids(self, rids: RidSet) -> str:
-        if rids.relation is None:  # the common case, kept off sqlglot: plain integers
-            return "(" + ", ".join(str(int(v)) for v in rids.values) + ")"
-        return _in_text(rids, self.dialect)
+            template = self._texts[key] = render(build(*[_marker(i) for i in range(len(sets))]), self.dialect)
+        return fill(template, {"gone": gone} if gone is not None else None,
+                    {f"ids{i}": rids for i, rids in enumerate(sets)}, self.dialect)

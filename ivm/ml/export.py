@@ -45,25 +45,25 @@ class TrainingSet:
         return iter((self.X_train, self.y_train, self.X_test, self.y_test))
 
 
-def table(db, name: str) -> tuple[pa.Table, list[str], features.FeatureSet]:
-    """The export as an Arrow table: lineage columns, ``__test``, ``__label`` and the X columns."""
+def _query(db, name: str, fetch):
+    """Run feature set ``name``'s X query through ``fetch`` (Arrow or NumPy), errors as one line."""
     fs = features.get(db, name)
     sql, names = x_query(db, fs)
     try:
-        result = db.con.sql(sql).to_arrow_table()
+        return fetch(sql), names, fs
     except duckdb.Error as error:
         raise IvmError(f"cannot compute feature set {name}: {_first_line(error)}") from None
+
+
+def table(db, name: str) -> tuple[pa.Table, list[str], features.FeatureSet]:
+    """The export as an Arrow table: lineage columns, ``__test``, ``__label`` and the X columns."""
+    result, names, fs = _query(db, name, lambda sql: db.con.sql(sql).to_arrow_table())
     return result, names, fs
 
 
 def training_set(db, name: str) -> TrainingSet:
     start = time.perf_counter()
-    fs = features.get(db, name)
-    sql, names = x_query(db, fs)
-    try:
-        result = db.con.execute(sql).fetchnumpy()
-    except duckdb.Error as error:
-        raise IvmError(f"cannot compute feature set {name}: {_first_line(error)}") from None
+    result, names, fs = _query(db, name, lambda sql: db.con.execute(sql).fetchnumpy())
     test = np.asarray(result[TEST], dtype=bool)
     rows = len(test)
     x = np.column_stack([_floats(result[n]) for n in names]).reshape(rows, len(names)) if names \

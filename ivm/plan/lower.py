@@ -92,6 +92,16 @@ def _is_aggregate(select: exp.Select) -> bool:
 AGG_WRAPPERS = (exp.Filter, exp.WithinGroup, exp.IgnoreNulls, exp.RespectNulls)
 
 
+def _grouped_value(node: exp.Expression, select: exp.Select, group_sql: set[str], own: set[int]) -> bool:
+    """``node`` is computed by ``select``'s aggregate: one of its GROUP BY expressions over its own columns,
+    or one of its own aggregate calls; such values move into the stage below as a whole."""
+    columns_in = list(node.find_all(exp.Column))
+    if (node.sql(dialect=DIALECT) in group_sql and columns_in and all(id(c) in own for c in columns_in)
+            and not isinstance(node, exp.Literal)):
+        return True
+    return bool(_own_aggregate(node, select))
+
+
 def _own_aggregate(node: exp.Expression, select: exp.Select) -> bool:
     """``node`` is one aggregate of ``select`` (with its FILTER / WITHIN GROUP / IGNORE NULLS), not a
     window function and not an aggregate of a subquery."""
@@ -419,13 +429,8 @@ def _windows(name: str, select: exp.Select, columns: Sequence[str], schema: Sche
             return None
         if isinstance(node, (exp.Subquery, exp.Exists)) or (isinstance(node, exp.In) and node.args.get("query")):
             return extract(node)
-        if aggregate:
-            columns_in = list(node.find_all(exp.Column))
-            if (node.sql(dialect=DIALECT) in group_sql and columns_in and all(id(c) in own for c in columns_in)
-                    and not isinstance(node, exp.Literal)):
-                return extract(node)
-            if _own_aggregate(node, select):
-                return extract(node)
+        if aggregate and _grouped_value(node, select, group_sql, own):
+            return extract(node)
         if isinstance(node, exp.Column) and id(node) in own:
             return extract(node)
         return None
@@ -530,13 +535,7 @@ def _after_aggregate(name, select, columns, schema, plan) -> list[Stage] | None:
     extract = _Extractor("__ivm_h", "__g")
 
     def visit(node: exp.Expression):
-        columns_in = list(node.find_all(exp.Column))
-        if (node.sql(dialect=DIALECT) in group_sql and columns_in and all(id(c) in own for c in columns_in)
-                and not isinstance(node, exp.Literal)):
-            return extract(node)
-        if _own_aggregate(node, select):
-            return extract(node)
-        if isinstance(node, exp.Column) and id(node) in own:
+        if _grouped_value(node, select, group_sql, own) or (isinstance(node, exp.Column) and id(node) in own):
             return extract(node)
         return None
 

@@ -189,7 +189,7 @@ class Maintainer(CoverageRules):
                 gone = f'"__ivm_gone_{len(self._temporaries)}"'
                 self.execute(self._spj_sets(stage, "capture", deleted,
                                             lambda d: spj.capture_statement(stage, d, GONE_MARKER))
-                             .replace(f'"{GONE_MARKER}"', gone))
+                             .replace(render(ident(GONE_MARKER)), gone))
                 self._temporaries.append(gone.strip('"'))
             if stage.name in self.read:
                 ids = self.ids(f"SELECT {render(column(RID))} FROM {gone}") if gone \
