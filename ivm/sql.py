@@ -25,6 +25,24 @@ def render(expression: exp.Expression, dialect: str = DIALECT) -> str:
     return expression.sql(dialect=dialect)
 
 
+def deduplicated_names(names: Iterable[str]) -> list[str]:
+    """DuckDB's names for a query's duplicate output names (views and derived tables alike): the second
+    ``a`` becomes ``a_1``, a name already taken moves on to ``a_2`` (case-insensitive, case kept).
+
+    Example:
+        >>> deduplicated_names(["s", "S", "s", "s_1"])
+        ['s', 'S_1', 's_2', 's_1_1']
+    """
+    seen, result = set(), []
+    for name in names:
+        candidate, n = name, 1
+        while candidate.lower() in seen:
+            candidate, n = f"{name}_{n}", n + 1
+        seen.add(candidate.lower())
+        result.append(candidate)
+    return result
+
+
 def ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 

@@ -98,6 +98,12 @@ CASES = {
         "GROUP BY k ORDER BY n DESC, k LIMIT 2",
     "cte-twice": "WITH c AS (SELECT k, COUNT(*) AS n FROM t0 GROUP BY k) "
                  "SELECT a.k, b.n FROM c a LEFT JOIN c b ON a.k = b.k + 1",
+    # DuckDB names a derived table's duplicate output names s, s_1: the body stays a stage of its own
+    "derived-duplicate-names-under-aggregate":
+        "SELECT q.s, AVG(q.c) AS m, COUNT(*) AS n FROM (SELECT a.s, a.id AS s, a.x AS c FROM t0 a "
+        "JOIN t0 b ON a.k = b.k) q GROUP BY q.s",
+    "cte-duplicate-names-star": "WITH c AS (SELECT t0.id, t1.id, t1.id AS id_1 FROM t0 JOIN t1 ON t0.k = t1.k) "
+                                "SELECT * FROM c",
     "distinct-on": "SELECT DISTINCT ON (k) k, id FROM t0 ORDER BY k, id DESC",
     "in-aggregate-argument": "SELECT k, SUM(CASE WHEN x IN (SELECT x FROM t1) THEN 1 ELSE 0 END) AS n FROM t0 GROUP BY k",
     "exists-in-select-over-left-join":

@@ -18,7 +18,7 @@ from sqlglot.optimizer.qualify import qualify
 from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
-from ivm.sql import DIALECT, column, ident, internal_table
+from ivm.sql import DIALECT, column, deduplicated_names, ident, internal_table
 
 from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it reads helpers of this module)
 
@@ -78,11 +78,32 @@ def referenced_relations(query: exp.Query) -> set[str]:
 
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
-        query = qualify(query.copy(), schema=_sqlglot_schema(schema), dialect=DIALECT,
+        query = qualify(_named_like_duckdb(query.copy()), schema=_sqlglot_schema(schema), dialect=DIALECT,
                         validate_qualify_columns=True, quote_identifiers=True)
         query = merge_subqueries(eliminate_subqueries(query))
     except SqlglotError as error:
         raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
+    return query
+
+
+def _named_like_duckdb(query: exp.Query) -> exp.Query:
+    """Give a derived table's or CTE's duplicate output names the names DuckDB gives them (``s``, ``s_1``)
+    before the qualifier sees them: outer references then bind as in DuckDB, ``*`` expands to distinct
+    columns, and the body can become a stage of its own. Bodies with ``*`` or unnamed expressions keep
+    their duplicates (the planner then falls back)."""
+    bodies = [cte.this for cte in query.find_all(exp.CTE) if not cte.args["alias"].columns]
+    bodies += [sub.this for sub in query.find_all(exp.Subquery)
+               if isinstance(sub.parent, (exp.From, exp.Join)) and not (sub.args.get("alias") and sub.args["alias"].columns)]
+    for body in bodies:
+        while isinstance(body, exp.SetOperation):  # the names of a set operation are its first branch's
+            body = body.left
+        if not isinstance(body, exp.Select) or not all(isinstance(e, (exp.Alias, exp.Column)) and e.alias_or_name
+                                                       and not isinstance(e.this, exp.Star) for e in body.expressions):
+            continue
+        names = [e.alias_or_name for e in body.expressions]
+        for position, (old, new) in enumerate(zip(names, deduplicated_names(names))):
+            if old != new:
+                body.expressions[position].replace(exp.alias_(body.expressions[position].unalias(), ident(new)))
     return query
 
 

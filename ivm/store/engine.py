@@ -27,7 +27,7 @@ from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, referenced_relations
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
-from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, ident, internal_table, render, user_table
+from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, ident, internal_table, render, user_table
 from ivm.store import catalog
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
@@ -120,7 +120,7 @@ class Database:
             hint = " (a Python function? pass it with --udfs FILE / udfs=...)" \
                 if "Function with name" in str(error) else ""
             raise IvmError(f"view {name}: {_first_line(error)}{hint}") from None
-        columns = _deduplicated([row[0] for row in described])
+        columns = deduplicated_names([row[0] for row in described])
         if fallback:
             return fallback_plan(name, query, columns, fallback)
         return plan_view(name, query, schema, columns)
@@ -516,15 +516,3 @@ def _relation_name(name: str) -> str:
 
 def _quote(name: str) -> str:
     return ident(name).sql(dialect=DIALECT)
-
-
-def _deduplicated(names: Iterable[str]) -> list[str]:
-    """DuckDB's rule for duplicate output names in a view: the second ``a`` becomes ``a_1``."""
-    seen, result = set(), []
-    for name in names:
-        candidate, n = name, 1
-        while candidate.lower() in seen:
-            candidate, n = f"{name}_{n}", n + 1
-        seen.add(candidate.lower())
-        result.append(candidate)
-    return result
