@@ -8,7 +8,7 @@ import json
 import sys
 from collections import defaultdict
 
-METHODS = ["incremental", "recompute", "duckdb_ctas", "bare_delete"]
+METHODS = ["incremental", "incremental_indexed", "recompute", "duckdb_ctas", "bare_delete", "bare_delete_indexed"]
 
 
 def main(path: str) -> None:
@@ -68,15 +68,18 @@ def core_table(benchmarks: list[dict]) -> None:
         if not {"view", "rows", "deletion", "method"} <= set(info):
             continue  # another benchmark file's shape (bench/test_bench_purge.py reports its own)
         groups[(info["view"], info["rows"], info["deletion"])][info["method"]] = bench["stats"]["median"]
-    print("| view | source rows | deletion | incremental | ivm recompute | plain CTAS | bare DELETE "
-          "| recompute / incremental | CTAS / incremental | incremental / bare DELETE |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| view | source rows | deletion | incremental | incremental, key indexed | ivm recompute | plain CTAS "
+          "| bare DELETE | bare DELETE, key indexed | recompute / incremental | recompute / incremental (indexed) "
+          "| CTAS / incremental | incremental / bare DELETE | same, both indexed |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (view, rows, deletion), m in sorted(groups.items()):
         if "incremental" not in m:
             continue
         cells = " | ".join(_ms(m, k) for k in METHODS)
         print(f"| {view} | {rows:,} | {deletion.replace('_', ' ')} | {cells} | {_ratio(m, 'recompute', 'incremental', 0)} "
-              f"| {_ratio(m, 'duckdb_ctas', 'incremental', 1)} | {_ratio(m, 'incremental', 'bare_delete', 1)} |")
+              f"| {_ratio(m, 'recompute', 'incremental_indexed', 0)} | {_ratio(m, 'duckdb_ctas', 'incremental', 1)} "
+              f"| {_ratio(m, 'incremental', 'bare_delete', 1)} "
+              f"| {_ratio(m, 'incremental_indexed', 'bare_delete_indexed', 1)} |")
 
 
 if __name__ == "__main__":

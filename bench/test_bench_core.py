@@ -6,7 +6,9 @@ Groups are named ``<view>-<rows>-<deletion>``; in each group the methods are
 ``incremental`` (ivm delete: source DELETE + maintenance of the view, one transaction),
 ``recompute`` (ivm recompute: rebuild the view with its lineage and indexes),
 ``duckdb_ctas`` (plain CREATE TABLE AS of the view query into the database file, no ivm state), and
-``bare_delete`` (the same DELETE on a database with no views).
+``bare_delete`` (the same DELETE on a database with no views), and, for the 10-row deletions (by ``oid IN``),
+``incremental_indexed`` and ``bare_delete_indexed``: the same with an index on the deletion key ``orders.oid``
+(``ivm index DB orders oid``; a plain ``CREATE INDEX`` for the bare DELETE).
 """
 from __future__ import annotations
 
@@ -45,16 +47,22 @@ def view_query(view: str) -> str:
 @pytest.mark.parametrize("rows", SIZES)
 @pytest.mark.parametrize("deletion", DELETIONS)
 @pytest.mark.parametrize("view", list(VIEWS))
-@pytest.mark.parametrize("method", ["incremental", "recompute", "duckdb_ctas", "bare_delete"])
+@pytest.mark.parametrize("method", ["incremental", "incremental_indexed", "recompute", "duckdb_ctas", "bare_delete",
+                                    "bare_delete_indexed"])
 def test_deletion(benchmark, fresh_copy, view, rows, deletion, method):
+    if method.endswith("_indexed") and deletion != "10_rows":
+        pytest.skip("an index on the key helps = and IN predicates only")
     benchmark.group = f"{view}-{rows}-{deletion}"
     benchmark.extra_info.update(view=view, rows=rows, deletion=deletion, method=method)
     supply = predicates(rows, deletion)
     rounds = ROUNDS[deletion] if method != "recompute" else 3
 
-    if method == "bare_delete":
+    if method.startswith("bare_delete"):
         con = duckdb.connect(str(fresh_copy(view, rows).with_name("bare.duckdb")))
         con.execute(f"CREATE TABLE orders AS {source_sql(rows)['orders']}")
+        if method == "bare_delete_indexed":
+            con.execute("CREATE INDEX orders_oid ON orders (oid)")
+        con.execute("CHECKPOINT")
 
         def setup():
             return (next(supply),), {}
@@ -65,7 +73,10 @@ def test_deletion(benchmark, fresh_copy, view, rows, deletion, method):
         return
 
     db = ivm.connect(fresh_copy(view, rows))
-    if method == "incremental":
+    if method == "incremental_indexed":
+        db.index("orders", "oid")
+        db.con.execute("CHECKPOINT")
+    if method.startswith("incremental"):
         def setup():
             return (next(supply),), {}
         benchmark.pedantic(lambda p: db.delete("orders", p), setup=setup, rounds=rounds, iterations=1,

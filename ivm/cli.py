@@ -60,6 +60,23 @@ def load(db, sources, no_header, column_specs, replace):
 
 @cli.command()
 @click.argument("db")
+@click.argument("table", required=False)
+@click.argument("columns", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the indexes as JSON.")
+def index(db, table, columns, as_json):
+    """Index source TABLE on COLUMNS, the keys your deletions name (= or IN); without TABLE, list them."""
+    with _open(db) as database:
+        if table is not None:
+            if not columns:
+                raise IvmError("name the columns to index: ivm index DB TABLE COLUMN [COLUMN ...]")
+            database.index(table, *columns)
+        indexes = database.deletion_indexes()
+    _emit({"indexes": indexes}, as_json,
+          "\n".join(f"{name}: {on}" for name, on in indexes.items()) or "no deletion-key indexes")
+
+
+@cli.command()
+@click.argument("db")
 @click.argument("views_file", metavar="VIEWS.sql")
 def deploy(db, views_file):
     """Materialise the CREATE VIEW statements in VIEWS.sql and maintain them from now on."""

@@ -32,13 +32,13 @@ def delta_statements(stage: Stage, read_by_aggregate: bool = False, in_place: Sp
         else f"__ivm_gone_{getattr(stage, 'source', '')}"
     if isinstance(stage, AggregateStage) and stage.subtractive:
         lost = any(s.function in ("min", "max") for s in stage.state)
-        return [render(aggregate.group_delta_statement(stage, gone)),
-                render(aggregate.flags_query(stage)),
-                render(aggregate.subtract_statement(stage)),
-                *([f"-- if a group became empty: {render(aggregate.empty_groups_statement(stage))}"]
+        some = RidSet.symbolic("__ivm_returned")
+        return [render(aggregate.subtract_statement(stage, gone)),
+                *([f"-- for the returned groups with no rows left: {render(aggregate.delete_rows_statement(stage, some))}"]
                   if stage.keys else []),
-                *([f"-- if a group lost its MIN/MAX: {render(aggregate.lost_keys_query(stage))}; "
-                   "those groups are recomputed as below"] if lost else []),
+                *([f"-- for the returned groups whose MIN/MAX may have left: CREATE TEMP TABLE "
+                   f'"{aggregate.AFFECTED}" AS {render(aggregate.keys_of_rows_query(stage, some))}; '
+                   "those groups are recomputed as below"] if lost and stage.keys else []),
                 render(aggregate.delete_statement(stage)) if lost else None,
                 render(aggregate.insert_statement_for(stage)) if lost else None]
     if isinstance(stage, AggregateStage):

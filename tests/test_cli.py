@@ -425,6 +425,21 @@ def test_delete_text_output_and_empty_match(db):
     assert after == before
 
 
+def test_index_on_the_deletion_key_keeps_views_exact(db):
+    """An ART index on the column deletions name changes how DuckDB finds the rows, never the result."""
+    assert "no deletion-key indexes" in ok(ivm("index", db)).stdout
+    assert "orders__by_customer_id: orders(customer_id)" in ok(ivm("index", db, "orders", "customer_id")).stdout
+    ok(ivm("index", db, "orders", "CUSTOMER_ID"))  # again: nothing new
+    ok(ivm("index", db, "customers", "id", "country"))
+    listed = json.loads(ok(ivm("index", db, "--json")).stdout)["indexes"]
+    assert listed == {"customers__by_id_country": "customers(id, country)",
+                      "orders__by_customer_id": "orders(customer_id)"}
+    for table, where in [("orders", "customer_id IN (1, 4)"), ("customers", "id = 2"), ("orders", "customer_id = 7")]:
+        report = json.loads(ok(ivm("delete", db, "--from", table, "--where", where, "--json")).stdout)
+        assert report["deleted_rows"] > 0, where
+        assert json.loads(ok(ivm("verify", db, "--json")).stdout)["ok"], where
+
+
 def test_explain(db):
     before = snapshot(db)
     everything = ok(ivm("explain", db)).stdout
@@ -496,6 +511,12 @@ BAD_INPUT = {
     "delete-empty-predicate": _delete("orders", "   "),
     "delete-from-view": _delete("eu_orders", "order_id = 101", "eu_orders"),
     "delete-from-unknown-table": _delete("no_such_table", "id = 1", "no_such_table"),
+    # deletion-key indexes
+    "index-unknown-table": {"files": {}, "args": ["index", "{db}", "no_such_table", "id"],
+                            "mentions": ("no_such_table",)},
+    "index-view": {"files": {}, "args": ["index", "{db}", "eu_orders", "order_id"], "mentions": ("eu_orders",)},
+    "index-unknown-column": {"files": {}, "args": ["index", "{db}", "orders", "nope"], "mentions": ("nope",)},
+    "index-no-column": {"files": {}, "args": ["index", "{db}", "orders"], "mentions": ("column",)},
     # loads
     "load-missing-csv": {"files": {}, "args": ["load", "{db}", "extra={dir}/missing.csv"],
                          "mentions": ("missing.csv",)},

@@ -73,6 +73,9 @@ def check_scenario(frames: dict, oracle: Oracle, views: list[tuple[str, str]], d
     try:
         for name, df in frames.items():
             db.load(name, df)
+            if together:  # half the scenarios find the deleted rows through deletion-key indexes
+                db.index(name, "k")
+                db.index(name, "x", "s")
         if together:
             db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in views))
         else:
@@ -387,6 +390,10 @@ KNOWN_ROWS = {"t0": [(1, 3, "a", 0.5), (2, None, "", -1.25), (2, 1, None, 2.0)],
     # row fails with "Parser Error: syntax error at or near FILTER" (and is rolled back).
     pytest.param(["SELECT id, COUNT(*) FILTER (WHERE id = 1) AS m0 FROM t0 GROUP BY id"], id="count-filter-on-key"),
     pytest.param(["SELECT COUNT(*) FILTER (WHERE 0 = 0) AS m0 FROM t0"], id="count-filter-constant"),
+    # BUG: a CTE named like a source, read by an earlier CTE (where the name still means the source), hid
+    # that source from a whole-view recompute: deleting from t1 left the view stale (found by CI's draws).
+    pytest.param(["WITH c AS (SELECT k, x FROM t1), t1 AS (SELECT k, SUM(x) AS sx FROM c GROUP BY ROLLUP (k)) "
+                  "SELECT * FROM t1"], id="cte-shadowing-a-source-it-reads"),
     # BUG (open): a derived table with duplicate output names that becomes its own recompute stage (here
     # because of LIMIT) deploys, but every deletion that changes it fails and is rolled back with
     # "Binder Error: Duplicate column name "id" in INSERT".

@@ -64,8 +64,9 @@ def insert_statement_for(stage: AggregateStage) -> exp.Insert:
 # ---------------------------------------------------------------------------------------------------------
 # Subtraction: COUNT, exact SUM/AVG and MIN/MAX while the extreme value survives.
 
-DELTA = "__ivm_group_delta"  # per touched group: what the deleted rows contributed, and what that does
+DELTA = "__ivm_group_delta"  # per touched group: what the deleted rows contributed
 OFFSET = "__ivm_offset"  # added to the row id of every updated group, so readers see delete + insert
+LOST = "__ivm_lost"  # returned by the subtraction: the group's MIN/MAX may have left with the deleted rows
 
 
 def gone_relation(gone: str | exp.Query) -> exp.Expression:
@@ -77,7 +78,7 @@ def gone_relation(gone: str | exp.Query) -> exp.Expression:
     return exp.Subquery(this=gone.copy(), alias=alias)
 
 
-def group_delta_statement(stage: AggregateStage, gone: str | exp.Query, *, shift_ids: bool = True) -> exp.Create:
+def group_delta_query(stage: AggregateStage, gone: str | exp.Query, *, shift_ids: bool = True) -> exp.Select:
     """Aggregate the deleted input rows per group; with ``shift_ids``, also the row-id offset that marks
     updated groups as new rows for the stages reading this one.
 
@@ -85,56 +86,17 @@ def group_delta_statement(stage: AggregateStage, gone: str | exp.Query, *, shift
     and scans the whole input."""
     keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
     states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
-    offset = [exp.alias_(exp.Subquery(this=exp.select(exp.func("COALESCE", exp.func("MAX", column(RID)),
-                                                                 exp.Literal.number(0)))
-                                      .from_(internal_table(stage.name))), ident(OFFSET))] if shift_ids else []
+    offset = [exp.alias_(offset_query(stage).subquery(), ident(OFFSET))] if shift_ids else []
     select = exp.select(*keys, *states, *offset).from_(gone_relation(gone))
     if stage.keys:
         select = select.group_by(*[k.copy() for k in stage.keys])
-    return exp.Create(this=exp.Table(this=ident(DELTA)), kind="TABLE", replace=True,
-                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]), expression=select)
+    return select
 
 
-def _emptied(stage: AggregateStage) -> exp.Expression:
-    """The touched group loses its last row (before the subtraction: stored count = deleted count)."""
-    if not stage.keys:
-        return exp.false()  # a global aggregate keeps its one row
-    return exp.EQ(this=column(COUNT_STAR, stage.name), expression=column(COUNT_STAR, DELTA))
-
-
-def _lost(stage: AggregateStage) -> exp.Expression | None:
-    """The touched group keeps rows but a deleted row held its MIN or MAX (before the subtraction)."""
-    conditions = []
-    for state in stage.state:
-        if state.function in ("min", "max"):
-            comparison = exp.LTE if state.function == "min" else exp.GTE
-            conditions.append(comparison(this=column(state.name, DELTA), expression=column(state.name, stage.name)))
-    if not conditions:
-        return None
-    return exp.and_(exp.func("COALESCE", exp.Paren(this=or_all(conditions)), exp.false()),
-                    exp.not_(exp.Paren(this=_emptied(stage))))
-
-
-def _delta_join(stage: AggregateStage, *columns: exp.Expression) -> exp.Select:
-    return exp.select(*columns).from_(exp.Table(this=ident(DELTA))).join(
-        internal_table(stage.name), on=_delta_matches(stage) if stage.keys else exp.true(), join_type="INNER")
-
-
-def flags_query(stage: AggregateStage) -> exp.Select:
-    """Run before the subtraction: how many groups are touched, whether any becomes empty, whether any
-    loses its MIN/MAX. The statements handling those cases run only when needed."""
-    def any_of(condition: exp.Expression) -> exp.Expression:
-        return exp.func("COALESCE", exp.func("BOOL_OR", condition), exp.false())
-    lost = _lost(stage)
-    return _delta_join(stage, exp.Count(this=exp.Star()), any_of(_emptied(stage)),
-                       any_of(lost) if lost is not None else exp.false())
-
-
-def lost_keys_query(stage: AggregateStage) -> exp.Select:
-    """Keys of the groups that lose their MIN/MAX but keep rows: they are recomputed. Run before the
-    subtraction, like :func:`flags_query`."""
-    keys = [column(key_column(i), DELTA) for i in range(len(stage.keys))]
-    return _delta_join(stage, *(keys or [exp.Literal.number(1)])).where(_lost(stage) or exp.false())
+def offset_query(stage: AggregateStage) -> exp.Select:
+    """The largest row id of the stage before the subtraction: updated groups move above it."""
+    return exp.select(exp.func("COALESCE", exp.func("MAX", column(RID)), exp.Literal.number(0))).from_(
+        internal_table(stage.name))
 
 
 def _delta_matches(stage: AggregateStage) -> exp.Expression:
@@ -142,18 +104,23 @@ def _delta_matches(stage: AggregateStage) -> exp.Expression:
                    for i in range(len(stage.keys)))
 
 
-def subtract_statement(stage: AggregateStage, *, shift_ids: bool = True, returning: bool = True) -> exp.Update:
-    """Subtract the deleted rows' contribution from every touched group and refresh its output columns.
+def subtract_statement(stage: AggregateStage, gone: str | exp.Query, *, shift_ids: bool = True) -> exp.Update:
+    """One UPDATE: aggregate the leaving rows per group and subtract them from every touched group.
 
     All SET expressions read the row's old values, so outputs are written in terms of the new state.
-    Returns the new row ids (old id + offset).
+    A MIN/MAX whose extreme may have left (the deleted extreme reaches the stored one) is set to NULL:
+    RETURNING cannot see the old values, so that NULL is how the statement reports "recompute this
+    group". A group whose extreme is NULL anyway is reported too; recomputing it is merely redundant.
+    Returns per touched group its new row id (old id + offset with ``shift_ids``), its new row count
+    and that flag, as :data:`LOST`.
     """
     subtracted = {s.name for s in stage.state if s.function in ("count_star", "count", "sum")}
+    extremes = [s for s in stage.state if s.function in ("min", "max")]
 
     def new_value(name: str) -> exp.Expression:
         if name in subtracted:
             return exp.Paren(this=exp.Sub(this=column(name, stage.name), expression=column(name, DELTA)))
-        return column(name, stage.name)
+        return column(name, stage.name)  # a MIN/MAX that changes is recomputed with its group
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column) and not node.table:
@@ -161,24 +128,32 @@ def subtract_statement(stage: AggregateStage, *, shift_ids: bool = True, returni
         return node
 
     assignments = [exp.EQ(this=column(s), expression=new_value(s)) for s in sorted(subtracted)]
+    for state in extremes:
+        reached = (exp.LTE if state.function == "min" else exp.GTE)(
+            this=column(state.name, DELTA), expression=column(state.name, stage.name))
+        assignments.append(exp.EQ(this=column(state.name), expression=exp.Case(
+            ifs=[exp.If(this=reached, true=exp.null())], default=column(state.name, stage.name))))
     assignments += [exp.EQ(this=column(name), expression=output.copy().transform(rewrite))
                     for name, output in zip(stage.columns, stage.outputs)]
     if shift_ids:
         assignments.append(exp.EQ(this=column(RID), expression=exp.Add(this=column(RID, stage.name),
                                                                         expression=column(OFFSET, DELTA))))
-    update = exp.Update(this=internal_table(stage.name), expressions=assignments,
-                        from_=exp.From(this=exp.Table(this=ident(DELTA))),
-                        where=exp.Where(this=_delta_matches(stage)) if stage.keys else None)
-    if returning:
-        update.set("returning", exp.Returning(expressions=[column(RID), column(COUNT_STAR)]))
-    return update
+    delta = exp.Subquery(this=group_delta_query(stage, gone, shift_ids=shift_ids),
+                         alias=exp.TableAlias(this=ident(DELTA)))
+    lost = or_all(exp.Is(this=column(s.name), expression=exp.null()) for s in extremes) if extremes else exp.false()
+    return exp.Update(this=internal_table(stage.name), expressions=assignments, from_=exp.From(this=delta),
+                      where=exp.Where(this=_delta_matches(stage)) if stage.keys else None,
+                      returning=exp.Returning(expressions=[column(RID), column(COUNT_STAR),
+                                                           exp.alias_(exp.Paren(this=lost), ident(LOST))]))
 
 
-def empty_groups_statement(stage: AggregateStage, *, returning: bool = True) -> exp.Delete:
-    """Delete touched groups that lost their last row (a global aggregate keeps its one row)."""
-    statement = exp.Delete(this=internal_table(stage.name), using=[exp.Table(this=ident(DELTA))],
-                           where=exp.Where(this=exp.and_(_delta_matches(stage), exp.EQ(
-                               this=column(COUNT_STAR, stage.name), expression=exp.Literal.number(0)))))
-    if returning:
-        statement.set("returning", exp.Returning(expressions=[column(RID)]))
-    return statement
+def delete_rows_statement(stage: AggregateStage, rids: RidSet) -> exp.Delete:
+    """Delete the stage rows with these ids (the groups a subtraction left with no rows)."""
+    return exp.Delete(this=internal_table(stage.name), where=exp.Where(this=rids.contains(column(RID))))
+
+
+def keys_of_rows_query(stage: AggregateStage, rids: RidSet) -> exp.Select:
+    """The group keys of the stage rows with these ids (the groups whose MIN/MAX left), as the
+    affected keys of :func:`delete_statement` and :func:`insert_statement_for`."""
+    return exp.select(*[column(key_column(i)) for i in range(len(stage.keys))]).from_(
+        internal_table(stage.name)).where(rids.contains(column(RID)))

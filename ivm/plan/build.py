@@ -71,9 +71,40 @@ def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[
 
 
 def referenced_relations(query: exp.Query) -> set[str]:
-    """Names of the tables a query reads, CTE names excluded."""
-    ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
-    return {t.name.lower() for t in query.find_all(exp.Table) if t.name.lower() not in ctes}
+    """Names of the tables a query reads, references to CTEs excluded.
+
+    A name is a CTE only where that CTE is visible: in the body of its WITH, in a later CTE of the same
+    WITH, or inside itself when recursive. ``WITH c AS (SELECT * FROM t), t AS (...)`` reads table ``t``.
+
+    Example:
+        >>> import sqlglot
+        >>> sorted(referenced_relations(sqlglot.parse_one(
+        ...     "WITH c AS (SELECT * FROM t), t AS (SELECT * FROM c JOIN u ON TRUE) SELECT * FROM t")))
+        ['t', 'u']
+    """
+    return {t.name.lower() for t in query.find_all(exp.Table) if not _names_visible_cte(t)}
+
+
+def _names_visible_cte(table: exp.Table) -> bool:
+    if table.args.get("db") or table.args.get("catalog"):
+        return False
+    name, inside, node = table.name.lower(), None, table
+    while node.parent is not None:
+        node = node.parent
+        if isinstance(node, exp.CTE):
+            inside = node
+            continue
+        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Expression) else None
+        if not isinstance(with_, exp.With):
+            continue
+        ctes = list(with_.expressions)
+        if inside in ctes:  # a CTE sees the ones before it (and itself, when recursive)
+            position = ctes.index(inside)
+            ctes = ctes[:position + 1] if with_.args.get("recursive") else ctes[:position]
+        if any(cte.alias_or_name.lower() == name for cte in ctes):
+            return True
+        inside = None
+    return False
 
 
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:

@@ -161,6 +161,8 @@ class Database:
             self.con.begin()
             for position, (name, data, exists) in enumerate(checked):
                 reader, origin = self._reader(data, header, columns.get(name), f"__ivm_load{position}")
+                declared = [cols for index, cols in self._deletion_indexes() if index.startswith(f"{name}__by_")] \
+                    if exists else []
                 self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
                 self.con.execute(f'CREATE OR REPLACE TABLE "{INTERNAL_SCHEMA}"."{name}" AS '
                                  f'SELECT row_number() OVER () AS "{RID}", * FROM {reader}')
@@ -169,6 +171,10 @@ class Database:
                                  f'FROM "{INTERNAL_SCHEMA}"."{name}"')
                 if self.indexes:  # deletions find the rows by predicate, then delete them by id
                     self.con.execute(f'CREATE INDEX "{name}_{RID}" ON "{INTERNAL_SCHEMA}"."{name}" ("{RID}")')
+                for index_columns in declared:  # a replaced source keeps its deletion-key indexes
+                    if {c.lower() for c in index_columns} <= {c.lower() for c in cols}:
+                        self.con.execute(f'CREATE INDEX {_quote(self._index_name(name, index_columns))} ON '
+                                         f'{render(internal_table(name))} ({", ".join(map(_quote, index_columns))})')
                 if not exists:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
@@ -185,6 +191,47 @@ class Database:
                 except duckdb.Error:
                     pass
         return rows
+
+    # -- deletion-key indexes --------------------------------------------------------------------
+    def index(self, table: str, *columns: str) -> str:
+        """Index source ``table`` on ``columns`` (the keys deletion requests name, e.g. a customer id).
+
+        A deletion whose predicate compares an indexed column with ``=`` or ``IN (...)`` then finds its
+        rows through DuckDB's ART index instead of scanning the table: on a 1M-row source, 10 rows go in
+        about a third of the time. Range predicates still scan. Returns the index name; indexing the same
+        columns again does nothing."""
+        table = table.lower()
+        if table not in self.sources:
+            raise IvmError(f"{table} is not a source table; sources: {', '.join(self.sources) or 'none'}")
+        if not columns:
+            raise IvmError("name at least one column to index")
+        known = {c.lower(): c for c in catalog.columns(self.con, table)}
+        missing = [c for c in columns if c.lower() not in known]
+        if missing:
+            raise IvmError(f"{table} has no column {missing[0]}; columns: {', '.join(known)}")
+        names = [known[c.lower()] for c in columns]
+        name = self._index_name(table, names)
+        try:
+            self.con.execute(f'CREATE INDEX IF NOT EXISTS {_quote(name)} ON {render(internal_table(table))} '
+                             f'({", ".join(_quote(n) for n in names)})')
+        except duckdb.Error as error:
+            raise IvmError(f"cannot index {table}({', '.join(names)}): {_first_line(error)}") from None
+        return name
+
+    def deletion_indexes(self) -> dict[str, str]:
+        """The indexes made by :meth:`index`: name -> ``table(columns)``."""
+        return {name: f"{name.split('__by_')[0]}({', '.join(cols)})" for name, cols in self._deletion_indexes()}
+
+    def _deletion_indexes(self) -> list[tuple[str, list[str]]]:
+        rows = self.con.execute("SELECT index_name, table_name, expressions FROM duckdb_indexes() "
+                                "WHERE schema_name = ? ORDER BY index_name", [INTERNAL_SCHEMA]).fetchall()
+        return [(name, [c.strip().strip('"') for c in str(expressions).strip("[]").split(",")])
+                for name, table, expressions in rows
+                if table in self.sources and name.startswith(f"{table}__by_")]
+
+    @staticmethod
+    def _index_name(table: str, columns) -> str:
+        return f"{table}__by_{'_'.join(c.lower() for c in columns)}"
 
     def _reader(self, data, header, columns, alias: str) -> tuple[str, str]:
         if not isinstance(data, (str, os.PathLike)):

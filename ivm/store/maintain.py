@@ -209,51 +209,33 @@ class Maintainer(CoverageRules):
         return self._recompute_groups(stage, source)
 
     def _subtract(self, stage: AggregateStage, source: Change) -> Change:
-        shift = stage.name in self.read
-        self.execute(self.text(stage, "group-delta", lambda: aggregate.group_delta_statement(
-            stage, GONE_MARKER, shift_ids=shift), gone=source.gone, variant=(shift,)))
-        self._temporaries.append(aggregate.DELTA)
-        self.flush(stage.source)  # the group delta has read the leaving input rows
-        touched, emptied, lost = self.execute(self.text(
-            stage, "flags", lambda: aggregate.flags_query(stage))).fetchall()[0]
-        if not touched:
+        """One UPDATE subtracts the leaving rows from their groups and says which groups became empty or
+        may have lost their MIN/MAX; only those cases run further statements."""
+        shift = stage.name in self.read  # readers match this stage's row ids: updated groups get new ids
+        offset = self.execute(self.text(stage, "offset", lambda: aggregate.offset_query(stage))).fetchall()[0][0] \
+            if shift else 0
+        result = self.execute(self.text(stage, "subtract", lambda: aggregate.subtract_statement(
+            stage, GONE_MARKER, shift_ids=shift), gone=source.gone, variant=(shift,))).fetchnumpy()
+        self.flush(stage.source)  # the subtraction has read the leaving input rows
+        new_ids = np.asarray(result[RID], dtype=np.int64)
+        if not len(new_ids):
             return Change()
-        if lost:
-            self._lost_groups(stage)
-        if not shift:  # nobody reads this stage: counts are all the report needs, and RETURNING is slow
-            return self._subtract_counting(stage, emptied, lost)
-        offset = self.execute(f'SELECT MIN("{aggregate.OFFSET}") FROM "{aggregate.DELTA}"').fetchall()[0][0]
-        new_ids = self.ids(self.text(stage, "subtract-returning", lambda: aggregate.subtract_statement(stage)))
-        gone_ids = np.empty(0, dtype=np.int64)
-        if emptied:
-            gone_ids = self.ids(self.text(stage, "empty-returning", lambda: aggregate.empty_groups_statement(stage)))
-        regrouped = np.empty(0, dtype=np.int64)
-        if lost:
+        emptied = np.asarray(result[COUNT_STAR]) == 0 if stage.keys else np.zeros(len(new_ids), dtype=bool)
+        lost = np.asarray(result[aggregate.LOST], dtype=bool) & ~emptied
+        if emptied.any():
+            self.count(aggregate.delete_rows_statement(stage, self.rid_set(new_ids[emptied])))
+        dropped = regrouped = np.empty(0, dtype=np.int64)
+        if lost.any():  # recompute those groups from the input's new state (flushed above)
+            if stage.keys:
+                self.execute(_temporary(aggregate.AFFECTED, aggregate.keys_of_rows_query(
+                    stage, self.rid_set(new_ids[lost]))))
+                self._temporaries.append(aggregate.AFFECTED)
             dropped = self.ids(self.text(stage, "delete-groups", lambda: aggregate.delete_statement(stage)))
-            gone_ids = np.concatenate([gone_ids, dropped])
             regrouped = self.ids(self.text(stage, "insert-groups", lambda: aggregate.insert_statement_for(stage)))
-        kept = np.setdiff1d(new_ids, gone_ids)
+        if not shift:  # nobody reads this stage's ids: counts are all the report needs
+            return Change(deleted=RidSet(count=len(new_ids)), inserted=RidSet(count=int((~emptied).sum())))
+        kept = np.setdiff1d(new_ids, np.concatenate([new_ids[emptied], dropped]))
         return Change(deleted=self.rid_set(new_ids - offset), inserted=self.rid_set(np.concatenate([kept, regrouped])))
-
-    def _subtract_counting(self, stage: AggregateStage, emptied: bool, lost: bool) -> Change:
-        updated = self.count(self.text(stage, "subtract", lambda: aggregate.subtract_statement(
-            stage, shift_ids=False, returning=False)))
-        removed = self.count(self.text(stage, "empty", lambda: aggregate.empty_groups_statement(
-            stage, returning=False))) if emptied else 0
-        if lost:
-            self.count(self.text(stage, "delete-groups-counting", lambda: aggregate.delete_statement(
-                stage, returning=False)))
-            self.execute(self.text(stage, "insert-groups", lambda: aggregate.insert_statement_for(stage))).fetchall()
-        # every touched group was replaced by a new version, except those that lost their last row
-        return Change(deleted=RidSet(count=updated), inserted=RidSet(count=updated - removed))
-
-    def _lost_groups(self, stage: AggregateStage) -> None:
-        """The groups that lose their MIN/MAX become the affected groups of a recompute (read before the
-        subtraction changes the counts)."""
-        if stage.keys:
-            self.execute(self.text(stage, "lost-keys", lambda: _temporary(
-                aggregate.AFFECTED, aggregate.lost_keys_query(stage))))
-            self._temporaries.append(aggregate.AFFECTED)
 
     def _recompute_groups(self, stage: AggregateStage, source: Change) -> Change:
         if stage.keys:
