@@ -25,8 +25,9 @@ from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it 
 Schema = Mapping[str, Mapping[str, str]]  # relation -> column -> type
 
 
-def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
-    """Plan view ``name``; ``columns`` are the output names DuckDB gives the query, which we keep.
+def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str], sql: str | None = None) -> ViewPlan:
+    """Plan view ``name``; ``columns`` are the output names DuckDB gives the query, which we keep; ``sql``
+    is the user's text of the query, kept verbatim if the view falls back (see :func:`fallback_plan`).
 
     Example:
         >>> import sqlglot
@@ -42,15 +43,28 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         return _plan_stages(name, query, schema, columns)
     except (IvmError, SqlglotError) as error:
         return fallback_plan(name, query, columns, f"the planner could not split this query "
-                                                   f"({str(error).splitlines()[0][:120]})")
+                                                   f"({str(error).splitlines()[0][:120]})", sql)
 
 
-def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str) -> ViewPlan:
+def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str, sql: str | None = None) -> ViewPlan:
     """One recompute stage over the user-facing relations, for queries DuckDB accepts (the caller
-    described them) but our planner cannot split: correct, explained, and as slow as a recompute."""
+    described them) but our planner cannot split: correct, explained, and as slow as a recompute.
+
+    With ``sql`` (the user's text), the stage reads a DuckDB view of that very text, so DuckDB binds the
+    query exactly as the user wrote it (see :attr:`RecomputeStage.sql`)."""
+    body = query.copy() if sql is None else exp.select(*[column(c) for c in columns]).from_(raw_view(name))
     stage = RecomputeStage(name=name, columns=tuple(columns), inputs=tuple(sorted(referenced_relations(query))),
-                           query=query.copy(), reason=reason)
+                           query=body, reason=reason, sql=sql)
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=(stage,))
+
+
+RAW_SCHEMA = "_ivm_sql"  # not _ivm: DuckDB resolves a view's unqualified names in the view's schema first
+
+
+def raw_view(name: str) -> exp.Table:
+    """The DuckDB view holding the verbatim text of fallen-back view ``name`` (a reserved name, so that
+    the user's unqualified table names in the text still resolve to ``main``)."""
+    return exp.Table(this=ident(f"__ivm_{name}"), db=ident(RAW_SCHEMA))
 
 
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:

@@ -99,6 +99,10 @@ class AggregateStage(Stage):
 class RecomputeStage(Stage):
     query: exp.Query
     reason: str
+    # a whole view that falls back keeps the user's SQL text verbatim in a DuckDB view of this text (its
+    # query reads that view): names DuckDB generates for unaliased expressions survive, which sqlglot's
+    # re-rendering could change (CAST(x AS VARCHAR) -> CAST(x AS TEXT))
+    sql: str | None = None
 
     kind = RECOMPUTE
 

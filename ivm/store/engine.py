@@ -24,7 +24,7 @@ from ivm.delta.templates import Templates
 from ivm.errors import IvmError
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
-from ivm.plan.build import fallback_plan, plan_view, referenced_relations
+from ivm.plan.build import RAW_SCHEMA, fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, ident, internal_table, render, user_table
@@ -122,8 +122,8 @@ class Database:
             raise IvmError(f"view {name}: {_first_line(error)}{hint}") from None
         columns = deduplicated_names([row[0] for row in described])
         if fallback:
-            return fallback_plan(name, query, columns, fallback)
-        return plan_view(name, query, schema, columns)
+            return fallback_plan(name, query, columns, fallback, sql)
+        return plan_view(name, query, schema, columns, sql)
 
     @property
     def stages(self) -> list[Stage]:
@@ -290,6 +290,10 @@ class Database:
         return [d.name for d in definitions]
 
     def _materialise(self, stage: Stage) -> None:
+        if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(RAW_SCHEMA)}")
+            self.con.execute(f"CREATE OR REPLACE VIEW {render(raw_view(stage.name))} "
+                             f"({', '.join(map(_quote, stage.columns))}) AS {stage.sql}")
         self.con.execute(render(materialise.create_statement(stage)))
         if self.indexes and isinstance(stage, (SpjStage, PerRowStage)):
             for lineage in materialise.hidden_columns(stage):
