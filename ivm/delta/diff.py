@@ -5,6 +5,11 @@ partitions, or the k kept rows) into a temporary relation, then compare it with 
 as bags: stored rows without an equal fresh partner are deleted, fresh rows without an equal stored partner
 are inserted. Equal rows keep their row ids, so stages downstream see only the real change. Duplicates are
 paired by numbering equal rows; NULLs compare equal. This is :mod:`ivm.delta.naive` restricted to a part.
+
+The stored part is read from the stage once, into a temporary relation beside the fresh rows (:func:`part_rows`):
+both differences are then computed between two small relations, and the stage is touched again only to insert
+the new rows and delete the gone ones by row id. (Reading a part of a 1M-row stage costs 5-15 ms: its rows are
+scattered, so zone maps do not help; the previous form read it three times.)
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from sqlglot import exp
 
 from ivm.delta.materialise import insert_statement, stored_columns
 from ivm.plan.nodes import Stage
-from ivm.sql import RID, and_all, column, ident, internal_table, null_safe_eq
+from ivm.sql import RID, and_all, column, ident, internal_table, null_safe_eq, render  # noqa: F401
 
 STORED = "__s"  # the alias of the stage table in a restriction
 
@@ -57,18 +62,23 @@ def _unmatched(stage: Stage, left: exp.Select, right: exp.Select) -> exp.Select:
         .join(exp.Subquery(this=right, alias=exp.TableAlias(this=ident("r"))), on=on, join_type="ANTI")
 
 
-def gone_condition(stage: Stage, fresh: str, restrict: Restriction | None) -> exp.Expression:
-    """``__ivm_rid IN (stored rows of the part that the fresh rows do not contain)``."""
-    stored = _numbered(stage, _stored(stage), True, restrict)
+def part_rows(stage: Stage, restrict: Restriction | None) -> exp.Select:
+    """``SELECT __s.* FROM stage AS __s`` restricted to the part (every stored column, the row id included)."""
+    select = exp.select(exp.Column(this=exp.Star(), table=ident(STORED))).from_(_stored(stage))
+    return restrict(select) if restrict is not None else select
+
+
+def gone_ids(stage: Stage, old: str, fresh: str) -> exp.Select:
+    """Row ids of the stored part's rows (copied into ``old``) that the fresh rows do not contain."""
+    stored = _numbered(stage, _fresh(old), True, None)
     new = _numbered(stage, _fresh(fresh), False, None)
-    ids = exp.select(column(RID, "__g")).from_(
+    return exp.select(column(RID, "__g")).from_(
         exp.Subquery(this=_unmatched(stage, stored, new), alias=exp.TableAlias(this=ident("__g"))))
-    return exp.In(this=column(RID), query=exp.Subquery(this=ids))
 
 
-def insert_new_statement(stage: Stage, fresh: str, restrict: Restriction | None) -> exp.Insert:
-    """Insert the fresh rows without a stored partner in the part (run before deleting the gone ones)."""
-    stored = _numbered(stage, _stored(stage), False, restrict)
+def insert_new_statement(stage: Stage, fresh: str, old: str) -> exp.Insert:
+    """Insert the fresh rows without a partner in the stored part (copied into ``old``)."""
+    stored = _numbered(stage, _fresh(old), False, None)
     new = _numbered(stage, _fresh(fresh), False, None)
     rows = exp.select(*[column(c, "__i") for c in compared_columns(stage)]).from_(
         exp.Subquery(this=_unmatched(stage, new, stored), alias=exp.TableAlias(this=ident("__i"))))
@@ -84,8 +94,30 @@ def in_table(target: exp.Expression, table: str) -> exp.Expression:
     return exp.In(this=target, query=exp.Subquery(this=exp.select(column(RID)).from_(exp.Table(this=ident(table)))))
 
 
-def part_condition(stage: Stage, restrict: Restriction | None) -> exp.Expression:
-    """``__ivm_rid IN (the stored rows of the part)``: the whole part, for a stage nobody reads."""
+def part_delete(stage: Stage, restrict: Restriction | None) -> exp.Delete:
+    """``DELETE FROM stage AS __s`` of the whole part, for a stage nobody reads, in one pass over the stage:
+    the restriction's semi joins become ``USING`` (their keys are distinct) and its filter the ``WHERE``.
+
+    Example:
+        >>> from ivm.plan.nodes import Stage
+        >>> stage = Stage(name="v", columns=("a",), inputs=())
+        >>> render(part_delete(stage, lambda s: s.join(exp.Table(this=ident("k")), on=column("a", STORED).eq(
+        ...     column("a", "k")), join_type="SEMI")))
+        'DELETE FROM "_ivm"."v" AS "__s" USING "k" WHERE "__s"."a" = "k"."a"'
+    """
     part = exp.select(column(RID, STORED)).from_(_stored(stage))
     part = restrict(part) if restrict is not None else part
-    return exp.In(this=column(RID), query=exp.Subquery(this=part))
+    conditions, using = [], []
+    for join in part.args.get("joins") or []:
+        if (join.args.get("kind") or "").upper() != "SEMI" or not isinstance(join.this, exp.Table):
+            raise ValueError(f"a part restriction joins with a semi join on a table only, not {join.sql()}")
+        using.append(join.this.copy())
+        conditions.append(join.args["on"].copy())
+    if part.args.get("where") is not None:
+        conditions.append(part.args["where"].this.copy())
+    statement = exp.Delete(this=_stored(stage))
+    if using:
+        statement.set("using", using)
+    if conditions:
+        statement.set("where", exp.Where(this=and_all(conditions)))
+    return statement
