@@ -50,13 +50,17 @@ class StageReport:
 
 def deferrable(stages: Sequence[Stage]) -> set[str]:
     """Stages read by nothing but one aggregate: their DELETE waits until the aggregate has read the
-    leaving rows in place, which saves copying them out (one statement on a large table less)."""
+    leaving rows in place, which saves copying them out (one statement on a large table less). Not when
+    a per-row, partition or top-k stage needs the aggregate's replaced rows: that aggregate reads the
+    leaving rows twice (to copy the touched groups, then for its rule), and copying them once is cheaper."""
     readers: dict[str, list[Stage]] = {}
     for stage in stages:
         for name in stage.inputs:
             readers.setdefault(name, []).append(stage)
+    keeping = rows_needed(stages)
     return {name for name, found in readers.items()
-            if len(found) == 1 and isinstance(found[0], AggregateStage) and found[0].source == name}
+            if len(found) == 1 and isinstance(found[0], AggregateStage) and found[0].source == name
+            and found[0].name not in keeping}
 
 
 class Maintainer(CoverageRules):
