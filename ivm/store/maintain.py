@@ -210,16 +210,28 @@ class Maintainer(CoverageRules):
     def _aggregate(self, stage: AggregateStage, source: Change) -> Change:
         if stage.subtractive and not source.inserted and source.gone is not None:
             return self._subtract(stage, source)
+        if source.inserted and aggregate.signed(stage) and (source.gone is not None or not source.deleted):
+            # rows entered too (an upstream stage replaced rows): linear states add them
+            return self._subtract(stage, source)
         return self._recompute_groups(stage, source)
 
     def _subtract(self, stage: AggregateStage, source: Change) -> Change:
         shift = stage.name in self.read
-        self.execute(self.text(stage, "group-delta", lambda: aggregate.group_delta_statement(
-            stage, GONE_MARKER, shift_ids=shift), gone=source.gone, variant=(shift,)))
+        gone = source.gone
+        if source.inserted:
+            self.execute(self.text(stage, "signed-delta", lambda ins: aggregate.group_delta_statement(
+                stage, GONE_MARKER if gone is not None else None, shift_ids=shift, inserted=ins),
+                [source.inserted], gone=gone, variant=(shift, gone is not None)))
+        else:
+            self.execute(self.text(stage, "group-delta", lambda: aggregate.group_delta_statement(
+                stage, GONE_MARKER, shift_ids=shift), gone=gone, variant=(shift,)))
         self._temporaries.append(aggregate.DELTA)
         self.flush(stage.source)  # the group delta has read the leaving input rows
         touched, emptied, lost = self.execute(self.text(
             stage, "flags", lambda: aggregate.flags_query(stage))).fetchall()[0]
+        if source.inserted and stage.keys and touched < self.execute(self.text(
+                stage, "delta-count", aggregate.delta_count_query)).fetchall()[0][0]:
+            return self._recompute_groups(stage, source)  # entering rows start a new group
         if not touched:
             return Change()
         if lost:
