@@ -186,14 +186,18 @@ class CoverageRules:
         fresh = self._capture(_sql(stage, ("fresh", key), lambda: diff.temporary(slot("out"), fresh_query())),
                               tables, ids, prefix="fresh")
         pair = {"old": _quoted(old), "fresh": _quoted(fresh)}
-        insert = _sql(stage, ("insert-new",), lambda: diff.insert_new_statement(stage, slot("fresh"), slot("old")))
+        difference = self._capture(_sql(stage, ("difference",), lambda: diff.temporary(slot("out"), diff.difference(
+            stage, slot("old"), slot("fresh")))), pair, prefix="diff")
+        pair["diff"] = _quoted(difference)
+        insert = _sql(stage, ("insert-new",), lambda: diff.insert_new_statement(stage, slot("diff")))
         inserted = self.rid_set(self._ids_of(insert, pair))
         return self._remove_unmatched(stage, pair), inserted
 
     def _remove_unmatched(self, stage: Stage, pair: dict) -> tuple[RidSet, str | None]:
-        """Delete the stored rows of a part (copied in ``pair["old"]``) without a fresh partner; their ids
+        """Delete the stored rows of a part (copied in ``pair["old"]``) that the fresh rows no longer hold
+        (``pair["diff"]``, see :func:`ivm.delta.diff.difference`); their ids
         when a reader needs them, their rows (read from the copy) when one needs their values."""
-        gone_ids = lambda: diff.gone_ids(stage, slot("old"), slot("fresh"))  # noqa: E731
+        gone_ids = lambda: diff.gone_ids(slot("diff"))  # noqa: E731
         by_id = lambda ids: exp.Delete(this=internal_table(stage.name), where=exp.Where(  # noqa: E731
             this=ids.contains(column(RID))))
         if stage.name in self.readers_need_rows:
