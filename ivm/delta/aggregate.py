@@ -78,16 +78,62 @@ def gone_relation(gone: str | exp.Query) -> exp.Expression:
     return exp.Subquery(this=gone.copy(), alias=alias)
 
 
-def group_delta_query(stage: AggregateStage, gone: str | exp.Query, *, shift_ids: bool = True) -> exp.Select:
+SIGN = "__ivm_sign"  # +1 for a leaving input row, -1 for an entering one, in a signed group delta
+
+
+def signed(stage: AggregateStage) -> bool:
+    """Whether the stage can subtract a change that also inserts input rows: every state but MIN/MAX is
+    linear in the rows (an entering row adds what a leaving one subtracts)."""
+    return stage.subtractive and all(s.function not in ("min", "max") for s in stage.state)
+
+
+def _signed_state(state) -> exp.Expression:
+    """What the signed rows contribute to one running state (leaving rows count +1, entering ones -1)."""
+    sign = column(SIGN, "__core")
+    if state.function == "count_star":
+        return exp.cast(exp.Sum(this=sign), "BIGINT")
+    if state.function == "count":
+        present = exp.not_(exp.Is(this=state.argument.copy(), expression=exp.Null()))
+        return exp.cast(exp.Sum(this=exp.If(this=present, true=sign.copy(), false=exp.Literal.number(0))), "BIGINT")
+    if state.function == "sum":
+        return exp.func("COALESCE", exp.Sum(this=exp.Mul(this=sign.copy(), expression=exp.Paren(
+            this=state.argument.copy()))), exp.Literal.number(0))
+    raise ValueError(f"{state.function} is not linear")
+
+
+def signed_rows(stage: AggregateStage, gone: str | exp.Query | None, inserted: RidSet) -> exp.Subquery:
+    """The leaving rows (sign +1) and the entering input rows (sign -1) as ``__core``."""
+    parts = []
+    if gone is not None:
+        parts.append(exp.select(exp.Column(this=exp.Star(), table=ident("__core")),
+                                exp.alias_(exp.Literal.number(1), ident(SIGN))).from_(gone_relation(gone)))
+    if inserted:
+        parts.append(exp.select(exp.Column(this=exp.Star(), table=ident("__core")),
+                                exp.alias_(exp.Literal.number(-1), ident(SIGN)))
+                     .from_(internal_table(stage.source, "__core")).where(inserted.contains(column(RID, "__core"))))
+    query = parts[0]
+    for part in parts[1:]:
+        query = exp.union(query, part, distinct=False)
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=ident("__core")))
+
+
+def group_delta_query(stage: AggregateStage, gone: str | exp.Query | None, *, shift_ids: bool = True,
+                      inserted: RidSet | None = None) -> exp.Select:
     """Aggregate the deleted input rows per group; with ``shift_ids``, also the row-id offset that marks
-    updated groups as new rows for the stages reading this one.
+    updated groups as new rows for the stages reading this one. With ``inserted`` (input rows that
+    entered: only for a :func:`signed` stage) the entering rows count negatively, so subtracting the
+    delta adds them.
 
     Reads nothing but the leaving rows: joined with anything else, DuckDB stops probing the lineage index
     and scans the whole input."""
     keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
-    states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
     offset = [exp.alias_(offset_query(stage).subquery(), ident(OFFSET))] if shift_ids else []
-    select = exp.select(*keys, *states, *offset).from_(gone_relation(gone))
+    if inserted:
+        states = [exp.alias_(_signed_state(s), ident(s.name)) for s in stage.state]
+        select = exp.select(*keys, *states, *offset).from_(signed_rows(stage, gone, inserted))
+    else:
+        states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
+        select = exp.select(*keys, *states, *offset).from_(gone_relation(gone))
     if stage.keys:
         select = select.group_by(*[k.copy() for k in stage.keys])
     return select
@@ -104,8 +150,9 @@ def _delta_matches(stage: AggregateStage) -> exp.Expression:
                    for i in range(len(stage.keys)))
 
 
-def subtract_statement(stage: AggregateStage, gone: str | exp.Query, *, shift_ids: bool = True) -> exp.Update:
-    """One UPDATE: aggregate the leaving rows per group and subtract them from every touched group.
+def subtract_statement(stage: AggregateStage, gone: str | exp.Query | None, *, shift_ids: bool = True) -> exp.Update:
+    """One UPDATE: aggregate the leaving rows per group and subtract them from every touched group
+    (``gone`` None: subtract the group delta table :data:`DELTA`, a signed delta made beforehand).
 
     All SET expressions read the row's old values, so outputs are written in terms of the new state.
     A MIN/MAX whose extreme may have left (the deleted extreme reaches the stored one) is set to NULL:
@@ -138,8 +185,8 @@ def subtract_statement(stage: AggregateStage, gone: str | exp.Query, *, shift_id
     if shift_ids:
         assignments.append(exp.EQ(this=column(RID), expression=exp.Add(this=column(RID, stage.name),
                                                                         expression=column(OFFSET, DELTA))))
-    delta = exp.Subquery(this=group_delta_query(stage, gone, shift_ids=shift_ids),
-                         alias=exp.TableAlias(this=ident(DELTA)))
+    delta = exp.Table(this=ident(DELTA)) if gone is None else exp.Subquery(
+        this=group_delta_query(stage, gone, shift_ids=shift_ids), alias=exp.TableAlias(this=ident(DELTA)))
     lost = or_all(exp.Is(this=column(s.name), expression=exp.null()) for s in extremes) if extremes else exp.false()
     return exp.Update(this=internal_table(stage.name), expressions=assignments, from_=exp.From(this=delta),
                       where=exp.Where(this=_delta_matches(stage)) if stage.keys else None,
@@ -157,3 +204,10 @@ def keys_of_rows_query(stage: AggregateStage, rids: RidSet) -> exp.Select:
     affected keys of :func:`delete_statement` and :func:`insert_statement_for`."""
     return exp.select(*[column(key_column(i)) for i in range(len(stage.keys))]).from_(
         internal_table(stage.name)).where(rids.contains(column(RID)))
+
+
+def new_groups_query(stage: AggregateStage) -> exp.Select:
+    """How many groups of the (signed) delta table are not stored: entering rows that start a group,
+    which a subtraction cannot create."""
+    return exp.select(exp.Count(this=exp.Star())).from_(exp.Table(this=ident(DELTA))).join(
+        internal_table(stage.name), on=_delta_matches(stage), join_type="ANTI")

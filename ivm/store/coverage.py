@@ -167,27 +167,59 @@ class CoverageRules:
 
     def _replace_part(self, stage: Stage, key, fresh_query, restrict, ids: dict | None = None,
                       tables: dict | None = None):
-        """Recompute a part of ``stage`` into a temporary table and apply the difference: insert the fresh
-        rows without a stored partner, then delete the stored rows without a fresh partner (after the
-        insert the stored part holds every fresh row, so the new rows are never deleted). ``fresh_query``
-        and ``restrict`` build templates; ``key`` names their shape."""
+        """Recompute a part of ``stage`` into a temporary table and apply the difference: copy the stored
+        part once, insert the fresh rows without a stored partner, then delete the stored rows without a
+        fresh partner, by row id. ``fresh_query`` and ``restrict`` build templates; ``key`` names their
+        shape."""
         tables = dict(tables or {})
         if stage.name not in self.read and stage.name not in self.readers_need_rows \
                 and not isinstance(stage, TopKStage):
             # nobody reads this stage: replace the part wholesale (two statements, no bag difference; the
             # report then counts the whole part as deleted and inserted). A top-k keeps k rows: it diffs.
-            removed = self._remove(stage, ("part", key), lambda: diff.part_condition(stage, restrict()), tables, ids)
+            delete = _sql(stage, ("delete-part", key), lambda: diff.part_delete(stage, restrict()))
+            removed = RidSet(count=int(self._run(delete, tables, ids).fetchall()[0][0])), None
             insert = _sql(stage, ("insert-all", key), lambda: materialise.insert_statement(stage, fresh_query()))
             inserted = RidSet(count=len(self._ids_of(insert, tables, ids)))
             return removed, inserted
+        old = self._capture(_sql(stage, ("old", key), lambda: diff.temporary(slot("out"), diff.part_rows(
+            stage, restrict()))), tables, ids, prefix="old")
         fresh = self._capture(_sql(stage, ("fresh", key), lambda: diff.temporary(slot("out"), fresh_query())),
                               tables, ids, prefix="fresh")
-        tables["fresh"] = _quoted(fresh)
-        insert = _sql(stage, ("insert", key), lambda: diff.insert_new_statement(stage, slot("fresh"), restrict()))
-        inserted = self.rid_set(self._ids_of(insert, tables, ids))
-        removed = self._remove(stage, ("gone", key), lambda: diff.gone_condition(stage, slot("fresh"), restrict()),
-                               tables, ids)
-        return removed, inserted
+        pair = {"old": _quoted(old), "fresh": _quoted(fresh)}
+        difference = self._capture(_sql(stage, ("difference",), lambda: diff.temporary(slot("out"), diff.difference(
+            stage, slot("old"), slot("fresh")))), pair, prefix="diff")
+        pair["diff"] = _quoted(difference)
+        insert = _sql(stage, ("insert-new",), lambda: diff.insert_new_statement(stage, slot("diff")))
+        inserted = self.rid_set(self._ids_of(insert, pair))
+        return self._remove_unmatched(stage, pair), inserted
+
+    def _remove_unmatched(self, stage: Stage, pair: dict) -> tuple[RidSet, str | None]:
+        """Delete the stored rows of a part (copied in ``pair["old"]``) that the fresh rows no longer hold
+        (``pair["diff"]``, see :func:`ivm.delta.diff.difference`); their ids
+        when a reader needs them, their rows (read from the copy) when one needs their values."""
+        gone_ids = lambda: diff.gone_ids(slot("diff"))  # noqa: E731
+        by_id = lambda ids: exp.Delete(this=internal_table(stage.name), where=exp.Where(  # noqa: E731
+            this=ids.contains(column(RID))))
+        if stage.name in self.readers_need_rows:
+            gone = self._capture(_sql(stage, ("gone-rows",), lambda: diff.temporary(slot("out"), exp.select(
+                exp.Star()).from_(exp.Table(this=ident(slot("old")))).where(exp.In(
+                    this=column(RID), query=exp.Subquery(this=gone_ids()))))), pair)
+            found = self._ids_of(_sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
+                exp.Table(this=ident(slot("gone"))))), {"gone": _quoted(gone)})
+            if not len(found):
+                return RidSet(), gone
+            self._run(_sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
+                this=diff.in_table(column(RID), slot("gone"))))), {"gone": _quoted(gone)})
+            return (self.rid_set(found) if stage.name in self.read else RidSet(count=len(found))), gone
+        if stage.name in self.read:
+            rid_set = self.rid_set(self._ids_of(_sql(stage, ("gone-ids",), gone_ids), pair))
+            if rid_set:
+                self._run(_sql(stage, ("delete-ids",), lambda: by_id(_ids_slot("found"))), ids={"found": rid_set})
+            return rid_set, None
+        count = self._run(_sql(stage, ("delete-gone",), lambda: exp.Delete(
+            this=internal_table(stage.name), where=exp.Where(this=exp.In(
+                this=column(RID), query=exp.Subquery(this=gone_ids()))))), pair).fetchall()[0][0]
+        return RidSet(count=int(count)), None
 
     def _net_change(self, relation: str, change) -> bool:
         """False when a stage replaced rows by equal ones (a subquery's aggregate kept its value)."""

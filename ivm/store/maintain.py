@@ -50,13 +50,17 @@ class StageReport:
 
 def deferrable(stages: Sequence[Stage]) -> set[str]:
     """Stages read by nothing but one aggregate: their DELETE waits until the aggregate has read the
-    leaving rows in place, which saves copying them out (one statement on a large table less)."""
+    leaving rows in place, which saves copying them out (one statement on a large table less). Not when
+    a per-row, partition or top-k stage needs the aggregate's replaced rows: that aggregate reads the
+    leaving rows twice (to copy the touched groups, then for its rule), and copying them once is cheaper."""
     readers: dict[str, list[Stage]] = {}
     for stage in stages:
         for name in stage.inputs:
             readers.setdefault(name, []).append(stage)
+    keeping = rows_needed(stages)
     return {name for name, found in readers.items()
-            if len(found) == 1 and isinstance(found[0], AggregateStage) and found[0].source == name}
+            if len(found) == 1 and isinstance(found[0], AggregateStage) and found[0].source == name
+            and found[0].name not in keeping}
 
 
 class Maintainer(CoverageRules):
@@ -206,16 +210,34 @@ class Maintainer(CoverageRules):
     def _aggregate(self, stage: AggregateStage, source: Change) -> Change:
         if stage.subtractive and not source.inserted and source.gone is not None:
             return self._subtract(stage, source)
+        if source.inserted and aggregate.signed(stage) and (source.gone is not None or not source.deleted):
+            # rows entered too (an upstream stage replaced rows): linear states add them
+            return self._subtract(stage, source)
         return self._recompute_groups(stage, source)
 
     def _subtract(self, stage: AggregateStage, source: Change) -> Change:
         """One UPDATE subtracts the leaving rows from their groups and says which groups became empty or
-        may have lost their MIN/MAX; only those cases run further statements."""
+        may have lost their MIN/MAX; only those cases run further statements. Input rows that entered
+        (a :func:`aggregate.signed` stage only) count negatively in a group delta table made first; a
+        group they would start is not stored yet, so then the touched groups are recomputed instead."""
         shift = stage.name in self.read  # readers match this stage's row ids: updated groups get new ids
         offset = self.execute(self.text(stage, "offset", lambda: aggregate.offset_query(stage))).fetchall()[0][0] \
             if shift else 0
-        result = self.execute(self.text(stage, "subtract", lambda: aggregate.subtract_statement(
-            stage, GONE_MARKER, shift_ids=shift), gone=source.gone, variant=(shift,))).fetchnumpy()
+        gone = source.gone
+        if source.inserted:
+            self.execute(self.text(stage, "signed-delta", lambda ins: _temporary(aggregate.DELTA, aggregate.group_delta_query(
+                stage, GONE_MARKER if gone is not None else None, shift_ids=shift, inserted=ins)),
+                [source.inserted], gone=gone, variant=(shift, gone is not None)))
+            self._temporaries.append(aggregate.DELTA)
+            if stage.keys and self.execute(self.text(stage, "new-groups", lambda: aggregate.new_groups_query(
+                    stage))).fetchall()[0][0]:
+                return self._recompute_groups(stage, source)  # entering rows start a new group
+            statement = self.text(stage, "subtract-signed", lambda: aggregate.subtract_statement(
+                stage, None, shift_ids=shift), variant=(shift,))
+        else:
+            statement = self.text(stage, "subtract", lambda: aggregate.subtract_statement(
+                stage, GONE_MARKER, shift_ids=shift), gone=gone, variant=(shift,))
+        result = self.execute(statement).fetchnumpy()
         self.flush(stage.source)  # the subtraction has read the leaving input rows
         new_ids = np.asarray(result[RID], dtype=np.int64)
         if not len(new_ids):
