@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 CLI = [sys.executable, "-m", "ivm.cli"]
-COMMANDS = ["load", "deploy", "delete", "recompute", "verify", "explain"]
+COMMANDS = ["load", "deploy", "delete", "recompute", "verify", "explain", "index"]
 
 CUSTOMERS_CSV = """\
 id,name,country
