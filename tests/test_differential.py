@@ -358,7 +358,7 @@ def test_large_deltas(seed, sizes, dels):
 # ---------------------------------------------------------------------------------------------------------
 # Minimal reproductions of bugs the generated tests found, kept as named regression cases (the generator
 # above still produces all of them). Each "BUG" failed when written; they were fixed in 3e3d756 / c4422f3,
-# the one marked "open" in 48d42f3.
+# the one marked "open" later (it passes on main).
 
 KNOWN_ROWS = {"t0": [(1, 3, "a", 0.5), (2, None, "", -1.25), (2, 1, None, 2.0)],
               "t1": [(2, 1, "b", None)]}
