@@ -614,7 +614,12 @@ class ViewGenerator:
             shared = [k for k in ("int", "str") if any(c.kind == k for c in scope)
                       and any(c.kind == k for c in inner_scope)] or ["int"]
             kind = self.choice(shared)
+            # outer_col is read inside the EXISTS / scalar subquery, where a bare name binds to the inner
+            # table first: it may only be bare when no inner column has that name (else "s = k" meant
+            # outer k but compared inner s with inner k, a VARCHAR = BIGINT that fails on some data)
+            self.name_scope = scope + inner_scope
             outer_col = self.expr(kind, scope, 0)
+            self.name_scope = None
             inner_col = self.expr(kind, inner_scope, 0)
             inner_where.append(self.pred(inner_scope, 0)) if self.flag() else None
             if form == "exists":

@@ -106,6 +106,11 @@ CASES = {
                                 "SELECT * FROM c",
     "distinct-on": "SELECT DISTINCT ON (k) k, id FROM t0 ORDER BY k, id DESC",
     "in-aggregate-argument": "SELECT k, SUM(CASE WHEN x IN (SELECT x FROM t1) THEN 1 ELSE 0 END) AS n FROM t0 GROUP BY k",
+    # an unnamed first-branch item (DuckDB: "(k + 0)", sqlglot: _col_0) named by ORDER BY: the LIMIT was
+    # dropped over UNION [ALL] (wrong result) and INTERSECT/EXCEPT fell back
+    "top-k-over-intersect-unnamed": "SELECT k + 0 FROM t0 INTERSECT ALL SELECT k FROM t1 ORDER BY 1 LIMIT 2",
+    "top-k-over-union-all-unnamed": "SELECT id, k + 1 FROM t0 UNION ALL SELECT id, x FROM t1 "
+                                    "ORDER BY 2 DESC NULLS LAST, 1 LIMIT 3",
     "exists-in-select-over-left-join":
         "SELECT a.id, EXISTS (SELECT 1 FROM t2 WHERE t2.k = b.k) AS e FROM t0 a LEFT JOIN t1 b ON a.k = b.k",
 }

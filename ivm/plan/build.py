@@ -254,6 +254,9 @@ def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: 
         lowered = _lowered(lower_set_operation, name, query, columns, schema)  # top-k over a set operation
         if isinstance(lowered, list):
             return lowered
+        # never plan the set operation below without its LIMIT/OFFSET
+        return [_recompute(name, query, columns, lowered or "LIMIT/OFFSET over this set operation has no "
+                                                            "delta rule yet")]
     branches = _union_all_branches(query)
     if branches is not None:
         return _plan_union_all(name, branches, columns, schema)

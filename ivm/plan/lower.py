@@ -353,9 +353,13 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
                 return None
     outputs = {c.lower(): c for c in columns}
     by_sql = {}
-    if isinstance(query, exp.Select):  # the names sqlglot gave the items (_col_2) name them too
-        outputs.update({e.alias_or_name.lower(): c for e, c in zip(query.expressions, columns)
+    first = query  # a set operation's items are named by its first branch's
+    while isinstance(first, (exp.SetOperation, exp.Subquery)):
+        first = first.this if isinstance(first, exp.Subquery) else first.left
+    if isinstance(first, exp.Select):  # the names sqlglot gave the items (_col_2) name them too
+        outputs.update({e.alias_or_name.lower(): c for e, c in zip(first.expressions, columns)
                         if isinstance(e, exp.Alias) and e.alias_or_name.lower() not in outputs})
+    if isinstance(query, exp.Select):
         by_sql = {(e.unalias() if isinstance(e, exp.Alias) else e).sql(dialect=DIALECT): c
                   for e, c in zip(query.expressions, columns)}
     keys, hidden = [], []
