@@ -104,6 +104,13 @@ CASES = {
         "JOIN t0 b ON a.k = b.k) q GROUP BY q.s",
     "cte-duplicate-names-star": "WITH c AS (SELECT t0.id, t1.id, t1.id AS id_1 FROM t0 JOIN t1 ON t0.k = t1.k) "
                                 "SELECT * FROM c",
+    # ... also beside unnamed items (DuckDB names COALESCE(s, '') by its text): these fell back
+    "derived-duplicate-names-beside-unnamed":
+        "SELECT q.id_1, COUNT(*) AS n, MAX(q.id) AS m FROM (SELECT COALESCE(s, ''), id, k AS id FROM t0 "
+        "QUALIFY ROW_NUMBER() OVER (ORDER BY id) <= 4) q GROUP BY q.id_1",
+    # sqlglot names an unaliased CAST(a.k ...) "k", DuckDB "CAST(a.k AS BIGINT)": q.k read the cast (wrong result)
+    "derived-cast-named-like-another-item": "SELECT q.k FROM (SELECT a.k::BIGINT, b.x AS k FROM t0 a "
+                                            "JOIN t1 b ON a.k = b.k) q",
     "distinct-on": "SELECT DISTINCT ON (k) k, id FROM t0 ORDER BY k, id DESC",
     "in-aggregate-argument": "SELECT k, SUM(CASE WHEN x IN (SELECT x FROM t1) THEN 1 ELSE 0 END) AS n FROM t0 GROUP BY k",
     # an unnamed first-branch item (DuckDB: "(k + 0)", sqlglot: _col_0) named by ORDER BY: the LIMIT was

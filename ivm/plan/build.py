@@ -134,22 +134,39 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
 def _named_like_duckdb(query: exp.Query) -> exp.Query:
     """Give a derived table's or CTE's duplicate output names the names DuckDB gives them (``s``, ``s_1``)
     before the qualifier sees them: outer references then bind as in DuckDB, ``*`` expands to distinct
-    columns, and the body can become a stage of its own. Bodies with ``*`` or unnamed expressions keep
-    their duplicates (the planner then falls back)."""
+    columns, and the body can become a stage of its own. Bodies with ``*`` keep their duplicates (the
+    planner then falls back); unnamed expressions (DuckDB names them by their text, ``COALESCE(s, '')``)
+    take no part."""
     bodies = [cte.this for cte in query.find_all(exp.CTE) if not cte.args["alias"].columns]
     bodies += [sub.this for sub in query.find_all(exp.Subquery)
                if isinstance(sub.parent, (exp.From, exp.Join)) and not (sub.args.get("alias") and sub.args["alias"].columns)]
     for body in bodies:
         while isinstance(body, exp.SetOperation):  # the names of a set operation are its first branch's
             body = body.left
-        if not isinstance(body, exp.Select) or not all(isinstance(e, (exp.Alias, exp.Column)) and e.alias_or_name
-                                                       and not isinstance(e.this, exp.Star) for e in body.expressions):
+        if not isinstance(body, exp.Select) or any(isinstance(e, exp.Star) or isinstance(e, exp.Column)
+                                                   and isinstance(e.this, exp.Star) for e in body.expressions):
             continue
-        names = [e.alias_or_name for e in body.expressions]
-        for position, (old, new) in enumerate(zip(names, deduplicated_names(names))):
+        named = [(position, name) for position, name in enumerate(map(_duckdb_name, body.expressions)) if name]
+        names = deduplicated_names(name for _, name in named)
+        for (position, old), new in zip(named, names):
             if old != new:
                 body.expressions[position].replace(exp.alias_(body.expressions[position].unalias(), ident(new)))
+        taken = {name.lower() for name in names}
+        for position, item in enumerate(body.expressions):
+            # the qualifier names CAST(a.k AS INT) or 'k' "k", DuckDB by their text: never let them take
+            # the name of another item
+            if _duckdb_name(item) is None and item.output_name.lower() in taken:
+                item.replace(exp.alias_(item.copy(), ident(_unique(f"_col_{position}", taken))))
     return query
+
+
+def _duckdb_name(item: exp.Expression) -> str | None:
+    """The name DuckDB gives a select item that is named (an alias, a column, a column in parentheses)."""
+    if isinstance(item, exp.Alias):
+        return item.alias or None
+    while isinstance(item, exp.Paren):
+        item = item.this
+    return item.name or None if isinstance(item, exp.Column) else None
 
 
 def _sqlglot_schema(schema: Schema) -> dict:
