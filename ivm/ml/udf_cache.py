@@ -11,7 +11,6 @@ exception, is reported as an :class:`IvmError` naming the feature, and nothing i
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ivm.errors import IvmError
+from ivm.userfile import load_module
 from ivm.ml.spec import Feature
 
 _modules: dict[str, object] = {}
@@ -59,13 +59,7 @@ def _load_file(path: Path, feature: Feature):
         return _modules[key]
     if not path.is_file():
         raise IvmError(f"UDF feature {feature.name}: file {path} does not exist")
-    spec = importlib.util.spec_from_file_location(f"ivm_ml_udf_{abs(hash(key))}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # the user's code: report it in one line
-        raise IvmError(f"UDF feature {feature.name}: cannot load {path}: {type(error).__name__}: "
-                       f"{_first_line(error)}") from None
+    module = load_module(path, f"UDF feature {feature.name}: cannot load {path}")
     _modules[key] = module
     return module
 

@@ -22,6 +22,7 @@ from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.delta.templates import Templates
 from ivm.errors import IvmError
+from ivm.userfile import load_module
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import RAW_SCHEMA, fallback_plan, plan_view, raw_view, referenced_relations
@@ -529,14 +530,7 @@ def _udf_registrar(udfs) -> Callable[[duckdb.DuckDBPyConnection], None]:
     path = Path(udfs)
     if not path.is_file():
         raise IvmError(f"UDF file {path} does not exist")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"ivm_udfs_{abs(hash(str(path.resolve())))}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # the user's own code: report it in one line
-        raise IvmError(f"cannot load UDF file {path}: {type(error).__name__}: {error}") from None
+    module = load_module(path, f"cannot load UDF file {path}")
     register = getattr(module, "register_udfs", None)
     if not callable(register):
         raise IvmError(f"UDF file {path} defines no register_udfs(con) function")

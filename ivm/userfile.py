@@ -1,0 +1,23 @@
+"""Load a Python file the user wrote (UDFs for views, UDF features) as a module.
+
+Their code may fail in any way while it loads; that is the user's mistake to fix, reported in one line.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from ivm.errors import IvmError
+
+
+def load_module(path: Path, what: str) -> ModuleType:
+    """Execute ``path`` as a fresh module; ``what`` begins the error message ("cannot load UDF file x")."""
+    spec = importlib.util.spec_from_file_location(f"ivm_user_{abs(hash(str(path.resolve())))}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # the user's own code
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise IvmError(f"{what}: {type(error).__name__}: {message}") from None
+    return module
