@@ -22,7 +22,7 @@ import ivm
 from helpers import bag_difference, fetch, kind_of
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "tpch"))
-import data as tpch  # noqa: E402
+import tpch_data as tpch  # noqa: E402
 
 ORDERS = 6000  # scale factor 0.004: every query but Q18 selects rows at this size
 SCALE = float(os.environ.get("IVM_DIFF_EXAMPLES", "1"))

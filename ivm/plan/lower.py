@@ -776,8 +776,9 @@ def _subquery_role(query: exp.Expression) -> str:
 
 
 def _strip(select: exp.Select, driver: str) -> exp.Select:
-    """``select`` as ``SELECT DISTINCT driver.__ivm_rid`` over its joins, without WHERE, and with every
-    ON conjunct that holds a subquery relaxed to TRUE (relaxing joins only adds driver rows)."""
+    """``select`` as ``SELECT DISTINCT driver.__ivm_rid`` over its joins, with every ON conjunct that holds
+    a subquery relaxed to TRUE (relaxing joins only adds driver rows), and only the WHERE conjuncts that
+    :func:`_row_filters` keeps."""
     probe = exp.Select(expressions=[exp.alias_(column(RID, driver), ident(RID))], distinct=exp.Distinct())
     probe.set("from_", select.args["from_"].copy())
     joins = []
@@ -789,7 +790,27 @@ def _strip(select: exp.Select, driver: str) -> exp.Select:
             join.set("on", and_all(kept) if kept else exp.true())
         joins.append(join)
     probe.set("joins", joins or None)
+    filters = _row_filters(select)
+    if filters:
+        probe.set("where", exp.Where(this=and_all(filters)))
     return probe
+
+
+def _row_filters(select: exp.Select) -> list[exp.Expression]:
+    """The WHERE conjuncts a probe may keep: those without subqueries over tables that are never
+    null-padded (the FROM table and inner or cross joins, in a branch without RIGHT or FULL joins).
+
+    Such a conjunct has one value for a given combination of rows, before and after the deletion, so a
+    combination it rejects gives no output row in either state and its driver row need not be found. Comma
+    joins keep their join condition in WHERE: without it a probe would pair every driver row with every
+    changed row (TPC-H Q17 reached all of lineitem for each changed part)."""
+    where = select.args.get("where")
+    joins = select.args.get("joins") or []
+    if where is None or any((j.side or "").upper() in ("RIGHT", "FULL") for j in joins):
+        return []
+    inner = {select.args["from_"].this.alias_or_name} | {j.this.alias_or_name for j in joins if not j.side}
+    return [c.copy() for c in _conjuncts(where.this)
+            if not _subqueries_in(c) and all(col.table in inner for col in c.find_all(exp.Column))]
 
 
 def _mark(probe: exp.Select, alias: str) -> bool:

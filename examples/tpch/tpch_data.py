@@ -11,7 +11,7 @@ take the nations in turn (dbgen draws them), so every nation has suppliers from 
 on, and every query but Q18 (sum of quantities over 300: rare at any scale) selects rows from about 6,000
 orders on.
 
-    python examples/tpch/data.py tpch.duckdb 15000   # load sources at that many orders, deploy queries.sql
+    python examples/tpch/tpch_data.py tpch.duckdb 15000   # load sources at that many orders, deploy queries.sql
 """
 from __future__ import annotations
 
