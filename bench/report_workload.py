@@ -1,46 +1,58 @@
-"""Per view of the analytics workload: strategy, incremental and recompute medians, speedups.
+"""Per view of a workload benchmark (the analytics workload, TPC-H): strategy, incremental and recompute
+medians, speedups.
 
     python bench/report_workload.py bench/results_workload.json
+    python bench/report_workload.py bench/results_tpch.json
 """
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 from collections import defaultdict
+
+LABELS = {"orders_0.1pct": "0.1% of orders", "forget_customers": "forget 0.1% of customers"}  # older result files
+
+
+def _natural(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def main(path: str) -> None:
     data = json.load(open(path))
     views: dict[str, dict] = defaultdict(dict)
+    scenarios: dict[str, str] = {}
+    size = ""
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
         views[info["view"]][(info["method"], info["scenario"])] = bench["stats"]["median"]
         views[info["view"]]["strategy"] = info["strategy"]
-        views[info["view"]]["orders"] = info["orders"]
+        size = info.get("size_label") or f"{info['orders']:,} orders"
+        if info["method"] == "incremental":
+            scenarios.setdefault(info["scenario"], info.get("label") or LABELS.get(info["scenario"], info["scenario"]))
     machine = data.get("machine_info", {})
-    orders = next(iter(views.values()))["orders"] if views else 0
-    print(f"{orders:,} orders; medians in ms; {machine.get('cpu', {}).get('brand_raw', '?')}, "
+    print(f"{size}; medians in ms; {machine.get('cpu', {}).get('brand_raw', '?')}, "
           f"{machine.get('cpu', {}).get('count', '?')} cores, run {data.get('datetime', '?')[:16]}.\n")
-    print("| view | incremental, 0.1% of orders | incremental, forget 0.1% of customers | ivm recompute "
-          "| speedup (0.1% orders) | speedup (forget) | strategy |")
-    print("|---|---:|---:|---:|---:|---:|---|")
-    speedups, forget_speedups = [], []
-    for view, m in sorted(views.items()):
-        inc, forget, rec = m.get(("incremental", "orders_0.1pct")), m.get(("incremental", "forget_customers")), \
-            m.get(("recompute", "-"))
-        if inc is None or rec is None:
+    print("| view | " + " | ".join(f"incremental, {label}" for label in scenarios.values()) + " | ivm recompute | "
+          + " | ".join(f"speedup ({label})" for label in scenarios.values()) + " | strategy |")
+    print("|---|" + "---:|" * (2 * len(scenarios) + 1) + "---|")
+    speedups: dict[str, list[float]] = defaultdict(list)
+    for view, m in sorted(views.items(), key=lambda item: _natural(item[0])):
+        rec = m.get(("recompute", "-"))
+        times = [m.get(("incremental", s)) for s in scenarios]
+        if rec is None or not any(times):
             continue
-        speedups.append(rec / inc)
-        cells = [f"{inc * 1e3:.1f}", f"{forget * 1e3:.1f}" if forget else "-", f"{rec * 1e3:.1f}",
-                 f"{rec / inc:.1f}x", f"{rec / forget:.1f}x" if forget else "-"]
-        if forget:
-            forget_speedups.append(rec / forget)
+        for scenario, t in zip(scenarios, times):
+            if t:
+                speedups[scenario].append(rec / t)
+        cells = [f"{t * 1e3:.1f}" if t else "-" for t in times] + [f"{rec * 1e3:.1f}"] \
+            + [f"{rec / t:.1f}x" if t else "-" for t in times]
         print(f"| {view} | {' | '.join(cells)} | {m['strategy']} |")
     if speedups:
-        print(f"\nMedian speedup over ivm recompute: {statistics.median(speedups):.1f}x deleting 0.1% of the orders"
-              + (f", {statistics.median(forget_speedups):.1f}x forgetting 0.1% of the customers with their orders "
-                 "and returns" if forget_speedups else "") + f" ({len(speedups)} views).")
+        print("\nMedian speedup over ivm recompute: " + ", ".join(
+            f"**{statistics.median(speedups[s]):.1f}x** {label} ({len(speedups[s])} views)"
+            for s, label in scenarios.items() if speedups[s]) + ".")
 
 
 if __name__ == "__main__":

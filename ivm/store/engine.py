@@ -407,16 +407,15 @@ class Database:
         self._sources_cache = None
 
     def _delete_source(self, maintainer: Maintainer, table: str, predicate: exp.Expression) -> Change:
-        """Delete the matching rows and learn their ids in one statement; when a stage needs the leaving
-        rows' values, find the ids first and let the DELETE by id return the rows."""
-        where = f"{render(internal_table(table))} WHERE {render(predicate)}"
-        if table not in maintainer.readers_need_rows:
-            ids = maintainer.ids(f"DELETE FROM {where} RETURNING {render(column(RID))}")
-            return Change(deleted=maintainer.rid_set(ids))
+        """Find the ids of the matching rows, then delete them by id (the source's id index finds them).
+
+        Not ``DELETE ... WHERE predicate RETURNING id``: RETURNING makes DuckDB's scan read the returned
+        column of every row it scans, not only of the matches (1,000 scattered rows of 1M: 35-50 ms against
+        25 ms for SELECT then DELETE; 10 rows without an index on the predicate's column: 13 ms against 11).
+        The DELETE by id returns the rows' values when a per-row, partition or top-k stage reads them."""
         ids = maintainer.ids(f"SELECT {render(column(RID))} FROM {render(internal_table(table))} "
                              f"WHERE {render(predicate)}")
         deleted = maintainer.rid_set(ids)
-        # one DELETE, with RETURNING when a per-row, partition or top-k stage reads the leaving values
         gone = maintainer.delete_source(table, deleted) if deleted else None
         return Change(deleted=deleted, gone=gone)
 

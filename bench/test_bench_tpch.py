@@ -1,0 +1,100 @@
+"""The 22 TPC-H queries (examples/tpch/queries.sql) maintained under deletion: per query, incremental
+deletion against ``ivm recompute`` of that query, side by side in one run.
+
+    pytest bench/test_bench_tpch.py --benchmark-enable --benchmark-json=bench/results_tpch.json
+    python bench/report_workload.py bench/results_tpch.json
+
+``IVM_BENCH_TPCH_ORDERS`` sets the size (default 250,000 orders: about 1,000,000 lineitems, the largest
+table, i.e. scale factor 1/6 of TPC-H's seeded data as examples/tpch/tpch_data.py generates it). Each query
+is deployed alone in a copy of the same database.
+
+Scenarios (each round deletes rows no earlier round deleted):
+
+* ``lineitem_0.1pct``: 0.1% of the lineitems, spread over the table;
+* ``orders_0.1pct``: 0.1% of the orders with their lineitems (children first): two deletions, timed together.
+
+Methods: ``incremental`` (``db.delete``, one transaction per deletion, after one warm-up deletion that renders
+the query's SQL templates; 5 rounds) and ``recompute`` (``db.recompute()``; 3 rounds). After the incremental
+rounds ``db.verify()`` compares the view with a fresh recompute.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import ivm
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "tpch"))
+import tpch_data as tpch  # noqa: E402
+
+ORDERS = int(os.environ.get("IVM_BENCH_TPCH_ORDERS", "250000"))
+QUERIES = tpch.query_statements()
+SCENARIOS = {"lineitem_0.1pct": "0.1% of lineitems", "orders_0.1pct": "0.1% of orders with their lineitems"}
+ROUNDS = 5
+
+
+def deletions(scenario: str, k: int) -> list[tuple[str, str]]:
+    if scenario == "lineitem_0.1pct":
+        return [("lineitem", f"hash(l_orderkey * 8 + l_linenumber) % 1000 = {k}")]
+    return [("lineitem", f"hash(l_orderkey + 7) % 1000 = {k}"), ("orders", f"hash(o_orderkey + 7) % 1000 = {k}")]
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ivm-tpch") / "sources.duckdb"
+    with ivm.connect(path) as db:
+        tpch.load(db, ORDERS)
+    return path
+
+
+@pytest.fixture(scope="session")
+def deployed(sources):
+    cache: dict[str, Path] = {}
+
+    def get(query: str) -> Path:
+        if query not in cache:
+            path = sources.with_name(f"{query}.duckdb")
+            shutil.copy(sources, path)
+            with ivm.connect(path) as db:
+                db.deploy(dict(QUERIES)[query])
+            cache[query] = path
+        return cache[query]
+    return get
+
+
+CASES = [(q, "incremental", s) for q, _ in QUERIES for s in SCENARIOS] + [(q, "recompute", "-") for q, _ in QUERIES]
+
+
+@pytest.mark.parametrize("query,method,scenario", CASES, ids=[f"{q}-{m}-{s}" for q, m, s in CASES])
+def test_tpch(benchmark, deployed, tmp_path, query, method, scenario):
+    path = tmp_path / "work.duckdb"
+    shutil.copy(deployed(query), path)
+    db = ivm.connect(path)
+    try:
+        strategy = db.explain(query).splitlines()[0].split(": ", 1)[1]
+        benchmark.group = query
+        benchmark.extra_info.update(view=query, method=method, scenario=scenario, size=ORDERS,
+                                    size_label=f"{ORDERS:,} orders", strategy=strategy,
+                                    label=SCENARIOS.get(scenario, scenario))
+        if method == "recompute":
+            db.delete("lineitem", "hash(l_orderkey * 8 + l_linenumber) % 1000 = 999")
+            benchmark.pedantic(db.recompute, rounds=3, iterations=1)
+            return
+        for table, where in deletions(scenario, 999):  # warm-up: renders and caches the templates
+            db.delete(table, where)
+        rounds = iter(range(ROUNDS))
+        removed = []
+
+        def run(k: int) -> None:
+            for table, where in deletions(scenario, k):
+                removed.append(db.delete(table, where)["deleted_rows"])
+
+        benchmark.pedantic(run, setup=lambda: ((next(rounds),), {}), rounds=ROUNDS, iterations=1)
+        benchmark.extra_info["deleted_rows_per_round"] = sum(removed) / ROUNDS
+        assert db.verify()["ok"], f"{query} differs from a recompute after {scenario}"
+    finally:
+        db.close()
