@@ -23,9 +23,13 @@ def main(path: str) -> None:
     data = json.load(open(path))
     views: dict[str, dict] = defaultdict(dict)
     scenarios: dict[str, str] = {}
+    bare: dict[str, float] = {}
     size = ""
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
+        if info["method"] == "bare_delete":
+            bare[info["scenario"]] = bench["stats"]["median"]
+            continue
         views[info["view"]][(info["method"], info["scenario"])] = bench["stats"]["median"]
         views[info["view"]]["strategy"] = info["strategy"]
         size = info.get("size_label") or f"{info['orders']:,} orders"
@@ -49,6 +53,9 @@ def main(path: str) -> None:
         cells = [f"{t * 1e3:.1f}" if t else "-" for t in times] + [f"{rec * 1e3:.1f}"] \
             + [f"{rec / t:.1f}x" if t else "-" for t in times]
         print(f"| {view} | {' | '.join(cells)} | {m['strategy']} |")
+    if bare:
+        print("\nBare DELETE of the same rows in plain DuckDB, without views: " + ", ".join(
+            f"{bare[s] * 1e3:.1f} ms ({label})" for s, label in scenarios.items() if s in bare) + ".")
     if speedups:
         print("\nMedian speedup over ivm recompute: " + ", ".join(
             f"**{statistics.median(speedups[s]):.1f}x** {label} ({len(speedups[s])} views)"

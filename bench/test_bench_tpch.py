@@ -13,7 +13,8 @@ Scenarios (each round deletes rows no earlier round deleted):
 * ``lineitem_0.1pct``: 0.1% of the lineitems, spread over the table;
 * ``orders_0.1pct``: 0.1% of the orders with their lineitems (children first): two deletions, timed together.
 
-Methods: ``incremental`` (``db.delete``, one transaction per deletion, after one warm-up deletion that renders
+Methods: ``bare_delete`` (the same DELETEs on plain DuckDB tables, without views or ivm state: the floor
+any deletion pays; 5 rounds), ``incremental`` (``db.delete``, one transaction per deletion, after one warm-up deletion that renders
 the query's SQL templates; 5 rounds) and ``recompute`` (``db.recompute()``; 3 rounds). After the incremental
 rounds ``db.verify()`` compares the view with a fresh recompute.
 """
@@ -24,6 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import ivm
@@ -67,6 +69,33 @@ def deployed(sources):
 
 
 CASES = [(q, "incremental", s) for q, _ in QUERIES for s in SCENARIOS] + [(q, "recompute", "-") for q, _ in QUERIES]
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_bare_delete(benchmark, tmp_path, scenario):
+    """The floor: the same DELETEs in plain DuckDB tables (lineitem and orders only; no views, no ivm state)."""
+    con = duckdb.connect(str(tmp_path / "bare.duckdb"))
+    sql = tpch.source_sql(ORDERS)
+    for table in ("lineitem", "orders"):
+        con.execute(f"CREATE TABLE {table} AS {sql[table]}")
+    con.execute("CHECKPOINT")
+    benchmark.group = "bare DELETE"
+    benchmark.extra_info.update(view="-", method="bare_delete", scenario=scenario, size=ORDERS,
+                                size_label=f"{ORDERS:,} orders", strategy="-", label=SCENARIOS[scenario])
+    for table, where in deletions(scenario, 999):
+        con.execute(f"DELETE FROM {table} WHERE {where}")
+    rounds = iter(range(ROUNDS))
+
+    def run(k: int) -> None:
+        con.begin()
+        for table, where in deletions(scenario, k):
+            con.execute(f"DELETE FROM {table} WHERE {where}")
+        con.commit()
+
+    try:
+        benchmark.pedantic(run, setup=lambda: ((next(rounds),), {}), rounds=ROUNDS, iterations=1)
+    finally:
+        con.close()
 
 
 @pytest.mark.parametrize("query,method,scenario", CASES, ids=[f"{q}-{m}-{s}" for q, m, s in CASES])
