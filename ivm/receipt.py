@@ -96,7 +96,7 @@ def redacted(predicate: exp.Expression) -> tuple[str, int]:
             return exp.Placeholder()
         return node
 
-    return render(predicate.copy().transform(blank)), count
+    return render(predicate.transform(blank), copy=False), count  # transform made a new tree
 
 
 # -- fingerprints ----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ another engine later.
 """
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Mapping, Sequence
 
 from sqlglot import exp
@@ -15,14 +16,15 @@ RID = "__ivm_rid"
 DIALECT = "duckdb"
 
 
-def render(expression: exp.Expression, dialect: str = DIALECT) -> str:
-    """Render one expression as SQL text.
+def render(expression: exp.Expression, dialect: str = DIALECT, *, copy: bool = True) -> str:
+    """Render one expression as SQL text. ``copy=False`` skips sqlglot's defensive copy of the tree (the
+    generator may rewrite it in place): only for a tree that is used once and thrown away.
 
     Example:
         >>> render(column("a").eq(1))
         '"a" = 1'
     """
-    return expression.sql(dialect=dialect)
+    return expression.sql(dialect=dialect, copy=copy)
 
 
 def deduplicated_names(names: Iterable[str]) -> list[str]:
@@ -120,13 +122,19 @@ def slot(name: str) -> str:
     return SLOT + name
 
 
+@functools.lru_cache(maxsize=4096)
+def quoted_identifier(name: str, dialect: str = DIALECT) -> str:
+    """``name`` as a quoted identifier (cached: templates are filled on every deletion)."""
+    return exp.to_identifier(name, quoted=True).sql(dialect=dialect)
+
+
 def fill(sql: str, tables: Mapping[str, str] | None = None, ids: Mapping[str, object] | None = None,
          dialect: str = DIALECT) -> str:
     """Fill a rendered template: ``tables`` maps slots to relations as SQL text (a quoted table name or a
     parenthesised query, as :attr:`ivm.store.maintain.Change.gone` holds them); ``ids`` maps slots that
     stood for ``x IN (SELECT __ivm_rid FROM slot)`` to a :class:`ivm.delta.rids.RidSet` (a literal list
     when it holds its values, which lets DuckDB probe an index)."""
-    quote = lambda name: exp.to_identifier(name, quoted=True).sql(dialect=dialect)  # noqa: E731
+    quote = functools.partial(quoted_identifier, dialect=dialect)
     for name, rid_set in (ids or {}).items():
         pattern = f"IN (SELECT {quote(RID)} FROM {quote(SLOT + name)})"
         if getattr(rid_set, "relation", None) is not None:
