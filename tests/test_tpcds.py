@@ -167,7 +167,7 @@ def deletion(draw) -> tuple[str, str]:
     return table, f"{fk} IN (SELECT {pk} FROM {parent} WHERE {KEYS[parent]} % 11 = {draw(st.integers(0, 10))})"
 
 
-@settings(max_examples=max(1, int(3 * SCALE)), deadline=None, derandomize=True,
+@settings(max_examples=max(1, int(2 * SCALE)), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(deletion(), min_size=2, max_size=4))
 def test_drawn_deletions_keep_every_query_equal_to_plain_duckdb(deployed, tmp_path, steps):

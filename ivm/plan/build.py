@@ -7,6 +7,7 @@ aggregate's input becomes a stage of its own.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping, Sequence
 
 from sqlglot import exp
@@ -170,17 +171,18 @@ def _duckdb_name(item: exp.Expression) -> str | None:
 
 
 def _sqlglot_schema(schema: Schema) -> dict:
-    result = {}
-    for relation, cols in schema.items():
-        typed = {}
-        for col, typ in cols.items():
-            try:
-                exp.DataType.build(typ, dialect=DIALECT)
-                typed[col] = typ
-            except (SqlglotError, ValueError):
-                typed[col] = "UNKNOWN"
-        result[relation] = typed
-    return result
+    return {relation: {col: _known_type(typ) for col, typ in cols.items()} for relation, cols in schema.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _known_type(typ: str) -> str:
+    """``typ`` if sqlglot can parse it, else UNKNOWN (parsed once per type: every view plans against every
+    relation's columns)."""
+    try:
+        exp.DataType.build(typ, dialect=DIALECT)
+        return typ
+    except (SqlglotError, ValueError):
+        return "UNKNOWN"
 
 
 def _map_tables(query: exp.Query, relations: Mapping[str, str]) -> exp.Query:
