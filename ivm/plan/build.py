@@ -7,6 +7,7 @@ aggregate's input becomes a stage of its own.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping, Sequence
 
 from sqlglot import exp
@@ -170,17 +171,18 @@ def _duckdb_name(item: exp.Expression) -> str | None:
 
 
 def _sqlglot_schema(schema: Schema) -> dict:
-    result = {}
-    for relation, cols in schema.items():
-        typed = {}
-        for col, typ in cols.items():
-            try:
-                exp.DataType.build(typ, dialect=DIALECT)
-                typed[col] = typ
-            except (SqlglotError, ValueError):
-                typed[col] = "UNKNOWN"
-        result[relation] = typed
-    return result
+    return {relation: {col: _known_type(typ) for col, typ in cols.items()} for relation, cols in schema.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _known_type(typ: str) -> str:
+    """``typ`` if sqlglot can parse it, else UNKNOWN (parsed once per type: every view plans against every
+    relation's columns)."""
+    try:
+        exp.DataType.build(typ, dialect=DIALECT)
+        return typ
+    except (SqlglotError, ValueError):
+        return "UNKNOWN"
 
 
 def _map_tables(query: exp.Query, relations: Mapping[str, str]) -> exp.Query:
@@ -223,9 +225,8 @@ def _fallback_reason(select: exp.Select) -> str | None:
             return "subqueries in expressions (EXISTS, IN, scalar) have no delta rule yet"
     if select.args.get("qualify"):
         return "QUALIFY has no delta rule yet"
-    group = select.args.get("group")
-    if group and (group.args.get("grouping_sets") or group.args.get("cube") or group.args.get("rollup")):
-        return "GROUPING SETS/ROLLUP/CUBE have no delta rule yet"
+    if has_grouping_sets(select):
+        return GROUPING_SETS_REASON
     distinct = select.args.get("distinct")
     if distinct is not None and distinct.args.get("on"):
         return "DISTINCT ON has no delta rule yet"
@@ -234,6 +235,25 @@ def _fallback_reason(select: exp.Select) -> str | None:
     if select.find(exp.Unnest, exp.Lateral):
         return "UNNEST/LATERAL have no delta rule yet"
     return None
+
+
+GROUPING_SETS_REASON = "GROUPING SETS/ROLLUP/CUBE have no delta rule yet"
+
+
+def has_grouping_sets(select: exp.Select) -> bool:
+    """Whether ``select`` groups by GROUPING SETS, ROLLUP or CUBE (sqlglot keeps them among the GROUP BY
+    expressions; older versions kept them in arguments of their own).
+
+    Example:
+        >>> import sqlglot
+        >>> has_grouping_sets(sqlglot.parse_one("SELECT a, SUM(b) FROM t GROUP BY a, ROLLUP (c)"))
+        True
+    """
+    group = select.args.get("group")
+    if group is None:
+        return False
+    return any(group.args.get(arg) for arg in ("grouping_sets", "cube", "rollup")) or any(
+        isinstance(e, (exp.GroupingSets, exp.Rollup, exp.Cube)) for e in group.expressions)
 
 
 def _is_aggregate(select: exp.Select) -> bool:

@@ -7,7 +7,8 @@ the stage planned for the rest (which may be peeled again):
 2. ``DISTINCT`` over anything but plain select-project-join becomes DISTINCT over a stage of the rest.
 3. Window functions and ``QUALIFY`` become a :class:`PartitionStage` keyed by the common PARTITION BY.
 4. An aggregate with subqueries outside its aggregates (HAVING ... > (SELECT ...)) becomes a per-row stage
-   over the aggregate; one whose rows need outer joins or subqueries aggregates a per-row stage.
+   over the aggregate; one whose rows need outer joins or subqueries aggregates a per-row stage. GROUPING
+   SETS / ROLLUP / CUBE aggregate a stage of their rows too, and only that aggregate is recomputed.
 5. What is left (outer joins, subqueries in WHERE and SELECT) becomes a :class:`PerRowStage`: each output
    row holds one row of a *driver* table, everything else is a lookup with a *probe* saying which driver
    rows a changed lookup row can reach. Inner joins before the first outer join become an SPJ stage first,
@@ -311,9 +312,6 @@ def _unsupported(select: exp.Select) -> str | None:
         return None  # a SELECT without FROM: the caller's reason says so
     if select.args.get("windows"):
         return "named windows (WINDOW w AS ...) have no delta rule yet; write the window inside OVER (...)"
-    group = select.args.get("group")
-    if group is not None and (group.args.get("grouping_sets") or group.args.get("cube") or group.args.get("rollup")):
-        return None
     if select.find(exp.Unnest, exp.Lateral, exp.TableSample):
         return None
     build = _build()
@@ -611,8 +609,11 @@ def _aggregate_stage(name: str, outer: exp.Select, columns: Sequence[str], sourc
             return column(node.name, "__core")
         return node
 
-    select = _build()._aliased(outer, columns).transform(to_core)
+    build = _build()
+    select = build._aliased(outer, columns).transform(to_core)
     select.set("from_", exp.From(this=internal_table(source, "__core")))
+    if build.has_grouping_sets(select):  # only the aggregate is recomputed, from its maintained input
+        return build._recompute(name, select, columns, build.GROUPING_SETS_REASON)
     group = select.args.get("group")
     keys = tuple(k.copy() for k in group.expressions) if group is not None else ()
     state, outputs = subtractive_state(select, keys, dict(types))

@@ -102,13 +102,19 @@ class Database:
             self._schema_cache = {name: catalog.columns(self.con, name) for name in [*self.sources, *self.plans]}
         return self._schema_cache
 
+    def _add_to_schema(self, name: str) -> None:
+        """Add the view just planned to the cached schema (the next view may read it); reading the columns
+        of every relation again for each view made reopening a database with many views take seconds."""
+        if self._schema_cache is not None:
+            self._schema_cache[name] = catalog.columns(self.con, name)
+
     def _replan(self) -> None:
         self._templates.clear()
         self.plans = {}
         for name, sql, fallback in catalog.views(self.con):
             query = sqlglot.parse_one(sql, read=DIALECT)
             self.plans[name] = self._plan(name, query, sql, fallback)
-            self._schema_cache = None  # the next view may read this one
+            self._add_to_schema(name)
 
     def _plan(self, name: str, query: exp.Query, sql: str, fallback: str | None = None) -> ViewPlan:
         schema = self._schema()
@@ -277,7 +283,7 @@ class Database:
                 self._expose(plan)
                 catalog.add_view(self.con, current, definition.sql, fallback)
                 self.plans[definition.name] = plan
-                self._schema_cache = None
+                self._add_to_schema(definition.name)
             self.con.commit()
         except (IvmError, duckdb.Error) as error:
             self.con.rollback()
