@@ -514,8 +514,16 @@ class ViewGenerator:
         keys = [f"({k} + 0)" if k.isdigit() else k for k in keys]
         shown = keys if kinds is not None or self.integer(0, 4) else keys[1:]
         items = [f"{k} AS g{i}" for i, k in enumerate(shown)] + [f"{a} AS m{i}" for i, a in enumerate(aggs)]
+        plain = bool(keys) and kinds is None and all(k in {c.ref for c in scope} for k in keys)
+        grouping = self.choice(["ROLLUP", "CUBE", "SETS"]) if plain and self.integer(0, 4) == 0 else None
+        if grouping:  # GROUPING SETS / ROLLUP / CUBE over plain columns, with GROUPING() of every key
+            items.append(f"GROUPING({', '.join(keys)}) AS gg")
         sql = f"SELECT {', '.join(items)} FROM {from_sql}{self.where_clause(where)}"
-        if keys:
+        if grouping == "ROLLUP" or grouping == "CUBE":
+            sql += f" GROUP BY {grouping} ({', '.join(keys)})"
+        elif grouping == "SETS":
+            sql += f" GROUP BY GROUPING SETS (({', '.join(keys)}), ({keys[-1]}), ())"
+        elif keys:
             style = self.choice(["expr", "expr", "position", "alias"]) if shown == keys else "expr"
             if style == "position":
                 sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys)))

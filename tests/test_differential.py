@@ -411,7 +411,7 @@ KNOWN_ROWS = {"t0": [(1, 3, "a", 0.5), (2, None, "", -1.25), (2, 1, None, 2.0)],
     # BUG: sqlglot keeps ROLLUP / CUBE / GROUPING SETS among the GROUP BY expressions, where the planner did
     # not look for them: it planned ROLLUP (k, x) as one grouping key (a call of a function "rollup"), DuckDB
     # rejected the planned SQL and the whole view fell back with that error as its reason (TPC-DS q18, q27,
-    # q36). Now the rows are a maintained stage and only the aggregate over them is recomputed.
+    # q36). Now the rows are a maintained stage with one aggregate per grouping set over it.
     pytest.param(["SELECT a.k, b.x, GROUPING(b.x) AS g, COUNT(*) AS n, SUM(a.x) AS sx "
                   "FROM t0 a JOIN t1 b ON a.k = b.k GROUP BY ROLLUP (a.k, b.x)"], id="rollup-over-join"),
     pytest.param(["SELECT k, s, SUM(x) AS sx, RANK() OVER (PARTITION BY GROUPING(k) + GROUPING(s) "

@@ -594,26 +594,117 @@ def _before_aggregate(name, select, columns, schema, plan) -> list[Stage] | None
     if condition is not None:
         outer = outer.having(condition)
     types = _with_types(schema, source, rows, extract.columns())[source]
-    return stages + [_aggregate_stage(name, outer, columns, source, types)]
+    return stages + _aggregate_stages(name, outer, columns, source, types)
 
 
-def _aggregate_stage(name: str, outer: exp.Select, columns: Sequence[str], source: str,
-                     types: Mapping[str, str]) -> Stage:
+def _aggregate_stages(name: str, outer: exp.Select, columns: Sequence[str], source: str,
+                      types: Mapping[str, str]) -> list[Stage]:
     """The aggregate of ``outer`` (reading ``source`` as ``__r``) as a stage reading that stage directly:
-    it already holds exactly the columns the aggregate reads, so no SPJ copy of it is made."""
+    it already holds exactly the columns the aggregate reads, so no SPJ copy of it is made.
+
+    GROUPING SETS, ROLLUP and CUBE become one such aggregate per grouping set (a key outside the set reads
+    as a typed NULL, ``GROUPING(...)`` as its constant) and a UNION ALL of them; DuckDB's empty set gives one
+    row even over no rows, as a global aggregate does. Keys of unknown type, or more than
+    ``MAX_GROUPING_SETS`` sets, keep the aggregate a recompute stage."""
+    build = _build()
+    select = build._aliased(outer, columns).transform(_to_core)
+    select.set("from_", exp.From(this=internal_table(source, "__core")))
+    if not build.has_grouping_sets(select):
+        return [_aggregate_stage(name, select, columns, source, types)]
+    branches = _grouping_set_branches(select, types)
+    if branches is None:  # only the aggregate is recomputed, from its maintained input
+        return [build._recompute(name, select, columns, build.GROUPING_SETS_REASON)]
+    stages: list[Stage] = [_aggregate_stage(f"{name}__gs{i}", branch, columns, source, types)
+                           for i, branch in enumerate(branches)]
+    selects = [exp.select(*[exp.alias_(column(c, stage.name), ident(c)) for c in columns])
+               .from_(internal_table(stage.name, stage.name)) for stage in stages]
+    return stages + [build._spj(name, selects, columns)]
+
+
+MAX_GROUPING_SETS = 16
+
+
+def _to_core(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Column) and node.table == "__r":
+        return column(node.name, "__core")
+    return node
+
+
+def _grouping_sets(group: exp.Group) -> list[list[exp.Expression]] | None:
+    """The grouping sets of a GROUP BY: the cross product of its elements, where a plain key is in every
+    set, ``ROLLUP (a, b)`` gives (a, b), (a), (), ``CUBE`` every subset and ``GROUPING SETS`` its list."""
+    sets: list[list[exp.Expression]] = [[]]
+    for element in group.expressions:
+        if isinstance(element, exp.Rollup):
+            keys = list(element.expressions)
+            options = [keys[:n] for n in range(len(keys), -1, -1)]
+        elif isinstance(element, exp.Cube):
+            keys = list(element.expressions)
+            if len(keys) > 4:
+                return None
+            options = [[k for bit, k in enumerate(keys) if mask >> bit & 1] for mask in range(2 ** len(keys))]
+        elif isinstance(element, exp.GroupingSets):
+            options = []
+            for item in element.expressions:
+                item = item.this if isinstance(item, exp.Paren) else item
+                options.append(list(item.expressions) if isinstance(item, exp.Tuple) else [item])
+        elif isinstance(element, (exp.Tuple, exp.Paren)):
+            return None
+        else:
+            options = [[element]]
+        sets = [chosen + option for chosen in sets for option in options]
+        if len(sets) > MAX_GROUPING_SETS:
+            return None
+    for arg in ("grouping_sets", "cube", "rollup"):  # older sqlglot kept them beside the expressions
+        if group.args.get(arg):
+            return None
+    return sets
+
+
+def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list[exp.Select] | None:
+    sets = _grouping_sets(select.args["group"])
+    if sets is None:
+        return None
+    sql = lambda node: node.sql(dialect=DIALECT)  # noqa: E731
+    every = {sql(k): k for chosen in sets for k in chosen}
+    typed = {}
+    for key, node in every.items():
+        typ = types.get(node.name) if isinstance(node, exp.Column) and node.table == "__core" else None
+        if not typ or typ == "UNKNOWN":
+            return None  # a NULL of unknown type would not combine with the other sets' values
+        typed[key] = typ
+    branches = []
+    for chosen in sets:
+        present = {sql(k) for k in chosen}
+
+        def visit(node: exp.Expression, present=present):
+            if isinstance(node, exp.Grouping):
+                bits = 0
+                for argument in node.expressions:
+                    bits = bits * 2 + (sql(argument) not in present)
+                return exp.cast(exp.Literal.number(bits), "INTEGER")
+            if isinstance(node, exp.AggFunc) and not isinstance(node, exp.Grouping):
+                return node.copy()  # arguments of aggregates keep their values
+            key = sql(node)
+            if key in typed and key not in present:
+                return exp.cast(exp.Null(), typed[key])
+            return None
+
+        branch = select.copy()
+        branch.set("expressions", [_rewrite(e.copy(), visit) for e in select.expressions])
+        having = select.args.get("having")
+        branch.set("having", exp.Having(this=_rewrite(having.this.copy(), visit)) if having is not None else None)
+        unique = list({sql(k): k for k in chosen}.values())
+        branch.set("group", exp.Group(expressions=[k.copy() for k in unique]) if unique else None)
+        branches.append(branch)
+    return branches
+
+
+def _aggregate_stage(name: str, select: exp.Select, columns: Sequence[str], source: str,
+                     types: Mapping[str, str]) -> Stage:
     from ivm.plan.nodes import AggregateStage
     from ivm.plan.state import subtractive_state
 
-    def to_core(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Column) and node.table == "__r":
-            return column(node.name, "__core")
-        return node
-
-    build = _build()
-    select = build._aliased(outer, columns).transform(to_core)
-    select.set("from_", exp.From(this=internal_table(source, "__core")))
-    if build.has_grouping_sets(select):  # only the aggregate is recomputed, from its maintained input
-        return build._recompute(name, select, columns, build.GROUPING_SETS_REASON)
     group = select.args.get("group")
     keys = tuple(k.copy() for k in group.expressions) if group is not None else ()
     state, outputs = subtractive_state(select, keys, dict(types))
