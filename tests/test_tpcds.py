@@ -10,9 +10,9 @@ draws five times as many.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
@@ -23,10 +23,8 @@ from hypothesis import strategies as st
 import ivm
 from helpers import bag_difference, fetch, kind_of
 
-# loaded under a name of its own: examples/tpch/data.py is module "data" in test_tpch.py
-_SPEC = importlib.util.spec_from_file_location("tpcds_data", Path(__file__).parents[1] / "examples" / "tpcds" / "data.py")
-tpcds = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(tpcds)
+sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "tpcds"))
+import tpcds_data as tpcds  # noqa: E402
 
 TICKETS = 3000  # about 9,000 store_sales, 4,500 catalog_sales, 3,000 web_sales rows: every query selects rows
 SCALE = float(os.environ.get("IVM_DIFF_EXAMPLES", "1"))

@@ -18,7 +18,7 @@ in Tennessee (as at small scale factors), and some catalog and web orders are pl
 store ticket on the same day with the same items (a basket bought in several channels), so that the
 INTERSECT / EXCEPT / FULL JOIN queries over channels have rows on both sides.
 
-    python examples/tpcds/data.py tpcds.duckdb 3000   # load sources at that many store tickets, deploy queries.sql
+    python examples/tpcds/tpcds_data.py tpcds.duckdb 3000   # load sources at that many store tickets, deploy queries.sql
 """
 from __future__ import annotations
 
