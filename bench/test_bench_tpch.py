@@ -21,7 +21,6 @@ rounds ``db.verify()`` compares the view with a fresh recompute.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import duckdb
 import pytest
 
 import ivm
+from per_view import ROUNDS, deployer, measure
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "tpch"))
 import tpch_data as tpch  # noqa: E402
@@ -36,7 +36,6 @@ import tpch_data as tpch  # noqa: E402
 ORDERS = int(os.environ.get("IVM_BENCH_TPCH_ORDERS", "250000"))
 QUERIES = tpch.query_statements()
 SCENARIOS = {"lineitem_0.1pct": "0.1% of lineitems", "orders_0.1pct": "0.1% of orders with their lineitems"}
-ROUNDS = 5
 
 
 def deletions(scenario: str, k: int) -> list[tuple[str, str]]:
@@ -55,17 +54,7 @@ def sources(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def deployed(sources):
-    cache: dict[str, Path] = {}
-
-    def get(query: str) -> Path:
-        if query not in cache:
-            path = sources.with_name(f"{query}.duckdb")
-            shutil.copy(sources, path)
-            with ivm.connect(path) as db:
-                db.deploy(dict(QUERIES)[query])
-            cache[query] = path
-        return cache[query]
-    return get
+    return deployer(sources, dict(QUERIES))
 
 
 CASES = [(q, "incremental", s) for q, _ in QUERIES for s in SCENARIOS] + [(q, "recompute", "-") for q, _ in QUERIES]
@@ -100,30 +89,5 @@ def test_bare_delete(benchmark, tmp_path, scenario):
 
 @pytest.mark.parametrize("query,method,scenario", CASES, ids=[f"{q}-{m}-{s}" for q, m, s in CASES])
 def test_tpch(benchmark, deployed, tmp_path, query, method, scenario):
-    path = tmp_path / "work.duckdb"
-    shutil.copy(deployed(query), path)
-    db = ivm.connect(path)
-    try:
-        strategy = db.explain(query).splitlines()[0].split(": ", 1)[1]
-        benchmark.group = query
-        benchmark.extra_info.update(view=query, method=method, scenario=scenario, size=ORDERS,
-                                    size_label=f"{ORDERS:,} orders", strategy=strategy,
-                                    label=SCENARIOS.get(scenario, scenario))
-        if method == "recompute":
-            db.delete("lineitem", "hash(l_orderkey * 8 + l_linenumber) % 1000 = 999")
-            benchmark.pedantic(db.recompute, rounds=3, iterations=1)
-            return
-        for table, where in deletions(scenario, 999):  # warm-up: renders and caches the templates
-            db.delete(table, where)
-        rounds = iter(range(ROUNDS))
-        removed = []
-
-        def run(k: int) -> None:
-            for table, where in deletions(scenario, k):
-                removed.append(db.delete(table, where)["deleted_rows"])
-
-        benchmark.pedantic(run, setup=lambda: ((next(rounds),), {}), rounds=ROUNDS, iterations=1)
-        benchmark.extra_info["deleted_rows_per_round"] = sum(removed) / ROUNDS
-        assert db.verify()["ok"], f"{query} differs from a recompute after {scenario}"
-    finally:
-        db.close()
+    measure(benchmark, deployed(query), tmp_path / "work.duckdb", query, method, scenario, deletions, SCENARIOS,
+            {"size": ORDERS, "size_label": f"{ORDERS:,} orders"})

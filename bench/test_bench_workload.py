@@ -22,13 +22,13 @@ incremental rounds ``db.verify()`` compares the view with a fresh recompute.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 import ivm
+from per_view import deployer, measure
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "analytics"))
 import data as workload  # noqa: E402
@@ -36,8 +36,7 @@ import data as workload  # noqa: E402
 ORDERS = int(os.environ.get("IVM_BENCH_ORDERS", "1000000"))
 CUSTOMERS = max(ORDERS // 10, 10)
 VIEWS = workload.view_statements()
-SCENARIOS = ["orders_0.1pct", "forget_customers"]
-ROUNDS = 5
+SCENARIOS = {"orders_0.1pct": "0.1% of orders", "forget_customers": "forget 0.1% of customers"}
 
 
 def deletions(scenario: str, k: int) -> list[tuple[str, str]]:
@@ -59,17 +58,7 @@ def sources(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def deployed(sources):
-    cache: dict[str, Path] = {}
-
-    def get(view: str) -> Path:
-        if view not in cache:
-            path = sources.with_name(f"{view}.duckdb")
-            shutil.copy(sources, path)
-            with ivm.connect(path) as db:
-                db.deploy(dict(VIEWS)[view])
-            cache[view] = path
-        return cache[view]
-    return get
+    return deployer(sources, dict(VIEWS))
 
 
 CASES = [(v, "incremental", s) for v, _ in VIEWS for s in SCENARIOS] + [(v, "recompute", "-") for v, _ in VIEWS]
@@ -77,29 +66,5 @@ CASES = [(v, "incremental", s) for v, _ in VIEWS for s in SCENARIOS] + [(v, "rec
 
 @pytest.mark.parametrize("view,method,scenario", CASES, ids=[f"{v}-{m}-{s}" for v, m, s in CASES])
 def test_workload(benchmark, deployed, tmp_path, view, method, scenario):
-    path = tmp_path / "work.duckdb"
-    shutil.copy(deployed(view), path)
-    db = ivm.connect(path)
-    try:
-        strategy = db.explain(view).splitlines()[0].split(": ", 1)[1]
-        benchmark.group = view
-        benchmark.extra_info.update(view=view, method=method, scenario=scenario, orders=ORDERS, strategy=strategy)
-        if method == "recompute":
-            db.delete("orders", "hash(oid + 7777) % 1000 = 999")  # the state it starts from does not matter
-            benchmark.pedantic(db.recompute, rounds=3, iterations=1)
-            return
-        for table, where in deletions(scenario, 999):  # warm-up: renders and caches the templates
-            db.delete(table, where)
-        rounds = iter(range(ROUNDS))
-        removed = []
-
-        def run(k: int) -> None:
-            for table, where in deletions(scenario, k):
-                removed.append(db.delete(table, where)["deleted_rows"])
-
-        benchmark.pedantic(run, setup=lambda: ((next(rounds),), {}), rounds=ROUNDS, iterations=1)
-        benchmark.extra_info["deleted_rows_per_round"] = sum(removed) / ROUNDS
-        verified = db.verify()
-        assert verified["ok"], f"{view} differs from a recompute after {scenario}"
-    finally:
-        db.close()
+    measure(benchmark, deployed(view), tmp_path / "work.duckdb", view, method, scenario, deletions, SCENARIOS,
+            {"orders": ORDERS, "size_label": f"{ORDERS:,} orders"})

@@ -11,17 +11,15 @@ draws five times as many.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ivm
-from helpers import bag_difference, fetch, kind_of
+from standard_queries import Workload, assert_incremental_and_selecting, check_deletions, deletion
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples" / "tpcds"))
 import tpcds_data as tpcds  # noqa: E402
@@ -72,6 +70,7 @@ PARENTS = {"store_sales": ("customer", "ss_customer_sk", "c_customer_sk"),
            "catalog_returns": ("customer", "cr_returning_customer_sk", "c_customer_sk"),
            "customer": ("customer_address", "c_current_addr_sk", "ca_address_sk"),
            "item": ("item", "i_manufact_id", "i_manufact_id")}
+WORKLOAD = Workload(sources=tpcds.source_sql(TICKETS), views=VIEWS, keys=KEYS, values=VALUES, parents=PARENTS)
 
 
 @pytest.fixture(scope="module")
@@ -83,86 +82,23 @@ def deployed(tmp_path_factory) -> Path:
     return path
 
 
-class Oracle:
-    """The TPC-DS tables in a plain in-memory DuckDB, the queries as ordinary views."""
-
-    def __init__(self):
-        self.con = duckdb.connect()
-        for name, sql in tpcds.source_sql(TICKETS).items():
-            self.con.execute(f"CREATE TABLE {name} AS {sql}")
-        for _, statement in VIEWS:
-            self.con.execute(statement)
-
-    def differences(self, db) -> dict[str, tuple[list, list]]:
-        wrong = {}
-        for name, _ in VIEWS:
-            columns, expected = fetch(self.con, name)
-            _, got = fetch(db.con, name)
-            floats = [i for i, (_, t) in enumerate(columns) if kind_of(t) == "float"]
-            only_got, only_expected = bag_difference(got, expected, floats)
-            if only_got or only_expected:
-                wrong[name] = (only_got[:3], only_expected[:3])
-        return wrong
-
-
-def run(path: Path, steps, tmp_path: Path) -> None:
-    work = tmp_path / "work.duckdb"
-    shutil.copy(path, work)
-    oracle = Oracle()
-    with ivm.connect(work) as db:
-        assert not oracle.differences(db)
-        for table, where in steps:
-            report = db.delete(table, where)
-            oracle.con.execute(f"DELETE FROM {table} WHERE {where}")
-            fallen = {n: v["reason"] for n, v in report["views"].items() if v["strategy"] != "incremental"}
-            assert not fallen, f"after deleting from {table} where {where}: {fallen}"
-            wrong = oracle.differences(db)
-            assert not wrong, f"after deleting from {table} where {where}, differ from plain DuckDB: {wrong}"
-        assert db.verify()["ok"]
-    oracle.con.close()
-
-
 def test_every_query_is_maintained_incrementally(deployed):
     with ivm.connect(deployed) as db:
-        assert sorted(db.plans) == sorted(name for name, _ in VIEWS)
-        for name in db.plans:
+        assert_incremental_and_selecting(db, WORKLOAD)
+        for name in ROLLUP:  # one aggregate per grouping set, all reading one stage of the rows
             explained = db.explain(name)
-            first = explained.splitlines()[0]
-            assert ": incremental (" in first and "FALLBACK" not in explained, first
-            if name in ROLLUP:  # one aggregate per grouping set, all reading one stage of the rows
-                stages = [line.split() for line in explained.splitlines() if line.startswith("  stage ")]
-                sets = [s for s in stages if "__gs" in s[1]]
-                assert len(sets) >= 2 and {s[2] for s in sets} == {"[aggregate]"}, explained
-                assert len({s[4] for s in sets}) == 1, explained
-        empty = [n for n in db.plans if not db.con.execute(f"SELECT COUNT(*) FROM {n}").fetchall()[0][0]]
-        assert not empty, f"the data selects no rows for {empty}: the test would not exercise them"
+            stages = [line.split() for line in explained.splitlines() if line.startswith("  stage ")]
+            sets = [s for s in stages if "__gs" in s[1]]
+            assert len(sets) >= 2 and {s[2] for s in sets} == {"[aggregate]"}, explained
+            assert len({s[4] for s in sets}) == 1, explained
 
 
 def test_cascade_keeps_every_query_equal_to_plain_duckdb(deployed, tmp_path):
-    run(deployed, CASCADE, tmp_path)
-
-
-@st.composite
-def deletion(draw) -> tuple[str, str]:
-    table = draw(st.sampled_from(sorted(KEYS)))
-    key = KEYS[table]
-    kind = draw(st.sampled_from([k for k in ("key", "value", "child")
-                                 if k == "key" or (k == "value" and table in VALUES) or
-                                 (k == "child" and table in PARENTS)]))
-    if kind == "key":
-        modulus = draw(st.sampled_from([3, 7, 25, 101]))
-        return table, f"{key} % {modulus} = {draw(st.integers(0, modulus - 1))}"
-    if kind == "value":
-        column = VALUES[table]
-        cut = draw(st.integers(0, 99))
-        return table, (f"{column} >= (SELECT quantile_disc({column}, {cut / 100}) FROM {table}) "
-                       f"AND {key} % 2 = {cut % 2}")
-    parent, fk, pk = PARENTS[table]
-    return table, f"{fk} IN (SELECT {pk} FROM {parent} WHERE {KEYS[parent]} % 11 = {draw(st.integers(0, 10))})"
+    check_deletions(WORKLOAD, deployed, CASCADE, tmp_path)
 
 
 @settings(max_examples=max(1, int(2 * SCALE)), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(steps=st.lists(deletion(), min_size=2, max_size=4))
+@given(steps=st.lists(deletion(WORKLOAD), min_size=2, max_size=4))
 def test_drawn_deletions_keep_every_query_equal_to_plain_duckdb(deployed, tmp_path, steps):
-    run(deployed, steps, tmp_path)
+    check_deletions(WORKLOAD, deployed, steps, tmp_path)
