@@ -683,8 +683,8 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list
                 for argument in node.expressions:
                     bits = bits * 2 + (sql(argument) not in present)
                 return exp.cast(exp.Literal.number(bits), "INTEGER")
-            if isinstance(node, exp.AggFunc) and not isinstance(node, exp.Grouping):
-                return node.copy()  # arguments of aggregates keep their values
+            if isinstance(node, AGG_WRAPPERS) or (isinstance(node, exp.AggFunc) and not isinstance(node, exp.Grouping)):
+                return node.copy()  # arguments of aggregates (and their FILTER) keep their values
             key = sql(node)
             if key in typed and key not in present:
                 return exp.cast(exp.Null(), typed[key])
