@@ -39,6 +39,15 @@ class Oracle:
         for _, statement in workload.views:
             self.con.execute(statement)
 
+    def type_differences(self, db) -> dict[str, list]:
+        """Columns whose name or type differs from what DuckDB gives the same query."""
+        wrong = {}
+        for name in self.views:
+            got, expected = fetch(db.con, name)[0], fetch(self.con, name)[0]
+            if got != expected:
+                wrong[name] = [(g, e) for g, e in zip(got, expected) if g != e] or [(len(got), len(expected))]
+        return wrong
+
     def differences(self, db) -> dict[str, tuple[list, list]]:
         wrong = {}
         for name in self.views:
@@ -52,14 +61,15 @@ class Oracle:
 
 
 def check_deletions(workload: Workload, deployed: Path, steps, tmp_path: Path) -> None:
-    """Apply ``steps`` to a copy of the deployed database and to the oracle; after each, every view must
-    be incremental and equal to the oracle's."""
+    """Apply ``steps`` to a copy of the deployed database and to the oracle; every view must have the
+    oracle's column names and types, and after each step be incremental and equal to the oracle's."""
     work = tmp_path / "work.duckdb"
     shutil.copy(deployed, work)
     oracle = Oracle(workload)
     try:
         with ivm.connect(work) as db:
             assert not oracle.differences(db)
+            assert not oracle.type_differences(db)
             for table, where in steps:
                 report = db.delete(table, where)
                 oracle.con.execute(f"DELETE FROM {table} WHERE {where}")

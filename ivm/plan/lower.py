@@ -682,7 +682,7 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list
                 bits = 0
                 for argument in node.expressions:
                     bits = bits * 2 + (sql(argument) not in present)
-                return exp.cast(exp.Literal.number(bits), "INTEGER")
+                return exp.cast(exp.Literal.number(bits), "BIGINT")  # the type of DuckDB's GROUPING()
             if isinstance(node, AGG_WRAPPERS) or (isinstance(node, exp.AggFunc) and not isinstance(node, exp.Grouping)):
                 return node.copy()  # arguments of aggregates (and their FILTER) keep their values
             key = sql(node)
