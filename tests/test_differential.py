@@ -421,6 +421,17 @@ KNOWN_ROWS = {"t0": [(1, 3, "a", 0.5), (2, None, "", -1.25), (2, 1, None, 2.0)],
     pytest.param(["SELECT k, s, COUNT(*) FILTER (WHERE s = 'a') AS fa, COALESCE(s, 'all') AS label, "
                   "SUM(x) FILTER (WHERE k > 1) AS sx FROM t0 GROUP BY ROLLUP (k, s) HAVING GROUPING(k, s) < 3 "
                   "OR COUNT(*) > 0"], id="rollup-filter-keeps-key"),
+    # BUG: ASOF and POSITIONAL joins were planned as SPJ stages (only LEFT/SEMI/ANTI were looked for, not the
+    # join's method): deleting a row's best ASOF match dropped the row instead of pairing it with the next
+    # best match (here b.id = 1 pairs with a.id = 2, then with a.id = 3). Now the view is recomputed.
+    pytest.param(["SELECT b.id AS bid, a.id AS aid FROM t1 b ASOF JOIN t0 a ON b.k = a.k AND b.id <= a.id"],
+                 id="asof-join-next-match"),
+    # BUG: DuckDB aggregates sqlglot does not know (PRODUCT, FSUM, GEOMEAN, ...) parse as anonymous functions.
+    # Over group keys only they looked like values of the keys: every deletion failed ("aggregate functions
+    # are not allowed in UPDATE"); under ROLLUP the rolled-up key inside them read as NULL (p was NULL, not 4).
+    pytest.param(["SELECT k, fsum(k) AS f, geomean(k) AS g FROM t0 GROUP BY k"], id="unknown-aggregate-of-key"),
+    pytest.param(["SELECT k, product(k) AS p, COUNT(*) AS n FROM t0 GROUP BY ROLLUP (k)"],
+                 id="rollup-unknown-aggregate-keeps-key"),
 ])
 def test_known_cases(views):
     frames = {name: frame(r) for name, r in KNOWN_ROWS.items()}

@@ -214,6 +214,9 @@ def _fallback_reason(select: exp.Select) -> str | None:
         side, kind = (join.side or "").upper(), (join.kind or "").upper()
         if side or kind not in ("", "INNER", "CROSS"):
             return f"{(side + ' ' + kind).strip()} JOIN has no delta rule yet"
+        method = (join.args.get("method") or "").upper()
+        if method and method != "NATURAL":  # ASOF pairs a row with its best match, POSITIONAL by position:
+            return f"{method} JOIN has no delta rule yet"  # deleting one row changes other rows' partners
         if join.args.get("using"):
             return "JOIN ... USING was not resolved"
     if select.args.get("limit") or select.args.get("offset"):

@@ -29,6 +29,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 
 from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowStage, RowBranch, Scan, Stage,
                             TopKStage)
+from ivm.plan.state import unknown_aggregate
 from ivm.sql import DIALECT, RID, and_all, column, ident, internal_table
 
 Schema = Mapping[str, Mapping[str, str]]
@@ -683,7 +684,8 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list
                 for argument in node.expressions:
                     bits = bits * 2 + (sql(argument) not in present)
                 return exp.cast(exp.Literal.number(bits), "BIGINT")  # the type of DuckDB's GROUPING()
-            if isinstance(node, AGG_WRAPPERS) or (isinstance(node, exp.AggFunc) and not isinstance(node, exp.Grouping)):
+            if isinstance(node, AGG_WRAPPERS) or (isinstance(node, exp.AggFunc) and not isinstance(node, exp.Grouping)) \
+                    or unknown_aggregate(node):
                 return node.copy()  # arguments of aggregates (and their FILTER) keep their values
             key = sql(node)
             if key in typed and key not in present:

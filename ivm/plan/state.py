@@ -8,8 +8,11 @@ those stages recompute their touched groups instead.
 """
 from __future__ import annotations
 
+import functools
+import re
 from typing import Mapping, Sequence
 
+import duckdb
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
@@ -19,6 +22,34 @@ from ivm.sql import DIALECT, column
 
 COUNT_STAR = "__ivm_n"
 EXACT = exp.DataType.INTEGER_TYPES | {exp.DataType.Type.DECIMAL}
+
+
+@functools.lru_cache(maxsize=1)
+def _duckdb_aggregate_names() -> frozenset[str]:
+    """DuckDB's aggregate functions, and its macros that call one (GEOMEAN is exp(avg(ln(x))))."""
+    with duckdb.connect(":memory:") as con:
+        rows = con.execute("SELECT DISTINCT lower(function_name), function_type, macro_definition "
+                           "FROM duckdb_functions() WHERE function_type IN ('aggregate', 'macro')").fetchall()
+    names = {name for name, kind, _ in rows if kind == "aggregate"}
+    macros = [(name, definition.lower()) for name, kind, definition in rows if kind == "macro" and definition]
+    while True:
+        calls = re.compile(r'(?<![\w."])"?(' + "|".join(map(re.escape, sorted(names))) + r')"?\s*\(')
+        more = {name for name, definition in macros if name not in names and calls.search(definition)}
+        if not more:
+            return frozenset(names)
+        names |= more
+
+
+def unknown_aggregate(node: exp.Expression) -> bool:
+    """``node`` calls a DuckDB aggregate that sqlglot does not know (PRODUCT, FSUM, GEOMEAN, ...): it parses
+    as an anonymous function, not an :class:`exp.AggFunc`, though it aggregates its group's rows.
+
+    Example:
+        >>> import sqlglot
+        >>> unknown_aggregate(sqlglot.parse_one("SELECT product(x)", read="duckdb").expressions[0])
+        True
+    """
+    return isinstance(node, exp.Anonymous) and node.name.lower() in _duckdb_aggregate_names()
 
 
 def state_column(index: int) -> str:
@@ -40,6 +71,8 @@ def subtractive_state(select: exp.Select, keys: Sequence[exp.Expression], core_t
         return column(state[key].name)
 
     def replace(node: exp.Expression) -> exp.Expression:
+        if unknown_aggregate(node):  # over group keys only it would look like a value of the keys
+            raise _NotSubtractive
         if not isinstance(node, exp.AggFunc):
             return node
         if node.args.get("distinct") or isinstance(node.this, exp.Distinct) or node.find(exp.Window):
