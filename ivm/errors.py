@@ -7,3 +7,10 @@ ivm and keeps its traceback so that it can be reported.
 
 class IvmError(Exception):
     """A user error: bad SQL, an unknown name, a locked file. The message is shown as is."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none): errors from DuckDB, sqlglot
+    and the user's code are reported in one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ivm.errors import IvmError
+from ivm.errors import IvmError, first_line
 from ivm.ml import features
 from ivm.ml.compile import LABEL, x_query
 from ivm.ml.features import TEST
@@ -52,7 +52,7 @@ def _query(db, name: str, fetch):
     try:
         return fetch(sql), names, fs
     except duckdb.Error as error:
-        raise IvmError(f"cannot compute feature set {name}: {_first_line(error)}") from None
+        raise IvmError(f"cannot compute feature set {name}: {first_line(error)}") from None
 
 
 def table(db, name: str) -> tuple[pa.Table, list[str], features.FeatureSet]:
@@ -192,8 +192,3 @@ def _atomic(target: Path, write) -> None:
         if isinstance(error, OSError):
             raise IvmError(f"cannot export to {target}: {error.strerror or error}") from None
         raise
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

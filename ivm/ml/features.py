@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from ivm.delta.rids import RidSet
-from ivm.errors import IvmError
+from ivm.errors import IvmError, first_line
 from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
@@ -142,7 +142,7 @@ def _check_label(db, spec: FeatureSpec, lineage) -> None:
     try:
         db.con.execute(f"DESCRIBE {lineages.base_query(db, spec.source, lineage, inner=[f'({spec.label}) AS y'])}")
     except duckdb.Error as error:
-        raise IvmError(f"feature set {spec.name}: bad label {spec.label!r}: {_first_line(error)}") from None
+        raise IvmError(f"feature set {spec.name}: bad label {spec.label!r}: {first_line(error)}") from None
 
 
 # -- deploy and drop ----------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def drop(db, name: str) -> None:
         db.con.commit()
     except duckdb.Error as error:
         db.con.rollback()
-        raise IvmError(f"cannot drop feature set {name}: {_first_line(error)}") from None
+        raise IvmError(f"cannot drop feature set {name}: {first_line(error)}") from None
     sets(db).pop(fs.name, None)
 
 
@@ -322,8 +322,3 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
 
 def _arrow_type(feature) -> pa.DataType:
     return pa.list_(pa.float64(), feature.dims) if feature.dims else pa.float64()
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ivm.errors import IvmError
-from ivm.userfile import load_module
+from ivm.errors import IvmError, first_line
 from ivm.ml.spec import Feature
+from ivm.userfile import load_module
 
 _modules: dict[str, object] = {}
 
@@ -42,7 +42,7 @@ def find(feature: Feature, functions: Mapping[str, Callable] | None = None) -> C
             module = importlib.import_module(path)
         except Exception as error:  # the user's module: any failure is theirs to fix
             raise IvmError(f"UDF feature {feature.name}: cannot import {path} ({type(error).__name__}: "
-                           f"{_first_line(error)}); pass the function itself (udfs={{'{feature.name}': f}})") from None
+                           f"{first_line(error)}); pass the function itself (udfs={{'{feature.name}': f}})") from None
     target = module
     for part in name.split("."):
         target = getattr(target, part, None)
@@ -76,7 +76,7 @@ def compute(feature: Feature, function: Callable, values: pa.Array | pa.ChunkedA
             result = function(batch)
         except Exception as error:  # the user's function: report it, change nothing
             raise IvmError(f"UDF feature {feature.name} ({feature.udf}) raised {type(error).__name__}: "
-                           f"{_first_line(error)} (on a batch of {len(batch)} rows); nothing was changed") from None
+                           f"{first_line(error)} (on a batch of {len(batch)} rows); nothing was changed") from None
         parts.append(_checked(feature, result, len(batch)))
     flat = np.concatenate(parts) if parts else np.empty((0, feature.dims) if feature.dims else 0)
     if feature.dims:
@@ -90,7 +90,7 @@ def _checked(feature: Feature, result, rows: int) -> np.ndarray:
         array = _as_numpy(result, feature.dims)
     except (TypeError, ValueError, pa.ArrowException) as error:
         raise IvmError(f"UDF feature {feature.name} ({feature.udf}) returned something that is not an array of "
-                       f"numbers ({_first_line(error)}); expected shape {expected}; nothing was changed") from None
+                       f"numbers ({first_line(error)}); expected shape {expected}; nothing was changed") from None
     if array.shape != expected:
         raise IvmError(f"UDF feature {feature.name} ({feature.udf}) returned shape {array.shape} for a batch of "
                        f"{rows} rows; expected {expected}; nothing was changed")
@@ -114,8 +114,3 @@ def _as_numpy(result, dims: int) -> np.ndarray:
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise TypeError(f"values of type {array.dtype}")
     return array.astype(np.float64, copy=False)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -8,7 +8,7 @@ the stage planned for the rest (which may be peeled again):
 3. Window functions and ``QUALIFY`` become a :class:`PartitionStage` keyed by the common PARTITION BY.
 4. An aggregate with subqueries outside its aggregates (HAVING ... > (SELECT ...)) becomes a per-row stage
    over the aggregate; one whose rows need outer joins or subqueries aggregates a per-row stage. GROUPING
-   SETS / ROLLUP / CUBE aggregate a stage of their rows too, and only that aggregate is recomputed.
+   SETS / ROLLUP / CUBE aggregate a stage of their rows too, one aggregate stage per grouping set.
 5. What is left (outer joins, subqueries in WHERE and SELECT) becomes a :class:`PerRowStage`: each output
    row holds one row of a *driver* table, everything else is a lookup with a *probe* saying which driver
    rows a changed lookup row can reach. Inner joins before the first outer join become an SPJ stage first,
@@ -634,6 +634,8 @@ def _to_core(node: exp.Expression) -> exp.Expression:
 def _grouping_sets(group: exp.Group) -> list[list[exp.Expression]] | None:
     """The grouping sets of a GROUP BY: the cross product of its elements, where a plain key is in every
     set, ``ROLLUP (a, b)`` gives (a, b), (a), (), ``CUBE`` every subset and ``GROUPING SETS`` its list."""
+    if any(group.args.get(arg) for arg in ("grouping_sets", "cube", "rollup")):
+        return None  # older sqlglot kept them beside the expressions
     sets: list[list[exp.Expression]] = [[]]
     for element in group.expressions:
         if isinstance(element, exp.Rollup):
@@ -655,9 +657,6 @@ def _grouping_sets(group: exp.Group) -> list[list[exp.Expression]] | None:
             options = [[element]]
         sets = [chosen + option for chosen in sets for option in options]
         if len(sets) > MAX_GROUPING_SETS:
-            return None
-    for arg in ("grouping_sets", "cube", "rollup"):  # older sqlglot kept them beside the expressions
-        if group.args.get(arg):
             return None
     return sets
 
@@ -684,8 +683,7 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list
                 for argument in node.expressions:
                     bits = bits * 2 + (sql(argument) not in present)
                 return exp.cast(exp.Literal.number(bits), "BIGINT")  # the type of DuckDB's GROUPING()
-            if isinstance(node, AGG_WRAPPERS) or (isinstance(node, exp.AggFunc) and not isinstance(node, exp.Grouping)) \
-                    or unknown_aggregate(node):
+            if isinstance(node, (*AGG_WRAPPERS, exp.AggFunc)) or unknown_aggregate(node):
                 return node.copy()  # arguments of aggregates (and their FILTER) keep their values
             key = sql(node)
             if key in typed and key not in present:

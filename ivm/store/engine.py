@@ -21,22 +21,18 @@ from ivm import purge as erasure
 from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.delta.templates import Templates
-from ivm.errors import IvmError
-from ivm.userfile import load_module
+from ivm.errors import IvmError, first_line
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import RAW_SCHEMA, fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
-from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, ident, internal_table,
+from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
 from ivm.store import catalog
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+from ivm.userfile import load_module
 
 
 def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=None) -> "Database":
@@ -61,9 +57,9 @@ class Database:
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
                 raise IvmError(f"database {self.path} is in use by another process; close it and retry") from None
-            raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
+            raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
         except duckdb.Error as error:
-            raise IvmError(f"cannot open database {self.path}: {_first_line(error)}") from None
+            raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
         self._register_udfs(self.con)
         catalog.ensure(self.con)
         ml_features.ensure(self.con)  # [ml] feature sets
@@ -127,7 +123,7 @@ class Database:
         except duckdb.Error as error:
             hint = " (a Python function? pass it with --udfs FILE / udfs=...)" \
                 if "Function with name" in str(error) else ""
-            raise IvmError(f"view {name}: {_first_line(error)}{hint}") from None
+            raise IvmError(f"view {name}: {first_line(error)}{hint}") from None
         columns = deduplicated_names([row[0] for row in described])
         if fallback:
             return fallback_plan(name, query, columns, fallback, sql)
@@ -175,13 +171,13 @@ class Database:
                 self.con.execute(f'CREATE OR REPLACE TABLE "{INTERNAL_SCHEMA}"."{name}" AS '
                                  f'SELECT row_number() OVER () AS "{RID}", * FROM {reader}')
                 cols = list(catalog.columns(self.con, name))
-                self.con.execute(f'CREATE VIEW main."{name}" AS SELECT {", ".join(_quote(c) for c in cols)} '
+                self.con.execute(f'CREATE VIEW main."{name}" AS SELECT {", ".join(quoted_identifier(c) for c in cols)} '
                                  f'FROM "{INTERNAL_SCHEMA}"."{name}"')
                 if self.indexes:  # deletions find the rows by predicate, then delete them by id
                     self.con.execute(f'CREATE INDEX "{name}_{RID}" ON "{INTERNAL_SCHEMA}"."{name}" ("{RID}")')
                 for index_columns in declared:  # a replaced source keeps its deletion-key indexes
                     if {c.lower() for c in index_columns} <= {c.lower() for c in cols}:
-                        self.con.execute(f'CREATE INDEX {_quote(self._index_name(name, index_columns))} ON '
+                        self.con.execute(f'CREATE INDEX {quoted_identifier(self._index_name(name, index_columns))} ON '
                                          f'{render(internal_table(name))} ({", ".join(map(_quote, index_columns))})')
                 if not exists:
                     catalog.add_source(self.con, name, origin)
@@ -189,7 +185,7 @@ class Database:
             self.con.commit()
         except duckdb.Error as error:
             self.con.rollback()
-            raise IvmError(f"cannot load {origin} as {name}: {_first_line(error)}; nothing was loaded") from None
+            raise IvmError(f"cannot load {origin} as {name}: {first_line(error)}; nothing was loaded") from None
         finally:
             self._sources_cache = None
             self._schema_cache = None
@@ -220,10 +216,10 @@ class Database:
         names = [known[c.lower()] for c in columns]
         name = self._index_name(table, names)
         try:
-            self.con.execute(f'CREATE INDEX IF NOT EXISTS {_quote(name)} ON {render(internal_table(table))} '
-                             f'({", ".join(_quote(n) for n in names)})')
+            self.con.execute(f'CREATE INDEX IF NOT EXISTS {quoted_identifier(name)} ON {render(internal_table(table))} '
+                             f'({", ".join(quoted_identifier(n) for n in names)})')
         except duckdb.Error as error:
-            raise IvmError(f"cannot index {table}({', '.join(names)}): {_first_line(error)}") from None
+            raise IvmError(f"cannot index {table}({', '.join(names)}): {first_line(error)}") from None
         return name
 
     def deletion_indexes(self) -> dict[str, str]:
@@ -292,14 +288,14 @@ class Database:
             if isinstance(error, IvmError):
                 raise
             if current is not None and current not in fallbacks:
-                fallbacks[current] = f"the planned SQL failed in DuckDB ({_first_line(error)[:120]})"
+                fallbacks[current] = f"the planned SQL failed in DuckDB ({first_line(error)[:120]})"
                 return self.deploy(sql, _fallbacks=fallbacks)
-            raise IvmError(f"cannot deploy: {_first_line(error)}") from None
+            raise IvmError(f"cannot deploy: {first_line(error)}") from None
         return [d.name for d in definitions]
 
     def _materialise(self, stage: Stage) -> None:
         if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
-            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(RAW_SCHEMA)}")
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted_identifier(RAW_SCHEMA)}")
             self.con.execute(f"CREATE OR REPLACE VIEW {render(raw_view(stage.name))} "
                              f"({', '.join(map(_quote, stage.columns))}) AS {stage.sql}")
         self.con.execute(render(materialise.create_statement(stage)))
@@ -346,7 +342,7 @@ class Database:
         except BaseException as error:
             self.con.rollback()
             if isinstance(error, duckdb.Error):
-                raise IvmError(f"deletion rolled back, nothing changed: {_first_line(error)}") from None
+                raise IvmError(f"deletion rolled back, nothing changed: {first_line(error)}") from None
             raise
         finally:
             maintainer.cleanup()
@@ -408,7 +404,7 @@ class Database:
         try:
             self.con = duckdb.connect(self.path)
         except duckdb.Error as error:
-            raise IvmError(f"cannot reopen database {self.path} after the purge: {_first_line(error)}") from None
+            raise IvmError(f"cannot reopen database {self.path} after the purge: {first_line(error)}") from None
         self._register_udfs(self.con)
         self._schema_cache = None
         self._sources_cache = None
@@ -444,7 +440,7 @@ class Database:
         try:
             qualify(probe, schema=schema, dialect=DIALECT, validate_qualify_columns=True)
         except (SqlglotError, duckdb.Error) as error:
-            raise IvmError(f"bad predicate: {_first_line(error)}") from None
+            raise IvmError(f"bad predicate: {first_line(error)}") from None
         return predicate
 
     def _sources_of(self, view: str) -> list[str]:
@@ -476,7 +472,7 @@ class Database:
             self.con.commit()
         except duckdb.Error as error:
             self.con.rollback()
-            raise IvmError(f"recompute rolled back: {_first_line(error)}") from None
+            raise IvmError(f"recompute rolled back: {first_line(error)}") from None
         except BaseException:
             self.con.rollback()
             raise
@@ -563,7 +559,3 @@ def _relation_name(name: str) -> str:
     if name.lower().startswith("__ivm"):
         raise IvmError(f"{name!r} is reserved for ivm")
     return name.lower()
-
-
-def _quote(name: str) -> str:
-    return ident(name).sql(dialect=DIALECT)
