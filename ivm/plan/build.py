@@ -8,7 +8,7 @@ aggregate's input becomes a stage of its own.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError

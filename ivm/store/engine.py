@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
 import duckdb
 import sqlglot
@@ -178,7 +178,7 @@ class Database:
                 for index_columns in declared:  # a replaced source keeps its deletion-key indexes
                     if {c.lower() for c in index_columns} <= {c.lower() for c in cols}:
                         self.con.execute(f'CREATE INDEX {quoted_identifier(self._index_name(name, index_columns))} ON '
-                                         f'{render(internal_table(name))} ({", ".join(map(_quote, index_columns))})')
+                                         f'{render(internal_table(name))} ({", ".join(map(quoted_identifier, index_columns))})')
                 if not exists:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
@@ -297,7 +297,7 @@ class Database:
         if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
             self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted_identifier(RAW_SCHEMA)}")
             self.con.execute(f"CREATE OR REPLACE VIEW {render(raw_view(stage.name))} "
-                             f"({', '.join(map(_quote, stage.columns))}) AS {stage.sql}")
+                             f"({', '.join(map(quoted_identifier, stage.columns))}) AS {stage.sql}")
         self.con.execute(render(materialise.create_statement(stage)))
         if self.indexes and isinstance(stage, (SpjStage, PerRowStage)):
             for lineage in materialise.hidden_columns(stage):
