@@ -31,7 +31,9 @@ def deployer(sources: Path, statements: Mapping[str, str]) -> Callable[[str], Pa
 def measure(benchmark, deployed: Path, work: Path, view: str, method: str, scenario: str, deletions: Deletions,
             scenarios: Mapping[str, str], info: Mapping[str, object]) -> None:
     """``incremental``: ``db.delete`` of scenario round k (rows no earlier round deleted), after one warm-up
-    round that renders and caches the view's SQL templates, then ``verify``; ``recompute``: ``db.recompute()``
+    round that renders and caches the view's SQL templates, then ``verify``; ``auto``: the same with
+    ``strategy="auto"`` (the warm-up round is incremental: it is the measurement auto estimates from; the
+    number of rounds that rebuilt the view goes to ``rebuilt_rounds``); ``recompute``: ``db.recompute()``
     after one deletion (the state it starts from does not matter)."""
     shutil.copy(deployed, work)
     db = ivm.connect(work)
@@ -47,14 +49,19 @@ def measure(benchmark, deployed: Path, work: Path, view: str, method: str, scena
             benchmark.pedantic(db.recompute, rounds=3, iterations=1)
             return
         rounds = iter(range(ROUNDS))
-        removed = []
+        removed, rebuilt = [], set()
+        strategy = "auto" if method == "auto" else "incremental"
 
         def run(k: int) -> None:
             for table, where in deletions(scenario, k):
-                removed.append(db.delete(table, where)["deleted_rows"])
+                report = db.delete(table, where, strategy=strategy)
+                removed.append(report["deleted_rows"])
+                if report["views"][view]["rebuilt"]:
+                    rebuilt.add(k)
 
         benchmark.pedantic(run, setup=lambda: ((next(rounds),), {}), rounds=ROUNDS, iterations=1)
         benchmark.extra_info["deleted_rows_per_round"] = sum(removed) / ROUNDS
+        benchmark.extra_info["rebuilt_rounds"] = len(rebuilt)
         assert db.verify()["ok"], f"{view} differs from a recompute after {scenario}"
     finally:
         db.close()

@@ -15,7 +15,9 @@ Scenarios (each round deletes rows no earlier round deleted):
 
 Methods: ``bare_delete`` (the same DELETEs on plain DuckDB tables, without views or ivm state: the floor
 any deletion pays; 5 rounds), ``incremental`` (``db.delete``, one transaction per deletion, after one warm-up deletion that renders
-the query's SQL templates; 5 rounds) and ``recompute`` (``db.recompute()``; 3 rounds). After the incremental
+the query's SQL templates; 5 rounds), ``auto`` (the same with ``strategy="auto"``: rebuild the query when the
+warm-up deletion measured maintenance dearer than the rebuild measured at deploy) and ``recompute``
+(``db.recompute()``; 3 rounds). After the incremental
 rounds ``db.verify()`` compares the view with a fresh recompute.
 """
 from __future__ import annotations
@@ -57,7 +59,8 @@ def deployed(sources):
     return deployer(sources, dict(QUERIES))
 
 
-CASES = [(q, "incremental", s) for q, _ in QUERIES for s in SCENARIOS] + [(q, "recompute", "-") for q, _ in QUERIES]
+CASES = [(q, m, s) for q, _ in QUERIES for m in ("incremental", "auto") for s in SCENARIOS] \
+    + [(q, "recompute", "-") for q, _ in QUERIES]
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))

@@ -61,7 +61,8 @@ def deployed(sources):
     return deployer(sources, dict(VIEWS))
 
 
-CASES = [(v, "incremental", s) for v, _ in VIEWS for s in SCENARIOS] + [(v, "recompute", "-") for v, _ in VIEWS]
+CASES = [(v, m, s) for v, _ in VIEWS for m in ("incremental", "auto") for s in SCENARIOS] \
+    + [(v, "recompute", "-") for v, _ in VIEWS]
 
 
 @pytest.mark.parametrize("view,method,scenario", CASES, ids=[f"{v}-{m}-{s}" for v, m, s in CASES])

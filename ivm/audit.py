@@ -35,7 +35,9 @@ def record(con, source: str, predicate: exp.Expression, rows_removed: int, views
            seconds: float) -> int:
     """Append one entry (inside the caller's transaction); returns its id."""
     shape, literals = receipts.redacted(predicate)
-    detail = {"views": {n: {"deleted": v["deleted"], "inserted": v["inserted"]} for n, v in views.items()},
+    # seconds and rebuilt: the history delete(strategy="auto") estimates incremental costs from (costs.py)
+    detail = {"views": {n: {"deleted": v["deleted"], "inserted": v["inserted"], "seconds": round(v["seconds"], 6),
+                            "rebuilt": v["rebuilt"]} for n, v in views.items()},
               "features": features}
     at = datetime.now(timezone.utc).replace(tzinfo=None)
     entry = con.execute(f"INSERT INTO {LOG} SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM {LOG} "

@@ -99,10 +99,15 @@ def deploy(db, views_file):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--purge", is_flag=True,
               help="Then rewrite the file so no deleted value survives on disk, and print the erasure receipt.")
-def delete(db, table, predicate, as_json, purge):
+@click.option("--strategy", type=click.Choice(["incremental", "auto", "recompute"]), default="incremental",
+              show_default=True,
+              help="incremental: every view's delta rules; recompute: rebuild every view the deletion reaches; "
+                   "auto: rebuild a view when this database measured its incremental maintenance to cost more "
+                   "than its rebuild.")
+def delete(db, table, predicate, as_json, purge, strategy):
     """Delete source rows and maintain every view, in one transaction."""
     with _open(db) as database:
-        report = database.delete(table, predicate, purge=purge)
+        report = database.delete(table, predicate, purge=purge, strategy=strategy)
     lines = [f"deleted {report['deleted_rows']} rows from {report['source']} in {report['seconds']:.4f} s"]
     for name, view in report["views"].items():
         lines.append(f"  {name}: -{view['deleted']} +{view['inserted']} rows, {view['strategy']} "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 import duckdb
+import numpy as np
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -29,7 +30,7 @@ from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPla
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
-from ivm.store import catalog
+from ivm.store import catalog, costs
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
 from ivm.userfile import load_module
@@ -64,6 +65,7 @@ class Database:
         catalog.ensure(self.con)
         ml_features.ensure(self.con)  # [ml] feature sets
         audit.ensure(self.con)        # [audit] the deletion log
+        costs.ensure(self.con)        # rebuild costs of views, for delete(strategy="auto")
         self.removed_leftovers = erasure.cleanup(self.path)  # [erasure] files of an interrupted purge
         self._schema_cache: dict | None = None
         self._sources_cache: list[str] | None = None
@@ -270,16 +272,20 @@ class Database:
         current = None
         try:
             self.con.begin()
+            built = {}
             for definition in definitions:
                 current = definition.name
                 fallback = fallbacks.get(current)
                 plan = self._plan(current, definition.query, definition.sql, fallback)
+                began = time.perf_counter()
                 for stage in plan.stages:
                     self._materialise(stage)
+                built[current] = time.perf_counter() - began
                 self._expose(plan)
                 catalog.add_view(self.con, current, definition.sql, fallback)
                 self.plans[definition.name] = plan
                 self._add_to_schema(definition.name)
+            costs.record_rebuilds(self.con, built)
             self.con.commit()
         except (IvmError, duckdb.Error) as error:
             self.con.rollback()
@@ -309,30 +315,41 @@ class Database:
         self.con.execute(f'CREATE OR REPLACE VIEW main."{plan.name}" AS {render(select)}')
 
     # -- delete ------------------------------------------------------------------------------------
-    def delete(self, table: str, where: str, *, purge: bool = False,
+    def delete(self, table: str, where: str, *, purge: bool = False, strategy: str = "incremental",
                _hook: Callable[[Stage], None] | None = None) -> dict:
         """Delete the rows of source ``table`` matching ``where`` and maintain every view, atomically.
+
+        ``strategy``: ``"incremental"`` applies every view's delta rules; ``"recompute"`` rebuilds every view
+        the deletion reaches instead; ``"auto"`` rebuilds the views whose incremental maintenance this
+        database measured to cost more than their rebuild (:mod:`ivm.store.costs`). The result is the same.
 
         Returns the report that ``ivm delete --json`` prints. With ``purge=True`` the database is then
         rewritten into a fresh file (see :meth:`purge`) and the report gets the erasure ``receipt``.
         """
         table = _relation_name(table)
+        if strategy not in costs.STRATEGIES:
+            raise IvmError(f"unknown strategy {strategy!r}; choose one of: {', '.join(costs.STRATEGIES)}")
         predicate = self._checked_predicate(table, where)
         if purge and not erasure.is_file(self.path):  # [erasure]
             raise IvmError("purge needs a database file; an in-memory database has no file to erase")
-        fingerprints, pending_id = None, None
-        maintainer = Maintainer(self.con, self.stages, _hook, self._templates)
+        fingerprints, pending_id, maintainer = None, None, None
         start = time.perf_counter()
         try:
             self.con.begin()
             if purge:  # [erasure] the values the deleted rows hold, in Python memory only
                 fingerprints = receipts.capture(self.con, internal_table(table), predicate,
                                                 self._schema()[table])
-            changes = {table: self._delete_source(maintainer, table, predicate)}
+            ids = self._matching_ids(table, predicate)
+            rebuilds = self._rebuilds(strategy, table, len(ids)) if len(ids) else {}
+            skipped = {stage.name for name in rebuilds for stage in self.plans[name].stages}
+            maintainer = Maintainer(self.con, [s for s in self.stages if s.name not in skipped], _hook,
+                                    self._templates)
+            changes = {table: self._delete_source(maintainer, table, ids)}
             stage_reports = maintainer.run(changes)
+            rebuilt = self._rebuild(rebuilds, _hook)
             # [ml] [audit] feature sets and the deletion log change in the same transaction
             feature_report = ml_features.after_delete(self, table, changes[table].deleted)
-            views = self._view_reports(stage_reports)
+            views = self._view_reports(stage_reports, rebuilds, rebuilt)
             audit_id = audit.record(self.con, table, predicate, changes[table].deleted.count, views, feature_report,
                                     time.perf_counter() - start)
             if purge:  # [erasure] pending until the purge below has replaced the file
@@ -345,7 +362,8 @@ class Database:
                 raise IvmError(f"deletion rolled back, nothing changed: {first_line(error)}") from None
             raise
         finally:
-            maintainer.cleanup()
+            if maintainer is not None:
+                maintainer.cleanup()
         seconds = time.perf_counter() - start
         report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views,
                   "features": feature_report, "audit_id": audit_id}
@@ -363,17 +381,67 @@ class Database:
                 fingerprints = None
         return report
 
-    def _view_reports(self, stage_reports) -> dict:
+    def _view_reports(self, stage_reports, rebuilds: dict[str, str], rebuilt: dict[str, dict]) -> dict:
         views = {}
         for name, plan in self.plans.items():
+            if name in rebuilt:
+                views[name] = {"strategy": "recompute", "reason": rebuilds[name], **rebuilt[name], "rebuilt": True}
+                continue
             report = stage_reports.get(plan.name)
             strategy, reason = strategy_of(plan)
             views[name] = {"strategy": strategy, "reason": reason,
                            "deleted": report.deleted if report else 0,
                            "inserted": report.inserted if report else 0,
                            "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
-                                          if s.name in stage_reports)}
+                                          if s.name in stage_reports),
+                           "rebuilt": False}
         return views
+
+    # -- the choice between maintaining and rebuilding (ivm/store/costs.py) -----------------------
+    def _rebuilds(self, strategy: str, table: str, rows: int) -> dict[str, str]:
+        """The views this deletion of ``rows`` rows from ``table`` rebuilds instead of maintaining, with
+        the reason each report gives."""
+        if strategy == "incremental":
+            return {}
+        reached = [name for name in self.plans if table in self._sources_of(name)]
+        if strategy == "recompute":
+            return {name: "rebuilt (--strategy recompute)" for name in reached}
+        observed, rebuild = costs.observations(self.con, table), costs.rebuild_seconds(self.con)
+        reasons = {name: reason for name in reached
+                   if (reason := costs.rebuild_reason(observed.get(name), rebuild.get(name), rows))}
+        keep = costs.closed(set(reasons), self._readers())
+        return {name: reason for name, reason in reasons.items() if name in keep}
+
+    def _readers(self) -> dict[str, set[str]]:
+        """view -> the views whose stages read it."""
+        owner = {stage.name: name for name, plan in self.plans.items() for stage in plan.stages}
+        readers: dict[str, set[str]] = {}
+        for name, plan in self.plans.items():
+            for stage in plan.stages:
+                for relation in stage.inputs:
+                    if owner.get(relation, name) != name:
+                        readers.setdefault(owner[relation], set()).add(name)
+        return readers
+
+    def _rebuild(self, views, hook: Callable[[Stage], None] | None) -> dict[str, dict]:
+        """Rebuild ``views`` from their (already maintained) inputs, in deployment order, so a view is
+        rebuilt after the views it reads; each report counts the old rows as deleted and the new ones as
+        inserted, as a wholesale replacement does."""
+        reports = {}
+        for name, plan in self.plans.items():
+            if name not in views:
+                continue
+            began = time.perf_counter()
+            count = f"SELECT COUNT(*) FROM {render(internal_table(name))}"
+            before = self.con.execute(count).fetchall()[0][0]
+            for stage in plan.stages:
+                if hook:
+                    hook(stage)
+                self._materialise(stage)
+            after = self.con.execute(count).fetchall()[0][0]
+            reports[name] = {"deleted": int(before), "inserted": int(after), "seconds": time.perf_counter() - began}
+        costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in reports.items()})
+        return reports
 
     # -- erasure [purge and receipts: ivm/purge.py, ivm/receipt.py] --------------------------------
     def purge(self) -> dict:
@@ -409,15 +477,20 @@ class Database:
         self._schema_cache = None
         self._sources_cache = None
 
-    def _delete_source(self, maintainer: Maintainer, table: str, predicate: exp.Expression) -> Change:
-        """Find the ids of the matching rows, then delete them by id (the source's id index finds them).
+    def _matching_ids(self, table: str, predicate: exp.Expression):
+        """The ids of the rows the deletion removes.
 
-        Not ``DELETE ... WHERE predicate RETURNING id``: RETURNING makes DuckDB's scan read the returned
-        column of every row it scans, not only of the matches (1,000 scattered rows of 1M: 35-50 ms against
-        25 ms for SELECT then DELETE; 10 rows without an index on the predicate's column: 13 ms against 11).
-        The DELETE by id returns the rows' values when a per-row, partition or top-k stage reads them."""
-        ids = maintainer.ids(f"SELECT {quoted_identifier(RID)} FROM {quoted_identifier(INTERNAL_SCHEMA)}."
-                             f"{quoted_identifier(table)} WHERE {render(predicate)}")
+        Found first and deleted by id after (:meth:`_delete_source`), not ``DELETE ... WHERE predicate
+        RETURNING id``: RETURNING makes DuckDB's scan read the returned column of every row it scans, not
+        only of the matches (1,000 scattered rows of 1M: 35-50 ms against 25 ms for SELECT then DELETE;
+        10 rows without an index on the predicate's column: 13 ms against 11)."""
+        found = self.con.execute(f"SELECT {quoted_identifier(RID)} FROM {quoted_identifier(INTERNAL_SCHEMA)}."
+                                 f"{quoted_identifier(table)} WHERE {render(predicate)}").fetchnumpy()[RID]
+        return np.asarray(found)
+
+    def _delete_source(self, maintainer: Maintainer, table: str, ids) -> Change:
+        """Delete the rows ``ids`` by id (the source's id index finds them); the DELETE returns the rows'
+        values when a per-row, partition or top-k stage reads them."""
         deleted = maintainer.rid_set(ids)
         gone = maintainer.delete_source(table, deleted) if deleted else None
         return Change(deleted=deleted, gone=gone)
@@ -468,6 +541,7 @@ class Database:
                     self._materialise(stage)
                 rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
                 views[name] = {"seconds": time.perf_counter() - began, "rows": rows}
+            costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()})
             feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
             self.con.commit()
         except duckdb.Error as error:
