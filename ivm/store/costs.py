@@ -52,15 +52,19 @@ def rebuild_seconds(con) -> dict[str, float]:
     return dict(con.execute(f"SELECT view, rebuild_seconds FROM {COSTS}").fetchall())
 
 
-def observations(con, source: str) -> dict[str, Observation]:
-    """The latest incremental maintenance of each view by a deletion from ``source`` that removed rows."""
+def observations(con, source: str, views) -> dict[str, Observation]:
+    """The latest incremental maintenance of each of ``views`` by a deletion from ``source`` that removed
+    rows (newest entries first; stops once every view has one)."""
+    wanted = set(views)
     rows = con.execute(f"SELECT rows_removed, detail FROM {LOG} WHERE source = ? AND rows_removed > 0 "
                        f"ORDER BY id DESC LIMIT {HISTORY}", [source]).fetchall()
     found: dict[str, Observation] = {}
     for removed, detail in rows:
         for view, entry in json.loads(detail).get("views", {}).items():
-            if view not in found and entry.get("rebuilt") is False and "seconds" in entry:
+            if view in wanted and view not in found and entry.get("rebuilt") is False and "seconds" in entry:
                 found[view] = Observation(int(removed), float(entry["seconds"]))
+        if len(found) == len(wanted):
+            break
     return found
 
 

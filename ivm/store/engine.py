@@ -406,7 +406,7 @@ class Database:
         reached = [name for name in self.plans if table in self._sources_of(name)]
         if strategy == "recompute":
             return {name: "rebuilt (--strategy recompute)" for name in reached}
-        observed, rebuild = costs.observations(self.con, table), costs.rebuild_seconds(self.con)
+        observed, rebuild = costs.observations(self.con, table, reached), costs.rebuild_seconds(self.con)
         reasons = {name: reason for name in reached
                    if (reason := costs.rebuild_reason(observed.get(name), rebuild.get(name), rows))}
         keep = costs.closed(set(reasons), self._readers())
