@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -265,8 +266,30 @@ def read_result_file(path: Path, names: tuple[str, ...] | None) -> tuple[list[st
     if not rows:
         return list(names or []), []
     if names and [c.strip().lower() for c in rows[0]] != [n.lower() for n in names]:
-        return list(names), rows  # no header line
-    return list(rows[0]), rows[1:]
+        return list(names), _decimal_points(rows, delimiter)  # no header line
+    return list(rows[0]), _decimal_points(rows[1:], delimiter)
+
+
+DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?([eE][+-]?\d+)?$")
+
+
+def _decimal_points(rows: list[tuple], delimiter: str) -> list[tuple]:
+    """Numbers written with a decimal comma (``to_csv(sep=';', decimal=',')``) with a decimal point instead, in
+    columns where every non-empty value is such a number; only in files not separated by commas.
+
+    Example:
+        >>> _decimal_points([("a", "9,45", "1,5"), ("b", "-3", "x")], ";")
+        [('a', '9.45', '1,5'), ('b', '-3', 'x')]
+    """
+    if delimiter == "," or not rows:
+        return rows
+    width = max(len(r) for r in rows)
+    columns = [i for i in range(width)
+               if all(DECIMAL_COMMA.match(r[i].strip()) for r in rows if i < len(r) and r[i].strip())
+               and any("," in r[i] for r in rows if i < len(r))]
+    if not columns:
+        return rows
+    return [tuple(v.replace(",", ".") if i in columns else v for i, v in enumerate(r)) for r in rows]
 
 
 def _read_json(path: Path):
