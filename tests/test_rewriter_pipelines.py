@@ -179,3 +179,15 @@ def test_read_result_file_shapes(tmp_path):
     frame = pd.DataFrame({"id": [1, 2, 3], "x": [1.5, 2.5, 3.5]})
     frame[frame.id > 1].to_parquet(tmp_path / "d.parquet")
     assert read_result_file(tmp_path / "d.parquet", None) == (["id", "x"], [(2, 2.5), (3, 3.5)])
+
+
+# -- the bundled European export (its numbers are text to DuckDB, so it has no mutation harness) ----------------
+def test_european_export_example_verifies(tmp_path):
+    folder = Path(__file__).resolve().parent.parent / "examples" / "pipelines" / "european_export"
+    run = run_ivm(["rewrite", str(folder / "pipeline.py"), "--source", f"messwerte={folder / 'export/messwerte.csv'}",
+                   "--source", f"stationen={folder / 'export/stationen.csv'}", "--result-file", "ergebnis.csv",
+                   "--replay", str(folder / "reference.jsonl"), "--out", str(tmp_path / "out")])
+    assert run.code == 0, run.out + run.err
+    report = json.loads((tmp_path / "out/report.json").read_text())
+    assert {"case", "empty_numbers", "boundary_dates"} <= {c["dataset"] for c in report["checks"]}
+    assert not report["skipped_variants"] and not (folder / "ergebnis.csv").exists()
