@@ -73,12 +73,17 @@ def _frame(frame):
 
 
 def tabulate(value):
-    """(columns, rows, names_known) for a DataFrame, Series, array, list of rows or dict."""
+    """(columns, rows, names_known) for a DataFrame, Series, array, list of rows or dict; ``names_known`` is
+    one bool for all columns, or one per column where only some names are the script's own (a dict's keys,
+    an unnamed Series' values)."""
     kind = type(value).__module__.split(".")[0] + "." + type(value).__name__
     if kind == "pandas.DataFrame":
         return _frame(value)
     if kind == "pandas.Series":
-        return _frame(value.to_frame(name=value.name if value.name is not None else "value"))
+        if value.name is not None:
+            return _frame(value.to_frame())
+        columns, rows, _ = _frame(value.to_frame(name="value"))
+        return columns, rows, [True] * (len(columns) - 1) + [False]  # "value" is our name, not the script's
     if kind == "polars.DataFrame":
         return list(value.columns), [list(r) for r in value.rows()], True
     if kind == "numpy.ndarray":
@@ -94,7 +99,7 @@ def tabulate(value):
         for key, item in value.items():
             if isinstance(item, dict):
                 columns = columns or ["key", *map(str, item)]
-                names_known = True
+                names_known = [False] + [True] * len(item)  # the keys' column has no name in the script
                 rows.append([key, *item.values()])
             elif isinstance(item, (list, tuple)):
                 rows.append([key, *item])

@@ -25,11 +25,13 @@ SHOW_ROWS = 5
 
 @dataclass(frozen=True)
 class Table:
-    """A result: column names (invented as c1, c2, ... when the script gives none) and rows of Python values."""
+    """A result: column names (invented as c1, c2, ... when the script gives none) and rows of Python values.
+    ``unnamed`` holds the positions of invented names among known ones (``key`` for a dict's keys)."""
 
     columns: tuple[str, ...]
     rows: list[tuple] = field(repr=False)
     names_known: bool = True
+    unnamed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def diff(original: Table, candidate: Table, *, show: int = SHOW_ROWS) -> Diff | 
     details = []
     if original.names_known:
         renamed = [(i + 1, o, c) for i, (o, c) in enumerate(zip(original.columns, candidate.columns))
-                   if o.lower() != c.lower()]
+                   if o.lower() != c.lower() and i not in original.unnamed]
         if renamed:
             details.append("column names differ: " + "; ".join(f"column {i} is {c!r} in SQL, {o!r} in the original"
                                                             for i, o, c in renamed))

@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -236,25 +237,35 @@ class Sandbox:
         else:
             columns, rows = read_result_file(work / self.result.file, self.result.columns)
             names_known = True
+        unnamed = ()
+        if isinstance(names_known, list):  # some names are the runner's own (see _runner.tabulate)
+            unnamed, names_known = tuple(i for i, known in enumerate(names_known) if not known), True
         if self.result.columns:
             if rows and len(self.result.columns) != len(columns):
                 raise ResultMissing(f"--columns names {len(self.result.columns)} columns but the result has "
                                     f"{len(columns)}")
-            columns, names_known = list(self.result.columns), True
-        return Table(columns=tuple(columns), rows=rows, names_known=names_known)
+            columns, names_known, unnamed = list(self.result.columns), True, ()
+        return Table(columns=tuple(columns), rows=rows, names_known=names_known, unnamed=unnamed)
+
+
+PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 
 
 def read_result_file(path: Path, names: tuple[str, ...] | None) -> tuple[list[str], list[tuple]]:
-    """The rows of a CSV (as strings) or Parquet file the script wrote."""
+    """The rows of a CSV (as strings) or Parquet file the script wrote, without the unnamed index pandas
+    writes by default (``to_csv`` without ``index=False``: a first column with an empty header; ``to_parquet``:
+    ``__index_level_0__``), which holds row positions, as the runner drops it from a DataFrame variable."""
     if not path.is_file():
         raise ResultMissing(f"the script did not write the result file {path.name}")
     if path.suffix.lower() in (".parquet", ".pq"):
         con = duckdb.connect()
         try:
             relation = con.execute(f"SELECT * FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')")
-            return [d[0] for d in relation.description], relation.fetchall()
+            columns, rows = [d[0] for d in relation.description], relation.fetchall()
         finally:
             con.close()
+        keep = [i for i, c in enumerate(columns) if not PANDAS_INDEX.match(c)]
+        return [columns[i] for i in keep], [tuple(r[i] for i in keep) for r in rows]
     text = path.read_text(encoding="utf-8")
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
@@ -265,8 +276,33 @@ def read_result_file(path: Path, names: tuple[str, ...] | None) -> tuple[list[st
     if not rows:
         return list(names or []), []
     if names and [c.strip().lower() for c in rows[0]] != [n.lower() for n in names]:
-        return list(names), rows  # no header line
-    return list(rows[0]), rows[1:]
+        return list(names), _decimal_points(rows, delimiter)  # no header line
+    header, rows = list(rows[0]), rows[1:]
+    if len(header) > 1 and header[0] == "" and all(header[1:]) and (not names or len(names) == len(header) - 1):
+        header, rows = header[1:], [r[1:] for r in rows]  # pandas' unnamed index
+    return header, _decimal_points(rows, delimiter)
+
+
+DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?([eE][+-]?\d+)?$")
+
+
+def _decimal_points(rows: list[tuple], delimiter: str) -> list[tuple]:
+    """Numbers written with a decimal comma (``to_csv(sep=';', decimal=',')``) with a decimal point instead, in
+    columns where every non-empty value is such a number; only in files not separated by commas.
+
+    Example:
+        >>> _decimal_points([("a", "9,45", "1,5"), ("b", "-3", "x")], ";")
+        [('a', '9.45', '1,5'), ('b', '-3', 'x')]
+    """
+    if delimiter == "," or not rows:
+        return rows
+    width = max(len(r) for r in rows)
+    columns = [i for i in range(width)
+               if all(DECIMAL_COMMA.match(r[i].strip()) for r in rows if i < len(r) and r[i].strip())
+               and any("," in r[i] for r in rows if i < len(r))]
+    if not columns:
+        return rows
+    return [tuple(v.replace(",", ".") if i in columns else v for i, v in enumerate(r)) for r in rows]
 
 
 def _read_json(path: Path):

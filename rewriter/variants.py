@@ -19,6 +19,7 @@ keep working. A variant that the original script cannot process is skipped, and 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,14 +66,15 @@ def _kind(type_name: str) -> str:
 
 def key_columns(sources: list[Source]) -> set[tuple[str, str]]:
     """(source, column) pairs that look like join keys: ``id``, ``*_id``, ``*Id``, or a name two sources share
-    when those sources are not parts of one union (they share less than half their columns)."""
+    when those sources are not parts of one union (they share at most half the columns of the narrower one, so
+    a two-column lookup such as ``customer, segment`` still has its key)."""
     columns = {s.name: {n.lower() for n in s.format.names} for s in sources}
     shared: set[str] = set()
     for a in sources:
         for b in sources:
             if a.name < b.name:
                 common = columns[a.name] & columns[b.name]
-                if len(common) < min(len(columns[a.name]), len(columns[b.name])) / 2:
+                if len(common) <= min(len(columns[a.name]), len(columns[b.name])) / 2:
                     shared |= common
     keys = set()
     for source in sources:
@@ -191,8 +193,20 @@ class _Builder:
             tables[source.name] = (header, changed)
         return tables
 
+    @functools.lru_cache(maxsize=None)  # noqa: B019 (one builder per call of variants())
+    def wordy(self, source: Source, column: str) -> bool:
+        """Whether most of the column's non-empty values contain a letter: text, not numbers or dates that
+        DuckDB reads as VARCHAR because of a marker such as ``?``, a decimal comma or an unusual date format."""
+        index = source.format.names.index(column)
+        values = [r[index] for r in self.base[source.name][1] if index < len(r) and r[index].strip()]
+        return sum(any(c.isalpha() for c in v) for v in values) * 2 >= len(values) > 0
+
     def recased(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
-        candidates = sorted({current, *self.literals.strings}) if rng.random() < 0.3 else [current]
+        """The value in another case; in text columns sometimes one of the script's string constants instead
+        (never in a column of numbers or dates, which the script would then read as text or fail on)."""
+        constant = rng.random() < 0.3
+        wordy = constant and self.wordy(source, column)
+        candidates = sorted({current, *self.literals.strings}) if wordy else [current]
         text = rng.choice(candidates)
         return rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
 

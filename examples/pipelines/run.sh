@@ -23,4 +23,15 @@ ivm rewrite udf_sentiment/pipeline.py \
     --source products=udf_sentiment/products.csv --source reviews=udf_sentiment/reviews.csv \
     --result-var result --replay udf_sentiment/reference.jsonl --out "$OUT/udf_sentiment"
 
+ivm rewrite healthcare_labels/pipeline.py \
+    --source patients=healthcare_labels/data/patients.csv --source histories=healthcare_labels/data/histories.csv \
+    --result-var data --replay healthcare_labels/reference.jsonl --out "$OUT/healthcare_labels"
+
+ivm rewrite titanic_features/pipeline.py --source train=titanic_features/train.csv \
+    --result-var df --replay titanic_features/reference.jsonl --out "$OUT/titanic_features"
+
+ivm rewrite european_export/pipeline.py \
+    --source messwerte=european_export/export/messwerte.csv --source stationen=european_export/export/stationen.csv \
+    --result-file ergebnis.csv --replay european_export/reference.jsonl --out "$OUT/european_export"
+
 echo "results in $OUT"

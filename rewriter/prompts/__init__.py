@@ -50,6 +50,9 @@ def task_prompt(script: Script, sources: list[Source], result: Table, spec: Resu
     functions = user_functions(script.code)
     if result.names_known:
         columns_line = "Its columns, in order: " + ", ".join(result.columns) + "."
+        if result.unnamed:
+            columns_line += (" The script gives no name to " + ", ".join(result.columns[i] for i in result.unnamed)
+                             + " (a dict's keys or a Series' values); name that column as you like.")
     else:
         columns_line = (f"It has {len(result.columns)} columns and no column names; name the result view's "
                         "columns as you like, in the same order.")

@@ -1,0 +1,193 @@
+"""Pipelines in the styles other people write them, and what the harness got wrong about them (each test failed
+before its fix): constants put into numbers read as text, a two-column lookup's key blanked, invented column
+names demanded of the SQL, decimal commas and pandas' default index in result files. End to end through the
+OpenAI-compatible stub, as a user would run ``ivm rewrite`` against an endpoint."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rewriter import _runner
+from rewriter.compare import Table, diff
+from rewriter.sandbox import read_result_file
+from rewriter.script import Literals, load_script
+from rewriter.sources import resolve
+from rewriter.variants import key_columns, variants
+
+sys.path.insert(0, str(Path(__file__).parent))
+from openai_stub import StubServer  # noqa: E402
+from rewriter_support import run_ivm  # noqa: E402
+
+
+@pytest.fixture
+def endpoint(monkeypatch):
+    """Serve the given answers from the stub; returns a function that starts it."""
+    servers = []
+
+    def start(*answers: dict) -> StubServer:
+        server = StubServer([{"content": json.dumps(a)} for a in answers]).__enter__()
+        servers.append(server)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def project(folder: Path, script: str, **files: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name.replace("__", "/")).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name.replace("__", "/")).write_text(text)
+    (folder / "pipeline.py").write_text(script)
+    return folder / "pipeline.py"
+
+
+def rewrite(script: Path, out: Path, *args: str):
+    return run_ivm(["rewrite", str(script), *args, "--out", str(out), "--max-rounds", "1", "--backoff", "0.01"])
+
+
+# -- a '?' marker: numbers DuckDB reads as VARCHAR --------------------------------------------------------------
+PATIENTS = "id,county,income,age_group,ssn\n" + "".join(
+    f"{i},county{i % 3 + 1},{'?' if i % 7 == 0 else (20 + i % 9) * 1000},g{i % 2},s{i}\n" for i in range(1, 25))
+HISTORIES = "ssn,complications\n" + "".join(f"s{i},{i % 4}\n" for i in range(1, 25) if i % 5)
+HEALTH = '''import pandas as pd
+patients = pd.read_csv("patients.csv", na_values="?")
+histories = pd.read_csv("histories.csv", na_values="?")
+data = patients.merge(histories, on=["ssn"])
+data["label"] = data["complications"] > 1
+data = data[data["county"].isin(["county2", "county3"])][["county", "income", "label"]]
+'''
+HEALTH_SQL = {"views": [
+    "CREATE VIEW data AS SELECT nullif(p.county, '?') AS county, TRY_CAST(nullif(p.income, '?') AS DOUBLE) AS income, "
+    "coalesce(h.complications > 1, false) AS label FROM patients p JOIN histories h ON p.ssn = h.ssn "
+    "WHERE p.county IN ('county2', 'county3')"], "result_view": "data", "udfs": [], "notes": ""}
+
+
+def test_script_constants_stay_out_of_numbers_read_as_text(tmp_path, endpoint):
+    """Before: the case variant wrote 'income', 'ssn', 'label' into the income column (VARCHAR because of '?'),
+    pandas then read that column as text and a correct TRY_CAST rewrite was rejected."""
+    script = project(tmp_path / "p", HEALTH, **{"patients.csv": PATIENTS, "histories.csv": HISTORIES})
+    sources = resolve([f"patients={tmp_path / 'p/patients.csv'}", f"histories={tmp_path / 'p/histories.csv'}"],
+                      load_script(script))
+    assert dict(sources[0].format.columns)["income"] == "VARCHAR"
+    case = next(v for v in variants(sources, Literals(strings=frozenset({"income", "label", "ssn"}))) if v.name == "case")
+    _, rows = case.tables["patients"]
+    assert all(r[2] == "?" or r[2].isdigit() for r in rows)  # numbers untouched
+    endpoint(HEALTH_SQL)
+    run = rewrite(script, tmp_path / "out", "--source", f"patients={tmp_path / 'p/patients.csv'}",
+                  "--source", f"histories={tmp_path / 'p/histories.csv'}", "--result-var", "data")
+    assert run.code == 0, run.out + run.err
+    report = json.loads((tmp_path / "out/report.json").read_text())
+    assert "case" in [c["dataset"] for c in report["checks"]] and not report["skipped_variants"]
+
+
+def test_words_still_get_the_scripts_constants(tmp_path):
+    script = project(tmp_path / "p", "import csv\n", **{"t.csv": "id,status\n" + "".join(
+        f"{i},{'open' if i % 2 else 'done'}\n" for i in range(40))})
+    sources = resolve([f"t={tmp_path / 'p/t.csv'}"], load_script(script))
+    case = next(v for v in variants(sources, Literals(strings=frozenset({"shipped"}))) if v.name == "case")
+    assert any(r[1].lower() == "shipped" for r in case.tables["t"][1])
+
+
+def test_a_two_column_lookup_keeps_its_key(tmp_path):
+    """Before: customers(customer, segment) shares 1 of its 2 columns with orders, which read as 'parts of one
+    union', so empty_text blanked the join key and pandas joined the blanks to each other."""
+    script = project(tmp_path / "p", "import csv\n", **{"customers.csv": "customer,segment\nc1,gold\n",
+                                                      "orders.csv": "order_id,customer,items,amount\n1,c1,a,2\n"})
+    sources = resolve([f"customers={tmp_path / 'p/customers.csv'}", f"orders={tmp_path / 'p/orders.csv'}"],
+                      load_script(script))
+    assert key_columns(sources) == {("customers", "customer"), ("orders", "customer"), ("orders", "order_id")}
+    parts = project(tmp_path / "u", "import csv\n", **{"a.csv": "sku,qty\nx,1\n", "b.csv": "sku,qty\ny,2\n"})
+    union = resolve([f"a={tmp_path / 'u/a.csv'}", f"b={tmp_path / 'u/b.csv'}"], load_script(parts))
+    assert key_columns(union) == set()  # parts of one union: their shared columns are not keys
+
+
+# -- names the runner invents ---------------------------------------------------------------------------------
+SALES = "region,rep,units\n" + "".join(f"{r},{p},{u}\n" for r, p, u in
+                                       zip(["north", "South", "north", "east"] * 6, "abcde" * 5, range(-2, 22)))
+DEFAULTDICT = '''import csv
+from collections import defaultdict
+totals, reps = defaultdict(int), defaultdict(set)
+for row in csv.DictReader(open("sales.csv")):
+    if row["units"] and int(row["units"]) > 0:
+        totals[row["region"].lower()] += int(row["units"])
+        reps[row["region"].lower()].add(row["rep"])
+result = {region: {"units": totals[region], "reps": len(reps[region])} for region in totals}
+'''
+DEFAULTDICT_SQL = {"views": [
+    "CREATE VIEW by_region AS SELECT lower(region) AS region, sum(units) AS units, count(DISTINCT coalesce(rep, '')) "
+    "AS reps FROM sales WHERE units > 0 GROUP BY lower(region)"], "result_view": "by_region", "udfs": [], "notes": ""}
+
+
+def test_a_dicts_keys_need_no_particular_name(tmp_path, endpoint):
+    """Before: a dict of dicts became columns key, units, reps and the SQL's 'region' was rejected for its name."""
+    script = project(tmp_path / "p", DEFAULTDICT, **{"sales.csv": SALES})
+    server = endpoint(DEFAULTDICT_SQL)
+    run = rewrite(script, tmp_path / "out", "--source", f"sales={tmp_path / 'p/sales.csv'}", "--result-var", "result")
+    assert run.code == 0, run.out + run.err
+    assert "The script gives no name to key" in server.user_messages(0)[-1]
+    wrong = Table(("key", "units", "reps"), [("a", 1, 2)], unnamed=(0,))
+    assert "column 3" in diff(wrong, Table(("region", "units", "n"), [("a", 1, 2)])).text()  # known names count
+
+
+def test_runner_marks_invented_names():
+    frame = pd.DataFrame({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+    assert _runner.tabulate({"x": {"n": 1}}) == (["key", "n"], [["x", 1]], [False, True])
+    assert _runner.tabulate(frame.groupby("k").size())[0::2] == (["k", "value"], [True, False])
+    assert _runner.tabulate(frame.groupby("k")["v"].sum())[2] is True
+
+
+# -- result files -----------------------------------------------------------------------------------------------
+READINGS = "station;day;temp\n" + "".join(f"{s};{d:02d}.01.2024;{t},{d % 10}\n" for s, d, t in
+                                          zip(["Nord", "Sued", "West"] * 8, range(1, 25), range(-3, 21)))
+EUROPEAN = '''import pandas as pd
+df = pd.read_csv("readings.csv", sep=";", decimal=",", parse_dates=["day"], dayfirst=True)
+out = df.groupby("station", as_index=False).agg(temp=("temp", "max"), days=("day", "nunique"))
+out.to_csv("summary.csv", sep=";", decimal=",")
+'''
+EUROPEAN_SQL = {"views": [
+    "CREATE VIEW summary AS SELECT station, max(CAST(replace(temp, ',', '.') AS DOUBLE)) AS temp, "
+    "count(DISTINCT day) AS days FROM readings WHERE station IS NOT NULL GROUP BY station"],
+    "result_view": "summary", "udfs": [], "notes": ""}
+
+
+def test_result_file_with_decimal_commas_and_pandas_index(tmp_path, endpoint):
+    """Before: '9,5' in a ';' file was text, never 9.5, and to_csv's unnamed index was a column of row numbers."""
+    script = project(tmp_path / "p", EUROPEAN, **{"readings.csv": READINGS})
+    endpoint(EUROPEAN_SQL)
+    run = rewrite(script, tmp_path / "out", "--source", f"readings={tmp_path / 'p/readings.csv'}",
+                  "--result-file", "summary.csv")
+    assert run.code == 0, run.out + run.err
+    assert json.loads((tmp_path / "out/report.json").read_text())["result"]["columns"] == ["station", "temp", "days"]
+
+
+def test_read_result_file_shapes(tmp_path):
+    (tmp_path / "a.csv").write_text(";id;x;code\n0;1;2,5;1,000\n3;2;-1;2\n")
+    assert read_result_file(tmp_path / "a.csv", None) == (["id", "x", "code"], [("1", "2.5", "1.000"), ("2", "-1", "2")])
+    (tmp_path / "b.csv").write_text(",x\n0,\"2,5\"\n")  # comma-separated: a comma is never a decimal point
+    assert read_result_file(tmp_path / "b.csv", None) == (["x"], [("2,5",)])
+    (tmp_path / "c.csv").write_text("name,x\na,1\n")  # a named first column stays
+    assert read_result_file(tmp_path / "c.csv", None)[0] == ["name", "x"]
+    frame = pd.DataFrame({"id": [1, 2, 3], "x": [1.5, 2.5, 3.5]})
+    frame[frame.id > 1].to_parquet(tmp_path / "d.parquet")
+    assert read_result_file(tmp_path / "d.parquet", None) == (["id", "x"], [(2, 2.5), (3, 3.5)])
+
+
+# -- the bundled European export (its numbers are text to DuckDB, so it has no mutation harness) ----------------
+def test_european_export_example_verifies(tmp_path):
+    folder = Path(__file__).resolve().parent.parent / "examples" / "pipelines" / "european_export"
+    run = run_ivm(["rewrite", str(folder / "pipeline.py"), "--source", f"messwerte={folder / 'export/messwerte.csv'}",
+                   "--source", f"stationen={folder / 'export/stationen.csv'}", "--result-file", "ergebnis.csv",
+                   "--replay", str(folder / "reference.jsonl"), "--out", str(tmp_path / "out")])
+    assert run.code == 0, run.out + run.err
+    report = json.loads((tmp_path / "out/report.json").read_text())
+    assert {"case", "empty_numbers", "boundary_dates"} <= {c["dataset"] for c in report["checks"]}
+    assert not report["skipped_variants"] and not (folder / "ergebnis.csv").exists()
