@@ -358,8 +358,8 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
     if isinstance(first, exp.Select):  # the names sqlglot gave the items (_col_2) name them too
         outputs.update({e.alias_or_name.lower(): c for e, c in zip(first.expressions, columns)
                         if isinstance(e, exp.Alias) and e.alias_or_name.lower() not in outputs})
-    if isinstance(query, exp.Select):
-        by_sql = {(e.unalias() if isinstance(e, exp.Alias) else e).sql(dialect=DIALECT): c
+    if isinstance(query, exp.Select):  # DISTINCT (x) ORDER BY x: an item in parentheses is ordered by unwrapped
+        by_sql = {(e.unalias() if isinstance(e, exp.Alias) else e).unnest().sql(dialect=DIALECT): c
                   for e, c in zip(query.expressions, columns)}
     keys, hidden = [], []
     for ordered in (order.expressions if order is not None else []):
@@ -368,8 +368,8 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
             name_ = outputs[target.name.lower()]
         elif isinstance(target, exp.Literal) and target.is_int and 1 <= int(target.this) <= len(columns):
             name_ = columns[int(target.this) - 1]
-        elif target.sql(dialect=DIALECT) in by_sql:
-            name_ = by_sql[target.sql(dialect=DIALECT)]
+        elif target.unnest().sql(dialect=DIALECT) in by_sql:
+            name_ = by_sql[target.unnest().sql(dialect=DIALECT)]
         elif isinstance(inner, exp.Select) and not inner.args.get("distinct"):
             name_ = f"__ivm_o{len(hidden)}"
             hidden.append(name_)
