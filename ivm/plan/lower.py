@@ -612,13 +612,17 @@ def _aggregate_stages(name: str, outer: exp.Select, columns: Sequence[str], sour
     select.set("from_", exp.From(this=internal_table(source, "__core")))
     if not build.has_grouping_sets(select):
         return [_aggregate_stage(name, select, columns, source, types)]
-    branches = _grouping_set_branches(select, types)
-    if branches is None:  # only the aggregate is recomputed, from its maintained input
+    planned = _grouping_set_branches(select, types)
+    if planned is None:  # only the aggregate is recomputed, from its maintained input
         return [build._recompute(name, select, columns, build.GROUPING_SETS_REASON)]
+    branches, untyped = planned
     stages: list[Stage] = [_aggregate_stage(f"{name}__gs{i}", branch, columns, source, types)
                            for i, branch in enumerate(branches)]
-    selects = [exp.select(*[exp.alias_(column(c, stage.name), ident(c)) for c in columns])
-               .from_(internal_table(stage.name, stage.name)) for stage in stages]
+    # a rolled-up key of unknown type that is an output column as it is: the union reads a plain NULL for
+    # it, which takes the type of the sets that keep the key (the branch's own column is not read)
+    selects = [exp.select(*[exp.alias_(exp.Null() if c in untyped[i] else column(c, stage.name), ident(c))
+                            for c in columns]).from_(internal_table(stage.name, stage.name))
+               for i, stage in enumerate(stages)]
     return stages + [build._spj(name, selects, columns)]
 
 
@@ -661,21 +665,40 @@ def _grouping_sets(group: exp.Group) -> list[list[exp.Expression]] | None:
     return sets
 
 
-def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list[exp.Select] | None:
+def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]
+                           ) -> tuple[list[exp.Select], list[set[str]]] | None:
+    """One aggregate per grouping set, and per set the output columns that are a rolled-up key of unknown
+    type (the union reads NULL for them); None when such a key also appears inside an expression, where
+    a NULL of unknown type could change the expression's type."""
     sets = _grouping_sets(select.args["group"])
     if sets is None:
         return None
     sql = lambda node: node.sql(dialect=DIALECT)  # noqa: E731
     every = {sql(k): k for chosen in sets for k in chosen}
-    typed = {}
+    typed, unknown = {}, set()
     for key, node in every.items():
         typ = types.get(node.name) if isinstance(node, exp.Column) and node.table == "__core" else None
-        if not typ or typ == "UNKNOWN":
-            return None  # a NULL of unknown type would not combine with the other sets' values
-        typed[key] = typ
-    branches = []
+        if typ and typ != "UNKNOWN":
+            typed[key] = typ
+        else:
+            unknown.add(key)
+    bare = {}  # unknown-typed key -> the output columns that are exactly that key
+    for item in select.expressions:
+        value = item.unalias() if isinstance(item, exp.Alias) else item
+        if sql(value) in unknown:
+            bare.setdefault(sql(value), set()).add(item.alias_or_name)
+    having = select.args.get("having")
+    for item in [*select.expressions, *([having.this] if having is not None else [])]:
+        value = item.unalias() if isinstance(item, exp.Alias) else item
+        if sql(value) in unknown:
+            continue
+        inside = {sql(node) for node in value.walk() if isinstance(node, exp.Expression)} & unknown
+        if any(not _only_in_aggregates(value, key) for key in inside):
+            return None  # a NULL of unknown type inside an expression
+    branches, untyped = [], []
     for chosen in sets:
         present = {sql(k) for k in chosen}
+        untyped.append({name for key in unknown - present for name in bare.get(key, ())})
 
         def visit(node: exp.Expression, present=present):
             if isinstance(node, exp.Grouping):
@@ -688,6 +711,8 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list
             key = sql(node)
             if key in typed and key not in present:
                 return exp.cast(exp.Null(), typed[key])
+            if key in unknown and key not in present:
+                return exp.Null()  # only ever a whole output column: the union reads NULL instead
             return None
 
         branch = select.copy()
@@ -697,7 +722,21 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]) -> list
         unique = list({sql(k): k for k in chosen}.values())
         branch.set("group", exp.Group(expressions=[k.copy() for k in unique]) if unique else None)
         branches.append(branch)
-    return branches
+    return branches, untyped
+
+
+def _only_in_aggregates(value: exp.Expression, key: str) -> bool:
+    """Whether every occurrence of ``key`` in ``value`` lies inside an aggregate (which keeps its value)."""
+    for node in value.walk():
+        if isinstance(node, exp.Expression) and node.sql(dialect=DIALECT) == key:
+            parent = node.parent
+            while parent is not None and parent is not value.parent:
+                if isinstance(parent, (*AGG_WRAPPERS, exp.AggFunc, exp.Grouping)) or unknown_aggregate(parent):
+                    break
+                parent = parent.parent
+            else:
+                return False
+    return True
 
 
 def _aggregate_stage(name: str, select: exp.Select, columns: Sequence[str], source: str,
