@@ -97,7 +97,8 @@ def referenced_relations(query: exp.Query) -> set[str]:
         ...     "WITH c AS (SELECT * FROM t), t AS (SELECT * FROM c JOIN u ON TRUE) SELECT * FROM t")))
         ['t', 'u']
     """
-    return {t.name.lower() for t in query.find_all(exp.Table) if not _names_visible_cte(t)}
+    return {t.name.lower() for t in query.find_all(exp.Table)
+            if isinstance(t.this, exp.Identifier) and not _names_visible_cte(t)}  # not range(3) and the like
 
 
 def _names_visible_cte(table: exp.Table) -> bool:

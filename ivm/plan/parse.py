@@ -110,6 +110,10 @@ def parse_views(text: str) -> list[ViewDefinition]:
                            "alias the columns in the SELECT instead")
         name = target.name.lower()
         check_read_only(query, f"view {name}")
+        reserved = next((i.name for i in query.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
+        if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
+            raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
+                           "choose another alias")
         # Keep the user's own text: DuckDB names unaliased columns after it (CAST(x AS VARCHAR), not TEXT).
         raw = texts[position] if len(texts) == len(statements) else None
         sql = raw if raw and _same_query(raw, query) else query.sql(dialect=DIALECT)

@@ -152,6 +152,9 @@ class Database:
             exists = name in self.sources
             if exists and not replace:
                 raise IvmError(f"source {name} exists; pass replace=True (--replace) to load it again")
+            owner = next((p.name for p in self.plans.values() for s in p.stages if s.name == name), None)
+            if owner is not None:
+                raise IvmError(f"{name} is the name of an internal table of view {owner}; choose another name")
             if exists and any(name in s.inputs for s in self.stages):
                 raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
@@ -165,6 +168,11 @@ class Database:
             self.con.begin()
             for position, (name, data, exists) in enumerate(checked):
                 reader, origin = self._reader(data, header, columns.get(name), f"__ivm_load{position}")
+                reserved = [row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+                            if row[0].lower().startswith("__ivm_")]
+                if reserved:  # the row id column, and hidden from every reader of the source
+                    raise IvmError(f"column {reserved[0]} has a name reserved for ivm (starting with __ivm_); "
+                                   "rename it")
                 declared = [cols for index, cols in self._deletion_indexes() if index.startswith(f"{name}__by_")] \
                     if exists else []
                 self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
@@ -183,7 +191,7 @@ class Database:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
             self.con.commit()
-        except duckdb.Error as error:
+        except (duckdb.Error, IvmError) as error:
             self.con.rollback()
             raise IvmError(f"cannot load {origin} as {name}: {first_line(error)}; nothing was loaded") from None
         finally:
@@ -266,6 +274,8 @@ class Database:
         for definition in definitions:
             if definition.name in self.plans or definition.name in self.sources:
                 raise IvmError(f"{definition.name} already exists in this database")
+            if definition.name.startswith("__"):
+                raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
         planned = dict(self.plans)
         current = None
         try:
@@ -274,6 +284,7 @@ class Database:
                 current = definition.name
                 fallback = fallbacks.get(current)
                 plan = self._plan(current, definition.query, definition.sql, fallback)
+                self._check_names(plan)
                 for stage in plan.stages:
                     self._materialise(stage)
                 self._expose(plan)
@@ -292,6 +303,17 @@ class Database:
                 return self.deploy(sql, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
         return [d.name for d in definitions]
+
+    def _check_names(self, plan: ViewPlan) -> None:
+        """Stages, sources and views share the ``_ivm`` schema: a stage named like a source or another
+        view's stage (view ``v``'s ``v__input`` and a source ``v__input``) would overwrite it."""
+        owners = {stage.name: other.name for other in self.plans.values() for stage in other.stages}
+        for stage in plan.stages:
+            taken = f"source {stage.name}" if stage.name in self.sources else \
+                f"a table of view {owners[stage.name]}" if stage.name in owners else None
+            if taken:
+                raise IvmError(f"view {plan.name} needs the internal table {INTERNAL_SCHEMA}.{stage.name}, which is "
+                               f"{taken}; rename view {plan.name}")
 
     def _materialise(self, stage: Stage) -> None:
         if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
@@ -556,6 +578,6 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
 def _relation_name(name: str) -> str:
     if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
         raise IvmError(f"{name!r} is not a valid table name (letters, digits and _; not starting with a digit)")
-    if name.lower().startswith("__ivm"):
-        raise IvmError(f"{name!r} is reserved for ivm")
+    if name.startswith("__"):  # ivm's own tables (__views, __sources, __audit, ...) share the schema
+        raise IvmError(f"{name!r} is reserved for ivm (names starting with __)")
     return name.lower()
