@@ -21,9 +21,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import FLOAT_TYPES, bag_difference, quote  # noqa: E402
 
 
+def _hashable(value):
+    """LIST and STRUCT/MAP values come back as Python lists and dicts; bags need hashable rows."""
+    if isinstance(value, list):
+        return ("list", *map(_hashable, value))
+    if isinstance(value, dict):
+        return ("dict", *((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
 def _fetch(con, relation: str):
     columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {quote(relation)}").fetchall()]
-    return columns, con.execute(f"SELECT * FROM {quote(relation)}").fetchall()
+    return columns, [tuple(map(_hashable, row)) for row in con.execute(f"SELECT * FROM {quote(relation)}").fetchall()]
 
 
 def _assert_views_match(db, oracle, views, when: str) -> None:
@@ -75,6 +84,12 @@ CREATE TABLE u(k INTEGER, v INTEGER);
 INSERT INTO u VALUES (1, 5), (2, 6), (NULL, 7);
 """
 
+NESTED = """
+CREATE TABLE t(id INTEGER, st STRUCT(a INTEGER, b VARCHAR), l INTEGER[], m MAP(VARCHAR, INTEGER));
+INSERT INTO t VALUES (1, {'a': 1, 'b': 'x'}, [1, 2], MAP {'k': 1}), (2, {'a': NULL, 'b': NULL}, [], MAP {}),
+    (3, NULL, NULL, NULL), (4, {'a': 1, 'b': 'x'}, [NULL], MAP {'k': 1}), (5, {'a': 2, 'b': 'y'}, [1, 2], MAP {'k': 2});
+"""
+
 
 @pytest.mark.parametrize("setup, views, deletions", [
     # BUG: a table function in FROM made every deploy fail with "view v reads unknown table ; known
@@ -91,6 +106,16 @@ INSERT INTO u VALUES (1, 5), (2, 6), (NULL, 7);
     # differences for equal views (and `ivm verify` exited 1).
     pytest.param(DUPLICATES, [("v", "SELECT * FROM t"), ("w", 'SELECT DISTINCT "__n", k FROM t')],
                  [("t", "id = 3")], id="verify-column-named-__n"),
+    # BUG: DuckDB reads a table's name as its whole row (a STRUCT); over ivm's stored tables that row
+    # carried the hidden row id (STRUCT(__ivm_rid, id, ...)) in the view. Now the view is recomputed from
+    # the user's own text.
+    pytest.param(DUPLICATES, [("v", "SELECT t, id FROM t"), ("w", "SELECT u, t.id FROM t LEFT JOIN u ON u.k = t.k"),
+                              ("x", "SELECT k, COUNT(*) AS n FROM t AS r GROUP BY k HAVING MAX(r) IS NOT NULL")],
+                 [("u", "k = 1"), ("t", "id = 2")], id="whole-row-as-struct"),
+    # BUG: a predicate on a STRUCT field (st.a) was refused: "column st.a names table st, but the deletion
+    # is from t".
+    pytest.param(NESTED, [("v", "SELECT id, st, l FROM t"), ("w", "SELECT st.a AS a, COUNT(*) AS n FROM t GROUP BY 1")],
+                 [("t", "st.a IS NULL"), ("t", "t.st.b = 'x'")], id="delete-by-struct-field"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

@@ -130,6 +130,12 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = merge_subqueries(eliminate_subqueries(query))
     except SqlglotError as error:
         raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
+    relations = {t.alias_or_name.lower() for t in query.find_all(exp.Table)} \
+        | {a.name.lower() for a in query.find_all(exp.TableAlias)}
+    row = query.find(exp.TableColumn) or next(
+        (c for c in query.find_all(exp.Column) if not c.table and c.name.lower() in relations), None)
+    if row is not None:  # DuckDB's whole row as a STRUCT: over a stored table it would carry the row ids
+        raise IvmError(f"the whole row of {row.name} is read as a value")
     return query
 
 

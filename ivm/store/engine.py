@@ -532,11 +532,13 @@ class Database:
 
 
 def _check_columns(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> None:
-    """Every column a subquery-free predicate names must be a column of ``table`` (DuckDB matches names
-    case-insensitively)."""
+    """Every column a subquery-free predicate names must be a column of ``table`` or a field of one (DuckDB
+    matches names case-insensitively)."""
     known = {name.lower() for name in columns}
     for node in predicate.find_all(exp.Column):
         qualifier = node.table
+        if qualifier and qualifier.lower() != table.lower() and qualifier.lower() in known:
+            continue  # a STRUCT field: st.a (DuckDB reports a missing field, and the deletion rolls back)
         if qualifier and qualifier.lower() != table.lower():
             raise IvmError(f"bad predicate: column {node.sql(dialect=DIALECT)} names table {qualifier}, "
                            f"but the deletion is from {table}")
