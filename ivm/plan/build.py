@@ -125,7 +125,7 @@ def _names_visible_cte(table: exp.Table) -> bool:
 
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
-        query = qualify(_named_like_duckdb(query.copy()), schema=_sqlglot_schema(schema), dialect=DIALECT,
+        query = qualify(_named_like_duckdb(_in_default_schema(query.copy())), schema=_sqlglot_schema(schema), dialect=DIALECT,
                         validate_qualify_columns=True, quote_identifiers=True)
         query = merge_subqueries(eliminate_subqueries(query))
     except SqlglotError as error:
@@ -137,6 +137,28 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     if row is not None:  # DuckDB's whole row as a STRUCT: over a stored table it would carry the row ids
         raise IvmError(f"the whole row of {row.name} is read as a value")
     return query
+
+
+def _in_default_schema(query: exp.Query) -> exp.Query:
+    """Drop the schema ``main`` (and a catalog before it) from tables and columns: ``main.t`` and
+    ``shop.main.t`` are source ``t``, which the planner maps to its stored table only when unqualified. Not
+    where a CTE of that name exists (there ``main.t`` is the table, ``t`` the CTE).
+
+    Example:
+        >>> import sqlglot
+        >>> _in_default_schema(sqlglot.parse_one("SELECT main.t.a FROM db.main.t JOIN main.u ON TRUE")).sql()
+        'SELECT t.a FROM t JOIN u ON TRUE'
+    """
+    ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+
+    def strip(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, (exp.Table, exp.Column)) and node.args.get("db") is not None \
+                and node.text("db").lower() == "main" and node.text("catalog").lower() not in ("system", "temp") \
+                and (node.table if isinstance(node, exp.Column) else node.name).lower() not in ctes:
+            node.set("db", None)
+            node.set("catalog", None)
+        return node
+    return query.transform(strip, copy=False)
 
 
 def _named_like_duckdb(query: exp.Query) -> exp.Query:

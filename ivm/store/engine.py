@@ -276,6 +276,8 @@ class Database:
                 raise IvmError(f"{definition.name} already exists in this database")
             if definition.name.startswith("__"):
                 raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
+            if '"' in definition.name:
+                raise IvmError(f"view name {definition.name!r} contains a double quote; choose another name")
         planned = dict(self.plans)
         current = None
         try:
@@ -524,9 +526,9 @@ class Database:
         return {"ok": all(v["ok"] for v in views.values()), "views": views}
 
     def explain(self, view: str | None = None) -> str:
-        if view is not None and _relation_name(view) not in self.plans:
+        if view is not None and view.lower() not in self.plans:  # any view name, "My View" too
             raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
-        chosen = [self.plans[_relation_name(view)]] if view else list(self.plans.values())
+        chosen = [self.plans[view.lower()]] if view else list(self.plans.values())
         in_place = deferrable(self.stages)
         return "\n\n".join(explain_plan(plan, in_place) for plan in chosen) or "no views deployed"
 
