@@ -136,6 +136,8 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         (c for c in query.find_all(exp.Column) if not c.table and c.name.lower() in relations), None)
     if row is not None:  # DuckDB's whole row as a STRUCT: over a stored table it would carry the row ids
         raise IvmError(f"the whole row of {row.name} is read as a value")
+    if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
+        raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
     return query
 
 

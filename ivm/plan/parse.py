@@ -68,6 +68,9 @@ def check_read_only(tree: exp.Expression, what: str) -> None:
         if _function_name(node) in EXTERNAL_ACCESS:
             raise IvmError(f"{what} calls {_function_name(node)}(), which reads outside the database; "
                            "load the data as a source table with `ivm load` instead")
+        if isinstance(node, exp.TableSample) and node.args.get("seed") is None:
+            raise IvmError(f"{what} samples rows without a seed ({node.sql(dialect=DIALECT).strip()}); "
+                           "ivm needs the same result on every run: add a seed, e.g. USING SAMPLE 10% (bernoulli, 42)")
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
             raise IvmError(f"{what} reads the file {node.this.sql()}; load it with `ivm load` instead")
 
