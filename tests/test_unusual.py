@@ -124,6 +124,17 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
     pytest.param(SAMPLED, [("v", "SELECT id FROM t USING SAMPLE 10% (bernoulli, 42)"),
                            ("w", "SELECT g, COUNT(*) AS n FROM t TABLESAMPLE RESERVOIR(50 ROWS) REPEATABLE (3) GROUP BY g")],
                  [("t", "id < 3"), ("t", "id % 7 = 0")], id="seeded-sample"),
+    # BUG: stage names clashed inside one view: a CTE "all" read by a UNION became stage v__all, the name of
+    # the UNION's own input stage (every deletion failed: 'Table "__s" does not have a column named
+    # "__ivm_k0"'); CTEs sq0/sq1 next to scalar subqueries made the planned SQL fail (whole-view recompute).
+    # Now such CTEs get a prefix (v__cte_all); a CTE named like another CTE's stage falls back (x__input).
+    pytest.param(DUPLICATES, [("v", 'WITH "all" AS (SELECT k, COUNT(*) AS n FROM t GROUP BY k) '
+                                    'SELECT * FROM "all" UNION SELECT k, 1 FROM t'),
+                              ("w", "WITH sq0 AS (SELECT MAX(id) AS m FROM t), sq1 AS (SELECT MIN(id) AS m FROM t) "
+                                    "SELECT id FROM t WHERE id > (SELECT m FROM sq1) AND id < (SELECT AVG(k) * 4 FROM t)"),
+                              ("x", 'WITH x AS (SELECT k, COUNT(*) AS n FROM t GROUP BY k), "x__input" AS '
+                                    '(SELECT k FROM u) SELECT x.k, x.n FROM x JOIN "x__input" y ON y.k = x.k')],
+                 [("t", "id = 1"), ("t", "k IS NULL"), ("u", "k = 2"), ("t", "true")], id="cte-named-like-a-stage"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

@@ -8,6 +8,7 @@ aggregate's input becomes a stage of its own.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Mapping, Sequence
 
 from sqlglot import exp
@@ -68,6 +69,20 @@ def raw_view(name: str) -> exp.Table:
     return exp.Table(this=ident(f"__ivm_{name}"), db=ident(RAW_SCHEMA))
 
 
+# Suffixes of the stages ivm makes itself (a UNION's __all, an aggregate's __input, a scalar subquery's __sq0, ...)
+_STAGE_SUFFIX = re.compile(r"all|input|groups|pre|rows|sorted|b\d+|gs\d+|sq\d+")
+
+
+def _cte_stage_name(view: str, cte: str) -> str:
+    """The stage of CTE ``cte`` of ``view``; a CTE named like one of ivm's own stages gets a prefix.
+
+    Example:
+        >>> _cte_stage_name("v", "orders"), _cte_stage_name("v", "input")
+        ('v__orders', 'v__cte_input')
+    """
+    return f"{view}__cte_{cte}" if _STAGE_SUFFIX.fullmatch(cte) else f"{view}__{cte}"
+
+
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
     query = _qualified(name, query, schema)
     stages: list[Stage] = []
@@ -77,11 +92,15 @@ def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[
         query.set("with_", None)
         query.set("with", None)
         for cte in with_.expressions:
-            stage_name = f"{name}__{cte.alias_or_name.lower()}"
+            stage_name = _cte_stage_name(name, cte.alias_or_name.lower())
             body = _map_tables(cte.this.copy(), relations)
             stages.extend(_plan_query(stage_name, body, None, schema))
             relations[cte.alias_or_name.lower()] = stage_name
     stages.extend(_plan_query(name, _map_tables(query, relations), list(columns), schema))
+    names = [stage.name for stage in stages]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:  # a CTE named like a stage of another CTE (WITH x AS (.. GROUP BY ..), "x__input" AS ..)
+        raise IvmError(f"two stages would be named {twice}; rename the CTE")
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=tuple(stages))
 
 
