@@ -149,15 +149,34 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = merge_subqueries(eliminate_subqueries(query))
     except SqlglotError as error:
         raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
-    relations = {t.alias_or_name.lower() for t in query.find_all(exp.Table)} \
-        | {a.name.lower() for a in query.find_all(exp.TableAlias)}
-    row = query.find(exp.TableColumn) or next(
-        (c for c in query.find_all(exp.Column) if not c.table and c.name.lower() in relations), None)
+    row = _whole_row(query)
     if row is not None:  # DuckDB's whole row as a STRUCT: over a stored table it would carry the row ids
         raise IvmError(f"the whole row of {row.name} is read as a value")
     if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
         raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
     return query
+
+
+def _whole_row(query: exp.Query) -> exp.Expression | None:
+    """A reference to a relation's whole row (DuckDB's ``SELECT t FROM t``), if the qualified query has one:
+    sqlglot's TableColumn, or a bare column named like a relation that is not an output name of its SELECT
+    (``ORDER BY nation`` after ``n_name AS nation`` reads the output).
+
+    Example:
+        >>> import sqlglot
+        >>> _whole_row(sqlglot.parse_one('SELECT k FROM t AS t GROUP BY k HAVING MAX(t) > 0')).sql()
+        't'
+    """
+    relations = {t.alias_or_name.lower() for t in query.find_all(exp.Table)} \
+        | {a.name.lower() for a in query.find_all(exp.TableAlias)}
+    for node in query.find_all(exp.TableColumn, exp.Column):
+        if isinstance(node, exp.TableColumn):
+            return node
+        select = node.find_ancestor(exp.Select)
+        outputs = {n.lower() for n in select.named_selects} if select is not None else set()
+        if not node.table and node.name.lower() in relations - outputs:
+            return node
+    return None
 
 
 def _in_default_schema(query: exp.Query) -> exp.Query:
