@@ -38,13 +38,13 @@ def mismatch_count_query(left: exp.Query, right: exp.Query, columns: Sequence[st
         window = exp.Window(this=exp.RowNumber(), partition_by=[column(c) for c in exact] or None,
                             order=exp.Order(expressions=[exp.Ordered(this=column(c), nulls_first=True)
                                                          for c in floats]) if floats else None)
-        inner = exp.select(*[column(c) for c in columns], exp.alias_(window, ident("__n"))).from_(
+        inner = exp.select(*[column(c) for c in columns], exp.alias_(window, ident("__ivm_n"))).from_(
             exp.Subquery(this=query.copy(), alias=exp.TableAlias(this=ident("__src"))))
         return exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias)))
 
     on = and_all([null_safe_eq(column(c, "l"), column(c, "r")) for c in exact]
-                 + [exp.EQ(this=column("__n", "l"), expression=column("__n", "r"))])
-    unmatched = or_all([column("__n", "l").is_(exp.Null()), column("__n", "r").is_(exp.Null())]
+                 + [exp.EQ(this=column("__ivm_n", "l"), expression=column("__ivm_n", "r"))])
+    unmatched = or_all([column("__ivm_n", "l").is_(exp.Null()), column("__ivm_n", "r").is_(exp.Null())]
                        + [exp.not_(_close(column(c, "l"), column(c, "r"))) for c in floats])
     return exp.select(exp.func("COUNT", exp.Star())).from_(numbered(left, "l")) \
         .join(numbered(right, "r"), on=on, join_type="FULL OUTER").where(unmatched)

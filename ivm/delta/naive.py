@@ -24,14 +24,14 @@ def fresh_statement(stage: RecomputeStage) -> exp.Create:
 def _numbered(stage: RecomputeStage, relation: exp.Table, with_rid: bool) -> exp.Select:
     cols = [column(c) for c in stage.columns]
     number = exp.Window(this=exp.RowNumber(), partition_by=[c.copy() for c in cols])
-    picks = ([column(RID)] if with_rid else []) + cols + [exp.alias_(number, ident("__n"))]
+    picks = ([column(RID)] if with_rid else []) + cols + [exp.alias_(number, ident("__ivm_n"))]
     return exp.select(*picks).from_(relation)
 
 
 def _unmatched(stage: RecomputeStage, left: exp.Select, right: exp.Select) -> exp.Select:
     """Rows of ``left`` with no partner in ``right`` (same values, same occurrence number)."""
     on = and_all([null_safe_eq(column(c, "l"), column(c, "r")) for c in stage.columns]
-                 + [exp.EQ(this=column("__n", "l"), expression=column("__n", "r"))])
+                 + [exp.EQ(this=column("__ivm_n", "l"), expression=column("__ivm_n", "r"))])
     return exp.select(exp.Star()).from_(exp.Subquery(this=left, alias=exp.TableAlias(this=ident("l")))) \
         .join(exp.Subquery(this=right, alias=exp.TableAlias(this=ident("r"))), on=on, join_type="ANTI")
 

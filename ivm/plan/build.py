@@ -8,6 +8,7 @@ aggregate's input becomes a stage of its own.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Mapping, Sequence
 
 from sqlglot import exp
@@ -68,6 +69,20 @@ def raw_view(name: str) -> exp.Table:
     return exp.Table(this=ident(f"__ivm_{name}"), db=ident(RAW_SCHEMA))
 
 
+# Suffixes of the stages ivm makes itself (a UNION's __all, an aggregate's __input, a scalar subquery's __sq0, ...)
+_STAGE_SUFFIX = re.compile(r"all|input|groups|pre|rows|sorted|b\d+|gs\d+|sq\d+")
+
+
+def _cte_stage_name(view: str, cte: str) -> str:
+    """The stage of CTE ``cte`` of ``view``; a CTE named like one of ivm's own stages gets a prefix.
+
+    Example:
+        >>> _cte_stage_name("v", "orders"), _cte_stage_name("v", "input")
+        ('v__orders', 'v__cte_input')
+    """
+    return f"{view}__cte_{cte}" if _STAGE_SUFFIX.fullmatch(cte) else f"{view}__{cte}"
+
+
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
     query = _qualified(name, query, schema)
     stages: list[Stage] = []
@@ -77,11 +92,15 @@ def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[
         query.set("with_", None)
         query.set("with", None)
         for cte in with_.expressions:
-            stage_name = f"{name}__{cte.alias_or_name.lower()}"
+            stage_name = _cte_stage_name(name, cte.alias_or_name.lower())
             body = _map_tables(cte.this.copy(), relations)
             stages.extend(_plan_query(stage_name, body, None, schema))
             relations[cte.alias_or_name.lower()] = stage_name
     stages.extend(_plan_query(name, _map_tables(query, relations), list(columns), schema))
+    names = [stage.name for stage in stages]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:  # a CTE named like a stage of another CTE (WITH x AS (.. GROUP BY ..), "x__input" AS ..)
+        raise IvmError(f"two stages would be named {twice}; rename the CTE")
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=tuple(stages))
 
 
@@ -97,7 +116,8 @@ def referenced_relations(query: exp.Query) -> set[str]:
         ...     "WITH c AS (SELECT * FROM t), t AS (SELECT * FROM c JOIN u ON TRUE) SELECT * FROM t")))
         ['t', 'u']
     """
-    return {t.name.lower() for t in query.find_all(exp.Table) if not _names_visible_cte(t)}
+    return {t.name.lower() for t in query.find_all(exp.Table)
+            if isinstance(t.this, exp.Identifier) and not _names_visible_cte(t)}  # not range(3) and the like
 
 
 def _names_visible_cte(table: exp.Table) -> bool:
@@ -124,12 +144,61 @@ def _names_visible_cte(table: exp.Table) -> bool:
 
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
-        query = qualify(_named_like_duckdb(query.copy()), schema=_sqlglot_schema(schema), dialect=DIALECT,
+        query = qualify(_named_like_duckdb(_in_default_schema(query.copy())), schema=_sqlglot_schema(schema), dialect=DIALECT,
                         validate_qualify_columns=True, quote_identifiers=True)
         query = merge_subqueries(eliminate_subqueries(query))
     except SqlglotError as error:
         raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
+    row = _whole_row(query)
+    if row is not None:  # DuckDB's whole row as a STRUCT: over a stored table it would carry the row ids
+        raise IvmError(f"the whole row of {row.name} is read as a value")
+    if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
+        raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
     return query
+
+
+def _whole_row(query: exp.Query) -> exp.Expression | None:
+    """A reference to a relation's whole row (DuckDB's ``SELECT t FROM t``), if the qualified query has one:
+    sqlglot's TableColumn, or a bare column named like a relation that is not an output name of its SELECT
+    (``ORDER BY nation`` after ``n_name AS nation`` reads the output).
+
+    Example:
+        >>> import sqlglot
+        >>> _whole_row(sqlglot.parse_one('SELECT k FROM t AS t GROUP BY k HAVING MAX(t) > 0')).sql()
+        't'
+    """
+    relations = {t.alias_or_name.lower() for t in query.find_all(exp.Table)} \
+        | {a.name.lower() for a in query.find_all(exp.TableAlias)}
+    for node in query.find_all(exp.TableColumn, exp.Column):
+        if isinstance(node, exp.TableColumn):
+            return node
+        select = node.find_ancestor(exp.Select)
+        outputs = {n.lower() for n in select.named_selects} if select is not None else set()
+        if not node.table and node.name.lower() in relations - outputs:
+            return node
+    return None
+
+
+def _in_default_schema(query: exp.Query) -> exp.Query:
+    """Drop the schema ``main`` (and a catalog before it) from tables and columns: ``main.t`` and
+    ``shop.main.t`` are source ``t``, which the planner maps to its stored table only when unqualified. Not
+    where a CTE of that name exists (there ``main.t`` is the table, ``t`` the CTE).
+
+    Example:
+        >>> import sqlglot
+        >>> _in_default_schema(sqlglot.parse_one("SELECT main.t.a FROM db.main.t JOIN main.u ON TRUE")).sql()
+        'SELECT t.a FROM t JOIN u ON TRUE'
+    """
+    ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+
+    def strip(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, (exp.Table, exp.Column)) and node.args.get("db") is not None \
+                and node.text("db").lower() == "main" and node.text("catalog").lower() not in ("system", "temp") \
+                and (node.table if isinstance(node, exp.Column) else node.name).lower() not in ctes:
+            node.set("db", None)
+            node.set("catalog", None)
+        return node
+    return query.transform(strip, copy=False)
 
 
 def _named_like_duckdb(query: exp.Query) -> exp.Query:

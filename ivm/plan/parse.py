@@ -68,6 +68,9 @@ def check_read_only(tree: exp.Expression, what: str) -> None:
         if _function_name(node) in EXTERNAL_ACCESS:
             raise IvmError(f"{what} calls {_function_name(node)}(), which reads outside the database; "
                            "load the data as a source table with `ivm load` instead")
+        if isinstance(node, exp.TableSample) and node.args.get("seed") is None:
+            raise IvmError(f"{what} samples rows without a seed ({node.sql(dialect=DIALECT).strip()}); "
+                           "ivm needs the same result on every run: add a seed, e.g. USING SAMPLE 10% (bernoulli, 42)")
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
             raise IvmError(f"{what} reads the file {node.this.sql()}; load it with `ivm load` instead")
 
@@ -110,6 +113,10 @@ def parse_views(text: str) -> list[ViewDefinition]:
                            "alias the columns in the SELECT instead")
         name = target.name.lower()
         check_read_only(query, f"view {name}")
+        reserved = next((i.name for i in query.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
+        if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
+            raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
+                           "choose another alias")
         # Keep the user's own text: DuckDB names unaliased columns after it (CAST(x AS VARCHAR), not TEXT).
         raw = texts[position] if len(texts) == len(statements) else None
         sql = raw if raw and _same_query(raw, query) else query.sql(dialect=DIALECT)

@@ -154,6 +154,9 @@ class Database:
             exists = name in self.sources
             if exists and not replace:
                 raise IvmError(f"source {name} exists; pass replace=True (--replace) to load it again")
+            owner = next((p.name for p in self.plans.values() for s in p.stages if s.name == name), None)
+            if owner is not None:
+                raise IvmError(f"{name} is the name of an internal table of view {owner}; choose another name")
             if exists and any(name in s.inputs for s in self.stages):
                 raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
@@ -167,6 +170,11 @@ class Database:
             self.con.begin()
             for position, (name, data, exists) in enumerate(checked):
                 reader, origin = self._reader(data, header, columns.get(name), f"__ivm_load{position}")
+                reserved = [row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+                            if row[0].lower().startswith("__ivm_")]
+                if reserved:  # the row id column, and hidden from every reader of the source
+                    raise IvmError(f"column {reserved[0]} has a name reserved for ivm (starting with __ivm_); "
+                                   "rename it")
                 declared = [cols for index, cols in self._deletion_indexes() if index.startswith(f"{name}__by_")] \
                     if exists else []
                 self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
@@ -185,7 +193,7 @@ class Database:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
             self.con.commit()
-        except duckdb.Error as error:
+        except (duckdb.Error, IvmError) as error:
             self.con.rollback()
             raise IvmError(f"cannot load {origin} as {name}: {first_line(error)}; nothing was loaded") from None
         finally:
@@ -268,6 +276,10 @@ class Database:
         for definition in definitions:
             if definition.name in self.plans or definition.name in self.sources:
                 raise IvmError(f"{definition.name} already exists in this database")
+            if definition.name.startswith("__"):
+                raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
+            if '"' in definition.name:
+                raise IvmError(f"view name {definition.name!r} contains a double quote; choose another name")
         planned = dict(self.plans)
         current = None
         try:
@@ -277,6 +289,7 @@ class Database:
                 current = definition.name
                 fallback = fallbacks.get(current)
                 plan = self._plan(current, definition.query, definition.sql, fallback)
+                self._check_names(plan)
                 began = time.perf_counter()
                 for stage in plan.stages:
                     self._materialise(stage)
@@ -298,6 +311,17 @@ class Database:
                 return self.deploy(sql, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
         return [d.name for d in definitions]
+
+    def _check_names(self, plan: ViewPlan) -> None:
+        """Stages, sources and views share the ``_ivm`` schema: a stage named like a source or another
+        view's stage (view ``v``'s ``v__input`` and a source ``v__input``) would overwrite it."""
+        owners = {stage.name: other.name for other in self.plans.values() for stage in other.stages}
+        for stage in plan.stages:
+            taken = f"source {stage.name}" if stage.name in self.sources else \
+                f"a table of view {owners[stage.name]}" if stage.name in owners else None
+            if taken:
+                raise IvmError(f"view {plan.name} needs the internal table {INTERNAL_SCHEMA}.{stage.name}, which is "
+                               f"{taken}; rename view {plan.name}")
 
     def _materialise(self, stage: Stage) -> None:
         if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
@@ -576,19 +600,21 @@ class Database:
         return {"ok": all(v["ok"] for v in views.values()), "views": views}
 
     def explain(self, view: str | None = None) -> str:
-        if view is not None and _relation_name(view) not in self.plans:
+        if view is not None and view.lower() not in self.plans:  # any view name, "My View" too
             raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
-        chosen = [self.plans[_relation_name(view)]] if view else list(self.plans.values())
+        chosen = [self.plans[view.lower()]] if view else list(self.plans.values())
         in_place = deferrable(self.stages)
         return "\n\n".join(explain_plan(plan, in_place) for plan in chosen) or "no views deployed"
 
 
 def _check_columns(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> None:
-    """Every column a subquery-free predicate names must be a column of ``table`` (DuckDB matches names
-    case-insensitively)."""
+    """Every column a subquery-free predicate names must be a column of ``table`` or a field of one (DuckDB
+    matches names case-insensitively)."""
     known = {name.lower() for name in columns}
     for node in predicate.find_all(exp.Column):
         qualifier = node.table
+        if qualifier and qualifier.lower() != table.lower() and qualifier.lower() in known:
+            continue  # a STRUCT field: st.a (DuckDB reports a missing field, and the deletion rolls back)
         if qualifier and qualifier.lower() != table.lower():
             raise IvmError(f"bad predicate: column {node.sql(dialect=DIALECT)} names table {qualifier}, "
                            f"but the deletion is from {table}")
@@ -630,6 +656,6 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
 def _relation_name(name: str) -> str:
     if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
         raise IvmError(f"{name!r} is not a valid table name (letters, digits and _; not starting with a digit)")
-    if name.lower().startswith("__ivm"):
-        raise IvmError(f"{name!r} is reserved for ivm")
+    if name.startswith("__"):  # ivm's own tables (__views, __sources, __audit, ...) share the schema
+        raise IvmError(f"{name!r} is reserved for ivm (names starting with __)")
     return name.lower()
