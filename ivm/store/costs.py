@@ -5,8 +5,8 @@ whole view once. On a view DuckDB recomputes in 20 ms (most TPC-H queries at 1M 
 1,000 scattered deletions can cost more than that. ``ivm delete --strategy auto`` asks, per view: would the
 incremental path cost more than a rebuild? Both sides come from what this database measured itself:
 
-* a view's rebuild cost is the time its stages took to materialise, stored at deploy, at ``recompute`` and
-  whenever a deletion rebuilds it (table ``__costs``);
+* a view's rebuild cost is the time its stages took to materialise plus its share of the COMMIT, stored
+  after deploy, after ``recompute`` and whenever a deletion rebuilds it (table ``__costs``);
 * its incremental cost is read from the audit log: the latest deletion from the same source that maintained
   the view incrementally, scaled in proportion to the number of source rows (never below that observation
   when more rows go: a fixed cost does not shrink).
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
+import duckdb
 
 from ivm.audit import LOG
 from ivm.sql import INTERNAL_SCHEMA
@@ -41,11 +43,20 @@ def ensure(con) -> None:
     con.execute(SETUP)
 
 
-def record_rebuilds(con, seconds: dict[str, float]) -> None:
-    """Store the latest rebuild cost of each view in ``seconds`` (inside the caller's transaction)."""
-    if seconds:
-        con.executemany(f"INSERT OR REPLACE INTO {COSTS} VALUES (?, ?, now())",
-                        [[view, float(s)] for view, s in seconds.items()])
+def record_rebuilds(con, seconds: dict[str, float], commit: float = 0.0) -> None:
+    """Store the latest rebuild cost of each view in ``seconds``, after the transaction that built them
+    committed in ``commit`` seconds: the COMMIT writes the rebuilt tables out (and may make DuckDB
+    checkpoint), which a rebuild costs and maintenance mostly does not, so each view takes a share of it in
+    proportion to its build time. Run in its own transaction; a failure is ignored, as a missing
+    measurement only means "maintain"."""
+    total = sum(seconds.values())
+    rows = [[view, float(s) + (commit * s / total if total > 0 else 0.0)] for view, s in seconds.items()]
+    if not rows:
+        return
+    try:
+        con.executemany(f"INSERT OR REPLACE INTO {COSTS} VALUES (?, ?, now())", rows)
+    except duckdb.Error:
+        pass
 
 
 def rebuild_seconds(con) -> dict[str, float]:

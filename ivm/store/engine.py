@@ -298,8 +298,9 @@ class Database:
                 catalog.add_view(self.con, current, definition.sql, fallback)
                 self.plans[definition.name] = plan
                 self._add_to_schema(definition.name)
-            costs.record_rebuilds(self.con, built)
+            committing = time.perf_counter()
             self.con.commit()
+            costs.record_rebuilds(self.con, built, time.perf_counter() - committing)
         except (IvmError, duckdb.Error) as error:
             self.con.rollback()
             self.plans = planned
@@ -379,7 +380,9 @@ class Database:
             if purge:  # [erasure] pending until the purge below has replaced the file
                 pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
+            committing = time.perf_counter()
             self.con.commit()
+            committed = time.perf_counter() - committing
         except BaseException as error:
             self.con.rollback()
             if isinstance(error, duckdb.Error):
@@ -388,6 +391,7 @@ class Database:
         finally:
             if maintainer is not None:
                 maintainer.cleanup()
+        costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in rebuilt.items()}, committed)
         seconds = time.perf_counter() - start
         report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views,
                   "features": feature_report, "audit_id": audit_id}
@@ -464,7 +468,6 @@ class Database:
                 self._materialise(stage)
             after = self.con.execute(count).fetchall()[0][0]
             reports[name] = {"deleted": int(before), "inserted": int(after), "seconds": time.perf_counter() - began}
-        costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in reports.items()})
         return reports
 
     # -- erasure [purge and receipts: ivm/purge.py, ivm/receipt.py] --------------------------------
@@ -565,9 +568,11 @@ class Database:
                     self._materialise(stage)
                 rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
                 views[name] = {"seconds": time.perf_counter() - began, "rows": rows}
-            costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()})
             feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
+            committing = time.perf_counter()
             self.con.commit()
+            costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()},
+                                  time.perf_counter() - committing)
         except duckdb.Error as error:
             self.con.rollback()
             raise IvmError(f"recompute rolled back: {first_line(error)}") from None
