@@ -149,9 +149,10 @@ def test_unknown_strategy_is_a_clear_error(db, tmp_path):
 
 @pytest.mark.parametrize("observed, rows, rebuild, rebuilds", [
     (Observation(1000, 0.100), 1000, 0.020, True),    # 5x dearer than a rebuild
-    (Observation(1000, 0.100), 10, 0.020, False),     # scaled down to 1 ms
+    (Observation(1000, 0.100), 10, 0.020, False),     # 10 ms for 100x fewer rows (square root)
     (Observation(1000, 0.024), 1000, 0.020, False),   # within the margin
-    (Observation(10, 0.030), 1000, 0.020, True),      # scaled up
+    (Observation(10, 0.030), 1000, 0.020, True),      # 300 ms for 100x the rows
+    (Observation(10, 0.030, 0.2), 1000, 0.070, False),  # fitted: grows slowly (75 ms)
     (Observation(10, 0.030), 10, 0.050, False),
     (None, 1000, 0.001, False),                       # nothing measured: maintain
     (Observation(1000, 0.100), 1000, None, False),
@@ -160,10 +161,20 @@ def test_rebuild_reason(observed, rows, rebuild, rebuilds):
     assert (costs.rebuild_reason(observed, rebuild, rows) is not None) == rebuilds
 
 
-def test_estimate_never_drops_below_an_observation_of_fewer_rows():
-    assert costs.estimate(Observation(100, 0.05), 50) == pytest.approx(0.025)
-    assert costs.estimate(Observation(100, 0.05), 400) == pytest.approx(0.2)
+def test_estimate_scales_by_a_power_of_the_rows():
+    assert costs.estimate(Observation(100, 0.05), 400) == pytest.approx(0.1)
+    assert costs.estimate(Observation(100, 0.05, 1.0), 50) == pytest.approx(0.025)
     assert costs.estimate(Observation(0, 0.05), 0) == pytest.approx(0.05)
+
+
+def test_the_exponent_is_fitted_from_two_deletions_of_different_sizes(db):
+    db.delete("orders", "id <= 2")
+    db.delete("orders", "id BETWEEN 3 AND 6")  # twice the rows
+    observed = costs.observations(db.con, "orders", ["big"])["big"]
+    assert observed.rows == 4 and 0.2 <= observed.exponent <= 1.0
+    assert costs.fitted(Observation(100, 0.1), Observation(1000, 1.0)).exponent == pytest.approx(1.0)
+    assert costs.fitted(Observation(100, 0.1), Observation(10000, 0.4)).exponent == pytest.approx(0.301, abs=1e-3)
+    assert costs.fitted(Observation(100, 0.1), Observation(1000, 0.1)).exponent == 0.2
 
 
 def test_closed_keeps_only_views_whose_readers_are_rebuilt_too():
