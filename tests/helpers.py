@@ -138,10 +138,37 @@ class Oracle:
         self.con.close()
 
 
+def hashable(value):
+    """LIST and STRUCT/MAP values come back as Python lists and dicts; bags need hashable rows."""
+    if isinstance(value, list):
+        return ("list", *map(hashable, value))
+    if isinstance(value, dict):
+        return ("dict", *((k, hashable(v)) for k, v in value.items()))
+    return value
+
+
 def fetch(con, relation: str) -> tuple[list[tuple[str, str]], list[tuple]]:
     described = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {quote(relation)}").fetchall()]
-    rows = con.execute(f"SELECT * FROM {quote(relation)}").fetchall()
+    rows = [tuple(map(hashable, row)) for row in con.execute(f"SELECT * FROM {quote(relation)}").fetchall()]
     return described, rows
+
+
+def assert_views_match(db, con, views: list[tuple[str, str]], when: str, types: bool = False) -> None:
+    """Every view of ``db`` equals the same-named view on connection ``con`` (plain DuckDB) as a bag, with
+    the same column names (and types, with ``types``), floats to a relative 1e-9; ``db.verify()`` agrees."""
+    for name, sql in views:
+        got_columns, got = fetch(db.con, name)
+        want_columns, want = fetch(con, name)
+        shape = (lambda cols: cols) if types else (lambda cols: [c for c, _ in cols])
+        assert shape(got_columns) == shape(want_columns), \
+            f"{when}: view {name} has columns {got_columns}, plain DuckDB has {want_columns}\n{sql}"
+        floats = [i for i, (_, t) in enumerate(want_columns) if t.upper() in FLOAT_TYPES]
+        only_ivm, only_plain = bag_difference(got, want, floats)
+        assert not only_ivm and not only_plain, (
+            f"{when}: view {name} differs from plain DuckDB ({len(got)} vs {len(want)} rows)\n{sql}\n"
+            f"only in ivm: {sorted(only_ivm, key=repr)[:10]}\nonly in plain DuckDB: {sorted(only_plain, key=repr)[:10]}")
+    verified = db.verify()
+    assert verified["ok"], f"{when}: db.verify() disagrees: {verified}"
 
 
 def _close(a, b) -> bool:

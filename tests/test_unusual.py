@@ -18,35 +18,7 @@ import pytest
 import ivm
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import FLOAT_TYPES, bag_difference, quote  # noqa: E402
-
-
-def _hashable(value):
-    """LIST and STRUCT/MAP values come back as Python lists and dicts; bags need hashable rows."""
-    if isinstance(value, list):
-        return ("list", *map(_hashable, value))
-    if isinstance(value, dict):
-        return ("dict", *((k, _hashable(v)) for k, v in value.items()))
-    return value
-
-
-def _fetch(con, relation: str):
-    columns = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {quote(relation)}").fetchall()]
-    return columns, [tuple(map(_hashable, row)) for row in con.execute(f"SELECT * FROM {quote(relation)}").fetchall()]
-
-
-def _assert_views_match(db, oracle, views, when: str) -> None:
-    for name, sql in views:
-        got_columns, got = _fetch(db.con, name)
-        want_columns, want = _fetch(oracle, name)
-        assert got_columns == want_columns, f"{when}: view {name}: {got_columns} vs plain {want_columns}\n{sql}"
-        floats = [i for i, (_, t) in enumerate(want_columns) if t.upper() in FLOAT_TYPES]
-        only_ivm, only_plain = bag_difference(got, want, floats)
-        assert not only_ivm and not only_plain, (
-            f"{when}: view {name} differs from plain DuckDB\n{sql}\nonly in ivm: {only_ivm[:10]}\n"
-            f"only in plain DuckDB: {only_plain[:10]}")
-    verified = db.verify()
-    assert verified["ok"], f"{when}: db.verify() disagrees: {verified}"
+from helpers import assert_views_match, quote  # noqa: E402
 
 
 def check(setup: str, views: list[tuple[str, str]], deletions: list[tuple[str, str]]) -> None:
@@ -63,11 +35,11 @@ def check(setup: str, views: list[tuple[str, str]], deletions: list[tuple[str, s
         for name, sql in views:
             oracle.execute(f"CREATE VIEW {quote(name)} AS {sql}")
         db.deploy(";\n".join(f"CREATE VIEW {quote(n)} AS {s}" for n, s in views))
-        _assert_views_match(db, oracle, views, "after deploy")
+        assert_views_match(db, oracle, views, "after deploy", types=True)
         for step, (table, where) in enumerate(deletions, 1):
             oracle.execute(f"DELETE FROM {quote(table)} WHERE {where}")
             db.delete(table, where)
-            _assert_views_match(db, oracle, views, f"after deletion {step} ({table}: {where})")
+            assert_views_match(db, oracle, views, f"after deletion {step} ({table}: {where})", types=True)
     finally:
         db.close()
         oracle.close()
