@@ -74,6 +74,13 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
     # BUG: the recompute rule numbers equal rows in a column "__n" next to the stage's own columns; a source
     # column "__n" took its place in the pairing join, so two stored rows with equal values both matched
     # one fresh row and a deleted duplicate stayed in the view.
+    # BUG: HAVING with a subquery re-evaluated a constant ROLLUP key above the aggregate (0, not NULL)
+    pytest.param(DUPLICATES, [("v", "SELECT (0 + 0) AS g, COUNT(*) AS n, GROUPING((0 + 0)) AS gg FROM t "
+                                    "GROUP BY ROLLUP ((0 + 0)) HAVING COUNT(*) > (SELECT SUM(id) * 0.1 FROM t)"),
+                              ("w", "SELECT (k % 2) AS g, COUNT(*) AS n FROM t GROUP BY ROLLUP ((k % 2))"),
+                              ("x", "SELECT (id + k) AS g, AVG(id) AS m, GROUPING(id, (id + k)) AS gg FROM t "
+                                    "GROUP BY CUBE (id, (id + k)) HAVING COUNT(*) > (SELECT SUM(id) * 0.1 FROM t)")],
+                 [("t", "id = 1"), ("t", "true")], id="rollup-computed-keys-and-having-subquery"),
     pytest.param(DUPLICATES, [("v", 'SELECT "__n" FROM t ORDER BY 1 LIMIT 2 + 8')], [("t", "id = 1"), ("t", "k IS NULL")],
                  id="recompute-duplicates-column-named-__n"),
     # BUG: verify() numbers equal rows in a column "__n" too: with a source column of that name it reported

@@ -535,6 +535,12 @@ def _after_aggregate(name, select, columns, schema, plan) -> list[Stage] | None:
     own = {id(c) for c in scope.columns if c.table}
     group = select.args.get("group")
     group_sql = {g.sql(dialect=DIALECT) for g in (group.expressions if group is not None else [])}
+    if group is not None and _build().has_grouping_sets(select):
+        sets = _grouping_sets(group)
+        keys = [key for chosen in sets or [] for key in chosen]
+        if sets is None or any(key.find(exp.Column) is None for key in keys):
+            return None  # a constant key: the stage above would evaluate it again instead of reading its NULL
+        group_sql |= {text for key in keys for text in (key.sql(dialect=DIALECT), _key_text(key))}
     extract = _Extractor("__ivm_h", "__g")
 
     def visit(node: exp.Expression):
@@ -673,8 +679,10 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]
     sets = _grouping_sets(select.args["group"])
     if sets is None:
         return None
-    sql = lambda node: node.sql(dialect=DIALECT)  # noqa: E731
+    sql = _key_text
     every = {sql(k): k for chosen in sets for k in chosen}
+    if any(node.find(exp.Column) is None for node in every.values()):
+        return None  # a constant key: a SELECT item equal to it would be evaluated again, not read as NULL
     typed, unknown = {}, set()
     for key, node in every.items():
         typ = types.get(node.name) if isinstance(node, exp.Column) and node.table == "__core" else None
@@ -725,10 +733,18 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]
     return branches, untyped
 
 
+def _key_text(node: exp.Expression) -> str:
+    """A grouping key or SELECT item as text, outer parentheses dropped: ``ROLLUP ((k % 2))`` groups by the
+    item ``k % 2``, as DuckDB matches them."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node.sql(dialect=DIALECT)
+
+
 def _only_in_aggregates(value: exp.Expression, key: str) -> bool:
     """Whether every occurrence of ``key`` in ``value`` lies inside an aggregate (which keeps its value)."""
     for node in value.walk():
-        if isinstance(node, exp.Expression) and node.sql(dialect=DIALECT) == key:
+        if isinstance(node, exp.Expression) and _key_text(node) == key:
             parent = node.parent
             while parent is not None and parent is not value.parent:
                 if isinstance(parent, (*AGG_WRAPPERS, exp.AggFunc, exp.Grouping)) or unknown_aggregate(parent):
