@@ -290,17 +290,12 @@ class Database:
                 fallback = fallbacks.get(current)
                 plan = self._plan(current, definition.query, definition.sql, fallback)
                 self._check_names(plan)
-                began = time.perf_counter()
-                for stage in plan.stages:
-                    self._materialise(stage)
-                built[current] = time.perf_counter() - began
+                built[current] = self._build(plan)
                 self._expose(plan)
                 catalog.add_view(self.con, current, definition.sql, fallback)
                 self.plans[definition.name] = plan
                 self._add_to_schema(definition.name)
-            committing = time.perf_counter()
-            self.con.commit()
-            costs.record_rebuilds(self.con, built, time.perf_counter() - committing)
+            costs.record_rebuilds(self.con, built, self._commit())
         except (IvmError, duckdb.Error) as error:
             self.con.rollback()
             self.plans = planned
@@ -323,6 +318,24 @@ class Database:
             if taken:
                 raise IvmError(f"view {plan.name} needs the internal table {INTERNAL_SCHEMA}.{stage.name}, which is "
                                f"{taken}; rename view {plan.name}")
+
+    def _build(self, plan: ViewPlan, hook: Callable[[Stage], None] | None = None) -> float:
+        """Materialise every stage of ``plan`` from its inputs; returns the seconds it took."""
+        began = time.perf_counter()
+        for stage in plan.stages:
+            if hook:
+                hook(stage)
+            self._materialise(stage)
+        return time.perf_counter() - began
+
+    def _rows(self, view: str) -> int:
+        return int(self.con.execute(f"SELECT COUNT(*) FROM {render(internal_table(view))}").fetchall()[0][0])
+
+    def _commit(self) -> float:
+        """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py)."""
+        began = time.perf_counter()
+        self.con.commit()
+        return time.perf_counter() - began
 
     def _materialise(self, stage: Stage) -> None:
         if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
@@ -380,9 +393,7 @@ class Database:
             if purge:  # [erasure] pending until the purge below has replaced the file
                 pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
-            committing = time.perf_counter()
-            self.con.commit()
-            committed = time.perf_counter() - committing
+            committed = self._commit()
         except BaseException as error:
             self.con.rollback()
             if isinstance(error, duckdb.Error):
@@ -459,15 +470,9 @@ class Database:
         for name, plan in self.plans.items():
             if name not in views:
                 continue
-            began = time.perf_counter()
-            count = f"SELECT COUNT(*) FROM {render(internal_table(name))}"
-            before = self.con.execute(count).fetchall()[0][0]
-            for stage in plan.stages:
-                if hook:
-                    hook(stage)
-                self._materialise(stage)
-            after = self.con.execute(count).fetchall()[0][0]
-            reports[name] = {"deleted": int(before), "inserted": int(after), "seconds": time.perf_counter() - began}
+            before = self._rows(name)
+            seconds = self._build(plan, hook)
+            reports[name] = {"deleted": before, "inserted": self._rows(name), "seconds": seconds}
         return reports
 
     # -- erasure [purge and receipts: ivm/purge.py, ivm/receipt.py] --------------------------------
@@ -563,16 +568,9 @@ class Database:
         try:
             self.con.begin()
             for name, plan in self.plans.items():
-                began = time.perf_counter()
-                for stage in plan.stages:
-                    self._materialise(stage)
-                rows = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
-                views[name] = {"seconds": time.perf_counter() - began, "rows": rows}
+                views[name] = {"seconds": self._build(plan), "rows": self._rows(name)}
             feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
-            committing = time.perf_counter()
-            self.con.commit()
-            costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()},
-                                  time.perf_counter() - committing)
+            costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()}, self._commit())
         except duckdb.Error as error:
             self.con.rollback()
             raise IvmError(f"recompute rolled back: {first_line(error)}") from None
