@@ -50,11 +50,11 @@ def measure(benchmark, deployed: Path, work: Path, view: str, method: str, scena
             return
         rounds = iter(range(ROUNDS))
         removed, rebuilt = [], set()
-        strategy = "auto" if method == "auto" else "incremental"
+        mode = "auto" if method == "auto" else "incremental"
 
         def run(k: int) -> None:
             for table, where in deletions(scenario, k):
-                report = db.delete(table, where, strategy=strategy)
+                report = db.delete(table, where, strategy=mode)
                 removed.append(report["deleted_rows"])
                 if report["views"][view]["rebuilt"]:
                     rebuilt.add(k)
