@@ -12,6 +12,7 @@ import click
 
 from ivm import receipt as receipts
 from ivm.errors import IvmError
+from ivm.store import csv_options
 from ivm.store.engine import Database
 
 
@@ -38,7 +39,10 @@ def cli(udfs) -> None:
 @click.option("--columns", "column_specs", multiple=True, metavar="NAME=COL,COL,...",
               help="Column names for source NAME (repeatable).")
 @click.option("--replace", is_flag=True, help="Reload a source that no view reads yet.")
-def load(db, sources, no_header, column_specs, replace):
+@click.option("--csv", "csv_specs", multiple=True, metavar="KEY=VALUE",
+              help="A DuckDB read_csv option for the CSV files (repeatable), e.g. delim=';' "
+                   "decimal_separator=, nullstr=NA dateformat=%d/%m/%Y.")
+def load(db, sources, no_header, column_specs, replace, csv_specs):
     """CSV or Parquet files become source tables in the DuckDB file DB."""
     names = {}
     for spec in column_specs:
@@ -53,7 +57,8 @@ def load(db, sources, no_header, column_specs, replace):
             raise IvmError(f"expected NAME=PATH, got {spec!r}")
         pairs.append((name, path))
     with _open(db) as database:
-        rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace)
+        rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace,
+                                  csv=dict(csv_options.parse_cli(spec) for spec in csv_specs))
     for name, path in pairs:
         click.echo(f"loaded {name}: {rows[name.lower()]} rows from {path}")
 

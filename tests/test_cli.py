@@ -19,12 +19,15 @@ import subprocess
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+
+import ivm as ivm_api
 
 CLI = [sys.executable, "-m", "ivm.cli"]
 COMMANDS = ["load", "deploy", "delete", "recompute", "verify", "explain", "index"]
@@ -569,3 +572,52 @@ def test_locked_database(db):
         holder.kill()
         holder.wait(timeout=30)
     assert_unchanged(db, before)
+
+
+def test_load_csv_options_read_the_file_as_the_pipeline_did(tmp_path):
+    """A semicolon file with decimal commas, NA markers and day-first dates, as European exports are:
+    without the options the amounts would be text and the dates strings."""
+    export = tmp_path / "orders.csv"
+    export.write_text("oid;amount;shipped\n1;12,50;03/02/2024\n2;NA;28/02/2024\n3;7,25;NA\n")
+    db = tmp_path / "x.db"
+    ok(ivm("load", db, f"orders={export}", "--csv", "delim=;", "--csv", "decimal_separator=,",
+           "--csv", "nullstr=NA", "--csv", "dateformat=%d/%m/%Y"))
+    con = duckdb.connect(str(db))
+    try:
+        types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_schema = 'main' AND table_name = 'orders'").fetchall())
+        assert types["amount"] == "DOUBLE" and types["shipped"] == "DATE"
+        rows = con.execute("SELECT oid, amount, CAST(shipped AS VARCHAR) FROM orders ORDER BY oid").fetchall()
+        assert rows == [(1, 12.5, "2024-02-03"), (2, None, "2024-02-28"), (3, 7.25, None)]
+    finally:
+        con.close()
+
+    # a list and a map (quoted SQL literals) through the Python API and the CLI alike
+    db2 = tmp_path / "y.db"
+    ok(ivm("load", db2, f"orders={export}", "--csv", "delim=';'", "--csv", "decimal_separator=','",
+           "--csv", "nullstr=['NA', '']", "--csv", "types={'oid': 'VARCHAR'}"))
+    assert view_rows(db2, "orders") == bag([("1", 12.5, date(2024, 2, 3)), ("2", None, date(2024, 2, 28)),
+                                            ("3", 7.25, None)])
+    with ivm_api.connect(tmp_path / "z.db") as api:
+        api.load("orders", export, csv={"delim": ";", "decimal_separator": ",", "nullstr": ["NA"],
+                                        "types": {"oid": "BIGINT"}, "dateformat": "%d/%m/%Y"})
+        assert api.con.execute("SELECT SUM(amount) FROM orders").fetchone()[0] == pytest.approx(19.75)
+
+
+def test_load_csv_options_refuse_bad_input_and_load_nothing(tmp_path):
+    export = tmp_path / "orders.csv"
+    export.write_text("oid;amount\n1;2\n")
+    db = tmp_path / "x.db"
+    ok(ivm("load", db, f"seed={export}"))
+    before = snapshot(db)
+    user_error(ivm("load", db, f"orders={export}", "--csv", "no_such_option=1"), "no_such_option")
+    user_error(ivm("load", db, f"orders={export}", "--csv", "delim"), "KEY=VALUE")
+    user_error(ivm("load", db, f"orders={export}", "--csv", "delim) ; DROP TABLE seed; --=x"), "plain name")
+    user_error(ivm("load", db, f"orders={export}", "--csv", "nullstr=['NA', (SELECT 1)]"), "only literals")
+    # a value is a string literal, never SQL: this is a (bad) delimiter, not a statement
+    user_error(ivm("load", db, f"orders={export}", "--csv", "delim=x'); DROP TABLE seed; --"), "orders")
+    assert_unchanged(db, before)
+    with ivm_api.connect(db) as api:
+        with pytest.raises(ivm_api.IvmError, match="not supported"):
+            api.load("orders", export, csv={"delim": object()})
+        assert "orders" not in api.sources

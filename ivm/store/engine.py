@@ -30,7 +30,7 @@ from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPla
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
-from ivm.store import catalog, costs
+from ivm.store import catalog, costs, csv_options
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
 from ivm.userfile import load_module
@@ -137,15 +137,20 @@ class Database:
 
     # -- load --------------------------------------------------------------------------------------
     def load(self, name: str, data, *, header: bool | None = None, columns: list[str] | None = None,
-             replace: bool = False) -> int:
-        """Make ``data`` (a CSV or Parquet path, a pandas DataFrame or an Arrow table) source table ``name``."""
+             replace: bool = False, csv: Mapping[str, object] | None = None) -> int:
+        """Make ``data`` (a CSV or Parquet path, a pandas DataFrame or an Arrow table) source table ``name``.
+
+        ``csv``: DuckDB ``read_csv`` options for a CSV file, e.g. ``{"delim": ";", "decimal_separator": ","}``
+        (:mod:`ivm.store.csv_options`)."""
         return self.load_many([(name, data)], header=header, columns={name: columns} if columns else None,
-                              replace=replace)[_relation_name(name)]
+                              replace=replace, csv=csv)[_relation_name(name)]
 
     def load_many(self, items, *, header: bool | None = None, columns: dict | None = None,
-                  replace: bool = False) -> dict[str, int]:
-        """Load several sources in one transaction: all of them, or none if any fails."""
+                  replace: bool = False, csv: Mapping[str, object] | None = None) -> dict[str, int]:
+        """Load several sources in one transaction: all of them, or none if any fails. ``csv`` options
+        apply to every CSV file among them."""
         columns = {k.lower(): v for k, v in (columns or {}).items()}
+        csv_parameters = csv_options.named_parameters(csv or {})
         checked = []
         for name, data in items:
             name = _relation_name(name)
@@ -169,7 +174,8 @@ class Database:
         try:
             self.con.begin()
             for position, (name, data, exists) in enumerate(checked):
-                reader, origin = self._reader(data, header, columns.get(name), f"__ivm_load{position}")
+                reader, origin = self._reader(data, header, columns.get(name), f"__ivm_load{position}",
+                                              csv_parameters)
                 reserved = [row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
                             if row[0].lower().startswith("__ivm_")]
                 if reserved:  # the row id column, and hidden from every reader of the source
@@ -247,7 +253,7 @@ class Database:
     def _index_name(table: str, columns) -> str:
         return f"{table}__by_{'_'.join(c.lower() for c in columns)}"
 
-    def _reader(self, data, header, columns, alias: str) -> tuple[str, str]:
+    def _reader(self, data, header, columns, alias: str, csv_parameters=()) -> tuple[str, str]:
         if not isinstance(data, (str, os.PathLike)):
             self.con.register(alias, data)
             return alias, type(data).__name__
@@ -262,6 +268,7 @@ class Database:
             options.append(f"header = {str(header).lower()}")
         if columns:
             options.append("names = [" + ", ".join(exp.Literal.string(c).sql() for c in columns) + "]")
+        options.extend(csv_parameters)
         return f"read_csv({', '.join([literal, *options])})", str(path)
 
     # -- deploy ------------------------------------------------------------------------------------
