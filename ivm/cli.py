@@ -12,6 +12,7 @@ import click
 
 from ivm import receipt as receipts
 from ivm.errors import IvmError
+from ivm.progress import terminal_bar
 from ivm.store import csv_options
 from ivm.store.engine import Database
 
@@ -89,7 +90,8 @@ def deploy(db, views_file):
     if not path.is_file():
         raise IvmError(f"file {path} does not exist")
     with _open(db) as database:
-        names = database.deploy(path.read_text())
+        with terminal_bar("deploy") as progress:
+            names = database.deploy(path.read_text(), progress=progress)
         for name in names:
             plan = database.plans[name]
             from ivm.store.engine import strategy_of
@@ -162,8 +164,8 @@ def receipt(db, receipt_id, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def recompute(db, as_json):
     """Recompute every view from the current sources (the baseline)."""
-    with _open(db) as database:
-        report = database.recompute()
+    with _open(db) as database, terminal_bar("recompute") as progress:
+        report = database.recompute(progress=progress)
     lines = [f"recomputed {len(report['views'])} views in {report['seconds']:.4f} s"]
     lines += [f"  {n}: {v['rows']} rows, {v['seconds']:.4f} s" for n, v in report["views"].items()]
     _emit(report, as_json, "\n".join(lines))
@@ -174,8 +176,8 @@ def recompute(db, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(db, as_json):
     """Exit 0 iff every maintained view equals a fresh full recompute, 1 otherwise."""
-    with _open(db) as database:
-        report = database.verify()
+    with _open(db) as database, terminal_bar("verify") as progress:
+        report = database.verify(progress=progress)
     lines = [f"{'ok' if v['ok'] else 'MISMATCH'} {n} ({v['rows']} rows)" for n, v in report["views"].items()]
     _emit(report, as_json, "\n".join(lines) or "no views deployed")
     sys.exit(0 if report["ok"] else 1)

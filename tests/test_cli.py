@@ -621,3 +621,25 @@ def test_load_csv_options_refuse_bad_input_and_load_nothing(tmp_path):
         with pytest.raises(ivm_api.IvmError, match="not supported"):
             api.load("orders", export, csv={"delim": object()})
         assert "orders" not in api.sources
+
+
+def test_progress_reports_each_view_and_the_bar_stays_off_pipes(shop, tmp_path):
+    """deploy, recompute and verify report (done, total, view) before each view; the CLI draws a bar on
+    stderr only when stderr is a terminal, so piped runs (these tests, JSON consumers) see no bar."""
+    from ivm.progress import terminal_bar
+
+    calls = []
+    with ivm_api.connect(tmp_path / "p.db") as db:
+        db.load("customers", shop["data"]["customers"])
+        db.load("orders", shop["data"]["orders"])
+        names = db.deploy(shop["views"].read_text(), progress=lambda *call: calls.append(("deploy", *call)))
+        db.recompute(progress=lambda *call: calls.append(("recompute", *call)))
+        db.verify(progress=lambda *call: calls.append(("verify", *call)))
+    for command in ("deploy", "recompute", "verify"):
+        assert [c[1:] for c in calls if c[0] == command] == [(i, len(names), n) for i, n in enumerate(names)]
+    with terminal_bar("deploy", enabled=True) as report:
+        report(1, 3, "v")
+    with terminal_bar("deploy") as report:  # pytest's stderr is not a terminal
+        assert report is None
+    result = ok(ivm("recompute", tmp_path / "p.db"))
+    assert result.stderr == ""

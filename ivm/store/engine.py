@@ -28,6 +28,7 @@ from ivm.ml import features as ml_features
 from ivm.plan.build import RAW_SCHEMA, fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
+from ivm.progress import Report
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
 from ivm.store import catalog, costs, csv_options
@@ -272,11 +273,13 @@ class Database:
         return f"read_csv({', '.join([literal, *options])})", str(path)
 
     # -- deploy ------------------------------------------------------------------------------------
-    def deploy(self, sql: str, *, _fallbacks: dict[str, str] | None = None) -> list[str]:
+    def deploy(self, sql: str, *, progress: Report | None = None,
+               _fallbacks: dict[str, str] | None = None) -> list[str]:
         """Deploy the ``CREATE VIEW`` statements in ``sql``: plan, materialise and start maintaining them.
 
         If the SQL our planner produced for a view fails in DuckDB, the whole deployment is rolled back and
-        retried with that view maintained by recompute (recorded, and named in ``explain``)."""
+        retried with that view maintained by recompute (recorded, and named in ``explain``). ``progress``
+        is called with ``(views done, views, name)`` before each view (:mod:`ivm.progress`)."""
         fallbacks = dict(_fallbacks or {})
         self._templates.clear()  # statement texts are per plan
         definitions = parse_views(sql)
@@ -292,8 +295,10 @@ class Database:
         try:
             self.con.begin()
             built = {}
-            for definition in definitions:
+            for position, definition in enumerate(definitions):
                 current = definition.name
+                if progress:
+                    progress(position, len(definitions), current)
                 fallback = fallbacks.get(current)
                 plan = self._plan(current, definition.query, definition.sql, fallback)
                 self._check_names(plan)
@@ -311,7 +316,7 @@ class Database:
                 raise
             if current is not None and current not in fallbacks:
                 fallbacks[current] = f"the planned SQL failed in DuckDB ({first_line(error)[:120]})"
-                return self.deploy(sql, _fallbacks=fallbacks)
+                return self.deploy(sql, progress=progress, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
         return [d.name for d in definitions]
 
@@ -569,12 +574,14 @@ class Database:
         return sorted(found)
 
     # -- recompute, verify, explain ---------------------------------------------------------------
-    def recompute(self) -> dict:
+    def recompute(self, *, progress: Report | None = None) -> dict:
         """Rebuild every view from the current sources (the baseline incremental maintenance must beat)."""
         views, start = {}, time.perf_counter()
         try:
             self.con.begin()
-            for name, plan in self.plans.items():
+            for position, (name, plan) in enumerate(self.plans.items()):
+                if progress:
+                    progress(position, len(self.plans), name)
                 views[name] = {"seconds": self._build(plan), "rows": self._rows(name)}
             feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
             costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()}, self._commit())
@@ -601,10 +608,12 @@ class Database:
         ctes = [f'"{name}" AS ({sql[name]})' for name in order if name in needed]
         return (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM ({sql[view]})"
 
-    def verify(self) -> dict:
+    def verify(self, *, progress: Report | None = None) -> dict:
         """Compare every maintained view with a fresh recompute from the sources, as bags."""
         views = {}
-        for name in self.plans:
+        for position, name in enumerate(self.plans):
+            if progress:
+                progress(position, len(self.plans), name)
             ok, rows = compare.bags_equal(self.con, f'SELECT * FROM main."{name}"', self.fresh_query(name))
             views[name] = {"ok": ok, "rows": rows}
         return {"ok": all(v["ok"] for v in views.values()), "views": views}

@@ -1,0 +1,35 @@
+"""Progress of long commands (deploying, recomputing and verifying many or large views) on stderr.
+
+The engine reports ``(done, total, label)`` through an optional callback and knows nothing of terminals; the
+CLI turns the reports into a rich progress bar on stderr when stderr is a terminal, so piped output, JSON
+reports and logs stay clean.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
+
+Report = Callable[[int, int, str], None]
+
+
+@contextmanager
+def terminal_bar(command: str, enabled: bool | None = None) -> Iterator[Optional[Report]]:
+    """A report callback drawing a transient bar on stderr, or None when stderr is not a terminal."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task(command, total=None)
+
+    def report(done: int, total: int, label: str) -> None:
+        bar.update(task, completed=done, total=total, description=f"{command} {label}"[:48])
+
+    with bar:
+        yield report
