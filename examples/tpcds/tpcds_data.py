@@ -224,7 +224,10 @@ def source_sql(tickets: int) -> dict[str, str]:
                      f"{_pick(['Y', 'N'], 'i * 7')} AS p_channel_dmail, {_pick(['Y', 'N'], 'i * 11')} AS p_channel_tv "
                      f"FROM range(1, {promos + 1}) r(i)",
         "warehouse": f"SELECT i AS w_warehouse_sk, 'Warehouse ' || {_pick(STORE_NAMES, 'i * 3')} || ' ' || i "
-                     f"AS w_warehouse_name, {_pick(STATES[:6], 'i * 5')} AS w_state FROM range(1, {warehouses + 1}) r(i)",
+                     f"AS w_warehouse_name, {_pick(STATES[:6], 'i * 5')} AS w_state, "
+                     f"(50000 + hash(i * 7) % 950000)::INTEGER AS w_warehouse_sq_ft, {_pick(CITIES, 'i * 11')} AS w_city, "
+                     f"{_pick(COUNTIES[:6], 'i * 13')} AS w_county, 'United States' AS w_country "
+                     f"FROM range(1, {warehouses + 1}) r(i)",
         "store_sales": f"SELECT day_sk AS ss_sold_date_sk, item AS ss_item_sk, "
                        f"{_nullable('customer', 'b * 53', 40)} AS ss_customer_sk, "
                        f"1 + hash(o * 59) % {cdemos} AS ss_cdemo_sk, 1 + hash(o * 61) % {hdemos} AS ss_hdemo_sk, "
