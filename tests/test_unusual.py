@@ -240,3 +240,20 @@ def test_long_in_list_deletes_and_redacts_in_linear_time():
         assert db.con.execute("SELECT predicate FROM _ivm.__audit").fetchall()[0][0].count("?") == 15000
     finally:
         db.close()
+
+
+def test_every_way_of_writing_a_constant_is_redacted_in_the_log():
+    """BUG: the audit log and erasure receipts redact the request's constants, but only plain literals: a
+    name written as $$Ann Lee$$ (raw string) or e'Ann Lee' (escape string) was kept verbatim, and N'...'
+    printed as N?. The deletions themselves work; the logged shape holds no name."""
+    db = ivm.connect(":memory:")
+    try:
+        db.load("people", pd.DataFrame({"id": [1, 2, 3, 4], "name": ["Ann Lee", "Bo Dahl", "Cy Moss", "Di Park"]}))
+        db.deploy("CREATE VIEW v AS SELECT name FROM people WHERE id > 0")
+        for predicate in ("name = $$Ann Lee$$", "name = e'Bo Dahl'", "name = N'Cy Moss'", "name = 'Di Park'"):
+            assert db.delete("people", predicate)["deleted_rows"] == 1, predicate
+        logged = [row[0] for row in db.con.execute("SELECT predicate FROM _ivm.__audit ORDER BY id").fetchall()]
+        assert logged == ["name = ?"] * 4
+        assert db.con.execute("SELECT COUNT(*) FROM v").fetchone()[0] == 0 and db.verify()["ok"]
+    finally:
+        db.close()
