@@ -512,6 +512,7 @@ BAD_INPUT = {
     "delete-broken-parentheses": _delete("orders", "id IN (101)) OR (1=1"),
     "delete-writing-subquery": _delete("orders", "(DELETE FROM customers RETURNING 1)"),
     "delete-empty-predicate": _delete("orders", "   "),
+    "delete-value-with-an-alias": _delete("orders", "order_id = 101 x", "alias"),
     "delete-from-view": _delete("eu_orders", "order_id = 101", "eu_orders"),
     "delete-from-unknown-table": _delete("no_such_table", "id = 1", "no_such_table"),
     # deletion-key indexes
