@@ -31,7 +31,7 @@ from ivm.plan.parse import parse_predicate, parse_views
 from ivm.progress import Report
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
-from ivm.store import catalog, costs, csv_options
+from ivm.store import catalog, costs, csv_options, wal
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
 from ivm.userfile import load_module
@@ -63,6 +63,7 @@ class Database:
         except duckdb.Error as error:
             raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
         self._register_udfs(self.con)
+        wal.configure(self.con)
         catalog.ensure(self.con)
         ml_features.ensure(self.con)  # [ml] feature sets
         audit.ensure(self.con)        # [audit] the deletion log
@@ -344,10 +345,13 @@ class Database:
         return int(self.con.execute(f"SELECT COUNT(*) FROM {render(internal_table(view))}").fetchall()[0][0])
 
     def _commit(self) -> float:
-        """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py)."""
+        """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py).
+        Then, outside those seconds, a checkpoint when the log has grown large (:mod:`ivm.store.wal`)."""
         began = time.perf_counter()
         self.con.commit()
-        return time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        wal.checkpoint_if_due(self.con, self.path)
+        return seconds
 
     def _materialise(self, stage: Stage) -> None:
         if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
@@ -518,6 +522,7 @@ class Database:
         except duckdb.Error as error:
             raise IvmError(f"cannot reopen database {self.path} after the purge: {first_line(error)}") from None
         self._register_udfs(self.con)
+        wal.configure(self.con)
         self._schema_cache = None
         self._sources_cache = None
 
