@@ -57,9 +57,10 @@ def load(db, sources, no_header, column_specs, replace, csv_specs):
         if not path:
             raise IvmError(f"expected NAME=PATH, got {spec!r}")
         pairs.append((name, path))
+    csv = dict(csv_options.parse_cli(spec) for spec in csv_specs)  # before the file is opened (or created)
     with _open(db) as database:
         rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace,
-                                  csv=dict(csv_options.parse_cli(spec) for spec in csv_specs))
+                                  csv=csv)
     for name, path in pairs:
         click.echo(f"loaded {name}: {rows[name.lower()]} rows from {path}")
 

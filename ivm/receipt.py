@@ -91,19 +91,20 @@ _CONSTANTS = (exp.Literal, exp.National, exp.ByteString, exp.RawString, exp.HexS
 
 
 def redacted(predicate: exp.Expression) -> tuple[str, int]:
-    """The predicate with every constant replaced by ``?``: ``name = 'Ann Lee'`` is itself the personal data
-    that was erased, so the receipt keeps the shape of the request, not its values.
+    """The predicate with every constant (and JSON path) replaced by ``?`` and without comments: ``name = 'Ann
+    Lee'`` is itself the personal data that was erased, so the receipt keeps the shape of the request only.
 
     Rendered by a generator that prints constants as ``?`` rather than by replacing them in the tree:
     sqlglot re-parents a whole argument list on each replacement, which made ``id IN (50,000 ids)``
     take minutes."""
-    count = sum(1 for _ in predicate.find_all(*_CONSTANTS))
-    return _RedactingGenerator(dialect=Dialect.get_or_raise(DIALECT)).generate(predicate, copy=True), count
+    count = sum(1 for _ in predicate.find_all(*_CONSTANTS, exp.JSONPath))
+    generator = _RedactingGenerator(dialect=Dialect.get_or_raise(DIALECT), comments=False)  # "-- Ann Lee"
+    return generator.generate(predicate, copy=True), count
 
 
 class _RedactingGenerator(Dialect.get_or_raise(DIALECT).generator_class):
     TRANSFORMS = {**Dialect.get_or_raise(DIALECT).generator_class.TRANSFORMS,
-                  **{kind: (lambda self, expression: "?") for kind in _CONSTANTS}}
+                  **{kind: (lambda self, expression: "?") for kind in (*_CONSTANTS, exp.JSONPath)}}
 
 
 # -- fingerprints ----------------------------------------------------------------------------------------

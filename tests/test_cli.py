@@ -644,3 +644,49 @@ def test_progress_reports_each_view_and_the_bar_stays_off_pipes(shop, tmp_path):
         assert report is None
     result = ok(ivm("recompute", tmp_path / "p.db"))
     assert result.stderr == ""
+
+
+def test_a_failing_progress_callback_deploys_nothing(shop, tmp_path):
+    """Review finding: deploy rolled back only on IvmError and DuckDB errors; an exception from the progress
+    callback (or Ctrl-C) left the transaction open and a half-deployed plan in the Database object, so every
+    later deletion failed ('cannot start a transaction within a transaction')."""
+    def fail_at_second(done, total, view):
+        if done == 1:
+            raise RuntimeError("callback failed")
+
+    with ivm_api.connect(tmp_path / "p.db") as db:
+        db.load("customers", shop["data"]["customers"])
+        db.load("orders", shop["data"]["orders"])
+        with pytest.raises(RuntimeError, match="callback failed"):
+            db.deploy(shop["views"].read_text(), progress=fail_at_second)
+        assert db.views == [] and db.plans == {}
+        names = db.deploy(shop["views"].read_text())
+        db.delete("orders", "id = 101")
+        assert db.views == names and db.verify()["ok"]
+
+
+def test_load_csv_option_values_are_text_unless_the_option_takes_a_number(tmp_path):
+    """Review findings: `--csv nullstr=-999` was turned into the number -999 (DuckDB refused it), a numpy float
+    was rendered with its repr (np.float64(...)), a bad --csv spec still created the database file, and CSV
+    options on Parquet-only loads were silently ignored."""
+    import numpy as np
+
+    export = tmp_path / "m.csv"
+    export.write_text("id,reading\n1,-999\n2,4.5\n3,00\n")
+    db = tmp_path / "x.db"
+    ok(ivm("load", db, f"m={export}", "--csv", "nullstr=-999", "--csv", "skip=0", "--csv", "header=true",
+           "--csv", "types={'reading': 'DOUBLE'}"))
+    assert view_rows(db, "m") == bag([(1, None), (2, 4.5), (3, 0.0)])
+    with ivm_api.connect(tmp_path / "y.db") as api:
+        api.load("m", export, csv={"nullstr": "00", "sample_size": np.int64(-1), "skip": np.float64(0).item()})
+        assert api.con.execute("SELECT COUNT(*) FROM m WHERE reading IS NULL").fetchone()[0] == 1
+    from ivm.store.csv_options import named_parameters
+    assert named_parameters({"sample_size": np.float64(100.0), "skip": np.int64(2)}) == \
+        ["sample_size = 100.0", "skip = 2"]
+
+    fresh = tmp_path / "fresh.db"
+    user_error(ivm("load", fresh, f"m={export}", "--csv", "delim"), "KEY=VALUE")
+    assert not fresh.exists()
+    parquet = tmp_path / "p.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(parquet)
+    user_error(ivm("load", tmp_path / "z.db", f"p={parquet}", "--csv", "no_such_option=1"), "none of the sources")

@@ -62,4 +62,43 @@ def test_checkpoint_once_the_log_passes_its_limit(many_groups, monkeypatch):
 def test_in_memory_databases_are_left_alone():
     with ivm.connect(":memory:") as db:
         assert db.con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0] == "4.0 GiB"
-        assert wal.checkpoint_if_due(db.con, ":memory:") == 0.0
+        assert wal.log_path(":memory:") is None and wal.checkpoint_if_due(db.con, None) == 0.0
+
+
+class _Failing:
+    """A connection whose CHECKPOINT fails the way ``kind`` says; everything else goes through."""
+
+    def __init__(self, con, kind):
+        self._con, self._kind = con, kind
+
+    def execute(self, sql, *args):
+        if sql == "CHECKPOINT":
+            raise self._kind("Query interrupted" if self._kind is RuntimeError else "disk full")
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("kind", [RuntimeError, duckdb.IOException])
+def test_a_failed_checkpoint_after_the_commit_keeps_the_deletion(many_groups, monkeypatch, kind):
+    """Review finding: the checkpoint ran inside the deletion's error handling, so an interrupted CHECKPOINT
+    (DuckDB raises RuntimeError on Ctrl-C) made delete() try to roll back a committed transaction and fail
+    with 'cannot rollback - no transaction is active'. Now the deletion reports normally; the log keeps it."""
+    db, path = many_groups
+    monkeypatch.setattr(wal, "LOG_LIMIT", 0)
+    db.con = _Failing(db.con, kind)
+    report = db.delete("orders", "oid < 10")
+    assert report["deleted_rows"] == 10 and _log_bytes(path) > 0
+    db.con = db.con._con
+    assert db.verify()["ok"]
+
+
+def test_a_fatal_checkpoint_error_says_the_change_is_committed(many_groups, monkeypatch):
+    db, _ = many_groups
+    monkeypatch.setattr(wal, "LOG_LIMIT", 0)
+    db.con = _Failing(db.con, duckdb.FatalException)
+    with pytest.raises(ivm.IvmError, match="committed .* open the database again"):
+        db.delete("orders", "oid < 10")
+    db.con = db.con._con
+    assert db.con.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 600000 - 10

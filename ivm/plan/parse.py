@@ -174,7 +174,8 @@ def parse_predicate(text: str) -> exp.Expression:
     if isinstance(predicate, (exp.Query, *WRITING_NODES)) or not isinstance(predicate, exp.Expression):
         raise IvmError("the predicate must be a boolean expression such as \"id IN (1, 2)\", "
                        f"not a {predicate.key.upper()} statement")
-    alias = next((node for node in predicate.find_all(exp.Alias) if node.find_ancestor(exp.Query) is None), None)
+    alias = next((node for node in predicate.find_all(exp.Alias)  # subqueries and COLUMNS(* REPLACE (.. AS ..))
+                  if node.find_ancestor(exp.Query, exp.Star) is None), None)
     if alias is not None:  # "k = 1 x" and "b = 0b101" read as "k = 1 AS x", "b = 0 AS b101"
         raise IvmError(f"the predicate must be a boolean expression; it reads as {alias.sql(dialect=DIALECT)!r}, "
                        "a value with an alias (a missing operator? DuckDB has no 0b/0x number literals)")

@@ -9,6 +9,7 @@ and lists or maps of them, rendered here, so an option cannot carry SQL into the
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import Mapping
 
@@ -20,7 +21,12 @@ from ivm.errors import IvmError
 from ivm.sql import DIALECT
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
+_INTEGER = re.compile(r"-?\d+\Z")
+# options whose value is a boolean or a number; the others take text ("nullstr=-999" is the text -999)
+_TYPED = {"all_varchar", "allow_quoted_nulls", "auto_detect", "buffer_size", "filename", "header",
+          "hive_partitioning", "hive_types_autocast", "ignore_errors", "max_line_size", "maximum_line_size",
+          "normalize_names", "null_padding", "parallel", "rejects_limit", "sample_size", "skip", "store_rejects",
+          "strict_mode", "union_by_name"}
 
 
 def named_parameters(options: Mapping[str, object]) -> list[str]:
@@ -29,18 +35,19 @@ def named_parameters(options: Mapping[str, object]) -> list[str]:
 
 
 def parse_cli(spec: str) -> tuple[str, object]:
-    """``KEY=VALUE`` from the command line. VALUE is taken as text unless it is ``true``/``false``, a
-    number, a quoted SQL string (``';'``) or a list/map literal (``['NA', '']``, ``{'amount': 'DOUBLE'}``)."""
+    """``KEY=VALUE`` from the command line. VALUE is text (``nullstr=-999`` is the text ``-999``) unless it is a
+    quoted SQL string (``';'``) or a list/map literal (``['NA', '']``, ``{'amount': 'DOUBLE'}``), or the option
+    takes a boolean or a number (``header=false``, ``skip=2``)."""
     key, separator, text = spec.partition("=")
     key = key.strip()
     if not separator or not key:
         raise IvmError(f"--csv expects KEY=VALUE (a DuckDB read_csv option such as delim=';'); got {spec!r}")
     _key(key)
     lowered = text.strip().lower()
-    if lowered in ("true", "false"):
+    if key.lower() in _TYPED and lowered in ("true", "false"):
         return key, lowered == "true"
-    if _NUMBER.match(text.strip()):
-        return key, float(text) if "." in text else int(text)
+    if key.lower() in _TYPED and _INTEGER.match(lowered):
+        return key, int(lowered)
     if text.strip()[:1] in ("'", "[", "{"):
         try:
             return key, _python(sqlglot.parse_one(text, read=DIALECT), key)
@@ -60,10 +67,12 @@ def _value(value, key: str) -> str:
         return "NULL"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):  # numpy floats too; rendered from the float, not the object's repr
+        if not math.isfinite(float(value)):
             raise IvmError(f"CSV option {key}: {value} is not a finite number")
-        return repr(value)
+        return repr(float(value))
     if isinstance(value, str):
         return exp.Literal.string(value).sql(dialect=DIALECT)
     if isinstance(value, (list, tuple)):

@@ -52,6 +52,7 @@ def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=
 class Database:
     def __init__(self, path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=None):
         self.path = str(path)
+        self._log = wal.log_path(self.path)  # absolute now: the process may change directory later
         self.indexes = indexes
         self._register_udfs = _udf_registrar(udfs)
         try:
@@ -171,6 +172,8 @@ class Database:
             checked.append((name, data, exists))
         if len({name for name, _, _ in checked}) != len(checked):
             raise IvmError("the same source name is given twice")
+        if csv and not any(isinstance(data, (str, os.PathLike)) and not _is_parquet(data) for _, data, _ in checked):
+            raise IvmError("CSV options were given, but none of the sources is a CSV file")
         rows, origin, name = {}, "", ""
         self._schema_cache = None
         try:
@@ -263,7 +266,7 @@ class Database:
         if not path.is_file():
             raise IvmError(f"file {path} does not exist")
         literal = exp.Literal.string(str(path)).sql()
-        if path.suffix.lower() in (".parquet", ".pq"):
+        if _is_parquet(path):
             return f"read_parquet({literal})", str(path)
         options = []
         if header is not None:
@@ -319,6 +322,12 @@ class Database:
                 fallbacks[current] = f"the planned SQL failed in DuckDB ({first_line(error)[:120]})"
                 return self.deploy(sql, progress=progress, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
+        except BaseException:  # an interrupt, a failing progress callback: nothing deployed, state restored
+            self.con.rollback()
+            self.plans = planned
+            self._schema_cache = None
+            raise
+        self._checkpoint_if_due()
         return [d.name for d in definitions]
 
     def _check_names(self, plan: ViewPlan) -> None:
@@ -345,13 +354,14 @@ class Database:
         return int(self.con.execute(f"SELECT COUNT(*) FROM {render(internal_table(view))}").fetchall()[0][0])
 
     def _commit(self) -> float:
-        """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py).
-        Then, outside those seconds, a checkpoint when the log has grown large (:mod:`ivm.store.wal`)."""
+        """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py)."""
         began = time.perf_counter()
         self.con.commit()
-        seconds = time.perf_counter() - began
-        wal.checkpoint_if_due(self.con, self.path)
-        return seconds
+        return time.perf_counter() - began
+
+    def _checkpoint_if_due(self) -> None:
+        """After a committed change, outside its transaction's error handling (:mod:`ivm.store.wal`)."""
+        wal.checkpoint_if_due(self.con, self._log)
 
     def _materialise(self, stage: Stage) -> None:
         if isinstance(stage, RecomputeStage) and stage.sql is not None:  # the user's text, verbatim
@@ -419,6 +429,7 @@ class Database:
             if maintainer is not None:
                 maintainer.cleanup()
         costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in rebuilt.items()}, committed)
+        self._checkpoint_if_due()
         seconds = time.perf_counter() - start
         report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views,
                   "features": feature_report, "audit_id": audit_id}
@@ -596,6 +607,7 @@ class Database:
         except BaseException:
             self.con.rollback()
             raise
+        self._checkpoint_if_due()
         return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
 
     def fresh_query(self, view: str) -> str:
@@ -675,6 +687,10 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
             return "lineage delete"
         return "subtract from running aggregates" if stage.subtractive else "recompute touched groups"
     return "incremental", ", ".join(dict.fromkeys(rule(s) for s in plan.stages))
+
+
+def _is_parquet(path) -> bool:
+    return Path(path).suffix.lower() in (".parquet", ".pq")
 
 
 def _relation_name(name: str) -> str:

@@ -18,6 +18,8 @@ import time
 
 import duckdb
 
+from ivm.errors import IvmError, first_line
+
 THRESHOLD = "4GiB"     # DuckDB's own trigger (log + estimate): a safety net only
 LOG_LIMIT = 64 << 20   # checkpoint after a commit once the real log is this large
 
@@ -26,14 +28,22 @@ def configure(con) -> None:
     con.execute(f"SET checkpoint_threshold = '{THRESHOLD}'")
 
 
-def checkpoint_if_due(con, path: str) -> float:
-    """CHECKPOINT when the log of the database file at ``path`` has passed LOG_LIMIT; returns its seconds."""
-    log = f"{path}.wal"
-    if path == ":memory:" or not os.path.exists(log) or os.path.getsize(log) <= LOG_LIMIT:
+def log_path(path: str) -> str | None:
+    """The write-ahead log of the database file at ``path`` (absolute: the process may change directory)."""
+    return None if path == ":memory:" else os.path.abspath(path) + ".wal"
+
+
+def checkpoint_if_due(con, log: str | None) -> float:
+    """CHECKPOINT when ``log`` has passed LOG_LIMIT; returns its seconds. Call it after a COMMIT, outside the
+    transaction's error handling: the change is committed whatever happens here."""
+    if log is None or not os.path.exists(log) or os.path.getsize(log) <= LOG_LIMIT:
         return 0.0
     began = time.perf_counter()
     try:
         con.execute("CHECKPOINT")
-    except duckdb.Error:  # the commit stands and the log keeps it; the next commit tries again
+    except duckdb.FatalException as error:  # DuckDB invalidated this connection's database
+        raise IvmError(f"the change is committed (in the write-ahead log), but the checkpoint after it failed: "
+                       f"{first_line(error)}; open the database again") from None
+    except (duckdb.Error, RuntimeError):  # another transaction open, an interrupted query: the log keeps it all
         pass
     return time.perf_counter() - began
