@@ -562,6 +562,9 @@ class Database:
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
         predicate = parse_predicate(where)
+        if any(node.find_ancestor(exp.Query) is None for node in predicate.find_all(exp.Columns, exp.Star)):
+            # evaluated on the stored table, whose hidden row id a star would include (a wrong match)
+            raise IvmError("the predicate uses COLUMNS(...) or *; name the columns it compares instead")
         schema = self._schema()
         if predicate.find(exp.Query, exp.Subquery) is None:  # the common case; qualify costs milliseconds
             _check_columns(predicate, table, schema[table])
