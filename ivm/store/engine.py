@@ -64,7 +64,7 @@ class Database:
         except duckdb.Error as error:
             raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
         self._register_udfs(self.con)
-        wal.configure(self.con)
+        wal.configure(self.con, self.path)
         catalog.ensure(self.con)
         ml_features.ensure(self.con)  # [ml] feature sets
         audit.ensure(self.con)        # [audit] the deletion log
@@ -533,7 +533,7 @@ class Database:
         except duckdb.Error as error:
             raise IvmError(f"cannot reopen database {self.path} after the purge: {first_line(error)}") from None
         self._register_udfs(self.con)
-        wal.configure(self.con)
+        wal.configure(self.con, self.path)
         self._schema_cache = None
         self._sources_cache = None
 

@@ -24,8 +24,11 @@ THRESHOLD = "4GiB"     # DuckDB's own trigger (log + estimate): a safety net onl
 LOG_LIMIT = 64 << 20   # checkpoint after a commit once the real log is this large
 
 
-def configure(con) -> None:
-    con.execute(f"SET checkpoint_threshold = '{THRESHOLD}'")
+def configure(con, path: str) -> None:
+    """Raise the threshold for a database file. An in-memory database keeps DuckDB's default: there its
+    checkpoints only vacuum deleted rows, and should go on freeing their memory (and values) early."""
+    if path != ":memory:":
+        con.execute(f"SET checkpoint_threshold = '{THRESHOLD}'")
 
 
 def log_path(path: str) -> str | None:
