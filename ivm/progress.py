@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 Report = Callable[[int, int, str], None]
+Item = TypeVar("Item")
+
+
+def reported(items: Iterable[Item], report: Report | None, label: Callable[[Item], str] = str) -> Iterator[Item]:
+    """``items``, reporting ``(done, total, label(item))`` before each one when ``report`` is given."""
+    items = list(items)
+    for position, item in enumerate(items):
+        if report:
+            report(position, len(items), label(item))
+        yield item
 
 
 @contextmanager
@@ -24,8 +34,8 @@ def terminal_bar(command: str, enabled: bool | None = None) -> Iterator[Optional
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("{task.description:<48}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=True)
+    bar = Progress(TextColumn("{task.description:<48}", markup=False), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=Console(stderr=True), transient=True)
     task = bar.add_task(command, total=None)
 
     def report(done: int, total: int, label: str) -> None:

@@ -86,6 +86,7 @@ def load(con, receipt_id: int | None = None) -> dict:
 
 # -- the request, without the values it names -----------------------------------------------------------
 # every node that carries a constant as written: 'text', 42, N'text', e'text', $$text$$, x'41', b'01', U&'text'
+_DUCKDB = Dialect.get_or_raise(DIALECT)
 _CONSTANTS = (exp.Literal, exp.National, exp.ByteString, exp.RawString, exp.HexString, exp.BitString,
               exp.UnicodeString)
 
@@ -98,12 +99,12 @@ def redacted(predicate: exp.Expression) -> tuple[str, int]:
     sqlglot re-parents a whole argument list on each replacement, which made ``id IN (50,000 ids)``
     take minutes."""
     count = sum(1 for _ in predicate.find_all(*_CONSTANTS, exp.JSONPath))
-    generator = _RedactingGenerator(dialect=Dialect.get_or_raise(DIALECT), comments=False)  # "-- Ann Lee"
+    generator = _RedactingGenerator(dialect=_DUCKDB, comments=False)  # "-- Ann Lee"
     return generator.generate(predicate, copy=True), count
 
 
-class _RedactingGenerator(Dialect.get_or_raise(DIALECT).generator_class):
-    TRANSFORMS = {**Dialect.get_or_raise(DIALECT).generator_class.TRANSFORMS,
+class _RedactingGenerator(_DUCKDB.generator_class):
+    TRANSFORMS = {**_DUCKDB.generator_class.TRANSFORMS,
                   **{kind: (lambda self, expression: "?") for kind in (*_CONSTANTS, exp.JSONPath)}}
 
 

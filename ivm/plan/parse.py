@@ -174,10 +174,17 @@ def parse_predicate(text: str) -> exp.Expression:
     if isinstance(predicate, (exp.Query, *WRITING_NODES)) or not isinstance(predicate, exp.Expression):
         raise IvmError("the predicate must be a boolean expression such as \"id IN (1, 2)\", "
                        f"not a {predicate.key.upper()} statement")
-    alias = next((node for node in predicate.find_all(exp.Alias)  # subqueries and COLUMNS(* REPLACE (.. AS ..))
-                  if node.find_ancestor(exp.Query, exp.Star) is None), None)
+    if _outside_subqueries(predicate, exp.Columns, exp.Star):
+        # evaluated on the stored table, whose hidden row id a star would include (a wrong match)
+        raise IvmError("the predicate uses COLUMNS(...) or *; name the columns it compares instead")
+    alias = _outside_subqueries(predicate, exp.Alias)
     if alias is not None:  # "k = 1 x" and "b = 0b101" read as "k = 1 AS x", "b = 0 AS b101"
         raise IvmError(f"the predicate must be a boolean expression; it reads as {alias.sql(dialect=DIALECT)!r}, "
                        "a value with an alias (a missing operator? DuckDB has no 0b/0x number literals)")
     check_read_only(predicate, "the predicate")
     return predicate
+
+
+def _outside_subqueries(predicate: exp.Expression, *kinds) -> exp.Expression | None:
+    """The first node of ``kinds`` in ``predicate`` that no subquery holds (a subquery may alias and star)."""
+    return next((node for node in predicate.find_all(*kinds) if node.find_ancestor(exp.Query) is None), None)

@@ -97,16 +97,9 @@ def _python(node: exp.Expression, key: str):
         return -_python(node.this, key)
     if isinstance(node, exp.Array):
         return [_python(item, key) for item in node.expressions]
-    if isinstance(node, exp.Struct):
-        result = {}
-        for item in node.expressions:
-            if not isinstance(item, exp.PropertyEQ):
-                break
-            name = item.this.this if isinstance(item.this, (exp.Identifier, exp.Literal)) else None
-            if name is None:
-                break
-            result[str(name)] = _python(item.expression, key)
-        else:
-            return result
+    if isinstance(node, exp.Struct) and all(isinstance(item, exp.PropertyEQ)
+                                            and isinstance(item.this, (exp.Identifier, exp.Literal))
+                                            for item in node.expressions):
+        return {str(item.this.this): _python(item.expression, key) for item in node.expressions}
     raise IvmError(f"--csv {key}: only literals are allowed (strings, numbers, booleans, lists and maps); "
                    f"got {node.sql(dialect=DIALECT)!r}")

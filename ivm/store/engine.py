@@ -28,7 +28,7 @@ from ivm.ml import features as ml_features
 from ivm.plan.build import RAW_SCHEMA, fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
-from ivm.progress import Report
+from ivm.progress import Report, reported
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
 from ivm.store import catalog, costs, csv_options, wal
@@ -299,10 +299,8 @@ class Database:
         try:
             self.con.begin()
             built = {}
-            for position, definition in enumerate(definitions):
+            for definition in reported(definitions, progress, lambda d: d.name):
                 current = definition.name
-                if progress:
-                    progress(position, len(definitions), current)
                 fallback = fallbacks.get(current)
                 plan = self._plan(current, definition.query, definition.sql, fallback)
                 self._check_names(plan)
@@ -562,9 +560,6 @@ class Database:
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
         predicate = parse_predicate(where)
-        if any(node.find_ancestor(exp.Query) is None for node in predicate.find_all(exp.Columns, exp.Star)):
-            # evaluated on the stored table, whose hidden row id a star would include (a wrong match)
-            raise IvmError("the predicate uses COLUMNS(...) or *; name the columns it compares instead")
         schema = self._schema()
         if predicate.find(exp.Query, exp.Subquery) is None:  # the common case; qualify costs milliseconds
             _check_columns(predicate, table, schema[table])
@@ -598,9 +593,8 @@ class Database:
         views, start = {}, time.perf_counter()
         try:
             self.con.begin()
-            for position, (name, plan) in enumerate(self.plans.items()):
-                if progress:
-                    progress(position, len(self.plans), name)
+            for name in reported(self.plans, progress):
+                plan = self.plans[name]
                 views[name] = {"seconds": self._build(plan), "rows": self._rows(name)}
             feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
             costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()}, self._commit())
@@ -631,9 +625,7 @@ class Database:
     def verify(self, *, progress: Report | None = None) -> dict:
         """Compare every maintained view with a fresh recompute from the sources, as bags."""
         views = {}
-        for position, name in enumerate(self.plans):
-            if progress:
-                progress(position, len(self.plans), name)
+        for name in reported(self.plans, progress):
             ok, rows = compare.bags_equal(self.con, f'SELECT * FROM main."{name}"', self.fresh_query(name))
             views[name] = {"ok": ok, "rows": rows}
         return {"ok": all(v["ok"] for v in views.values()), "views": views}
