@@ -60,6 +60,7 @@ RULES = {
     "subtract": "incremental: subtract the deleted rows from running COUNT/SUM/AVG/MIN/MAX per group "
                 "(groups that lose their MIN/MAX are recomputed)",
     "recompute": "FALLBACK: recompute the stage and apply the difference",
+    "constant": "constant: built at deploy from constants (VALUES, range, ...); no deletion changes it",
 }
 # per-row, partition and top-k stages describe their rule themselves (ivm.store.coverage.strategy)
 
@@ -72,17 +73,19 @@ def explain_plan(plan: ViewPlan, deferrable: set[str] | frozenset[str] = frozens
     lines = [f"view {plan.name}: {strategy} ({reason})", f"  sql: {plan.sql}"]
     by_name = {stage.name: stage for stage in plan.stages}
     for stage in plan.stages:
-        lines.append(f"  stage {stage.name} [{stage.kind}] reads {', '.join(stage.inputs)}")
+        lines.append(f"  stage {stage.name} [{stage.kind}] reads {', '.join(stage.inputs) or 'no table (constants)'}")
         rule = "subtract" if isinstance(stage, AggregateStage) and stage.subtractive else stage.kind
+        rule = "constant" if isinstance(stage, RecomputeStage) and not stage.inputs else rule
         from ivm.store.coverage import strategy as more
 
         lines.append(f"    rule: {RULES.get(rule) or 'incremental: ' + more(stage)}"
-                     + (f" because {stage.reason}" if isinstance(stage, RecomputeStage) else ""))
+                     + (f" because {stage.reason}" if rule == "recompute" else ""))
         lines.append(f"    build: {render(materialise.create_statement(stage))}")
         read_by_aggregate = any(isinstance(s, AggregateStage) and s.source == stage.name for s in plan.stages)
         source = by_name.get(getattr(stage, "source", None))
         in_place = source if isinstance(source, SpjStage) and source.name in deferrable else None
-        for statement in filter(None, delta_statements(stage, read_by_aggregate, in_place,
-                                                       stage.name in deferrable)):
+        deltas = [] if rule == "constant" else delta_statements(stage, read_by_aggregate, in_place,
+                                                                 stage.name in deferrable)
+        for statement in filter(None, deltas):
             lines.append(f"    delta: {statement}")
     return "\n".join(lines)

@@ -794,7 +794,8 @@ class ViewGenerator:
             makers = [self.spj, self.spj, self.aggregate_query, self.distinct_query]
             sql = self.choice(makers)(depth, first, kinds)
             for _ in range(self.choice([1, 1, 2])):
-                op = self.choice(["INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL", "UNION"])
+                op = self.choice(["INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL", "UNION", "UNION BY NAME",
+                                  "UNION ALL BY NAME"])
                 sql = f"({sql}) {op} ({self.choice(makers)(depth, None, kinds)})"
             return sql
         if form == "window":

@@ -118,6 +118,29 @@ CASES = {
     "top-k-over-intersect-unnamed": "SELECT k + 0 FROM t0 INTERSECT ALL SELECT k FROM t1 ORDER BY 1 LIMIT 2",
     "top-k-over-union-all-unnamed": "SELECT id, k + 1 FROM t0 UNION ALL SELECT id, x FROM t1 "
                                     "ORDER BY 2 DESC NULLS LAST, 1 LIMIT 3",
+    # BY NAME pairs columns by name and pads a missing one with NULL: planned by position, it paired k with x
+    "union-all-by-name-swapped": "SELECT id, k FROM t0 UNION ALL BY NAME SELECT k, id FROM t1",
+    "union-by-name-padded": "SELECT k, s FROM t0 UNION BY NAME SELECT x, k FROM t1 WHERE x IS NOT NULL",
+    "union-by-name-nested-under-aggregate":
+        "SELECT k, COUNT(*) AS n, COUNT(x) AS nx FROM (SELECT k FROM t0 UNION ALL BY NAME "
+        "(SELECT x, k FROM t1 UNION ALL BY NAME SELECT id AS x, k FROM t2)) q GROUP BY k",
+    "union-all-by-name-top-k": "SELECT id, k FROM t0 UNION ALL BY NAME SELECT k, id FROM t1 "
+                               "ORDER BY id DESC, k NULLS FIRST LIMIT 3",
+    # DuckDB's SEMI / ANTI JOIN keywords (maintained as [NOT] EXISTS)
+    "semi-join": "SELECT * FROM t0 SEMI JOIN t1 ON t0.k = t1.k WHERE t0.id > 1",
+    "anti-join-alias-under-aggregate": "SELECT t0.s, COUNT(*) AS n FROM t0 ANTI JOIN t1 AS x "
+                                       "ON t0.k = x.k AND x.x > 0 GROUP BY t0.s",
+    "semi-join-using-then-left": "SELECT t0.id, c.id AS c FROM t0 SEMI JOIN t1 USING (k) LEFT JOIN t2 c ON c.k = t0.k",
+    "anti-join-then-inner": "SELECT t0.id, c.s FROM t0 ANTI JOIN t1 ON t0.x < t1.x JOIN t2 c ON c.k <= t0.k",
+    # constant relations: built once as stages of their own, the rest stays incremental
+    "values-join": "SELECT t0.id, m.label FROM t0 JOIN (VALUES (1, 'one'), (3, 'three'), (NULL, 'none')) "
+                   "AS m(k, label) ON t0.k = m.k",
+    "values-left-join-under-aggregate": "SELECT m.label, COUNT(t1.id) AS n, SUM(t1.x) AS sx FROM "
+                                        "(VALUES (1, 'one'), (2, 'two'), (9, 'nine')) AS m(k, label) "
+                                        "LEFT JOIN t1 ON t1.k = m.k GROUP BY m.label",
+    "range-join": "SELECT t0.id, r.i FROM t0 JOIN range(1, 4) AS r(i) ON t0.k >= r.i",
+    "values-cte-in-subquery": "WITH m(k) AS (VALUES (1), (2)) SELECT id FROM t0 WHERE k IN (SELECT k FROM m) "
+                              "OR EXISTS (SELECT 1 FROM t1 JOIN m ON t1.k = m.k WHERE t1.id = t0.id)",
     "exists-in-select-over-left-join":
         "SELECT a.id, EXISTS (SELECT 1 FROM t2 WHERE t2.k = b.k) AS e FROM t0 a LEFT JOIN t1 b ON a.k = b.k",
 }

@@ -262,3 +262,25 @@ def test_every_way_of_writing_a_constant_is_redacted_in_the_log():
         assert db.con.execute("SELECT COUNT(*) FROM v").fetchone()[0] == 0 and db.verify()["ok"]
     finally:
         db.close()
+
+
+def test_by_name_constants_and_recursion_are_explained():
+    """Constant relations are stages built once (the view stays incremental and explain says so); BY NAME
+    over an unnamed expression, whose DuckDB name the planner cannot know, and WITH RECURSIVE fall back
+    with a reason that names them, and stay right."""
+    views = [("lab", "SELECT t.id, m.label FROM t JOIN (VALUES (1, 'one'), (2, 'two')) AS m(k, label) ON t.k = m.k"),
+             ("byname", "SELECT k + 0 FROM t UNION ALL BY NAME SELECT k + 1 FROM u"),
+             ("rec", "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+                     "SELECT t.id, r.n FROM t JOIN r ON t.k = r.n")]
+    check(DUPLICATES, views, [("t", "id = 1"), ("u", "k = 2"), ("t", "true")])
+    db = ivm.connect(":memory:")
+    try:
+        db.load("t", pd.DataFrame({"id": [1], "k": [1]}))
+        db.load("u", pd.DataFrame({"k": [1], "v": [1]}))
+        db.deploy(";".join(f"CREATE VIEW {n} AS {sql}" for n, sql in views))
+        assert db.explain("lab").splitlines()[0].startswith("view lab: incremental (constants built once")
+        assert "rule: constant: built at deploy" in db.explain("lab")
+        assert "BY NAME over an unnamed expression" in db.explain("byname").splitlines()[0]
+        assert "WITH RECURSIVE has no delta rule yet" in db.explain("rec").splitlines()[0]
+    finally:
+        db.close()

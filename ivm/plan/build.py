@@ -70,7 +70,7 @@ def raw_view(name: str) -> exp.Table:
 
 
 # Suffixes of the stages ivm makes itself (a UNION's __all, an aggregate's __input, a scalar subquery's __sq0, ...)
-_STAGE_SUFFIX = re.compile(r"all|input|groups|pre|rows|sorted|b\d+|gs\d+|sq\d+")
+_STAGE_SUFFIX = re.compile(r"all|input|groups|pre|rows|sorted|b\d+|gs\d+|sq\d+|const\d+")
 
 
 def _cte_stage_name(view: str, cte: str) -> str:
@@ -84,7 +84,9 @@ def _cte_stage_name(view: str, cte: str) -> str:
 
 
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
-    query = _qualified(name, query, schema)
+    if any(with_.args.get("recursive") for with_ in query.find_all(exp.With)):
+        raise IvmError("WITH RECURSIVE has no delta rule yet")
+    query = _constants_as_ctes(_qualified(name, query, schema))
     stages: list[Stage] = []
     relations = {relation: relation for relation in schema}
     with_ = query.args.get("with_") or query.args.get("with")
@@ -102,6 +104,46 @@ def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[
     if twice:  # a CTE named like a stage of another CTE (WITH x AS (.. GROUP BY ..), "x__input" AS ..)
         raise IvmError(f"two stages would be named {twice}; rename the CTE")
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=tuple(stages))
+
+
+def _constants_as_ctes(query: exp.Query) -> exp.Query:
+    """Move constant relations read in FROM / JOIN (``(VALUES ...) AS m(k, label)``, ``range(3) AS r(i)``,
+    ``generate_series(...)`` over constants) into CTEs of their own: each becomes a stage that no deletion
+    can change, and the query around it reads a stored table like any other, so it stays incremental
+    instead of recomputing as a whole.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT t.a, m.b FROM t AS t JOIN (VALUES (1, 2)) AS m(a, b) ON t.a = m.a")
+        >>> _constants_as_ctes(q).sql()
+        'WITH const0 AS (SELECT "m"."a" AS "a", "m"."b" AS "b" FROM (VALUES (1, 2)) AS m(a, b)) SELECT t.a, m.b FROM t AS t JOIN const0 AS m ON t.a = m.a'
+    """
+    ctes = []
+    for select in list(query.find_all(exp.Select)):
+        for relation in _tables(select):
+            if not _is_constant(relation):
+                continue
+            alias = relation.args["alias"]
+            cte = f"const{len(ctes)}"
+            body = exp.select(*[exp.alias_(column(c.name, alias.name), ident(c.name)) for c in alias.columns]) \
+                .from_(relation.copy())
+            ctes.append(exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(cte))))
+            relation.replace(exp.Table(this=exp.to_identifier(cte), alias=exp.TableAlias(this=alias.this.copy())))
+    if ctes:
+        with_ = query.args.get("with_") or query.args.get("with")
+        query.set("with_", exp.With(expressions=ctes + (list(with_.expressions) if with_ else [])))
+        query.set("with", None)
+    return query
+
+
+def _is_constant(relation: exp.Expression) -> bool:
+    """A relation of constants with named columns: VALUES, or a table function (range, generate_series)."""
+    alias = relation.args.get("alias")
+    if not isinstance(alias, exp.TableAlias) or not alias.columns or relation.find(exp.Column, exp.Select):
+        return False
+    if isinstance(relation, exp.Values):
+        return True
+    return isinstance(relation, exp.Table) and isinstance(relation.this, (exp.GenerateSeries, exp.GenerateDateArray))
 
 
 def referenced_relations(query: exp.Query) -> set[str]:
@@ -144,9 +186,11 @@ def _names_visible_cte(table: exp.Table) -> bool:
 
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
-        query = qualify(_named_like_duckdb(_in_default_schema(query.copy())), schema=_sqlglot_schema(schema), dialect=DIALECT,
-                        validate_qualify_columns=True, quote_identifiers=True)
-        query = merge_subqueries(eliminate_subqueries(query))
+        _check_by_name(query)
+        query = _named_like_duckdb(_semi_joins_as_exists(_in_default_schema(query.copy())))
+        query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
+                        quote_identifiers=True)
+        query = merge_subqueries(eliminate_subqueries(_by_position(query)))
     except SqlglotError as error:
         raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
     row = _whole_row(query)
@@ -155,6 +199,87 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
         raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
     return query
+
+
+def _by_position(query: exp.Query) -> exp.Query:
+    """DuckDB's ``UNION / INTERSECT / EXCEPT ... BY NAME`` as the positional set operation it means: each
+    branch selects the output names in order (the left branch's, then the right's new ones) and NULL for a
+    name it lacks. The planner's rules pair columns by position, so they must never see BY NAME.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT a, b FROM t UNION ALL BY NAME SELECT b, 1 AS a FROM u", read="duckdb")
+        >>> _by_position(q).sql("duckdb")
+        'SELECT a, b FROM t UNION ALL SELECT "__ivm_by_name"."a" AS "a", "__ivm_by_name"."b" AS "b" FROM (SELECT b, 1 AS a FROM u) AS "__ivm_by_name"'
+    """
+    for node in reversed(list(query.find_all(exp.SetOperation))):  # inner operations first: their names are final
+        if not node.args.get("by_name"):
+            continue
+        sides = [node.left, node.right]
+        names = [list(side.named_selects) for side in sides]
+        if any(not n or "*" in n or len({c.lower() for c in n}) != len(n) for n in names):
+            raise IvmError("a BY NAME set operation whose branches have unnamed or duplicate columns")
+        seen = {c.lower() for c in names[0]}
+        target = names[0] + [c for c in names[1] if c.lower() not in seen]
+        for side, side_names in zip(sides, names):
+            if [c.lower() for c in side_names] == [c.lower() for c in target]:
+                continue
+            have = {c.lower(): c for c in side_names}
+            wrapped = exp.select(*[
+                exp.alias_(column(have[c.lower()], "__ivm_by_name") if c.lower() in have else exp.Null(), ident(c))
+                for c in target]).from_(exp.Subquery(this=side.copy(), alias=exp.TableAlias(this=ident("__ivm_by_name"))))
+            side.replace(wrapped)
+        node.set("by_name", None)
+    return query
+
+
+def _check_by_name(query: exp.Query) -> None:
+    """Before qualifying: BY NAME pairs columns by DuckDB's names, which an unaliased expression gets from its
+    text (``k + 1``) and the qualifier does not (``_col_0``); then the pairing could differ."""
+    for node in query.find_all(exp.SetOperation):
+        for side in (node.left, node.right) if node.args.get("by_name") else ():
+            while isinstance(side, (exp.SetOperation, exp.Subquery)):
+                side = side.this
+            if isinstance(side, exp.Select) and not all(isinstance(item, (exp.Alias, exp.Column, exp.Star))
+                                                        for item in side.expressions):
+                raise IvmError("BY NAME over an unnamed expression (DuckDB names it by its text); give it an alias")
+
+
+def _semi_joins_as_exists(query: exp.Query) -> exp.Query:
+    """DuckDB's ``SEMI JOIN u ON c`` / ``ANTI JOIN u ON c`` as ``WHERE [NOT] EXISTS (SELECT 1 FROM u WHERE c)``,
+    which the subquery rules maintain. The filter moves after the joins that follow, which is the same bag
+    when those keep every left row (inner, cross and LEFT joins); otherwise the join stays and falls back.
+
+    Example:
+        >>> import sqlglot
+        >>> _semi_joins_as_exists(sqlglot.parse_one("SELECT t.a FROM t ANTI JOIN u ON t.a = u.a WHERE t.b > 0",
+        ...                                         read="duckdb")).sql("duckdb")
+        'SELECT t.a FROM t WHERE t.b > 0 AND NOT EXISTS(SELECT 1 FROM u WHERE t.a = u.a)'
+    """
+    for select in list(query.find_all(exp.Select)):
+        joins = list(select.args.get("joins") or [])
+        for position, join in enumerate(joins):
+            kind = (join.kind or "").upper()
+            on = join.args.get("on") or _using_as_on(select, position, join)
+            if kind not in ("SEMI", "ANTI") or join.side or join.args.get("method") or on is None:
+                continue
+            if any((later.side or "").upper() in ("RIGHT", "FULL") or later.args.get("method")
+                   for later in joins[position + 1:]):
+                continue
+            exists = exp.Exists(this=exp.select("1").from_(join.this.copy()).where(on.copy()))
+            select.where(exp.Not(this=exists) if kind == "ANTI" else exists, copy=False)
+            join.pop()
+    return query
+
+
+def _using_as_on(select: exp.Select, position: int, join: exp.Join) -> exp.Expression | None:
+    """``t JOIN u USING (k)`` as ``t.k = u.k`` where the left side is one relation (else None)."""
+    using, left = join.args.get("using"), select.args.get("from_")
+    if not using or position or left is None or not left.this.alias_or_name or not join.this.alias_or_name:
+        return None
+    names = [u.name for u in using]
+    return exp.and_(*[exp.EQ(this=column(n, left.this.alias_or_name), expression=column(n, join.this.alias_or_name))
+                      for n in names])
 
 
 def _whole_row(query: exp.Query) -> exp.Expression | None:

@@ -671,13 +671,15 @@ def _udf_registrar(udfs) -> Callable[[duckdb.DuckDBPyConnection], None]:
 
 
 def strategy_of(plan: ViewPlan) -> tuple[str, str]:
-    fallbacks = [s for s in plan.stages if isinstance(s, RecomputeStage)]
+    fallbacks = [s for s in plan.stages if isinstance(s, RecomputeStage) and s.inputs]  # no inputs: a constant
     if fallbacks:
         return "recompute", "; ".join(f"{s.name}: {s.reason}" for s in fallbacks)
     def rule(stage: Stage) -> str:
         more = coverage_strategy(stage)
         if more is not None:
             return more
+        if isinstance(stage, RecomputeStage):
+            return "constants built once"
         if stage.kind == "spj":
             return "lineage delete"
         return "subtract from running aggregates" if stage.subtractive else "recompute touched groups"
