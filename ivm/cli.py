@@ -17,7 +17,11 @@ from ivm.store import csv_options
 from ivm.store.engine import Database
 
 
-def _open(db: str) -> Database:
+def _open(db: str, *, create: bool = False) -> Database:
+    """Open database file ``db``; only ``ivm load`` creates one (a mistyped path elsewhere is an error, not a
+    new empty database that verifies as "ok")."""
+    if not create and db != ":memory:" and not Path(db).exists():
+        raise IvmError(f"database {db} does not exist (`ivm load {db} NAME=PATH` creates it)")
     return Database(db, udfs=click.get_current_context().find_root().params.get("udfs"))
 
 
@@ -58,7 +62,7 @@ def load(db, sources, no_header, column_specs, replace, csv_specs):
             raise IvmError(f"expected NAME=PATH, got {spec!r}")
         pairs.append((name, path))
     csv = dict(csv_options.parse_cli(spec) for spec in csv_specs)  # before the file is opened (or created)
-    with _open(db) as database:
+    with _open(db, create=True) as database:
         rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace,
                                   csv=csv)
     for name, path in pairs:
@@ -321,9 +325,15 @@ def main(argv=None) -> None:
     except IvmError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
+        interrupt = stop if isinstance(stop, KeyboardInterrupt) else stop.__cause__  # click wraps Ctrl-C
+        if not isinstance(interrupt, KeyboardInterrupt):
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        # what happened to the change, in one line
+        notes = "; ".join(getattr(interrupt, "__notes__", [])) or "an open change was rolled back"
+        click.echo(f"interrupted: {notes}", err=True)
+        sys.exit(130)
     except click.ClickException as error:
         error.show()
         sys.exit(2)

@@ -796,7 +796,11 @@ class ViewGenerator:
             for _ in range(self.choice([1, 1, 2])):
                 op = self.choice(["INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL", "UNION", "UNION BY NAME",
                                   "UNION ALL BY NAME"])
-                sql = f"({sql}) {op} ({self.choice(makers)(depth, None, kinds)})"
+                right = self.choice(makers)(depth, None, kinds)
+                if "BY NAME" in op and not all(c.isidentifier() for part in (sql, right)
+                                               for c, _ in self.describe(part) or [("?", "")]):
+                    op = op.replace(" BY NAME", "")  # DuckDB names an unaliased expression by its text
+                sql = f"({sql}) {op} ({right})"
             return sql
         if form == "window":
             return self.window_query(depth, first)

@@ -692,3 +692,14 @@ def test_load_csv_option_values_are_text_unless_the_option_takes_a_number(tmp_pa
     parquet = tmp_path / "p.parquet"
     pd.DataFrame({"a": [1]}).to_parquet(parquet)
     user_error(ivm("load", tmp_path / "z.db", f"p={parquet}", "--csv", "no_such_option=1"), "none of the sources")
+
+
+def test_a_mistyped_database_path_is_an_error_not_a_new_database(tmp_path):
+    """BUG (found by a review): `ivm verify typo.duckdb` created an empty database and exited 0 ("no views"),
+    so a typo in CI passed; `ivm delete` left a new file behind. Only `ivm load` creates a database."""
+    for args in (["verify"], ["recompute"], ["explain"], ["delete", "--from", "t", "--where", "true"],
+                 ["purge"], ["log"]):
+        path = tmp_path / "typo.duckdb"
+        message = user_error(ivm(args[0], path, *args[1:]), "does not exist")
+        assert "ivm load" in message
+        assert not path.exists() and not list(tmp_path.iterdir())

@@ -141,6 +141,11 @@ CASES = {
     "range-join": "SELECT t0.id, r.i FROM t0 JOIN range(1, 4) AS r(i) ON t0.k >= r.i",
     "values-cte-in-subquery": "WITH m(k) AS (VALUES (1), (2)) SELECT id FROM t0 WHERE k IN (SELECT k FROM m) "
                               "OR EXISTS (SELECT 1 FROM t1 JOIN m ON t1.k = m.k WHERE t1.id = t0.id)",
+    # ways of writing a window or a top-k that fell back (named windows, FETCH FIRST, LIMIT 1 + 1, ORDER BY ALL)
+    "named-window": "SELECT id, SUM(x) OVER w AS run, ROW_NUMBER() OVER (w ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) "
+                    "AS rn FROM t0 WINDOW w AS (PARTITION BY k ORDER BY id, x, s)",
+    "fetch-first": "SELECT id, x FROM t0 ORDER BY x DESC NULLS LAST, id OFFSET 1 ROWS FETCH FIRST 2 ROWS ONLY",
+    "limit-expression": "SELECT id, k FROM t0 ORDER BY ALL DESC LIMIT 1 + 1",
     "exists-in-select-over-left-join":
         "SELECT a.id, EXISTS (SELECT 1 FROM t2 WHERE t2.k = b.k) AS e FROM t0 a LEFT JOIN t1 b ON a.k = b.k",
 }

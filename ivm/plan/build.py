@@ -16,9 +16,11 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
 from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.simplify import simplify
 
 from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state
+from ivm.plan.types import duckdb_types
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, column, deduplicated_names, ident, internal_table
 
@@ -86,6 +88,14 @@ def _cte_stage_name(view: str, cte: str) -> str:
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
     if any(with_.args.get("recursive") for with_ in query.find_all(exp.With)):
         raise IvmError("WITH RECURSIVE has no delta rule yet")
+    for join in query.find_all(exp.Join):  # (and merging a filtered derived table into them changes the pairs)
+        if (join.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
+            raise IvmError(f"{join.args['method'].upper()} JOIN has no delta rule yet (a deleted row changes "
+                           "which partner other rows get)")
+    for limit in query.find_all(exp.Limit):
+        options = limit.args.get("limit_options")
+        if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
+            raise IvmError("LIMIT ... PERCENT / WITH TIES has no delta rule yet")
     query = _constants_as_ctes(_qualified(name, query, schema))
     stages: list[Stage] = []
     relations = {relation: relation for relation in schema}
@@ -96,8 +106,10 @@ def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[
         for cte in with_.expressions:
             stage_name = _cte_stage_name(name, cte.alias_or_name.lower())
             body = _map_tables(cte.this.copy(), relations)
-            stages.extend(_plan_query(stage_name, body, None, schema))
+            planned = _plan_query(stage_name, body, None, schema)
+            stages.extend(planned)
             relations[cte.alias_or_name.lower()] = stage_name
+            schema = {**schema, stage_name: _stage_types(body, planned[-1].columns, schema)}
     stages.extend(_plan_query(name, _map_tables(query, relations), list(columns), schema))
     names = [stage.name for stage in stages]
     twice = next((n for n in names if names.count(n) > 1), None)
@@ -146,6 +158,12 @@ def _is_constant(relation: exp.Expression) -> bool:
     return isinstance(relation, exp.Table) and isinstance(relation.this, (exp.GenerateSeries, exp.GenerateDateArray))
 
 
+def _stage_types(query: exp.Query, columns: Sequence[str], schema: Schema) -> dict[str, str]:
+    """The types of a stage's columns, as DuckDB binds its query; UNKNOWN where it cannot say."""
+    typed = list((duckdb_types(query, schema) or {}).values())
+    return {c: typed[i] if len(typed) == len(columns) else "UNKNOWN" for i, c in enumerate(columns)}
+
+
 def referenced_relations(query: exp.Query) -> set[str]:
     """Names of the tables a query reads, references to CTEs excluded.
 
@@ -187,7 +205,9 @@ def _names_visible_cte(table: exp.Table) -> bool:
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
-        query = _named_like_duckdb(_semi_joins_as_exists(_in_default_schema(query.copy())))
+        query = _plain_limits(_inline_named_windows(_without_empty_grouping(_in_default_schema(query.copy()))))
+        query = _by_position(query, stars_expanded=False)
+        query = _named_like_duckdb(_semi_joins_as_exists(query))
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
         query = merge_subqueries(eliminate_subqueries(_by_position(query)))
@@ -201,10 +221,13 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     return query
 
 
-def _by_position(query: exp.Query) -> exp.Query:
+def _by_position(query: exp.Query, stars_expanded: bool = True) -> exp.Query:
     """DuckDB's ``UNION / INTERSECT / EXCEPT ... BY NAME`` as the positional set operation it means: each
     branch selects the output names in order (the left branch's, then the right's new ones) and NULL for a
     name it lacks. The planner's rules pair columns by position, so they must never see BY NAME.
+
+    Before qualifying (``stars_expanded=False``) operations over ``*`` are left for later; the others are
+    rewritten then, so that the qualifier sees every output column (``ORDER BY 2`` of a BY NAME union).
 
     Example:
         >>> import sqlglot
@@ -217,6 +240,9 @@ def _by_position(query: exp.Query) -> exp.Query:
             continue
         sides = [node.left, node.right]
         names = [list(side.named_selects) for side in sides]
+        if not stars_expanded and (any("*" in n for n in names) or any(
+                inner.args.get("by_name") for side in sides for inner in side.find_all(exp.SetOperation))):
+            continue
         if any(not n or "*" in n or len({c.lower() for c in n}) != len(n) for n in names):
             raise IvmError("a BY NAME set operation whose branches have unnamed or duplicate columns")
         seen = {c.lower() for c in names[0]}
@@ -230,6 +256,96 @@ def _by_position(query: exp.Query) -> exp.Query:
                 for c in target]).from_(exp.Subquery(this=side.copy(), alias=exp.TableAlias(this=ident("__ivm_by_name"))))
             side.replace(wrapped)
         node.set("by_name", None)
+    return query
+
+
+def _plain_limits(query: exp.Query) -> exp.Query:
+    """The plain forms of ways to write a top-k that mean the same: ``FETCH FIRST n ROWS ONLY`` is ``LIMIT n``,
+    ``LIMIT 2 + 3`` is ``LIMIT 5``, and ``ORDER BY ALL`` orders by every output column, left to right.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT g, k FROM t ORDER BY ALL DESC FETCH FIRST 3 ROWS ONLY", read="duckdb")
+        >>> _plain_limits(q).sql("duckdb")
+        'SELECT g, k FROM t ORDER BY 1 DESC, 2 DESC LIMIT 3'
+        >>> _plain_limits(sqlglot.parse_one("SELECT g FROM t ORDER BY g LIMIT 2 * 3", read="duckdb")).sql("duckdb")
+        'SELECT g FROM t ORDER BY g LIMIT 6'
+    """
+    for node in list(query.find_all(exp.Query)):
+        fetch = node.args.get("limit")
+        if isinstance(fetch, exp.Fetch) and fetch.args.get("count") is not None:
+            options = fetch.args.get("limit_options")
+            if options is None or not (options.args.get("percent") or options.args.get("with_ties")):
+                node.set("limit", exp.Limit(expression=fetch.args["count"].copy()))
+        for arg in ("limit", "offset"):
+            bound = node.args.get(arg)
+            value = bound.args.get("expression") if isinstance(bound, (exp.Limit, exp.Offset)) else None
+            if value is not None and not isinstance(value, exp.Literal) and not value.find(exp.Column, exp.Query):
+                folded = simplify(value.copy())
+                if isinstance(folded, exp.Literal) and folded.is_int:
+                    value.replace(folded)
+        order = node.args.get("order")
+        items = _first_select(node).expressions if _first_select(node) is not None else []
+        if order is not None and len(order.expressions) == 1 and isinstance(order.expressions[0].this, exp.Var) \
+                and order.expressions[0].this.name.upper() == "ALL" and items \
+                and not any(isinstance(i, exp.Star) or i.find(exp.Star) for i in items):
+            every = order.expressions[0]
+            order.set("expressions", [exp.Ordered(this=exp.Literal.number(i + 1), desc=every.args.get("desc"),
+                                                  nulls_first=every.args.get("nulls_first")) for i in range(len(items))])
+    return query
+
+
+def _first_select(query: exp.Expression) -> exp.Select | None:
+    while isinstance(query, (exp.SetOperation, exp.Subquery)):
+        query = query.this
+    return query if isinstance(query, exp.Select) else None
+
+
+def _inline_named_windows(query: exp.Query) -> exp.Query:
+    """``OVER w ... WINDOW w AS (PARTITION BY g ORDER BY t)`` as ``OVER (PARTITION BY g ORDER BY t)``: the
+    window rules read a window's partitioning from its OVER clause.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT SUM(v) OVER w AS s FROM t WINDOW w AS (PARTITION BY g ORDER BY d)",
+        ...                       read="duckdb")
+        >>> _inline_named_windows(q).sql("duckdb")
+        'SELECT SUM(v) OVER (PARTITION BY g ORDER BY d) AS s FROM t'
+    """
+    for select in list(query.find_all(exp.Select)):
+        definitions = {w.name.lower(): w for w in select.args.get("windows") or []}
+        if not definitions:
+            continue
+
+        def resolved(window: exp.Window, depth: int = 0) -> exp.Window:
+            """``window`` with the named window it builds on (``w2 AS (w1 ORDER BY x)``) filled in."""
+            base = window.args.get("alias")
+            if base is None or base.name.lower() not in definitions or depth > len(definitions):
+                return window
+            named = resolved(definitions[base.name.lower()], depth + 1)
+            result = window.copy()
+            result.set("alias", None)
+            for arg in ("partition_by", "order", "spec"):
+                if not result.args.get(arg) and named.args.get(arg):
+                    result.set(arg, named.args[arg].copy() if isinstance(named.args[arg], exp.Expression)
+                               else [e.copy() for e in named.args[arg]])
+            return result
+
+        for window in list(select.find_all(exp.Window)):
+            if window.find_ancestor(exp.Select) is select and window.args.get("over") \
+                    and window.args.get("alias") is not None and window.args["alias"].name.lower() in definitions:
+                window.replace(resolved(window))
+        select.set("windows", None)
+    return query
+
+
+def _without_empty_grouping(query: exp.Query) -> exp.Query:
+    """``GROUP BY ()`` is the global aggregate (one row, even over no rows): drop it, so the planner does not
+    take it for a grouping whose groups vanish with their rows."""
+    for group in list(query.find_all(exp.Group)):
+        if group.expressions and all(isinstance(e, exp.Tuple) and not e.expressions for e in group.expressions) \
+                and not any(group.args.get(arg) for arg in ("grouping_sets", "cube", "rollup", "all")):
+            group.pop()
     return query
 
 

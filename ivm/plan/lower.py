@@ -30,6 +30,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowStage, RowBranch, Scan, Stage,
                             TopKStage)
 from ivm.plan.state import unknown_aggregate
+from ivm.plan.types import duckdb_types
 from ivm.sql import DIALECT, RID, and_all, column, ident, internal_table
 
 Schema = Mapping[str, Mapping[str, str]]
@@ -124,7 +125,8 @@ def _root_scope(select: exp.Select) -> Scope | None:
 
 
 def _with_types(schema: Schema, stage: str, select: exp.Select, columns: Sequence[str]) -> dict:
-    """``schema`` plus the columns of an intermediate stage, typed where they are plain column copies."""
+    """``schema`` plus the columns of an intermediate stage: a plain column copy has its column's type, a
+    computed one the type DuckDB gives it."""
     relation_of = {t.alias_or_name: t.name for t in _build()._tables(select) if isinstance(t, exp.Table)}
     types = {}
     for item, name in zip(select.expressions, columns):
@@ -133,6 +135,10 @@ def _with_types(schema: Schema, stage: str, select: exp.Select, columns: Sequenc
         if isinstance(value, exp.Column) and value.table in relation_of:
             typ = schema.get(relation_of[value.table], {}).get(value.name, "UNKNOWN")
         types[name] = typ
+    if "UNKNOWN" in types.values():  # computed columns: as DuckDB types them (by position: names may differ)
+        typed = list((duckdb_types(select, schema) or {}).values())
+        if len(typed) == len(types):
+            types = {name: typ if typ != "UNKNOWN" else typed[i] for i, (name, typ) in enumerate(types.items())}
     result = dict(schema)
     result[stage] = types
     return result

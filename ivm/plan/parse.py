@@ -24,9 +24,18 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its warnings are not mes
 NONDETERMINISTIC = {
     "random", "rand", "setseed", "uuid", "gen_random_uuid", "uuidv4", "uuidv7", "now", "current_timestamp",
     "current_date", "current_time", "get_current_timestamp", "get_current_time", "today", "localtimestamp",
-    "localtime", "transaction_timestamp", "current_localtimestamp", "nextval", "currval",
+    "localtime", "transaction_timestamp", "current_localtimestamp", "nextval", "currval", "setval",
+    "txid_current", "current_transaction_id", "current_query", "current_query_id", "current_connection_id",
+    "getvariable", "vector_type", "stats",
 }
 NONDETERMINISTIC_NODES = (exp.Rand, exp.Uuid, exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime)
+# ... of which these are fixed for a whole transaction (DuckDB's clock reads the transaction's start), so a
+# deletion predicate may use them: ``day < current_date - 30`` is one retention rule, evaluated once.
+TRANSACTION_TIME = {
+    "now", "current_timestamp", "current_date", "current_time", "get_current_timestamp", "get_current_time",
+    "today", "localtimestamp", "localtime", "transaction_timestamp", "current_localtimestamp",
+}
+TRANSACTION_TIME_NODES = (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime)
 
 # Table functions and scalar functions that reach outside the database.
 EXTERNAL_ACCESS = {
@@ -57,11 +66,14 @@ def _function_name(node: exp.Expression) -> str:
     return ""
 
 
-def check_read_only(tree: exp.Expression, what: str) -> None:
-    """Refuse anything in ``tree`` that writes, reaches outside the database, or is non-deterministic."""
+def check_read_only(tree: exp.Expression, what: str, *, clock: bool = False) -> None:
+    """Refuse anything in ``tree`` that writes, reaches outside the database, or is non-deterministic
+    (``clock``: except the transaction's time, see :data:`TRANSACTION_TIME`)."""
     for node in tree.walk():
         if isinstance(node, WRITING_NODES):
             raise IvmError(f"{what} may only read data; found a {node.key.upper()} statement")
+        if clock and (isinstance(node, TRANSACTION_TIME_NODES) or _function_name(node) in TRANSACTION_TIME):
+            continue
         if isinstance(node, NONDETERMINISTIC_NODES) or _function_name(node) in NONDETERMINISTIC:
             raise IvmError(f"{what} uses the non-deterministic function {node.sql(dialect=DIALECT)}; "
                            "ivm needs the same result on every run")
@@ -108,18 +120,23 @@ def parse_views(text: str) -> list[ViewDefinition]:
         if not isinstance(query, exp.Query):
             raise IvmError(f"view {statement.this.sql()} must be defined by a SELECT query")
         target = statement.this
-        if isinstance(target, exp.Schema):
-            raise IvmError(f"view {target.this.sql()}: a column list after the view name is not supported; "
-                           "alias the columns in the SELECT instead")
-        name = target.name.lower()
+        renamed = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else None
+        name = (target.this if renamed is not None else target).name.lower()
         check_read_only(query, f"view {name}")
         reserved = next((i.name for i in query.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
             raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
                            "choose another alias")
+        internal = next((t for t in query.find_all(exp.Table) if t.text("db").lower() in ("_ivm", "_ivm_sql")), None)
+        if internal is not None:  # ivm's stored tables carry row ids and lineage, and change under ivm's rules
+            raise IvmError(f"view {name} reads ivm's internal table {internal.sql(dialect=DIALECT)}; "
+                           f"read {internal.name} instead")
         # Keep the user's own text: DuckDB names unaliased columns after it (CAST(x AS VARCHAR), not TEXT).
         raw = texts[position] if len(texts) == len(statements) else None
         sql = raw if raw and _same_query(raw, query) else query.sql(dialect=DIALECT)
+        if renamed is not None:  # CREATE VIEW v(a, b) AS ...: the first columns renamed, as DuckDB does
+            query = _renamed(query, renamed)
+            sql = query.sql(dialect=DIALECT)
         views.append(ViewDefinition(name=name, query=query, sql=sql))
     if not views:
         raise IvmError("the view file contains no CREATE VIEW statement")
@@ -128,6 +145,19 @@ def parse_views(text: str) -> list[ViewDefinition]:
     if duplicates:
         raise IvmError(f"the view file defines {', '.join(duplicates)} more than once")
     return views
+
+
+def _renamed(query: exp.Query, names: list[str]) -> exp.Query:
+    """``query`` read through a derived table whose column list renames its first columns.
+
+    Example:
+        >>> import sqlglot
+        >>> _renamed(sqlglot.parse_one("SELECT k, SUM(v) AS s FROM t GROUP BY k"), ["key"]).sql()
+        'SELECT * FROM (SELECT k, SUM(v) AS s FROM t GROUP BY k) AS "view_columns"("key")'
+    """
+    alias = exp.TableAlias(this=exp.to_identifier("view_columns", quoted=True),
+                           columns=[exp.to_identifier(n, quoted=True) for n in names])
+    return exp.select("*").from_(exp.Subquery(this=query, alias=alias))
 
 
 def _query_texts(text: str) -> list[str]:
@@ -165,6 +195,8 @@ def parse_predicate(text: str) -> exp.Expression:
         >>> parse_predicate("country = 'UK' AND level <> 'premium'").sql()
         "country = 'UK' AND level <> 'premium'"
     """
+    if not isinstance(text, str):
+        raise IvmError(f"the predicate must be SQL text, not {type(text).__name__}")
     if not text or not text.strip():
         raise IvmError("the predicate is empty; to delete every row say so explicitly with --where 'true'")
     statements = _parse(text, "the predicate")
@@ -181,7 +213,13 @@ def parse_predicate(text: str) -> exp.Expression:
     if alias is not None:  # "k = 1 x" and "b = 0b101" read as "k = 1 AS x", "b = 0 AS b101"
         raise IvmError(f"the predicate must be a boolean expression; it reads as {alias.sql(dialect=DIALECT)!r}, "
                        "a value with an alias (a missing operator? DuckDB has no 0b/0x number literals)")
-    check_read_only(predicate, "the predicate")
+    check_read_only(predicate, "the predicate", clock=True)
+    internal = next((t for t in predicate.find_all(exp.Table, exp.Column)
+                     if (t.text("db") if isinstance(t, exp.Table) else t.text("db") or t.table).lower()
+                     in ("_ivm", "_ivm_sql")), None)
+    if internal is not None:  # ivm's stored tables: row ids, lineage and stages that change under ivm's rules
+        raise IvmError(f"the predicate reads ivm's internal schema ({internal.sql(dialect=DIALECT)}); "
+                       "name the source tables and views instead")
     return predicate
 
 

@@ -13,12 +13,13 @@ import re
 from typing import Mapping, Sequence
 
 import duckdb
+import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.annotate_types import annotate_types
 
 from ivm.plan.nodes import StateColumn
-from ivm.sql import DIALECT, column
+from ivm.plan.types import duckdb_types
+from ivm.sql import DIALECT, INTERNAL_SCHEMA, column
 
 COUNT_STAR = "__ivm_n"
 EXACT = exp.DataType.INTEGER_TYPES | {exp.DataType.Type.DECIMAL}
@@ -116,12 +117,23 @@ class _NotSubtractive(Exception):
 
 
 def _exact(argument: exp.Expression | None, core_types: Mapping[str, str]) -> bool:
+    """Whether ``argument`` is an exact number (an integer or a decimal) as DuckDB types it. Not sqlglot's
+    inference: it types ``extract(epoch FROM ts)`` as BIGINT where DuckDB returns a DOUBLE, whose sums a
+    subtraction would make drift."""
     if argument is None:
         return False
-    probe = exp.select(argument.copy()).from_("__core")
-    try:
-        typed = annotate_types(probe, schema={"__core": dict(core_types)}, dialect=DIALECT)
-    except (SqlglotError, ValueError, KeyError):
+    used = {c.name for c in argument.find_all(exp.Column)}
+    return _exact_type(argument.sql(dialect=DIALECT), tuple(sorted((c, t) for c, t in core_types.items() if c in used)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _exact_type(argument: str, core_types: tuple[tuple[str, str], ...]) -> bool:
+    probe = exp.select(exp.alias_(sqlglot.parse_one(argument, read=DIALECT), "__value")).from_(
+        exp.Table(this=exp.to_identifier("__core"), db=exp.to_identifier(INTERNAL_SCHEMA)))
+    typed = duckdb_types(probe, {"__core": dict(core_types)})
+    if not typed:
         return False
-    kind = typed.expressions[0].type
-    return kind is not None and kind.this in EXACT
+    try:
+        return exp.DataType.build(typed["__value"], dialect=DIALECT).this in EXACT
+    except (SqlglotError, ValueError):
+        return False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -55,6 +56,11 @@ class Database:
         self._log = wal.log_path(self.path)  # absolute now: the process may change directory later
         self.indexes = indexes
         self._register_udfs = _udf_registrar(udfs)
+        self._closed, key = True, _file_key(self.path)
+        other = _OPEN.get(key) if key else None
+        if other is not None and not other._closed:  # it would not see the views the other one deploys
+            raise IvmError(f"database {self.path} is already open in this process; use that handle (or close it "
+                           "first)")
         try:
             self.con = duckdb.connect(self.path)
         except duckdb.IOException as error:
@@ -63,6 +69,9 @@ class Database:
             raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
         except duckdb.Error as error:
             raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
+        self._closed = False
+        if key:
+            _OPEN[key] = self
         self._register_udfs(self.con)
         wal.configure(self.con, self.path)
         catalog.ensure(self.con)
@@ -79,6 +88,7 @@ class Database:
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
         self.con.close()
+        self._closed = True
 
     def __enter__(self) -> "Database":
         return self
@@ -176,8 +186,8 @@ class Database:
             raise IvmError("CSV options were given, but none of the sources is a CSV file")
         rows, origin, name = {}, "", ""
         self._schema_cache = None
+        self._begin()
         try:
-            self.con.begin()
             for position, (name, data, exists) in enumerate(checked):
                 reader, origin = self._reader(data, header, columns.get(name), f"__ivm_load{position}",
                                               csv_parameters)
@@ -205,7 +215,7 @@ class Database:
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
             self.con.commit()
         except (duckdb.Error, IvmError) as error:
-            self.con.rollback()
+            self._rollback()
             raise IvmError(f"cannot load {origin} as {name}: {first_line(error)}; nothing was loaded") from None
         finally:
             self._sources_cache = None
@@ -287,8 +297,11 @@ class Database:
         fallbacks = dict(_fallbacks or {})
         self._templates.clear()  # statement texts are per plan
         definitions = parse_views(sql)
+        theirs = {row[0].lower() for row in self.con.execute(  # the user's own tables and views in main
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_catalog = current_database()").fetchall()}
         for definition in definitions:
-            if definition.name in self.plans or definition.name in self.sources:
+            if definition.name in self.plans or definition.name in self.sources or definition.name in theirs:
                 raise IvmError(f"{definition.name} already exists in this database")
             if definition.name.startswith("__"):
                 raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
@@ -296,8 +309,8 @@ class Database:
                 raise IvmError(f"view name {definition.name!r} contains a double quote; choose another name")
         planned = dict(self.plans)
         current = None
+        self._begin()
         try:
-            self.con.begin()
             built = {}
             for definition in reported(definitions, progress, lambda d: d.name):
                 current = definition.name
@@ -311,7 +324,7 @@ class Database:
                 self._add_to_schema(definition.name)
             costs.record_rebuilds(self.con, built, self._commit())
         except (IvmError, duckdb.Error) as error:
-            self.con.rollback()
+            self._rollback()
             self.plans = planned
             self._schema_cache = None
             if isinstance(error, IvmError):
@@ -321,7 +334,7 @@ class Database:
                 return self.deploy(sql, progress=progress, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
         except BaseException:  # an interrupt, a failing progress callback: nothing deployed, state restored
-            self.con.rollback()
+            self._rollback()
             self.plans = planned
             self._schema_cache = None
             raise
@@ -350,6 +363,25 @@ class Database:
 
     def _rows(self, view: str) -> int:
         return int(self.con.execute(f"SELECT COUNT(*) FROM {render(internal_table(view))}").fetchall()[0][0])
+
+    def _begin(self) -> None:
+        """BEGIN ivm's transaction. One the caller left open on ``db.con`` is theirs: refuse without rolling it
+        back (DuckDB marks it aborted, so they learn of it; they must end it themselves)."""
+        try:
+            self.con.begin()
+        except duckdb.TransactionException:
+            raise IvmError("a transaction was already open on this database's connection (db.con); ivm runs "
+                           "each change in a transaction of its own: commit yours first (DuckDB has marked it "
+                           "aborted: ROLLBACK it)") from None
+
+    def _rollback(self) -> bool:
+        """ROLLBACK, if a transaction is still open (after a failed COMMIT DuckDB has rolled back already);
+        whether one was."""
+        try:
+            self.con.rollback()
+            return True
+        except duckdb.TransactionException:
+            return False
 
     def _commit(self) -> float:
         """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py)."""
@@ -394,10 +426,10 @@ class Database:
         predicate = self._checked_predicate(table, where)
         if purge and not erasure.is_file(self.path):  # [erasure]
             raise IvmError("purge needs a database file; an in-memory database has no file to erase")
-        fingerprints, pending_id, maintainer = None, None, None
+        fingerprints, pending_id, maintainer, committed = None, None, None, None
         start = time.perf_counter()
+        self._begin()
         try:
-            self.con.begin()
             if purge:  # [erasure] the values the deleted rows hold, in Python memory only
                 fingerprints = receipts.capture(self.con, internal_table(table), predicate,
                                                 self._schema()[table])
@@ -419,9 +451,13 @@ class Database:
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
             committed = self._commit()
         except BaseException as error:
-            self.con.rollback()
+            # nothing to roll back, though DuckDB did not fail: interrupted after the COMMIT, the deletion stands
+            if not self._rollback() and not isinstance(error, duckdb.Error) or committed is not None:
+                error.add_note(f"the deletion from {table} had committed")
+                raise
             if isinstance(error, duckdb.Error):
                 raise IvmError(f"deletion rolled back, nothing changed: {first_line(error)}") from None
+            error.add_note("the deletion was rolled back, nothing changed")
             raise
         finally:
             if maintainer is not None:
@@ -591,18 +627,18 @@ class Database:
     def recompute(self, *, progress: Report | None = None) -> dict:
         """Rebuild every view from the current sources (the baseline incremental maintenance must beat)."""
         views, start = {}, time.perf_counter()
+        self._begin()
         try:
-            self.con.begin()
             for name in reported(self.plans, progress):
                 plan = self.plans[name]
                 views[name] = {"seconds": self._build(plan), "rows": self._rows(name)}
             feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
             costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()}, self._commit())
         except duckdb.Error as error:
-            self.con.rollback()
+            self._rollback()
             raise IvmError(f"recompute rolled back: {first_line(error)}") from None
         except BaseException:
-            self.con.rollback()
+            self._rollback()
             raise
         self._checkpoint_if_due()
         return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
@@ -684,6 +720,15 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
             return "lineage delete"
         return "subtract from running aggregates" if stage.subtractive else "recompute touched groups"
     return "incremental", ", ".join(dict.fromkeys(rule(s) for s in plan.stages))
+
+
+# Database files open in this process, one ivm handle each: two handles on one file would each plan only the
+# views they knew when opened, and a deletion through one would leave the other's new views stale.
+_OPEN: "weakref.WeakValueDictionary[str, Database]" = weakref.WeakValueDictionary()
+
+
+def _file_key(path: str) -> str | None:
+    return None if not path or path.startswith(":memory:") else os.path.realpath(path)
 
 
 def _is_parquet(path) -> bool:

@@ -1,0 +1,57 @@
+"""The column types DuckDB gives a stage's query, asked of DuckDB itself on empty copies of its inputs.
+
+The planner needs the type of a computed column in one place: SUM and AVG are maintained by subtraction
+only over exact numbers. sqlglot's type inference does not know DuckDB's rules everywhere (``day -
+LAG(day)`` of two DATEs is a BIGINT number of days, a SUM of DECIMAL(10, 2) a DECIMAL(38, 2)), and an
+unknown type means "recompute the touched groups", which is right but slow. DuckDB binds the query over
+empty tables in a scratch in-memory database: the user's database is never touched, and any failure just
+leaves the types unknown.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Mapping
+
+import duckdb
+from sqlglot import exp
+
+from ivm.sql import DIALECT, INTERNAL_SCHEMA, ident
+
+Schema = Mapping[str, Mapping[str, str]]
+
+
+@functools.lru_cache(maxsize=1)
+def _scratch() -> duckdb.DuckDBPyConnection:
+    """One in-memory database for the whole process (opening one costs tens of milliseconds)."""
+    return duckdb.connect(":memory:")
+
+
+def duckdb_types(query: exp.Query, schema: Schema) -> dict[str, str] | None:
+    """Output name -> DuckDB type of ``query``, which reads ivm's internal tables (``_ivm.<relation>``) of
+    relations in ``schema``; None if DuckDB cannot bind it there.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT d - LAG(d) OVER (ORDER BY d) AS gap, SUM(x) OVER () AS s FROM _ivm.t")
+        >>> duckdb_types(q, {"t": {"d": "DATE", "x": "DECIMAL(10,2)"}})
+        {'gap': 'BIGINT', 's': 'DECIMAL(38,2)'}
+    """
+    reads = {t.name.lower() for t in query.find_all(exp.Table) if t.text("db").lower() == INTERNAL_SCHEMA}
+    if not reads <= set(schema):
+        return None
+    try:
+        with _scratch().cursor() as scratch:
+            scratch.begin()  # rolled back below: the scratch database stays empty
+            try:
+                scratch.execute(f"CREATE SCHEMA {INTERNAL_SCHEMA}")
+                for relation in sorted(reads):
+                    columns = ", ".join(f"{ident(c).sql(dialect=DIALECT)} {typ}"
+                                        for c, typ in schema[relation].items() if typ != "UNKNOWN")
+                    table = exp.Table(this=ident(relation), db=ident(INTERNAL_SCHEMA)).sql(dialect=DIALECT)
+                    scratch.execute(f"CREATE TABLE {table} ({columns or '__none INTEGER'})")
+                described = scratch.execute(f"DESCRIBE {query.sql(dialect=DIALECT)}").fetchall()
+            finally:
+                scratch.rollback()
+    except duckdb.Error:
+        return None
+    return {name: typ for name, typ, *_ in described}
