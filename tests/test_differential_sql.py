@@ -146,6 +146,9 @@ CASES = {
                     "AS rn FROM t0 WINDOW w AS (PARTITION BY k ORDER BY id, x, s)",
     "fetch-first": "SELECT id, x FROM t0 ORDER BY x DESC NULLS LAST, id OFFSET 1 ROWS FETCH FIRST 2 ROWS ONLY",
     "limit-expression": "SELECT id, k FROM t0 ORDER BY ALL DESC LIMIT 1 + 1",
+    # a KPI view: scalar aggregates without FROM (recomputed as "a SELECT without FROM")
+    "kpi-scalar-aggregates": "SELECT (SELECT COUNT(*) FROM t0) AS n, (SELECT SUM(x) FROM t1 WHERE k > 1) * 2 AS s, "
+                             "(SELECT MAX(s) FROM t2) AS m, 'kpi' AS label",
     "exists-in-select-over-left-join":
         "SELECT a.id, EXISTS (SELECT 1 FROM t2 WHERE t2.k = b.k) AS e FROM t0 a LEFT JOIN t1 b ON a.k = b.k",
 }

@@ -20,7 +20,7 @@ from sqlglot.optimizer.simplify import simplify
 
 from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state
-from ivm.plan.types import duckdb_types
+from ivm.plan.column_types import duckdb_types
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, column, deduplicated_names, ident, internal_table
 
@@ -72,7 +72,7 @@ def raw_view(name: str) -> exp.Table:
 
 
 # Suffixes of the stages ivm makes itself (a UNION's __all, an aggregate's __input, a scalar subquery's __sq0, ...)
-_STAGE_SUFFIX = re.compile(r"all|input|groups|pre|rows|sorted|b\d+|gs\d+|sq\d+|const\d+")
+_STAGE_SUFFIX = re.compile(r"all|input|groups|pre|rows|sorted|b\d+|gs\d+|sq\d+|const\d+|scalar\d+")
 
 
 def _cte_stage_name(view: str, cte: str) -> str:
@@ -206,6 +206,7 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
         query = _plain_limits(_inline_named_windows(_without_empty_grouping(_in_default_schema(query.copy()))))
+        query = _scalar_aggregates_as_tables(query)
         query = _by_position(query, stars_expanded=False)
         query = _named_like_duckdb(_semi_joins_as_exists(query))
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
@@ -257,6 +258,45 @@ def _by_position(query: exp.Query, stars_expanded: bool = True) -> exp.Query:
             side.replace(wrapped)
         node.set("by_name", None)
     return query
+
+
+def _scalar_aggregates_as_tables(query: exp.Query) -> exp.Query:
+    """A SELECT without FROM over scalar subqueries that are global aggregates (one row, always), the shape
+    of a KPI view, as a cross join of those aggregates: each becomes a maintained stage, instead of the
+    whole view recomputing as "a SELECT without FROM".
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT (SELECT COUNT(*) FROM t) / 2 AS h")
+        >>> _scalar_aggregates_as_tables(q).sql()
+        'SELECT "scalar0"."value" / 2 AS h FROM (SELECT COUNT(*) AS "value" FROM t) AS "scalar0"'
+    """
+    for select in list(query.find_all(exp.Select)):
+        if select.args.get("from_") or not select.expressions:
+            continue
+        subqueries = [sub for item in select.expressions for sub in item.find_all(exp.Subquery)
+                      if sub.find_ancestor(exp.Select) is select]
+        if not subqueries or not all(_one_row_aggregate(sub.this) for sub in subqueries):
+            continue
+        tables = []
+        for position, sub in enumerate(subqueries):
+            name = f"scalar{position}"
+            inner = sub.this.copy()
+            inner.set("expressions", [exp.alias_(inner.expressions[0].unalias(), ident("value"))])
+            tables.append(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(name))))
+            sub.replace(column("value", name))
+        select.set("from_", exp.From(this=tables[0]))
+        select.set("joins", [exp.Join(this=t, kind="CROSS") for t in tables[1:]])
+    return query
+
+
+def _one_row_aggregate(query: exp.Expression) -> bool:
+    """A SELECT that returns exactly one row of one column: an aggregate without GROUP BY, HAVING or LIMIT."""
+    if not isinstance(query, exp.Select) or len(query.expressions) != 1 or isinstance(query.expressions[0], exp.Star):
+        return False
+    if any(query.args.get(arg) for arg in ("group", "having", "limit", "offset", "qualify", "with_", "with")):
+        return False
+    return _is_aggregate(query)
 
 
 def _plain_limits(query: exp.Query) -> exp.Query:

@@ -30,7 +30,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowStage, RowBranch, Scan, Stage,
                             TopKStage)
 from ivm.plan.state import unknown_aggregate
-from ivm.plan.types import duckdb_types
+from ivm.plan.column_types import duckdb_types
 from ivm.sql import DIALECT, RID, and_all, column, ident, internal_table
 
 Schema = Mapping[str, Mapping[str, str]]

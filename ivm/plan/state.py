@@ -18,7 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from ivm.plan.nodes import StateColumn
-from ivm.plan.types import duckdb_types
+from ivm.plan.column_types import duckdb_types
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, column
 
 COUNT_STAR = "__ivm_n"
