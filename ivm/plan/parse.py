@@ -8,6 +8,7 @@ result would change on every run.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -87,12 +88,20 @@ def check_read_only(tree: exp.Expression, what: str, *, clock: bool = False) -> 
             raise IvmError(f"{what} reads the file {node.this.sql()}; load it with `ivm load` instead")
 
 
+_OPERATORS = {"EQ": "=", "NEQ": "<>", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "Add": "+", "Sub": "-",
+              "Mul": "*", "Div": "/", "And": "AND", "Or": "OR", "Not": "NOT", "Like": "LIKE", "ILike": "ILIKE"}
+
+
 def _parse(text: str, what: str) -> list[exp.Expression]:
     """Parse strictly: sqlglot's fallback of unknown syntax to an opaque command counts as an error."""
     try:
         statements = sqlglot.parse(text, read=DIALECT, error_level=ErrorLevel.RAISE)
     except SqlglotError as error:
         first_line = str(error).splitlines()[0]
+        missing = re.match(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>\.(.*)", first_line)
+        if missing:  # "oid = ": sqlglot names its own classes; say what the user left out
+            operator = _OPERATORS.get(missing.group(2), missing.group(2).upper())
+            first_line = f"an operand is missing after {operator}.{missing.group(3)}"
         raise IvmError(f"cannot parse {what}: {first_line}") from None
     statements = [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
     for statement in statements:

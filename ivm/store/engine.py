@@ -165,11 +165,15 @@ class Database:
         columns = {k.lower(): v for k, v in (columns or {}).items()}
         csv_parameters = csv_options.named_parameters(csv or {})
         checked = []
+        theirs = self._users_own_relations()
         for name, data in items:
             name = _relation_name(name)
             if name in self.plans:
                 raise IvmError(f"{name} is a deployed view; choose another name for the source")
             exists = name in self.sources
+            if not exists and name in theirs:
+                raise IvmError(f"{name} already exists in this database (a table or view not made by ivm); "
+                               "choose another name for the source")
             if exists and not replace:
                 raise IvmError(f"source {name} exists; pass replace=True (--replace) to load it again")
             owner = next((p.name for p in self.plans.values() for s in p.stages if s.name == name), None)
@@ -297,9 +301,7 @@ class Database:
         fallbacks = dict(_fallbacks or {})
         self._templates.clear()  # statement texts are per plan
         definitions = parse_views(sql)
-        theirs = {row[0].lower() for row in self.con.execute(  # the user's own tables and views in main
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-            "AND table_catalog = current_database()").fetchall()}
+        theirs = self._users_own_relations()
         for definition in definitions:
             if definition.name in self.plans or definition.name in self.sources or definition.name in theirs:
                 raise IvmError(f"{definition.name} already exists in this database")
@@ -340,6 +342,12 @@ class Database:
             raise
         self._checkpoint_if_due()
         return [d.name for d in definitions]
+
+    def _users_own_relations(self) -> set[str]:
+        """Tables and views in ``main`` (the user's, and ivm's exposed sources and views)."""
+        return {row[0].lower() for row in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_catalog = current_database()").fetchall()}
 
     def _check_names(self, plan: ViewPlan) -> None:
         """Stages, sources and views share the ``_ivm`` schema: a stage named like a source or another
