@@ -146,6 +146,10 @@ CASES = {
                     "AS rn FROM t0 WINDOW w AS (PARTITION BY k ORDER BY id, x, s)",
     "fetch-first": "SELECT id, x FROM t0 ORDER BY x DESC NULLS LAST, id OFFSET 1 ROWS FETCH FIRST 2 ROWS ONLY",
     "limit-expression": "SELECT id, k FROM t0 ORDER BY ALL DESC LIMIT 1 + 1",
+    # positions inside CUBE / GROUPING SETS name SELECT items, as in a plain GROUP BY (they fell back)
+    "cube-ordinal": "SELECT k % 2 AS h, s, COUNT(*) AS n, SUM(x) AS sx FROM t0 GROUP BY CUBE (1, s)",
+    "grouping-sets-ordinal": "SELECT k, s, COUNT(x) AS n, GROUPING(k, s) AS g FROM t1 "
+                             "GROUP BY GROUPING SETS ((1, 2), (1), ())",
     # a KPI view: scalar aggregates without FROM (recomputed as "a SELECT without FROM")
     "kpi-scalar-aggregates": "SELECT (SELECT COUNT(*) FROM t0) AS n, (SELECT SUM(x) FROM t1 WHERE k > 1) * 2 AS s, "
                              "(SELECT MAX(s) FROM t2) AS m, 'kpi' AS label",

@@ -381,8 +381,16 @@ def _inline_named_windows(query: exp.Query) -> exp.Query:
 
 def _without_empty_grouping(query: exp.Query) -> exp.Query:
     """``GROUP BY ()`` is the global aggregate (one row, even over no rows): drop it, so the planner does not
-    take it for a grouping whose groups vanish with their rows."""
+    take it for a grouping whose groups vanish with their rows. Also: a position inside ROLLUP / CUBE /
+    GROUPING SETS (``CUBE (1, b)``) becomes the SELECT item it names, as it does in a plain GROUP BY."""
     for group in list(query.find_all(exp.Group)):
+        select = group.parent
+        items = select.expressions if isinstance(select, exp.Select) else []
+        for node in list(group.find_all(exp.Literal)):
+            inside = node.find_ancestor(exp.Cube, exp.Rollup, exp.GroupingSets, exp.Group)
+            if not isinstance(inside, exp.Group) and node.is_int and 1 <= int(node.this) <= len(items) \
+                    and not isinstance(items[int(node.this) - 1], exp.Star):
+                node.replace(items[int(node.this) - 1].unalias().copy())
         if group.expressions and all(isinstance(e, exp.Tuple) and not e.expressions for e in group.expressions) \
                 and not any(group.args.get(arg) for arg in ("grouping_sets", "cube", "rollup", "all")):
             group.pop()
