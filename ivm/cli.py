@@ -325,13 +325,18 @@ def main(argv=None) -> None:
     except IvmError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
-    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
-        interrupt = stop if isinstance(stop, KeyboardInterrupt) else stop.__cause__  # click wraps Ctrl-C
+    except (KeyboardInterrupt, click.exceptions.Abort, RuntimeError) as stop:
+        interrupt = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps Ctrl-C
+        if isinstance(interrupt, RuntimeError) and "interrupted" in str(interrupt).lower():
+            interrupt = KeyboardInterrupt()  # DuckDB's word for Ctrl-C during a query
+        if isinstance(stop, RuntimeError) and not isinstance(interrupt, KeyboardInterrupt):
+            raise
         if not isinstance(interrupt, KeyboardInterrupt):
             click.echo("aborted", err=True)
             sys.exit(1)
         # what happened to the change, in one line
-        notes = "; ".join(getattr(interrupt, "__notes__", [])) or "an open change was rolled back"
+        notes = "; ".join(getattr(interrupt, "__notes__", [])) or \
+            "whether the change committed is not known: `ivm verify` and `ivm log` tell"
         click.echo(f"interrupted: {notes}", err=True)
         sys.exit(130)
     except click.ClickException as error:

@@ -157,8 +157,8 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
     functions = dict(udfs or {})
     for feature in spec.udf_features:  # fail before anything is written if a function cannot be found
         functions.setdefault(feature.name, udf_cache.find(feature, functions))
+    db._begin()
     try:
-        db.con.begin()
         columns = [f'"{n}" BIGINT NOT NULL' for n in fs.lineage.names] + [f'"{TEST}" BOOLEAN NOT NULL']
         for feature in spec.udf_features:
             kind = f"DOUBLE[{feature.dims}]" if feature.dims else "DOUBLE"
@@ -176,7 +176,7 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
         synced = _sync(db, fs, functions)
         db.con.commit()
     except BaseException:
-        db.con.rollback()
+        db._rollback()
         raise
     session["functions"][spec.name] = functions
     if session["sets"] is not None:
@@ -191,16 +191,19 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
 def drop(db, name: str) -> None:
     """Drop feature set ``name``: its row table, its statistics and its entry."""
     fs = get(db, name)
+    db._begin()
     try:
-        db.con.begin()
         db.con.execute(f"DROP TABLE IF EXISTS {fs.table}")
         for statement in fs.stats.drop():
             db.con.execute(statement)
         db.con.execute(f"DELETE FROM {SETS} WHERE name = ?", [fs.name])
         db.con.commit()
     except duckdb.Error as error:
-        db.con.rollback()
+        db._rollback()
         raise IvmError(f"cannot drop feature set {name}: {first_line(error)}") from None
+    except BaseException:
+        db._rollback()
+        raise
     sets(db).pop(fs.name, None)
 
 

@@ -136,7 +136,7 @@ def _constants_as_ctes(query: exp.Query) -> exp.Query:
             if not _is_constant(relation):
                 continue
             alias = relation.args["alias"]
-            cte = f"const{len(ctes)}"
+            cte = _unused_name(query, "const", len(ctes))
             body = exp.select(*[exp.alias_(column(c.name, alias.name), ident(c.name)) for c in alias.columns]) \
                 .from_(relation.copy())
             ctes.append(exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(cte))))
@@ -146,6 +146,17 @@ def _constants_as_ctes(query: exp.Query) -> exp.Query:
         query.set("with_", exp.With(expressions=ctes + (list(with_.expressions) if with_ else [])))
         query.set("with", None)
     return query
+
+
+def _unused_name(query: exp.Query, prefix: str, start: int) -> str:
+    """``prefix`` + the first number from ``start`` that names no table, CTE or alias in ``query`` (a table
+    the query reads must not be hidden by a CTE ivm adds)."""
+    taken = {t.name.lower() for t in query.find_all(exp.Table)} | {
+        a.name.lower() for a in query.find_all(exp.TableAlias)} | {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
+    number = start
+    while f"{prefix}{number}" in taken:
+        number += 1
+    return f"{prefix}{number}"
 
 
 def _is_constant(relation: exp.Expression) -> bool:
@@ -205,9 +216,9 @@ def _names_visible_cte(table: exp.Table) -> bool:
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
-        query = _plain_limits(_inline_named_windows(_without_empty_grouping(_in_default_schema(query.copy()))))
+        query = _inline_named_windows(_without_empty_grouping(_in_default_schema(query.copy())))
         query = _scalar_aggregates_as_tables(query)
-        query = _by_position(query, stars_expanded=False)
+        query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
         query = _named_like_duckdb(_semi_joins_as_exists(query))
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
@@ -274,13 +285,19 @@ def _scalar_aggregates_as_tables(query: exp.Query) -> exp.Query:
     for select in list(query.find_all(exp.Select)):
         if select.args.get("from_") or not select.expressions:
             continue
+        place = select.parent
+        if not (place is None or isinstance(place, exp.CTE)
+                or isinstance(place, exp.Subquery) and isinstance(place.parent, (exp.From, exp.Join))):
+            continue  # inside an expression its subqueries may be correlated with the query around it
         subqueries = [sub for item in select.expressions for sub in item.find_all(exp.Subquery)
                       if sub.find_ancestor(exp.Select) is select]
+        if any(isinstance(sub.parent, (exp.In, exp.Any, exp.All, exp.Exists)) for sub in subqueries):
+            continue  # a comparison with a set, not a scalar
         if not subqueries or not all(_one_row_aggregate(sub.this) for sub in subqueries):
             continue
         tables = []
         for position, sub in enumerate(subqueries):
-            name = f"scalar{position}"
+            name = _unused_name(query, "scalar", position)
             inner = sub.this.copy()
             inner.set("expressions", [exp.alias_(inner.expressions[0].unalias(), ident("value"))])
             tables.append(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(name))))
@@ -294,9 +311,17 @@ def _one_row_aggregate(query: exp.Expression) -> bool:
     """A SELECT that returns exactly one row of one column: an aggregate without GROUP BY, HAVING or LIMIT."""
     if not isinstance(query, exp.Select) or len(query.expressions) != 1 or isinstance(query.expressions[0], exp.Star):
         return False
-    if any(query.args.get(arg) for arg in ("group", "having", "limit", "offset", "qualify", "with_", "with")):
+    if any(query.args.get(arg) for arg in ("group", "having", "limit", "offset", "qualify", "with_", "with",
+                                           "distinct")):
         return False
-    return _is_aggregate(query)
+    return _has_own_aggregate(query)
+
+
+def _has_own_aggregate(select: exp.Select, having: bool = False) -> bool:
+    """An aggregate of ``select`` itself in its items (and HAVING): not in a window, not in a nested query."""
+    parts = [*select.expressions, *([select.args["having"]] if having and select.args.get("having") else [])]
+    return any(not agg.find_ancestor(exp.Window) and agg.find_ancestor(exp.Select) is select
+               for part in parts for agg in part.find_all(exp.AggFunc))
 
 
 def _plain_limits(query: exp.Query) -> exp.Query:
@@ -387,12 +412,14 @@ def _without_empty_grouping(query: exp.Query) -> exp.Query:
         select = group.parent
         items = select.expressions if isinstance(select, exp.Select) else []
         for node in list(group.find_all(exp.Literal)):
-            inside = node.find_ancestor(exp.Cube, exp.Rollup, exp.GroupingSets, exp.Group)
-            if not isinstance(inside, exp.Group) and node.is_int and 1 <= int(node.this) <= len(items) \
-                    and not isinstance(items[int(node.this) - 1], exp.Star):
+            parent = node.parent.parent if isinstance(node.parent, (exp.Tuple, exp.Paren)) else node.parent
+            if isinstance(parent, (exp.Cube, exp.Rollup, exp.GroupingSets)) and node.is_int \
+                    and 1 <= int(node.this) <= len(items) and not isinstance(items[int(node.this) - 1], exp.Star):
                 node.replace(items[int(node.this) - 1].unalias().copy())
         if group.expressions and all(isinstance(e, exp.Tuple) and not e.expressions for e in group.expressions) \
                 and not any(group.args.get(arg) for arg in ("grouping_sets", "cube", "rollup", "all")):
+            if not (isinstance(select, exp.Select) and _has_own_aggregate(select, having=True)):
+                raise IvmError("GROUP BY () without an aggregate has no delta rule yet")  # one row, always
             group.pop()
     return query
 

@@ -10,6 +10,7 @@ leaves the types unknown.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Mapping
 
 import duckdb
@@ -18,6 +19,9 @@ from sqlglot import exp
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, ident
 
 Schema = Mapping[str, Mapping[str, str]]
+
+
+_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,7 +44,7 @@ def duckdb_types(query: exp.Query, schema: Schema) -> dict[str, str] | None:
     if not reads <= set(schema):
         return None
     try:
-        with _scratch().cursor() as scratch:
+        with _LOCK, _scratch().cursor() as scratch:  # one plan at a time: each creates schema _ivm
             scratch.begin()  # rolled back below: the scratch database stays empty
             try:
                 scratch.execute(f"CREATE SCHEMA {INTERNAL_SCHEMA}")

@@ -145,7 +145,8 @@ def parse_views(text: str) -> list[ViewDefinition]:
         sql = raw if raw and _same_query(raw, query) else query.sql(dialect=DIALECT)
         if renamed is not None:  # CREATE VIEW v(a, b) AS ...: the first columns renamed, as DuckDB does
             query = _renamed(query, renamed)
-            sql = query.sql(dialect=DIALECT)
+            sql = _renamed(exp.Placeholder(this="__raw"), renamed).sql(dialect=DIALECT).replace(
+                "($__raw)", f"({sql})")  # the user's text inside, so unaliased columns keep DuckDB's names
         views.append(ViewDefinition(name=name, query=query, sql=sql))
     if not views:
         raise IvmError("the view file contains no CREATE VIEW statement")

@@ -5,6 +5,7 @@ deployments and deletions each run in a single transaction.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import weakref
@@ -69,9 +70,13 @@ class Database:
             raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
         except duckdb.Error as error:
             raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
-        self._closed = False
-        if key:
-            _OPEN[key] = self
+        try:
+            self._open(key)
+        except BaseException:
+            self.con.close()  # a half-opened handle holds nothing
+            raise
+
+    def _open(self, key: str | None) -> None:
         self._register_udfs(self.con)
         wal.configure(self.con, self.path)
         catalog.ensure(self.con)
@@ -84,6 +89,9 @@ class Database:
         self.plans: dict[str, ViewPlan] = {}
         self._templates = Templates()  # delta statement texts, rendered once per plan
         self._replan()
+        self._closed = False
+        if key:
+            _OPEN[key] = self
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
@@ -221,6 +229,9 @@ class Database:
         except (duckdb.Error, IvmError) as error:
             self._rollback()
             raise IvmError(f"cannot load {origin} as {name}: {first_line(error)}; nothing was loaded") from None
+        except BaseException as error:  # an interrupt: nothing loaded
+            self._rollback()
+            raise _as_interrupt(error, "the load was rolled back, nothing loaded") from None
         finally:
             self._sources_cache = None
             self._schema_cache = None
@@ -335,12 +346,13 @@ class Database:
                 fallbacks[current] = f"the planned SQL failed in DuckDB ({first_line(error)[:120]})"
                 return self.deploy(sql, progress=progress, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
-        except BaseException:  # an interrupt, a failing progress callback: nothing deployed, state restored
+        except BaseException as error:  # an interrupt, a failing progress callback: nothing deployed, state restored
             self._rollback()
             self.plans = planned
             self._schema_cache = None
-            raise
-        self._checkpoint_if_due()
+            raise _as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
+        with _after_commit("the deployment"):
+            self._checkpoint_if_due()
         return [d.name for d in definitions]
 
     def _users_own_relations(self) -> set[str]:
@@ -434,7 +446,7 @@ class Database:
         predicate = self._checked_predicate(table, where)
         if purge and not erasure.is_file(self.path):  # [erasure]
             raise IvmError("purge needs a database file; an in-memory database has no file to erase")
-        fingerprints, pending_id, maintainer, committed = None, None, None, None
+        fingerprints, pending_id, maintainer = None, None, None
         start = time.perf_counter()
         self._begin()
         try:
@@ -460,18 +472,17 @@ class Database:
             committed = self._commit()
         except BaseException as error:
             # nothing to roll back, though DuckDB did not fail: interrupted after the COMMIT, the deletion stands
-            if not self._rollback() and not isinstance(error, duckdb.Error) or committed is not None:
-                error.add_note(f"the deletion from {table} had committed")
-                raise
+            if not self._rollback() and not isinstance(error, (duckdb.Error, RuntimeError)):
+                raise _as_interrupt(error, f"the deletion from {table} had committed") from None
             if isinstance(error, duckdb.Error):
                 raise IvmError(f"deletion rolled back, nothing changed: {first_line(error)}") from None
-            error.add_note("the deletion was rolled back, nothing changed")
-            raise
+            raise _as_interrupt(error, "the deletion was rolled back, nothing changed") from None
         finally:
             if maintainer is not None:
                 maintainer.cleanup()
-        costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in rebuilt.items()}, committed)
-        self._checkpoint_if_due()
+        with _after_commit(f"the deletion from {table}"):
+            costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in rebuilt.items()}, committed)
+            self._checkpoint_if_due()
         seconds = time.perf_counter() - start
         report = {"source": table, "deleted_rows": changes[table].deleted.count, "seconds": seconds, "views": views,
                   "features": feature_report, "audit_id": audit_id}
@@ -645,10 +656,11 @@ class Database:
         except duckdb.Error as error:
             self._rollback()
             raise IvmError(f"recompute rolled back: {first_line(error)}") from None
-        except BaseException:
+        except BaseException as error:
             self._rollback()
-            raise
-        self._checkpoint_if_due()
+            raise _as_interrupt(error, "the recompute was rolled back, nothing changed") from None
+        with _after_commit("the recompute"):
+            self._checkpoint_if_due()
         return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
 
     def fresh_query(self, view: str) -> str:
@@ -728,6 +740,24 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
             return "lineage delete"
         return "subtract from running aggregates" if stage.subtractive else "recompute touched groups"
     return "incremental", ", ".join(dict.fromkeys(rule(s) for s in plan.stages))
+
+
+def _as_interrupt(error: BaseException, note: str) -> BaseException:
+    """``error`` with ``note`` (what happened to the change). DuckDB reports Ctrl-C during a query as
+    RuntimeError('Query interrupted'): that is an interrupt too."""
+    if isinstance(error, RuntimeError) and not isinstance(error, duckdb.Error) and "interrupted" in str(error).lower():
+        error = KeyboardInterrupt()
+    error.add_note(note)
+    return error
+
+
+@contextlib.contextmanager
+def _after_commit(change: str):
+    """Work after a COMMIT (bookkeeping, a checkpoint): an interrupt there must not claim a rollback."""
+    try:
+        yield
+    except BaseException as error:
+        raise _as_interrupt(error, f"{change} had committed") from None
 
 
 # Database files open in this process, one ivm handle each: two handles on one file would each plan only the
