@@ -1,8 +1,10 @@
-"""Bag equality of two relations inside DuckDB, with a relative tolerance for floating-point columns.
+"""Bag equality of two relations inside DuckDB, with a tolerance for floating-point columns.
 
 Used by ``verify`` and by the tests: a maintained view must equal a fresh recompute as a multiset.
 Exact columns must match exactly; DOUBLE/FLOAT columns may differ by a relative 1e-9, because summing the
-same numbers in another order (parallel aggregation) rounds differently.
+same numbers in another order (parallel aggregation) rounds differently, or by an absolute 1e-12: a value
+that is zero up to rounding (the mean of centred values, -2.4e-15 one way and 1.1e-15 the other) has no
+scale of its own to be relative to.
 """
 from __future__ import annotations
 
@@ -14,12 +16,15 @@ from ivm.sql import and_all, column, ident, null_safe_eq, or_all, render
 
 FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL", "FLOAT4", "FLOAT8"}
 RELATIVE_TOLERANCE = 1e-9
+ABSOLUTE_TOLERANCE = 1e-12
 
 
 def _close(left: exp.Expression, right: exp.Expression) -> exp.Expression:
-    """``left IS NOT DISTINCT FROM right OR abs(left - right) <= tol * greatest(abs(left), abs(right))``."""
+    """``left IS NOT DISTINCT FROM right OR abs(left - right) <= greatest(rel * greatest(abs(left),
+    abs(right)), abs)``."""
     scale = exp.func("GREATEST", exp.func("ABS", left.copy()), exp.func("ABS", right.copy()))
-    bound = exp.Mul(this=exp.Literal.number(RELATIVE_TOLERANCE), expression=scale)
+    bound = exp.func("GREATEST", exp.Mul(this=exp.Literal.number(RELATIVE_TOLERANCE), expression=scale),
+                     exp.Literal.number(ABSOLUTE_TOLERANCE))
     diff = exp.func("ABS", exp.Sub(this=left.copy(), expression=right.copy()))
     return exp.or_(null_safe_eq(left, right), exp.LTE(this=diff, expression=bound))
 

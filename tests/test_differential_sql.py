@@ -150,6 +150,15 @@ CASES = {
     "cube-ordinal": "SELECT k % 2 AS h, s, COUNT(*) AS n, SUM(x) AS sx FROM t0 GROUP BY CUBE (1, s)",
     "grouping-sets-ordinal": "SELECT k, s, COUNT(x) AS n, GROUPING(k, s) AS g FROM t1 "
                              "GROUP BY GROUPING SETS ((1, 2), (1), ())",
+    # an aggregate's FILTER holding a subquery made deploy recurse until RecursionError
+    "filter-with-subqueries": "SELECT s, COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM t1 WHERE t1.k = t0.k)) AS n, "
+                              "SUM(DISTINCT x) FILTER (WHERE k IN (SELECT k FROM t2)) AS sx, "
+                              "MAX(id) FILTER (WHERE x > (SELECT MIN(x) FROM t1)) AS m FROM t0 GROUP BY s",
+    # GROUP BY ALL over outer joins, subqueries and windows over aggregates (the planned SQL failed: recompute)
+    "group-by-all-left-join": "SELECT b.s, a.k % 2 AS odd, COUNT(b.id) AS n, SUM(a.x) AS sx FROM t0 a "
+                              "LEFT JOIN t1 b ON a.k = b.k GROUP BY ALL",
+    "group-by-all-not-exists-window": "SELECT k, COUNT(*) AS n, RANK() OVER (ORDER BY COUNT(*) DESC) AS r FROM t0 "
+                                      "WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t2.k = t0.k) GROUP BY ALL",
     # a KPI view: scalar aggregates without FROM (recomputed as "a SELECT without FROM")
     "kpi-scalar-aggregates": "SELECT (SELECT COUNT(*) FROM t0) AS n, (SELECT SUM(x) FROM t1 WHERE k > 1) * 2 AS s, "
                              "(SELECT MAX(s) FROM t2) AS m, 'kpi' AS label",

@@ -19,7 +19,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.simplify import simplify
 
 from ivm.errors import IvmError
-from ivm.plan.state import subtractive_state
+from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import duckdb_types
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, column, deduplicated_names, ident, internal_table
@@ -45,6 +45,9 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
     try:
         return _plan_stages(name, query, schema, columns)
+    except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute
+        return fallback_plan(name, query, columns, "the planner could not split this query (it nests too deep "
+                                                   "for its rules)", sql)
     except (IvmError, SqlglotError) as error:
         return fallback_plan(name, query, columns, f"the planner could not split this query "
                                                    f"({str(error).splitlines()[0][:120]})", sql)
@@ -217,6 +220,7 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
         query = _inline_named_windows(_without_empty_grouping(_in_default_schema(query.copy())))
+        query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query))
         query = _scalar_aggregates_as_tables(query)
         query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
         query = _named_like_duckdb(_semi_joins_as_exists(query))
@@ -322,6 +326,71 @@ def _has_own_aggregate(select: exp.Select, having: bool = False) -> bool:
     parts = [*select.expressions, *([select.args["having"]] if having and select.args.get("having") else [])]
     return any(not agg.find_ancestor(exp.Window) and agg.find_ancestor(exp.Select) is select
                for part in parts for agg in part.find_all(exp.AggFunc))
+
+
+def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
+    """``GROUP BY ALL`` as the positions of the items without an aggregate (DuckDB's rule), which every
+    rule reads like keys written out.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT a, b + 1 AS c, COUNT(*) AS n FROM t GROUP BY ALL", read="duckdb")
+        >>> _group_by_all_as_positions(q).sql("duckdb")
+        'SELECT a, b + 1 AS c, COUNT(*) AS n FROM t GROUP BY 1, 2'
+    """
+    for group in list(query.find_all(exp.Group)):
+        select = group.parent
+        if not group.args.get("all") or group.expressions or not isinstance(select, exp.Select):
+            continue
+        keys = []
+        for position, item in enumerate(select.expressions, 1):
+            if isinstance(item, exp.Star) or item.find(exp.Star) and not item.find(exp.Count):
+                break  # the items are not known before the star is expanded
+            own = any((isinstance(node, exp.AggFunc) or unknown_aggregate(node)) and node.find_ancestor(exp.Select)
+                      is select for node in item.walk() if isinstance(node, exp.Expression))
+            if not own and item.find(exp.Window):
+                break  # a window over no aggregate: leave it to DuckDB's own reading
+            if not own:
+                keys.append(exp.Literal.number(position))
+        else:
+            group.set("all", None)
+            if keys:
+                group.set("expressions", keys)
+            else:
+                group.pop()  # no key: the global aggregate
+    return query
+
+
+def _filters_with_subqueries_as_case(query: exp.Query) -> exp.Query:
+    """``COUNT(*) FILTER (WHERE EXISTS (...))`` as ``COUNT(CASE WHEN EXISTS (...) THEN 1 END)`` (and SUM, AVG,
+    MIN, MAX likewise, which skip NULLs as FILTER skips rows): the subquery rules read conditions in
+    expressions, not in an aggregate's FILTER.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT SUM(x) FILTER (WHERE k IN (SELECT k FROM u)) AS s FROM t", read="duckdb")
+        >>> _filters_with_subqueries_as_case(q).sql("duckdb")
+        'SELECT SUM(CASE WHEN k IN (SELECT k FROM u) THEN x END) AS s FROM t'
+    """
+    for node in list(query.find_all(exp.Filter)):
+        aggregate, where = node.this, node.args.get("expression")
+        if where is None or not where.find(exp.Query, exp.Subquery) or not isinstance(
+                aggregate, (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)) or aggregate.expressions:
+            continue
+        argument = aggregate.this
+        inner = argument.expressions[0] if isinstance(argument, exp.Distinct) and len(argument.expressions) == 1 \
+            else argument
+        if inner is None or isinstance(argument, exp.Distinct) and inner is argument:
+            continue
+        value = exp.Literal.number(1) if isinstance(inner, exp.Star) else inner.copy()
+        case = exp.Case(ifs=[exp.If(this=where.this.copy(), true=value)])
+        result = aggregate.copy()
+        if isinstance(argument, exp.Distinct):
+            result.this.set("expressions", [case])
+        else:
+            result.set("this", case)
+        node.replace(result)
+    return query
 
 
 def _plain_limits(query: exp.Query) -> exp.Query:

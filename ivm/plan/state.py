@@ -62,6 +62,8 @@ def subtractive_state(select: exp.Select, keys: Sequence[exp.Expression], core_t
     """The running state and output expressions for ``select``, or two empty tuples if not subtractive."""
     if select.args.get("having") or select.args.get("distinct") or select.find(exp.Filter):
         return (), ()
+    if any(item.find(exp.Unnest, exp.Explode) for item in select.expressions):
+        return (), ()  # a set-returning output (a date spine from MIN and MAX) is no value to UPDATE in place
     state: dict[tuple[str, str], StateColumn] = {("count_star", ""): StateColumn("count_star", None, COUNT_STAR)}
 
     def need(function: str, argument: exp.Expression | None) -> exp.Column:
