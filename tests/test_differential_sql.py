@@ -159,6 +159,11 @@ CASES = {
                               "LEFT JOIN t1 b ON a.k = b.k GROUP BY ALL",
     "group-by-all-not-exists-window": "SELECT k, COUNT(*) AS n, RANK() OVER (ORDER BY COUNT(*) DESC) AS r FROM t0 "
                                       "WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t2.k = t0.k) GROUP BY ALL",
+    # dbt's import CTEs, named like the tables they read (the planned SQL failed: recompute)
+    "dbt-import-ctes": "WITH t0 AS (SELECT * FROM main.t0 WHERE x IS NOT NULL), t1 AS (SELECT k, COUNT(*) AS n "
+                       "FROM main.t1 GROUP BY k) SELECT t0.id, t0.k, t1.n FROM t0 LEFT JOIN t1 ON t0.k = t1.k",
+    "cte-reading-the-table-it-hides": "WITH t0 AS (SELECT * FROM t0 WHERE k > 1) SELECT a.id, b.id AS b "
+                                      "FROM t0 a JOIN main.t0 b ON a.k = b.k",
     # a KPI view: scalar aggregates without FROM (recomputed as "a SELECT without FROM")
     "kpi-scalar-aggregates": "SELECT (SELECT COUNT(*) FROM t0) AS n, (SELECT SUM(x) FROM t1 WHERE k > 1) * 2 AS s, "
                              "(SELECT MAX(s) FROM t2) AS m, 'kpi' AS label",

@@ -219,7 +219,8 @@ def _names_visible_cte(table: exp.Table) -> bool:
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
-        query = _inline_named_windows(_without_empty_grouping(_in_default_schema(query.copy())))
+        query = _in_default_schema(_ctes_not_shadowing(query.copy(), schema))
+        query = _inline_named_windows(_without_empty_grouping(query))
         query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query))
         query = _scalar_aggregates_as_tables(query)
         query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
@@ -326,6 +327,53 @@ def _has_own_aggregate(select: exp.Select, having: bool = False) -> bool:
     parts = [*select.expressions, *([select.args["having"]] if having and select.args.get("having") else [])]
     return any(not agg.find_ancestor(exp.Window) and agg.find_ancestor(exp.Select) is select
                for part in parts for agg in part.find_all(exp.AggFunc))
+
+
+def _ctes_not_shadowing(query: exp.Query, schema: Schema) -> exp.Query:
+    """Rename a CTE named like a table it hides (dbt's import CTE, ``WITH orders AS (SELECT * FROM
+    main.orders WHERE ...)``), and the references that read it: then ``main.orders`` is plainly the
+    source, and the planner need not tell two relations of one name apart.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("WITH t AS (SELECT * FROM main.t WHERE k > 0) SELECT t.k FROM t", read="duckdb")
+        >>> _ctes_not_shadowing(q, {"t": {"k": "INT"}}).sql("duckdb")
+        'WITH t__cte0 AS (SELECT * FROM main.t WHERE k > 0) SELECT t.k FROM t__cte0 AS t'
+    """
+    ctes = [cte for cte in query.find_all(exp.CTE) if cte.alias_or_name.lower() in schema]
+    for cte in ctes:
+        old = cte.alias_or_name.lower()
+        readers = [t for t in query.find_all(exp.Table) if not t.args.get("db") and t.name.lower() == old
+                   and _reads_cte(t, cte)]
+        new = _unused_name(query, f"{old}__cte", 0)
+        cte.args["alias"].set("this", exp.to_identifier(new))
+        for table in readers:
+            alias = table.alias_or_name
+            table.set("this", exp.to_identifier(new))
+            if not table.args.get("alias"):
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    return query
+
+
+def _reads_cte(table: exp.Table, cte: exp.CTE) -> bool:
+    """Whether unqualified ``table`` names ``cte`` (the nearest visible CTE of that name)."""
+    name, inside, node = table.name.lower(), None, table
+    while node.parent is not None:
+        node = node.parent
+        if isinstance(node, exp.CTE):
+            inside = node
+            continue
+        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Expression) else None
+        if not isinstance(with_, exp.With):
+            continue
+        visible = list(with_.expressions)
+        if inside in visible:  # a CTE sees the ones before it
+            visible = visible[:visible.index(inside)]
+        named = [c for c in visible if c.alias_or_name.lower() == name]
+        if named:
+            return named[-1] is cte
+        inside = None
+    return False
 
 
 def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
