@@ -195,8 +195,13 @@ def referenced_relations(query: exp.Query) -> set[str]:
 
 
 def _names_visible_cte(table: exp.Table) -> bool:
+    return _visible_cte(table) is not None
+
+
+def _visible_cte(table: exp.Table) -> exp.CTE | None:
+    """The CTE an unqualified ``table`` names: the nearest visible one of that name (None: a table)."""
     if table.args.get("db") or table.args.get("catalog"):
-        return False
+        return None
     name, inside, node = table.name.lower(), None, table
     while node.parent is not None:
         node = node.parent
@@ -210,10 +215,11 @@ def _names_visible_cte(table: exp.Table) -> bool:
         if inside in ctes:  # a CTE sees the ones before it (and itself, when recursive)
             position = ctes.index(inside)
             ctes = ctes[:position + 1] if with_.args.get("recursive") else ctes[:position]
-        if any(cte.alias_or_name.lower() == name for cte in ctes):
-            return True
+        named = [cte for cte in ctes if cte.alias_or_name.lower() == name]
+        if named:
+            return named[-1]
         inside = None
-    return False
+    return None
 
 
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
@@ -344,7 +350,7 @@ def _ctes_not_shadowing(query: exp.Query, schema: Schema) -> exp.Query:
     for cte in ctes:
         old = cte.alias_or_name.lower()
         readers = [t for t in query.find_all(exp.Table) if not t.args.get("db") and t.name.lower() == old
-                   and _reads_cte(t, cte)]
+                   and _visible_cte(t) is cte]
         new = _unused_name(query, f"{old}__cte", 0)
         cte.args["alias"].set("this", exp.to_identifier(new))
         for table in readers:
@@ -353,27 +359,6 @@ def _ctes_not_shadowing(query: exp.Query, schema: Schema) -> exp.Query:
             if not table.args.get("alias"):
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
     return query
-
-
-def _reads_cte(table: exp.Table, cte: exp.CTE) -> bool:
-    """Whether unqualified ``table`` names ``cte`` (the nearest visible CTE of that name)."""
-    name, inside, node = table.name.lower(), None, table
-    while node.parent is not None:
-        node = node.parent
-        if isinstance(node, exp.CTE):
-            inside = node
-            continue
-        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Expression) else None
-        if not isinstance(with_, exp.With):
-            continue
-        visible = list(with_.expressions)
-        if inside in visible:  # a CTE sees the ones before it
-            visible = visible[:visible.index(inside)]
-        named = [c for c in visible if c.alias_or_name.lower() == name]
-        if named:
-            return named[-1] is cte
-        inside = None
-    return False
 
 
 def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
