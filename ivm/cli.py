@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ivm import receipt as receipts
-from ivm.errors import IvmError
+from ivm.errors import IvmError, interrupted
 from ivm.progress import terminal_bar
 from ivm.store import csv_options
 from ivm.store.engine import Database
@@ -327,11 +327,9 @@ def main(argv=None) -> None:
         sys.exit(2)
     except (KeyboardInterrupt, click.exceptions.Abort, RuntimeError) as stop:
         interrupt = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps Ctrl-C
-        if isinstance(interrupt, RuntimeError) and "interrupted" in str(interrupt).lower():
-            interrupt = KeyboardInterrupt()  # DuckDB's word for Ctrl-C during a query
-        if isinstance(stop, RuntimeError) and not isinstance(interrupt, KeyboardInterrupt):
+        if isinstance(stop, RuntimeError) and not interrupted(stop):
             raise
-        if not isinstance(interrupt, KeyboardInterrupt):
+        if not interrupted(interrupt):
             click.echo("aborted", err=True)
             sys.exit(1)
         # what happened to the change, in one line

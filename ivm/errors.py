@@ -3,6 +3,7 @@
 The CLI turns an :class:`IvmError` into a one-line message and exit code 2; anything else is a bug in
 ivm and keeps its traceback so that it can be reported.
 """
+import duckdb
 
 
 class IvmError(Exception):
@@ -14,3 +15,9 @@ def first_line(error: BaseException) -> str:
     and the user's code are reported in one line."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def interrupted(error: BaseException) -> bool:
+    """Ctrl-C: a KeyboardInterrupt, or DuckDB's RuntimeError('Query interrupted') when it came during a query."""
+    return isinstance(error, KeyboardInterrupt) or isinstance(error, RuntimeError) \
+        and not isinstance(error, duckdb.Error) and "interrupted" in str(error).lower()

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, Sequence
 from sqlglot import exp
 
 INTERNAL_SCHEMA = "_ivm"
+RAW_SCHEMA = "_ivm_sql"  # not _ivm: DuckDB resolves a view's unqualified names in the view's schema first
 RID = "__ivm_rid"
 DIALECT = "duckdb"
 

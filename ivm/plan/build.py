@@ -22,7 +22,7 @@ from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import duckdb_types
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
-from ivm.sql import DIALECT, column, deduplicated_names, ident, internal_table
+from ivm.sql import DIALECT, RAW_SCHEMA, column, deduplicated_names, ident, internal_table
 
 from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it reads helpers of this module)
 
@@ -65,7 +65,6 @@ def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: s
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=(stage,))
 
 
-RAW_SCHEMA = "_ivm_sql"  # not _ivm: DuckDB resolves a view's unqualified names in the view's schema first
 
 
 def raw_view(name: str) -> exp.Table:
@@ -89,16 +88,7 @@ def _cte_stage_name(view: str, cte: str) -> str:
 
 
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
-    if any(with_.args.get("recursive") for with_ in query.find_all(exp.With)):
-        raise IvmError("WITH RECURSIVE has no delta rule yet")
-    for join in query.find_all(exp.Join):  # (and merging a filtered derived table into them changes the pairs)
-        if (join.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
-            raise IvmError(f"{join.args['method'].upper()} JOIN has no delta rule yet (a deleted row changes "
-                           "which partner other rows get)")
-    for limit in query.find_all(exp.Limit):
-        options = limit.args.get("limit_options")
-        if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
-            raise IvmError("LIMIT ... PERCENT / WITH TIES has no delta rule yet")
+    _refuse_whole_view_fallbacks(query)
     query = _constants_as_ctes(_qualified(name, query, schema))
     stages: list[Stage] = []
     relations = {relation: relation for relation in schema}
@@ -119,6 +109,21 @@ def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[
     if twice:  # a CTE named like a stage of another CTE (WITH x AS (.. GROUP BY ..), "x__input" AS ..)
         raise IvmError(f"two stages would be named {twice}; rename the CTE")
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=tuple(stages))
+
+
+def _refuse_whole_view_fallbacks(query: exp.Query) -> None:
+    """Shapes without a delta rule that must fall back before any rewrite: their meaning depends on what the
+    rewrites would change (rows merged into a POSITIONAL JOIN's sides, a LIMIT that counts rows)."""
+    if any(with_.args.get("recursive") for with_ in query.find_all(exp.With)):
+        raise IvmError("WITH RECURSIVE has no delta rule yet")
+    for join in query.find_all(exp.Join):  # (and merging a filtered derived table into them changes the pairs)
+        if (join.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
+            raise IvmError(f"{join.args['method'].upper()} JOIN has no delta rule yet (a deleted row changes "
+                           "which partner other rows get)")
+    for limit in query.find_all(exp.Limit):
+        options = limit.args.get("limit_options")
+        if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
+            raise IvmError("LIMIT ... PERCENT / WITH TIES has no delta rule yet")
 
 
 def _constants_as_ctes(query: exp.Query) -> exp.Query:
@@ -173,7 +178,8 @@ def _is_constant(relation: exp.Expression) -> bool:
 
 
 def _stage_types(query: exp.Query, columns: Sequence[str], schema: Schema) -> dict[str, str]:
-    """The types of a stage's columns, as DuckDB binds its query; UNKNOWN where it cannot say."""
+    """The types of a stage's columns, as DuckDB binds its query (by position: the names may differ);
+    UNKNOWN where it cannot say."""
     typed = list((duckdb_types(query, schema) or {}).values())
     return {c: typed[i] if len(typed) == len(columns) else "UNKNOWN" for i, c in enumerate(columns)}
 
@@ -451,8 +457,8 @@ def _plain_limits(query: exp.Query) -> exp.Query:
                 folded = simplify(value.copy())
                 if isinstance(folded, exp.Literal) and folded.is_int:
                     value.replace(folded)
-        order = node.args.get("order")
-        items = _first_select(node).expressions if _first_select(node) is not None else []
+        order, first = node.args.get("order"), _first_select(node)
+        items = first.expressions if first is not None else []
         if order is not None and len(order.expressions) == 1 and isinstance(order.expressions[0].this, exp.Var) \
                 and order.expressions[0].this.name.upper() == "ALL" and items \
                 and not any(isinstance(i, exp.Star) or i.find(exp.Star) for i in items):
@@ -531,10 +537,9 @@ def _check_by_name(query: exp.Query) -> None:
     text (``k + 1``) and the qualifier does not (``_col_0``); then the pairing could differ."""
     for node in query.find_all(exp.SetOperation):
         for side in (node.left, node.right) if node.args.get("by_name") else ():
-            while isinstance(side, (exp.SetOperation, exp.Subquery)):
-                side = side.this
-            if isinstance(side, exp.Select) and not all(isinstance(item, (exp.Alias, exp.Column, exp.Star))
-                                                        for item in side.expressions):
+            side = _first_select(side)
+            if side is not None and not all(isinstance(item, (exp.Alias, exp.Column, exp.Star))
+                                            for item in side.expressions):
                 raise IvmError("BY NAME over an unnamed expression (DuckDB names it by its text); give it an alias")
 
 

@@ -30,7 +30,6 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowStage, RowBranch, Scan, Stage,
                             TopKStage)
 from ivm.plan.state import unknown_aggregate
-from ivm.plan.column_types import duckdb_types
 from ivm.sql import DIALECT, RID, and_all, column, ident, internal_table
 
 Schema = Mapping[str, Mapping[str, str]]
@@ -135,10 +134,9 @@ def _with_types(schema: Schema, stage: str, select: exp.Select, columns: Sequenc
         if isinstance(value, exp.Column) and value.table in relation_of:
             typ = schema.get(relation_of[value.table], {}).get(value.name, "UNKNOWN")
         types[name] = typ
-    if "UNKNOWN" in types.values():  # computed columns: as DuckDB types them (by position: names may differ)
-        typed = list((duckdb_types(select, schema) or {}).values())
-        if len(typed) == len(types):
-            types = {name: typ if typ != "UNKNOWN" else typed[i] for i, (name, typ) in enumerate(types.items())}
+    if "UNKNOWN" in types.values():  # computed columns: as DuckDB types them
+        typed = _build()._stage_types(select, list(types), schema)
+        types = {name: typ if typ != "UNKNOWN" else typed[name] for name, typ in types.items()}
     result = dict(schema)
     result[stage] = types
     return result

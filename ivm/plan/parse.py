@@ -17,7 +17,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.tokens import TokenType
 
 from ivm.errors import IvmError
-from ivm.sql import DIALECT
+from ivm.sql import DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its warnings are not messages for our users
 
@@ -136,8 +136,8 @@ def parse_views(text: str) -> list[ViewDefinition]:
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
             raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
                            "choose another alias")
-        internal = next((t for t in query.find_all(exp.Table) if t.text("db").lower() in ("_ivm", "_ivm_sql")), None)
-        if internal is not None:  # ivm's stored tables carry row ids and lineage, and change under ivm's rules
+        internal = _internal_reference(query)
+        if internal is not None:
             raise IvmError(f"view {name} reads ivm's internal table {internal.sql(dialect=DIALECT)}; "
                            f"read {internal.name} instead")
         # Keep the user's own text: DuckDB names unaliased columns after it (CAST(x AS VARCHAR), not TEXT).
@@ -155,6 +155,16 @@ def parse_views(text: str) -> list[ViewDefinition]:
     if duplicates:
         raise IvmError(f"the view file defines {', '.join(duplicates)} more than once")
     return views
+
+
+def _internal_reference(tree: exp.Expression) -> exp.Expression | None:
+    """A table (or a column qualified by one) in ivm's own schemas: the stored tables carry row ids and
+    lineage and change under ivm's rules, so neither views nor predicates may read them."""
+    for node in tree.find_all(exp.Table, exp.Column):
+        schema = node.text("db") if isinstance(node, exp.Table) else node.text("db") or node.table
+        if schema.lower() in (INTERNAL_SCHEMA, RAW_SCHEMA):
+            return node
+    return None
 
 
 def _renamed(query: exp.Query, names: list[str]) -> exp.Query:
@@ -224,10 +234,8 @@ def parse_predicate(text: str) -> exp.Expression:
         raise IvmError(f"the predicate must be a boolean expression; it reads as {alias.sql(dialect=DIALECT)!r}, "
                        "a value with an alias (a missing operator? DuckDB has no 0b/0x number literals)")
     check_read_only(predicate, "the predicate", clock=True)
-    internal = next((t for t in predicate.find_all(exp.Table, exp.Column)
-                     if (t.text("db") if isinstance(t, exp.Table) else t.text("db") or t.table).lower()
-                     in ("_ivm", "_ivm_sql")), None)
-    if internal is not None:  # ivm's stored tables: row ids, lineage and stages that change under ivm's rules
+    internal = _internal_reference(predicate)
+    if internal is not None:
         raise IvmError(f"the predicate reads ivm's internal schema ({internal.sql(dialect=DIALECT)}); "
                        "name the source tables and views instead")
     return predicate

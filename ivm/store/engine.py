@@ -24,14 +24,14 @@ from ivm import purge as erasure
 from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.delta.templates import Templates
-from ivm.errors import IvmError, first_line
+from ivm.errors import IvmError, first_line, interrupted
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
-from ivm.plan.build import RAW_SCHEMA, fallback_plan, plan_view, raw_view, referenced_relations
+from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.progress import Report, reported
-from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RID, column, deduplicated_names, internal_table,
+from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
 from ivm.store import catalog, costs, csv_options, wal
 from ivm.store.coverage import strategy as coverage_strategy
@@ -745,7 +745,7 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
 def _as_interrupt(error: BaseException, note: str) -> BaseException:
     """``error`` with ``note`` (what happened to the change). DuckDB reports Ctrl-C during a query as
     RuntimeError('Query interrupted'): that is an interrupt too."""
-    if isinstance(error, RuntimeError) and not isinstance(error, duckdb.Error) and "interrupted" in str(error).lower():
+    if interrupted(error) and not isinstance(error, KeyboardInterrupt):
         error = KeyboardInterrupt()
     error.add_note(note)
     return error
