@@ -122,6 +122,9 @@ def delete(db, table, predicate, as_json, purge, strategy):
         report = database.delete(table, predicate, purge=purge, strategy=strategy)
     lines = [f"deleted {report['deleted_rows']} rows from {report['source']} in {report['seconds']:.4f} s"]
     for name, view in report["views"].items():
+        if not view["affected"]:
+            lines.append(f"  {name}: not affected (reads no rows of {report['source']})")
+            continue
         lines.append(f"  {name}: -{view['deleted']} +{view['inserted']} rows, {view['strategy']} "
                      f"({view['reason']}), {view['seconds']:.4f} s")
     for name, fs in report.get("features", {}).items():

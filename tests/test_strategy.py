@@ -71,6 +71,24 @@ def test_incremental_is_the_default_and_deploy_measures_rebuild_costs(db):
     assert_current(db)
 
 
+def test_a_view_the_deletion_cannot_reach_says_it_was_not_affected(db):
+    views = db.delete("orders", "id <= 3")["views"]
+    assert {n for n, v in views.items() if not v["affected"]} == {"countries"}
+    assert views["countries"]["reason"].startswith("not affected: reads no rows of orders")
+    assert views["per_country"]["affected"] and views["per_country"]["deleted"] > 0  # through the view big
+
+
+def test_the_cli_names_views_a_deletion_cannot_reach(tmp_path):
+    path = tmp_path / "x.duckdb"
+    with ivm.connect(path) as db:
+        db.load("t", pd.DataFrame({"k": [1, 2, 3]}))
+        db.load("u", pd.DataFrame({"j": [1, 2]}))
+        db.deploy("CREATE VIEW v AS SELECT k FROM t WHERE k > 1; CREATE VIEW w AS SELECT j FROM u")
+    result = CliRunner().invoke(cli, ["delete", str(path), "--from", "t", "--where", "k = 2"])
+    assert result.exit_code == 0, result.output
+    assert "v: -1 +0 rows, incremental" in result.output and "w: not affected (reads no rows of t)" in result.output
+
+
 def test_recompute_rebuilds_every_view_the_deletion_reaches(db):
     rows = db.con.execute("SELECT COUNT(*) FROM big").fetchone()[0]
     report = db.delete("orders", "cid = 7", strategy="recompute")

@@ -463,7 +463,7 @@ class Database:
             rebuilt = self._rebuild(rebuilds, _hook)
             # [ml] [audit] feature sets and the deletion log change in the same transaction
             feature_report = ml_features.after_delete(self, table, changes[table].deleted)
-            views = self._view_reports(stage_reports, rebuilds, rebuilt)
+            views = self._view_reports(table, stage_reports, rebuilds, rebuilt)
             audit_id = audit.record(self.con, table, predicate, changes[table].deleted.count, views, feature_report,
                                     time.perf_counter() - start)
             if purge:  # [erasure] pending until the purge below has replaced the file
@@ -500,20 +500,27 @@ class Database:
                 fingerprints = None
         return report
 
-    def _view_reports(self, stage_reports, rebuilds: dict[str, str], rebuilt: dict[str, dict]) -> dict:
+    def _view_reports(self, table: str, stage_reports, rebuilds: dict[str, str], rebuilt: dict[str, dict]) -> dict:
+        """Per view: how it is maintained, and whether this deletion could reach it at all (``affected``:
+        it reads ``table``, directly or through other views); an unaffected view ran no statement, so its
+        report says so instead of naming a strategy that was not used."""
         views = {}
         for name, plan in self.plans.items():
+            affected = table in self._sources_of(name)
             if name in rebuilt:
-                views[name] = {"strategy": "recompute", "reason": rebuilds[name], **rebuilt[name], "rebuilt": True}
+                views[name] = {"strategy": "recompute", "reason": rebuilds[name], **rebuilt[name], "rebuilt": True,
+                               "affected": affected}
                 continue
             report = stage_reports.get(plan.name)
             strategy, reason = strategy_of(plan)
+            if not affected:
+                reason = f"not affected: reads no rows of {table} (otherwise {strategy}: {reason})"
             views[name] = {"strategy": strategy, "reason": reason,
                            "deleted": report.deleted if report else 0,
                            "inserted": report.inserted if report else 0,
                            "seconds": sum(stage_reports[s.name].seconds for s in plan.stages
                                           if s.name in stage_reports),
-                           "rebuilt": False}
+                           "rebuilt": False, "affected": affected}
         return views
 
     # -- the choice between maintaining and rebuilding (ivm/store/costs.py) -----------------------
