@@ -167,6 +167,21 @@ CASES = {
     # a KPI view: scalar aggregates without FROM (recomputed as "a SELECT without FROM")
     "kpi-scalar-aggregates": "SELECT (SELECT COUNT(*) FROM t0) AS n, (SELECT SUM(x) FROM t1 WHERE k > 1) * 2 AS s, "
                              "(SELECT MAX(s) FROM t2) AS m, 'kpi' AS label",
+    # table functions of each row in FROM (lateral UNNEST / range / generate_series / LATERAL projection) and
+    # a constant UNNEST: the view recomputed as "reads UNNEST(...), which is not a table"
+    "lateral-unnest-under-aggregate": "SELECT u.e, COUNT(*) AS n, SUM(t0.id) AS si FROM t0, UNNEST([t0.k, t0.x]) "
+                                      "AS u(e) GROUP BY u.e",
+    "lateral-range-then-join": "SELECT t0.id, r.i, t1.id AS b FROM t0 CROSS JOIN range(t0.k) AS r(i) "
+                               "JOIN t1 ON t1.k = r.i",
+    "lateral-generate-series-on": "SELECT t0.id, g.i FROM t0 JOIN generate_series(1, t0.k) AS g(i) ON g.i <> 2 "
+                                  "WHERE t0.x IS NOT NULL",
+    "lateral-two-functions": "SELECT a.id, u.c, r.i FROM t0 a, UNNEST(string_split(a.s, '')) AS u(c), "
+                             "range(a.k) AS r(i)",
+    "lateral-unnest-of-second-table": "SELECT a.id, b.id AS b, u.e FROM t0 a JOIN t1 b ON a.k = b.k, "
+                                      "UNNEST([b.x, b.x + 1]) AS u(e)",
+    "lateral-projection": "SELECT t0.id, d.twice, d.label FROM t0 CROSS JOIN LATERAL (SELECT t0.x * 2 AS twice, "
+                          "upper(t0.s) AS label) AS d",
+    "constant-unnest-join": "SELECT t0.id, w.tag FROM t0 JOIN UNNEST(['a', 'b']) AS w(tag) ON t0.s = w.tag",
     "exists-in-select-over-left-join":
         "SELECT a.id, EXISTS (SELECT 1 FROM t2 WHERE t2.k = b.k) AS e FROM t0 a LEFT JOIN t1 b ON a.k = b.k",
 }

@@ -21,6 +21,7 @@ from sqlglot.optimizer.simplify import simplify
 from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import duckdb_types
+from ivm.plan.lateral import lateral_functions_as_columns
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, RAW_SCHEMA, column, deduplicated_names, ident, internal_table
 
@@ -168,12 +169,15 @@ def _unused_name(query: exp.Query, prefix: str, start: int) -> str:
 
 
 def _is_constant(relation: exp.Expression) -> bool:
-    """A relation of constants with named columns: VALUES, or a table function (range, generate_series)."""
+    """A relation of constants with named columns: VALUES, UNNEST of a list, or a table function (range,
+    generate_series)."""
     alias = relation.args.get("alias")
     if not isinstance(alias, exp.TableAlias) or not alias.columns or relation.find(exp.Column, exp.Select):
         return False
     if isinstance(relation, exp.Values):
         return True
+    if isinstance(relation, exp.Unnest):  # UNNEST([...]) AS w(tag): one list of constants
+        return len(relation.expressions) == 1 and not relation.args.get("offset")
     return isinstance(relation, exp.Table) and isinstance(relation.this, (exp.GenerateSeries, exp.GenerateDateArray))
 
 
@@ -231,7 +235,7 @@ def _visible_cte(table: exp.Table) -> exp.CTE | None:
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
-        query = _in_default_schema(_ctes_not_shadowing(query.copy(), schema))
+        query = lateral_functions_as_columns(_in_default_schema(_ctes_not_shadowing(query.copy(), schema)), schema)
         query = _inline_named_windows(_without_empty_grouping(query))
         query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query))
         query = _scalar_aggregates_as_tables(query)
