@@ -262,6 +262,7 @@ class ViewGenerator:
         self.aliases = 0
         self.name_scope: list[Col] | None = None  # every column a bare name could mean, while joining
         self.plain_names = False  # when True, later views only read columns of earlier ones with plain names
+        self.in_cte = False  # a CTE may shadow a table: no table function of its rows (those fall back)
 
     # -- drawing primitives -------------------------------------------------------------------------
     def choice(self, options):
@@ -459,11 +460,13 @@ class ViewGenerator:
     def from_clause(self, depth: int, n: int, first: str | None = None, outer: bool = False
                     ) -> tuple[str, list[Col], list[str]]:
         """``FROM ...`` text, the columns in scope, and join conditions that belong in WHERE."""
-        parts, scope, where = [], [], []
+        parts, scope, where, tables = [], [], [], []
         for i in range(n):
             sql, cols = self.from_item(depth, first if i == 0 else None)
             alias = self.alias()
             mine = [Col(f"{alias}.{quote(c)}", k, c) for c, k in cols]
+            if not sql.startswith("("):
+                tables += mine
             if i == 0:
                 parts.append(f"{sql} AS {alias}")
             else:
@@ -485,6 +488,15 @@ class ViewGenerator:
                     parts.append(f"CROSS JOIN {sql} AS {alias}")
                     where.append(cond)
             scope += mine
+        keys = [c for c in tables if c.kind == "int"]
+        if keys and not outer and not self.in_cte and self.integer(0, 4) == 0:
+            # a table function of each row of one table (ivm/plan/lateral.py): the row's elements
+            key, alias = self.choice(keys).ref, self.alias()
+            function = self.choice([f"range({key} % 3)", f"UNNEST([{key}, {key} + 1, NULL])",
+                                    f"generate_series(1, {key} % 3)"])
+            name = f"e{self.aliases}"
+            parts.append(f"{self.choice([',', 'CROSS JOIN'])} {function} AS {alias}({name})")
+            scope.append(Col(f"{alias}.{name}", "int", name))
         return " ".join(parts), scope, where
 
     @staticmethod
@@ -589,6 +601,7 @@ class ViewGenerator:
 
     def cte_query(self, depth: int, first: str | None = None) -> str:
         saved = dict(self.relations)
+        self.in_cte = True
         try:
             for i in range(self.integer(1, 2)):
                 body = self.query(max(depth - 1, 0), self.choice(["spj", "aggregate", "distinct", "union"]),
@@ -605,6 +618,7 @@ class ViewGenerator:
         finally:
             self.relations = saved
             self.ctes = []
+            self.in_cte = False
 
     # -- constructs that currently fall back to recompute -----------------------------------------
     def fallback_query(self, depth: int, first: str | None = None) -> str:

@@ -179,6 +179,8 @@ CASES = {
                              "range(a.k) AS r(i)",
     "lateral-unnest-of-second-table": "SELECT a.id, b.id AS b, u.e FROM t0 a JOIN t1 b ON a.k = b.k, "
                                       "UNNEST([b.x, b.x + 1]) AS u(e)",
+    "lateral-after-left-join": "SELECT a.id, b.id AS b, u.e FROM t0 a LEFT JOIN t1 b ON a.k = b.k, "
+                               "UNNEST([a.x, a.k]) AS u(e)",
     "lateral-projection": "SELECT t0.id, d.twice, d.label FROM t0 CROSS JOIN LATERAL (SELECT t0.x * 2 AS twice, "
                           "upper(t0.s) AS label) AS d",
     "constant-unnest-join": "SELECT t0.id, w.tag FROM t0 JOIN UNNEST(['a', 'b']) AS w(tag) ON t0.s = w.tag",

@@ -161,6 +161,15 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                                    "WHERE ts < TIMESTAMP '3000-01-01'"),
                          ("counts", "SELECT g, UNNEST(range(COUNT(*))) AS i FROM t GROUP BY g")],
                  [("t", "id = 2"), ("t", "id = 4"), ("t", "true")], id="unnest-over-aggregates"),
+    # table functions of each row in FROM become a derived table (SELECT t.*, UNNEST(..) AS e FROM t); not where
+    # an outer join pads t with NULLs first (the function drops a padded row, a derived table would keep it:
+    # those stay a recompute), nor over two tables; lists of structs and NULL / empty lists
+    pytest.param(NESTED, [("flat", "SELECT t.id, u.e FROM t, UNNEST(t.l) AS u(e)"),
+                          ("padded", "SELECT a.id, u.e FROM t a LEFT JOIN t b ON b.id = a.id + 1, UNNEST(b.l) AS u(e)"),
+                          ("two", "SELECT a.id, u.e FROM t a JOIN t b ON b.id = a.id, UNNEST([a.id, b.id]) AS u(e)"),
+                          ("structs", "SELECT t.id, u.s.a AS a FROM t, UNNEST([t.st, t.st]) AS u(s) WHERE u.s.b IS NOT NULL"),
+                          ("named", "SELECT t.id, d.n FROM t CROSS JOIN LATERAL (SELECT len(t.l) AS n) d")],
+                 [("t", "id = 2"), ("t", "id = 1"), ("t", "true")], id="lateral-table-functions"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

@@ -52,7 +52,7 @@ def _rewrite(select: exp.Select, join: exp.Join, tables, ctes, added: dict[int, 
     position = joins.index(join)
     earlier = [select.args["from_"].this] + [j.this for j in joins[:position]]
     relation = _only_relation([e for _, e in outputs], earlier, tables, ctes, added)
-    if relation is None:
+    if relation is None or _nullable(relation, joins[:position]):
         return
     names = {name.lower() for name, _ in outputs}
     known = added[id(relation)] if isinstance(relation, exp.Subquery) else tables[relation.name.lower()]
@@ -70,6 +70,18 @@ def _rewrite(select: exp.Select, join: exp.Join, tables, ctes, added: dict[int, 
     for node in list(select.find_all(exp.Column)):
         if node.table and node.table.lower() == alias.name.lower() and node.name.lower() in names:
             node.set("table", exp.to_identifier(qualifier))
+        elif node.text("db").lower() == alias.name.lower() and node.table.lower() in names:  # u.s.a: a field
+            node.set("db", exp.to_identifier(qualifier))
+
+
+def _nullable(relation: exp.Expression, joins: list[exp.Join]) -> bool:
+    """Whether an outer join before the function may pad ``relation`` with NULLs: there the function drops
+    the padded row (it unrolls a NULL), while a derived table would keep it."""
+    for join in joins:
+        side = (join.side or "").upper()
+        if side in ("RIGHT", "FULL") or (side == "LEFT" and join.this is relation) or join.args.get("method"):
+            return True
+    return False
 
 
 def _outputs(function: exp.Expression, alias) -> list[tuple[str, exp.Expression]] | None:
