@@ -117,6 +117,9 @@ def _refuse_whole_view_fallbacks(query: exp.Query) -> None:
     rewrites would change (rows merged into a POSITIONAL JOIN's sides, a LIMIT that counts rows)."""
     if any(with_.args.get("recursive") for with_ in query.find_all(exp.With)):
         raise IvmError("WITH RECURSIVE has no delta rule yet")
+    pivot = query.find(exp.Pivot)
+    if pivot is not None:
+        raise IvmError(f"{'UNPIVOT' if pivot.args.get('unpivot') else 'PIVOT'} has no delta rule yet")
     for join in query.find_all(exp.Join):  # (and merging a filtered derived table into them changes the pairs)
         if (join.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
             raise IvmError(f"{join.args['method'].upper()} JOIN has no delta rule yet (a deleted row changes "

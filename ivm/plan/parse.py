@@ -119,6 +119,7 @@ def parse_views(text: str) -> list[ViewDefinition]:
         ['a', 'b']
     """
     views = []
+    text = _pivots_as_selects(text)
     statements = _parse(text, "the view file")
     texts = _query_texts(text)
     for position, statement in enumerate(statements):
@@ -178,6 +179,36 @@ def _renamed(query: exp.Query, names: list[str]) -> exp.Query:
     alias = exp.TableAlias(this=exp.to_identifier("view_columns", quoted=True),
                            columns=[exp.to_identifier(n, quoted=True) for n in names])
     return exp.select("*").from_(exp.Subquery(this=query, alias=alias))
+
+
+_PIVOTS = {"PIVOT", "UNPIVOT", "PIVOT_WIDER", "PIVOT_LONGER"}
+
+
+def _pivots_as_selects(text: str) -> str:
+    """``CREATE VIEW v AS PIVOT ...`` (or UNPIVOT) as ``CREATE VIEW v AS SELECT * FROM (PIVOT ...)``: the same
+    rows, and a form sqlglot parses (DuckDB's statement form it does not).
+
+    Example:
+        >>> _pivots_as_selects("CREATE VIEW u AS UNPIVOT t ON x, y INTO NAME c VALUE v; CREATE VIEW w AS SELECT 1")
+        'CREATE VIEW u AS SELECT * FROM (UNPIVOT t ON x, y INTO NAME c VALUE v); CREATE VIEW w AS SELECT 1'
+    """
+    try:
+        tokens = sqlglot.tokenize(text, read=DIALECT)
+    except SqlglotError:
+        return text
+    wraps, current = [], []
+    for token in tokens + [None]:
+        if token is None or token.token_type == TokenType.SEMICOLON:
+            alias = next((i for i, t in enumerate(current) if t.token_type == TokenType.ALIAS), None)
+            if alias is not None and alias + 1 < len(current) and current[alias + 1].text.upper() in _PIVOTS \
+                    and current[0].text.upper() == "CREATE":
+                wraps.append((current[alias + 1].start, current[-1].end + 1))
+            current = []
+        else:
+            current.append(token)
+    for start, end in reversed(wraps):
+        text = f"{text[:start]}SELECT * FROM ({text[start:end]}){text[end:]}"
+    return text
 
 
 def _query_texts(text: str) -> list[str]:
