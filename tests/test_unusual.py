@@ -272,6 +272,10 @@ def _still_works(db: ivm.Database) -> None:
     pytest.param(lambda db: db.deploy('CREATE VIEW w AS WITH c AS (SELECT a, COUNT(*) AS "__ivm_rid" FROM t '
                                       'GROUP BY a) SELECT a, "__ivm_rid" AS n FROM c'),
                  "reserved for ivm", id="cte-alias-__ivm_rid"),
+    # a keyword as a view name: the message printed sqlglot's token object ("<Token token_type: ...>")
+    pytest.param(lambda db: db.deploy("CREATE VIEW glob AS SELECT a FROM t"),
+                 r'glob is an SQL keyword where a name is expected \(line 1, col 16\); quote it \("glob"\)',
+                 id="keyword-as-view-name"),
 ])
 def test_refused_with_a_clear_error(action, message):
     db = _database_with_view()

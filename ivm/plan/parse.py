@@ -102,6 +102,11 @@ def _parse(text: str, what: str) -> list[exp.Expression]:
         if missing:  # "oid = ": sqlglot names its own classes; say what the user left out
             operator = _OPERATORS.get(missing.group(2), missing.group(2).upper())
             first_line = f"an operand is missing after {operator}.{missing.group(3)}"
+        keyword = re.match(r"Expected (table name|identifier) but got <Token token_type: [\w.]+, text: ([^,]+),"
+                           r" line: (\d+), col: (\d+)", first_line)
+        if keyword:  # CREATE VIEW glob AS ...: sqlglot prints its token object
+            first_line = (f"{keyword.group(2)} is an SQL keyword where a name is expected (line {keyword.group(3)}, "
+                          f"col {keyword.group(4)}); quote it (\"{keyword.group(2)}\") or choose another name")
         raise IvmError(f"cannot parse {what}: {first_line}") from None
     statements = [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
     for statement in statements:
