@@ -439,6 +439,21 @@ def test_retention_predicates_may_read_the_transactions_clock():
         db.close()
 
 
+def test_compare_runs_a_clock_predicate_once_for_both_copies(tmp_path):
+    """BUG: `ivm compare` evaluated a predicate reading the clock once per copy, so the two copies could
+    delete different rows and the comparison report a difference that no deletion has. Here the clock picks
+    all rows or none, at random between two reads: each run had an even chance to differ."""
+    from ivm import compare_run
+    path = tmp_path / "c.duckdb"
+    with ivm.connect(path) as db:
+        db.load("t", pd.DataFrame({"id": range(10), "k": [i % 3 for i in range(10)]}))
+        db.deploy("CREATE VIEW v AS SELECT k, COUNT(*) AS n FROM t GROUP BY k")
+    for _ in range(6):
+        report = compare_run.run(path, "t", "k = 1 OR epoch_us(now()) % 2 = 0")
+        assert report["equal"], report
+        assert report["deleted_rows"] in (3, 10)
+
+
 def test_an_interrupt_says_whether_the_deletion_committed():
     """BUG (found by a review): Ctrl-C just after the COMMIT made delete() try to roll back a committed
     deletion (a TransactionException traceback, reported as a failure). Now the interrupt carries a note:

@@ -277,6 +277,32 @@ def parse_predicate(text: str) -> exp.Expression:
     return predicate
 
 
+def frozen_clock(predicate: exp.Expression, con) -> exp.Expression:
+    """``predicate`` with each read of the transaction's clock (``now()``, ``current_date``, ...) replaced by
+    its value now, as a typed literal: the same rows when the predicate runs again in another transaction
+    (``ivm compare`` deletes them from two copies). ``con`` evaluates the clock, all reads in one statement.
+
+    Example:
+        >>> import duckdb
+        >>> frozen = frozen_clock(parse_predicate("day < current_date - 30 OR k = 1"), duckdb.connect())
+        >>> frozen.sql("duckdb").startswith("day < CAST('20") and "AS DATE) - 30 OR k = 1" in frozen.sql("duckdb")
+        True
+    """
+    clocks = [node for node in predicate.walk()
+              if isinstance(node, TRANSACTION_TIME_NODES) or _function_name(node) in TRANSACTION_TIME]
+    if not clocks:
+        return predicate
+    frozen = predicate.copy()
+    clocks = [node for node in frozen.walk()
+              if isinstance(node, TRANSACTION_TIME_NODES) or _function_name(node) in TRANSACTION_TIME]
+    reads = ", ".join(f"CAST({n.sql(dialect=DIALECT)} AS VARCHAR), typeof({n.sql(dialect=DIALECT)})" for n in clocks)
+    values = con.execute(f"SELECT {reads}").fetchall()[0]
+    for position, node in enumerate(clocks):
+        text, kind = values[2 * position], values[2 * position + 1]
+        node.replace(exp.cast(exp.Literal.string(text), sqlglot.exp.DataType.build(kind, dialect=DIALECT)))
+    return frozen
+
+
 def _outside_subqueries(predicate: exp.Expression, *kinds) -> exp.Expression | None:
     """The first node of ``kinds`` in ``predicate`` that no subquery holds (a subquery may alias and star)."""
     return next((node for node in predicate.find_all(*kinds) if node.find_ancestor(exp.Query) is None), None)
