@@ -411,8 +411,11 @@ class ViewGenerator:
     def from_item(self, depth: int, name: str | None = None) -> tuple[str, list[tuple[str, str]]]:
         """A table reference: a relation name, or a derived table when ``depth`` allows it."""
         if name is None:
-            names = self.relation_names() + (["(subquery)"] if depth > 0 else [])
+            names = self.relation_names() + (["(subquery)"] if depth > 0 else []) + ["(constants)"]
             name = self.choice(names)
+        if name == "(constants)":  # a VALUES list: a constant stage (build._constants_as_ctes)
+            return "(SELECT * FROM (VALUES (0, 'a'), (1, 'b'), (1, NULL), (NULL, 'c')) AS m(k, s))", \
+                [("k", "int"), ("s", "str")]
         if name == "(subquery)":
             inner = self.query(depth - 1, self.choice(["spj", "aggregate", "aggregate", "distinct", "union",
                                                        "fallback", "sql"]))
@@ -465,19 +468,21 @@ class ViewGenerator:
             sql, cols = self.from_item(depth, first if i == 0 else None)
             alias = self.alias()
             mine = [Col(f"{alias}.{quote(c)}", k, c) for c, k in cols]
-            if not sql.startswith("("):
-                tables += mine
             if i == 0:
                 parts.append(f"{sql} AS {alias}")
             else:
                 self.name_scope = scope + mine
                 cond = self.join_condition(scope, mine, need_equi=n > 2)
                 self.name_scope = None
-                style = self.choice(["on", "on", "inner", "comma", "cross"])
+                style = self.choice(["on", "on", "inner", "comma", "cross", "semi"])
+                if style == "semi" and i == n - 1 and not outer and not self.in_cte and cond != "true":
+                    # DuckDB's SEMI / ANTI JOIN keeps the left rows only (build._semi_joins_as_exists)
+                    parts.append(f"{self.choice(['SEMI', 'ANTI'])} JOIN {sql} AS {alias} ON {cond}")
+                    continue
                 if outer and i == 1:
                     parts.append(f"{self.choice(['LEFT', 'RIGHT', 'FULL OUTER', 'LEFT OUTER'])} JOIN "
                                  f"{sql} AS {alias} ON {cond}")
-                elif style == "on":
+                elif style in ("on", "semi"):
                     parts.append(f"JOIN {sql} AS {alias} ON {cond}")
                 elif style == "inner":
                     parts.append(f"INNER JOIN {sql} AS {alias} ON {cond}")
@@ -488,6 +493,8 @@ class ViewGenerator:
                     parts.append(f"CROSS JOIN {sql} AS {alias}")
                     where.append(cond)
             scope += mine
+            if not sql.startswith("("):
+                tables += mine
         keys = [c for c in tables if c.kind == "int"]
         if keys and not outer and not self.in_cte and self.integer(0, 4) == 0:
             # a table function of each row of one table (ivm/plan/lateral.py): the row's elements
@@ -566,8 +573,10 @@ class ViewGenerator:
         elif grouping == "SETS":
             sql += f" GROUP BY GROUPING SETS (({', '.join(keys)}), ({keys[-1]}), ())"
         elif keys:
-            style = self.choice(["expr", "expr", "position", "alias"]) if shown == keys else "expr"
-            if style == "position":
+            style = self.choice(["expr", "expr", "position", "alias", "all"]) if shown == keys else "expr"
+            if style == "all":  # every item without an aggregate is a key: GROUP BY ALL means the same
+                sql += " GROUP BY ALL"
+            elif style == "position":
                 sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys)))
             elif style == "alias" and all(k in {c.ref for c in scope} for k in keys):  # plain columns only
                 sql += " GROUP BY " + ", ".join(f"g{i}" for i in range(len(keys)))

@@ -375,8 +375,9 @@ def _ctes_not_shadowing(query: exp.Query, schema: Schema) -> exp.Query:
 
 
 def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
-    """``GROUP BY ALL`` as the positions of the items without an aggregate (DuckDB's rule), which every
-    rule reads like keys written out.
+    """``GROUP BY ALL`` as the positions of the items without an aggregate that read a column (DuckDB's rule:
+    constant items are no keys, so over no other item the query is a global aggregate, one row even over no
+    input), which every rule reads like keys written out.
 
     Example:
         >>> import sqlglot
@@ -396,7 +397,13 @@ def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
                       is select for node in item.walk() if isinstance(node, exp.Expression))
             if not own and item.find(exp.Window):
                 break  # a window over no aggregate: leave it to DuckDB's own reading
-            if not own:
+            if own:
+                continue
+            columns = [c for c in item.find_all(exp.Column) if c.find_ancestor(exp.Select) is select]
+            if not columns and item.find(exp.Query):  # a key if correlated, not one if not
+                raise IvmError("GROUP BY ALL with a subquery item that reads no column of its query: write the "
+                               "keys out")
+            if columns:  # DuckDB skips constant items: SELECT 1 AS a, COUNT(*) .. GROUP BY ALL has no key
                 keys.append(exp.Literal.number(position))
         else:
             group.set("all", None)
