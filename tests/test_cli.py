@@ -703,3 +703,25 @@ def test_a_mistyped_database_path_is_an_error_not_a_new_database(tmp_path):
         message = user_error(ivm(args[0], path, *args[1:]), "does not exist")
         assert "ivm load" in message
         assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_files_time_zone_is_pinned_whatever_the_shell_says(tmp_path):
+    """BUG: DuckDB takes its TimeZone from TZ, so CAST(ts AS DATE) over a TIMESTAMPTZ meant another day in
+    another shell: a deletion run from Tokyo subtracted a row from the group of its Tokyo date (emptying it)
+    and left the UTC group it was counted in stale. The first connection now records the zone for the file."""
+    csv = tmp_path / "t.csv"
+    csv.write_text("id,ts\n1,2024-01-01 20:00:00+00\n2,2024-01-01 21:00:00+00\n3,2024-01-02 10:00:00+00\n")
+    (tmp_path / "v.sql").write_text("CREATE VIEW per_day AS SELECT CAST(ts AS DATE) AS d, COUNT(*) AS n FROM t "
+                                    "GROUP BY CAST(ts AS DATE)")
+    db = tmp_path / "tz.duckdb"
+
+    def run(zone: str, *args) -> subprocess.CompletedProcess:
+        return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "TZ": zone})
+    ok(run("UTC", "load", db, f"t={csv}"))
+    ok(run("UTC", "deploy", db, tmp_path / "v.sql"))
+    ok(run("Asia/Tokyo", "verify", db))
+    ok(run("Asia/Tokyo", "delete", db, "--from", "t", "--where", "id = 1"))
+    ok(run("UTC", "verify", db))
+    ok(run("America/Los_Angeles", "verify", db))
+    assert view_rows(db, "per_day") == bag([(date(2024, 1, 1), 1), (date(2024, 1, 2), 1)])

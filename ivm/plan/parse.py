@@ -78,6 +78,9 @@ def check_read_only(tree: exp.Expression, what: str, *, clock: bool = False) -> 
         if isinstance(node, NONDETERMINISTIC_NODES) or _function_name(node) in NONDETERMINISTIC:
             raise IvmError(f"{what} uses the non-deterministic function {node.sql(dialect=DIALECT)}; "
                            "ivm needs the same result on every run")
+        if _reads_catalog(node):
+            raise IvmError(f"{what} reads DuckDB's catalog or settings ({node.sql(dialect=DIALECT)[:60]}), which "
+                           "change outside the source tables; ivm could not keep it equal to a recompute")
         if _function_name(node) in EXTERNAL_ACCESS:
             raise IvmError(f"{what} calls {_function_name(node)}(), which reads outside the database; "
                            "load the data as a source table with `ivm load` instead")
@@ -86,6 +89,25 @@ def check_read_only(tree: exp.Expression, what: str, *, clock: bool = False) -> 
                            "ivm needs the same result on every run: add a seed, e.g. USING SAMPLE 10% (bernoulli, 42)")
         if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
             raise IvmError(f"{what} reads the file {node.this.sql()}; load it with `ivm load` instead")
+
+
+# Functions reading the database's catalog, its settings or the session: their result changes when a view is
+# deployed, a setting changes or the file is copied, none of which is a deletion from a source.
+CATALOG_FUNCTIONS = {
+    "current_setting", "current_database", "current_catalog", "current_schema", "current_schemas",
+    "current_user", "session_user", "user", "has_table_privilege", "has_schema_privilege",
+    "col_description", "obj_description", "pg_get_viewdef", "pg_get_constraintdef", "pg_table_is_visible",
+    "pg_has_role", "pg_size_pretty", "which_secret", "checkpoint", "force_checkpoint", "get_block_size",
+}
+CATALOG_SCHEMAS = {"information_schema", "pg_catalog"}
+
+
+def _reads_catalog(node: exp.Expression) -> bool:
+    name = _function_name(node)
+    if name in CATALOG_FUNCTIONS or name.startswith(("duckdb_", "pragma_")):
+        return True
+    return isinstance(node, exp.Table) and (node.text("db").lower() in CATALOG_SCHEMAS
+                                            or node.text("catalog").lower() == "system")
 
 
 _OPERATORS = {"EQ": "=", "NEQ": "<>", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "Add": "+", "Sub": "-",

@@ -33,7 +33,7 @@ from ivm.plan.parse import parse_predicate, parse_views
 from ivm.progress import Report, reported
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
-from ivm.store import catalog, costs, csv_options, wal
+from ivm.store import catalog, costs, csv_options, settings, wal
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
 from ivm.userfile import load_module
@@ -80,6 +80,7 @@ class Database:
         self._register_udfs(self.con)
         wal.configure(self.con, self.path)
         catalog.ensure(self.con)
+        self.settings = settings.pin(self.con)  # the file's time zone, not this process's
         ml_features.ensure(self.con)  # [ml] feature sets
         audit.ensure(self.con)        # [audit] the deletion log
         costs.ensure(self.con)        # rebuild costs of views, for delete(strategy="auto")
@@ -594,6 +595,7 @@ class Database:
             raise IvmError(f"cannot reopen database {self.path} after the purge: {first_line(error)}") from None
         self._register_udfs(self.con)
         wal.configure(self.con, self.path)
+        settings.pin(self.con)
         self._schema_cache = None
         self._sources_cache = None
 
