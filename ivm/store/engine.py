@@ -627,6 +627,7 @@ class Database:
         schema = self._schema()
         if predicate.find(exp.Query, exp.Subquery) is None:  # the common case; qualify costs milliseconds
             _check_columns(predicate, table, schema[table])
+            self._check_boolean(table, predicate)
             return predicate
         probe = exp.select(exp.Star()).from_(user_table(table)).where(predicate.copy())
         unknown = sorted(referenced_relations(probe) - set(schema))
@@ -636,7 +637,25 @@ class Database:
             qualify(probe, schema=schema, dialect=DIALECT, validate_qualify_columns=True)
         except (SqlglotError, duckdb.Error) as error:
             raise IvmError(f"bad predicate: {first_line(error)}") from None
+        self._check_boolean(table, predicate)
         return predicate
+
+    def _check_boolean(self, table: str, predicate: exp.Expression) -> None:
+        """Refuse a predicate that is not a truth value (``--where id``, ``--where 1``): DuckDB would cast it to
+        BOOLEAN and delete every row whose value is not zero. Comparisons, IN, LIKE, EXISTS, ... joined by
+        AND/OR/NOT are truth values by their form; any other operand is typed by DuckDB (one DESCRIBE)."""
+        operands = _non_boolean_operands(predicate)
+        if not operands:
+            return
+        items = ", ".join(f"({render(o)}) AS o{i}" for i, o in enumerate(operands))
+        try:
+            typed = self.con.execute(f"DESCRIBE SELECT {items} FROM {render(internal_table(table))}").fetchall()
+        except duckdb.Error as error:
+            raise IvmError(f"bad predicate: {first_line(error)}") from None
+        for operand, row in zip(operands, typed):
+            if row[1] not in ("BOOLEAN", '"NULL"', "NULL"):
+                raise IvmError(f"the predicate must be a boolean expression; {render(operand)} has type {row[1]} "
+                               "(a comparison missing? to delete every row say --where 'true')")
 
     def _sources_of(self, view: str) -> list[str]:
         found, todo = set(), [s for s in self.plans[view].stages]
@@ -701,6 +720,17 @@ class Database:
         chosen = [self.plans[view.lower()]] if view else list(self.plans.values())
         in_place = deferrable(self.stages)
         return "\n\n".join(explain_plan(plan, in_place) for plan in chosen) or "no views deployed"
+
+
+def _non_boolean_operands(node: exp.Expression) -> list[exp.Expression]:
+    """The parts of a predicate not boolean by their form (below AND, OR, NOT and parentheses)."""
+    if isinstance(node, (exp.Paren, exp.Not)):
+        return _non_boolean_operands(node.this)
+    if isinstance(node, exp.Connector):
+        return _non_boolean_operands(node.left) + _non_boolean_operands(node.right)
+    if isinstance(node, (exp.Predicate, exp.Boolean)):
+        return []
+    return [node]
 
 
 def _check_columns(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> None:
