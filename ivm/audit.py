@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from sqlglot import exp
 
 from ivm import receipt as receipts
+from ivm.errors import IvmError
 from ivm.sql import INTERNAL_SCHEMA
 
 LOG = f'"{INTERNAL_SCHEMA}"."__audit"'
@@ -49,7 +50,9 @@ def record(con, source: str, predicate: exp.Expression, rows_removed: int, views
 def entries(con, limit: int | None = None) -> list[dict]:
     """The log, oldest first (the latest ``limit`` entries if given)."""
     query = f"SELECT id, \"at\", source, predicate, literals_redacted, rows_removed, seconds, detail FROM {LOG} " \
-            "ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+            "ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit is not None else "")
+    if limit is not None and int(limit) < 0:
+        raise IvmError(f"the limit must be 0 or more, not {limit}")
     rows = con.execute(query).fetchall()
     result = []
     for entry, at, source, predicate, literals, removed, seconds, detail in reversed(rows):

@@ -62,9 +62,16 @@ def load(db, sources, no_header, column_specs, replace, csv_specs):
             raise IvmError(f"expected NAME=PATH, got {spec!r}")
         pairs.append((name, path))
     csv = dict(csv_options.parse_cli(spec) for spec in csv_specs)  # before the file is opened (or created)
-    with _open(db, create=True) as database:
-        rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace,
-                                  csv=csv)
+    created = db != ":memory:" and not Path(db).exists()
+    try:
+        with _open(db, create=True) as database:
+            rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace,
+                                      csv=csv)
+    except BaseException:
+        if created:  # a failed first load leaves no empty database behind
+            for leftover in (Path(db), Path(f"{db}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
     for name, path in pairs:
         click.echo(f"loaded {name}: {rows[name.lower()]} rows from {path}")
 
@@ -255,7 +262,7 @@ def export(db, name, fmt, out, as_json):
 
 @cli.command()
 @click.argument("db")
-@click.option("--limit", type=int, default=None, help="Only the latest N entries.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Only the latest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the log as JSON.")
 def log(db, limit, as_json):
     """Show the audit log: every deletion, with rows removed per source, view and feature set."""

@@ -4,6 +4,7 @@ Their code may fail in any way while it loads; that is the user's mistake to fix
 """
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -13,8 +14,11 @@ from ivm.errors import IvmError
 
 def load_module(path: Path, what: str) -> ModuleType:
     """Execute ``path`` as a fresh module; ``what`` begins the error message ("cannot load UDF file x")."""
-    spec = importlib.util.spec_from_file_location(f"ivm_user_{abs(hash(str(path.resolve())))}", path)
+    name = f"ivm_user_{abs(hash(str(path.resolve())))}"
+    # an explicit loader: a file not named *.py (udfs.txt) is Python all the same
+    spec = importlib.util.spec_from_loader(name, importlib.machinery.SourceFileLoader(name, str(path)))
     module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
     try:
         spec.loader.exec_module(module)
     except Exception as error:  # the user's own code

@@ -318,6 +318,26 @@ def test_load_headerless_csv_with_columns_parquet_and_replace(tmp_path):
     user_error(ivm("load", db, f"events={tmp_path / 'prices2.csv'}", "--replace"), "events")
     assert_unchanged(db, before)
 
+    # BUG (found by a hunt): --columns for a Parquet source or a mistyped name, and --no-header without a CSV
+    # file, were ignored silently
+    user_error(ivm("load", db, f"more={parquet}", "--columns", "more=a,b"), "not a CSV source")
+    user_error(ivm("load", db, f"more={tmp_path / 'prices2.csv'}", "--columns", "mroe=a,b"), "given for mroe")
+    user_error(ivm("load", db, f"more={parquet}", "--no-header"), "none of the sources is a CSV file")
+    assert_unchanged(db, before)
+    # a failed first load leaves no empty database file behind
+    user_error(ivm("load", tmp_path / "new.db", f"more={parquet}", "--columns", "more=a,b"), "not a CSV source")
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_log_limits(db):
+    """BUG (found by a hunt): --limit -1 was a traceback, --limit 0 printed every entry."""
+    ok(ivm("delete", db, "--from", "orders", "--where", "id = 1"))
+    ok(ivm("delete", db, "--from", "orders", "--where", "id = 2"))
+    assert json.loads(ok(ivm("log", db, "--limit", "0", "--json")).stdout) == []
+    assert [e["id"] for e in json.loads(ok(ivm("log", db, "--limit", "1", "--json")).stdout)] == [2]
+    result = ivm("log", db, "--limit", "-1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "-1" in result.stderr
+
 
 def test_views_file_with_comments_deploys(db, tmp_path):
     views = tmp_path / "commented.sql"

@@ -295,6 +295,14 @@ def _still_works(db: ivm.Database) -> None:
                  id="predicate-a-number"),
     pytest.param(lambda db: db.delete("t", "a = 1 OR 'true'"), "must be a boolean expression; 'true' has type VARCHAR",
                  id="predicate-a-string-under-or"),
+    # BUG (found by a hunt): wrong argument types raised AttributeError / TypeError from deep inside
+    pytest.param(lambda db: db.load(5, pd.DataFrame({"x": [1]})), "table name must be text", id="load-name-not-text"),
+    pytest.param(lambda db: db.load("x", None), "NoneType is no table", id="load-none"),
+    pytest.param(lambda db: db.deploy(None), "must be SQL text", id="deploy-none"),
+    pytest.param(lambda db: db.delete(5, "true"), "table name must be text", id="delete-table-not-text"),
+    pytest.param(lambda db: db.index("t", 5), "column names must be text", id="index-column-not-text"),
+    pytest.param(lambda db: db.index("t", "a", "A"), "named twice", id="index-column-twice"),
+    pytest.param(lambda db: db.explain(5), "view name must be text", id="explain-not-text"),
     # a keyword as a view name: the message printed sqlglot's token object ("<Token token_type: ...>")
     pytest.param(lambda db: db.deploy("CREATE VIEW glob AS SELECT a FROM t"),
                  r'glob is an SQL keyword where a name is expected \(line 1, col 16\); quote it \("glob"\)',
@@ -551,3 +559,30 @@ def test_verify_accepts_a_value_that_is_zero_up_to_rounding():
             assert all(abs(v) < 1e-12 for (v,) in db.con.execute("SELECT mean_xc FROM m").fetchall())
     finally:
         db.close()
+
+
+def test_a_closed_database_says_so():
+    """BUG (found by a hunt): every call after close() raised duckdb.ConnectionException."""
+    db = _database_with_view()
+    db.close()
+    for call in (lambda: db.delete("t", "a = 1"), db.verify, db.explain, db.recompute,
+                 lambda: db.deploy("CREATE VIEW w AS SELECT a FROM t")):
+        with pytest.raises(ivm.IvmError, match="is closed; open it again"):
+            call()
+
+
+def test_udf_files_by_any_name_and_their_failures_are_one_line(tmp_path):
+    """BUG (found by a hunt): a UDF file not named *.py was an AttributeError ('NoneType' has no 'loader'); a
+    register_udfs that raised escaped as the user's traceback."""
+    named = tmp_path / "udfs.txt"
+    named.write_text("def register_udfs(con):\n    con.create_function('twice', lambda x: x * 2, ['BIGINT'], 'BIGINT')\n")
+    with ivm.connect(tmp_path / "a.duckdb", udfs=named) as db:
+        db.load("t", pd.DataFrame({"a": [1, 2]}))
+        db.deploy("CREATE VIEW v AS SELECT a, twice(a) AS d FROM t")
+        assert db.con.execute("SELECT d FROM v ORDER BY d").fetchall() == [(2,), (4,)]
+    broken = tmp_path / "broken.py"
+    broken.write_text("def register_udfs(con):\n    raise ValueError('the model server is down')\n")
+    with pytest.raises(ivm.IvmError, match="register_udfs.con. of .*broken.py failed: ValueError: the model server"):
+        ivm.connect(tmp_path / "a.duckdb", udfs=broken)
+    with ivm.connect(tmp_path / "a.duckdb", udfs=named) as db:  # the failed open left the file usable
+        assert db.verify()["ok"]

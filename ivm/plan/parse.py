@@ -145,6 +145,8 @@ def parse_views(text: str) -> list[ViewDefinition]:
         >>> [v.name for v in parse_views("CREATE VIEW a AS SELECT 1 AS x; CREATE VIEW b AS SELECT x FROM a")]
         ['a', 'b']
     """
+    if not isinstance(text, str):
+        raise IvmError(f"the views must be SQL text (CREATE VIEW ...), not {type(text).__name__}")
     views = []
     text = _pivots_as_selects(text)
     statements = _parse(text, "the view file")

@@ -6,6 +6,7 @@ deployments and deletions each run in a single transaction.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 import weakref
@@ -49,6 +50,16 @@ def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=
     Python file defining ``register_udfs(con)`` (as ``ivm rewrite`` writes it) or such a callable.
     """
     return Database(path, indexes=indexes, udfs=udfs)
+
+
+def _open_only(method):
+    """Refuse a call on a closed database in one line (DuckDB would raise ConnectionException)."""
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        if self._closed:
+            raise IvmError(f"database {self.path} is closed; open it again with ivm.connect()")
+        return method(self, *args, **kwargs)
+    return checked
 
 
 class Database:
@@ -167,6 +178,7 @@ class Database:
         return self.load_many([(name, data)], header=header, columns={name: columns} if columns else None,
                               replace=replace, csv=csv)[_relation_name(name)]
 
+    @_open_only
     def load_many(self, items, *, header: bool | None = None, columns: dict | None = None,
                   replace: bool = False, csv: Mapping[str, object] | None = None) -> dict[str, int]:
         """Load several sources in one transaction: all of them, or none if any fails. ``csv`` options
@@ -197,6 +209,13 @@ class Database:
             raise IvmError("the same source name is given twice")
         if csv and not any(isinstance(data, (str, os.PathLike)) and not _is_parquet(data) for _, data, _ in checked):
             raise IvmError("CSV options were given, but none of the sources is a CSV file")
+        csv_names = {name for name, data, _ in checked if isinstance(data, (str, os.PathLike)) and not _is_parquet(data)}
+        stray = sorted(set(columns) - csv_names)
+        if stray:  # a typo, or a Parquet file (its columns have names): nothing would be renamed
+            raise IvmError(f"column names were given for {stray[0]}, which is not a CSV source of this load "
+                           f"(CSV sources: {', '.join(sorted(csv_names)) or 'none'})")
+        if header is False and not csv_names:
+            raise IvmError("no header was given for CSV files, but none of the sources is a CSV file")
         rows, origin, name = {}, "", ""
         self._schema_cache = None
         self._begin()
@@ -229,7 +248,8 @@ class Database:
             self.con.commit()
         except (duckdb.Error, IvmError) as error:
             self._rollback()
-            raise IvmError(f"cannot load {origin} as {name}: {first_line(error)}; nothing was loaded") from None
+            what = f"{origin} as {name}" if origin else name
+            raise IvmError(f"cannot load {what}: {first_line(error)}; nothing was loaded") from None
         except BaseException as error:  # an interrupt: nothing loaded
             self._rollback()
             raise _as_interrupt(error, "the load was rolled back, nothing loaded") from None
@@ -244,6 +264,7 @@ class Database:
         return rows
 
     # -- deletion-key indexes --------------------------------------------------------------------
+    @_open_only
     def index(self, table: str, *columns: str) -> str:
         """Index source ``table`` on ``columns`` (the keys deletion requests name, e.g. a customer id).
 
@@ -251,11 +272,15 @@ class Database:
         rows through DuckDB's ART index instead of scanning the table: on a 1M-row source, 10 rows go in
         about a third of the time. Range predicates still scan. Returns the index name; indexing the same
         columns again does nothing."""
-        table = table.lower()
+        table = _relation_name(table)
         if table not in self.sources:
             raise IvmError(f"{table} is not a source table; sources: {', '.join(self.sources) or 'none'}")
         if not columns:
             raise IvmError("name at least one column to index")
+        if not all(isinstance(c, str) for c in columns):
+            raise IvmError("column names must be text")
+        if len({c.lower() for c in columns}) != len(columns):
+            raise IvmError("a column is named twice")
         known = {c.lower(): c for c in catalog.columns(self.con, table)}
         missing = [c for c in columns if c.lower() not in known]
         if missing:
@@ -269,6 +294,7 @@ class Database:
             raise IvmError(f"cannot index {table}({', '.join(names)}): {first_line(error)}") from None
         return name
 
+    @_open_only
     def deletion_indexes(self) -> dict[str, str]:
         """The indexes made by :meth:`index`: name -> ``table(columns)``."""
         return {name: f"{name.split('__by_')[0]}({', '.join(cols)})" for name, cols in self._deletion_indexes()}
@@ -286,7 +312,11 @@ class Database:
 
     def _reader(self, data, header, columns, alias: str, csv_parameters=()) -> tuple[str, str]:
         if not isinstance(data, (str, os.PathLike)):
-            self.con.register(alias, data)
+            try:
+                self.con.register(alias, data)
+            except (TypeError, ValueError, duckdb.Error):
+                raise IvmError(f"a {type(data).__name__} is no table: give a CSV or Parquet path, a pandas "
+                               "DataFrame or an Arrow table") from None
             return alias, type(data).__name__
         path = Path(data)
         if not path.is_file():
@@ -303,6 +333,7 @@ class Database:
         return f"read_csv({', '.join([literal, *options])})", str(path)
 
     # -- deploy ------------------------------------------------------------------------------------
+    @_open_only
     def deploy(self, sql: str, *, progress: Report | None = None,
                _fallbacks: dict[str, str] | None = None) -> list[str]:
         """Deploy the ``CREATE VIEW`` statements in ``sql``: plan, materialise and start maintaining them.
@@ -430,6 +461,7 @@ class Database:
         self.con.execute(f'CREATE OR REPLACE VIEW main."{plan.name}" AS {render(select)}')
 
     # -- delete ------------------------------------------------------------------------------------
+    @_open_only
     def delete(self, table: str, where: str, *, purge: bool = False, strategy: str = "incremental",
                _hook: Callable[[Stage], None] | None = None) -> dict:
         """Delete the rows of source ``table`` matching ``where`` and maintain every view, atomically.
@@ -564,6 +596,7 @@ class Database:
         return reports
 
     # -- erasure [purge and receipts: ivm/purge.py, ivm/receipt.py] --------------------------------
+    @_open_only
     def purge(self) -> dict:
         """Rewrite the database into a fresh file holding only live rows and atomically replace the old
         file, so no deleted value survives in free blocks or statistics; returns the erasure receipt.
@@ -573,6 +606,7 @@ class Database:
         """
         return erasure.purge(self)
 
+    @_open_only
     def receipt(self, receipt_id: int | None = None) -> dict:
         """The stored erasure receipt ``receipt_id`` (the latest if None)."""
         return receipts.load(self.con, receipt_id)
@@ -671,6 +705,7 @@ class Database:
         return sorted(found)
 
     # -- recompute, verify, explain ---------------------------------------------------------------
+    @_open_only
     def recompute(self, *, progress: Report | None = None) -> dict:
         """Rebuild every view from the current sources (the baseline incremental maintenance must beat)."""
         views, start = {}, time.perf_counter()
@@ -706,6 +741,7 @@ class Database:
         ctes = [f'"{name}" AS ({sql[name]})' for name in order if name in needed]
         return (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM ({sql[view]})"
 
+    @_open_only
     def verify(self, *, progress: Report | None = None) -> dict:
         """Compare every maintained view with a fresh recompute from the sources, as bags."""
         views = {}
@@ -714,7 +750,10 @@ class Database:
             views[name] = {"ok": ok, "rows": rows}
         return {"ok": all(v["ok"] for v in views.values()), "views": views}
 
+    @_open_only
     def explain(self, view: str | None = None) -> str:
+        if view is not None and not isinstance(view, str):
+            raise IvmError(f"a view name must be text, not {type(view).__name__}")
         if view is not None and view.lower() not in self.plans:  # any view name, "My View" too
             raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
         chosen = [self.plans[view.lower()]] if view else list(self.plans.values())
@@ -762,7 +801,14 @@ def _udf_registrar(udfs) -> Callable[[duckdb.DuckDBPyConnection], None]:
     register = getattr(module, "register_udfs", None)
     if not callable(register):
         raise IvmError(f"UDF file {path} defines no register_udfs(con) function")
-    return register
+
+    def guarded(con) -> None:  # the user's code may fail in any way: one line, not a traceback
+        try:
+            register(con)
+        except Exception as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise IvmError(f"register_udfs(con) of {path} failed: {type(error).__name__}: {message}") from None
+    return guarded
 
 
 def strategy_of(plan: ViewPlan) -> tuple[str, str]:
@@ -813,6 +859,8 @@ def _is_parquet(path) -> bool:
 
 
 def _relation_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise IvmError(f"a table name must be text, not {type(name).__name__}")
     if not name or not name.replace("_", "a").isalnum() or name[0].isdigit():
         raise IvmError(f"{name!r} is not a valid table name (letters, digits and _; not starting with a digit)")
     if name.startswith("__"):  # ivm's own tables (__views, __sources, __audit, ...) share the schema
