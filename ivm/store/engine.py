@@ -657,7 +657,7 @@ class Database:
                 raise IvmError(f"{table} is a view; delete from one of its sources "
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
-        predicate = parse_predicate(where)
+        predicate = _without_default_schema(parse_predicate(where), table)
         schema = self._schema()
         if predicate.find(exp.Query, exp.Subquery) is None:  # the common case; qualify costs milliseconds
             _check_columns(predicate, table, schema[table])
@@ -670,7 +670,11 @@ class Database:
         try:
             qualify(probe, schema=schema, dialect=DIALECT, validate_qualify_columns=True)
         except (SqlglotError, duckdb.Error) as error:
-            raise IvmError(f"bad predicate: {first_line(error)}") from None
+            try:  # sqlglot knows no columns of table functions (range(3)): DuckDB binds the predicate instead
+                self.con.execute(f"DESCRIBE SELECT 1 FROM {render(internal_table(table))} AS {quoted_identifier(table)} "
+                                 f"WHERE {render(predicate)}")
+            except duckdb.Error:
+                raise IvmError(f"bad predicate: {first_line(error)}") from None
         self._check_boolean(table, predicate)
         return predicate
 
@@ -772,12 +776,25 @@ def _non_boolean_operands(node: exp.Expression) -> list[exp.Expression]:
     return [node]
 
 
+def _without_default_schema(predicate: exp.Expression, table: str) -> exp.Expression:
+    """``main.t.id`` (or ``db.main.t.id``) as ``t.id``: the predicate runs on ivm's stored table, where only
+    the table's own name qualifies its columns."""
+    for node in predicate.find_all(exp.Column):
+        if node.text("db").lower() == "main" and node.table.lower() == table and node.find_ancestor(exp.Query) is None:
+            node.set("db", None)
+            node.set("catalog", None)
+    return predicate
+
+
 def _check_columns(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> None:
     """Every column a subquery-free predicate names must be a column of ``table`` or a field of one (DuckDB
     matches names case-insensitively)."""
     known = {name.lower() for name in columns}
+    bound = {c.expression.name.lower() for c in predicate.find_all(exp.Comprehension)}  # [x FOR x IN l]
     for node in predicate.find_all(exp.Column):
         qualifier = node.table
+        if not qualifier and node.name.lower() in bound and node.find_ancestor(exp.Comprehension) is not None:
+            continue
         if qualifier and qualifier.lower() != table.lower() and qualifier.lower() in known:
             continue  # a STRUCT field: st.a (DuckDB reports a missing field, and the deletion rolls back)
         if qualifier and qualifier.lower() != table.lower():
