@@ -5,6 +5,7 @@ User errors print one line to stderr and exit with code 2; nothing is changed.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -350,6 +351,14 @@ def main(argv=None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(2)
+    except Exception as error:  # a bug in ivm, not the user's mistake: one line unless asked for the traceback
+        if os.environ.get("IVM_DEBUG"):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        click.echo(f"internal error (a bug in ivm; please report it): {type(error).__name__}: {message}; "
+                   "a deletion, deploy or load that failed was rolled back. IVM_DEBUG=1 shows the traceback",
+                   err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

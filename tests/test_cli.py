@@ -745,3 +745,22 @@ def test_a_files_time_zone_is_pinned_whatever_the_shell_says(tmp_path):
     ok(run("UTC", "verify", db))
     ok(run("America/Los_Angeles", "verify", db))
     assert view_rows(db, "per_day") == bag([(date(2024, 1, 1), 1), (date(2024, 1, 2), 1)])
+
+
+def test_a_bug_in_ivm_is_one_line_unless_debugging(db, monkeypatch, capsys):
+    """An exception that is no user error (a bug) prints one line naming it; IVM_DEBUG=1 raises it."""
+    from ivm import cli as cli_module
+    from ivm.store.engine import Database
+
+    def broken(self, **_):
+        raise KeyError("v__input")
+    monkeypatch.setattr(Database, "verify", broken)
+    monkeypatch.delenv("IVM_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli_module.main(["verify", str(db)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.count("\n") == 1
+    assert err.startswith("internal error (a bug in ivm; please report it): KeyError: 'v__input'")
+    monkeypatch.setenv("IVM_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli_module.main(["verify", str(db)])
