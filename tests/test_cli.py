@@ -324,6 +324,8 @@ def test_load_headerless_csv_with_columns_parquet_and_replace(tmp_path):
     user_error(ivm("load", db, f"more={tmp_path / 'prices2.csv'}", "--columns", "mroe=a,b"), "given for mroe")
     user_error(ivm("load", db, f"more={parquet}", "--no-header"), "none of the sources is a CSV file")
     assert_unchanged(db, before)
+    (tmp_path / "empty.csv").write_text("")
+    user_error(ivm("load", db, f"more={tmp_path / 'empty.csv'}"), "is empty")
     # a failed first load leaves no empty database file behind
     user_error(ivm("load", tmp_path / "new.db", f"more={parquet}", "--columns", "more=a,b"), "not a CSV source")
     assert not (tmp_path / "new.db").exists()

@@ -204,6 +204,8 @@ class Database:
                 raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
                 raise IvmError(f"file {data} does not exist")
+            if isinstance(data, (str, os.PathLike)) and Path(data).stat().st_size == 0:
+                raise IvmError(f"file {data} is empty (not even a header row)")
             checked.append((name, data, exists))
         if len({name for name, _, _ in checked}) != len(checked):
             raise IvmError("the same source name is given twice")
