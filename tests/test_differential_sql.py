@@ -184,6 +184,22 @@ CASES = {
     "lateral-projection": "SELECT t0.id, d.twice, d.label FROM t0 CROSS JOIN LATERAL (SELECT t0.x * 2 AS twice, "
                           "upper(t0.s) AS label) AS d",
     "constant-unnest-join": "SELECT t0.id, w.tag FROM t0 JOIN UNNEST(['a', 'b']) AS w(tag) ON t0.s = w.tag",
+    # found by a hunt: ORDER BY ... OFFSET without LIMIT lost its ORDER BY (the wrong rows skipped)
+    "offset-without-limit": "SELECT id, x FROM t0 ORDER BY x DESC NULLS LAST, id OFFSET 2",
+    "offset-in-subquery": "SELECT id FROM t1 WHERE k IN (SELECT k FROM t0 ORDER BY id OFFSET 2)",
+    "offset-in-union-side": "SELECT id, k FROM t0 UNION ALL (SELECT id, k FROM t1 ORDER BY id DESC OFFSET 1)",
+    # found by a hunt: a subquery's conjunct over the side its outer join pads (c.id IS NULL) was kept in the
+    # probe, which then never found the driver rows whose subquery gained a padded row
+    "not-exists-over-left-join-padded": "SELECT a.id FROM t0 a WHERE NOT EXISTS (SELECT 1 FROM t1 b LEFT JOIN t2 c "
+                                        "ON c.k = b.k WHERE b.x = a.x AND c.id IS NULL)",
+    "exists-over-right-join-padded": "SELECT a.id FROM t0 a WHERE EXISTS (SELECT 1 FROM t2 c RIGHT JOIN t1 b "
+                                     "ON c.k = b.k WHERE b.x = a.k AND COALESCE(c.x, 0) = 0)",
+    "scalar-count-over-left-join": "SELECT a.id, (SELECT COUNT(*) FROM t1 b LEFT JOIN t2 c ON c.k = b.k "
+                                   "WHERE b.k = a.k AND c.id IS NULL) AS n FROM t0 a",
+    "not-in-padded-value": "SELECT a.id FROM t0 a WHERE a.x NOT IN (SELECT c.x FROM t1 b LEFT JOIN t2 c "
+                           "ON c.k = b.k WHERE b.k = a.k)",
+    # found by a hunt: UNNEST in an IN subquery's SELECT list made every deletion from its table fail
+    "in-unnest-subquery": "SELECT id FROM t0 WHERE s IN (SELECT UNNEST(string_split(s, '')) FROM t1)",
     "exists-in-select-over-left-join":
         "SELECT a.id, EXISTS (SELECT 1 FROM t2 WHERE t2.k = b.k) AS e FROM t0 a LEFT JOIN t1 b ON a.k = b.k",
 }

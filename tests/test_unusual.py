@@ -170,6 +170,21 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                           ("structs", "SELECT t.id, u.s.a AS a FROM t, UNNEST([t.st, t.st]) AS u(s) WHERE u.s.b IS NOT NULL"),
                           ("named", "SELECT t.id, d.n FROM t CROSS JOIN LATERAL (SELECT len(t.l) AS n) d")],
                  [("t", "id = 2"), ("t", "id = 1"), ("t", "true")], id="lateral-table-functions"),
+    # BUG (found by a hunt): a correlated subquery over an outer join kept its conjunct over the padded side
+    # (i.oid IS NULL) in the probe, which could then never be true: an order losing its only item did not
+    # reach its customer, whose NOT EXISTS / EXISTS / COUNT stayed stale
+    pytest.param("""CREATE TABLE c(cid INTEGER); INSERT INTO c VALUES (1), (2);
+                    CREATE TABLE o(oid INTEGER, cid INTEGER); INSERT INTO o VALUES (10, 1), (20, 2);
+                    CREATE TABLE i(oid INTEGER, lno INTEGER); INSERT INTO i VALUES (10, 1), (20, 1);""",
+                 [("v1", "SELECT c.cid FROM c WHERE NOT EXISTS (SELECT 1 FROM o LEFT JOIN i ON i.oid = o.oid "
+                         "WHERE o.cid = c.cid AND i.oid IS NULL)"),
+                  ("v2", "SELECT c.cid FROM c WHERE EXISTS (SELECT 1 FROM i RIGHT JOIN o ON o.oid = i.oid "
+                         "WHERE o.cid = c.cid AND i.oid IS NULL)"),
+                  ("v3", "SELECT c.cid, (SELECT COUNT(*) FROM o LEFT JOIN i ON i.oid = o.oid WHERE o.cid = c.cid "
+                         "AND COALESCE(i.lno, 0) = 0) AS n FROM c"),
+                  ("v4", "SELECT c.cid FROM c WHERE 1 NOT IN (SELECT i.lno FROM o LEFT JOIN i ON i.oid = o.oid "
+                         "WHERE o.cid = c.cid)")],
+                 [("i", "oid = 10"), ("o", "oid = 20"), ("i", "true")], id="correlated-subquery-over-outer-join"),
     # BUG (found by a hunt): predicates DuckDB accepts were refused: a list comprehension's variable was taken for
     # an unknown column, a subquery over a table function could not be qualified, main.t.id did not bind on
     # ivm's stored table

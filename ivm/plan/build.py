@@ -246,6 +246,7 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = _named_like_duckdb(_semi_joins_as_exists(query))
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
+        query = _set_returning_lookups_as_derived_tables(query)
         query = merge_subqueries(eliminate_subqueries(_by_position(query)))
     except SqlglotError as error:
         raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
@@ -254,6 +255,32 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         raise IvmError(f"the whole row of {row.name} is read as a value")
     if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
         raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
+    return query
+
+
+def _set_returning_lookups_as_derived_tables(query: exp.Query) -> exp.Query:
+    """A subquery read as a value or condition (IN, EXISTS, a scalar) that unrolls a list in its SELECT list
+    (``status IN (SELECT UNNEST(tags) FROM c)``) reads a derived table that does the unrolling instead: the
+    lookup rules probe the subquery's items in a WHERE, where DuckDB allows no UNNEST (every deletion from
+    ``c`` failed). The derived table is a stage of its own, maintained by lineage. A correlated one falls
+    back (its WHERE reads the outer row)."""
+    for explode in list(query.find_all(exp.Explode)):
+        select = explode.find_ancestor(exp.Select)
+        if select is None or explode.find_ancestor(exp.Select, exp.Where, exp.Join) is not select:
+            continue
+        context = select.parent.parent if isinstance(select.parent, exp.Subquery) else select.parent
+        if context is None or isinstance(context, (exp.From, exp.Join, exp.CTE, exp.SetOperation, exp.Lateral)):
+            continue
+        inner = {t.alias_or_name.lower() for t in select.find_all(exp.Table)} | {
+            a.name.lower() for a in select.find_all(exp.TableAlias)}
+        if any(c.table and c.table.lower() not in inner for c in select.find_all(exp.Column)):
+            raise IvmError("UNNEST in the SELECT list of a correlated subquery has no delta rule yet")
+        names, alias = [f"srf{i}" for i in range(len(select.expressions))], _unused_name(query, "srf", 0)
+        body = select.copy()
+        body.set("expressions", [exp.alias_(e.unalias() if isinstance(e, exp.Alias) else e, ident(n))
+                                 for e, n in zip(body.expressions, names)])
+        select.replace(exp.select(*[exp.alias_(column(n, alias), ident(n)) for n in names]).from_(
+            exp.Subquery(this=body, alias=exp.TableAlias(this=ident(alias)))))
     return query
 
 
@@ -817,9 +844,9 @@ def _plan_query(name: str, query: exp.Query, columns: list[str] | None, schema: 
             return lowered
         return [_recompute(name, query, columns, lowered or f"{query.key.upper()} has no delta rule yet")]
     distinct_on = query.args.get("distinct") is not None and query.args["distinct"].args.get("on")
-    if query.args.get("order") and not query.args.get("limit") and not distinct_on:
+    if query.args.get("order") and not query.args.get("limit") and not query.args.get("offset") and not distinct_on:
         query = query.copy()
-        query.set("order", None)  # ORDER BY without LIMIT does not change the bag of rows
+        query.set("order", None)  # ORDER BY without LIMIT or OFFSET does not change the bag of rows
     reason = _fallback_reason(query)
     if reason:
         lowered = _lowered(lower_select, name, query, columns, schema)  # outer joins, subqueries, windows...

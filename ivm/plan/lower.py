@@ -233,7 +233,8 @@ def lower_set_operation(name: str, query: exp.Query, columns: Sequence[str], sch
         if isinstance(side, exp.Subquery):
             side = side.this
         side = side.copy()
-        if isinstance(side, exp.Select) and side.args.get("order") is not None and side.args.get("limit") is None:
+        if isinstance(side, exp.Select) and side.args.get("order") is not None and side.args.get("limit") is None \
+                and side.args.get("offset") is None:
             side.set("order", None)
         source = f"{name}__b{position}"
         stages.extend(plan(source, side, list(columns), schema))
@@ -1026,13 +1027,21 @@ def _subquery_probe(select: exp.Select, driver: str, child: Scope, table: exp.Ta
         col.set("table", ident(renames[col.table]))
     for t in build._tables(copy):
         t.set("alias", exp.TableAlias(this=ident(renames[t.alias_or_name])))
-    conditions = [c for c in _conjuncts(copy.args["where"].this) if not _subqueries_in(c)] \
+    if any((j.side or "").upper() in ("RIGHT", "FULL") for j in copy.args.get("joins") or []):
+        return None  # appended to the probe's joins it would pad the driver rows too: every driver row may change
+    # a conjunct over a table the subquery's outer joins may pad with NULLs has other values once rows leave
+    # (``i.oid IS NULL`` becomes true for an order whose items left): the probe keeps only the others
+    padded = _padded(copy)
+    conditions = [c for c in _conjuncts(copy.args["where"].this) if not _subqueries_in(c)
+                  and not any(col.table in padded for col in c.find_all(exp.Column))] \
         if copy.args.get("where") is not None else []
     outer_refs = any(c.table not in renames for cond in conditions for c in cond.find_all(exp.Column) if c.table)
     variants = [[]]
     if in_node is not None and len(copy.expressions) == 1 and _plain_rows(copy) \
             and not _subqueries_in(in_node.this):
         value = copy.expressions[0].unalias() if isinstance(copy.expressions[0], exp.Alias) else copy.expressions[0]
+        if any(col.table in padded for col in value.find_all(exp.Column)):
+            return None  # the listed value turns NULL when its partner leaves: every driver row may change
         left = in_node.this.copy()
         equal = exp.EQ(this=value.copy(), expression=left)
         positive = any(c is in_node for c in outer_conjuncts) and select.args.get("where") is not None
@@ -1062,6 +1071,21 @@ def _subquery_probe(select: exp.Select, driver: str, child: Scope, table: exp.Ta
     for probe in probes[1:]:
         result = exp.union(result, probe, distinct=False)
     return result
+
+
+def _padded(select: exp.Select) -> set[str]:
+    """Aliases of the tables an outer join of ``select`` may pad with NULLs: the right side of a LEFT join,
+    both sides of a FULL join, and everything before a RIGHT or FULL join."""
+    joins = select.args.get("joins") or []
+    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
+    padded = set()
+    for position, join in enumerate(joins, 1):
+        side = (join.side or "").upper()
+        if side in ("LEFT", "FULL"):
+            padded.add(names[position])
+        if side in ("RIGHT", "FULL"):
+            padded.update(names[:position])
+    return padded
 
 
 def _plain_rows(query: exp.Select) -> bool:
