@@ -204,6 +204,33 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                               ("d", "SELECT 'x' AS s, k, COUNT(*) AS n FROM t GROUP BY ALL"),
                               ("e", "SELECT (SELECT MAX(k) FROM u) AS m, COUNT(*) AS n FROM t GROUP BY ALL")],
                  [("t", "id = 2"), ("u", "k = 1"), ("t", "true")], id="group-by-all-constant-items"),
+    # BUG (found by a hunt): a comma binds looser than JOIN, so a, b FULL JOIN c is a paired with (b FULL JOIN c);
+    # the planner read it left-deep, wrong from deploy. It now falls back, with the reason in explain
+    pytest.param("""CREATE TABLE a AS SELECT * FROM (VALUES (1), (2)) v(x);
+                    CREATE TABLE b AS SELECT * FROM (VALUES ('p')) v(k);
+                    CREATE TABLE c AS SELECT * FROM (VALUES ('p', 10), ('z', 20)) v(k, y);
+                    CREATE TABLE t AS SELECT * FROM (VALUES (1, ['p']), (2, [])) v(id, tags);""",
+                 [("f", "SELECT a.x, b.k, c.y FROM a, b FULL JOIN c ON c.k = b.k"),
+                  ("r", "SELECT t.id, u.tag, c.y FROM t, UNNEST(t.tags) AS u(tag) RIGHT JOIN c ON c.k = u.tag")],
+                 [("a", "x = 1"), ("c", "k = 'p'"), ("t", "id = 1")], id="comma-before-full-join"),
+    # BUG (found by a hunt): the lateral rewrite renamed u.col inside subqueries that bind u (or t) themselves,
+    # moved the function's column ahead of later relations under SELECT *, and let SELECT DISTINCT UNNEST(..)
+    # and GROUP BY ALL over a correlated column go wrong (every deletion failed / the correlated column grouped)
+    pytest.param("""CREATE TABLE t AS SELECT * FROM (VALUES (1, ['a', 'b']), (2, ['b'])) v(id, tags);
+                    CREATE TABLE o AS SELECT * FROM (VALUES ('a', 10), ('z', 20)) v(tag2, amt);
+                    CREATE TABLE c AS SELECT * FROM (VALUES ('x', 1), ('w', 4)) v(s, id);""",
+                 [("m", "SELECT t.id, u.tag, (SELECT max(u.amt) FROM o AS u WHERE u.tag2 = 'z') AS m "
+                        "FROM t, UNNEST(t.tags) AS u(tag)"),
+                  ("n", "SELECT t.id, u.tag FROM t, UNNEST(t.tags) AS u(tag) "
+                        "WHERE EXISTS (SELECT 1 FROM o AS t WHERE u.tag = t.tag2)"),
+                  ("star", "SELECT * FROM t, o, UNNEST(t.tags) AS u(tag)"),
+                  ("two", "SELECT * FROM t, UNNEST(t.tags) AS u(x), UNNEST(t.tags) AS w(y)"),
+                  ("d", "SELECT DISTINCT UNNEST(t.tags) AS g FROM t"),
+                  ("lookup", "SELECT c.id FROM c WHERE c.s IN (SELECT DISTINCT UNNEST(t.tags) FROM t)"),
+                  ("key", "SELECT UNNEST(t.tags) AS g, count(*) AS n FROM t GROUP BY g"),
+                  ("all", "SELECT c.id FROM c WHERE EXISTS (SELECT c.s AS k, count(*) AS n FROM t "
+                          "WHERE t.id = c.id GROUP BY ALL)")],
+                 [("t", "id = 1"), ("o", "tag2 = 'a'"), ("c", "id = 4"), ("t", "true")], id="lateral-scopes-and-stars"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

@@ -124,10 +124,34 @@ def _refuse_whole_view_fallbacks(query: exp.Query) -> None:
         if (join.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
             raise IvmError(f"{join.args['method'].upper()} JOIN has no delta rule yet (a deleted row changes "
                            "which partner other rows get)")
+    for select in query.find_all(exp.Select):
+        if _comma_before_right_join(select):
+            raise IvmError("a comma before a RIGHT/FULL JOIN has no delta rule yet (DuckDB binds the JOIN first)")
     for limit in query.find_all(exp.Limit):
         options = limit.args.get("limit_options")
         if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
             raise IvmError("LIMIT ... PERCENT / WITH TIES has no delta rule yet")
+
+
+def _comma_before_right_join(select: exp.Select) -> bool:
+    """Whether a RIGHT or FULL join follows a comma in ``select``'s FROM. The comma binds looser than JOIN:
+    ``a, b FULL JOIN c ON ..`` is ``a`` paired with ``(b FULL JOIN c)``, which keeps c's unmatched rows once per
+    row of ``a``; read left-deep, ``(a, b) FULL JOIN c`` would keep them once, padded. (Inner and LEFT joins give
+    the same bag either way, so only these two matter.)
+
+    Example:
+        >>> import sqlglot
+        >>> _comma_before_right_join(sqlglot.parse_one("SELECT * FROM a, b FULL JOIN c ON c.k = b.k"))
+        True
+        >>> _comma_before_right_join(sqlglot.parse_one("SELECT * FROM a CROSS JOIN b FULL JOIN c ON c.k = b.k"))
+        False
+    """
+    comma = False
+    for join in select.args.get("joins") or []:
+        if (join.side or "").upper() in ("RIGHT", "FULL") and comma:
+            return True
+        comma = comma or not any(join.args.get(arg) for arg in ("kind", "side", "method", "on", "using"))
+    return False
 
 
 def _constants_as_ctes(query: exp.Query) -> exp.Query:
@@ -240,7 +264,7 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         _check_by_name(query)
         query = lateral_functions_as_columns(_in_default_schema(_ctes_not_shadowing(query.copy(), schema)), schema)
         query = _inline_named_windows(_without_empty_grouping(query))
-        query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query))
+        query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query), schema)
         query = _scalar_aggregates_as_tables(query)
         query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
         query = _named_like_duckdb(_semi_joins_as_exists(query))
@@ -263,25 +287,59 @@ def _set_returning_lookups_as_derived_tables(query: exp.Query) -> exp.Query:
     (``status IN (SELECT UNNEST(tags) FROM c)``) reads a derived table that does the unrolling instead: the
     lookup rules probe the subquery's items in a WHERE, where DuckDB allows no UNNEST (every deletion from
     ``c`` failed). The derived table is a stage of its own, maintained by lineage. A correlated one falls
-    back (its WHERE reads the outer row)."""
+    back (its WHERE reads the outer row). ``SELECT DISTINCT UNNEST(tags)`` likewise: the DISTINCT rule
+    probes its keys in a WHERE."""
     for explode in list(query.find_all(exp.Explode)):
         select = explode.find_ancestor(exp.Select)
         if select is None or explode.find_ancestor(exp.Select, exp.Where, exp.Join) is not select:
             continue
+        if _groups_on(select, explode):
+            raise IvmError("UNNEST as a grouping key has no delta rule yet")  # the rules probe keys in a WHERE
         context = select.parent.parent if isinstance(select.parent, exp.Subquery) else select.parent
-        if context is None or isinstance(context, (exp.From, exp.Join, exp.CTE, exp.SetOperation, exp.Lateral)):
+        distinct = select.args.get("distinct") is not None and not select.args.get("group") \
+            and not _has_own_aggregate(select)
+        if not distinct and (context is None or isinstance(context, (exp.From, exp.Join, exp.CTE, exp.SetOperation,
+                                                                     exp.Lateral))):
             continue
+        if distinct and select.args["distinct"].args.get("on"):
+            raise IvmError("DISTINCT ON over UNNEST in the SELECT list has no delta rule yet")
+        if any(select.args.get(arg) for arg in ("order", "limit", "offset")):
+            raise IvmError("UNNEST in the SELECT list of a DISTINCT or lookup query with ORDER BY/LIMIT has no "
+                           "delta rule yet")
         inner = {t.alias_or_name.lower() for t in select.find_all(exp.Table)} | {
             a.name.lower() for a in select.find_all(exp.TableAlias)}
         if any(c.table and c.table.lower() not in inner for c in select.find_all(exp.Column)):
             raise IvmError("UNNEST in the SELECT list of a correlated subquery has no delta rule yet")
         names, alias = [f"srf{i}" for i in range(len(select.expressions))], _unused_name(query, "srf", 0)
         body = select.copy()
+        body.set("distinct", None)
         body.set("expressions", [exp.alias_(e.unalias() if isinstance(e, exp.Alias) else e, ident(n))
                                  for e, n in zip(body.expressions, names)])
-        select.replace(exp.select(*[exp.alias_(column(n, alias), ident(n)) for n in names]).from_(
-            exp.Subquery(this=body, alias=exp.TableAlias(this=ident(alias)))))
+        outputs = [item.alias_or_name or n for item, n in zip(select.expressions, names)]
+        outer = exp.select(*[exp.alias_(column(n, alias), ident(o)) for n, o in zip(names, outputs)]).from_(
+            exp.Subquery(this=body, alias=exp.TableAlias(this=ident(alias))))
+        if distinct:  # DISTINCT keyed on the unrolled values, which the DISTINCT rule reads from the derived table
+            outer.set("distinct", exp.Distinct())
+        if select is query:
+            query = outer
+        else:
+            select.replace(outer)
     return query
+
+
+def _groups_on(select: exp.Select, explode: exp.Explode) -> bool:
+    """Whether ``select`` groups on the list ``explode`` unrolls (``GROUP BY g`` of ``UNNEST(tags) AS g``); an
+    UNNEST over keys or aggregates (``UNNEST(list(x))``) unrolls after grouping, which the rules handle."""
+    group = select.args.get("group")
+    item = next((e for e in select.expressions if explode is e or explode in set(e.find_all(exp.Explode))), None)
+    if group is None or item is None:
+        return False
+    position = select.expressions.index(item) + 1
+    for key in group.expressions:
+        if key.is_int and int(key.name) == position or isinstance(key, exp.Column) and not key.table \
+                and key.name.lower() == item.alias_or_name.lower() or any(e == explode for e in key.find_all(exp.Explode)):
+            return True
+    return False
 
 
 def _by_position(query: exp.Query, stars_expanded: bool = True) -> exp.Query:
@@ -401,7 +459,7 @@ def _ctes_not_shadowing(query: exp.Query, schema: Schema) -> exp.Query:
     return query
 
 
-def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
+def _group_by_all_as_positions(query: exp.Query, schema: Schema | None = None) -> exp.Query:
     """``GROUP BY ALL`` as the positions of the items without an aggregate that read a column (DuckDB's rule:
     constant items are no keys, so over no other item the query is a global aggregate, one row even over no
     input), which every rule reads like keys written out.
@@ -426,7 +484,8 @@ def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
                 break  # a window over no aggregate: leave it to DuckDB's own reading
             if own:
                 continue
-            columns = [c for c in item.find_all(exp.Column) if c.find_ancestor(exp.Select) is select]
+            columns = [c for c in item.find_all(exp.Column) if c.find_ancestor(exp.Select) is select
+                       and _reads_own_relation(c, select, schema or {})]
             if not columns and item.find(exp.Query):  # a key if correlated, not one if not
                 raise IvmError("GROUP BY ALL with a subquery item that reads no column of its query: write the "
                                "keys out")
@@ -439,6 +498,31 @@ def _group_by_all_as_positions(query: exp.Query) -> exp.Query:
             else:
                 group.pop()  # no key: the global aggregate
     return query
+
+
+def _reads_own_relation(node: exp.Column, select: exp.Select, schema: Schema) -> bool:
+    """Whether ``node`` reads a relation of ``select``'s own FROM rather than the row of an enclosing query
+    (a correlated column is constant within the subquery: GROUP BY ALL does not group on it). A bare name in a
+    subquery that no relation of known columns has, next to relations whose columns are unknown here, cannot be
+    told apart and is refused."""
+    relations = [select.args["from_"].this] if select.args.get("from_") else []
+    relations += [j.this for j in select.args.get("joins") or []]
+    if node.table:
+        return node.table.lower() in {r.alias_or_name.lower() for r in relations}
+    if select.find_ancestor(exp.Select) is None:
+        return True
+    tables = {name.lower(): {c.lower() for c in columns} for name, columns in schema.items()}
+    unknown = False
+    for relation in relations:
+        columns = tables.get(relation.name.lower()) if isinstance(relation, exp.Table) else None
+        if columns is None:
+            unknown = True
+        elif node.name.lower() in columns:
+            return True
+    if unknown:
+        raise IvmError("GROUP BY ALL in a subquery over a column that may belong to the outer query: write the "
+                       "keys out")
+    return False
 
 
 def _filters_with_subqueries_as_case(query: exp.Query) -> exp.Query:

@@ -54,11 +54,14 @@ def _rewrite(select: exp.Select, join: exp.Join, tables, ctes, added: dict[int, 
     relation = _only_relation([e for _, e in outputs], earlier, tables, ctes, added)
     if relation is None or _nullable(relation, joins[:position]):
         return
+    qualifier = relation.alias_or_name
+    if _rebound(select, {alias.name.lower(), qualifier.lower()}, added) \
+            or not _stars_keep_order(select, {alias.name.lower(), qualifier.lower()}, earlier[-1] is relation):
+        return
     names = {name.lower() for name, _ in outputs}
     known = added[id(relation)] if isinstance(relation, exp.Subquery) else tables[relation.name.lower()]
     if names & known or alias.name.lower() in names or len(names) != len(outputs):
         return  # a column of that name exists already: references would become ambiguous
-    qualifier = relation.alias_or_name
     body = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(qualifier)),
                       *[exp.alias_(e.copy(), exp.to_identifier(name)) for name, e in outputs]).from_(relation.copy())
     derived = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(qualifier)))
@@ -72,6 +75,37 @@ def _rewrite(select: exp.Select, join: exp.Join, tables, ctes, added: dict[int, 
             node.set("table", exp.to_identifier(qualifier))
         elif node.text("db").lower() == alias.name.lower() and node.table.lower() in names:  # u.s.a: a field
             node.set("db", exp.to_identifier(qualifier))
+
+
+def _rebound(select: exp.Select, names: set[str], added: dict[int, set[str]]) -> bool:
+    """Whether a subquery inside ``select`` names one of its relations like the function or the table it
+    reads: renaming ``u.tag`` to ``t.tag`` there would reach that relation instead. (The derived tables this
+    rewrite made, in ``added``, read the table itself.)"""
+    for inner in select.find_all(exp.Select):
+        if inner is not select and id(inner.parent) not in added and any(relation.alias_or_name.lower() in names for relation in _relations(inner)):
+            return True
+    return any(cte.alias_or_name.lower() in names for cte in select.find_all(exp.CTE))
+
+
+def _relations(select: exp.Select) -> list[exp.Expression]:
+    first = select.args.get("from_")
+    return ([first.this] if first is not None else []) + [j.this for j in select.args.get("joins") or []]
+
+
+def _stars_keep_order(select: exp.Select, names: set[str], adjacent: bool) -> bool:
+    """Whether the stars of ``select`` expand to the same columns after the rewrite: a bare ``*`` does when the
+    function directly follows its table (its columns stay in place, right after the table's); ``t.*`` or
+    ``u.*`` would gain or lose the function's columns, so they keep the function as written."""
+    for item in select.expressions:
+        for star in item.find_all(exp.Star):
+            if isinstance(star.parent, exp.AggFunc):
+                continue  # count(*)
+            if isinstance(star.parent, exp.Column) and star.parent.table:
+                if star.parent.table.lower() in names:
+                    return False
+            elif not adjacent:
+                return False
+    return True
 
 
 def _nullable(relation: exp.Expression, joins: list[exp.Join]) -> bool:
