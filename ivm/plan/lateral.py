@@ -55,8 +55,8 @@ def _rewrite(select: exp.Select, join: exp.Join, tables, ctes, added: dict[int, 
     if relation is None or _nullable(relation, joins[:position]):
         return
     qualifier = relation.alias_or_name
-    if _rebound(select, {alias.name.lower(), qualifier.lower()}, added) \
-            or not _stars_keep_order(select, {alias.name.lower(), qualifier.lower()}, earlier[-1] is relation):
+    stars = _stars(select, {alias.name.lower(), qualifier.lower()}, earlier[-1] is relation)
+    if _rebound(select, {alias.name.lower(), qualifier.lower()}, added) or stars == "refuse":
         return
     names = {name.lower() for name, _ in outputs}
     known = added[id(relation)] if isinstance(relation, exp.Subquery) else tables[relation.name.lower()]
@@ -64,6 +64,8 @@ def _rewrite(select: exp.Select, join: exp.Join, tables, ctes, added: dict[int, 
         return  # a column of that name exists already: references would become ambiguous
     body = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(qualifier)),
                       *[exp.alias_(e.copy(), exp.to_identifier(name)) for name, e in outputs]).from_(relation.copy())
+    if stars == "expand":
+        _expand_stars(select, relation, function, qualifier, [name for name, _ in outputs])
     derived = exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(qualifier)))
     added[id(derived)] = known | names
     relation.replace(derived)
@@ -92,20 +94,49 @@ def _relations(select: exp.Select) -> list[exp.Expression]:
     return ([first.this] if first is not None else []) + [j.this for j in select.args.get("joins") or []]
 
 
-def _stars_keep_order(select: exp.Select, names: set[str], adjacent: bool) -> bool:
-    """Whether the stars of ``select`` expand to the same columns after the rewrite: a bare ``*`` does when the
-    function directly follows its table (its columns stay in place, right after the table's); ``t.*`` or
-    ``u.*`` would gain or lose the function's columns, so they keep the function as written."""
+def _stars(select: exp.Select, names: set[str], adjacent: bool) -> str:
+    """How the stars of ``select`` survive the rewrite: "keep" when a bare ``*`` expands to the same columns
+    (the function directly follows its table, so its columns stay right after the table's), "expand" when the
+    bare stars must first be written out relation by relation (relations stand between the two), "refuse" when
+    ``t.*`` or ``u.*`` would gain or lose the function's columns, or a star cannot be written out (USING and
+    NATURAL joins merge columns, SEMI/ANTI joins hide theirs, a star with modifiers, an unnamed relation)."""
+    verdict = "keep"
     for item in select.expressions:
         for star in item.find_all(exp.Star):
             if isinstance(star.parent, exp.AggFunc):
                 continue  # count(*)
             if isinstance(star.parent, exp.Column) and star.parent.table:
                 if star.parent.table.lower() in names:
-                    return False
+                    return "refuse"
             elif not adjacent:
-                return False
-    return True
+                if star is not item or any(star.args.get(key) for key in star.arg_types):
+                    return "refuse"
+                verdict = "expand"
+    if verdict == "expand" and (any(j.args.get("using") or j.args.get("method")
+                                    or (j.kind or "").upper() in ("SEMI", "ANTI") for j in select.args.get("joins") or [])
+                                or not all(r.alias_or_name for r in _relations(select))):
+        return "refuse"
+    return verdict
+
+
+def _expand_stars(select: exp.Select, relation: exp.Expression, function: exp.Expression, qualifier: str,
+                  names: list[str]) -> None:
+    """Write each bare ``*`` of ``select`` out as the relations' stars in FROM order, the function's columns
+    at the function's place: ``*`` over ``t, o, UNNEST(t.tags) AS u(tag)`` becomes ``t.* EXCLUDE (tag), o.*,
+    t.tag``, which reads the same after ``tag`` became a column of ``t``."""
+    items = []
+    for other in _relations(select):
+        if other is function:
+            items.extend(exp.alias_(exp.column(name, qualifier), exp.to_identifier(name)) for name in names)
+        elif other is relation:
+            items.append(exp.Column(this=exp.Star(except_=[exp.column(n) for n in names]),
+                                    table=exp.to_identifier(qualifier)))
+        else:
+            items.append(exp.Column(this=exp.Star(), table=exp.to_identifier(other.alias_or_name)))
+    expressions = []
+    for item in select.expressions:
+        expressions.extend([i.copy() for i in items] if isinstance(item, exp.Star) else [item])
+    select.set("expressions", expressions)
 
 
 def _nullable(relation: exp.Expression, joins: list[exp.Join]) -> bool:
