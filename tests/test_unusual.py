@@ -190,7 +190,8 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
     # ivm's stored table
     pytest.param(NESTED, [("flat", "SELECT id, l FROM t"), ("n", "SELECT COUNT(*) AS n, SUM(id) AS s FROM t")],
                  [("t", "[x FOR x IN l IF x > 1] = []"), ("t", "main.t.id = 5"),
-                  ("t", "id IN (SELECT range FROM range(3))")], id="predicates-duckdb-accepts"),
+                  ("t", "id IN (SELECT range FROM range(3))"), ("t", "(SELECT st.a > 1)"),
+                  ("t", "(SELECT max(id) > 4 FROM t AS x) AND id = 4")], id="predicates-duckdb-accepts"),
     # BUG: DuckDB's statement forms CREATE VIEW v AS PIVOT ... / UNPIVOT ... were refused ("unsupported syntax");
     # now read as SELECT * FROM (PIVOT ...) and recomputed from the user's text, with the reason in explain
     pytest.param(DUPLICATES, [("p", "PIVOT t ON k IN (1, 2) USING SUM(id) AS s, COUNT(*) AS n GROUP BY \"__n\""),

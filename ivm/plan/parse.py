@@ -283,7 +283,9 @@ def parse_predicate(text: str) -> exp.Expression:
     if len(statements) != 1:
         raise IvmError("the predicate must be a single boolean expression, not several statements")
     predicate = statements[0]
-    if isinstance(predicate, (exp.Query, *WRITING_NODES)) or not isinstance(predicate, exp.Expression):
+    scalar = isinstance(predicate, exp.Subquery) and isinstance(predicate.this, exp.Query) \
+        and not predicate.args.get("alias")  # (SELECT max(x) > 1 FROM o): a scalar subquery, typed later
+    if not scalar and isinstance(predicate, (exp.Query, *WRITING_NODES)) or not isinstance(predicate, exp.Expression):
         raise IvmError("the predicate must be a boolean expression such as \"id IN (1, 2)\", "
                        f"not a {predicate.key.upper()} statement")
     if _outside_subqueries(predicate, exp.Columns, exp.Star):
