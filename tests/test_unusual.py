@@ -212,7 +212,10 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                     CREATE TABLE c AS SELECT * FROM (VALUES ('p', 10), ('z', 20)) v(k, y);
                     CREATE TABLE t AS SELECT * FROM (VALUES (1, ['p']), (2, [])) v(id, tags);""",
                  [("f", "SELECT a.x, b.k, c.y FROM a, b FULL JOIN c ON c.k = b.k"),
-                  ("r", "SELECT t.id, u.tag, c.y FROM t, UNNEST(t.tags) AS u(tag) RIGHT JOIN c ON c.k = u.tag")],
+                  ("r", "SELECT t.id, u.tag, c.y FROM t, UNNEST(t.tags) AS u(tag) RIGHT JOIN c ON c.k = u.tag"),
+                  ("p", "SELECT * FROM ((b FULL JOIN c ON c.k = b.k)), a"),
+                  ("q", "SELECT * FROM a, (b LEFT JOIN c ON c.k = b.k) WHERE a.x > 1"),
+                  ("s", "SELECT * FROM a, (b FULL JOIN c ON c.k = b.k)")],
                  [("a", "x = 1"), ("c", "k = 'p'"), ("t", "id = 1")], id="comma-before-full-join"),
     # BUG (found by a hunt): the lateral rewrite renamed u.col inside subqueries that bind u (or t) themselves,
     # moved the function's column ahead of later relations under SELECT *, and let SELECT DISTINCT UNNEST(..)

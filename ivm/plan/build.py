@@ -262,7 +262,8 @@ def _visible_cte(table: exp.Table) -> exp.CTE | None:
 def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
-        query = lateral_functions_as_columns(_in_default_schema(_ctes_not_shadowing(query.copy(), schema)), schema)
+        query = _parenthesised_joins_flattened(query.copy())
+        query = lateral_functions_as_columns(_in_default_schema(_ctes_not_shadowing(query, schema)), schema)
         query = _inline_named_windows(_without_empty_grouping(query))
         query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query), schema)
         query = _scalar_aggregates_as_tables(query)
@@ -280,6 +281,58 @@ def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
         raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
     return query
+
+
+def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
+    """``FROM (b FULL JOIN c ON ..), a`` as ``FROM b FULL JOIN c ON .., a``, and ``FROM a, (b LEFT JOIN c ON ..)``
+    as ``FROM a, b LEFT JOIN c ON ..``: the same bag, and columns in the same order. Opening the parentheses
+    first is always that; after a comma or CROSS JOIN only without RIGHT/FULL joins inside (the chain would
+    otherwise pad the rows before the comma too). Others stay as written (and fall back).
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT * FROM (b FULL JOIN c ON c.k = b.k), a", read="duckdb")
+        >>> _parenthesised_joins_flattened(q).sql("duckdb")
+        'SELECT * FROM b FULL JOIN c ON c.k = b.k, a'
+    """
+    for select in list(query.find_all(exp.Select)):
+        joins = list(select.args.get("joins") or [])
+        first = select.args.get("from_")
+        group = _join_group(first.this) if first is not None else None
+        if group is not None:
+            first.set("this", _without_joins(group))
+            joins = [j.copy() for j in group.args.get("joins") or []] + joins
+        flat = []
+        for join in joins:
+            group = _join_group(join.this)
+            inner = group.args.get("joins") or [] if group is not None else []
+            if group is not None and (join.kind or "CROSS").upper() == "CROSS" \
+                    and not any(join.args.get(arg) for arg in ("side", "method", "on", "using")) \
+                    and all((j.side or "").upper() in ("", "LEFT") and (j.args.get("method") or "").upper()
+                            in ("", "NATURAL") for j in inner):
+                flat.append(exp.Join(this=_without_joins(group), kind=join.args.get("kind")))
+                flat.extend(j.copy() for j in inner)
+            else:
+                flat.append(join)
+        if flat != list(select.args.get("joins") or []):
+            select.set("joins", flat or None)
+    return query
+
+
+def _join_group(relation: exp.Expression) -> exp.Table | None:
+    """The Table carrying the joins of a parenthesised join without an alias (sqlglot: a Subquery over that
+    Table, once per pair of parentheses), else None."""
+    found = None
+    while isinstance(relation, exp.Subquery) and not relation.args.get("alias") \
+            and not any(relation.args.get(a) for a in ("order", "limit", "offset")):
+        relation = found = relation.this
+    return found if isinstance(found, exp.Table) else None
+
+
+def _without_joins(table: exp.Table) -> exp.Table:
+    table = table.copy()
+    table.set("joins", None)
+    return table
 
 
 def _set_returning_lookups_as_derived_tables(query: exp.Query) -> exp.Query:
