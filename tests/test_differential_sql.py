@@ -80,6 +80,9 @@ CASES = {
     "full-join-theta": "SELECT a.id, b.id AS b FROM t0 a FULL JOIN t1 b ON a.x < b.x",
     "full-join-then-left": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a FULL JOIN t1 b ON a.k = b.k "
                            "LEFT JOIN t2 c ON c.k = COALESCE(a.k, b.k)",
+    "parenthesised-full-join-first": "SELECT a.id, b.id AS b, c.id AS c FROM (t0 a FULL JOIN t1 b ON a.k = b.k), t2 c "
+                                     "WHERE c.x = 1 OR c.x IS NULL",
+    "comma-then-parenthesised-left": "SELECT * FROM t2 c, (t0 a LEFT JOIN t1 b ON a.k = b.k AND b.x > 1)",
     "right-join-where-null-side": "SELECT a.id, b.id AS b FROM t0 a RIGHT JOIN t1 b ON a.k = b.k WHERE a.x IS NULL",
     "inner-then-left": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a JOIN t1 b ON a.k = b.k "
                        "LEFT JOIN t2 c ON c.k = a.k AND c.x <= b.x WHERE a.s <> 'z'",
