@@ -476,7 +476,7 @@ class ViewGenerator:
                 self.name_scope = None
                 style = self.choice(["on", "on", "inner", "comma", "cross", "semi"])
                 if style == "semi" and i == n - 1 and not outer and not self.in_cte and cond != "true":
-                    # DuckDB's SEMI / ANTI JOIN keeps the left rows only (build._semi_joins_as_exists)
+                    # DuckDB's SEMI / ANTI JOIN keeps the left rows only (normalise._semi_joins_as_exists)
                     parts.append(f"{self.choice(['SEMI', 'ANTI'])} JOIN {sql} AS {alias} ON {cond}")
                     continue
                 if outer and i == 1:

@@ -638,3 +638,32 @@ def test_udf_files_by_any_name_and_their_failures_are_one_line(tmp_path):
         ivm.connect(tmp_path / "a.duckdb", udfs=broken)
     with ivm.connect(tmp_path / "a.duckdb", udfs=named) as db:  # the failed open left the file usable
         assert db.verify()["ok"]
+
+
+def test_views_calling_the_users_macros_are_recomputed_from_what_the_macros_read():
+    """BUG (found by a hunt): a macro created in the database hid an aggregate, a window or a subquery from the
+    planner (a deletion failed, or surviving rows kept stale values), and a table macro over a source was
+    taken for a constant relation that no deletion reaches."""
+    setup = ["CREATE TABLE t AS SELECT i AS id, ['a', 'b'][i % 2 + 1] AS g, i AS x FROM range(10) r(i)",
+             "CREATE TABLE u AS SELECT i AS id FROM range(3) r(i)"]
+    macros = ["CREATE MACRO cnt2() AS count(*) * 2", "CREATE MACRO share(v) AS sum(v) / sum(sum(v)) OVER ()",
+              "CREATE MACRO pct(v) AS v / sum(v) OVER ()", "CREATE MACRO tot() AS (SELECT sum(x) FROM t)",
+              "CREATE MACRO big_rows(th) AS TABLE SELECT * FROM t WHERE x >= th"]
+    views = [("a", "SELECT g, cnt2() AS c FROM t GROUP BY g"), ("b", "SELECT g, share(x) AS sh FROM t GROUP BY g"),
+             ("c", "SELECT id, pct(x) AS p FROM t WHERE id < 5"), ("d", "SELECT u.id, tot() AS total FROM u"),
+             ("e", "SELECT g, count(*) AS n, sum(x) AS s FROM big_rows(3) b GROUP BY g")]
+    oracle, db = duckdb.connect(), ivm.connect(":memory:")
+    for statement in setup + macros:
+        oracle.execute(statement)
+    for table in ("t", "u"):
+        db.load(table, oracle.sql(f"SELECT * FROM {table}").arrow())
+    for statement in macros:
+        db.con.execute(statement)
+    for name, sql in views:
+        oracle.execute(f"CREATE VIEW {name} AS {sql}")
+    db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in views))
+    assert all("a macro defined in this database" in db.explain(name) for name, _ in views)
+    for where in ("id = 2", "id = 6", "x > 7"):
+        oracle.execute(f"DELETE FROM t WHERE {where}")
+        db.delete("t", where)
+        assert_views_match(db, oracle, views, f"after deleting {where}")

@@ -1,29 +1,24 @@
 """Turn one checked view query into stages (see :mod:`ivm.plan.nodes`).
 
-The query is qualified against the known relations (every column gets its table, ``*`` is expanded),
-derived tables become CTEs, and CTEs that are plain select-project-join are merged into their readers
+The query is normalised and qualified against the known relations by :mod:`ivm.plan.normalise` (every
+column gets its table, ``*`` is expanded, DuckDB's shorthands become plain SQL), derived tables become CTEs, and CTEs that are plain select-project-join are merged into their readers
 (all by sqlglot's optimizer). What remains is split at aggregate boundaries: each CTE and each
 aggregate's input becomes a stage of its own.
 """
 from __future__ import annotations
 
-import functools
 import re
 from typing import Mapping, Sequence
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
-from sqlglot.optimizer.merge_subqueries import merge_subqueries
-from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.simplify import simplify
 
 from ivm.errors import IvmError
-from ivm.plan.state import subtractive_state, unknown_aggregate
+from ivm.plan.state import subtractive_state
 from ivm.plan.column_types import duckdb_types
-from ivm.plan.lateral import lateral_functions_as_columns
+from ivm.plan.normalise import qualified, names_visible_cte, unique, unused_name
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
-from ivm.sql import DIALECT, RAW_SCHEMA, column, deduplicated_names, ident, internal_table
+from ivm.sql import DIALECT, RAW_SCHEMA, column, ident, internal_table
 
 from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it reads helpers of this module)
 
@@ -54,15 +49,17 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
                                                    f"({str(error).splitlines()[0][:120]})", sql)
 
 
-def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str, sql: str | None = None) -> ViewPlan:
+def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str, sql: str | None = None,
+                  reads: Sequence[str] = ()) -> ViewPlan:
     """One recompute stage over the user-facing relations, for queries DuckDB accepts (the caller
     described them) but our planner cannot split: correct, explained, and as slow as a recompute.
 
     With ``sql`` (the user's text), the stage reads a DuckDB view of that very text, so DuckDB binds the
-    query exactly as the user wrote it (see :attr:`RecomputeStage.sql`)."""
+    query exactly as the user wrote it (see :attr:`RecomputeStage.sql`). ``reads``: relations it reads
+    beyond those named in the query (through a macro's body)."""
     body = query.copy() if sql is None else exp.select(*[column(c) for c in columns]).from_(raw_view(name))
-    stage = RecomputeStage(name=name, columns=tuple(columns), inputs=tuple(sorted(referenced_relations(query))),
-                           query=body, reason=reason, sql=sql)
+    inputs = tuple(sorted(referenced_relations(query) | set(reads)))
+    stage = RecomputeStage(name=name, columns=tuple(columns), inputs=inputs, query=body, reason=reason, sql=sql)
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=(stage,))
 
 
@@ -90,7 +87,7 @@ def _cte_stage_name(view: str, cte: str) -> str:
 
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
     _refuse_whole_view_fallbacks(query)
-    query = _constants_as_ctes(_qualified(name, query, schema))
+    query = _constants_as_ctes(qualified(name, query, schema))
     stages: list[Stage] = []
     relations = {relation: relation for relation in schema}
     with_ = query.args.get("with_") or query.args.get("with")
@@ -172,7 +169,7 @@ def _constants_as_ctes(query: exp.Query) -> exp.Query:
             if not _is_constant(relation):
                 continue
             alias = relation.args["alias"]
-            cte = _unused_name(query, "const", len(ctes))
+            cte = unused_name(query, "const", len(ctes))
             body = exp.select(*[exp.alias_(column(c.name, alias.name), ident(c.name)) for c in alias.columns]) \
                 .from_(relation.copy())
             ctes.append(exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(cte))))
@@ -184,15 +181,6 @@ def _constants_as_ctes(query: exp.Query) -> exp.Query:
     return query
 
 
-def _unused_name(query: exp.Query, prefix: str, start: int) -> str:
-    """``prefix`` + the first number from ``start`` that names no table, CTE or alias in ``query`` (a table
-    the query reads must not be hidden by a CTE ivm adds)."""
-    taken = {t.name.lower() for t in query.find_all(exp.Table)} | {
-        a.name.lower() for a in query.find_all(exp.TableAlias)} | {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
-    number = start
-    while f"{prefix}{number}" in taken:
-        number += 1
-    return f"{prefix}{number}"
 
 
 def _is_constant(relation: exp.Expression) -> bool:
@@ -228,631 +216,11 @@ def referenced_relations(query: exp.Query) -> set[str]:
         ['t', 'u']
     """
     return {t.name.lower() for t in query.find_all(exp.Table)
-            if isinstance(t.this, exp.Identifier) and not _names_visible_cte(t)}  # not range(3) and the like
+            if isinstance(t.this, exp.Identifier) and not names_visible_cte(t)}  # not range(3) and the like
 
 
-def _names_visible_cte(table: exp.Table) -> bool:
-    return _visible_cte(table) is not None
 
 
-def _visible_cte(table: exp.Table) -> exp.CTE | None:
-    """The CTE an unqualified ``table`` names: the nearest visible one of that name (None: a table)."""
-    if table.args.get("db") or table.args.get("catalog"):
-        return None
-    name, inside, node = table.name.lower(), None, table
-    while node.parent is not None:
-        node = node.parent
-        if isinstance(node, exp.CTE):
-            inside = node
-            continue
-        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Expression) else None
-        if not isinstance(with_, exp.With):
-            continue
-        ctes = list(with_.expressions)
-        if inside in ctes:  # a CTE sees the ones before it (and itself, when recursive)
-            position = ctes.index(inside)
-            ctes = ctes[:position + 1] if with_.args.get("recursive") else ctes[:position]
-        named = [cte for cte in ctes if cte.alias_or_name.lower() == name]
-        if named:
-            return named[-1]
-        inside = None
-    return None
-
-
-def _qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
-    try:
-        _check_by_name(query)
-        query = _parenthesised_joins_flattened(query.copy())
-        query = lateral_functions_as_columns(_in_default_schema(_ctes_not_shadowing(query, schema)), schema)
-        query = _inline_named_windows(_without_empty_grouping(query))
-        query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query), schema)
-        query = _scalar_aggregates_as_tables(query)
-        query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
-        query = _named_like_duckdb(_semi_joins_as_exists(query))
-        query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
-                        quote_identifiers=True)
-        query = _set_returning_lookups_as_derived_tables(query)
-        query = merge_subqueries(eliminate_subqueries(_by_position(query)))
-    except SqlglotError as error:
-        raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
-    row = _whole_row(query)
-    if row is not None:  # DuckDB's whole row as a STRUCT: over a stored table it would carry the row ids
-        raise IvmError(f"the whole row of {row.name} is read as a value")
-    if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
-        raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
-    return query
-
-
-def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
-    """``FROM (b FULL JOIN c ON ..), a`` as ``FROM b FULL JOIN c ON .., a``, and ``FROM a, (b LEFT JOIN c ON ..)``
-    as ``FROM a, b LEFT JOIN c ON ..``: the same bag, and columns in the same order. Opening the parentheses
-    first is always that; after a comma or CROSS JOIN only without RIGHT/FULL joins inside (the chain would
-    otherwise pad the rows before the comma too). Others stay as written (and fall back).
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("SELECT * FROM (b FULL JOIN c ON c.k = b.k), a", read="duckdb")
-        >>> _parenthesised_joins_flattened(q).sql("duckdb")
-        'SELECT * FROM b FULL JOIN c ON c.k = b.k, a'
-    """
-    for select in list(query.find_all(exp.Select)):
-        joins = list(select.args.get("joins") or [])
-        first = select.args.get("from_")
-        group = _join_group(first.this) if first is not None else None
-        if group is not None:
-            first.set("this", _without_joins(group))
-            joins = [j.copy() for j in group.args.get("joins") or []] + joins
-        flat = []
-        for join in joins:
-            group = _join_group(join.this)
-            inner = group.args.get("joins") or [] if group is not None else []
-            if group is not None and (join.kind or "CROSS").upper() == "CROSS" \
-                    and not any(join.args.get(arg) for arg in ("side", "method", "on", "using")) \
-                    and all((j.side or "").upper() in ("", "LEFT") and (j.args.get("method") or "").upper()
-                            in ("", "NATURAL") for j in inner):
-                flat.append(exp.Join(this=_without_joins(group), kind=join.args.get("kind")))
-                flat.extend(j.copy() for j in inner)
-            else:
-                flat.append(join)
-        if flat != list(select.args.get("joins") or []):
-            select.set("joins", flat or None)
-    return query
-
-
-def _join_group(relation: exp.Expression) -> exp.Table | None:
-    """The Table carrying the joins of a parenthesised join without an alias (sqlglot: a Subquery over that
-    Table, once per pair of parentheses), else None."""
-    found = None
-    while isinstance(relation, exp.Subquery) and not relation.args.get("alias") \
-            and not any(relation.args.get(a) for a in ("order", "limit", "offset")):
-        relation = found = relation.this
-    return found if isinstance(found, exp.Table) else None
-
-
-def _without_joins(table: exp.Table) -> exp.Table:
-    table = table.copy()
-    table.set("joins", None)
-    return table
-
-
-def _set_returning_lookups_as_derived_tables(query: exp.Query) -> exp.Query:
-    """A subquery read as a value or condition (IN, EXISTS, a scalar) that unrolls a list in its SELECT list
-    (``status IN (SELECT UNNEST(tags) FROM c)``) reads a derived table that does the unrolling instead: the
-    lookup rules probe the subquery's items in a WHERE, where DuckDB allows no UNNEST (every deletion from
-    ``c`` failed). The derived table is a stage of its own, maintained by lineage. A correlated one falls
-    back (its WHERE reads the outer row). ``SELECT DISTINCT UNNEST(tags)`` likewise: the DISTINCT rule
-    probes its keys in a WHERE."""
-    for explode in list(query.find_all(exp.Explode)):
-        select = explode.find_ancestor(exp.Select)
-        if select is None or explode.find_ancestor(exp.Select, exp.Where, exp.Join) is not select:
-            continue
-        if _groups_on(select, explode):
-            raise IvmError("UNNEST as a grouping key has no delta rule yet")  # the rules probe keys in a WHERE
-        context = select.parent.parent if isinstance(select.parent, exp.Subquery) else select.parent
-        distinct = select.args.get("distinct") is not None and not select.args.get("group") \
-            and not _has_own_aggregate(select)
-        if not distinct and (context is None or isinstance(context, (exp.From, exp.Join, exp.CTE, exp.SetOperation,
-                                                                     exp.Lateral))):
-            continue
-        if distinct and select.args["distinct"].args.get("on"):
-            raise IvmError("DISTINCT ON over UNNEST in the SELECT list has no delta rule yet")
-        if any(select.args.get(arg) for arg in ("order", "limit", "offset")):
-            raise IvmError("UNNEST in the SELECT list of a DISTINCT or lookup query with ORDER BY/LIMIT has no "
-                           "delta rule yet")
-        inner = {t.alias_or_name.lower() for t in select.find_all(exp.Table)} | {
-            a.name.lower() for a in select.find_all(exp.TableAlias)}
-        if any(c.table and c.table.lower() not in inner for c in select.find_all(exp.Column)):
-            raise IvmError("UNNEST in the SELECT list of a correlated subquery has no delta rule yet")
-        names, alias = [f"srf{i}" for i in range(len(select.expressions))], _unused_name(query, "srf", 0)
-        body = select.copy()
-        body.set("distinct", None)
-        body.set("expressions", [exp.alias_(e.unalias() if isinstance(e, exp.Alias) else e, ident(n))
-                                 for e, n in zip(body.expressions, names)])
-        outputs = [item.alias_or_name or n for item, n in zip(select.expressions, names)]
-        outer = exp.select(*[exp.alias_(column(n, alias), ident(o)) for n, o in zip(names, outputs)]).from_(
-            exp.Subquery(this=body, alias=exp.TableAlias(this=ident(alias))))
-        if distinct:  # DISTINCT keyed on the unrolled values, which the DISTINCT rule reads from the derived table
-            outer.set("distinct", exp.Distinct())
-        if select is query:
-            query = outer
-        else:
-            select.replace(outer)
-    return query
-
-
-def _groups_on(select: exp.Select, explode: exp.Explode) -> bool:
-    """Whether ``select`` groups on the list ``explode`` unrolls (``GROUP BY g`` of ``UNNEST(tags) AS g``); an
-    UNNEST over keys or aggregates (``UNNEST(list(x))``) unrolls after grouping, which the rules handle."""
-    group = select.args.get("group")
-    item = next((e for e in select.expressions if explode is e or explode in set(e.find_all(exp.Explode))), None)
-    if group is None or item is None:
-        return False
-    position = select.expressions.index(item) + 1
-    for key in group.expressions:
-        if key.is_int and int(key.name) == position or isinstance(key, exp.Column) and not key.table \
-                and key.name.lower() == item.alias_or_name.lower() or any(e == explode for e in key.find_all(exp.Explode)):
-            return True
-    return False
-
-
-def _by_position(query: exp.Query, stars_expanded: bool = True) -> exp.Query:
-    """DuckDB's ``UNION / INTERSECT / EXCEPT ... BY NAME`` as the positional set operation it means: each
-    branch selects the output names in order (the left branch's, then the right's new ones) and NULL for a
-    name it lacks. The planner's rules pair columns by position, so they must never see BY NAME.
-
-    Before qualifying (``stars_expanded=False``) operations over ``*`` are left for later; the others are
-    rewritten then, so that the qualifier sees every output column (``ORDER BY 2`` of a BY NAME union).
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("SELECT a, b FROM t UNION ALL BY NAME SELECT b, 1 AS a FROM u", read="duckdb")
-        >>> _by_position(q).sql("duckdb")
-        'SELECT a, b FROM t UNION ALL SELECT "__ivm_by_name"."a" AS "a", "__ivm_by_name"."b" AS "b" FROM (SELECT b, 1 AS a FROM u) AS "__ivm_by_name"'
-    """
-    for node in reversed(list(query.find_all(exp.SetOperation))):  # inner operations first: their names are final
-        if not node.args.get("by_name"):
-            continue
-        sides = [node.left, node.right]
-        names = [list(side.named_selects) for side in sides]
-        if not stars_expanded and (any("*" in n for n in names) or any(
-                inner.args.get("by_name") for side in sides for inner in side.find_all(exp.SetOperation))):
-            continue
-        if any(not n or "*" in n or len({c.lower() for c in n}) != len(n) for n in names):
-            raise IvmError("a BY NAME set operation whose branches have unnamed or duplicate columns")
-        seen = {c.lower() for c in names[0]}
-        target = names[0] + [c for c in names[1] if c.lower() not in seen]
-        for side, side_names in zip(sides, names):
-            if [c.lower() for c in side_names] == [c.lower() for c in target]:
-                continue
-            have = {c.lower(): c for c in side_names}
-            wrapped = exp.select(*[
-                exp.alias_(column(have[c.lower()], "__ivm_by_name") if c.lower() in have else exp.Null(), ident(c))
-                for c in target]).from_(exp.Subquery(this=side.copy(), alias=exp.TableAlias(this=ident("__ivm_by_name"))))
-            side.replace(wrapped)
-        node.set("by_name", None)
-    return query
-
-
-def _scalar_aggregates_as_tables(query: exp.Query) -> exp.Query:
-    """A SELECT without FROM over scalar subqueries that are global aggregates (one row, always), the shape
-    of a KPI view, as a cross join of those aggregates: each becomes a maintained stage, instead of the
-    whole view recomputing as "a SELECT without FROM".
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("SELECT (SELECT COUNT(*) FROM t) / 2 AS h")
-        >>> _scalar_aggregates_as_tables(q).sql()
-        'SELECT "scalar0"."value" / 2 AS h FROM (SELECT COUNT(*) AS "value" FROM t) AS "scalar0"'
-    """
-    for select in list(query.find_all(exp.Select)):
-        if select.args.get("from_") or not select.expressions:
-            continue
-        place = select.parent
-        if not (place is None or isinstance(place, exp.CTE)
-                or isinstance(place, exp.Subquery) and isinstance(place.parent, (exp.From, exp.Join))):
-            continue  # inside an expression its subqueries may be correlated with the query around it
-        subqueries = [sub for item in select.expressions for sub in item.find_all(exp.Subquery)
-                      if sub.find_ancestor(exp.Select) is select]
-        if any(isinstance(sub.parent, (exp.In, exp.Any, exp.All, exp.Exists)) for sub in subqueries):
-            continue  # a comparison with a set, not a scalar
-        if not subqueries or not all(_one_row_aggregate(sub.this) for sub in subqueries):
-            continue
-        tables = []
-        for position, sub in enumerate(subqueries):
-            name = _unused_name(query, "scalar", position)
-            inner = sub.this.copy()
-            inner.set("expressions", [exp.alias_(inner.expressions[0].unalias(), ident("value"))])
-            tables.append(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(name))))
-            sub.replace(column("value", name))
-        select.set("from_", exp.From(this=tables[0]))
-        select.set("joins", [exp.Join(this=t, kind="CROSS") for t in tables[1:]])
-    return query
-
-
-def _one_row_aggregate(query: exp.Expression) -> bool:
-    """A SELECT that returns exactly one row of one column: an aggregate without GROUP BY, HAVING or LIMIT."""
-    if not isinstance(query, exp.Select) or len(query.expressions) != 1 or isinstance(query.expressions[0], exp.Star):
-        return False
-    if any(query.args.get(arg) for arg in ("group", "having", "limit", "offset", "qualify", "with_", "with",
-                                           "distinct")):
-        return False
-    return _has_own_aggregate(query)
-
-
-def _has_own_aggregate(select: exp.Select, having: bool = False) -> bool:
-    """An aggregate of ``select`` itself in its items (and HAVING): not in a window, not in a nested query."""
-    parts = [*select.expressions, *([select.args["having"]] if having and select.args.get("having") else [])]
-    return any(not agg.find_ancestor(exp.Window) and agg.find_ancestor(exp.Select) is select
-               for part in parts for agg in part.find_all(exp.AggFunc))
-
-
-def _ctes_not_shadowing(query: exp.Query, schema: Schema) -> exp.Query:
-    """Rename a CTE named like a table it hides (dbt's import CTE, ``WITH orders AS (SELECT * FROM
-    main.orders WHERE ...)``), and the references that read it: then ``main.orders`` is plainly the
-    source, and the planner need not tell two relations of one name apart.
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("WITH t AS (SELECT * FROM main.t WHERE k > 0) SELECT t.k FROM t", read="duckdb")
-        >>> _ctes_not_shadowing(q, {"t": {"k": "INT"}}).sql("duckdb")
-        'WITH t__cte0 AS (SELECT * FROM main.t WHERE k > 0) SELECT t.k FROM t__cte0 AS t'
-    """
-    ctes = [cte for cte in query.find_all(exp.CTE) if cte.alias_or_name.lower() in schema]
-    for cte in ctes:
-        old = cte.alias_or_name.lower()
-        readers = [t for t in query.find_all(exp.Table) if not t.args.get("db") and t.name.lower() == old
-                   and _visible_cte(t) is cte]
-        new = _unused_name(query, f"{old}__cte", 0)
-        cte.args["alias"].set("this", exp.to_identifier(new))
-        for table in readers:
-            alias = table.alias_or_name
-            table.set("this", exp.to_identifier(new))
-            if not table.args.get("alias"):
-                table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-    return query
-
-
-def _group_by_all_as_positions(query: exp.Query, schema: Schema | None = None) -> exp.Query:
-    """``GROUP BY ALL`` as the positions of the items without an aggregate that read a column (DuckDB's rule:
-    constant items are no keys, so over no other item the query is a global aggregate, one row even over no
-    input), which every rule reads like keys written out.
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("SELECT a, b + 1 AS c, COUNT(*) AS n FROM t GROUP BY ALL", read="duckdb")
-        >>> _group_by_all_as_positions(q).sql("duckdb")
-        'SELECT a, b + 1 AS c, COUNT(*) AS n FROM t GROUP BY 1, 2'
-    """
-    for group in list(query.find_all(exp.Group)):
-        select = group.parent
-        if not group.args.get("all") or group.expressions or not isinstance(select, exp.Select):
-            continue
-        keys = []
-        for position, item in enumerate(select.expressions, 1):
-            if isinstance(item, exp.Star) or item.find(exp.Star) and not item.find(exp.Count):
-                break  # the items are not known before the star is expanded
-            own = any((isinstance(node, exp.AggFunc) or unknown_aggregate(node)) and node.find_ancestor(exp.Select)
-                      is select for node in item.walk() if isinstance(node, exp.Expression))
-            if not own and item.find(exp.Window):
-                break  # a window over no aggregate: leave it to DuckDB's own reading
-            if own:
-                continue
-            columns = [c for c in item.find_all(exp.Column) if c.find_ancestor(exp.Select) is select
-                       and _reads_own_relation(c, select, schema or {})]
-            if not columns and item.find(exp.Query):  # a key if correlated, not one if not
-                raise IvmError("GROUP BY ALL with a subquery item that reads no column of its query: write the "
-                               "keys out")
-            if columns:  # DuckDB skips constant items: SELECT 1 AS a, COUNT(*) .. GROUP BY ALL has no key
-                keys.append(exp.Literal.number(position))
-        else:
-            group.set("all", None)
-            if keys:
-                group.set("expressions", keys)
-            else:
-                group.pop()  # no key: the global aggregate
-    return query
-
-
-def _reads_own_relation(node: exp.Column, select: exp.Select, schema: Schema) -> bool:
-    """Whether ``node`` reads a relation of ``select``'s own FROM rather than the row of an enclosing query
-    (a correlated column is constant within the subquery: GROUP BY ALL does not group on it). A bare name in a
-    subquery that no relation of known columns has, next to relations whose columns are unknown here, cannot be
-    told apart and is refused."""
-    relations = [select.args["from_"].this] if select.args.get("from_") else []
-    relations += [j.this for j in select.args.get("joins") or []]
-    if node.table:
-        return node.table.lower() in {r.alias_or_name.lower() for r in relations}
-    if select.find_ancestor(exp.Select) is None:
-        return True
-    tables = {name.lower(): {c.lower() for c in columns} for name, columns in schema.items()}
-    unknown = False
-    for relation in relations:
-        columns = tables.get(relation.name.lower()) if isinstance(relation, exp.Table) else None
-        if columns is None:
-            unknown = True
-        elif node.name.lower() in columns:
-            return True
-    if unknown:
-        raise IvmError("GROUP BY ALL in a subquery over a column that may belong to the outer query: write the "
-                       "keys out")
-    return False
-
-
-def _filters_with_subqueries_as_case(query: exp.Query) -> exp.Query:
-    """``COUNT(*) FILTER (WHERE EXISTS (...))`` as ``COUNT(CASE WHEN EXISTS (...) THEN 1 END)`` (and SUM, AVG,
-    MIN, MAX likewise, which skip NULLs as FILTER skips rows): the subquery rules read conditions in
-    expressions, not in an aggregate's FILTER.
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("SELECT SUM(x) FILTER (WHERE k IN (SELECT k FROM u)) AS s FROM t", read="duckdb")
-        >>> _filters_with_subqueries_as_case(q).sql("duckdb")
-        'SELECT SUM(CASE WHEN k IN (SELECT k FROM u) THEN x END) AS s FROM t'
-    """
-    for node in list(query.find_all(exp.Filter)):
-        aggregate, where = node.this, node.args.get("expression")
-        if where is None or not where.find(exp.Query, exp.Subquery) or not isinstance(
-                aggregate, (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)) or aggregate.expressions:
-            continue
-        argument = aggregate.this
-        inner = argument.expressions[0] if isinstance(argument, exp.Distinct) and len(argument.expressions) == 1 \
-            else argument
-        if inner is None or isinstance(argument, exp.Distinct) and inner is argument:
-            continue
-        value = exp.Literal.number(1) if isinstance(inner, exp.Star) else inner.copy()
-        case = exp.Case(ifs=[exp.If(this=where.this.copy(), true=value)])
-        result = aggregate.copy()
-        if isinstance(argument, exp.Distinct):
-            result.this.set("expressions", [case])
-        else:
-            result.set("this", case)
-        node.replace(result)
-    return query
-
-
-def _plain_limits(query: exp.Query) -> exp.Query:
-    """The plain forms of ways to write a top-k that mean the same: ``FETCH FIRST n ROWS ONLY`` is ``LIMIT n``,
-    ``LIMIT 2 + 3`` is ``LIMIT 5``, and ``ORDER BY ALL`` orders by every output column, left to right.
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("SELECT g, k FROM t ORDER BY ALL DESC FETCH FIRST 3 ROWS ONLY", read="duckdb")
-        >>> _plain_limits(q).sql("duckdb")
-        'SELECT g, k FROM t ORDER BY 1 DESC, 2 DESC LIMIT 3'
-        >>> _plain_limits(sqlglot.parse_one("SELECT g FROM t ORDER BY g LIMIT 2 * 3", read="duckdb")).sql("duckdb")
-        'SELECT g FROM t ORDER BY g LIMIT 6'
-    """
-    for node in list(query.find_all(exp.Query)):
-        fetch = node.args.get("limit")
-        if isinstance(fetch, exp.Fetch) and fetch.args.get("count") is not None:
-            options = fetch.args.get("limit_options")
-            if options is None or not (options.args.get("percent") or options.args.get("with_ties")):
-                node.set("limit", exp.Limit(expression=fetch.args["count"].copy()))
-        for arg in ("limit", "offset"):
-            bound = node.args.get(arg)
-            value = bound.args.get("expression") if isinstance(bound, (exp.Limit, exp.Offset)) else None
-            if value is not None and not isinstance(value, exp.Literal) and not value.find(exp.Column, exp.Query):
-                folded = simplify(value.copy())
-                if isinstance(folded, exp.Literal) and folded.is_int:
-                    value.replace(folded)
-        order, first = node.args.get("order"), _first_select(node)
-        items = first.expressions if first is not None else []
-        if order is not None and len(order.expressions) == 1 and isinstance(order.expressions[0].this, exp.Var) \
-                and order.expressions[0].this.name.upper() == "ALL" and items \
-                and not any(isinstance(i, exp.Star) or i.find(exp.Star) for i in items):
-            every = order.expressions[0]
-            order.set("expressions", [exp.Ordered(this=exp.Literal.number(i + 1), desc=every.args.get("desc"),
-                                                  nulls_first=every.args.get("nulls_first")) for i in range(len(items))])
-    return query
-
-
-def _first_select(query: exp.Expression) -> exp.Select | None:
-    while isinstance(query, (exp.SetOperation, exp.Subquery)):
-        query = query.this
-    return query if isinstance(query, exp.Select) else None
-
-
-def _inline_named_windows(query: exp.Query) -> exp.Query:
-    """``OVER w ... WINDOW w AS (PARTITION BY g ORDER BY t)`` as ``OVER (PARTITION BY g ORDER BY t)``: the
-    window rules read a window's partitioning from its OVER clause.
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one("SELECT SUM(v) OVER w AS s FROM t WINDOW w AS (PARTITION BY g ORDER BY d)",
-        ...                       read="duckdb")
-        >>> _inline_named_windows(q).sql("duckdb")
-        'SELECT SUM(v) OVER (PARTITION BY g ORDER BY d) AS s FROM t'
-    """
-    for select in list(query.find_all(exp.Select)):
-        definitions = {w.name.lower(): w for w in select.args.get("windows") or []}
-        if not definitions:
-            continue
-
-        def resolved(window: exp.Window, depth: int = 0) -> exp.Window:
-            """``window`` with the named window it builds on (``w2 AS (w1 ORDER BY x)``) filled in."""
-            base = window.args.get("alias")
-            if base is None or base.name.lower() not in definitions or depth > len(definitions):
-                return window
-            named = resolved(definitions[base.name.lower()], depth + 1)
-            result = window.copy()
-            result.set("alias", None)
-            for arg in ("partition_by", "order", "spec"):
-                if not result.args.get(arg) and named.args.get(arg):
-                    result.set(arg, named.args[arg].copy() if isinstance(named.args[arg], exp.Expression)
-                               else [e.copy() for e in named.args[arg]])
-            return result
-
-        for window in list(select.find_all(exp.Window)):
-            if window.find_ancestor(exp.Select) is select and window.args.get("over") \
-                    and window.args.get("alias") is not None and window.args["alias"].name.lower() in definitions:
-                window.replace(resolved(window))
-        select.set("windows", None)
-    return query
-
-
-def _without_empty_grouping(query: exp.Query) -> exp.Query:
-    """``GROUP BY ()`` is the global aggregate (one row, even over no rows): drop it, so the planner does not
-    take it for a grouping whose groups vanish with their rows. Also: a position inside ROLLUP / CUBE /
-    GROUPING SETS (``CUBE (1, b)``) becomes the SELECT item it names, as it does in a plain GROUP BY."""
-    for group in list(query.find_all(exp.Group)):
-        select = group.parent
-        items = select.expressions if isinstance(select, exp.Select) else []
-        for node in list(group.find_all(exp.Literal)):
-            parent = node.parent.parent if isinstance(node.parent, (exp.Tuple, exp.Paren)) else node.parent
-            if isinstance(parent, (exp.Cube, exp.Rollup, exp.GroupingSets)) and node.is_int \
-                    and 1 <= int(node.this) <= len(items) and not isinstance(items[int(node.this) - 1], exp.Star):
-                node.replace(items[int(node.this) - 1].unalias().copy())
-        if group.expressions and all(isinstance(e, exp.Tuple) and not e.expressions for e in group.expressions) \
-                and not any(group.args.get(arg) for arg in ("grouping_sets", "cube", "rollup", "all")):
-            if not (isinstance(select, exp.Select) and _has_own_aggregate(select, having=True)):
-                raise IvmError("GROUP BY () without an aggregate has no delta rule yet")  # one row, always
-            group.pop()
-    return query
-
-
-def _check_by_name(query: exp.Query) -> None:
-    """Before qualifying: BY NAME pairs columns by DuckDB's names, which an unaliased expression gets from its
-    text (``k + 1``) and the qualifier does not (``_col_0``); then the pairing could differ."""
-    for node in query.find_all(exp.SetOperation):
-        for side in (node.left, node.right) if node.args.get("by_name") else ():
-            side = _first_select(side)
-            if side is not None and not all(isinstance(item, (exp.Alias, exp.Column, exp.Star))
-                                            for item in side.expressions):
-                raise IvmError("BY NAME over an unnamed expression (DuckDB names it by its text); give it an alias")
-
-
-def _semi_joins_as_exists(query: exp.Query) -> exp.Query:
-    """DuckDB's ``SEMI JOIN u ON c`` / ``ANTI JOIN u ON c`` as ``WHERE [NOT] EXISTS (SELECT 1 FROM u WHERE c)``,
-    which the subquery rules maintain. The filter moves after the joins that follow, which is the same bag
-    when those keep every left row (inner, cross and LEFT joins); otherwise the join stays and falls back.
-
-    Example:
-        >>> import sqlglot
-        >>> _semi_joins_as_exists(sqlglot.parse_one("SELECT t.a FROM t ANTI JOIN u ON t.a = u.a WHERE t.b > 0",
-        ...                                         read="duckdb")).sql("duckdb")
-        'SELECT t.a FROM t WHERE t.b > 0 AND NOT EXISTS(SELECT 1 FROM u WHERE t.a = u.a)'
-    """
-    for select in list(query.find_all(exp.Select)):
-        joins = list(select.args.get("joins") or [])
-        for position, join in enumerate(joins):
-            kind = (join.kind or "").upper()
-            on = join.args.get("on") or _using_as_on(select, position, join)
-            if kind not in ("SEMI", "ANTI") or join.side or join.args.get("method") or on is None:
-                continue
-            if any((later.side or "").upper() in ("RIGHT", "FULL") or later.args.get("method")
-                   for later in joins[position + 1:]):
-                continue
-            exists = exp.Exists(this=exp.select("1").from_(join.this.copy()).where(on.copy()))
-            select.where(exp.Not(this=exists) if kind == "ANTI" else exists, copy=False)
-            join.pop()
-    return query
-
-
-def _using_as_on(select: exp.Select, position: int, join: exp.Join) -> exp.Expression | None:
-    """``t JOIN u USING (k)`` as ``t.k = u.k`` where the left side is one relation (else None)."""
-    using, left = join.args.get("using"), select.args.get("from_")
-    if not using or position or left is None or not left.this.alias_or_name or not join.this.alias_or_name:
-        return None
-    names = [u.name for u in using]
-    return exp.and_(*[exp.EQ(this=column(n, left.this.alias_or_name), expression=column(n, join.this.alias_or_name))
-                      for n in names])
-
-
-def _whole_row(query: exp.Query) -> exp.Expression | None:
-    """A reference to a relation's whole row (DuckDB's ``SELECT t FROM t``), if the qualified query has one:
-    sqlglot's TableColumn, or a bare column named like a relation that is not an output name of its SELECT
-    (``ORDER BY nation`` after ``n_name AS nation`` reads the output).
-
-    Example:
-        >>> import sqlglot
-        >>> _whole_row(sqlglot.parse_one('SELECT k FROM t AS t GROUP BY k HAVING MAX(t) > 0')).sql()
-        't'
-    """
-    relations = {t.alias_or_name.lower() for t in query.find_all(exp.Table)} \
-        | {a.name.lower() for a in query.find_all(exp.TableAlias)}
-    for node in query.find_all(exp.TableColumn, exp.Column):
-        if isinstance(node, exp.TableColumn):
-            return node
-        select = node.find_ancestor(exp.Select)
-        outputs = {n.lower() for n in select.named_selects} if select is not None else set()
-        if not node.table and node.name.lower() in relations - outputs:
-            return node
-    return None
-
-
-def _in_default_schema(query: exp.Query) -> exp.Query:
-    """Drop the schema ``main`` (and a catalog before it) from tables and columns: ``main.t`` and
-    ``shop.main.t`` are source ``t``, which the planner maps to its stored table only when unqualified. Not
-    where a CTE of that name exists (there ``main.t`` is the table, ``t`` the CTE).
-
-    Example:
-        >>> import sqlglot
-        >>> _in_default_schema(sqlglot.parse_one("SELECT main.t.a FROM db.main.t JOIN main.u ON TRUE")).sql()
-        'SELECT t.a FROM t JOIN u ON TRUE'
-    """
-    ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
-
-    def strip(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, (exp.Table, exp.Column)) and node.args.get("db") is not None \
-                and node.text("db").lower() == "main" and node.text("catalog").lower() not in ("system", "temp") \
-                and (node.table if isinstance(node, exp.Column) else node.name).lower() not in ctes:
-            node.set("db", None)
-            node.set("catalog", None)
-        return node
-    return query.transform(strip, copy=False)
-
-
-def _named_like_duckdb(query: exp.Query) -> exp.Query:
-    """Give a derived table's or CTE's duplicate output names the names DuckDB gives them (``s``, ``s_1``)
-    before the qualifier sees them: outer references then bind as in DuckDB, ``*`` expands to distinct
-    columns, and the body can become a stage of its own. Bodies with ``*`` keep their duplicates (the
-    planner then falls back); unnamed expressions (DuckDB names them by their text, ``COALESCE(s, '')``)
-    take no part."""
-    bodies = [cte.this for cte in query.find_all(exp.CTE) if not cte.args["alias"].columns]
-    bodies += [sub.this for sub in query.find_all(exp.Subquery)
-               if isinstance(sub.parent, (exp.From, exp.Join)) and not (sub.args.get("alias") and sub.args["alias"].columns)]
-    for body in bodies:
-        while isinstance(body, exp.SetOperation):  # the names of a set operation are its first branch's
-            body = body.left
-        if not isinstance(body, exp.Select) or any(isinstance(e, exp.Star) or isinstance(e, exp.Column)
-                                                   and isinstance(e.this, exp.Star) for e in body.expressions):
-            continue
-        named = [(position, name) for position, name in enumerate(map(_duckdb_name, body.expressions)) if name]
-        names = deduplicated_names(name for _, name in named)
-        for (position, old), new in zip(named, names):
-            if old != new:
-                body.expressions[position].replace(exp.alias_(body.expressions[position].unalias(), ident(new)))
-        taken = {name.lower() for name in names}
-        for position, item in enumerate(body.expressions):
-            # the qualifier names CAST(a.k AS INT) or 'k' "k", DuckDB by their text: never let them take
-            # the name of another item
-            if _duckdb_name(item) is None and item.output_name.lower() in taken:
-                item.replace(exp.alias_(item.copy(), ident(_unique(f"_col_{position}", taken))))
-    return query
-
-
-def _duckdb_name(item: exp.Expression) -> str | None:
-    """The name DuckDB gives a select item that is named (an alias, a column, a column in parentheses)."""
-    if isinstance(item, exp.Alias):
-        return item.alias or None
-    while isinstance(item, exp.Paren):
-        item = item.this
-    return item.name or None if isinstance(item, exp.Column) else None
-
-
-def _sqlglot_schema(schema: Schema) -> dict:
-    return {relation: {col: _known_type(typ) for col, typ in cols.items()} for relation, cols in schema.items()}
-
-
-@functools.lru_cache(maxsize=None)
-def _known_type(typ: str) -> str:
-    """``typ`` if sqlglot can parse it, else UNKNOWN (parsed once per type: every view plans against every
-    relation's columns)."""
-    try:
-        exp.DataType.build(typ, dialect=DIALECT)
-        return typ
-    except (SqlglotError, ValueError):
-        return "UNKNOWN"
 
 
 def _map_tables(query: exp.Query, relations: Mapping[str, str]) -> exp.Query:
@@ -1073,7 +441,7 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schem
         for col in (part.find_all(exp.Column) if part is not None else ()):
             key = (col.table, col.name)
             if key not in core_names:
-                core_names[key] = _unique(f"{col.table}__{col.name}", core_names.values())
+                core_names[key] = unique(f"{col.table}__{col.name}", core_names.values())
     core_select = select.copy()
     for arg in ("group", "having", "order", "distinct"):
         core_select.set(arg, None)
@@ -1099,10 +467,3 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schem
     stage = AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source,
                            select=outer, keys=keys, state=state, outputs=outputs)
     return [core, stage]
-
-
-def _unique(candidate: str, taken) -> str:
-    taken, name, n = set(taken), candidate, 1
-    while name in taken:
-        name, n = f"{candidate}_{n}", n + 1
-    return name

@@ -103,8 +103,8 @@ def _stars(select: exp.Select, names: set[str], adjacent: bool) -> str:
     verdict = "keep"
     for item in select.expressions:
         for star in item.find_all(exp.Star):
-            if isinstance(star.parent, exp.AggFunc):
-                continue  # count(*)
+            if isinstance(star.parent, exp.AggFunc) or star.find_ancestor(exp.Select) is not select:
+                continue  # count(*), or a star of a subquery
             if isinstance(star.parent, exp.Column) and star.parent.table:
                 if star.parent.table.lower() in names:
                     return "refuse"

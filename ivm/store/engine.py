@@ -29,6 +29,7 @@ from ivm.errors import IvmError, first_line, interrupted
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
+from ivm.plan.macros import macros_called
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views
 from ivm.progress import Report, reported
@@ -160,9 +161,20 @@ class Database:
                 if "Function with name" in str(error) else ""
             raise IvmError(f"view {name}: {first_line(error)}{hint}") from None
         columns = deduplicated_names([row[0] for row in described])
+        macros = macros_called(query, self._user_macros(), schema)
+        if macros is not None:
+            called, reads = macros
+            reason = f"calls {called}, a macro defined in this database, whose body the planner does not see"
+            return fallback_plan(name, query, columns, fallback or reason, sql, reads)
         if fallback:
             return fallback_plan(name, query, columns, fallback, sql)
         return plan_view(name, query, schema, columns, sql)
+
+    def _user_macros(self) -> dict[str, str]:
+        """The macros (scalar and table) created in this database or session: name -> definition."""
+        return {row[0].lower(): row[1] or "" for row in self.con.execute(
+            "SELECT function_name, macro_definition FROM duckdb_functions() "
+            "WHERE NOT internal AND function_type IN ('macro', 'table_macro')").fetchall()}
 
     @property
     def stages(self) -> list[Stage]:

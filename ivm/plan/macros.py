@@ -1,0 +1,60 @@
+"""Views that call macros created with ``CREATE MACRO`` in the user's database.
+
+A macro's body is hidden behind its name: ``share(v)`` may be ``sum(v) / sum(sum(v)) OVER ()``, ``tot()`` may be
+a subquery over a source, and a table macro may read any table. The planner would take each call for a plain
+scalar function (or a constant relation) and maintain the view wrongly, so such a view is recomputed, and it
+reads whatever the macros' bodies read, so that deleting from those tables reaches it.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from ivm.plan.build import referenced_relations
+from ivm.sql import DIALECT
+
+
+def macros_called(query: exp.Expression, macros: Mapping[str, str],
+                  relations: Mapping[str, object]) -> tuple[str, list[str]] | None:
+    """``(the first macro called, relations of ``relations`` the macros read)`` or None if ``query`` calls none.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT g, share(x) FROM big(3) GROUP BY g", read="duckdb")
+        >>> macros_called(q, {"share": "sum(v) / sum(sum(v)) OVER ()", "big": "SELECT * FROM t WHERE x > th"},
+        ...               {"t": {}, "u": {}})
+        ('share', ['t'])
+    """
+    if not macros:
+        return None
+    seen: list[str] = []
+    todo = [query]
+    reads: set[str] = set()
+    while todo:
+        tree = todo.pop()
+        for node in tree.walk():
+            name = _called(node)
+            if name not in macros or name in seen:
+                continue
+            seen.append(name)
+            try:
+                body = sqlglot.parse_one(macros[name], read=DIALECT)
+            except SqlglotError:
+                return name, sorted(relations)  # unreadable body: it may read anything
+            todo.append(body)
+            if isinstance(body, exp.Query) or body.find(exp.Query):
+                reads |= referenced_relations(body if isinstance(body, exp.Query) else exp.select(body))
+    if not seen:
+        return None
+    return seen[0], sorted(name for name in relations if name in reads)
+
+
+def _called(node: exp.Expression) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this).lower()
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return ""
