@@ -235,6 +235,14 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                   ("all", "SELECT c.id FROM c WHERE EXISTS (SELECT c.s AS k, count(*) AS n FROM t "
                           "WHERE t.id = c.id GROUP BY ALL)")],
                  [("t", "id = 1"), ("o", "tag2 = 'a'"), ("c", "id = 4"), ("t", "true")], id="lateral-scopes-and-stars"),
+    # BUG (found by a hunt): a GROUP BY / DISTINCT key that puts different-looking values into one group (a
+    # collation, an INTERVAL: 1 month = 30 days) kept showing the first value after all its rows were deleted
+    pytest.param("""CREATE TABLE t AS SELECT * FROM (VALUES (1, 'a', INTERVAL 1 MONTH), (2, 'A', INTERVAL 30 DAYS),
+                        (3, 'a', INTERVAL 1 MONTH), (4, 'b', INTERVAL 2 DAYS)) v(id, s, iv);""",
+                 [("g", "SELECT s COLLATE NOCASE AS sk, COUNT(*) AS n, SUM(id) AS total FROM t GROUP BY s COLLATE NOCASE"),
+                  ("d", "SELECT DISTINCT s COLLATE NOCASE AS sk FROM t"),
+                  ("i", "SELECT iv, DATE '2024-02-01' + iv AS due, COUNT(*) AS n FROM t GROUP BY iv")],
+                 [("t", "s = 'a'"), ("t", "iv = INTERVAL 2 DAYS"), ("t", "true")], id="keys-equal-but-spelled-apart"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

@@ -463,7 +463,29 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schem
     keys = tuple(k.copy() for k in group.expressions) if group else ()
     relation_of = {t.alias_or_name: t.name for t in _tables(select)}
     core_types = {c: schema.get(relation_of.get(t, ""), {}).get(n, "UNKNOWN") for (t, n), c in core_names.items()}
-    state, outputs = subtractive_state(outer, keys, core_types)
+    state, outputs = subtractive_state(outer, keys, core_types) if not _coarse_keys(select, schema) else ((), ())
     stage = AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source,
                            select=outer, keys=keys, state=state, outputs=outputs)
     return [core, stage]
+
+
+def _coarse_keys(select: exp.Select, schema: Schema) -> bool:
+    """Whether a GROUP BY key of ``select`` puts values that look different into one group: a collation
+    (``'a'`` and ``'A'`` under NOCASE) or an INTERVAL (``1 month`` and ``30 days``). The group shows one of
+    them, which must come from a row still there: subtracting in place would keep showing the first value
+    after its rows left, so such groups are recomputed instead."""
+    group = select.args.get("group")
+    keys = list(group.expressions) if group else []
+    if not keys:
+        return False
+    if any(k.find(exp.Collate) for k in keys):
+        return True
+    probe = select.copy()
+    for arg in ("group", "having", "order", "distinct", "limit", "offset", "qualify"):
+        probe.set(arg, None)
+    probe.set("expressions", [exp.alias_(k.copy(), ident(f"__k{i}")) for i, k in enumerate(keys)])
+    types = duckdb_types(probe, schema)
+    if types is None:  # unknown: an INTERVAL or collated column of a relation it reads still tells
+        reads = {t.name.lower() for t in select.find_all(exp.Table)}
+        types = {c: typ for name in reads for c, typ in schema.get(name, {}).items()}
+    return any("INTERVAL" in typ.upper() or "COLLATE" in typ.upper() for typ in types.values())
