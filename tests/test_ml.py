@@ -231,6 +231,18 @@ def test_bad_specs_change_nothing():
         ml.parse({"name": "f", "from": "prep", "features": ["age"], "split": {"test_fraction": 2}})
 
 
+def test_statistics_that_overflow_are_a_clear_error():
+    """BUG (found by a hunt): standard() over epoch nanoseconds overflowed the exact HUGEINT sum of squares;
+    the error was masked as 'Current transaction is aborted', or deploy passed and every export failed."""
+    for rows, first in ((100, 1_700_000_000_000_000_000), (20, 1_000_000_000_000_000_000)):
+        db = ivm.connect(":memory:")
+        db.load("ev", duckdb.sql(f"SELECT i AS id, ({first} + i)::BIGINT AS v, i % 2 = 0 AS lab "
+                                 f"FROM range({rows}) r(i)").arrow())
+        db.deploy("CREATE VIEW prep AS SELECT * FROM ev")
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.standard("v")], label="lab")),
+                  "overflow .* cast the column to DOUBLE")
+
+
 def test_bad_udfs_change_nothing():
     db = make_db()
 

@@ -312,13 +312,24 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
         if refresh and copies:
             assignments = ", ".join(f'"{slot}" = "{now}"."{slot}"' for _, slot in copies)
             con.execute(f'UPDATE {fs.table} SET {assignments} FROM "{now}" WHERE {same}').fetchall()
-        for statement in fs.stats.rebuild(fs.table):
-            con.execute(statement).fetchall()
+        try:
+            for statement in fs.stats.rebuild(fs.table):
+                con.execute(statement).fetchall()
+            if fs.stats.derived() is not None:  # n * SUM(v^2) too, which X reads: fail now, not at export
+                con.execute(fs.stats.derived()).fetchall()
+        except duckdb.OutOfRangeException as error:
+            exact = [c.name for c in fs.stats.columns if c.moments and c.kind.exact]
+            raise IvmError(f"feature set {fs.name}: the exact statistics of {', '.join(exact)} overflow "
+                           f"({first_line(error)[:80]}): squares of values this large do not fit a HUGEINT; cast "
+                           "the column to DOUBLE in the prep view") from None
         con.execute(f'UPDATE {SETS} SET train = c.train, test = c.test FROM (SELECT '
                     f'COUNT(*) FILTER (WHERE NOT "{TEST}") AS train, COUNT(*) FILTER (WHERE "{TEST}") AS test '
                     f'FROM {fs.table}) AS c WHERE name = ?', [fs.name]).fetchall()
     finally:
-        con.execute(f'DROP TABLE IF EXISTS "{now}"')
+        try:
+            con.execute(f'DROP TABLE IF EXISTS "{now}"')
+        except duckdb.TransactionException:
+            pass  # the transaction failed above: the caller rolls it back, which drops the table too
     return {"rows_removed": int(removed), "rows_added": fresh.num_rows,
             "udf_rows": {f.name: fresh.num_rows for f in udfs}, "udf_seconds": udf_seconds}
 
