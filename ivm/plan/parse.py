@@ -41,9 +41,11 @@ TRANSACTION_TIME_NODES = (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime
 # Table functions and scalar functions that reach outside the database.
 EXTERNAL_ACCESS = {
     "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
-    "read_ndjson", "read_text", "read_blob", "glob", "sniff_csv", "query", "query_table", "getenv",
+    "read_ndjson", "read_text", "read_blob", "glob", "sniff_csv", "getenv",
     "iceberg_scan", "delta_scan", "sqlite_scan", "postgres_scan", "mysql_scan", "read_xlsx",
 }
+# Functions that run SQL or name tables given as strings: what they read is known only when they run.
+DYNAMIC_SQL = {"query", "query_table"}
 
 WRITING_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Command,
                  exp.Merge, exp.Copy, exp.Attach, exp.Detach, exp.Use, exp.Pragma, exp.Set, exp.Transaction,
@@ -81,6 +83,9 @@ def check_read_only(tree: exp.Expression, what: str, *, clock: bool = False) -> 
         if _reads_catalog(node):
             raise IvmError(f"{what} reads DuckDB's catalog or settings ({node.sql(dialect=DIALECT)[:60]}), which "
                            "change outside the source tables; ivm could not keep it equal to a recompute")
+        if _function_name(node) in DYNAMIC_SQL:
+            raise IvmError(f"{what} calls {_function_name(node)}(), which names its tables in a string that ivm "
+                           "cannot follow; name them in FROM instead")
         if _function_name(node) in EXTERNAL_ACCESS:
             raise IvmError(f"{what} calls {_function_name(node)}(), which reads outside the database; "
                            "load the data as a source table with `ivm load` instead")
