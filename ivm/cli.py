@@ -16,6 +16,7 @@ from ivm.errors import IvmError, interrupted
 from ivm.progress import terminal_bar
 from ivm.store import csv_options
 from ivm.store.engine import Database
+from ivm.userfile import read_text
 
 
 def _open(db: str, *, create: bool = False) -> Database:
@@ -23,7 +24,7 @@ def _open(db: str, *, create: bool = False) -> Database:
     new empty database that verifies as "ok")."""
     if not create and db != ":memory:" and not Path(db).exists():
         raise IvmError(f"database {db} does not exist (`ivm load {db} NAME=PATH` creates it)")
-    return Database(db, udfs=click.get_current_context().find_root().params.get("udfs"))
+    return Database(db, udfs=click.get_current_context().find_root().params.get("udfs"), set_up=create)
 
 
 def _emit(report: dict, as_json: bool, text: str) -> None:
@@ -104,7 +105,7 @@ def deploy(db, views_file):
         raise IvmError(f"file {path} does not exist")
     with _open(db) as database:
         with terminal_bar("deploy") as progress:
-            names = database.deploy(path.read_text(), progress=progress)
+            names = database.deploy(read_text(path, "views file"), progress=progress)
         for name in names:
             plan = database.plans[name]
             from ivm.store.engine import strategy_of
@@ -350,6 +351,10 @@ def main(argv=None) -> None:
         sys.exit(130)
     except click.ClickException as error:
         error.show()
+        sys.exit(2)
+    except UnicodeDecodeError as error:  # a file of the user's in another encoding
+        click.echo(f"error: a file is not UTF-8 text ({error.reason} at offset {error.start}); save it as UTF-8",
+                   err=True)
         sys.exit(2)
     except Exception as error:  # a bug in ivm, not the user's mistake: one line unless asked for the traceback
         if os.environ.get("IVM_DEBUG"):

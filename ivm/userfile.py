@@ -25,3 +25,14 @@ def load_module(path: Path, what: str) -> ModuleType:
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise IvmError(f"{what}: {type(error).__name__}: {message}") from None
     return module
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of a file the user wrote (views, a feature spec), which must be UTF-8 (ASCII is)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise IvmError(f"{what} {path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+                       f"{error.start}); save it as UTF-8") from None
+    except OSError as error:
+        raise IvmError(f"cannot read {what} {path}: {error.strerror or error}") from None

@@ -766,3 +766,42 @@ def test_a_bug_in_ivm_is_one_line_unless_debugging(db, monkeypatch, capsys):
     monkeypatch.setenv("IVM_DEBUG", "1")
     with pytest.raises(KeyError):
         cli_module.main(["verify", str(db)])
+
+
+def test_files_in_the_wrong_place_odd_names_and_encodings(tmp_path):
+    """BUGS (found by a hunt): a CSV given where the database belongs was opened by DuckDB as a temporary
+    database (`ivm purge data.csv` overwrote the CSV; `ivm load data.csv t=x.csv` loaded nothing); a path with
+    glob characters loaded other files; a Latin-1 views file was an internal error; read-only commands wrote
+    ivm's tables into a plain DuckDB file; a schema-qualified or TEMP view name was dropped silently; a CSV of
+    blank lines loaded as a NULL column."""
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"id,name\n1,alice\n")
+    for args in (["purge", data], ["verify", data], ["load", data, f"t={data}"]):
+        user_error(ivm(*args), "not a database", "comes first")
+        assert data.read_bytes() == b"id,name\n1,alice\n"
+    (tmp_path / "rep[1].csv").write_text("a,b\n1,2\n")
+    (tmp_path / "rep1.csv").write_text("a,b\n5,5\n")
+    (tmp_path / "one?.csv").write_text("a,b\n7,7\n")
+    (tmp_path / "oneX.csv").write_text("a,b\n8,8\n")
+    db = tmp_path / "db.duckdb"
+    ok(ivm("load", db, f"t={tmp_path / 'rep[1].csv'}", f"u={tmp_path / 'one?.csv'}"))
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.sql("SELECT * FROM t").fetchall() == [(1, 2)]
+        assert con.sql("SELECT * FROM u").fetchall() == [(7, 7)]
+    views = tmp_path / "views.sql"
+    views.write_bytes("CREATE VIEW v AS SELECT a AS \"caf\u00e9\" FROM t;".encode("latin-1"))
+    user_error(ivm("deploy", db, views), "not UTF-8")
+    for text, mention in (("CREATE VIEW reporting.v AS SELECT a FROM t;", "main schema"),
+                          ("CREATE TEMP VIEW v AS SELECT a FROM t;", "TEMP")):
+        views.write_text(text)
+        user_error(ivm("deploy", db, views), mention)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\n  \n")
+    user_error(ivm("load", db, f"b={blank}"), "empty")
+    plain = tmp_path / "plain.duckdb"
+    with duckdb.connect(str(plain)) as con:
+        con.execute("CREATE TABLE x AS SELECT 1 AS y")
+    for command in ("verify", "explain", "log"):
+        user_error(ivm(command, plain), "not set up")
+    with duckdb.connect(str(plain), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = '_ivm'").fetchone() == (0,)

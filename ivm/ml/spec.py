@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ivm.errors import IvmError
+from ivm.userfile import read_text
 
 KINDS = ("passthrough", "standard", "minmax", "onehot", "bucket", "hash", "udf")
 NUMERIC_KINDS = ("passthrough", "standard", "minmax", "bucket")  # need a numeric column
@@ -175,7 +176,7 @@ def load(path: str | Path) -> FeatureSpec:
     if not path.is_file():
         raise IvmError(f"file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text(path, "feature spec"))
     except yaml.YAMLError as error:
         raise IvmError(f"cannot parse {path}: {str(error).splitlines()[0]}") from None
     return parse(data, base=path.parent)

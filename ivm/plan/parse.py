@@ -165,7 +165,14 @@ def parse_views(text: str) -> list[ViewDefinition]:
             raise IvmError(f"view {statement.this.sql()} must be defined by a SELECT query")
         target = statement.this
         renamed = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else None
-        name = (target.this if renamed is not None else target).name.lower()
+        table = target.this if renamed is not None else target
+        name = table.name.lower()
+        if table.args.get("catalog") or table.text("db").lower() not in ("", "main"):
+            raise IvmError(f"view {table.sql(dialect=DIALECT)}: ivm keeps views in the main schema; "
+                           f"name it {name} without a schema")
+        if any(isinstance(p, exp.TemporaryProperty) for p in statement.find_all(exp.TemporaryProperty)):
+            raise IvmError(f"view {name}: ivm materialises views in the database file, where a TEMP view would "
+                           "not last; drop TEMP")
         check_read_only(query, f"view {name}")
         reserved = next((i.name for i in query.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them

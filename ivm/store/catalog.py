@@ -23,6 +23,12 @@ def ensure(con) -> None:
         con.execute(statement)
 
 
+def present(con) -> bool:
+    """Whether ivm's bookkeeping exists in the database (without creating it)."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                            f"AND schema_name = '{INTERNAL_SCHEMA}' AND table_name = '__sources'").fetchone()[0])
+
+
 def sources(con) -> list[str]:
     return [r[0] for r in con.execute(f"SELECT name FROM {SOURCES} ORDER BY name").fetchall()]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import tempfile
 import time
 import weakref
 from pathlib import Path
@@ -53,6 +54,32 @@ def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=
     return Database(path, indexes=indexes, udfs=udfs)
 
 
+DATA_SUFFIXES = {".csv", ".tsv", ".parquet", ".json", ".jsonl", ".ndjson", ".xlsx", ".arrow", ".feather"}
+
+
+def _check_database_file(path: str) -> None:
+    """Refuse a data file given where the database belongs (``ivm load shop.csv t=x.csv``): DuckDB opens such
+    a path as a temporary database, so the load would vanish, and a purge would overwrite the file."""
+    if path.startswith(":memory:"):
+        return
+    file = Path(path)
+    if file.suffix.lower() in DATA_SUFFIXES:
+        raise IvmError(f"{path} names a {file.suffix.lower()[1:].upper()} file, not a database: the DuckDB database "
+                       f"file comes first (`ivm load shop.duckdb NAME={path}`)")
+    if file.is_file() and file.stat().st_size:
+        with open(file, "rb") as handle:
+            header = handle.read(12)
+        if header[8:12] != b"DUCK":
+            raise IvmError(f"{path} is not a DuckDB database file")
+
+
+def _blank(path: Path) -> bool:
+    """Whether a file holds nothing but white space (a CSV of blank lines loads as one NULL column)."""
+    if not path.is_file() or path.stat().st_size > 1 << 16 or _is_parquet(path):
+        return path.is_file() and path.stat().st_size == 0
+    return not path.read_bytes().strip()
+
+
 def _open_only(method):
     """Refuse a call on a closed database in one line (DuckDB would raise ConnectionException)."""
     @functools.wraps(method)
@@ -64,16 +91,22 @@ def _open_only(method):
 
 
 class Database:
-    def __init__(self, path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=None):
+    def __init__(self, path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=None,
+                 set_up: bool = True):
+        """``set_up=False``: refuse a database ivm has not set up yet instead of creating its tables there
+        (the CLI's commands other than load: they must not write into someone else's DuckDB file)."""
         self.path = str(path)
+        self._set_up = set_up
         self._log = wal.log_path(self.path)  # absolute now: the process may change directory later
         self.indexes = indexes
         self._register_udfs = _udf_registrar(udfs)
         self._closed, key = True, _file_key(self.path)
+        self._load_links: list[tempfile.TemporaryDirectory] = []  # see _reader
         other = _OPEN.get(key) if key else None
         if other is not None and not other._closed:  # it would not see the views the other one deploys
             raise IvmError(f"database {self.path} is already open in this process; use that handle (or close it "
                            "first)")
+        _check_database_file(self.path)
         try:
             self.con = duckdb.connect(self.path)
         except duckdb.IOException as error:
@@ -89,6 +122,9 @@ class Database:
             raise
 
     def _open(self, key: str | None) -> None:
+        if not self._set_up and not catalog.present(self.con):
+            raise IvmError(f"{self.path} is a DuckDB database that ivm has not set up (nothing was loaded with "
+                           f"`ivm load {self.path} NAME=PATH`)")
         self._register_udfs(self.con)
         wal.configure(self.con, self.path)
         catalog.ensure(self.con)
@@ -216,7 +252,7 @@ class Database:
                 raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
                 raise IvmError(f"file {data} does not exist")
-            if isinstance(data, (str, os.PathLike)) and Path(data).stat().st_size == 0:
+            if isinstance(data, (str, os.PathLike)) and _blank(Path(data)):
                 raise IvmError(f"file {data} is empty (not even a header row)")
             checked.append((name, data, exists))
         if len({name for name, _, _ in checked}) != len(checked):
@@ -270,6 +306,8 @@ class Database:
         finally:
             self._sources_cache = None
             self._schema_cache = None
+            while self._load_links:
+                self._load_links.pop().cleanup()
             for position in range(len(checked)):
                 try:
                     self.con.unregister(f"__ivm_load{position}")
@@ -335,16 +373,25 @@ class Database:
         path = Path(data)
         if not path.is_file():
             raise IvmError(f"file {path} does not exist")
+        if any(character in str(path) for character in "*?["):  # DuckDB would read the name as a pattern
+            links = tempfile.TemporaryDirectory(prefix="ivm-load-")
+            self._load_links.append(links)
+            suffix = path.suffix if not any(character in path.suffix for character in "*?[") else ""
+            link = Path(links.name) / f"source{suffix}"
+            link.symlink_to(path.resolve())
+            path, shown = link, str(path)
+        else:
+            shown = str(path)
         literal = exp.Literal.string(str(path)).sql()
         if _is_parquet(path):
-            return f"read_parquet({literal})", str(path)
+            return f"read_parquet({literal})", shown
         options = []
         if header is not None:
             options.append(f"header = {str(header).lower()}")
         if columns:
             options.append("names = [" + ", ".join(exp.Literal.string(c).sql() for c in columns) + "]")
         options.extend(csv_parameters)
-        return f"read_csv({', '.join([literal, *options])})", str(path)
+        return f"read_csv({', '.join([literal, *options])})", shown
 
     # -- deploy ------------------------------------------------------------------------------------
     @_open_only
