@@ -95,9 +95,13 @@ def _signed_state(state) -> exp.Expression:
     if state.function == "count":
         present = exp.not_(exp.Is(this=state.argument.copy(), expression=exp.Null()))
         return exp.cast(exp.Sum(this=exp.If(this=present, true=sign.copy(), false=exp.Literal.number(0))), "BIGINT")
-    if state.function == "sum":
-        return exp.func("COALESCE", exp.Sum(this=exp.Mul(this=sign.copy(), expression=exp.Paren(
-            this=state.argument.copy()))), exp.Literal.number(0))
+    if state.function == "sum":  # the two signs summed apart: -1 * x would overflow x's type at its minimum
+        def part(condition: exp.Expression) -> exp.Expression:
+            return exp.func("COALESCE", exp.Sum(this=exp.If(this=condition, true=state.argument.copy())),
+                            exp.Literal.number(0))
+        zero = exp.Literal.number(0)
+        return exp.Sub(this=part(exp.GT(this=sign.copy(), expression=zero)),
+                       expression=part(exp.LT(this=sign.copy(), expression=zero.copy())))
     raise ValueError(f"{state.function} is not linear")
 
 

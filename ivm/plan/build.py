@@ -471,7 +471,7 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schem
 
 def _coarse_keys(select: exp.Select, schema: Schema) -> bool:
     """Whether a GROUP BY key of ``select`` puts values that look different into one group: a collation
-    (``'a'`` and ``'A'`` under NOCASE) or an INTERVAL (``1 month`` and ``30 days``). The group shows one of
+    (``'a'`` and ``'A'`` under NOCASE), an INTERVAL (``1 month`` and ``30 days``) or a float (-0.0 and 0.0). The group shows one of
     them, which must come from a row still there: subtracting in place would keep showing the first value
     after its rows left, so such groups are recomputed instead."""
     group = select.args.get("group")
@@ -488,4 +488,7 @@ def _coarse_keys(select: exp.Select, schema: Schema) -> bool:
     if types is None:  # unknown: an INTERVAL or collated column of a relation it reads still tells
         reads = {t.name.lower() for t in select.find_all(exp.Table)}
         types = {c: typ for name in reads for c, typ in schema.get(name, {}).items()}
-    return any("INTERVAL" in typ.upper() or "COLLATE" in typ.upper() for typ in types.values())
+    return any(word in typ.upper() for typ in types.values() for word in _COARSE_TYPES)
+
+
+_COARSE_TYPES = ("INTERVAL", "COLLATE", "DOUBLE", "FLOAT", "REAL")  # floats: -0.0 and 0.0 are one key
