@@ -251,6 +251,13 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                  [("s", "SELECT k, SUM(x) AS sx, SUM(y) AS sy, COUNT(*) AS n FROM a "
                         "WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.k = a.k) GROUP BY k")],
                  [("b", "id = 1"), ("a", "id = 2")], id="signed-sum-at-the-type-minimum"),
+    # BUG (found by a hunt): an uncorrelated scalar subquery whose value changed to an equal but different-looking
+    # one ('a' -> 'A' under NOCASE, 1 month -> 30 days) did not reach its readers, which kept the old value
+    pytest.param("""CREATE TABLE a AS SELECT * FROM (VALUES (1), (2)) v(id);
+                    CREATE TABLE b AS SELECT * FROM (VALUES (1, 'a', INTERVAL 1 MONTH), (2, 'A', INTERVAL 30 DAYS)) v(id, s, i);""",
+                 [("c", "SELECT id, (SELECT max(s COLLATE NOCASE) FROM b) AS m FROM a"),
+                  ("iv", "SELECT id, (SELECT max(i) FROM b)::VARCHAR AS m FROM a")],
+                 [("b", "id = 1"), ("b", "true")], id="scalar-subquery-changes-to-an-equal-value"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

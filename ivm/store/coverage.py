@@ -227,8 +227,9 @@ class CoverageRules:
         if stage is None or not change.deleted or not change.inserted or change.gone is None:
             return bool(change)
 
-        def build():
-            cols = [column(c) for c in stage.columns]
+        def build():  # compared as bytes of their text: equal values may read differently ('a'/'A' under
+            # NOCASE, -0.0/0.0, 1 month/30 days), and a reader shows what it reads
+            cols = [exp.Anonymous(this="encode", expressions=[exp.cast(column(c), "VARCHAR")]) for c in stage.columns]
             old = exp.select(*cols).from_(exp.Table(this=ident(slot("gone"))))
             new = exp.select(*[c.copy() for c in cols]).from_(internal_table(relation)).where(
                 _ids_slot("ins").contains(column(RID)))
