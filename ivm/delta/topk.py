@@ -89,9 +89,14 @@ def before(stage: TopKStage, a: str, b: str) -> exp.Expression:
 
 
 def last_kept(stage: TopKStage) -> exp.Select:
+    """The kept rows no other kept row sorts after (several only when tied on every key, which the callers
+    compare alike). Not ``ORDER BY .. DESC LIMIT 1``: DuckDB 2.0.1's Top-N pushes its boundary into the scan as
+    a dynamic filter, which returned no row at all over a DOUBLE column holding NaN (seen after deletions)."""
     names = [*stage.columns, *stage.hidden]
-    return exp.select(*[column(n) for n in names]).from_(internal_table(stage.name)) \
-        .order_by(*_ordered(stage, reverse=True)).limit(1)
+    later = exp.select(exp.Literal.number(1)).from_(internal_table(stage.name, "__o")).where(
+        before(stage, "__l", "__o"))
+    return exp.select(*[exp.alias_(column(n, "__l"), ident(n)) for n in names]).from_(
+        internal_table(stage.name, "__l")).where(exp.not_(exp.Exists(this=later)))
 
 
 def kept_count(stage: TopKStage) -> exp.Select:
