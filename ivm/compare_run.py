@@ -15,6 +15,7 @@ column's largest magnitude.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -26,12 +27,12 @@ import duckdb
 import numpy as np
 
 from ivm import compare as bags
-from ivm.errors import IvmError
+from ivm.errors import IvmError, first_line
 from ivm.ml.export import training_set
 from ivm.ml import features as ml_features
 from ivm.plan.parse import frozen_clock, parse_predicate
 from ivm.sql import INTERNAL_SCHEMA, render
-from ivm.store.engine import Database
+from ivm.store.engine import Database, check_database_file
 
 RELATIVE = 1e-9
 
@@ -46,8 +47,9 @@ def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
     folder = Path(tempfile.mkdtemp(prefix="ivm-compare-"))
     try:
         incremental, rerun = folder / "incremental.duckdb", folder / "rerun.duckdb"
-        for target in (incremental, rerun):
-            _copy(path, target)
+        with _held(path):  # no other process writes while the copies are taken
+            for target in (incremental, rerun):
+                _copy(path, target)
         with Database(incremental, udfs=udfs) as db:
             _register(db, functions)
             rows_before = _rows(db)
@@ -98,6 +100,23 @@ def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
             "recompute_seconds": recompute_seconds,
             "speedup": recompute_seconds / incremental_seconds if incremental_seconds else float("inf"),
             "export_seconds": export_seconds, "artifacts": artifacts}
+
+
+@contextlib.contextmanager
+def _held(path: Path):
+    """A read-only connection to ``path`` for the duration: DuckDB refuses it while another process has the
+    file open for writing, and refuses writers while it is held."""
+    check_database_file(str(path))
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:
+        if "lock" in str(error).lower():
+            raise IvmError(f"database {path} is in use by another process; close it and retry") from None
+        raise IvmError(f"cannot open database {path}: {first_line(error)}") from None
+    try:
+        yield
+    finally:
+        con.close()
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -593,6 +593,8 @@ def test_locked_database(db):
     try:
         assert holder.stdout.readline().strip() == "ready"
         user_error(ivm("delete", db, "--from", "orders", "--where", "id = 101"), "shop.db")
+        # BUG (found by a hunt): compare copied the file of a database another process had open
+        user_error(ivm("compare", db, "--from", "orders", "--where", "id = 101"), "another process")
     finally:
         holder.kill()
         holder.wait(timeout=30)

@@ -57,7 +57,7 @@ def connect(path: str | os.PathLike = ":memory:", *, indexes: bool = True, udfs=
 DATA_SUFFIXES = {".csv", ".tsv", ".parquet", ".json", ".jsonl", ".ndjson", ".xlsx", ".arrow", ".feather"}
 
 
-def _check_database_file(path: str) -> None:
+def check_database_file(path: str) -> None:
     """Refuse a data file given where the database belongs (``ivm load shop.csv t=x.csv``): DuckDB opens such
     a path as a temporary database, so the load would vanish, and a purge would overwrite the file."""
     if path.startswith(":memory:"):
@@ -106,7 +106,7 @@ class Database:
         if other is not None and not other._closed:  # it would not see the views the other one deploys
             raise IvmError(f"database {self.path} is already open in this process; use that handle (or close it "
                            "first)")
-        _check_database_file(self.path)
+        check_database_file(self.path)
         try:
             self.con = duckdb.connect(self.path)
         except duckdb.IOException as error:
@@ -407,7 +407,10 @@ class Database:
         definitions = parse_views(sql)
         theirs = self._users_own_relations()
         for definition in definitions:
-            if definition.name in self.plans or definition.name in self.sources or definition.name in theirs:
+            if definition.name in self.plans:
+                raise IvmError(f"view {definition.name} is deployed already; ivm cannot replace or drop a deployed "
+                               "view yet: deploy the new definition under another name")
+            if definition.name in self.sources or definition.name in theirs:
                 raise IvmError(f"{definition.name} already exists in this database")
             if definition.name.startswith("__"):
                 raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
