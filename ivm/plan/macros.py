@@ -14,6 +14,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from ivm.plan.build import referenced_relations
+from ivm.plan.parse import function_name
 from ivm.sql import DIALECT
 
 
@@ -36,7 +37,7 @@ def macros_called(query: exp.Expression, macros: Mapping[str, str],
     while todo:
         tree = todo.pop()
         for node in tree.walk():
-            name = _called(node)
+            name = function_name(node)
             if name not in macros or name in seen:
                 continue
             seen.append(name)
@@ -50,11 +51,3 @@ def macros_called(query: exp.Expression, macros: Mapping[str, str],
     if not seen:
         return None
     return seen[0], sorted(name for name in relations if name in reads)
-
-
-def _called(node: exp.Expression) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.this).lower()
-    if isinstance(node, exp.Func):
-        return node.sql_name().lower()
-    return ""

@@ -61,7 +61,7 @@ class ViewDefinition:
     sql: str
 
 
-def _function_name(node: exp.Expression) -> str:
+def function_name(node: exp.Expression) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.this).lower()
     if isinstance(node, exp.Func):
@@ -75,19 +75,19 @@ def check_read_only(tree: exp.Expression, what: str, *, clock: bool = False) -> 
     for node in tree.walk():
         if isinstance(node, WRITING_NODES):
             raise IvmError(f"{what} may only read data; found a {node.key.upper()} statement")
-        if clock and (isinstance(node, TRANSACTION_TIME_NODES) or _function_name(node) in TRANSACTION_TIME):
+        if clock and (isinstance(node, TRANSACTION_TIME_NODES) or function_name(node) in TRANSACTION_TIME):
             continue
-        if isinstance(node, NONDETERMINISTIC_NODES) or _function_name(node) in NONDETERMINISTIC:
+        if isinstance(node, NONDETERMINISTIC_NODES) or function_name(node) in NONDETERMINISTIC:
             raise IvmError(f"{what} uses the non-deterministic function {node.sql(dialect=DIALECT)}; "
                            "ivm needs the same result on every run")
         if _reads_catalog(node):
             raise IvmError(f"{what} reads DuckDB's catalog or settings ({node.sql(dialect=DIALECT)[:60]}), which "
                            "change outside the source tables; ivm could not keep it equal to a recompute")
-        if _function_name(node) in DYNAMIC_SQL:
-            raise IvmError(f"{what} calls {_function_name(node)}(), which names its tables in a string that ivm "
+        if function_name(node) in DYNAMIC_SQL:
+            raise IvmError(f"{what} calls {function_name(node)}(), which names its tables in a string that ivm "
                            "cannot follow; name them in FROM instead")
-        if _function_name(node) in EXTERNAL_ACCESS:
-            raise IvmError(f"{what} calls {_function_name(node)}(), which reads outside the database; "
+        if function_name(node) in EXTERNAL_ACCESS:
+            raise IvmError(f"{what} calls {function_name(node)}(), which reads outside the database; "
                            "load the data as a source table with `ivm load` instead")
         if isinstance(node, exp.TableSample) and node.args.get("seed") is None:
             raise IvmError(f"{what} samples rows without a seed ({node.sql(dialect=DIALECT).strip()}); "
@@ -108,7 +108,7 @@ CATALOG_SCHEMAS = {"information_schema", "pg_catalog"}
 
 
 def _reads_catalog(node: exp.Expression) -> bool:
-    name = _function_name(node)
+    name = function_name(node)
     if name in CATALOG_FUNCTIONS or name.startswith(("duckdb_", "pragma_")):
         return True
     return isinstance(node, exp.Table) and (node.text("db").lower() in CATALOG_SCHEMAS
@@ -327,12 +327,12 @@ def frozen_clock(predicate: exp.Expression, con) -> exp.Expression:
         True
     """
     clocks = [node for node in predicate.walk()
-              if isinstance(node, TRANSACTION_TIME_NODES) or _function_name(node) in TRANSACTION_TIME]
+              if isinstance(node, TRANSACTION_TIME_NODES) or function_name(node) in TRANSACTION_TIME]
     if not clocks:
         return predicate
     frozen = predicate.copy()
     clocks = [node for node in frozen.walk()
-              if isinstance(node, TRANSACTION_TIME_NODES) or _function_name(node) in TRANSACTION_TIME]
+              if isinstance(node, TRANSACTION_TIME_NODES) or function_name(node) in TRANSACTION_TIME]
     reads = ", ".join(f"CAST({n.sql(dialect=DIALECT)} AS VARCHAR), typeof({n.sql(dialect=DIALECT)})" for n in clocks)
     values = con.execute(f"SELECT {reads}").fetchall()[0]
     for position, node in enumerate(clocks):
