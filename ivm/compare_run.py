@@ -27,12 +27,12 @@ import duckdb
 import numpy as np
 
 from ivm import compare as bags
-from ivm.errors import IvmError, first_line
+from ivm.errors import IvmError
 from ivm.ml.export import training_set
 from ivm.ml import features as ml_features
 from ivm.plan.parse import frozen_clock, parse_predicate
 from ivm.sql import INTERNAL_SCHEMA, render
-from ivm.store.engine import Database, check_database_file
+from ivm.store.engine import Database, check_database_file, open_error
 
 RELATIVE = 1e-9
 
@@ -110,9 +110,7 @@ def _held(path: Path):
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:
-        if "lock" in str(error).lower():
-            raise IvmError(f"database {path} is in use by another process; close it and retry") from None
-        raise IvmError(f"cannot open database {path}: {first_line(error)}") from None
+        raise open_error(path, error) from None
     try:
         yield
     finally:

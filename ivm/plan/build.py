@@ -16,6 +16,7 @@ from sqlglot.errors import SqlglotError
 from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state
 from ivm.plan.column_types import duckdb_types
+from ivm.plan.lateral import relations_of
 from ivm.plan.normalise import qualified, names_visible_cte, unique, unused_name
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, RAW_SCHEMA, column, ident, internal_table
@@ -237,8 +238,7 @@ def _map_tables(query: exp.Query, relations: Mapping[str, str]) -> exp.Query:
 
 
 def _tables(select: exp.Select) -> list[exp.Expression]:
-    sources = [select.args["from_"].this] if select.args.get("from_") else []
-    return sources + [j.this for j in select.args.get("joins") or []]
+    return relations_of(select)
 
 
 def _fallback_reason(select: exp.Select) -> str | None:

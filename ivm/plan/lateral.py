@@ -84,12 +84,14 @@ def _rebound(select: exp.Select, names: set[str], added: dict[int, set[str]]) ->
     reads: renaming ``u.tag`` to ``t.tag`` there would reach that relation instead. (The derived tables this
     rewrite made, in ``added``, read the table itself.)"""
     for inner in select.find_all(exp.Select):
-        if inner is not select and id(inner.parent) not in added and any(relation.alias_or_name.lower() in names for relation in _relations(inner)):
+        if inner is not select and id(inner.parent) not in added \
+                and any(relation.alias_or_name.lower() in names for relation in relations_of(inner)):
             return True
     return any(cte.alias_or_name.lower() in names for cte in select.find_all(exp.CTE))
 
 
-def _relations(select: exp.Select) -> list[exp.Expression]:
+def relations_of(select: exp.Select) -> list[exp.Expression]:
+    """The relations of ``select``'s FROM and JOINs, in order."""
     first = select.args.get("from_")
     return ([first.this] if first is not None else []) + [j.this for j in select.args.get("joins") or []]
 
@@ -114,7 +116,7 @@ def _stars(select: exp.Select, names: set[str], adjacent: bool) -> str:
                 verdict = "expand"
     if verdict == "expand" and (any(j.args.get("using") or j.args.get("method")
                                     or (j.kind or "").upper() in ("SEMI", "ANTI") for j in select.args.get("joins") or [])
-                                or not all(r.alias_or_name for r in _relations(select))):
+                                or not all(r.alias_or_name for r in relations_of(select))):
         return "refuse"
     return verdict
 
@@ -125,7 +127,7 @@ def _expand_stars(select: exp.Select, relation: exp.Expression, function: exp.Ex
     at the function's place: ``*`` over ``t, o, UNNEST(t.tags) AS u(tag)`` becomes ``t.* EXCLUDE (tag), o.*,
     t.tag``, which reads the same after ``tag`` became a column of ``t``."""
     items = []
-    for other in _relations(select):
+    for other in relations_of(select):
         if other is function:
             items.extend(exp.alias_(exp.column(name, qualifier), exp.to_identifier(name)) for name in names)
         elif other is relation:

@@ -19,7 +19,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.simplify import simplify
 
 from ivm.errors import IvmError
-from ivm.plan.lateral import lateral_functions_as_columns
+from ivm.plan.lateral import lateral_functions_as_columns, relations_of
 from ivm.plan.state import unknown_aggregate
 from ivm.sql import DIALECT, column, deduplicated_names, ident
 
@@ -325,8 +325,7 @@ def _reads_own_relation(node: exp.Column, select: exp.Select, schema: Schema) ->
     (a correlated column is constant within the subquery: GROUP BY ALL does not group on it). A bare name in a
     subquery that no relation of known columns has, next to relations whose columns are unknown here, cannot be
     told apart and is refused."""
-    relations = [select.args["from_"].this] if select.args.get("from_") else []
-    relations += [j.this for j in select.args.get("joins") or []]
+    relations = relations_of(select)
     if node.table:
         return node.table.lower() in {r.alias_or_name.lower() for r in relations}
     if select.find_ancestor(exp.Select) is None:

@@ -73,11 +73,20 @@ def check_database_file(path: str) -> None:
             raise IvmError(f"{path} is not a DuckDB database file")
 
 
+def open_error(path, error: duckdb.Error) -> IvmError:
+    """The one-line error for a database DuckDB would not open (another process holding its lock, mostly)."""
+    if isinstance(error, duckdb.IOException) and "lock" in str(error).lower():
+        return IvmError(f"database {path} is in use by another process; close it and retry")
+    return IvmError(f"cannot open database {path}: {first_line(error)}")
+
+
 def _blank(path: Path) -> bool:
-    """Whether a file holds nothing but white space (a CSV of blank lines loads as one NULL column)."""
-    if not path.is_file() or path.stat().st_size > 1 << 16 or _is_parquet(path):
-        return path.is_file() and path.stat().st_size == 0
-    return not path.read_bytes().strip()
+    """Whether a file holds nothing but white space (a CSV of blank lines loads as one NULL column); only
+    small CSV files are read to tell."""
+    size = path.stat().st_size
+    if size == 0:
+        return True
+    return size <= 1 << 16 and not _is_parquet(path) and not path.read_bytes().strip()
 
 
 def _open_only(method):
@@ -109,12 +118,8 @@ class Database:
         check_database_file(self.path)
         try:
             self.con = duckdb.connect(self.path)
-        except duckdb.IOException as error:
-            if "lock" in str(error).lower():
-                raise IvmError(f"database {self.path} is in use by another process; close it and retry") from None
-            raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
         except duckdb.Error as error:
-            raise IvmError(f"cannot open database {self.path}: {first_line(error)}") from None
+            raise open_error(self.path, error) from None
         try:
             self._open(key)
         except BaseException:
@@ -179,12 +184,15 @@ class Database:
     def _replan(self) -> None:
         self._templates.clear()
         self.plans = {}
+        macros = self._user_macros()
         for name, sql, fallback in catalog.views(self.con):
             query = sqlglot.parse_one(sql, read=DIALECT)
-            self.plans[name] = self._plan(name, query, sql, fallback)
+            self.plans[name] = self._plan(name, query, sql, macros, fallback)
             self._add_to_schema(name)
 
-    def _plan(self, name: str, query: exp.Query, sql: str, fallback: str | None = None) -> ViewPlan:
+    def _plan(self, name: str, query: exp.Query, sql: str, macros: dict[str, str],
+              fallback: str | None = None) -> ViewPlan:
+        """``macros``: :meth:`_user_macros`, read once per deployment (a read costs ~35 ms)."""
         schema = self._schema()
         unknown = sorted(referenced_relations(query) - set(schema))
         if unknown:
@@ -197,9 +205,9 @@ class Database:
                 if "Function with name" in str(error) else ""
             raise IvmError(f"view {name}: {first_line(error)}{hint}") from None
         columns = deduplicated_names([row[0] for row in described])
-        macros = macros_called(query, self._user_macros(), schema)
-        if macros is not None:
-            called, reads = macros
+        called_macros = macros_called(query, macros, schema)
+        if called_macros is not None:
+            called, reads = called_macros
             reason = f"calls {called}, a macro defined in this database, whose body the planner does not see"
             return fallback_plan(name, query, columns, fallback or reason, sql, reads)
         if fallback:
@@ -421,10 +429,11 @@ class Database:
         self._begin()
         try:
             built = {}
+            macros = self._user_macros()
             for definition in reported(definitions, progress, lambda d: d.name):
                 current = definition.name
                 fallback = fallbacks.get(current)
-                plan = self._plan(current, definition.query, definition.sql, fallback)
+                plan = self._plan(current, definition.query, definition.sql, macros, fallback)
                 self._check_names(plan)
                 built[current] = self._build(plan)
                 self._expose(plan)
