@@ -108,8 +108,10 @@ def _stars(select: exp.Select, names: set[str], adjacent: bool) -> str:
             if isinstance(star.parent, exp.AggFunc) or star.find_ancestor(exp.Select) is not select:
                 continue  # count(*), or a star of a subquery
             if isinstance(star.parent, exp.Column) and star.parent.table:
-                if star.parent.table.lower() in names:
-                    return "refuse"
+                if star.parent.table.lower() in names:  # t.* / u.*: written out below
+                    if star.parent is not item or any(star.args.get(key) for key in star.arg_types):
+                        return "refuse"
+                    verdict = "expand"
             elif not adjacent:
                 if star is not item or any(star.args.get(key) for key in star.arg_types):
                     return "refuse"
@@ -135,9 +137,19 @@ def _expand_stars(select: exp.Select, relation: exp.Expression, function: exp.Ex
                                     table=exp.to_identifier(qualifier)))
         else:
             items.append(exp.Column(this=exp.Star(), table=exp.to_identifier(other.alias_or_name)))
+    alias = function.args["alias"].name.lower()
     expressions = []
     for item in select.expressions:
-        expressions.extend([i.copy() for i in items] if isinstance(item, exp.Star) else [item])
+        star = isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
+        if isinstance(item, exp.Star):
+            expressions.extend(i.copy() for i in items)
+        elif star and item.table.lower() == qualifier.lower():  # t.*: the table's own columns only
+            expressions.append(exp.Column(this=exp.Star(except_=[exp.column(n) for n in names]),
+                                          table=exp.to_identifier(qualifier)))
+        elif star and item.table.lower() == alias:  # u.*: the function's columns
+            expressions.extend(exp.alias_(exp.column(n, qualifier), exp.to_identifier(n)) for n in names)
+        else:
+            expressions.append(item)
     select.set("expressions", expressions)
 
 
