@@ -40,12 +40,13 @@ def rows_needed(stages) -> set[str]:
 
 
 def ids_needed(stages) -> set[str]:
-    """Relations whose deleted ids these stages read; also an aggregate's source that is not an SPJ
-    stage (DISTINCT over an aggregate): its rows are captured by id."""
+    """Relations whose deleted ids these stages read; also an aggregate's source that is an aggregate
+    (DISTINCT over an aggregate): its replaced groups are captured by id. Other aggregate sources hand
+    their aggregate the leaving rows themselves (``Change.gone``), which is all it reads."""
     kinds = {stage.name: stage for stage in stages}
     needed = {name for stage in stages if isinstance(stage, MORE_STAGES) for name in stage.inputs}
     needed |= {stage.source for stage in stages if isinstance(stage, AggregateStage)
-               and isinstance(kinds.get(stage.source), (AggregateStage, RecomputeStage, *MORE_STAGES))}
+               and isinstance(kinds.get(stage.source), AggregateStage)}
     return needed
 
 
@@ -116,14 +117,7 @@ class CoverageRules:
         if stage.name in self.readers_need_rows:
             sql = _sql(stage, ("capture", key), lambda: diff.temporary(slot("out"), diff.rows_where(stage, condition())))
             gone = self._capture(sql, tables, ids)
-            found = self._ids_of(_sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
-                exp.Table(this=ident(slot("gone"))))), {"gone": _quoted(gone)})
-            if not len(found):
-                return RidSet(), gone
-            delete = _sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
-                this=diff.in_table(column(RID), slot("gone")))))
-            count = self._run(delete, {"gone": _quoted(gone)}).fetchall()[0][0]
-            return RidSet(count=int(count)) if stage.name not in self.read else self.rid_set(found), gone
+            return self._delete_captured(stage, gone), gone
         if stage.name in self.read:
             found = self._ids_of(_sql(stage, ("ids", key), lambda: exp.select(column(RID)).from_(
                 internal_table(stage.name)).where(condition())), tables, ids)
@@ -138,26 +132,46 @@ class CoverageRules:
         count = self._run(delete, tables, ids).fetchall()[0][0]
         return RidSet(count=int(count)), None
 
+    def _delete_captured(self, stage: Stage, gone: str) -> RidSet:
+        """Delete the stage rows copied into temporary table ``gone``; their ids when a reader matches ids,
+        else only their number (the copy is what readers of values read)."""
+        found = None
+        if stage.name in self.read:
+            found = self._ids_of(_sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
+                exp.Table(this=ident(slot("gone"))))), {"gone": _quoted(gone)})
+            if not len(found):
+                return RidSet()
+        delete = _sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
+            this=diff.in_table(column(RID), slot("gone")))))
+        count = int(self._run(delete, {"gone": _quoted(gone)}).fetchall()[0][0])
+        return self.rid_set(found) if found is not None else RidSet(count=count)
+
     def _combine(self, removed: list[tuple[RidSet, str | None]], inserted: list[RidSet]):
         from ivm.store.maintain import Change
 
-        ids, count, gones = [], 0, []
-        for rid_set, gone in removed:
-            count += rid_set.count
-            if rid_set.values or rid_set.relation:
-                ids.append(self._values(rid_set))
-            if gone:
-                gones.append(gone)
-        deleted = self.rid_set(np.concatenate(ids)) if ids else RidSet(count=count)
+        with_ids = [rid_set for rid_set, _ in removed if rid_set.values or rid_set.relation]
+        gones = [gone for _, gone in removed if gone]
+        count = sum(rid_set.count for rid_set, _ in removed)
+        if len(with_ids) == 1 and all(not r.count for r, _ in removed if r is not with_ids[0]):
+            deleted = with_ids[0]  # one part removed rows: its id set as it is, not read back and copied
+        elif with_ids:
+            deleted = self.rid_set(np.concatenate([self._values(r) for r in with_ids]))
+        else:
+            deleted = RidSet(count=count)
         gone = gones[0] if len(gones) == 1 else None
         if len(gones) > 1:
             query = exp.select(exp.Star()).from_(exp.Table(this=ident(gones[0])))
             for other in gones[1:]:
                 query = exp.union(query, exp.select(exp.Star()).from_(exp.Table(this=ident(other))), distinct=False)
             gone = self.capture(query)
-        new = [self._values(r) for r in inserted if r.values or r.relation]
+        new = [r for r in inserted if r.values or r.relation]
         added = sum(r.count for r in inserted)
-        inserted_set = self.rid_set(np.concatenate(new)) if new else RidSet(count=added)
+        if len(new) == 1 and all(not r.count for r in inserted if r is not new[0]):
+            inserted_set = new[0]
+        elif new:
+            inserted_set = self.rid_set(np.concatenate([self._values(r) for r in new]))
+        else:
+            inserted_set = RidSet(count=added)
         return Change(deleted=deleted, inserted=inserted_set, gone=_quoted(gone) if gone else None)
 
     def _values(self, rid_set: RidSet) -> np.ndarray:
@@ -204,13 +218,7 @@ class CoverageRules:
             gone = self._capture(_sql(stage, ("gone-rows",), lambda: diff.temporary(slot("out"), exp.select(
                 exp.Star()).from_(exp.Table(this=ident(slot("old")))).where(exp.In(
                     this=column(RID), query=exp.Subquery(this=gone_ids()))))), pair)
-            found = self._ids_of(_sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
-                exp.Table(this=ident(slot("gone"))))), {"gone": _quoted(gone)})
-            if not len(found):
-                return RidSet(), gone
-            self._run(_sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
-                this=diff.in_table(column(RID), slot("gone"))))), {"gone": _quoted(gone)})
-            return (self.rid_set(found) if stage.name in self.read else RidSet(count=len(found))), gone
+            return self._delete_captured(stage, gone), gone
         if stage.name in self.read:
             rid_set = self.rid_set(self._ids_of(_sql(stage, ("gone-ids",), gone_ids), pair))
             if rid_set:
