@@ -115,6 +115,20 @@ def deploy(db, views_file):
 
 @cli.command()
 @click.argument("db")
+@click.argument("views", nargs=-1, required=True, metavar="VIEW...")
+@click.option("--json", "as_json", is_flag=True, help="Print the dropped views as JSON.")
+def drop(db, views, as_json):
+    """Stop maintaining deployed VIEWs and remove them (their tables, lineage and indexes), in one transaction.
+
+    Refused while another view or a feature set reads one of them: name those views too, or drop them first.
+    To redefine a view instead, deploy CREATE OR REPLACE VIEW."""
+    with _open(db) as database:
+        dropped = database.drop(*views)
+    _emit({"dropped": dropped}, as_json, "\n".join(f"dropped {name}" for name in dropped))
+
+
+@cli.command()
+@click.argument("db")
 @click.option("--from", "table", required=True, help="Source table to delete from.")
 @click.option("--where", "predicate", required=True, help="SQL boolean expression selecting the rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

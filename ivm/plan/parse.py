@@ -59,6 +59,7 @@ class ViewDefinition:
     name: str
     query: exp.Query
     sql: str
+    replace: bool = False  # CREATE OR REPLACE VIEW: a deployed view of that name is redefined
 
 
 def function_name(node: exp.Expression) -> str:
@@ -189,7 +190,7 @@ def parse_views(text: str) -> list[ViewDefinition]:
             query = _renamed(query, renamed)
             sql = _renamed(exp.Placeholder(this="__raw"), renamed).sql(dialect=DIALECT).replace(
                 "($__raw)", f"({sql})")  # the user's text inside, so unaliased columns keep DuckDB's names
-        views.append(ViewDefinition(name=name, query=query, sql=sql))
+        views.append(ViewDefinition(name=name, query=query, sql=sql, replace=bool(statement.args.get("replace"))))
     if not views:
         raise IvmError("the view file contains no CREATE VIEW statement")
     names = [v.name for v in views]

@@ -56,4 +56,8 @@ def add_view(con, name: str, sql: str, fallback: str | None = None) -> None:
     con.execute(f"INSERT INTO {VIEWS} VALUES (?, ?, ?, now(), ?)", [name, position, sql, fallback])
 
 
-__all__ = ["RID", "ensure", "sources", "views", "columns", "add_source", "add_view"]
+def remove_view(con, name: str) -> None:
+    con.execute(f"DELETE FROM {VIEWS} WHERE name = ?", [name])
+
+
+__all__ = ["RID", "ensure", "sources", "views", "columns", "add_source", "add_view", "remove_view"]

@@ -70,6 +70,12 @@ def record_rebuilds(con, seconds: dict[str, float], commit: float = 0.0) -> None
         pass
 
 
+def forget(con, view: str) -> None:
+    """Drop the stored rebuild cost of a view that is dropped (or replaced: its new definition is measured
+    when it is built)."""
+    con.execute(f"DELETE FROM {COSTS} WHERE view = ?", [view])
+
+
 def rebuild_seconds(con) -> dict[str, float]:
     return dict(con.execute(f"SELECT view, rebuild_seconds FROM {COSTS}").fetchall())
 

@@ -415,19 +415,26 @@ class Database:
         definitions = parse_views(sql)
         theirs = self._users_own_relations()
         for definition in definitions:
+            if definition.name in self.plans and not definition.replace:
+                raise IvmError(f"view {definition.name} is deployed already; to redefine it write CREATE OR REPLACE "
+                               f"VIEW {definition.name} (or drop it first: ivm drop DB {definition.name})")
             if definition.name in self.plans:
-                raise IvmError(f"view {definition.name} is deployed already; ivm cannot replace or drop a deployed "
-                               "view yet: deploy the new definition under another name")
-            if definition.name in self.sources or definition.name in theirs:
+                pass  # replaced below, inside the deployment's transaction
+            elif definition.name in self.sources or definition.name in theirs:
                 raise IvmError(f"{definition.name} already exists in this database")
             if definition.name.startswith("__"):
                 raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
             if '"' in definition.name:
                 raise IvmError(f"view name {definition.name!r} contains a double quote; choose another name")
+        replaced = [name for name in reversed(self.plans) if name in {d.name for d in definitions}]
+        self._check_droppable(set(replaced), "replacing")
         planned = dict(self.plans)
         current = None
         self._begin()
         try:
+            for name in replaced:  # readers first; the new definitions are built from scratch below
+                self._drop_plan(name)
+            self._forget_plans(replaced)
             built = {}
             macros = self._user_macros()
             for definition in reported(definitions, progress, lambda d: d.name):
@@ -459,6 +466,78 @@ class Database:
         with _after_commit("the deployment"):
             self._checkpoint_if_due()
         return [d.name for d in definitions]
+
+    # -- drop --------------------------------------------------------------------------------------
+    @_open_only
+    def drop(self, *views: str) -> list[str]:
+        """Stop maintaining the deployed ``views`` and remove them: their tables, lineage and indexes, and
+        the view users read; in one transaction (all or none).
+
+        Refused while a view not named here, or a feature set, reads one of them: name the readers too
+        (views) or drop them first (``ivm features DB --drop NAME``). Sources are never dropped. Returns
+        the dropped views, readers first."""
+        if not views:
+            raise IvmError("name at least one view to drop")
+        names = []
+        for view in views:
+            if not isinstance(view, str):
+                raise IvmError(f"a view name must be text, not {type(view).__name__}")
+            name = view.lower()
+            if name not in self.plans:
+                if name in self.sources:
+                    raise IvmError(f"{view} is a source table, not a view; ivm does not drop sources")
+                raise IvmError(f"{view} is not a deployed view; views: {', '.join(self.plans) or 'none'}")
+            if name not in names:
+                names.append(name)
+        self._check_droppable(set(names), "dropping")
+        order = [name for name in reversed(self.plans) if name in names]  # readers before what they read
+        self._begin()
+        try:
+            for name in order:
+                self._drop_plan(name)
+            self._commit()
+        except duckdb.Error as error:
+            self._rollback()
+            raise IvmError(f"cannot drop {', '.join(order)}: {first_line(error)}; nothing was dropped") from None
+        except BaseException as error:
+            self._rollback()
+            raise _as_interrupt(error, "the drop was rolled back, nothing dropped") from None
+        self._forget_plans(order)
+        with _after_commit("the drop"):
+            self._checkpoint_if_due()
+        return order
+
+    def _check_droppable(self, names: set[str], doing: str) -> None:
+        """Refuse to remove ``names`` while a view outside them or a feature set reads one of them."""
+        readers = self._readers()
+        for name in [n for n in self.plans if n in names]:
+            outside = sorted(readers.get(name, set()) - names)
+            if outside and doing == "replacing":
+                raise IvmError(f"view {outside[0]} reads view {name}; replace it in the same file too (CREATE OR "
+                               f"REPLACE VIEW {outside[0]} after {name}), or drop it first")
+            if outside:
+                raise IvmError(f"view {outside[0]} reads view {name}; dropping {name} would leave it reading "
+                               f"nothing: drop it too (ivm drop DB {' '.join([*outside, name])}), or first")
+        for feature_set, fs in ml_features.sets(self).items():
+            if fs.spec.source in names:
+                raise IvmError(f"feature set {feature_set} reads view {fs.spec.source}; drop it first "
+                               f"(ivm features DB --drop {feature_set})")
+
+    def _drop_plan(self, name: str) -> None:
+        """Inside a transaction: remove view ``name``'s exposed view, stage tables (their indexes go with
+        them), verbatim-text views and bookkeeping."""
+        self.con.execute(f"DROP VIEW IF EXISTS main.{quoted_identifier(name)}")
+        for stage in reversed(self.plans[name].stages):
+            self.con.execute(f"DROP TABLE IF EXISTS {render(internal_table(stage.name))}")
+            self.con.execute(f"DROP VIEW IF EXISTS {render(raw_view(stage.name))}")
+        catalog.remove_view(self.con, name)
+        costs.forget(self.con, name)
+
+    def _forget_plans(self, names) -> None:
+        for name in names:
+            self.plans.pop(name, None)
+        self._templates.clear()
+        self._schema_cache = None
 
     def _users_own_relations(self) -> set[str]:
         """Tables and views in ``main`` (the user's, and ivm's exposed sources and views)."""
