@@ -64,6 +64,9 @@ def load(db, sources, no_header, column_specs, replace, csv_specs):
             raise IvmError(f"expected NAME=PATH, got {spec!r}")
         pairs.append((name, path))
     csv = dict(csv_options.parse_cli(spec) for spec in csv_specs)  # before the file is opened (or created)
+    for name, path in pairs:  # before ivm's bookkeeping is set up in DB (a DuckDB file of the user's, maybe)
+        if not Path(path).is_file():
+            raise IvmError(f"file {path} does not exist" if not Path(path).exists() else f"{path} is not a file")
     created = db != ":memory:" and not Path(db).exists()
     try:
         with _open(db, create=True) as database:
@@ -278,7 +281,7 @@ def export(db, name, fmt, out, as_json):
 
 @cli.command()
 @click.argument("db")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Only the latest N entries.")
+@click.option("--limit", type=click.IntRange(min=0, max=2**62), default=None, help="Only the latest N entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the log as JSON.")
 def log(db, limit, as_json):
     """Show the audit log: every deletion, with rows removed per source, view and feature set."""
@@ -325,7 +328,7 @@ def rewrite(ctx):
 
 
 @cli.command()
-@click.option("--customers", default=20_000, show_default=True, type=int, help="Customers to generate (10 mails each).")
+@click.option("--customers", default=20_000, show_default=True, type=click.IntRange(min=10, max=10**8), help="Customers to generate (10 mails each).")
 @click.option("--out", "out_dir", default="ivm-demo", show_default=True,
               help="Folder for the data, the rewrite and the database.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated data.")
@@ -345,39 +348,55 @@ def demo(customers, out_dir, seed, as_json):
     sys.exit(0 if summary["equal"] else 1)
 
 
+def _one_line(text: str) -> str:
+    """A message on one line: names from the user's files may hold line breaks."""
+    return " ".join(str(text).split("\n")).strip()
+
+
 def main(argv=None) -> None:
     try:
-        cli.main(args=argv, standalone_mode=False)
+        try:
+            cli.main(args=argv, standalone_mode=False)
+        except RecursionError:  # sqlglot's recursive parser on deeply nested input (1,000 ORs)
+            raise IvmError("the SQL nests too deeply for ivm's parser (thousands of AND/OR terms?); "
+                           "write it shorter, e.g. with IN (...)") from None
     except IvmError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"error: {_one_line(error)}", err=True)
         sys.exit(2)
-    except (KeyboardInterrupt, click.exceptions.Abort, RuntimeError) as stop:
+    except (KeyboardInterrupt, click.exceptions.Abort) as stop:
         interrupt = stop.__cause__ if isinstance(stop, click.exceptions.Abort) else stop  # click wraps Ctrl-C
-        if isinstance(stop, RuntimeError) and not interrupted(stop):
-            raise
-        if not interrupted(interrupt):
-            click.echo("aborted", err=True)
-            sys.exit(1)
-        # what happened to the change, in one line
-        notes = "; ".join(getattr(interrupt, "__notes__", [])) or \
-            "whether the change committed is not known: `ivm verify` and `ivm log` tell"
-        click.echo(f"interrupted: {notes}", err=True)
-        sys.exit(130)
+        _interrupted(interrupt)
     except click.ClickException as error:
-        error.show()
+        hint = ""
+        if isinstance(error, click.UsageError) and error.ctx is not None:
+            hint = f" (see {error.ctx.command_path} --help)"
+        click.echo(f"error: {_one_line(error.format_message())}{hint}", err=True)
         sys.exit(2)
     except UnicodeDecodeError as error:  # a file of the user's in another encoding
         click.echo(f"error: a file is not UTF-8 text ({error.reason} at offset {error.start}); save it as UTF-8",
                    err=True)
         sys.exit(2)
     except Exception as error:  # a bug in ivm, not the user's mistake: one line unless asked for the traceback
+        if isinstance(error, RuntimeError) and interrupted(error):
+            _interrupted(error)
         if os.environ.get("IVM_DEBUG"):
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        message = _one_line(str(error).strip().splitlines()[0]) if str(error).strip() else ""
         click.echo(f"internal error (a bug in ivm; please report it): {type(error).__name__}: {message}; "
                    "a deletion, deploy or load that failed was rolled back. IVM_DEBUG=1 shows the traceback",
                    err=True)
         sys.exit(1)
+
+
+def _interrupted(interrupt: BaseException | None) -> None:
+    """Exit after Ctrl-C / SIGTERM, saying in one line what happened to the change."""
+    if interrupt is None or not interrupted(interrupt):
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    notes = "; ".join(getattr(interrupt, "__notes__", [])) or \
+        "whether the change committed is not known: `ivm verify` and `ivm log` tell"
+    click.echo(f"interrupted: {_one_line(notes)}", err=True)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

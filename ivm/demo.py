@@ -434,13 +434,31 @@ class _Progress:
             self.bar.advance(self.task)
 
 
+MARKER = ".ivm-demo"  # written into the output folder: its OUR_FILES are the demo's, to replace
+
+
+def _earlier_summary(path: Path) -> bool:
+    """Whether ``path`` is the summary of a demo run from before the marker existed."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and {"customers", "seed", "out"} <= set(summary)
+
+
 def _clear(out: Path) -> None:
-    """Remove what an earlier demo run left in ``out`` (only the demo's own files)."""
+    """Remove what an earlier demo run left in ``out`` (only the demo's own files, and only where an earlier
+    demo left its marker: a folder of the user's named ``data`` is not ours to delete)."""
+    present = [name for name in OUR_FILES if (out / name).exists() or (out / name).is_symlink()]
+    if present and not (out / MARKER).is_file() and not _earlier_summary(out / "summary.json"):
+        raise IvmError(f"{out} already holds {', '.join(present)}, not made by ivm demo; choose another --out "
+                       "(the demo replaces these)")
+    (out / MARKER).write_text("files of `ivm demo`; the next run replaces them\n")
     for name in OUR_FILES:
         path = out / name
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
             path.unlink()
 
 

@@ -290,6 +290,7 @@ def _record(con, temporary: str, source: str, summary: dict, files: list[dict], 
             stored = mine
         else:
             stored = {"request": {"command": "purge"}, "created_at": completed, "completed_at": completed,
+                      "deleted": {"sources": {}, "views": {}},  # a purge alone deletes no rows itself
                       "files": files, "fingerprints": summary, "purge": purge_info,
                       "completes": [r["id"] for r in waiting]}
             receipts.add(con, stored, "complete", table)

@@ -30,7 +30,7 @@ def load_module(path: Path, what: str) -> ModuleType:
 def read_text(path: Path, what: str) -> str:
     """The text of a file the user wrote (views, a feature spec), which must be UTF-8 (ASCII is)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is no SQL
     except UnicodeDecodeError as error:
         raise IvmError(f"{what} {path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
                        f"{error.start}); save it as UTF-8") from None

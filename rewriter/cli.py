@@ -55,13 +55,17 @@ def command(script, source_specs, column_specs, result_var, result_file, columns
     pipeline = load_script(script)
     sources = source_files.resolve(list(source_specs), pipeline, source_files.column_specs(column_specs))
     out = Path(out_dir)
+    transcript = client.Transcript(None)  # until the output folder is cleared: a bad --replay changes nothing
+    endpoint = client.endpoint(replay=replay, record=record, settings=settings, transcript=transcript)
     try:
         out.mkdir(parents=True, exist_ok=True)
         clear_outputs(out)
+        transcript = client.Transcript(out / "transcript.jsonl")
     except OSError as error:
         raise RewriteError(f"cannot use {out} as the output folder: {error.strerror or error}") from None
-    transcript = client.Transcript(out / "transcript.jsonl")
-    endpoint = client.endpoint(replay=replay, record=record, settings=settings, transcript=transcript)
+    endpoint.transcript = transcript
+    if hasattr(endpoint, "inner"):  # a Recorder around the live endpoint
+        endpoint.inner.transcript = transcript
     sandbox = Sandbox(script=pipeline, sources=tuple(sources), result=spec, timeout=script_timeout)
     outcome = run(script=pipeline, sources=sources, spec=spec, sandbox=sandbox, endpoint=endpoint,
                   transcript=transcript, out=out, max_rounds=max_rounds, seed=seed, use_variants=not no_variants,

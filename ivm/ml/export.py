@@ -119,6 +119,10 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
     if fmt not in FORMATS:
         raise IvmError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     out = Path(out)
+    if db.path != ":memory:":
+        database = Path(db.path).resolve()
+        if out.resolve() in (database, Path(f"{database}.wal")):
+            raise IvmError(f"{out} is the database file (or its WAL); export to another path")
     start = time.perf_counter()
     if fmt == "npy":
         data = training_set(db, name)

@@ -125,10 +125,40 @@ def _refuse_whole_view_fallbacks(query: exp.Query) -> None:
     for select in query.find_all(exp.Select):
         if _comma_before_right_join(select):
             raise IvmError("a comma before a RIGHT/FULL JOIN has no delta rule yet (DuckDB binds the JOIN first)")
+        if _merged_key_joined_again(select):
+            raise IvmError("USING / NATURAL after a RIGHT or FULL JOIN joins on the merged key COALESCE(left, right); "
+                           "that has no delta rule yet")
+    if query.find(exp.Columns) is not None:
+        raise IvmError("COLUMNS(...) has no delta rule yet (its columns are chosen when DuckDB binds the query)")
+    operation = next((o for o in query.find_all(exp.Union, exp.Intersect, exp.Except)
+                      if not (isinstance(o, exp.Union) and o.args.get("distinct") is False)), None)
+    if operation is not None and query.find(exp.Collate) is not None:
+        raise IvmError(f"COLLATE in a view with {operation.key.upper()} (a collation in any branch sets how all "
+                       "branches compare) has no delta rule yet")
     for limit in query.find_all(exp.Limit):
         options = limit.args.get("limit_options")
         if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
             raise IvmError("LIMIT ... PERCENT / WITH TIES has no delta rule yet")
+
+
+def _merged_key_joined_again(select: exp.Select) -> bool:
+    """Whether a USING or NATURAL join follows a RIGHT or FULL join in ``select``'s FROM: DuckDB joins it on the
+    merged key COALESCE(left.k, right.k), where qualifying the columns would name one side's k.
+
+    Example:
+        >>> import sqlglot
+        >>> _merged_key_joined_again(sqlglot.parse_one("SELECT * FROM a RIGHT JOIN b USING (k) JOIN c USING (k)"))
+        True
+        >>> _merged_key_joined_again(sqlglot.parse_one("SELECT * FROM a LEFT JOIN b USING (k) JOIN c USING (k)"))
+        False
+    """
+    outer = False
+    for join in select.args.get("joins") or []:
+        if outer and (join.args.get("using") or (join.kind or "").upper() == "NATURAL"
+                      or (join.args.get("method") or "").upper() == "NATURAL"):
+            return True
+        outer = outer or (join.side or "").upper() in ("RIGHT", "FULL")
+    return False
 
 
 def _comma_before_right_join(select: exp.Select) -> bool:

@@ -14,6 +14,7 @@ from typing import Mapping
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.eliminate_subqueries import eliminate_subqueries
+import sqlglot.optimizer.merge_subqueries as _merging
 from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.simplify import simplify
@@ -39,7 +40,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
         query = _set_returning_lookups_as_derived_tables(query)
-        query = merge_subqueries(eliminate_subqueries(_by_position(query)))
+        query = _merged(eliminate_subqueries(_by_position(query)))
     except SqlglotError as error:
         raise IvmError(f"view {name}: {str(error).splitlines()[0]}") from None
     row = _whole_row(query)
@@ -48,6 +49,53 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     if query.find(exp.TableSample):  # the stored tables would lose it; the sample is drawn again anyway
         raise IvmError("USING SAMPLE / TABLESAMPLE has no delta rule")
     return query
+
+
+def _merged(query: exp.Query) -> exp.Query:
+    """sqlglot's merging of derived tables and CTEs into the query reading them, except one on the null-padded
+    side of an outer join whose output is not plain columns: ``c LEFT JOIN (SELECT cid, 1 AS one FROM o) s``
+    merged would compute ``1`` above the join, where a padded row must read NULL (sqlglot merges it). Such a
+    relation stays a CTE, which becomes a stage of its own."""
+    mergeable = getattr(_merging, "_mergeable", None)
+    if mergeable is None:  # another sqlglot: merging nothing is always right, only more stages
+        return query
+
+    def guarded(outer_scope, inner_scope, *args, **kwargs) -> bool:
+        from_or_join = args[-1] if args else kwargs.get("from_or_join")
+        return mergeable(outer_scope, inner_scope, *args, **kwargs) and not _padded_with_values(
+            outer_scope.expression, inner_scope.expression.unnest(), from_or_join)
+    _merging._mergeable = guarded
+    try:
+        return merge_subqueries(query)
+    finally:
+        _merging._mergeable = mergeable
+
+
+def _padded_with_values(outer: exp.Expression, inner: exp.Expression, relation: exp.Expression | None) -> bool:
+    """Whether ``relation`` (the FROM or a JOIN of ``outer`` reading ``inner``) can be null-padded by an outer
+    join while ``inner`` outputs something other than plain columns (a constant, COALESCE, CASE, ...).
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT * FROM c LEFT JOIN (SELECT k, 1 AS one FROM o) s ON s.k = c.k")
+        >>> join = q.args["joins"][0]
+        >>> _padded_with_values(q, join.this.this, join), _padded_with_values(q, join.this.this, q.args["from_"])
+        (True, False)
+    """
+    if not isinstance(outer, exp.Select) or not isinstance(inner, exp.Select) or relation is None:
+        return False
+    if all(isinstance(item.unalias(), exp.Column) for item in inner.selects):
+        return False
+    joins = list(outer.args.get("joins") or [])
+    if relation is outer.args.get("from_"):
+        position = 0
+    else:
+        found = [i for i, join in enumerate(joins) if join is relation]
+        if not found:
+            return True  # somewhere we do not follow: keep it apart
+        position = found[0] + 1
+    own = joins[position - 1].side.upper() if position else ""
+    return own in ("LEFT", "FULL") or any(join.side.upper() in ("RIGHT", "FULL") for join in joins[position:])
 
 
 def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
@@ -498,7 +546,7 @@ def _semi_joins_as_exists(query: exp.Query) -> exp.Query:
         ...                                         read="duckdb")).sql("duckdb")
         'SELECT t.a FROM t WHERE t.b > 0 AND NOT EXISTS(SELECT 1 FROM u WHERE t.a = u.a)'
     """
-    for select in list(query.find_all(exp.Select)):
+    for select in reversed(list(query.find_all(exp.Select))):  # inner first: an outer join copies them
         joins = list(select.args.get("joins") or [])
         for position, join in enumerate(joins):
             kind = (join.kind or "").upper()

@@ -44,8 +44,15 @@ EXTERNAL_ACCESS = {
     "read_ndjson", "read_text", "read_blob", "glob", "sniff_csv", "getenv",
     "iceberg_scan", "delta_scan", "sqlite_scan", "postgres_scan", "mysql_scan", "read_xlsx",
 }
+# ... and the families they belong to (read_single_csv_file, read_duckdb, parquet_metadata, ...)
+EXTERNAL_PREFIXES = ("read_", "parquet_", "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "sniff_",
+                     "arrow_scan", "python_arrow_scan", "pandas_scan")
+# Functions that change DuckDB's state or write files (profiling and log output, checkpoints, the grammar).
+SIDE_EFFECTS = {"write_log", "truncate_duckdb_logs", "checkpoint", "force_checkpoint", "add_grammar_extension",
+                "remove_grammar_extension"}
+SIDE_EFFECT_PREFIXES = ("enable_", "disable_")
 # Functions that run SQL or name tables given as strings: what they read is known only when they run.
-DYNAMIC_SQL = {"query", "query_table"}
+DYNAMIC_SQL = {"query", "query_table", "json_execute_serialized_sql"}
 
 WRITING_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Command,
                  exp.Merge, exp.Copy, exp.Attach, exp.Detach, exp.Use, exp.Pragma, exp.Set, exp.Transaction,
@@ -87,7 +94,10 @@ def check_read_only(tree: exp.Expression, what: str, *, clock: bool = False) -> 
         if function_name(node) in DYNAMIC_SQL:
             raise IvmError(f"{what} calls {function_name(node)}(), which names its tables in a string that ivm "
                            "cannot follow; name them in FROM instead")
-        if function_name(node) in EXTERNAL_ACCESS:
+        if function_name(node) in SIDE_EFFECTS or function_name(node).startswith(SIDE_EFFECT_PREFIXES):
+            raise IvmError(f"{what} calls {function_name(node)}(), which changes DuckDB's state or writes files; "
+                           "it may only read data")
+        if function_name(node) in EXTERNAL_ACCESS or function_name(node).startswith(EXTERNAL_PREFIXES):
             raise IvmError(f"{what} calls {function_name(node)}(), which reads outside the database; "
                            "load the data as a source table with `ivm load` instead")
         if isinstance(node, exp.TableSample) and node.args.get("seed") is None:
@@ -120,8 +130,36 @@ _OPERATORS = {"EQ": "=", "NEQ": "<>", "GT": ">", "GTE": ">=", "LT": "<", "LTE": 
               "Mul": "*", "Div": "/", "And": "AND", "Or": "OR", "Not": "NOT", "Like": "LIKE", "ILike": "ILIKE"}
 
 
+def typed_literals_parenthesised(text: str) -> str:
+    """``DATE '2024-03-10'::VARCHAR`` as ``(DATE '2024-03-10')::VARCHAR``, which is how DuckDB reads it; sqlglot
+    reads ``DATE ('2024-03-10'::VARCHAR)``, a DATE where DuckDB has a VARCHAR (the same for TIMESTAMP, TIME,
+    INTEGER, BLOB, ... literals; INTERVAL it reads right). Found by tokens, so strings and comments are safe.
+
+    Example:
+        >>> typed_literals_parenthesised("SELECT DATE '2024-03-10'::VARCHAR, x::DATE, CAST(y AS DATE) FROM t")
+        "SELECT (DATE '2024-03-10')::VARCHAR, x::DATE, CAST(y AS DATE) FROM t"
+    """
+    try:
+        tokens = _DUCKDB.tokenize(text)
+    except SqlglotError:
+        return text  # the parser says what is wrong
+    types = _DUCKDB.parser_class.TYPE_TOKENS - {TokenType.INTERVAL}
+    edits = []
+    for before, kind, literal, cast in zip([None, *tokens], tokens, tokens[1:], tokens[2:]):
+        if kind.token_type in types and literal.token_type == TokenType.STRING and cast.token_type == TokenType.DCOLON \
+                and (before is None or before.token_type not in (TokenType.DCOLON, TokenType.ALIAS)):
+            edits += [(kind.start, "("), (literal.end + 1, ")")]
+    for position, mark in sorted(edits, reverse=True):
+        text = text[:position] + mark + text[position:]
+    return text
+
+
+_DUCKDB = sqlglot.Dialect.get_or_raise(DIALECT)
+
+
 def _parse(text: str, what: str) -> list[exp.Expression]:
     """Parse strictly: sqlglot's fallback of unknown syntax to an opaque command counts as an error."""
+    text = typed_literals_parenthesised(text)
     try:
         statements = sqlglot.parse(text, read=DIALECT, error_level=ErrorLevel.RAISE)
     except SqlglotError as error:
@@ -154,7 +192,7 @@ def parse_views(text: str) -> list[ViewDefinition]:
     if not isinstance(text, str):
         raise IvmError(f"the views must be SQL text (CREATE VIEW ...), not {type(text).__name__}")
     views = []
-    text = _pivots_as_selects(text)
+    text = _pivots_as_selects(typed_literals_parenthesised(text))
     statements = _parse(text, "the view file")
     texts = _query_texts(text)
     for position, statement in enumerate(statements):
@@ -179,6 +217,10 @@ def parse_views(text: str) -> list[ViewDefinition]:
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
             raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
                            "choose another alias")
+        catalogued = next((t for t in query.find_all(exp.Table) if t.args.get("catalog")), None)
+        if catalogued is not None:  # the database's name is its file's: a copy (compare, purge) has another
+            raise IvmError(f"view {name} names the database in {catalogued.sql(dialect=DIALECT)}; name the table "
+                           "without it (its database is the one ivm keeps the view in)")
         internal = _internal_reference(query)
         if internal is not None:
             raise IvmError(f"view {name} reads ivm's internal table {internal.sql(dialect=DIALECT)}; "
@@ -276,7 +318,8 @@ def _query_texts(text: str) -> list[str]:
 
 def _same_query(raw: str, query: exp.Query) -> bool:
     try:
-        return sqlglot.parse_one(raw, read=DIALECT).sql(dialect=DIALECT) == query.sql(dialect=DIALECT)
+        reparsed = sqlglot.parse_one(typed_literals_parenthesised(raw), read=DIALECT)
+        return reparsed.sql(dialect=DIALECT) == query.sql(dialect=DIALECT)
     except SqlglotError:
         return False
 

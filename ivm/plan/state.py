@@ -91,7 +91,7 @@ def subtractive_state(select: exp.Select, keys: Sequence[exp.Expression], core_t
                               false=total)
             return exp.Div(this=exp.cast(total, "DOUBLE"), expression=exp.Nullif(
                 this=count, expression=exp.Literal.number(0)))
-        if isinstance(node, (exp.Min, exp.Max)) and not node.expressions:
+        if isinstance(node, (exp.Min, exp.Max)) and not node.expressions and node.args.get("count") is None:
             return need("min" if isinstance(node, exp.Min) else "max", argument)
         raise _NotSubtractive
 

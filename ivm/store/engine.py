@@ -32,7 +32,7 @@ from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.macros import macros_called
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
-from ivm.plan.parse import parse_predicate, parse_views
+from ivm.plan.parse import parse_predicate, parse_views, typed_literals_parenthesised
 from ivm.progress import Report, reported
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
@@ -104,7 +104,12 @@ class Database:
                  set_up: bool = True):
         """``set_up=False``: refuse a database ivm has not set up yet instead of creating its tables there
         (the CLI's commands other than load: they must not write into someone else's DuckDB file)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise IvmError(f"the database path must be text or a path, not {type(path).__name__}")
         self.path = str(path)
+        if self.path != ":memory:" and not self.path.startswith(":memory:"):
+            # the file itself: a purge replaces it (not a symlink to it), after a chdir too
+            self.path = os.path.realpath(self.path)
         self._set_up = set_up
         self._log = wal.log_path(self.path)  # absolute now: the process may change directory later
         self.indexes = indexes
@@ -186,7 +191,7 @@ class Database:
         self.plans = {}
         macros = self._user_macros()
         for name, sql, fallback in catalog.views(self.con):
-            query = sqlglot.parse_one(sql, read=DIALECT)
+            query = sqlglot.parse_one(typed_literals_parenthesised(sql), read=DIALECT)
             self.plans[name] = self._plan(name, query, sql, macros, fallback)
             self._add_to_schema(name)
 
@@ -258,6 +263,9 @@ class Database:
                 raise IvmError(f"{name} is the name of an internal table of view {owner}; choose another name")
             if exists and any(name in s.inputs for s in self.stages):
                 raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
+            if exists and any(fs.spec.source == name for fs in ml_features.sets(self).values()):
+                raise IvmError(f"source {name} is read by a feature set; it cannot be replaced "
+                               "(drop the feature set first: ivm features DB --drop NAME)")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
                 raise IvmError(f"file {data} does not exist")
             if isinstance(data, (str, os.PathLike)) and _blank(Path(data)):
@@ -391,11 +399,15 @@ class Database:
         else:
             shown = str(path)
         literal = exp.Literal.string(str(path)).sql()
-        if _is_parquet(path):
-            return f"read_parquet({literal})", shown
+        if _is_parquet(path):  # a folder named like id=7/ is no column: the file's own values load
+            return f"read_parquet({literal}, hive_partitioning = false)", shown
         options = []
         if header is not None:
+            if not isinstance(header, bool):
+                raise IvmError(f"header must be True, False or None, not {header!r}")
             options.append(f"header = {str(header).lower()}")
+        if not any(str(p).split("=")[0].strip().lower() == "hive_partitioning" for p in csv_parameters):
+            options.append("hive_partitioning = false")
         if columns:
             options.append("names = [" + ", ".join(exp.Literal.string(c).sql() for c in columns) + "]")
         options.extend(csv_parameters)
@@ -815,6 +827,9 @@ class Database:
             _check_columns(predicate, table, schema[table])
             self._check_boolean(table, predicate)
             return predicate
+        hidden = next((c.name for c in predicate.find_all(exp.Column) if c.name.lower().startswith("__ivm_")), None)
+        if hidden:  # ivm's row ids and lineage are no columns of the user's tables
+            raise IvmError(f"bad predicate: unknown column {hidden} (names starting with __ivm_ are ivm's own)")
         probe = exp.select(exp.Star()).from_(user_table(table)).where(predicate.copy())
         unknown = sorted(referenced_relations(probe) - set(schema))
         if unknown:

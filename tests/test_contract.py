@@ -1,0 +1,182 @@
+"""The bad-input contract (one line, exit code 2, nothing changed) and file safety, for what a hunt of the CLI
+and the Python API found (2026-11-27). Each test failed before its fix."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import ivm
+from ivm import demo, ml
+from ivm.errors import IvmError
+
+CLI = [sys.executable, "-m", "ivm.cli"]
+SHOP = Path(__file__).parents[1] / "examples" / "shop"
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def refused(result, text: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert text in result.stderr, result.stderr
+
+
+def shop(path: Path) -> ivm.Database:
+    db = ivm.connect(path)
+    db.load("customers", SHOP / "customers.csv")
+    db.load("orders", SHOP / "orders.csv")
+    return db
+
+
+def test_purge_through_a_symlink_or_after_chdir_rewrites_the_real_file(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir()
+    shop(real / "shop.duckdb").close()
+    link = tmp_path / "current.duckdb"
+    link.symlink_to(real / "shop.duckdb")
+    email = duckdb.connect(str(real / "shop.duckdb"), read_only=True).execute(
+        "SELECT email FROM _ivm.customers WHERE id = 1").fetchall()[0][0]
+    with ivm.connect(link) as db:
+        db.delete("customers", "id = 1", purge=True)
+    assert link.is_symlink() and email.encode() not in (real / "shop.duckdb").read_bytes()
+
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "shop.duckdb").write_bytes(b"someone else's file")
+    monkeypatch.chdir(real)
+    db = ivm.connect("shop.duckdb")
+    monkeypatch.chdir(other)
+    db.delete("customers", "id = 2", purge=True)
+    db.close()
+    assert (other / "shop.duckdb").read_bytes() == b"someone else's file"
+
+
+def test_export_onto_the_database_is_refused(tmp_path):
+    db = shop(tmp_path / "db.duckdb")
+    db.deploy("CREATE VIEW prep AS SELECT oid, amount FROM orders WHERE amount IS NOT NULL")
+    ml.deploy(db, ml.feature_spec("fs", "prep", [ml.standard("amount")]))
+    with pytest.raises(IvmError, match="is the database file"):
+        ml.export(db, "fs", "parquet", tmp_path / "db.duckdb")
+    assert db.verify()["ok"]
+
+
+def test_a_folder_named_like_a_partition_adds_nothing(tmp_path):
+    folder = tmp_path / "id=7"
+    folder.mkdir()
+    (folder / "c.csv").write_text("id,name\n1,a\n2,b\n")
+    duckdb.connect().execute(f"COPY (SELECT 1 AS id, 'a' AS name) TO '{folder / 'c.parquet'}'")
+    db = ivm.connect(":memory:")
+    db.load("c", folder / "c.csv")
+    db.load("p", folder / "c.parquet")
+    assert db.con.execute("SELECT * FROM c ORDER BY id").fetchall() == [(1, "a"), (2, "b")]
+    assert db.con.execute("SELECT * FROM p").fetchall() == [(1, "a")]
+
+
+def test_demo_does_not_delete_folders_it_did_not_make(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.csv").write_text("x\n1\n")
+    with pytest.raises(IvmError, match="not made by ivm demo"):
+        demo._clear(tmp_path)
+    assert (tmp_path / "data" / "mine.csv").exists()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    demo._clear(fresh)  # an empty folder becomes the demo's
+    (fresh / "data").mkdir()
+    demo._clear(fresh)
+    assert not (fresh / "data").exists()
+
+
+def test_a_bad_replay_file_leaves_the_output_folder_alone(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "views.sql").write_text("-- mine")
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    example = Path(__file__).parents[1] / "examples" / "pipelines" / "loops_dict_join"
+    result = run("rewrite", example / "pipeline.py", "--source", f"customers={example / 'customers.csv'}",
+                 "--source", f"orders={example / 'orders.csv'}", "--result-var", "result",
+                 "--replay", tmp_path / "bad.jsonl", "--out", out)
+    refused(result, "not JSON")
+    assert sorted(p.name for p in out.iterdir()) == ["views.sql"]
+
+
+def test_a_source_a_feature_set_reads_is_not_replaced():
+    db = shop(":memory:")
+    ml.deploy(db, ml.feature_spec("fs", "orders", [ml.passthrough("oid")]))
+    with pytest.raises(IvmError, match="read by a feature set"):
+        db.load("orders", SHOP / "orders.csv", replace=True)
+
+
+@pytest.mark.parametrize("where", [
+    "id IN (SELECT id FROM read_single_csv_file('x.csv'))",
+    "id IN (SELECT 1 FROM enable_profiling(save_location := 'p.json'))",
+    "id IN (SELECT 1 FROM enable_logging(storage := 'file'))",
+    "id IN (SELECT id FROM read_duckdb('other.duckdb', table_name := 't'))",
+    "__ivm_rid IN (SELECT 1)",
+])
+def test_predicates_that_write_read_outside_or_read_ivms_columns_are_refused(where, tmp_path):
+    db = shop(":memory:")
+    before = db.con.execute("SELECT count(*) FROM customers").fetchall()[0][0]
+    with pytest.raises(IvmError):
+        db.delete("customers", where)
+    assert db.con.execute("SELECT count(*) FROM customers").fetchall()[0][0] == before
+
+
+@pytest.mark.parametrize("view, message", [
+    ("SELECT * FROM read_single_csv_file('x.csv')", "reads outside the database"),
+    ("SELECT 1 AS x FROM enable_profiling()", "changes DuckDB's state"),
+    ("SELECT id FROM memory.main.customers", "names the database"),
+])
+def test_views_that_write_or_depend_on_the_file_name_are_refused(view, message):
+    db = shop(":memory:")
+    with pytest.raises(IvmError, match=message):
+        db.deploy(f"CREATE VIEW v AS {view}")
+
+
+def test_a_failed_first_load_leaves_a_plain_duckdb_file_plain(tmp_path):
+    path = tmp_path / "mine.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE sales AS SELECT 1 AS x").close()
+    before = path.read_bytes()
+    refused(run("load", path, f"t={tmp_path / 'missing.csv'}"), "does not exist")
+    assert path.read_bytes() == before
+
+
+def test_api_arguments_of_the_wrong_type_are_ivm_errors():
+    with pytest.raises(IvmError, match="must be text or a path"):
+        ivm.connect(None)
+    db = ivm.connect(":memory:")
+    with pytest.raises(IvmError, match="header must be"):
+        db.load("c", SHOP / "customers.csv", header="yes; COMMIT")
+
+
+def test_cli_errors_stay_on_one_line(tmp_path):
+    path = tmp_path / "db.duckdb"
+    assert run("load", path, f"customers={SHOP / 'customers.csv'}").returncode == 0
+    refused(run("delete", path, "--where", "id = 1"), "Missing option '--from'")
+    refused(run("log", path, "--limit", "99999999999999999999999"), "--limit")
+    many = " OR ".join(f"id = {i}" for i in range(3000))
+    refused(run("delete", path, "--from", "customers", "--where", many), "nests too deeply")
+    (tmp_path / "weird.csv").write_text('"a\nb",c\n1,2\n')
+    assert run("load", path, f"w={tmp_path / 'weird.csv'}").returncode == 0
+    refused(run("delete", path, "--from", "w", "--where", "nope = 1"), "unknown column nope")
+    views = tmp_path / "views.sql"
+    views.write_bytes("\ufeffCREATE VIEW uk AS SELECT id FROM customers WHERE country = 'UK'".encode())
+    assert run("deploy", path, views).returncode == 0
+
+
+def test_purge_json_has_the_documented_keys(tmp_path):
+    path = tmp_path / "db.duckdb"
+    shop(path).close()
+    assert run("delete", path, "--from", "customers", "--where", "id = 1").returncode == 0
+    done = run("purge", path, "--json")
+    assert done.returncode == 0, done.stderr
+    receipt = json.loads(done.stdout)
+    assert {"id", "status", "request", "created_at", "completed_at", "deleted", "files", "fingerprints",
+            "purge"} <= set(receipt)
