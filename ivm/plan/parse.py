@@ -217,10 +217,6 @@ def parse_views(text: str) -> list[ViewDefinition]:
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
             raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
                            "choose another alias")
-        catalogued = next((t for t in query.find_all(exp.Table) if t.args.get("catalog")), None)
-        if catalogued is not None:  # the database's name is its file's: a copy (compare, purge) has another
-            raise IvmError(f"view {name} names the database in {catalogued.sql(dialect=DIALECT)}; name the table "
-                           "without it (its database is the one ivm keeps the view in)")
         internal = _internal_reference(query)
         if internal is not None:
             raise IvmError(f"view {name} reads ivm's internal table {internal.sql(dialect=DIALECT)}; "

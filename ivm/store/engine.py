@@ -6,6 +6,7 @@ deployments and deletions each run in a single transaction.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import tempfile
@@ -424,7 +425,7 @@ class Database:
         is called with ``(views done, views, name)`` before each view (:mod:`ivm.progress`)."""
         fallbacks = dict(_fallbacks or {})
         self._templates.clear()  # statement texts are per plan
-        definitions = parse_views(sql)
+        definitions = [self._without_catalog(d) for d in parse_views(sql)]
         theirs = self._users_own_relations()
         for definition in definitions:
             if definition.name in self.plans and not definition.replace:
@@ -550,6 +551,22 @@ class Database:
             self.plans.pop(name, None)
         self._templates.clear()
         self._schema_cache = None
+
+    def _without_catalog(self, definition):
+        """``shop.main.t`` as ``main.t``: the database's name is its file's, and a copy of the file (compare,
+        purge) has another, where the stored view would read a database that is not there."""
+        tables = [t for t in definition.query.find_all(exp.Table) if t.args.get("catalog")]
+        if not tables:
+            return definition
+        here = self.con.execute("SELECT current_database()").fetchall()[0][0].lower()
+        for table in tables:
+            if table.text("catalog").lower() != here:
+                raise IvmError(f"view {definition.name} reads {table.sql(dialect=DIALECT)}, of database "
+                               f"{table.text('catalog')}; ivm keeps views over this database ({here}) only")
+        query = definition.query.copy()
+        for table in query.find_all(exp.Table):
+            table.set("catalog", None)
+        return dataclasses.replace(definition, query=query, sql=query.sql(dialect=DIALECT))
 
     def _users_own_relations(self) -> set[str]:
         """Tables and views in ``main`` (the user's, and ivm's exposed sources and views)."""
