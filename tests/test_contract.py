@@ -3,7 +3,6 @@ and the Python API found (2026-11-27). Each test failed before its fix."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +187,17 @@ def test_purge_json_has_the_documented_keys(tmp_path):
     receipt = json.loads(done.stdout)
     assert {"id", "status", "request", "created_at", "completed_at", "deleted", "files", "fingerprints",
             "purge"} <= set(receipt)
+
+
+def test_deletion_indexes_on_any_column_names_survive_a_replace(tmp_path):
+    csv = tmp_path / "people.csv"
+    csv.write_text('id,"user","last, first",b,c,b_c\n1,u,"l, f",1,2,3\n')
+    db = ivm.connect(":memory:")
+    db.load("people", csv)
+    for columns in [("user",), ("last, first",), ("b_c",), ("b", "c")]:
+        db.index("people", *columns)
+    listed = db.deletion_indexes()
+    assert sorted(listed.values()) == sorted(["people(user)", "people(last, first)", "people(b_c)", "people(b, c)"])
+    db.load("people", csv, replace=True)
+    assert db.deletion_indexes() == listed
+    db.delete("people", "\"user\" = 'u'")

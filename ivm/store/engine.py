@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import functools
 import os
+import re
 import tempfile
 import time
 import weakref
@@ -295,8 +297,8 @@ class Database:
                 if reserved:  # the row id column, and hidden from every reader of the source
                     raise IvmError(f"column {reserved[0]} has a name reserved for ivm (starting with __ivm_); "
                                    "rename it")
-                declared = [cols for index, cols in self._deletion_indexes() if index.startswith(f"{name}__by_")] \
-                    if exists else []
+                declared = [(index, cols) for index, cols in self._deletion_indexes()
+                            if index.startswith(f"{name}__by_")] if exists else []
                 self.con.execute(f'DROP VIEW IF EXISTS main."{name}"')
                 self.con.execute(f'CREATE OR REPLACE TABLE "{INTERNAL_SCHEMA}"."{name}" AS '
                                  f'SELECT row_number() OVER () AS "{RID}", * FROM {reader}')
@@ -305,9 +307,9 @@ class Database:
                                  f'FROM "{INTERNAL_SCHEMA}"."{name}"')
                 if self.indexes:  # deletions find the rows by predicate, then delete them by id
                     self.con.execute(f'CREATE INDEX "{name}_{RID}" ON "{INTERNAL_SCHEMA}"."{name}" ("{RID}")')
-                for index_columns in declared:  # a replaced source keeps its deletion-key indexes
+                for index_name, index_columns in declared:  # a replaced source keeps its deletion-key indexes
                     if {c.lower() for c in index_columns} <= {c.lower() for c in cols}:
-                        self.con.execute(f'CREATE INDEX {quoted_identifier(self._index_name(name, index_columns))} ON '
+                        self.con.execute(f'CREATE INDEX {quoted_identifier(index_name)} ON '
                                          f'{render(internal_table(name))} ({", ".join(map(quoted_identifier, index_columns))})')
                 if not exists:
                     catalog.add_source(self.con, name, origin)
@@ -356,6 +358,10 @@ class Database:
             raise IvmError(f"{table} has no column {missing[0]}; columns: {', '.join(known)}")
         names = [known[c.lower()] for c in columns]
         name = self._index_name(table, names)
+        existing = dict(self._deletion_indexes())
+        if name in existing and [c.lower() for c in existing[name]] != [c.lower() for c in names]:
+            # (b, c) and a column named b_c would share a name: the second gets one of its own
+            name = f"{name}_{hashlib.sha1(repr([c.lower() for c in names]).encode()).hexdigest()[:8]}"
         try:
             self.con.execute(f'CREATE INDEX IF NOT EXISTS {quoted_identifier(name)} ON {render(internal_table(table))} '
                              f'({", ".join(quoted_identifier(n) for n in names)})')
@@ -371,8 +377,7 @@ class Database:
     def _deletion_indexes(self) -> list[tuple[str, list[str]]]:
         rows = self.con.execute("SELECT index_name, table_name, expressions FROM duckdb_indexes() "
                                 "WHERE schema_name = ? ORDER BY index_name", [INTERNAL_SCHEMA]).fetchall()
-        return [(name, [c.strip().strip('"') for c in str(expressions).strip("[]").split(",")])
-                for name, table, expressions in rows
+        return [(name, _index_columns(expressions)) for name, table, expressions in rows
                 if table in self.sources and name.startswith(f"{table}__by_")]
 
     @staticmethod
@@ -1053,6 +1058,22 @@ _OPEN: "weakref.WeakValueDictionary[str, Database]" = weakref.WeakValueDictionar
 
 def _file_key(path: str) -> str | None:
     return None if not path or path.startswith(":memory:") else os.path.realpath(path)
+
+
+def _index_columns(expressions) -> list[str]:
+    """The column names of an index from ``duckdb_indexes().expressions``, the text of a list of names, those
+    DuckDB must quote in single quotes: ``[b, '"last, first"']``.
+
+    Example:
+        >>> _index_columns("[b, '" + '"last, first"' + "']")
+        ['b', 'last, first']
+    """
+    if isinstance(expressions, (list, tuple)):
+        items = [str(e) for e in expressions]
+    else:
+        items = [quoted.replace("''", "'") if quoted else plain.strip() for quoted, plain in
+                 re.findall(r"'((?:[^']|'')*)'|([^,\[\]']+)", str(expressions)) if quoted or plain.strip()]
+    return [i[1:-1].replace('""', '"') if len(i) > 1 and i[0] == i[-1] == '"' else i for i in items]
 
 
 def _is_parquet(path) -> bool:
