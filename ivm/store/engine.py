@@ -527,6 +527,8 @@ class Database:
 
     def _check_droppable(self, names: set[str], doing: str) -> None:
         """Refuse to remove ``names`` while a view outside them or a feature set reads one of them."""
+        if not names:
+            return
         readers = self._readers()
         for name in [n for n in self.plans if n in names]:
             outside = sorted(readers.get(name, set()) - names)
