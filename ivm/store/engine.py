@@ -110,7 +110,7 @@ class Database:
         if not isinstance(path, (str, os.PathLike)):
             raise IvmError(f"the database path must be text or a path, not {type(path).__name__}")
         self.path = str(path)
-        if self.path != ":memory:" and not self.path.startswith(":memory:"):
+        if _file_key(self.path) is not None:
             # the file itself: a purge replaces it (not a symlink to it), after a chdir too
             self.path = os.path.realpath(self.path)
         self._set_up = set_up
@@ -436,15 +436,13 @@ class Database:
             if definition.name in self.plans and not definition.replace:
                 raise IvmError(f"view {definition.name} is deployed already; to redefine it write CREATE OR REPLACE "
                                f"VIEW {definition.name} (or drop it first: ivm drop DB {definition.name})")
-            if definition.name in self.plans:
-                pass  # replaced below, inside the deployment's transaction
-            elif definition.name in self.sources or definition.name in theirs:
+            if definition.name not in self.plans and (definition.name in self.sources or definition.name in theirs):
                 raise IvmError(f"{definition.name} already exists in this database")
             if definition.name.startswith("__"):
                 raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
             if '"' in definition.name:
                 raise IvmError(f"view name {definition.name!r} contains a double quote; choose another name")
-        replaced = [name for name in reversed(self.plans) if name in {d.name for d in definitions}]
+        replaced = [name for name in reversed(self.plans) if name in {d.name for d in definitions}]  # readers first
         self._check_droppable(set(replaced), "replacing")
         planned = dict(self.plans)
         current = None
