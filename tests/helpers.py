@@ -177,6 +177,8 @@ def _close(a, b) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
+        if math.isinf(a) or math.isinf(b):  # inf - -inf is inf, which the relative test below would accept
+            return a == b
         return a == b or abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
     return a == b
 

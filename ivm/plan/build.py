@@ -87,7 +87,7 @@ def _cte_stage_name(view: str, cte: str) -> str:
 
 
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
-    _refuse_whole_view_fallbacks(query)
+    _refuse_whole_view_fallbacks(query, schema)
     query = _constants_as_ctes(qualified(name, query, schema))
     stages: list[Stage] = []
     relations = {relation: relation for relation in schema}
@@ -110,7 +110,7 @@ def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[
     return ViewPlan(name=name, sql=query.sql(dialect=DIALECT), columns=tuple(columns), stages=tuple(stages))
 
 
-def _refuse_whole_view_fallbacks(query: exp.Query) -> None:
+def _refuse_whole_view_fallbacks(query: exp.Query, schema: Schema) -> None:
     """Shapes without a delta rule that must fall back before any rewrite: their meaning depends on what the
     rewrites would change (rows merged into a POSITIONAL JOIN's sides, a LIMIT that counts rows)."""
     if any(with_.args.get("recursive") for with_ in query.find_all(exp.With)):
@@ -135,6 +135,11 @@ def _refuse_whole_view_fallbacks(query: exp.Query) -> None:
     if operation is not None and query.find(exp.Collate) is not None:
         raise IvmError(f"COLLATE in a view with {operation.key.upper()} (a collation in any branch sets how all "
                        "branches compare) has no delta rule yet")
+    if operation is not None:
+        reads = {t.name.lower() for t in query.find_all(exp.Table)}
+        collated = sorted(r for r in reads for typ in schema.get(r, {}).values() if "COLLATE" in typ.upper())
+        if collated:
+            raise IvmError(f"{operation.key.upper()} over a collated column of {collated[0]} has no delta rule yet")
     for limit in query.find_all(exp.Limit):
         options = limit.args.get("limit_options")
         if options is not None and (options.args.get("percent") or options.args.get("with_ties")):

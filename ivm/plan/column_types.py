@@ -54,8 +54,43 @@ def duckdb_types(query: exp.Query, schema: Schema) -> dict[str, str] | None:
                     table = exp.Table(this=ident(relation), db=ident(INTERNAL_SCHEMA)).sql(dialect=DIALECT)
                     scratch.execute(f"CREATE TABLE {table} ({columns or '__none INTEGER'})")
                 described = scratch.execute(f"DESCRIBE {query.sql(dialect=DIALECT)}").fetchall()
+                return with_collations(scratch, f"({query.sql(dialect=DIALECT)})",
+                                       {name: typ for name, typ, *_ in described})
             finally:
                 scratch.rollback()
     except duckdb.Error:
         return None
-    return {name: typ for name, typ, *_ in described}
+
+
+# Pairs of strings that differ only in case / in an accent / in Unicode normal form: a column whose collation
+# makes a pair equal compares (GROUP BY, DISTINCT, set operations, MIN/MAX) differently from its bytes.
+_COLLATION_PROBES = (("NOCASE", "a", "A"), ("NOACCENT", "e", "\u00e9"), ("NFC", "\u00e9", "e\u0301"))
+
+
+def with_collations(con, relation: str, types: dict[str, str]) -> dict[str, str]:
+    """``types`` of ``relation`` (a table name or a parenthesised query) with the collation of its text
+    columns: DuckDB keeps a collation (``s COLLATE NOCASE AS s``) with a column but DESCRIBE and
+    information_schema show plain VARCHAR, so a view reading it would not know that 'x' and 'X' are one
+    group. The collation is found by behaviour: a UNION compares by the collation of its column, so it merges
+    the probe pairs the collation makes equal. A collated column reads as ``VARCHAR COLLATE NOCASE`` (or
+    NOACCENT, NFC, joined with dots), a type DuckDB accepts back.
+    """
+    text = [c for c, typ in types.items() if typ == "VARCHAR"]
+    if not text:
+        return types
+    probes = []
+    for name in text:
+        quoted = ident(name).sql(dialect=DIALECT)
+        for _, left, right in _COLLATION_PROBES:
+            probes.append(f"(SELECT count(*) FROM (SELECT {quoted} FROM {relation} AS __r WHERE false "
+                          f"UNION SELECT * FROM (VALUES ('{left}'), ('{right}'))))")
+    try:
+        counts = iter(con.execute("SELECT " + ", ".join(probes)).fetchone())
+    except duckdb.Error:  # e.g. two output columns of one name: their types stay as DESCRIBE gives them
+        return types
+    collated = dict(types)
+    for name in text:
+        merged = [collation for collation, *_ in _COLLATION_PROBES if next(counts) == 1]
+        if merged:
+            collated[name] = "VARCHAR COLLATE " + ".".join(merged)
+    return collated

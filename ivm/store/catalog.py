@@ -5,6 +5,7 @@ and keeps the file readable by any DuckDB client.
 """
 from __future__ import annotations
 
+from ivm.plan.column_types import with_collations
 from ivm.sql import INTERNAL_SCHEMA, RID
 
 SOURCES = f'"{INTERNAL_SCHEMA}"."__sources"'
@@ -47,6 +48,12 @@ def columns(con, relation: str) -> dict[str, str]:
     return {name: typ for name, typ in rows if not name.startswith("__ivm_")}
 
 
+def collated_columns(con, relation: str) -> dict[str, str]:
+    """:func:`columns` with the collation of text columns, which DESCRIBE and information_schema do not show
+    (``VARCHAR COLLATE NOCASE``; see :func:`ivm.plan.column_types.with_collations`)."""
+    return with_collations(con, f'"{INTERNAL_SCHEMA}"."{relation}"', columns(con, relation))
+
+
 def add_source(con, name: str, origin: str) -> None:
     con.execute(f"INSERT INTO {SOURCES} VALUES (?, ?, now())", [name, origin])
 
@@ -60,4 +67,4 @@ def remove_view(con, name: str) -> None:
     con.execute(f"DELETE FROM {VIEWS} WHERE name = ?", [name])
 
 
-__all__ = ["RID", "ensure", "sources", "views", "columns", "add_source", "add_view", "remove_view"]
+__all__ = ["RID", "ensure", "sources", "views", "columns", "collated_columns", "add_source", "add_view", "remove_view"]

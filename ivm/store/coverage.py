@@ -201,11 +201,21 @@ class CoverageRules:
                               tables, ids, prefix="fresh")
         pair = {"old": _quoted(old), "fresh": _quoted(fresh)}
         difference = self._capture(_sql(stage, ("difference",), lambda: diff.temporary(slot("out"), diff.difference(
-            stage, slot("old"), slot("fresh")))), pair, prefix="diff")
+            stage, slot("old"), slot("fresh"), self._spelled(stage)))), pair, prefix="diff")
         pair["diff"] = _quoted(difference)
         insert = _sql(stage, ("insert-new",), lambda: diff.insert_new_statement(stage, slot("diff")))
         inserted = self.rid_set(self._ids_of(insert, pair))
         return self._remove_unmatched(stage, pair), inserted
+
+    def _spelled(self, stage: Stage) -> set[str]:
+        """The stored columns whose equal values may be spelled differently (asked of DuckDB once per stage and
+        kept with it, as the statements using them are)."""
+        spelled = stage.__dict__.get("_ivm_spelled")
+        if spelled is None:
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {render(internal_table(stage.name))}").fetchall()
+            spelled = stage.__dict__["_ivm_spelled"] = frozenset(
+                name for name, typ, *_ in described if diff.needs_spelling(typ))
+        return spelled
 
     def _remove_unmatched(self, stage: Stage, pair: dict) -> tuple[RidSet, str | None]:
         """Delete the stored rows of a part (copied in ``pair["old"]``) that the fresh rows no longer hold
@@ -237,7 +247,7 @@ class CoverageRules:
 
         def build():  # compared as bytes of their text: equal values may read differently ('a'/'A' under
             # NOCASE, -0.0/0.0, 1 month/30 days), and a reader shows what it reads
-            cols = [exp.Anonymous(this="encode", expressions=[exp.cast(column(c), "VARCHAR")]) for c in stage.columns]
+            cols = [diff.spelling(column(c)) for c in stage.columns]
             old = exp.select(*cols).from_(exp.Table(this=ident(slot("gone"))))
             new = exp.select(*[c.copy() for c in cols]).from_(internal_table(relation)).where(
                 _ids_slot("ins").contains(column(RID)))
@@ -279,10 +289,11 @@ class CoverageRules:
     def _recompute_keeping_rows(self, stage: RecomputeStage):
         from ivm.delta import naive
 
+        spelled = self._spelled(stage)
         self.execute(naive.fresh_statement(stage))
-        self.execute(naive.gone_statement(stage))
+        self.execute(naive.gone_statement(stage, spelled))
         self._temporaries += [naive.FRESH, naive.GONE]
-        inserted = self.insert_returning(naive.insert_statement_for(stage))
+        inserted = self.insert_returning(naive.insert_statement_for(stage, spelled))
         removed = self._remove(stage, ("naive",), lambda: diff.in_table(column(RID), naive.GONE))
         return self._combine([removed], [inserted])
 

@@ -180,14 +180,14 @@ class Database:
     def _schema(self) -> dict[str, dict[str, str]]:
         """Columns and types of every source and view, cached until a load or deploy changes them."""
         if self._schema_cache is None:
-            self._schema_cache = {name: catalog.columns(self.con, name) for name in [*self.sources, *self.plans]}
+            self._schema_cache = {name: catalog.collated_columns(self.con, name) for name in [*self.sources, *self.plans]}
         return self._schema_cache
 
     def _add_to_schema(self, name: str) -> None:
         """Add the view just planned to the cached schema (the next view may read it); reading the columns
         of every relation again for each view made reopening a database with many views take seconds."""
         if self._schema_cache is not None:
-            self._schema_cache[name] = catalog.columns(self.con, name)
+            self._schema_cache[name] = catalog.collated_columns(self.con, name)
 
     def _replan(self) -> None:
         self._templates.clear()

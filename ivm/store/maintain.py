@@ -281,9 +281,10 @@ class Maintainer(CoverageRules):
 
     def _recompute(self, stage: RecomputeStage) -> Change:
         self.execute(self.text(stage, "fresh", lambda: naive.fresh_statement(stage)))
-        self.execute(self.text(stage, "gone", lambda: naive.gone_statement(stage)))
+        self.execute(self.text(stage, "gone", lambda: naive.gone_statement(stage, self._spelled(stage))))
         self._temporaries += [naive.FRESH, naive.GONE]
-        inserted = self.insert_returning(self.text(stage, "insert", lambda: naive.insert_statement_for(stage)))
+        inserted = self.insert_returning(self.text(stage, "insert", lambda: naive.insert_statement_for(
+            stage, self._spelled(stage))))
         change = self.delete_returning(self.text(stage, "delete", lambda: naive.delete_statement(stage)))
         change.inserted = inserted
         return change
