@@ -170,8 +170,8 @@ def test_prep_shapes_source_table_union_and_aggregate():
     assert "u" not in ml.sets(db) and db.verify()["ok"]
 
 
-def test_audit_log_records_each_deletion_in_its_transaction():
-    db = make_db()
+def test_audit_log_records_each_deletion_in_its_transaction(tmp_path):
+    db = make_db(tmp_path / "a.duckdb")
     ml.deploy(db, spec(Counting()))
     db.delete("reviews", "body LIKE '%product 12 %'")
     db.delete("customers", "id IN (1, 2)")
@@ -179,8 +179,13 @@ def test_audit_log_records_each_deletion_in_its_transaction():
         def boom(stage):
             raise RuntimeError("crash in the middle")
         db.delete("reviews", "id = 5", _hook=boom)
-    log = audit.entries(db.con)
-    assert [e["source"] for e in log] == ["reviews", "customers"]  # the rolled-back deletion left no entry
+    assert db.delete("reviews", "id = 6")["audit_id"] == 3  # after the rollback, the next id is still 3
+    db.close()
+    db = ivm.connect(tmp_path / "a.duckdb")
+    assert db.delete("reviews", "id = 7")["audit_id"] == 4  # a new handle reads the last id from the log
+    log = audit.entries(db.con)[:3]
+    assert [e["id"] for e in audit.entries(db.con)] == [1, 2, 3, 4]
+    assert [e["source"] for e in log] == ["reviews", "customers", "reviews"]  # the rolled-back one left none
     assert log[0]["predicate"] == "body LIKE ?" and log[0]["literals_redacted"] == 1
     assert log[1]["predicate"] == "id IN (?, ?)" and log[1]["rows_removed"] == 2
     fs = log[1]["features"]["reviews_fs"]

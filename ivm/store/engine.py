@@ -116,6 +116,7 @@ class Database:
         self._set_up = set_up
         self._log = wal.log_path(self.path)  # absolute now: the process may change directory later
         self.indexes = indexes
+        self._next_audit_id: int | None = None  # known after this handle's first deletion (audit.record)
         self._register_udfs = _udf_registrar(udfs)
         self._closed, key = True, _file_key(self.path)
         self._load_links: list[tempfile.TemporaryDirectory] = []  # see _reader
@@ -684,12 +685,14 @@ class Database:
             feature_report = ml_features.after_delete(self, table, changes[table].deleted)
             views = self._view_reports(table, stage_reports, rebuilds, rebuilt)
             audit_id = audit.record(self.con, table, predicate, changes[table].deleted.count, views, feature_report,
-                                    time.perf_counter() - start)
+                                    time.perf_counter() - start, self._next_audit_id)
             if purge:  # [erasure] pending until the purge below has replaced the file
                 pending_id = self._pending_receipt(table, predicate, changes[table].deleted.count)
             maintainer.cleanup()  # inside the transaction: no copy of deleted rows outlives it
             committed = self._commit()
+            self._next_audit_id = audit_id + 1
         except BaseException as error:
+            self._next_audit_id = None  # read again from the log: whether this entry committed is not known here
             # nothing to roll back, though DuckDB did not fail: interrupted after the COMMIT, the deletion stands
             if not self._rollback() and not isinstance(error, (duckdb.Error, RuntimeError)):
                 raise _as_interrupt(error, f"the deletion from {table} had committed") from None
