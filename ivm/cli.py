@@ -67,9 +67,11 @@ def load(db, sources, no_header, column_specs, replace, csv_specs):
     for name, path in pairs:  # before ivm's bookkeeping is set up in DB (a DuckDB file of the user's, maybe)
         if not Path(path).is_file():
             raise IvmError(f"file {path} does not exist" if not Path(path).exists() else f"{path} is not a file")
-    created = db != ":memory:" and not Path(db).exists()
+    absent = db != ":memory:" and not Path(db).exists()
+    created = False  # by this load: another `ivm load` may create the same file between the check and the open
     try:
-        with _open(db, create=True) as database:
+        with _open(db, create=True) as database:  # (a file another process holds fails here: not ours)
+            created = absent and not database.sources and not database.views
             rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace,
                                       csv=csv)
     except BaseException:

@@ -201,3 +201,47 @@ def test_deletion_indexes_on_any_column_names_survive_a_replace(tmp_path):
     db.load("people", csv, replace=True)
     assert db.deletion_indexes() == listed
     db.delete("people", "\"user\" = 'u'")
+
+
+def test_a_failed_first_load_removes_only_a_file_it_created(tmp_path, monkeypatch):
+    """BUG (found by a hunt): two `ivm load` runs creating the same new file at once could leave none: the
+    second saw no file, failed on the first one's lock (or on its own bad input after the first finished),
+    and deleted the file as its own leftover."""
+    from click.testing import CliRunner
+
+    from ivm import cli
+
+    target, good, bad = tmp_path / "new.duckdb", tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("id,v\n1,2\n")
+    bad.write_text("")  # "is empty": fails inside the load, after the open
+    real_open = cli._open
+
+    def other_load_finishes_first(db, **kwargs):  # between the check for the file and the open
+        with ivm.connect(db) as other:
+            other.load("theirs", str(good))
+        return real_open(db, **kwargs)
+
+    monkeypatch.setattr(cli, "_open", other_load_finishes_first)
+    result = CliRunner().invoke(cli.cli, ["load", str(target), f"mine={bad}"])
+    assert result.exit_code != 0
+    monkeypatch.setattr(cli, "_open", real_open)
+    with ivm.connect(target) as db:
+        assert db.sources == ["theirs"]
+
+    locked = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(60)", str(locked)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        def other_load_holds_it(db, **kwargs):
+            if holder.stdout.readline().strip() != "ready":
+                raise AssertionError("the holding process did not start")
+            return real_open(db, **kwargs)
+
+        monkeypatch.setattr(cli, "_open", other_load_holds_it)
+        result = CliRunner().invoke(cli.cli, ["load", str(locked), f"mine={good}"])
+        assert result.exit_code != 0 and "lock" in str(result.exception).lower()
+        assert locked.exists()
+    finally:
+        holder.kill()
+        holder.wait()
