@@ -332,6 +332,16 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                   ("g", "SELECT id, count(*) OVER (PARTITION BY s) AS n FROM a"),
                   ("h", "SELECT u.id, (SELECT count(*) FROM a WHERE a.s = u.s) AS n FROM u")],
                  [("t", "id = 1"), ("u", "id = 2"), ("t", "id = 4")], id="collation-of-a-view-read-by-another"),
+    # BUG (found by a hunt): INTERSECT / EXCEPT of an INTEGER and a VARCHAR column (DuckDB compares them as
+    # VARCHAR) failed every deletion: the changed side's INTEGER keys were matched with the other side's text
+    # ('x' cast to INTEGER). Each side is now keyed in the common type
+    pytest.param("""CREATE TABLE t AS SELECT * FROM (VALUES (1, 10, 1.5), (2, 20, 2.0), (3, NULL, 3.0)) v(id, x, d);
+                    CREATE TABLE u AS SELECT * FROM (VALUES (1, '10', 1), (2, 'x', 2), (3, NULL, 3), (4, '20', 2)) v(uid, s, n);""",
+                 [("ex", "SELECT x FROM t EXCEPT SELECT s FROM u"),
+                  ("exa", "SELECT s FROM u EXCEPT ALL SELECT x FROM t"),
+                  ("it", "SELECT x, d FROM t INTERSECT SELECT s, n FROM u"),
+                  ("ita", "SELECT s FROM u INTERSECT ALL SELECT x FROM t")],
+                 [("t", "id = 2"), ("u", "uid = 2"), ("u", "uid = 1"), ("t", "x IS NULL")], id="set-operation-of-mixed-types"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

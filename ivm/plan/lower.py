@@ -29,6 +29,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 
 from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowStage, RowBranch, Scan, Stage,
                             TopKStage)
+from ivm.plan.column_types import duckdb_types
 from ivm.plan.state import unknown_aggregate
 from ivm.sql import DIALECT, RID, and_all, column, ident, internal_table
 
@@ -228,7 +229,8 @@ def lower_set_operation(name: str, query: exp.Query, columns: Sequence[str], sch
     if isinstance(query, exp.Union):
         return None  # the caller plans UNION itself; ORDER BY without LIMIT is dropped there
     stages: list[Stage] = []
-    sides = []
+    sides, conversions = [], []
+    unified = _positional_types(query, schema)
     for position, side in enumerate((query.left, query.right)):
         if isinstance(side, exp.Subquery):
             side = side.this
@@ -239,24 +241,41 @@ def lower_set_operation(name: str, query: exp.Query, columns: Sequence[str], sch
         source = f"{name}__b{position}"
         stages.extend(plan(source, side, list(columns), schema))
         sides.append(source)
+        # DuckDB compares the sides in their common type (INTEGER 10 EXCEPT VARCHAR '10' is '10'): a side of
+        # another type is keyed and read cast to it, or matching its keys with the other side's would cast
+        # the other way ('x' to INTEGER) and fail
+        own = _positional_types(side, schema)
+        conversions.append([unified[i] if unified and own and len(own) == len(unified) == len(columns)
+                            and own[i] != unified[i] else None for i in range(len(columns))])
     aliases = ("__l", "__r")
 
-    def branch(source: str, alias: str) -> exp.Select:
-        return exp.select(*[exp.alias_(column(c, alias), ident(c)) for c in columns]).from_(
-            internal_table(source, alias))
+    def converted(position: int, c: str, alias: str) -> exp.Expression:
+        target = conversions[position][list(columns).index(c)]
+        return exp.cast(column(c, alias), target) if target else column(c, alias)
+
+    def branch(position: int) -> exp.Select:
+        alias = aliases[position]
+        return exp.select(*[exp.alias_(converted(position, c, alias), ident(c)) for c in columns]).from_(
+            internal_table(sides[position], alias))
 
     kind = type(query)
-    operation = kind(this=branch(sides[0], aliases[0]), expression=branch(sides[1], aliases[1]),
+    operation = kind(this=branch(0), expression=branch(1),
                      distinct=bool(query.args.get("distinct")))
     body = exp.select(*[column(c, "__s") for c in columns],
                       *[exp.alias_(column(c, "__s"), ident(f"__ivm_p{i}")) for i, c in enumerate(columns)]) \
         .from_(exp.Subquery(this=operation, alias=exp.TableAlias(this=ident("__s"))))
-    scans = tuple(KeyedScan(relation=s, alias=a, keys=tuple(column(c, a) for c in columns))
-                  for s, a in zip(sides, aliases))
+    scans = tuple(KeyedScan(relation=s, alias=a, keys=tuple(converted(position, c, a) for c in columns))
+                  for position, (s, a) in enumerate(zip(sides, aliases)))
     what = f"{kind.__name__.upper()}{'' if query.args.get('distinct') else ' ALL'}"
     stage = PartitionStage(name=name, columns=tuple(columns), inputs=tuple(sorted(set(sides))), query=body,
                            scans=scans, key_count=len(columns), what=what)
     return stages + [stage]
+
+
+def _positional_types(query: exp.Query, schema: Schema) -> list[str] | None:
+    """DuckDB's types of ``query``'s output columns, by position (None if unknown)."""
+    typed = duckdb_types(query, schema)
+    return list(typed.values()) if typed is not None else None
 
 
 def _group_by_expressions(select: exp.Select, columns: Sequence[str]) -> exp.Select:
