@@ -741,6 +741,8 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]
             if isinstance(node, (*AGG_WRAPPERS, exp.AggFunc)) or unknown_aggregate(node):
                 return node.copy()  # arguments of aggregates (and their FILTER) keep their values
             key = sql(node)
+            if key in present:  # a kept key stays whole: year(d) in the set (year(d)) is not year(NULL)
+                return node.copy()
             if key in typed and key not in present:
                 return exp.cast(exp.Null(), typed[key])
             if key in unknown and key not in present:
