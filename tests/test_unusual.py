@@ -353,6 +353,11 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                   ("cu", "SELECT upper(g) AS ug, g, month(d) + 1 AS m1, count(*) AS c FROM s "
                          "GROUP BY CUBE (upper(g), g), month(d) + 1")],
                  [("s", "id = 1"), ("s", "d IS NULL"), ("s", "id = 3")], id="grouping-set-key-computed-from-another-key"),
+    # BUG (found by a hunt): GROUP BY ALL took a constant list comprehension ([y * 2 FOR y IN [1, 2]]) for a key
+    # (its variable reads like a column): once every row left, the view was empty instead of DuckDB's one row
+    pytest.param(DUPLICATES, [("c", "SELECT [y * 2 FOR y IN [1, 2]] AS l, count(*) AS n FROM t GROUP BY ALL"),
+                              ("k", "SELECT [y * k FOR y IN [1, 2] IF y > 1] AS l, count(*) AS n FROM t GROUP BY ALL")],
+                 [("t", "id = 1"), ("t", "true")], id="group-by-all-with-a-list-comprehension"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

@@ -327,6 +327,20 @@ def _ctes_not_shadowing(query: exp.Query, schema: Schema) -> exp.Query:
     return query
 
 
+def _comprehension_variable(node: exp.Column) -> bool:
+    """Whether ``node`` is the variable of a list comprehension around it (``y`` in ``[y * 2 FOR y IN l]``),
+    which sqlglot reads as a column; the list it iterates over is outside the variable's scope."""
+    if node.table:
+        return False
+    parent, child = node.parent, node
+    while parent is not None:
+        if isinstance(parent, exp.Comprehension) and child is not parent.args.get("iterator") \
+                and parent.args["expression"].name.lower() == node.name.lower():
+            return True
+        parent, child = parent.parent, parent
+    return False
+
+
 def _group_by_all_as_positions(query: exp.Query, schema: Schema | None = None) -> exp.Query:
     """``GROUP BY ALL`` as the positions of the items without an aggregate that read a column (DuckDB's rule:
     constant items are no keys, so over no other item the query is a global aggregate, one row even over no
@@ -353,7 +367,7 @@ def _group_by_all_as_positions(query: exp.Query, schema: Schema | None = None) -
             if own:
                 continue
             columns = [c for c in item.find_all(exp.Column) if c.find_ancestor(exp.Select) is select
-                       and _reads_own_relation(c, select, schema or {})]
+                       and not _comprehension_variable(c) and _reads_own_relation(c, select, schema or {})]
             if not columns and item.find(exp.Query):  # a key if correlated, not one if not
                 raise IvmError("GROUP BY ALL with a subquery item that reads no column of its query: write the "
                                "keys out")
