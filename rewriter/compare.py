@@ -4,8 +4,10 @@ Python and SQL spell the same value differently, so each column is normalised to
 from the values on both sides:
 
 * ``None``, NaN, NaT and the empty string are all *missing* (CSV has one way to say missing);
-* ``True`` equals ``'True'``/``'true'``/``1``; ``3`` equals ``3.0`` and ``'3'``; numbers are compared to
-  nine significant digits (sums in another order round differently);
+* ``True`` equals ``'True'``/``'true'``/``'t'``/``1``; ``3`` equals ``3.0`` and ``'3'`` (a CSV loop keeps
+  numbers as text), but ``'03'``, ``' 3'`` and ``'3 '`` stay text: they are not how a number is written;
+* integers are compared exactly; other numbers to twelve significant digits (sums in another order round
+  differently), and anything smaller than 1e-10 in size is zero (what is left of a cancelling sum);
 * ``date(2024, 1, 2)`` equals ``'2024-01-02'`` and a timestamp at midnight of that day;
 * anything else is compared as text.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -114,13 +117,34 @@ def column_family(left: set, right: set) -> str:
     return "str"
 
 
-def _number(value: float | int) -> object:
-    if isinstance(value, float) and math.isinf(value):
+SIGNIFICANT_DIGITS = 12
+NOISE = 1e-10  # a float smaller than this in size is rounding noise around zero
+
+# how a number is written in a CSV file or by str(): no leading zeros, signs other than '-', or spaces
+_NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?|-?\.[0-9]+|-?inf|-?infinity",
+                          re.IGNORECASE)
+
+
+def _number(value: float | int | decimal.Decimal) -> object:
+    """Integers exactly; other numbers rounded to :data:`SIGNIFICANT_DIGITS` (an integral result is an int).
+
+    Example:
+        >>> _number(270000000.75), _number(10 ** 19 + 1), _number(0.1 + 0.2), _number(5.55e-17)
+        (270000000.75, 10000000000000000001, 0.3, 0)
+    """
+    if isinstance(value, int):
         return value
+    if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
+        return int(value)
     number = float(value)
+    if math.isinf(number):
+        return number
+    if abs(number) < NOISE:
+        return 0
+    number = float(f"{number:.{SIGNIFICANT_DIGITS}g}")
     if number.is_integer() and abs(number) < 2 ** 53:
         return int(number)
-    return float(f"{number:.9g}")
+    return number
 
 
 def _text(value) -> str:
@@ -141,17 +165,17 @@ def canonical(value, family: str):
     try:
         if family == "num":
             if isinstance(value, str):
-                value = float(value.strip())
-            if isinstance(value, decimal.Decimal):
-                value = float(value)
-            if isinstance(value, (int, float)):
+                if not _NUMBER_TEXT.fullmatch(value):
+                    return ("str", value)
+                value = int(value) if value.lstrip("-").isdigit() else float(value)
+            if isinstance(value, (int, float, decimal.Decimal)):
                 return ("num", _number(value))
         elif family == "bool":
             if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("true", "t", "yes", "1", "1.0"):
+                lowered = value.lower()  # as CSV files and str() write them; 'yes' or ' true' is text
+                if lowered in ("true", "t", "1", "1.0"):
                     return ("bool", True)
-                if lowered in ("false", "f", "no", "0", "0.0"):
+                if lowered in ("false", "f", "0", "0.0"):
                     return ("bool", False)
             elif isinstance(value, (bool, int, float)) and value in (0, 1):
                 return ("bool", bool(value))
