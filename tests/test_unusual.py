@@ -344,14 +344,19 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                  [("t", "id = 2"), ("u", "uid = 2"), ("u", "uid = 1"), ("t", "x IS NULL")], id="set-operation-of-mixed-types"),
     # BUG (found by a hunt): a grouping set keeping a key computed from another key it rolls up (year(d) in
     # ROLLUP (year(d), d); 'x' || g beside g) had the inner column replaced by NULL too: year(NULL), one NULL
-    # group instead of one per year, wrong from the deployment on
+    # group instead of one per year, wrong from the deployment on. DuckDB keeps such an item whole only when
+    # it is spelled like the key (mod(x, 2) is not the key x % 2; sqlglot writes both alike), so these views
+    # are recomputed from the user's text
     pytest.param("""CREATE TABLE s AS SELECT * FROM (VALUES (1, DATE '2023-05-01', 'a'), (2, DATE '2023-06-01', 'a'),
                         (3, DATE '2024-01-01', 'b'), (4, NULL, NULL)) v(id, d, g);""",
                  [("r", "SELECT year(d) AS y, d, count(*) AS c FROM s GROUP BY ROLLUP (year(d), d)"),
                   ("gs", "SELECT 'x' || g AS k, g, count(*) AS c, GROUPING(g) AS gg FROM s "
                          "GROUP BY GROUPING SETS (('x' || g), (g)) HAVING count(*) > 0"),
                   ("cu", "SELECT upper(g) AS ug, g, month(d) + 1 AS m1, count(*) AS c FROM s "
-                         "GROUP BY CUBE (upper(g), g), month(d) + 1")],
+                         "GROUP BY CUBE (upper(g), g), month(d) + 1"),
+                  ("md", "SELECT mod(id, 2) AS m, count(*) AS c FROM s GROUP BY ROLLUP (id % 2, id)"),
+                  ("sub", "SELECT substr(g, 1, 1) AS k, ucase(g) AS u, count(*) AS c FROM s "
+                          "GROUP BY ROLLUP (substring(g, 1, 1), upper(g), g)")],
                  [("s", "id = 1"), ("s", "d IS NULL"), ("s", "id = 3")], id="grouping-set-key-computed-from-another-key"),
     # BUG (found by a hunt): GROUP BY ALL took a constant list comprehension ([y * 2 FOR y IN [1, 2]]) for a key
     # (its variable reads like a column): once every row left, the view was empty instead of DuckDB's one row
