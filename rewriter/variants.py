@@ -116,7 +116,9 @@ class _Builder:
         return [(i, name, _kind(t)) for i, (name, t) in enumerate(source.format.columns)
                 if _kind(t) in kinds and (source.name, name) not in self.keys]
 
-    def rows_filtered(self, name: str, keep) -> dict:
+    def rows_filtered(self, name: str, keep, thinned=lambda source: True) -> dict:
+        """The rows ``keep`` keeps; a ``thinned`` source with two or more rows loses at least one (a small
+        table could otherwise keep every row, and the variant would test nothing)."""
         tables = {}
         for source in self.sources:
             header, rows = self.base[source.name]
@@ -124,10 +126,15 @@ class _Builder:
             chosen = [r for r in rows if keep(source, rng)]
             if rows and not chosen:
                 chosen = [rows[0]]
+            if len(chosen) == len(rows) > 1 and thinned(source):
+                chosen.pop(rng.randrange(len(chosen)))
             tables[source.name] = (header, chosen)
         return tables
 
-    def cells_changed(self, name: str, kinds: set[str], fraction: float, value) -> dict:
+    def cells_changed(self, name: str, kinds: set[str], fraction: float, value, filled_only: bool = False) -> dict:
+        """Cells of the columns of ``kinds`` replaced by ``value(...)`` in about ``fraction`` of the rows, at
+        least one per column; with ``filled_only`` only cells that hold something (emptying an empty cell
+        changes nothing)."""
         tables = {}
         for source in self.sources:
             header, rows = self.base[source.name]
@@ -135,9 +142,10 @@ class _Builder:
             columns = self.columns(source, kinds)
             changed = [list(row) for row in rows]
             for index, column, kind in columns:
-                chosen = [r for r in changed if index < len(r) and rng.random() < fraction]
-                if not chosen and changed:  # small tables: at least one row per column
-                    chosen = [rng.choice(changed)]
+                candidates = [r for r in changed if index < len(r) and (not filled_only or r[index].strip())]
+                chosen = [r for r in candidates if rng.random() < fraction]
+                if not chosen and candidates:  # small tables: at least one row per column
+                    chosen = [rng.choice(candidates)]
                 for row in chosen:
                     new = value(source, column, kind, row[index], rng)
                     if new is not None:
@@ -147,23 +155,29 @@ class _Builder:
 
     # -- value generators --------------------------------------------------------------------------------------
     def boundary_values(self, source: Source, column: str, kind: str) -> list[str]:
-        """The script's constants (and one step either side) and zero, formatted for this column."""
+        """The script's constants, then one step either side, then zero, formatted for this column (in that
+        order: a table with fewer rows than values holds the first ones)."""
         if kind in ("int", "float"):
-            candidates = {0}
+            exact, beside = set(), set()
             for number in self.literals.numbers:
                 step = 1 if kind == "int" or float(number).is_integer() else 0.01
-                candidates |= {number - step, number, number + step}
+                exact.add(number)
+                beside |= {number - step, number + step}
+            ordered = [*sorted(exact), *sorted(beside - exact), *([0] if 0 not in exact | beside else [])]
             if kind == "int":
-                candidates = {int(c) for c in candidates if float(c).is_integer()}
-            return [_format_number(c, kind) for c in sorted(candidates)]
+                ordered = [int(c) for c in ordered if float(c).is_integer()]
+            return list(dict.fromkeys(_format_number(c, kind) for c in ordered))
         fmt = source.format.dateformat if kind == "date" else source.format.timestampformat
         fmt = fmt or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
-        days = set()
+        days, beside = set(), set()
         for value in self.literals.dates:
             day = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time(0))
-            days |= {day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)}
+            days.add(day)
+            beside |= {day - dt.timedelta(days=1), day + dt.timedelta(days=1)}
             if kind == "timestamp":
-                days.add(day - dt.timedelta(seconds=1))
+                beside.add(day - dt.timedelta(seconds=1))
+        if days:
+            return list(dict.fromkeys(d.strftime(fmt) for d in [*sorted(days), *sorted(beside - days)]))
         if not days:  # no date in the script: month boundaries around the observed values
             index = source.format.names.index(column)
             for row in self.base[source.name][1][:50]:
@@ -174,8 +188,8 @@ class _Builder:
         return [d.strftime(fmt) for d in sorted(days)]
 
     def boundaries(self, name: str, kinds: set[str]) -> dict:
-        """About half the rows get boundary values in the columns of ``kinds``, each value in turn, so that
-        every boundary value occurs several times."""
+        """Boundary values in the columns of ``kinds``: each value in at least one row (random rows, while
+        the table has rows enough), then about half of the other rows get them in turn."""
         tables = {}
         for source in self.sources:
             header, rows = self.base[source.name]
@@ -185,9 +199,13 @@ class _Builder:
                 values = self.boundary_values(source, column, kind)
                 if not values:
                     continue
+                holding = [row for row in changed if index < len(row)]
+                rng.shuffle(holding)
+                for row, value in zip(holding, values):  # every value at least once
+                    row[index] = value
                 position = rng.randrange(len(values))
-                for row in changed:
-                    if index < len(row) and rng.random() < 0.5:
+                for row in holding[len(values):]:
+                    if rng.random() < 0.5:
                         row[index] = values[position % len(values)]
                         position += 1
             tables[source.name] = (header, changed)
@@ -220,15 +238,19 @@ class _Builder:
                 found.append(Variant(f"orphans:{source.name}",
                                      f"40% of {source.name}'s rows removed (other rows lose their partner)",
                                      self.rows_filtered(f"orphans:{source.name}",
-                                                        lambda s, rng, n=source.name: s.name != n or rng.random() >= 0.4)))
+                                                        lambda s, rng, n=source.name: s.name != n
+                                                        or rng.random() >= 0.4, lambda s, n=source.name: s.name == n)))
         duplicated = {}
         for source in self.sources:
             header, rows = self.base[source.name]
             rng = self.rng(f"duplicates:{source.name}")
             out = []
-            for row in rows:
+            twice = {i for i in range(len(rows)) if rng.random() < 0.34}
+            if rows and not twice:  # at least one row twice: a small table could otherwise have none
+                twice = {rng.randrange(len(rows))}
+            for i, row in enumerate(rows):
                 out.append(row)
-                if rng.random() < 0.34:
+                if i in twice:
                     out.append(list(row))
             duplicated[source.name] = (header, out)
         found.append(Variant("duplicates", "a third of the rows appear twice", duplicated))
@@ -239,10 +261,10 @@ class _Builder:
         found.append(Variant("case", "text in other letter case, and the script's string constants",
                              self.cells_changed("case", {"text"}, 0.4, self.recased)))
         found.append(Variant("empty_text", "empty fields in text columns",
-                             self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "")))
+                             self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
         found.append(Variant("empty_numbers", "empty fields in number and date columns",
                              self.cells_changed("empty_numbers", {"int", "float", "date", "timestamp"}, 0.2,
-                                                lambda *a: "")))
+                                                lambda *a: "", filled_only=True)))
         unique, seen = [], [self.base]
         for variant in found:
             if variant.tables not in seen:

@@ -324,3 +324,26 @@ def test_retry_delays_double(tmp_path, monkeypatch):
     records = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert [r["type"] for r in records] == ["request", "error"] * 3 + ["request", "response"]
     assert records[-1]["usage"]["total_tokens"] == 20
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_variant_changes_something_on_a_small_table(tiny, seed):
+    """BUG (found by a hunt): on small tables a variant could test nothing, and wrong rewrites passed: the
+    duplicates variant duplicated no row (a missing DISTINCT), the subsample kept every row, a boundary value
+    the script compares with appeared in no row (a > for >=), and the empty variants emptied cells that were
+    empty already (NULLS LAST for a missing date)."""
+    script, sources = tiny
+    by_name = {v.name: v for v in variants(sources, literals(script.code), seed=seed)}
+    base = {s.name: read_rows(s)[1] for s in sources}
+    for source in sources:
+        rows = base[source.name]
+        assert len(by_name["duplicates"].tables[source.name][1]) > len(rows)
+        assert len(by_name["subsample"].tables[source.name][1]) < len(rows)
+        for name in ("empty_text", "empty_numbers"):
+            changed = by_name[name].tables[source.name][1] if name in by_name else rows
+            assert sum(old != new for old, new in zip(rows, changed)) <= len(rows)
+            assert all(new == old or (new != old and any(o.strip() for o, n in zip(old, new) if o != n))
+                       for old, new in zip(rows, changed))
+    amounts = [row[2] for row in by_name["boundary_numbers"].tables["orders"][1]]
+    # the script compares amount >= 5 (and has a 0): 0 and 5 first, then the steps beside them, while rows last
+    assert {"0", "5"} <= set(amounts) and len(set(amounts) & {"-1", "0", "1", "4", "5", "6"}) == len(amounts) == 5
