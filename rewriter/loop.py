@@ -40,10 +40,15 @@ class Outcome:
 
 
 def clear_outputs(out: Path) -> None:
-    """Remove a previous run's results from ``out`` (only the files this tool writes)."""
-    for name in RESULT_FILES:
-        (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / "unverified", ignore_errors=True)
+    """Remove a previous run's results from ``out`` and ``out/unverified`` (only the files this tool writes:
+    anything else the user keeps there stays)."""
+    for folder in (out, out / "unverified"):
+        for name in RESULT_FILES:
+            (folder / name).unlink(missing_ok=True)
+    try:
+        (out / "unverified").rmdir()  # only when nothing else is in it
+    except OSError:
+        pass
 
 
 def write_atomically(folder: Path, files: dict[str, str]) -> list[Path]:

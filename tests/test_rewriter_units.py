@@ -347,3 +347,19 @@ def test_every_variant_changes_something_on_a_small_table(tiny, seed):
     amounts = [row[2] for row in by_name["boundary_numbers"].tables["orders"][1]]
     # the script compares amount >= 5 (and has a 0): 0 and 5 first, then the steps beside them, while rows last
     assert {"0", "5"} <= set(amounts) and len(set(amounts) & {"-1", "0", "1", "4", "5", "6"}) == len(amounts) == 5
+
+
+def test_clearing_the_output_folder_keeps_files_it_did_not_write(tmp_path):
+    """BUG (found by a hunt): a new run deleted the whole OUT/unverified folder, the user's own files in it too."""
+    from rewriter.loop import clear_outputs
+
+    (tmp_path / "unverified").mkdir()
+    for name in ("views.sql", "report.json", "notes.txt", "unverified/views.sql", "unverified/my_fix.sql"):
+        (tmp_path / name).write_text("x")
+    clear_outputs(tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "notes.txt", "unverified", "unverified/my_fix.sql"]
+    (tmp_path / "unverified" / "my_fix.sql").unlink()
+    (tmp_path / "unverified" / "report.json").write_text("x")
+    clear_outputs(tmp_path)
+    assert not (tmp_path / "unverified").exists()  # ours alone: the folder goes too
