@@ -95,6 +95,12 @@ def tabulate(value):
             return [f"c{i + 1}" for i in range(value.shape[1])], value.tolist(), False
         raise TypeError(f"a {value.ndim}-dimensional array is not a table")
     if isinstance(value, dict):
+        if value and all(isinstance(item, dict) for item in value.values()):
+            # a dict of dicts: the inner keys of all items (in order of first appearance), looked up by key,
+            # as for a list of dicts: inner dicts may list their keys in other orders or lack some
+            inner = list(dict.fromkeys(k for item in value.values() for k in item))
+            return (["key", *map(str, inner)], [[key, *(item.get(k) for k in inner)] for key, item in value.items()],
+                    [False] + [True] * len(inner))  # the keys' column has no name in the script
         rows, names_known, columns = [], False, None
         for key, item in value.items():
             if isinstance(item, dict):

@@ -104,6 +104,10 @@ def test_runner_result_shapes():
     assert _runner.tabulate([{"a": 1, "b": 2}]) == (["a", "b"], [[1, 2]], True)
     assert _runner.tabulate({"x": (1, 2), "y": (3, 4)}) == (["c1", "c2", "c3"], [["x", 1, 2], ["y", 3, 4]], False)
     assert _runner.tabulate([(1, "a")])[0] == ["c1", "c2"]
+    # BUG (found by a hunt): a dict of dicts was read by position from the first item's keys: an inner dict
+    # listing its keys in another order swapped values, one lacking a key shifted them
+    assert _runner.tabulate({"ann": {"paid": 8, "refunded": 5}, "bob": {"refunded": 1, "paid": 2}, "cy": {"paid": 3}}) \
+        == (["key", "paid", "refunded"], [["ann", 8, 5], ["bob", 2, 1], ["cy", 3, None]], [False, True, True])
 
 
 # -- answers and static checks -------------------------------------------------------------------------------
