@@ -7,6 +7,7 @@ This file is run by path in a child process, never imported by the rewriter, and
 the script runs with its own folder first on ``sys.path`` and its working directory set by the caller.
 Exit codes: 0 result written, 1 the script raised, 3 the result variable is missing or has no tabular shape.
 """
+import builtins
 import datetime
 import decimal
 import json
@@ -145,6 +146,8 @@ def execute(script, mode, target, out):
     """Run the script and write its result (or why there is none) to ``out``; returns the exit code."""
     sys.argv = [script]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    if not hasattr(builtins, "display"):  # Jupyter's, which notebooks (and scripts exported from them) call
+        builtins.display = lambda *values, **options: print(*values)
     try:
         namespace = runpy.run_path(script, run_name="__main__")
     except SystemExit as error:

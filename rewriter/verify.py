@@ -107,7 +107,9 @@ class Oracle:
             raise RewriteError(error.reason) from None
         except ScriptFailed as error:
             sandbox.close()
-            raise RewriteError(f"the script fails on its own, before any rewriting: {error.reason}") from None
+            hint = (" (the script runs in a temporary folder holding only the --source files, at the paths it "
+                    "opens: pass every file it reads with --source)") if "FileNotFoundError" in error.reason else ""
+            raise RewriteError(f"the script fails on its own, before any rewriting: {error.reason}{hint}") from None
         base = Dataset("real data", "the source files as given", {s.name: s.path for s in sources}, table,
                        seconds=seconds)
         if not use_variants:

@@ -367,3 +367,13 @@ def test_clearing_the_output_folder_keeps_files_it_did_not_write(tmp_path):
     (tmp_path / "unverified" / "report.json").write_text("x")
     clear_outputs(tmp_path)
     assert not (tmp_path / "unverified").exists()  # ours alone: the folder goes too
+
+
+def test_a_script_calling_jupyters_display_runs(tmp_path):
+    """BUG (found by a hunt): a notebook (or a script exported from one) calling display() failed with a
+    NameError outside Jupyter, so it could not be rewritten at all."""
+    script = tmp_path / "s.py"
+    script.write_text("rows = [(1, 'a')]\ndisplay(rows)\n")
+    out = tmp_path / "out.json"
+    assert _runner.execute(str(script), "var", "rows", str(out)) == 0
+    assert "error" not in json.loads(out.read_text())
