@@ -187,6 +187,18 @@ def test_static_checks_accept_udfs_and_render_views_sql(tiny):
     assert "def shout" in found.udfs_py and "def mystery" in found.udfs_py and "csv.DictReader" not in found.udfs_py
 
 
+def test_static_checks_let_duckdb_bind_what_sqlglot_cannot(tiny):
+    """BUG (found by a hunt): DuckDB's PIVOT statement (PIVOT t ON c USING sum(x)) was refused ("Column could
+    not be resolved": sqlglot cannot qualify it); DuckDB binds it, and a view over it too. A column that does
+    not exist is still refused."""
+    found = candidate(tiny, ["CREATE VIEW p AS PIVOT orders ON customer_id IN (1, 2) USING sum(amount) "
+                             "GROUP BY order_id",
+                             "CREATE VIEW q AS SELECT order_id, \"1\" AS first FROM p"], [], result_view="q")
+    assert [v.name for v in found.views] == ["p", "q"]
+    with pytest.raises(Problem, match="could not be resolved"):
+        candidate(tiny, ["CREATE VIEW p AS PIVOT orders ON nope IN (1, 2) USING sum(amount)"], [], result_view="p")
+
+
 # -- user functions ---------------------------------------------------------------------------------------------
 def test_udf_source_takes_helpers_constants_and_imports_only():
     code = '''import re
