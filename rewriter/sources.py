@@ -72,8 +72,36 @@ def sniff(path: Path, names: list[str] | None = None) -> CsvFormat:
         if len(names) != len(columns):
             raise RewriteError(f"{path} has {len(columns)} columns, but {len(names)} names are given for it")
         columns = tuple((name, type_) for name, (_, type_) in zip(names, columns))
-    return CsvFormat(delimiter=delimiter, header=bool(header), columns=columns,
-                     dateformat=dateformat or None, timestampformat=tsformat or None)
+    found = CsvFormat(delimiter=delimiter, header=bool(header), columns=columns,
+                      dateformat=dateformat or None, timestampformat=tsformat or None)
+    _check_reads_alike(path, found)
+    return found
+
+
+def _check_reads_alike(path: Path, fmt: CsvFormat) -> None:
+    """DuckDB (the views) and Python's csv module (the script) must see the same rows: a line with more or
+    fewer fields than the header makes DuckDB's sniffer pick another dialect (one column, or the longest
+    line's width with the other lines dropped) while the script reads the file fine."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        rows = [r for r in csv.reader(handle, delimiter=fmt.delimiter) if r]
+    expected = len(rows) - (1 if fmt.header and rows else 0)
+    widths = sorted({len(r) for r in rows})
+    if len(fmt.columns) == 1 and rows:  # one column: did the sniffer give up on the delimiter of the header?
+        likely = next((d for d in (",", ";", "\t") if d != fmt.delimiter and d in fmt.delimiter.join(rows[0])), None)
+        if likely is not None:
+            widths = sorted({len(line.split(likely)) for line in map(fmt.delimiter.join, rows)})
+    con = duckdb.connect()
+    try:
+        read = con.execute(f"SELECT COUNT(*) FROM {read_call(path, fmt)}").fetchone()[0]
+    except duckdb.Error as error:
+        read = f"an error ({first_line(error)})"
+    finally:
+        con.close()
+    if read != expected or len(widths) > 1:
+        shape = f"lines of {' and '.join(map(str, widths))} fields" if len(widths) > 1 else f"{expected} rows"
+        raise RewriteError(f"DuckDB and Python's csv module read {path} differently (delimiter {fmt.delimiter!r}, "
+                           f"{len(fmt.columns)} columns: {read} rows against {shape}): does a line have more or "
+                           "fewer fields than the header (an unquoted separator inside a value)? Fix or quote it")
 
 
 def read_call(path: Path | str, fmt: CsvFormat) -> str:

@@ -63,6 +63,17 @@ def test_source_path_that_does_not_exist(project):
     assert not out.exists()
 
 
+def test_a_csv_duckdb_and_python_read_differently(project):
+    """BUG (found by a hunt): one line with an unquoted comma made DuckDB sniff another delimiter and read the
+    file as one column; the only message was a column that "could not be resolved" in the model's views."""
+    for text in ("order_id,customer_id,amount\n10,1,5\n11,2,7,5\n",  # DuckDB: 4 columns, 1 row
+                 "order_id,customer_id,amount\n10,1,5;x,y\n11,2,7\n12,9,30\n13,1,12\n14,3,4.99\n"):
+        (project / "orders.csv").write_text(text)
+        run, out = rewrite(project)
+        refused(run, "read", "differently", "unquoted separator")
+        nothing_presented(out)
+
+
 def test_result_variable_that_is_not_there(project):
     args = tiny_args(project, project.parent / "out")
     args[args.index("result")] = "summary"
