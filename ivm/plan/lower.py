@@ -250,14 +250,15 @@ def lower_set_operation(name: str, query: exp.Query, columns: Sequence[str], sch
                             and own[i] != unified[i] else None for i in range(len(columns))])
     aliases = ("__l", "__r")
 
-    def converted(position: int, c: str, alias: str) -> exp.Expression:
-        target = conversions[position][list(columns).index(c)]
-        return exp.cast(column(c, alias), target) if target else column(c, alias)
+    def side_columns(position: int) -> list[exp.Expression]:
+        """The side's columns, each cast to the common type where its own differs."""
+        alias = aliases[position]
+        return [exp.cast(column(c, alias), target) if target else column(c, alias)
+                for c, target in zip(columns, conversions[position])]
 
     def branch(position: int) -> exp.Select:
-        alias = aliases[position]
-        return exp.select(*[exp.alias_(converted(position, c, alias), ident(c)) for c in columns]).from_(
-            internal_table(sides[position], alias))
+        return exp.select(*[exp.alias_(e, ident(c)) for e, c in zip(side_columns(position), columns)]).from_(
+            internal_table(sides[position], aliases[position]))
 
     kind = type(query)
     operation = kind(this=branch(0), expression=branch(1),
@@ -265,7 +266,7 @@ def lower_set_operation(name: str, query: exp.Query, columns: Sequence[str], sch
     body = exp.select(*[column(c, "__s") for c in columns],
                       *[exp.alias_(column(c, "__s"), ident(f"__ivm_p{i}")) for i, c in enumerate(columns)]) \
         .from_(exp.Subquery(this=operation, alias=exp.TableAlias(this=ident("__s"))))
-    scans = tuple(KeyedScan(relation=s, alias=a, keys=tuple(converted(position, c, a) for c in columns))
+    scans = tuple(KeyedScan(relation=s, alias=a, keys=tuple(side_columns(position)))
                   for position, (s, a) in enumerate(zip(sides, aliases)))
     what = f"{kind.__name__.upper()}{'' if query.args.get('distinct') else ' ALL'}"
     stage = PartitionStage(name=name, columns=tuple(columns), inputs=tuple(sorted(set(sides))), query=body,
