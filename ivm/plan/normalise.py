@@ -9,6 +9,7 @@ rewrite cannot keep raise :class:`IvmError`, which makes the view fall back.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Mapping
 
 from sqlglot import exp
@@ -646,6 +647,7 @@ def _named_like_duckdb(query: exp.Query) -> exp.Query:
                                                    and isinstance(e.this, exp.Star) for e in body.expressions):
             continue
         named = [(position, name) for position, name in enumerate(map(_duckdb_name, body.expressions)) if name]
+        _refuse_generated_name_clash(body, [name for _, name in named])
         names = deduplicated_names(name for _, name in named)
         for (position, old), new in zip(named, names):
             if old != new:
@@ -657,6 +659,23 @@ def _named_like_duckdb(query: exp.Query) -> exp.Query:
             if _duckdb_name(item) is None and item.output_name.lower() in taken:
                 item.replace(exp.alias_(item.copy(), ident(unique(f"_col_{position}", taken))))
     return query
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _refuse_generated_name_clash(body: exp.Select, names: list[str]) -> None:
+    """DuckDB names an unnamed item by its text (``(k + 1)``, ``upper(s)``, ``1``), which the planner cannot
+    reproduce; an item named like such a text (``k AS "(k + 1)"``) beside an unnamed one may take the name
+    DuckDB gives the other, so an outer reference would bind to another column than in DuckDB. Refused
+    (the view is recomputed from the user's text, which DuckDB binds as written)."""
+    if all(name is not None for name in map(_duckdb_name, body.expressions)):
+        return
+    clash = next((name for name in names if not _PLAIN_NAME.fullmatch(name)
+                  or name.lower() in ("true", "false", "null")), None)
+    if clash is not None:
+        raise IvmError(f"a derived table or CTE names an item {clash!r}, a name DuckDB may give one of its "
+                       f"unnamed items; alias every computed item there to have it maintained")
 
 
 def _duckdb_name(item: exp.Expression) -> str | None:
