@@ -661,7 +661,9 @@ def _named_like_duckdb(query: exp.Query) -> exp.Query:
     return query
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# DuckDB's text names of unnamed items hold one of these characters ("(k + 1)", "l[1]", "'x'", "1.5", "-1"),
+# or are an integer or a keyword literal ("1", "true", "NULL")
+_GENERATED_LOOKING = re.compile(r"[(\[.'\-]|^[0-9]+$|^(true|false|null)$", re.IGNORECASE)
 
 
 def _refuse_generated_name_clash(body: exp.Select, names: list[str]) -> None:
@@ -671,8 +673,7 @@ def _refuse_generated_name_clash(body: exp.Select, names: list[str]) -> None:
     (the view is recomputed from the user's text, which DuckDB binds as written)."""
     if all(name is not None for name in map(_duckdb_name, body.expressions)):
         return
-    clash = next((name for name in names if not _PLAIN_NAME.fullmatch(name)
-                  or name.lower() in ("true", "false", "null")), None)
+    clash = next((name for name in names if _GENERATED_LOOKING.search(name)), None)
     if clash is not None:
         raise IvmError(f"a derived table or CTE names an item {clash!r}, a name DuckDB may give one of its "
                        f"unnamed items; alias every computed item there to have it maintained")
