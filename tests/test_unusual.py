@@ -327,7 +327,8 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                  [("a", "SELECT id, s COLLATE NOCASE AS s FROM t"),
                   ("b", "SELECT DISTINCT s FROM a WHERE s = 'X'"),
                   ("c", "SELECT s, count(*) AS n FROM a WHERE s = 'x' GROUP BY s"),
-                  ("d", "SELECT s FROM a WHERE s = 'x' INTERSECT SELECT s FROM u"),
+                  # which spelling of 'x' = 'X' a set operation keeps is up to DuckDB's threads: lower() it
+                  ("d", "SELECT lower(s) AS s FROM (SELECT s FROM a WHERE s = 'x' INTERSECT SELECT s FROM u)"),
                   ("e", "SELECT s FROM u EXCEPT SELECT s FROM a"),
                   ("g", "SELECT id, count(*) OVER (PARTITION BY s) AS n FROM a"),
                   ("h", "SELECT u.id, (SELECT count(*) FROM a WHERE a.s = u.s) AS n FROM u")],
