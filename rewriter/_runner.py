@@ -103,6 +103,10 @@ def tabulate(value):
             return (["key", *map(str, inner)], [[key, *(item.get(k) for k in inner)] for key, item in value.items()],
                     [False] + [True] * len(inner))  # the keys' column has no name in the script
         rows, names_known, columns = [], False, None
+        lengths = {len(item) for item in value.values() if isinstance(item, list)}
+        if len(lengths) > 1 and all(isinstance(item, list) for item in value.values()):
+            # lists of different lengths (a defaultdict(list) of members): each key's list is one value
+            return ["c1", "c2"], [[key, item] for key, item in value.items()], False
         for key, item in value.items():
             if isinstance(item, dict):
                 columns = columns or ["key", *map(str, item)]
@@ -125,6 +129,27 @@ def tabulate(value):
         width = max((len(r) for r in rows), default=1)
         return [f"c{i + 1}" for i in range(width)], rows, False
     return ["c1"], [[value]], False
+
+
+def column_reading(value):
+    """A dict of equal-length sequences keyed by names (``{"cid": [...], "total": [...]}``, what
+    ``pd.DataFrame(d)`` reads) read column by column: (columns, rows), or None. ``tabulate`` reads such a dict
+    row by row (``{cid: [count, total]}`` accumulators are as common); the comparison takes this reading
+    when the SQL result's columns are the dict's keys."""
+    if not isinstance(value, dict) or not value or not all(isinstance(k, str) for k in value):
+        return None
+    columns = []
+    for item in value.values():
+        kind = type(item).__module__.split(".")[0] + "." + type(item).__name__
+        if isinstance(item, (list, tuple)):
+            columns.append(list(item))
+        elif kind in ("numpy.ndarray", "pandas.Series") and getattr(item, "ndim", 1) == 1:
+            columns.append(item.tolist())
+        else:
+            return None
+    if len({len(c) for c in columns}) != 1:
+        return None
+    return list(value), [list(row) for row in zip(*columns)]
 
 
 def _script_error(script):
@@ -170,6 +195,10 @@ def execute(script, mode, target, out):
         columns, rows, names_known = tabulate(namespace[target])
         payload = {"columns": columns, "names_known": names_known, "kind": type(namespace[target]).__name__,
                    "rows": [[encode(v) for v in row] for row in rows]}
+        by_columns = column_reading(namespace[target])
+        if by_columns is not None:
+            payload["by_columns"] = {"columns": by_columns[0],
+                                     "rows": [[encode(v) for v in row] for row in by_columns[1]]}
     except Exception as error:  # the value has no tabular shape
         _write(out, {"shape": f"{type(namespace[target]).__name__}: {error}"})
         return 3

@@ -35,6 +35,15 @@ class Table:
     rows: list[tuple] = field(repr=False)
     names_known: bool = True
     unnamed: tuple[int, ...] = ()
+    # the same value read another way (a dict of columns, see _runner.column_reading), taken when the SQL
+    # result's column names are this reading's
+    by_columns: "Table | None" = field(default=None, repr=False)
+
+    def reading_for(self, candidate: "Table") -> "Table":
+        alternative = self.by_columns
+        if alternative is not None and [c.lower() for c in candidate.columns] == [c.lower() for c in alternative.columns]:
+            return alternative
+        return self
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,7 @@ def diff(original: Table, candidate: Table, *, show: int = SHOW_ROWS) -> Diff | 
         original 3 rows, SQL 2 rows; 1 original rows missing from the SQL result, 0 extra SQL rows
         rows only in the original: (3, NULL)
     """
+    original = original.reading_for(candidate)
     if len(candidate.columns) != len(original.columns):
         return Diff(f"the SQL result has {len(candidate.columns)} columns ({', '.join(candidate.columns)}); "
                     f"the original has {len(original.columns)} ({', '.join(original.columns)})", [])

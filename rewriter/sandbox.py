@@ -240,12 +240,21 @@ class Sandbox:
         unnamed = ()
         if isinstance(names_known, list):  # some names are the runner's own (see _runner.tabulate)
             unnamed, names_known = tuple(i for i, known in enumerate(names_known) if not known), True
+        if self.result.columns and "by_columns" in payload \
+                and [c.lower() for c in self.result.columns] == [c.lower() for c in payload["by_columns"]["columns"]]:
+            columns = payload["by_columns"]["columns"]  # --columns names the dict's keys: it is a dict of columns
+            rows = [tuple(decode(v) for v in row) for row in payload["by_columns"]["rows"]]
         if self.result.columns:
             if rows and len(self.result.columns) != len(columns):
                 raise ResultMissing(f"--columns names {len(self.result.columns)} columns but the result has "
                                     f"{len(columns)}")
             columns, names_known, unnamed = list(self.result.columns), True, ()
-        return Table(columns=tuple(columns), rows=rows, names_known=names_known, unnamed=unnamed)
+        by_columns = None
+        if self.result.variable and "by_columns" in payload and not self.result.columns:
+            by_columns = Table(columns=tuple(payload["by_columns"]["columns"]), names_known=True,
+                               rows=[tuple(decode(v) for v in row) for row in payload["by_columns"]["rows"]])
+        return Table(columns=tuple(columns), rows=rows, names_known=names_known, unnamed=unnamed,
+                     by_columns=by_columns)
 
 
 PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")

@@ -138,6 +138,35 @@ def test_a_dicts_keys_need_no_particular_name(tmp_path, endpoint):
     assert "column 3" in diff(wrong, Table(("region", "units", "n"), [("a", 1, 2)])).text()  # known names count
 
 
+COLUMN_DICT = '''import csv
+result = {"region": [], "units": []}
+with open("sales.csv") as f:
+    for row in csv.DictReader(f):
+        if row["units"] and int(row["units"]) > 0:
+            result["region"].append(row["region"].lower())
+            result["units"].append(int(row["units"]))
+'''
+COLUMN_DICT_SQL = {"views": [
+    "CREATE VIEW result AS SELECT lower(region) AS region, units FROM sales WHERE units > 0"],
+    "result_view": "result", "udfs": [], "notes": ""}
+
+
+def test_a_dict_of_columns_is_read_by_column_when_the_sql_names_its_keys(tmp_path, endpoint):
+    """Before: {"region": [...], "units": [...]} was only read as two rows (one per key), so no SQL could match
+    it. Now the comparison reads it by column when the SQL's columns are its keys, and the prompt says so."""
+    script = project(tmp_path / "p", COLUMN_DICT, **{"sales.csv": SALES})
+    server = endpoint(COLUMN_DICT_SQL)
+    run = rewrite(script, tmp_path / "out", "--source", f"sales={tmp_path / 'p/sales.csv'}", "--result-var", "result")
+    assert run.code == 0, run.out + run.err
+    assert "either reading is accepted" in server.user_messages(0)[-1]
+    by_key = _runner.tabulate({"a": [1, 2], "b": [3, 4]})
+    assert by_key == (["c1", "c2", "c3"], [["a", 1, 2], ["b", 3, 4]], False)  # still the default reading
+    assert _runner.column_reading({"a": [1, 2], "b": (3, 4)}) == (["a", "b"], [[1, 3], [2, 4]])
+    assert _runner.column_reading({"a": [1, 2], "b": [3]}) is None and _runner.column_reading({1: [1]}) is None
+    # lists of different lengths (a defaultdict(list) of members) keep each list as one value
+    assert _runner.tabulate({"x": [1, 2, 3], "y": [4]}) == (["c1", "c2"], [["x", [1, 2, 3]], ["y", [4]]], False)
+
+
 def test_runner_marks_invented_names():
     frame = pd.DataFrame({"k": ["a", "b", "a"], "v": [1, 2, 3]})
     assert _runner.tabulate({"x": {"n": 1}}) == (["key", "n"], [["x", 1]], [False, True])

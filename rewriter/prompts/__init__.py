@@ -56,6 +56,12 @@ def task_prompt(script: Script, sources: list[Source], result: Table, spec: Resu
     else:
         columns_line = (f"It has {len(result.columns)} columns and no column names; name the result view's "
                         "columns as you like, in the same order.")
+    if result.by_columns is not None:
+        alternative = result.by_columns
+        columns_line += (f" The result is a dict of {len(alternative.columns)} equal-length sequences: if its keys "
+                         f"({', '.join(alternative.columns)}) are column names, the view may instead return those "
+                         f"columns, named exactly like the keys, one row per position "
+                         f"({len(alternative.rows)} rows); either reading is accepted.")
     rows = [repr(tuple(r)) for r in result.rows[:SAMPLE_RESULT_ROWS]]
     if len(result.rows) > SAMPLE_RESULT_ROWS:
         rows.append(f"... ({len(result.rows) - SAMPLE_RESULT_ROWS} more)")
