@@ -38,8 +38,10 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = _scalar_aggregates_as_tables(query)
         query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
         query = _named_like_duckdb(_semi_joins_as_exists(query))
+        _mark_using_joins(query)
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
+        query = _merged_keys_as_duckdb(query)
         query = _set_returning_lookups_as_derived_tables(query)
         query = _merged(eliminate_subqueries(_by_position(query)))
     except SqlglotError as error:
@@ -585,6 +587,64 @@ def _using_as_on(select: exp.Select, position: int, join: exp.Join) -> exp.Expre
     names = [u.name for u in using]
     return exp.and_(*[exp.EQ(this=column(n, left.this.alias_or_name), expression=column(n, join.this.alias_or_name))
                       for n in names])
+
+
+_USING = "ivm_using"  # meta flag: a SELECT whose joins have USING / NATURAL (set before qualify, read after)
+
+
+def _mark_using_joins(query: exp.Query) -> None:
+    """Flag the SELECTs whose joins merge keys (USING / NATURAL), for :func:`_merged_keys_as_duckdb`. A
+    COALESCE of same-named qualified columns written by the user there could not be told from the merged key
+    sqlglot writes: such a view is refused (it falls back)."""
+    for select in query.find_all(exp.Select):
+        joins = select.args.get("joins") or []
+        if not any(j.args.get("using") or (j.args.get("method") or "").upper() == "NATURAL" for j in joins):
+            continue
+        select.meta[_USING] = True
+        for node in select.find_all(exp.Coalesce):
+            if node.find_ancestor(exp.Select) is select and _same_named_columns(node) is not None \
+                    and all(c.table for c in _same_named_columns(node)):
+                raise IvmError("a COALESCE of the key columns of a USING / NATURAL join written out beside the "
+                               "merged key has no delta rule yet")
+
+
+def _same_named_columns(node: exp.Coalesce) -> list[exp.Column] | None:
+    args = [node.this, *node.expressions]
+    if len(args) < 2 or not all(isinstance(a, exp.Column) for a in args) \
+            or len({a.name.lower() for a in args}) != 1 or len({a.table.lower() for a in args}) != len(args):
+        return None
+    return args
+
+
+def _merged_keys_as_duckdb(query: exp.Query) -> exp.Query:
+    """sqlglot reads a USING / NATURAL key ``k`` as ``COALESCE(a.k, b.k)`` whatever the join; DuckDB reads it as
+    the left side's column after an inner or LEFT join, the right side's after a RIGHT join, and the
+    COALESCE only after a FULL join. They differ in type (DATE vs TIMESTAMP, INTEGER vs DOUBLE: ``'k' || k``
+    reads '1' or '1.0'), in collation (a NOCASE right side would merge 'a' and 'A' groups) and, for RIGHT
+    joins, in spelling. Chains of USING joins after RIGHT / FULL joins are refused elsewhere (build.py)."""
+    for select in query.find_all(exp.Select):
+        if not select.meta.get(_USING):
+            continue
+        sources = [select.args["from_"].this, *[j.this for j in select.args.get("joins") or []]]
+        order = [s.alias_or_name.lower() for s in sources]
+        sides = [""] + [(j.side or "").upper() for j in select.args.get("joins") or []]
+        for node in list(select.find_all(exp.Coalesce)):
+            args = _same_named_columns(node)
+            if node.find_ancestor(exp.Select) is not select or args is None \
+                    or not all(a.table.lower() in order for a in args):
+                continue
+            positions = [order.index(a.table.lower()) for a in args]
+            if positions != sorted(positions):
+                continue
+            merged: exp.Expression = args[0].copy()
+            for arg, position in zip(args[1:], positions[1:]):
+                if sides[position] == "RIGHT":
+                    merged = arg.copy()
+                elif sides[position] == "FULL":
+                    merged = exp.func("coalesce", merged, arg.copy())
+            if merged.sql() != node.sql():
+                node.replace(merged)
+    return query
 
 
 def _whole_row(query: exp.Query) -> exp.Expression | None:
