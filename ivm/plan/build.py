@@ -15,7 +15,7 @@ from sqlglot.errors import SqlglotError
 
 from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state
-from ivm.plan.column_types import duckdb_types
+from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.lateral import relations_of
 from ivm.plan.normalise import qualified, names_visible_cte, unique, unused_name
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
@@ -497,7 +497,7 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schem
     group = outer.args.get("group")
     keys = tuple(k.copy() for k in group.expressions) if group else ()
     relation_of = {t.alias_or_name: t.name for t in _tables(select)}
-    core_types = {c: schema.get(relation_of.get(t, ""), {}).get(n, "UNKNOWN") for (t, n), c in core_names.items()}
+    core_types = {c: column_type(schema, relation_of.get(t, ""), n) for (t, n), c in core_names.items()}
     state, outputs = subtractive_state(outer, keys, core_types) if not _coarse_keys(select, schema) else ((), ())
     stage = AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source,
                            select=outer, keys=keys, state=state, outputs=outputs)

@@ -24,6 +24,17 @@ Schema = Mapping[str, Mapping[str, str]]
 _LOCK = threading.Lock()
 
 
+def column_type(schema: Schema, relation: str, name: str) -> str:
+    """The type of column ``name`` of ``relation``, UNKNOWN if not known. The qualified query spells names
+    in lower case (DuckDB's names are case-insensitive) while the schema keeps the stored spelling
+    (``AdvEngineID``): matched without case, else SUM over such a column was not known to be exact."""
+    columns = schema.get(relation, {})
+    if name in columns:
+        return columns[name]
+    folded = name.lower()
+    return next((typ for column, typ in columns.items() if column.lower() == folded), "UNKNOWN")
+
+
 @functools.lru_cache(maxsize=1)
 def _scratch() -> duckdb.DuckDBPyConnection:
     """One in-memory database for the whole process (opening one costs tens of milliseconds)."""

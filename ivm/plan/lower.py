@@ -30,7 +30,7 @@ from sqlglot.optimizer.scope import Scope, build_scope
 from ivm.errors import IvmError
 from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowStage, RowBranch, Scan, Stage,
                             TopKStage)
-from ivm.plan.column_types import duckdb_types
+from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.state import unknown_aggregate
 from ivm.sql import DIALECT, RID, and_all, column, ident, internal_table
 
@@ -134,7 +134,7 @@ def _with_types(schema: Schema, stage: str, select: exp.Select, columns: Sequenc
         value = item.unalias() if isinstance(item, exp.Alias) else item
         typ = "UNKNOWN"
         if isinstance(value, exp.Column) and value.table in relation_of:
-            typ = schema.get(relation_of[value.table], {}).get(value.name, "UNKNOWN")
+            typ = column_type(schema, relation_of[value.table], value.name)
         types[name] = typ
     if "UNKNOWN" in types.values():  # computed columns: as DuckDB types them
         typed = _build()._stage_types(select, list(types), schema)
