@@ -399,7 +399,7 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
         elif isinstance(inner, exp.Select) and not inner.args.get("distinct"):
             name_ = f"__ivm_o{len(hidden)}"
             hidden.append(name_)
-            inner = inner.select(exp.alias_(target.copy(), ident(name_)), append=True)
+            inner = inner.select(exp.alias_(_outputs_inlined(target, inner), ident(name_)), append=True)
         else:
             return None
         keys.append(OrderKey(name=name_, desc=bool(ordered.args.get("desc")),
@@ -417,6 +417,19 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
     stage = TopKStage(name=name, columns=tuple(columns), inputs=(source,), source=source, alias=alias,
                       select=select, hidden=tuple(hidden), order=tuple(keys), limit=limit, offset=offset or 0)
     return stages + [stage]
+
+
+def _outputs_inlined(target: exp.Expression, select: exp.Select) -> exp.Expression:
+    """An ORDER BY expression as an item of ``select``: the output names it reads (unqualified after
+    qualifying, ``userid % 7``) replaced by their items, which over a GROUP BY are its keys and aggregates
+    (the output name itself would read a column of the input there)."""
+    items = {e.alias.lower(): e.unalias() for e in select.expressions if isinstance(e, exp.Alias)}
+
+    def inline(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() in items:
+            return items[node.name.lower()].copy()
+        return node
+    return target.copy().transform(inline)
 
 
 def _plain_single_table(select: exp.Select) -> bool:

@@ -470,7 +470,8 @@ def _plain_limits(query: exp.Query) -> exp.Query:
         items = first.expressions if first is not None else []
         if order is not None and len(order.expressions) == 1 and isinstance(order.expressions[0].this, exp.Var) \
                 and order.expressions[0].this.name.upper() == "ALL" and items \
-                and not any(isinstance(i, exp.Star) or i.find(exp.Star) for i in items):
+                and not any(isinstance(i, exp.Star) or isinstance(i, exp.Column) and isinstance(i.this, exp.Star)
+                            for i in items):  # (COUNT(*) holds a star too, but is one column)
             every = order.expressions[0]
             order.set("expressions", [exp.Ordered(this=exp.Literal.number(i + 1), desc=every.args.get("desc"),
                                                   nulls_first=every.args.get("nulls_first")) for i in range(len(items))])
