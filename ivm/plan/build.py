@@ -14,7 +14,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from ivm.errors import IvmError
-from ivm.plan.state import subtractive_state
+from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.lateral import relations_of
 from ivm.plan.normalise import qualified, names_visible_cte, unique, unused_name
@@ -335,7 +335,8 @@ def has_grouping_sets(select: exp.Select) -> bool:
 def _is_aggregate(select: exp.Select) -> bool:
     if select.args.get("group") or select.args.get("having"):
         return True
-    return any(not agg.find_ancestor(exp.Window) for e in select.expressions for agg in e.find_all(exp.AggFunc))
+    return any(not agg.find_ancestor(exp.Window) and (isinstance(agg, exp.AggFunc) or unknown_aggregate(agg))
+               for e in select.expressions for agg in e.find_all(exp.AggFunc, exp.Anonymous))
 
 
 def _union_all_branches(query: exp.Query) -> list[exp.Query] | None:
