@@ -203,8 +203,14 @@ def drop_still_live(con, fingerprints: Fingerprints, sources: Iterable[str],
                 live_numbers |= _matching_numbers(con, quoted, col, column_type, all_numbers)
     catalog_text = "\n".join(r[0] or "" for r in con.execute(
         "SELECT sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database()").fetchall())
-    catalog_text += "\n".join(str(v) for r in con.execute(
-        f'SELECT * FROM "{INTERNAL_SCHEMA}"."__sources"').fetchall() for v in r)
+    # ivm's own catalog: where sources came from, the views' SQL as the user wrote it (maintained views are
+    # tables, so duckdb_views() does not show their text) and feature set specs (a label's literals)
+    present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND "
+                                         "database_name = current_database()", [INTERNAL_SCHEMA]).fetchall()}
+    for table in ("__sources", "__views", "__ml_sets"):
+        if table in present:
+            catalog_text += "\n" + "\n".join(str(v) for r in con.execute(
+                f'SELECT * FROM "{INTERNAL_SCHEMA}"."{table}"').fetchall() for v in r)
     catalog_bytes = catalog_text.encode("utf-8")
     kept = Fingerprints()
     dropped = 0
