@@ -107,6 +107,12 @@ class _RedactingGenerator(_DUCKDB.generator_class):
     TRANSFORMS = {**_DUCKDB.generator_class.TRANSFORMS,
                   **{kind: (lambda self, expression: "?") for kind in (*_CONSTANTS, exp.JSONPath)}}
 
+    def neg_sql(self, expression: exp.Neg) -> str:
+        """``-12.5`` is one constant: its sign is part of the value (``balance = -?`` would tell it)."""
+        if isinstance(expression.this, _CONSTANTS):
+            return "?"
+        return super().neg_sql(expression)
+
 
 # -- fingerprints ----------------------------------------------------------------------------------------
 TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "JSON")
