@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -355,7 +357,15 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split("\n")).strip()
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a timeout, a service stop) unwinds like Ctrl-C: transactions roll back, ``compare`` removes
+    its copies of the database and the exit message says what happened, instead of dying mid-statement."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         try:
             cli.main(args=argv, standalone_mode=False)

@@ -245,3 +245,37 @@ def test_a_failed_first_load_removes_only_a_file_it_created(tmp_path, monkeypatc
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
+    """BUG (found by a hunt): ``ivm compare`` killed by SIGTERM (a timeout, a service stop) left both full copies
+    of the database, rows it was about to delete included, in the temporary folder for good. SIGTERM now
+    unwinds like Ctrl-C: the copies are removed and the exit says it was interrupted."""
+    import os
+    import signal
+    import time
+    flag = tmp_path / "slow.flag"
+    (tmp_path / "udfs.py").write_text(
+        "import os, time\nimport numpy as np\n"
+        f"def score(values):\n    if os.path.exists({str(flag)!r}):\n        time.sleep(30)\n"
+        "    return np.zeros(len(values))\n")
+    (tmp_path / "spec.yaml").write_text("name: s\nfrom: t\nfeatures:\n  - {udf: udfs.py:score, column: name}\n")
+    db_path = tmp_path / "db.duckdb"
+    with ivm.connect(db_path) as db:
+        db.load("t", duckdb.sql("SELECT i AS id, 'name ' || i AS name FROM range(20) r(i)").arrow())
+        ml.deploy(db, ml.load_spec(tmp_path / "spec.yaml"))
+    flag.write_text("")  # the full rerun of compare now calls the UDF, which hangs
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    process = subprocess.Popen([*CLI, "compare", str(db_path), "--from", "t", "--where", "id = 3"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(temporary)})
+    deadline = time.monotonic() + 60
+    while not any(temporary.glob("ivm-compare-*/rerun.duckdb")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # inside the rerun
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(temporary.iterdir()) == []
