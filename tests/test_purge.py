@@ -353,3 +353,24 @@ def test_a_purge_killed_midway_leaves_one_complete_database(shop, step):
         assert run("receipt", str(shop), "1").returncode == 0
     assert occurrences(shop, markers()) == 0
     assert run("verify", str(shop)).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["delete", "purge"])
+def test_an_interrupted_purge_says_what_happened(shop, command):
+    """BUG (found by a hunt): Ctrl-C during the purge step (after the deletion committed) printed "whether
+    the change committed is not known", though ivm knows: the deletion committed, the file is the old one or
+    the whole rewrite, and the receipt stays pending until a purge succeeds."""
+    args = ["delete", str(shop), "--from", "customers", "--where", predicate(), "--purge"] \
+        if command == "delete" else ["purge", str(shop)]
+    if command == "purge":
+        with ivm.connect(shop) as db:
+            db.delete("customers", predicate())
+    process = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, erasure.PAUSE_ENV: "copied"})
+    line = process.stderr.readline()
+    assert line.strip() == "ivm-purge-step copied", line + process.stderr.read()
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "not known" not in err, err
+    assert "the purge did not finish" in err and ("had committed" in err) == (command == "delete"), err
+    assert run("purge", str(shop)).returncode == 0 and occurrences(shop, markers()) == 0

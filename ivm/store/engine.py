@@ -718,6 +718,12 @@ class Database:
                 raise IvmError(f"deleted {report['deleted_rows']} rows from {table} and maintained every view, "
                                f"but the purge failed ({error}); receipt {pending_id} stays pending until "
                                "`ivm purge` succeeds") from None
+            except BaseException as error:
+                if not interrupted(error):
+                    raise
+                raise _as_interrupt(error, f"the deletion from {table} had committed, the purge did not finish "
+                                           f"(the file is the old one or the whole rewrite); receipt {pending_id} "
+                                           "stays pending until `ivm purge` succeeds") from None
             finally:
                 fingerprints = None
         return report
@@ -793,7 +799,13 @@ class Database:
         Costs a full rewrite (time and temporary disk space proportional to the database size); batch
         deletions and purge once. Completes the receipts of purging deletions that were interrupted.
         """
-        return erasure.purge(self)
+        try:
+            return erasure.purge(self)
+        except BaseException as error:
+            if not interrupted(error):
+                raise
+            raise _as_interrupt(error, "the purge did not finish (the file is the old one or the whole rewrite); "
+                                       "run `ivm purge` again") from None
 
     @_open_only
     def receipt(self, receipt_id: int | None = None) -> dict:
