@@ -32,12 +32,15 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
     try:
         _check_by_name(query)
         query = _parenthesised_joins_flattened(query.copy())
-        query = lateral_functions_as_columns(_in_default_schema(_ctes_not_shadowing(query, schema)), schema)
+        # SEMI / ANTI joins first: a lateral function after one (a1 SEMI JOIN a2 .., range(a1.k)) then reads a
+        # plain FROM and becomes columns like any other
+        query = _semi_joins_as_exists(_in_default_schema(_ctes_not_shadowing(query, schema)))
+        query = lateral_functions_as_columns(query, schema)
         query = _inline_named_windows(_without_empty_grouping(query))
         query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query), schema)
         query = _scalar_aggregates_as_tables(query)
         query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
-        query = _named_like_duckdb(_semi_joins_as_exists(query))
+        query = _named_like_duckdb(query)
         _mark_using_joins(query)
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
