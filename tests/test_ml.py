@@ -307,3 +307,40 @@ def test_export_files_and_bad_paths(tmp_path):
     with pytest.raises(IvmError, match="unknown format"):
         ml.export(db, "reviews_fs", "csv", tmp_path / "x.csv")
     assert not list(tmp_path.glob(".*tmp")) and not (tmp_path / "missing").exists()
+
+
+# -- regressions found by a hunt: odd values, odd names --------------------------------------------------------
+def small_db(select: str, view: str = "CREATE VIEW p AS SELECT * FROM t") -> ivm.Database:
+    """A database with source ``t`` holding the rows of ``select`` and the prep view ``p``."""
+    db = ivm.connect(":memory:")
+    db.load("t", duckdb.sql(select).to_arrow_table())
+    db.deploy(view)
+    return db
+
+
+def incremental_and_rerun(db, features, predicate) -> tuple[ml.TrainingSet, ml.TrainingSet]:
+    """Feature set ``inc`` deployed before deleting ``predicate`` from ``t``, ``rerun`` deployed after."""
+    ml.deploy(db, ml.feature_spec("inc", "p", features))
+    db.delete("t", predicate)
+    ml.deploy(db, ml.feature_spec("rerun", "p", features))
+    return ml.training_set(db, "inc"), ml.training_set(db, "rerun")
+
+
+def test_nan_maximum_is_recomputed_when_its_row_leaves():
+    """BUG (found by a hunt): a DOUBLE column holding NaN (DuckDB's maximum): deleting the NaN row kept the
+    maximum at NaN (Python's NaN >= NaN is false, so the held maximum did not look held) and every min-max
+    and bins value of X became NaN; a full rerun gives numbers."""
+    db = small_db("SELECT * FROM (VALUES (1, 1.0::DOUBLE), (2, 'nan'::DOUBLE), (3, 5.0), (4, 3.0)) v(id, x)")
+    inc, rerun = incremental_and_rerun(db, [ml.minmax("x"), ml.bucket("x", bins=2, name="xb")], "isnan(x)")
+    assert training_sets_equal(inc, rerun) is None
+    assert not np.isnan(np.vstack([inc.X_train, inc.X_test])).any()
+
+
+def test_nan_category_goes_when_all_its_rows_leave_at_once():
+    """BUG (found by a hunt): one-hot over DOUBLE with several NaN rows: deleting them all in one deletion left
+    category x=nan with a count of 2 (Python's Counter kept each NaN as its own key), so its X column stayed."""
+    db = small_db("SELECT * FROM (VALUES (1, 'nan'::DOUBLE), (2, 'nan'::DOUBLE), (3, 'nan'::DOUBLE), (4, 1.0), "
+                  "(5, 2.0)) v(id, x)")
+    inc, rerun = incremental_and_rerun(db, [ml.onehot("x")], "isnan(x)")
+    assert inc.feature_names == rerun.feature_names == ["x=1.0", "x=2.0"]
+    assert training_sets_equal(inc, rerun) is None

@@ -219,7 +219,8 @@ def after_delete(db, table: str, deleted: RidSet) -> dict:
     "test_before", "train_after", "test_after"}}``.
 
     A handful of short statements: one aggregate over the leaving rows (an index probe on their lineage)
-    that also reads the counts, their DELETE, and one-row updates of the counts and statistics."""
+    that also reads the counts, one grouped update per one-hot column's category counts (done by DuckDB, whose
+    equality keeps every NaN one category), their DELETE, and one-row updates of the counts and statistics."""
     report = {}
     for name, fs in sets(db).items():
         columns = [n for n, s in zip(fs.lineage.names, fs.lineage.sources) if s == table]
@@ -230,6 +231,8 @@ def after_delete(db, table: str, deleted: RidSet) -> dict:
                                [name, name]).fetchall()[0]
         removed, removed_test, train, test = (int(v or 0) for v in first[:4])
         if removed:
+            for statement in fs.stats.leave(fs.table, hit):
+                db.con.execute(statement).fetchall()
             db.con.execute(f"DELETE FROM {fs.table} WHERE {hit}").fetchall()
             db.con.execute(f"UPDATE {SETS} SET train = train - ?, test = test - ? WHERE name = ?",
                            [removed - removed_test, removed_test, name]).fetchall()
