@@ -344,3 +344,11 @@ def test_nan_category_goes_when_all_its_rows_leave_at_once():
     inc, rerun = incremental_and_rerun(db, [ml.onehot("x")], "isnan(x)")
     assert inc.feature_names == rerun.feature_names == ["x=1.0", "x=2.0"]
     assert training_sets_equal(inc, rerun) is None
+
+
+def test_negative_zero_category_is_named_as_a_rerun_names_it():
+    """BUG (found by a hunt): one-hot over DOUBLE with -0.0 and 0.0 (one category): after deleting the -0.0 row
+    the X column was still named x=-0.0, where a rerun on the remaining rows names it x=0.0."""
+    db = small_db("SELECT * FROM (VALUES (1, -0.0::DOUBLE), (2, 0.0::DOUBLE), (3, 1.0)) v(id, x)")
+    inc, rerun = incremental_and_rerun(db, [ml.onehot("x")], "id = 1")
+    assert inc.feature_names == rerun.feature_names == ["x=0.0", "x=1.0"]

@@ -49,8 +49,12 @@ def feature_names(db, fs: FeatureSet, found: dict[str, list] | None = None) -> l
 
 
 def _text(value) -> str:
+    """A category in its X column's name. -0.0 and 0.0 are one category, held by whichever row came first:
+    the name says 0.0 either way, or a deletion would change it where a rerun would not."""
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, float) and value == 0:
+        return "0.0"
     return str(value)
 
 
