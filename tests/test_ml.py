@@ -352,3 +352,17 @@ def test_negative_zero_category_is_named_as_a_rerun_names_it():
     db = small_db("SELECT * FROM (VALUES (1, -0.0::DOUBLE), (2, 0.0::DOUBLE), (3, 1.0)) v(id, x)")
     inc, rerun = incremental_and_rerun(db, [ml.onehot("x")], "id = 1")
     assert inc.feature_names == rerun.feature_names == ["x=0.0", "x=1.0"]
+
+
+def test_onehot_over_a_collated_column_keeps_one_row_per_example():
+    """BUG (found by a hunt): one-hot over a column with a collation (c COLLATE NOACCENT): the categories keep 'e'
+    and 'é' apart, but X's join to them compared with the column's collation, so each 'e' or 'é' row matched
+    both and training_set held 7 rows for 4 examples."""
+    db = small_db("SELECT i AS id, ['e', 'é', 'b', 'e'][i + 1] AS c FROM range(4) r(i)",
+                  "CREATE VIEW p AS SELECT id, c COLLATE NOACCENT AS c FROM t")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.onehot("c")]))
+    data = ml.training_set(db, "fs")
+    ids = np.concatenate([data.ids_train, data.ids_test]).ravel()
+    X = np.vstack([data.X_train, data.X_test])
+    assert sorted(ids.tolist()) == [1, 2, 3, 4] and data.feature_names == ["c=b", "c=e", "c=é"]
+    assert X.sum(axis=1).tolist() == [1.0] * 4

@@ -72,11 +72,14 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
     joins, select = [], [f'"__b"."{n}"' for n in fs.lineage.names] + [f'"__r"."{TEST}"', f'"__b".{quote(LABEL)}']
     out = iter(names)
     category_alias = {}
-    for k, (column, _, _) in enumerate(fs.stats.categories):
+    for k, (column, _, kind) in enumerate(fs.stats.categories):
         alias = f"__k{k}"
         category_alias[column] = alias
+        # The categories are the distinct values as stored (the row table's copy has no collation); a prep
+        # column with one (COLLATE NOACCENT) would make 'e' equal 'é' here and match a row to both.
+        value = f'"__b"."{slot[column]}"' + (' COLLATE "binary"' if kind.upper().startswith("VARCHAR") else "")
         joins.append(f'LEFT JOIN (SELECT value, CAST(row_number() OVER (ORDER BY value) - 1 AS INTEGER) AS i '
-                     f'FROM {fs.stats.category_table(k)}) AS "{alias}" ON "__b"."{slot[column]}" = "{alias}".value')
+                     f'FROM {fs.stats.category_table(k)}) AS "{alias}" ON {value} = "{alias}".value')
     for k, feature in enumerate(fs.spec.features):
         x = f'CAST("__b"."{slot[feature.column]}" AS DOUBLE)' if feature.kind != "udf" else None
         i = fs.stats.stat_index(feature.column) if feature.kind in ("standard", "minmax", "bucket") \
