@@ -366,3 +366,40 @@ def test_onehot_over_a_collated_column_keeps_one_row_per_example():
     X = np.vstack([data.X_train, data.X_test])
     assert sorted(ids.tolist()) == [1, 2, 3, 4] and data.feature_names == ["c=b", "c=e", "c=é"]
     assert X.sum(axis=1).tolist() == [1.0] * 4
+
+
+def test_x_column_names_never_clash_with_the_query_s_own_columns(tmp_path):
+    """BUG (found by a hunt): X columns were named in the query by their own names, beside the lineage (s0..),
+    __test and __label columns: a passthrough of a prep column s0 read the lineage ids, a prep column named
+    __label replaced the label, a feature named __test broke the Arrow export with a raw KeyError, and
+    categories differing only in case (UK, uk) or holding a NUL character made training_set raise KeyError."""
+    db = small_db("SELECT i AS id, i * 10.0 AS s0, i * 1.0 AS x, i > 2 AS __label, ['UK', 'uk', 'a' || chr(0) || 'b', "
+                  "'DE'][i + 1] AS country FROM range(4) r(i)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.passthrough("s0"), ml.passthrough("x", name="__test"),
+                                              ml.onehot("country")], label="x > 1"))
+    data = ml.training_set(db, "fs")
+    assert data.feature_names == ["s0", "__test", "country=DE", "country=UK", "country=a\x00b", "country=uk"]
+    X, y = np.vstack([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    ids = np.concatenate([data.ids_train, data.ids_test]).ravel()
+    assert X[:, 0].tolist() == (10.0 * X[:, 1]).tolist() and (ids - 1).tolist() == X[:, 1].tolist()
+    assert y.tolist() == (X[:, 1] > 1).tolist()
+    assert X[:, 2:].sum(axis=1).tolist() == [1.0] * 4 and X[:, 2:].sum(axis=0).tolist() == [1.0] * 4
+    for fmt in ("npy", "arrow"):
+        ml.export(db, "fs", fmt, tmp_path / f"out.{fmt}")
+    import pyarrow.feather as feather
+    table = feather.read_table(tmp_path / "out.arrow")
+    assert table.column_names == ["t_rid", "split", "label"] + data.feature_names
+
+
+def test_feature_names_that_clash_are_refused_at_deploy():
+    """BUG (found by a hunt): a feature named c=a beside onehot(c) gave two X columns c=a (the one-hot column
+    held the passthrough's values), and features named label, split or t_rid replaced the export file's
+    label, split and lineage columns."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(4) r(i)")
+    for features, match in (([ml.passthrough("x", name="c=a"), ml.onehot("c")], "'c=a', which clashes with the one-hot"),
+                            ([ml.onehot("c", name="k"), ml.onehot("x", name="k=1")], "clashes with the one-hot"),
+                            ([ml.passthrough("x", name="label")], "clashes with the label column"),
+                            ([ml.passthrough("x", name="split")], "clashes with the split column"),
+                            ([ml.passthrough("x", name="t_rid")], "clashes with a lineage column"),
+                            ([ml.hashed("c", dims=2, name="h"), ml.passthrough("x", name="h[1]")], "clashes with X column")):
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", features)), match)

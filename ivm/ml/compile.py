@@ -25,7 +25,14 @@ from ivm.ml import lineage as lineages
 from ivm.ml.features import TEST, FeatureSet
 from ivm.ml.stats import quote
 
-LABEL = "__label"
+LABEL = "__ivm_label"  # the label and X columns are named __ivm_...: no prep column or feature name can clash
+
+
+def x_column(j: int) -> str:
+    """The query's name for X column ``j``; the caller names it from :func:`feature_names` by position. (Under
+    their own names, X columns clashed with the lineage and label columns, and DuckDB renamed names equal
+    but for case or cut them at a NUL character.)"""
+    return f"__ivm_x{j}"
 
 
 def categories(db, fs: FeatureSet) -> dict[str, list]:
@@ -59,8 +66,8 @@ def _text(value) -> str:
 
 
 def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
-    """The query (lineage columns ``s0..``, ``__test``, ``__label``, then one DOUBLE column per X column)
-    and the X column names."""
+    """The query (lineage columns ``s0..``, ``__test``, ``__ivm_label``, then one DOUBLE column per X column,
+    named by :func:`x_column`) and the X column names."""
     found = categories(db, fs)
     names = feature_names(db, fs, found)
     columns = list(dict.fromkeys(f.column for f in fs.spec.features if f.kind != "udf"))
@@ -70,7 +77,7 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
     base = lineages.base_query(db, fs.spec.source, fs.lineage, extra, inner)
 
     joins, select = [], [f'"__b"."{n}"' for n in fs.lineage.names] + [f'"__r"."{TEST}"', f'"__b".{quote(LABEL)}']
-    out = iter(names)
+    out = iter(quote(x_column(j)) for j in range(len(names)))
     category_alias = {}
     for k, (column, _, kind) in enumerate(fs.stats.categories):
         alias = f"__k{k}"
@@ -86,33 +93,33 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
             and (feature.kind != "bucket" or feature.bins) else None
         span = f'(CASE WHEN "__st"."hi{i}" = "__st"."lo{i}" THEN 1.0 ELSE "__st"."hi{i}" - "__st"."lo{i}" END)'
         if feature.kind == "passthrough":
-            select.append(f"{x} AS {quote(next(out))}")
+            select.append(f"{x} AS {next(out)}")
         elif feature.kind == "standard":
-            select.append(f'({x} - "__st"."m{i}") / "__st"."sd{i}" AS {quote(next(out))}')
+            select.append(f'({x} - "__st"."m{i}") / "__st"."sd{i}" AS {next(out)}')
         elif feature.kind == "minmax":
-            select.append(f'({x} - "__st"."lo{i}") / {span} AS {quote(next(out))}')
+            select.append(f'({x} - "__st"."lo{i}") / {span} AS {next(out)}')
         elif feature.kind == "bucket" and feature.edges:
             terms = " + ".join(f"CAST({x} >= {float(e)!r} AS DOUBLE)" for e in feature.edges)
-            select.append(f"({terms}) AS {quote(next(out))}")
+            select.append(f"({terms}) AS {next(out)}")
         elif feature.kind == "bucket":
             value = f'floor(({x} - "__st"."lo{i}") / {span} * {feature.bins})'
             top = feature.bins - 1  # not least(): it skips NULLs, and a NULL x must stay NULL
             select.append(f"CAST(CASE WHEN {value} > {top} THEN {top} ELSE {value} END AS DOUBLE) "
-                          f"AS {quote(next(out))}")
+                          f"AS {next(out)}")
         elif feature.kind == "onehot":
             alias = category_alias[feature.column]
             for j in range(len(found[feature.column])):
-                select.append(f'CASE WHEN "{alias}".i = {j} THEN 1.0 ELSE 0.0 END AS {quote(next(out))}')
+                select.append(f'CASE WHEN "{alias}".i = {j} THEN 1.0 ELSE 0.0 END AS {next(out)}')
         elif feature.kind == "hash":  # stored per row when the row entered (ivm.ml.tokens)
             for j in range(feature.dims):
-                select.append(f'"__r"."{fs.hash_column(feature)}"[{j + 1}] AS {quote(next(out))}')
+                select.append(f'"__r"."{fs.hash_column(feature)}"[{j + 1}] AS {next(out)}')
         elif feature.kind == "udf":
             stored = f'"__r"."{fs.udf_column(feature)}"'
             if feature.dims:
                 for j in range(feature.dims):
-                    select.append(f"{stored}[{j + 1}] AS {quote(next(out))}")
+                    select.append(f"{stored}[{j + 1}] AS {next(out)}")
             else:
-                select.append(f"{stored} AS {quote(next(out))}")
+                select.append(f"{stored} AS {next(out)}")
     same = " AND ".join(f'"__r"."{n}" = "__b"."{n}"' for n in fs.lineage.names)
     ctes = [f'"__b" AS ({base})']
     derived = fs.stats.derived()

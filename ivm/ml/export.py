@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 
 from ivm.errors import IvmError, first_line
 from ivm.ml import features
-from ivm.ml.compile import LABEL, x_query
+from ivm.ml import lineage as lineages
+from ivm.ml.compile import LABEL, x_column, x_query
 from ivm.ml.features import TEST
 
 FORMATS = ("npy", "parquet", "arrow")
@@ -56,7 +57,8 @@ def _query(db, name: str, fetch):
 
 
 def table(db, name: str) -> tuple[pa.Table, list[str], features.FeatureSet]:
-    """The export as an Arrow table: lineage columns, ``__test``, ``__label`` and the X columns."""
+    """The export as an Arrow table: lineage columns, ``__test``, ``__ivm_label`` and the X columns (named by
+    :func:`ivm.ml.compile.x_column`; their names are the list returned beside)."""
     result, names, fs = _query(db, name, lambda sql: db.con.sql(sql).to_arrow_table())
     return result, names, fs
 
@@ -66,7 +68,7 @@ def training_set(db, name: str) -> TrainingSet:
     result, names, fs = _query(db, name, lambda sql: db.con.execute(sql).fetchnumpy())
     test = np.asarray(result[TEST], dtype=bool)
     rows = len(test)
-    x = np.column_stack([_floats(result[n]) for n in names]).reshape(rows, len(names)) if names \
+    x = np.column_stack([_floats(result[x_column(j)]) for j in range(len(names))]).reshape(rows, len(names)) if names \
         else np.empty((rows, 0))
     y = _vector(result[LABEL])
     ids = np.column_stack([np.asarray(result[n], dtype=np.int64) for n in fs.lineage.names]) \
@@ -77,12 +79,7 @@ def training_set(db, name: str) -> TrainingSet:
 
 
 def lineage_names(fs) -> list[str]:
-    """Names of the lineage columns in exports: ``<source>_rid`` (``_2``, ``_3`` for a source read twice)."""
-    names, seen = [], {}
-    for source in fs.lineage.sources:
-        seen[source] = seen.get(source, 0) + 1
-        names.append(f"{source}_rid" + (f"_{seen[source]}" if seen[source] > 1 else ""))
-    return names
+    return lineages.export_names(fs.lineage.sources)
 
 
 def _floats(column) -> np.ndarray:
@@ -138,12 +135,9 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
     else:
         result, names, fs = table(db, name)
         split = pc.if_else(result.column(TEST), "test", "train")
-        columns = {new: result.column(old) for new, old in zip(lineage_names(fs), fs.lineage.names)}
-        columns["split"] = split
-        columns["label"] = result.column(LABEL)
-        for n in names:
-            columns[n] = result.column(n)
-        output = pa.table(columns)
+        columns = [result.column(n) for n in fs.lineage.names] + [split, result.column(LABEL)] + \
+            [result.column(x_column(j)) for j in range(len(names))]
+        output = pa.Table.from_arrays(columns, names=lineage_names(fs) + ["split", "label"] + names)
         rows, width = result.num_rows, len(names)
         train = rows - int(pc.sum(result.column(TEST).cast(pa.int64())).as_py() or 0)
         _check_parent(out)

@@ -125,9 +125,35 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
     lineage = lineages.resolve(db, spec.source)
     plan = stats.plan(spec, types)
     if new:
+        _check_names(spec, lineage)
         if spec.label is not None:
             _check_label(db, spec, lineage)
     return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
+
+
+def _check_names(spec: FeatureSpec, lineage) -> None:
+    """X's column names must differ from each other and from the columns an export file holds beside them
+    (the lineage ids, ``split``, ``label``), or one column's values would be read under another's name. A
+    one-hot column is named ``name=value`` when its category shows up, so no other X column may start with a
+    one-hot feature's name and ``=``."""
+    taken = {name: "a lineage column of exports" for name in lineages.export_names(lineage.sources)}
+    taken.update({"split": "the split column of exports", "label": "the label column of exports"})
+    onehots = [f.name + "=" for f in spec.features if f.kind == "onehot"]
+    for feature in spec.features:
+        if feature.kind == "onehot":
+            names = [feature.name + "="]
+        elif feature.kind == "hash" or (feature.kind == "udf" and feature.dims):
+            names = [f"{feature.name}[{j}]" for j in range(feature.dims)]
+        else:
+            names = [feature.name]
+        for name in names:
+            clash = taken.get(name) or next((f"the one-hot columns {prefix}..." for prefix in onehots
+                                             if name != prefix and name.startswith(prefix)), None)
+            if clash:
+                raise IvmError(f"feature set {spec.name}: feature {feature.name!r} gives X column "
+                               f"{name + '...' if name.endswith('=') else name!r}, which clashes with {clash}; "
+                               "give the feature another name")
+            taken[name] = f"X column {name!r}"
 
 
 def _check_label(db, spec: FeatureSpec, lineage) -> None:
