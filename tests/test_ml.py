@@ -403,3 +403,15 @@ def test_feature_names_that_clash_are_refused_at_deploy():
                             ([ml.passthrough("x", name="t_rid")], "clashes with a lineage column"),
                             ([ml.hashed("c", dims=2, name="h"), ml.passthrough("x", name="h[1]")], "clashes with X column")):
         unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", features)), match)
+
+
+def test_onehot_of_a_list_or_struct_is_refused_at_deploy():
+    """BUG (found by a hunt): one-hot over a LIST (or STRUCT) column deployed, and then every deletion of a feature
+    row failed with a raw TypeError (unhashable list) and was rolled back: the source rows could not be deleted."""
+    db = small_db("SELECT i AS id, [i % 3, i % 3] AS tags, {'a': i % 2} AS s FROM range(6) r(i)")
+    for column in ("tags", "s"):
+        with pytest.raises(IvmError, match=f"one-hot of {column}, a .*; one-hot needs plain values"):
+            ml.deploy(db, ml.feature_spec("fs", "p", [ml.onehot(column)]))
+    assert not ml.sets(db)
+    db.delete("t", "id = 1")
+    assert db.con.execute("SELECT count(*) FROM t").fetchone()[0] == 5

@@ -122,6 +122,10 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
         if feature.kind in specs.NUMERIC_KINDS and stats.numeric(types[feature.column]) is None:
             raise IvmError(f"{what}: feature {feature.name!r} needs a number, but {feature.column} is "
                            f"{types[feature.column]}; use onehot, hash or a udf for it")
+        if feature.kind == "onehot" and _nested(types[feature.column]):
+            raise IvmError(f"{what}: feature {feature.name!r} is a one-hot of {feature.column}, a "
+                           f"{types[feature.column]}; one-hot needs plain values (text, numbers, dates, booleans): "
+                           "use a udf for it, or unnest it in the prep view")
     lineage = lineages.resolve(db, spec.source)
     plan = stats.plan(spec, types)
     if new:
@@ -129,6 +133,18 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
         if spec.label is not None:
             _check_label(db, spec, lineage)
     return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
+
+
+def _nested(duckdb_type: str) -> bool:
+    """A LIST, ARRAY, STRUCT, MAP or UNION type: no one-hot of those (a category would be a whole list, named by
+    Python's text of it).
+
+    Example:
+        >>> [_nested(t) for t in ("INTEGER[]", "VARCHAR[3]", "STRUCT(a INTEGER)", "VARCHAR", "DECIMAL(10,2)")]
+        [True, True, True, False, False]
+    """
+    kind = duckdb_type.upper().strip()
+    return kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION"))
 
 
 def _check_names(spec: FeatureSpec, lineage) -> None:
