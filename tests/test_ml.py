@@ -415,3 +415,42 @@ def test_onehot_of_a_list_or_struct_is_refused_at_deploy():
     assert not ml.sets(db)
     db.delete("t", "id = 1")
     assert db.con.execute("SELECT count(*) FROM t").fetchone()[0] == 5
+
+
+def test_feature_set_names_whose_tables_are_taken_are_refused():
+    """BUG (found by a hunt): a feature set's tables are named after it (__ml_m, __ml_m_stats, __ml_m_cat0), so
+    sets named m_stats and m, m and m_cat0, or a set named sets (ivm's own __ml_sets) failed to deploy with a
+    raw DuckDB CatalogException."""
+    for first, second in (("m_stats", ("m", ml.standard("x"))), ("m", ("m_cat0", ml.passthrough("x"))),
+                          (None, ("sets", ml.passthrough("x")))):
+        db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(3) r(i)")
+        if first:
+            ml.deploy(db, ml.feature_spec(first, "p", [ml.passthrough("x"), ml.onehot("c")]))
+        name, feature = second
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec(name, "p", [feature])),
+                  f"feature set {name}: its table _ivm.__ml_.* is already ivm's")
+
+
+def test_odd_api_input_and_odd_names_are_one_line_errors_or_work():
+    """BUG (found by a hunt): a YAML feature name that is a number (name: 5) was an internal TypeError (the CLI
+    said 'a bug in ivm'); ml.feature_spec with a column name as a feature, bucket edges as a NumPy array and
+    ml.deploy given the spec's mapping raised AttributeError or ValueError; a UDF over a prep column whose name
+    holds a double quote raised a raw ParserException."""
+    db = small_db('SELECT i AS id, i * 1.0 AS x, i * 2.0 AS "a""b" FROM range(4) r(i)')
+    assert ml.parse({"name": "s", "from": "p", "features": [{"passthrough": "x", "name": 5}]}).features[0].name == "5"
+    with pytest.raises(IvmError, match="a name must be text"):
+        ml.feature_spec("s", "p", [ml.passthrough("x", name=5)])
+    with pytest.raises(IvmError, match="the label must be SQL text"):
+        ml.feature_spec("s", "p", ["x"], label=["x"])
+    with pytest.raises(IvmError, match="a feature must be a column name"):
+        ml.feature_spec("s", "p", [{"standard": "x"}])
+    unchanged(db, lambda: ml.deploy(db, "s"), "deploy needs a feature spec")
+    ml.deploy(db, ml.feature_spec("a", "p", ["x", ml.bucket("x", edges=np.array([1.0, 2.0]), name="b"),
+                                           ml.bucket("x", edges=np.arange(1, 3), name="c")]))
+    ml.deploy(db, {"name": "b", "from": "p", "features": ["x"]})
+    ml.deploy(db, ml.feature_spec("c", "p", [ml.udf(lambda v: np.asarray(v.to_pylist(), dtype=float) + 1, 'a"b', name="u")]))
+    assert ml.training_set(db, "a").feature_names == ["x", "b", "c"]
+    data = ml.training_set(db, "c")
+    assert sorted(np.concatenate([data.X_train, data.X_test]).ravel().tolist()) == [1.0, 3.0, 5.0, 7.0]
+    db.delete("t", "id = 0")
+    assert len(ml.training_set(db, "b").y_train) + len(ml.training_set(db, "b").y_test) == 3

@@ -129,10 +129,24 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
     lineage = lineages.resolve(db, spec.source)
     plan = stats.plan(spec, types)
     if new:
+        _check_tables(db, spec, plan)
         _check_names(spec, lineage)
         if spec.label is not None:
             _check_label(db, spec, lineage)
     return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
+
+
+def _check_tables(db, spec: FeatureSpec, plan: stats.Plan) -> None:
+    """The tables a feature set keeps are named after it (``__ml_m``, ``__ml_m_stats``, ``__ml_m_cat0``), so
+    a set named ``m_stats`` (or ``sets``, ivm's list of feature sets) may hold a name that another needs."""
+    needed = [row_table(spec.name)] + ([f"__ml_{spec.name}_stats"] if plan.columns else []) + \
+        [f"__ml_{spec.name}_cat{k}" for k in range(len(plan.categories))]
+    taken = db.con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND "
+                           "lower(table_name) IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY table_name",
+                           [INTERNAL_SCHEMA, needed]).fetchall()
+    if taken:
+        raise IvmError(f"feature set {spec.name}: its table {INTERNAL_SCHEMA}.{taken[0][0]} is already ivm's "
+                       "(another feature set's, or ivm's own); choose another name")
 
 
 def _nested(duckdb_type: str) -> bool:
@@ -193,6 +207,11 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
 
     Returns ``{"name", "from", "rows", "train", "test", "columns", "lineage", "udf_rows", "seconds"}``."""
     start = time.perf_counter()
+    if isinstance(spec, dict):  # the mapping a spec file holds
+        spec = specs.parse(spec)
+    if not isinstance(spec, FeatureSpec):
+        raise IvmError(f"deploy needs a feature spec (ml.feature_spec, ml.load_spec or ml.parse), not "
+                       f"{type(spec).__name__}")
     spec = specs.check(spec)
     fs = _build(db, spec)
     session = _session(db)
@@ -316,7 +335,7 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
     udfs = fs.spec.udf_features
     copies = [(c.name, c.slot) for c in fs.stats.columns] + [(name, slot) for name, slot, _ in fs.stats.categories]
     texts = fs.hash_features
-    inputs = [f'"{lineages.PREP}"."{f.column}" AS "i{k}"' for k, f in enumerate(udfs)] + \
+    inputs = [f'"{lineages.PREP}".{stats.quote(f.column)} AS "i{k}"' for k, f in enumerate(udfs)] + \
         [f'"{lineages.PREP}".{stats.quote(f.column)} AS "t{k}"' for k, f in enumerate(texts)] + \
         [f'"{lineages.PREP}".{stats.quote(name)} AS "{slot}"' for name, slot in copies]
     con.execute(f'CREATE OR REPLACE TEMP TABLE "{now}" AS '
