@@ -454,3 +454,16 @@ def test_odd_api_input_and_odd_names_are_one_line_errors_or_work():
     assert sorted(np.concatenate([data.X_train, data.X_test]).ravel().tolist()) == [1.0, 3.0, 5.0, 7.0]
     db.delete("t", "id = 0")
     assert len(ml.training_set(db, "b").y_train) + len(ml.training_set(db, "b").y_test) == 3
+
+
+def test_onehot_columns_are_exported_as_double(tmp_path):
+    """BUG (found by a hunt): Parquet and Arrow exports held one-hot X columns as decimal128(2, 1) (DuckDB's type
+    of CASE .. THEN 1.0 ELSE 0.0), not DOUBLE like every other X column; pandas read them as objects."""
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+    db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(4) r(i)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.passthrough("x"), ml.onehot("c")]))
+    ml.export(db, "fs", "parquet", tmp_path / "o.parquet")
+    ml.export(db, "fs", "arrow", tmp_path / "o.arrow")
+    for schema in (pq.read_schema(tmp_path / "o.parquet"), feather.read_table(tmp_path / "o.arrow").schema):
+        assert [str(schema.field(n).type) for n in ("x", "c=a", "c=b")] == ["double"] * 3

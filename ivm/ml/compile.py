@@ -109,7 +109,7 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
         elif feature.kind == "onehot":
             alias = category_alias[feature.column]
             for j in range(len(found[feature.column])):
-                select.append(f'CASE WHEN "{alias}".i = {j} THEN 1.0 ELSE 0.0 END AS {next(out)}')
+                select.append(f'CAST(CASE WHEN "{alias}".i = {j} THEN 1 ELSE 0 END AS DOUBLE) AS {next(out)}')
         elif feature.kind == "hash":  # stored per row when the row entered (ivm.ml.tokens)
             for j in range(feature.dims):
                 select.append(f'"__r"."{fs.hash_column(feature)}"[{j + 1}] AS {next(out)}')
