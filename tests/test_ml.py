@@ -467,3 +467,12 @@ def test_onehot_columns_are_exported_as_double(tmp_path):
     ml.export(db, "fs", "arrow", tmp_path / "o.arrow")
     for schema in (pq.read_schema(tmp_path / "o.parquet"), feather.read_table(tmp_path / "o.arrow").schema):
         assert [str(schema.field(n).type) for n in ("x", "c=a", "c=b")] == ["double"] * 3
+
+
+def test_a_label_reading_ivm_s_internal_schema_is_refused():
+    """BUG (found by a hunt): views and predicates that read ivm's internal schema _ivm are refused, but a label
+    could: one counting audit-log entries flipped y of every retained row on the first deletion."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x FROM range(3) r(i)")
+    for label in ("(SELECT count(*) FROM _ivm.__audit) = 0", "x > (SELECT max(x) FROM _ivm.t)"):
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label=label)),
+                  "the label reads ivm's internal schema")

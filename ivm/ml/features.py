@@ -35,7 +35,7 @@ from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
 from ivm.ml.spec import FeatureSpec
-from ivm.plan.parse import check_read_only
+from ivm.plan.parse import _internal_reference, check_read_only
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, column, or_all, render
 from ivm.store import catalog
 
@@ -195,6 +195,10 @@ def _check_label(db, spec: FeatureSpec, lineage) -> None:
     if isinstance(tree, (exp.Query, exp.Command)):
         raise IvmError(f"feature set {spec.name}: the label must be an expression over {spec.source}'s columns")
     check_read_only(tree, f"the label of feature set {spec.name}")
+    internal = _internal_reference(tree)  # refused as in views and predicates: _ivm.__audit changes on deletion
+    if internal is not None:
+        raise IvmError(f"feature set {spec.name}: the label reads ivm's internal schema "
+                       f"({internal.sql(dialect=DIALECT)}); name the source tables and views instead")
     try:
         db.con.execute(f"DESCRIBE {lineages.base_query(db, spec.source, lineage, inner=[f'({spec.label}) AS y'])}")
     except duckdb.Error as error:
