@@ -476,3 +476,21 @@ def test_a_label_reading_ivm_s_internal_schema_is_refused():
     for label in ("(SELECT count(*) FROM _ivm.__audit) = 0", "x > (SELECT max(x) FROM _ivm.t)"):
         unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label=label)),
                   "the label reads ivm's internal schema")
+
+
+def test_a_failed_npy_export_leaves_the_old_folder_as_it_was(tmp_path):
+    """BUG (found by a hunt): an npy export renamed its files into place one by one, so when a later one could not
+    be written (ids_test.npy in the way as a folder) the folder held the new arrays beside the old columns.json."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(20) r(i)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.passthrough("x"), ml.onehot("c")]))
+    out = tmp_path / "export"
+    ml.export(db, "fs", "npy", out)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    db.delete("t", "c = 'b'")
+    (out / "ids_test.npy").unlink()
+    (out / "ids_test.npy").mkdir()
+    with pytest.raises(IvmError, match="cannot export to .*ids_test.npy: it is a folder"):
+        ml.export(db, "fs", "npy", out)
+    after = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    assert after == {name: data for name, data in before.items() if name != "ids_test.npy"}
+    assert sorted(f.name for f in out.iterdir()) == sorted(before)
