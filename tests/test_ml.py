@@ -396,12 +396,14 @@ def test_feature_names_that_clash_are_refused_at_deploy():
     held the passthrough's values), and features named label, split or t_rid replaced the export file's
     label, split and lineage columns."""
     db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(4) r(i)")
-    for features, match in (([ml.passthrough("x", name="c=a"), ml.onehot("c")], "'c=a', which clashes with the one-hot"),
+    for features, match in (([ml.passthrough("x", name="c=a"), ml.onehot("c")],
+                             "'c=a', which clashes with the one-hot"),
                             ([ml.onehot("c", name="k"), ml.onehot("x", name="k=1")], "clashes with the one-hot"),
                             ([ml.passthrough("x", name="label")], "clashes with the label column"),
                             ([ml.passthrough("x", name="split")], "clashes with the split column"),
                             ([ml.passthrough("x", name="t_rid")], "clashes with a lineage column"),
-                            ([ml.hashed("c", dims=2, name="h"), ml.passthrough("x", name="h[1]")], "clashes with X column")):
+                            ([ml.hashed("c", dims=2, name="h"), ml.passthrough("x", name="h[1]")],
+                             "clashes with X column")):
         unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", features)), match)
 
 
@@ -448,7 +450,8 @@ def test_odd_api_input_and_odd_names_are_one_line_errors_or_work():
     ml.deploy(db, ml.feature_spec("a", "p", ["x", ml.bucket("x", edges=np.array([1.0, 2.0]), name="b"),
                                            ml.bucket("x", edges=np.arange(1, 3), name="c")]))
     ml.deploy(db, {"name": "b", "from": "p", "features": ["x"]})
-    ml.deploy(db, ml.feature_spec("c", "p", [ml.udf(lambda v: np.asarray(v.to_pylist(), dtype=float) + 1, 'a"b', name="u")]))
+    plus_one = lambda v: np.asarray(v.to_pylist(), dtype=float) + 1  # noqa: E731
+    ml.deploy(db, ml.feature_spec("c", "p", [ml.udf(plus_one, 'a"b', name="u")]))
     assert ml.training_set(db, "a").feature_names == ["x", "b", "c"]
     data = ml.training_set(db, "c")
     assert sorted(np.concatenate([data.X_train, data.X_test]).ravel().tolist()) == [1.0, 3.0, 5.0, 7.0]

@@ -69,8 +69,8 @@ def training_set(db, name: str) -> TrainingSet:
     result, names, fs = _query(db, name, lambda sql: db.con.execute(sql).fetchnumpy())
     test = np.asarray(result[TEST], dtype=bool)
     rows = len(test)
-    x = np.column_stack([_floats(result[x_column(j)]) for j in range(len(names))]).reshape(rows, len(names)) if names \
-        else np.empty((rows, 0))
+    x = np.column_stack([_floats(result[x_column(j)]) for j in range(len(names))]).reshape(rows, len(names)) \
+        if names else np.empty((rows, 0))
     y = _vector(result[LABEL])
     ids = np.column_stack([np.asarray(result[n], dtype=np.int64) for n in fs.lineage.names]) \
         .reshape(rows, len(fs.lineage.names))
