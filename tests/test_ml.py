@@ -307,3 +307,193 @@ def test_export_files_and_bad_paths(tmp_path):
     with pytest.raises(IvmError, match="unknown format"):
         ml.export(db, "reviews_fs", "csv", tmp_path / "x.csv")
     assert not list(tmp_path.glob(".*tmp")) and not (tmp_path / "missing").exists()
+
+
+# -- regressions found by a hunt: odd values, odd names --------------------------------------------------------
+def small_db(select: str, view: str = "CREATE VIEW p AS SELECT * FROM t") -> ivm.Database:
+    """A database with source ``t`` holding the rows of ``select`` and the prep view ``p``."""
+    db = ivm.connect(":memory:")
+    db.load("t", duckdb.sql(select).to_arrow_table())
+    db.deploy(view)
+    return db
+
+
+def incremental_and_rerun(db, features, predicate) -> tuple[ml.TrainingSet, ml.TrainingSet]:
+    """Feature set ``inc`` deployed before deleting ``predicate`` from ``t``, ``rerun`` deployed after."""
+    ml.deploy(db, ml.feature_spec("inc", "p", features))
+    db.delete("t", predicate)
+    ml.deploy(db, ml.feature_spec("rerun", "p", features))
+    return ml.training_set(db, "inc"), ml.training_set(db, "rerun")
+
+
+def test_nan_maximum_is_recomputed_when_its_row_leaves():
+    """BUG (found by a hunt): a DOUBLE column holding NaN (DuckDB's maximum): deleting the NaN row kept the
+    maximum at NaN (Python's NaN >= NaN is false, so the held maximum did not look held) and every min-max
+    and bins value of X became NaN; a full rerun gives numbers."""
+    db = small_db("SELECT * FROM (VALUES (1, 1.0::DOUBLE), (2, 'nan'::DOUBLE), (3, 5.0), (4, 3.0)) v(id, x)")
+    inc, rerun = incremental_and_rerun(db, [ml.minmax("x"), ml.bucket("x", bins=2, name="xb")], "isnan(x)")
+    assert training_sets_equal(inc, rerun) is None
+    assert not np.isnan(np.vstack([inc.X_train, inc.X_test])).any()
+
+
+def test_nan_category_goes_when_all_its_rows_leave_at_once():
+    """BUG (found by a hunt): one-hot over DOUBLE with several NaN rows: deleting them all in one deletion left
+    category x=nan with a count of 2 (Python's Counter kept each NaN as its own key), so its X column stayed."""
+    db = small_db("SELECT * FROM (VALUES (1, 'nan'::DOUBLE), (2, 'nan'::DOUBLE), (3, 'nan'::DOUBLE), (4, 1.0), "
+                  "(5, 2.0)) v(id, x)")
+    inc, rerun = incremental_and_rerun(db, [ml.onehot("x")], "isnan(x)")
+    assert inc.feature_names == rerun.feature_names == ["x=1.0", "x=2.0"]
+    assert training_sets_equal(inc, rerun) is None
+
+
+def test_negative_zero_category_is_named_as_a_rerun_names_it():
+    """BUG (found by a hunt): one-hot over DOUBLE with -0.0 and 0.0 (one category): after deleting the -0.0 row
+    the X column was still named x=-0.0, where a rerun on the remaining rows names it x=0.0."""
+    db = small_db("SELECT * FROM (VALUES (1, -0.0::DOUBLE), (2, 0.0::DOUBLE), (3, 1.0)) v(id, x)")
+    inc, rerun = incremental_and_rerun(db, [ml.onehot("x")], "id = 1")
+    assert inc.feature_names == rerun.feature_names == ["x=0.0", "x=1.0"]
+
+
+def test_onehot_over_a_collated_column_keeps_one_row_per_example():
+    """BUG (found by a hunt): one-hot over a column with a collation (c COLLATE NOACCENT): the categories keep 'e'
+    and 'é' apart, but X's join to them compared with the column's collation, so each 'e' or 'é' row matched
+    both and training_set held 7 rows for 4 examples."""
+    db = small_db("SELECT i AS id, ['e', 'é', 'b', 'e'][i + 1] AS c FROM range(4) r(i)",
+                  "CREATE VIEW p AS SELECT id, c COLLATE NOACCENT AS c FROM t")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.onehot("c")]))
+    data = ml.training_set(db, "fs")
+    ids = np.concatenate([data.ids_train, data.ids_test]).ravel()
+    X = np.vstack([data.X_train, data.X_test])
+    assert sorted(ids.tolist()) == [1, 2, 3, 4] and data.feature_names == ["c=b", "c=e", "c=é"]
+    assert X.sum(axis=1).tolist() == [1.0] * 4
+
+
+def test_x_column_names_never_clash_with_the_query_s_own_columns(tmp_path):
+    """BUG (found by a hunt): X columns were named in the query by their own names, beside the lineage (s0..),
+    __test and __label columns: a passthrough of a prep column s0 read the lineage ids, a prep column named
+    __label replaced the label, a feature named __test broke the Arrow export with a raw KeyError, and
+    categories differing only in case (UK, uk) or holding a NUL character made training_set raise KeyError."""
+    db = small_db("SELECT i AS id, i * 10.0 AS s0, i * 1.0 AS x, i > 2 AS __label, ['UK', 'uk', 'a' || chr(0) || 'b', "
+                  "'DE'][i + 1] AS country FROM range(4) r(i)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.passthrough("s0"), ml.passthrough("x", name="__test"),
+                                              ml.onehot("country")], label="x > 1"))
+    data = ml.training_set(db, "fs")
+    assert data.feature_names == ["s0", "__test", "country=DE", "country=UK", "country=a\x00b", "country=uk"]
+    X, y = np.vstack([data.X_train, data.X_test]), np.concatenate([data.y_train, data.y_test])
+    ids = np.concatenate([data.ids_train, data.ids_test]).ravel()
+    assert X[:, 0].tolist() == (10.0 * X[:, 1]).tolist() and (ids - 1).tolist() == X[:, 1].tolist()
+    assert y.tolist() == (X[:, 1] > 1).tolist()
+    assert X[:, 2:].sum(axis=1).tolist() == [1.0] * 4 and X[:, 2:].sum(axis=0).tolist() == [1.0] * 4
+    for fmt in ("npy", "arrow"):
+        ml.export(db, "fs", fmt, tmp_path / f"out.{fmt}")
+    import pyarrow.feather as feather
+    table = feather.read_table(tmp_path / "out.arrow")
+    assert table.column_names == ["t_rid", "split", "label"] + data.feature_names
+
+
+def test_feature_names_that_clash_are_refused_at_deploy():
+    """BUG (found by a hunt): a feature named c=a beside onehot(c) gave two X columns c=a (the one-hot column
+    held the passthrough's values), and features named label, split or t_rid replaced the export file's
+    label, split and lineage columns."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(4) r(i)")
+    for features, match in (([ml.passthrough("x", name="c=a"), ml.onehot("c")],
+                             "'c=a', which clashes with the one-hot"),
+                            ([ml.onehot("c", name="k"), ml.onehot("x", name="k=1")], "clashes with the one-hot"),
+                            ([ml.passthrough("x", name="label")], "clashes with the label column"),
+                            ([ml.passthrough("x", name="split")], "clashes with the split column"),
+                            ([ml.passthrough("x", name="t_rid")], "clashes with a lineage column"),
+                            ([ml.hashed("c", dims=2, name="h"), ml.passthrough("x", name="h[1]")],
+                             "clashes with X column")):
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", features)), match)
+
+
+def test_onehot_of_a_list_or_struct_is_refused_at_deploy():
+    """BUG (found by a hunt): one-hot over a LIST (or STRUCT) column deployed, and then every deletion of a feature
+    row failed with a raw TypeError (unhashable list) and was rolled back: the source rows could not be deleted."""
+    db = small_db("SELECT i AS id, [i % 3, i % 3] AS tags, {'a': i % 2} AS s FROM range(6) r(i)")
+    for column in ("tags", "s"):
+        with pytest.raises(IvmError, match=f"one-hot of {column}, a .*; one-hot needs plain values"):
+            ml.deploy(db, ml.feature_spec("fs", "p", [ml.onehot(column)]))
+    assert not ml.sets(db)
+    db.delete("t", "id = 1")
+    assert db.con.execute("SELECT count(*) FROM t").fetchone()[0] == 5
+
+
+def test_feature_set_names_whose_tables_are_taken_are_refused():
+    """BUG (found by a hunt): a feature set's tables are named after it (__ml_m, __ml_m_stats, __ml_m_cat0), so
+    sets named m_stats and m, m and m_cat0, or a set named sets (ivm's own __ml_sets) failed to deploy with a
+    raw DuckDB CatalogException."""
+    for first, second in (("m_stats", ("m", ml.standard("x"))), ("m", ("m_cat0", ml.passthrough("x"))),
+                          (None, ("sets", ml.passthrough("x")))):
+        db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(3) r(i)")
+        if first:
+            ml.deploy(db, ml.feature_spec(first, "p", [ml.passthrough("x"), ml.onehot("c")]))
+        name, feature = second
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec(name, "p", [feature])),
+                  f"feature set {name}: its table _ivm.__ml_.* is already ivm's")
+
+
+def test_odd_api_input_and_odd_names_are_one_line_errors_or_work():
+    """BUG (found by a hunt): a YAML feature name that is a number (name: 5) was an internal TypeError (the CLI
+    said 'a bug in ivm'); ml.feature_spec with a column name as a feature, bucket edges as a NumPy array and
+    ml.deploy given the spec's mapping raised AttributeError or ValueError; a UDF over a prep column whose name
+    holds a double quote raised a raw ParserException."""
+    db = small_db('SELECT i AS id, i * 1.0 AS x, i * 2.0 AS "a""b" FROM range(4) r(i)')
+    assert ml.parse({"name": "s", "from": "p", "features": [{"passthrough": "x", "name": 5}]}).features[0].name == "5"
+    with pytest.raises(IvmError, match="a name must be text"):
+        ml.feature_spec("s", "p", [ml.passthrough("x", name=5)])
+    with pytest.raises(IvmError, match="the label must be SQL text"):
+        ml.feature_spec("s", "p", ["x"], label=["x"])
+    with pytest.raises(IvmError, match="a feature must be a column name"):
+        ml.feature_spec("s", "p", [{"standard": "x"}])
+    unchanged(db, lambda: ml.deploy(db, "s"), "deploy needs a feature spec")
+    ml.deploy(db, ml.feature_spec("a", "p", ["x", ml.bucket("x", edges=np.array([1.0, 2.0]), name="b"),
+                                           ml.bucket("x", edges=np.arange(1, 3), name="c")]))
+    ml.deploy(db, {"name": "b", "from": "p", "features": ["x"]})
+    plus_one = lambda v: np.asarray(v.to_pylist(), dtype=float) + 1  # noqa: E731
+    ml.deploy(db, ml.feature_spec("c", "p", [ml.udf(plus_one, 'a"b', name="u")]))
+    assert ml.training_set(db, "a").feature_names == ["x", "b", "c"]
+    data = ml.training_set(db, "c")
+    assert sorted(np.concatenate([data.X_train, data.X_test]).ravel().tolist()) == [1.0, 3.0, 5.0, 7.0]
+    db.delete("t", "id = 0")
+    assert len(ml.training_set(db, "b").y_train) + len(ml.training_set(db, "b").y_test) == 3
+
+
+def test_onehot_columns_are_exported_as_double(tmp_path):
+    """BUG (found by a hunt): Parquet and Arrow exports held one-hot X columns as decimal128(2, 1) (DuckDB's type
+    of CASE .. THEN 1.0 ELSE 0.0), not DOUBLE like every other X column; pandas read them as objects."""
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+    db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(4) r(i)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.passthrough("x"), ml.onehot("c")]))
+    ml.export(db, "fs", "parquet", tmp_path / "o.parquet")
+    ml.export(db, "fs", "arrow", tmp_path / "o.arrow")
+    for schema in (pq.read_schema(tmp_path / "o.parquet"), feather.read_table(tmp_path / "o.arrow").schema):
+        assert [str(schema.field(n).type) for n in ("x", "c=a", "c=b")] == ["double"] * 3
+
+
+def test_a_label_reading_ivm_s_internal_schema_is_refused():
+    """BUG (found by a hunt): views and predicates that read ivm's internal schema _ivm are refused, but a label
+    could: one counting audit-log entries flipped y of every retained row on the first deletion."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x FROM range(3) r(i)")
+    for label in ("(SELECT count(*) FROM _ivm.__audit) = 0", "x > (SELECT max(x) FROM _ivm.t)"):
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label=label)),
+                  "the label reads ivm's internal schema")
+
+
+def test_a_failed_npy_export_leaves_the_old_folder_as_it_was(tmp_path):
+    """BUG (found by a hunt): an npy export renamed its files into place one by one, so when a later one could not
+    be written (ids_test.npy in the way as a folder) the folder held the new arrays beside the old columns.json."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(20) r(i)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.passthrough("x"), ml.onehot("c")]))
+    out = tmp_path / "export"
+    ml.export(db, "fs", "npy", out)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    db.delete("t", "c = 'b'")
+    (out / "ids_test.npy").unlink()
+    (out / "ids_test.npy").mkdir()
+    with pytest.raises(IvmError, match="cannot export to .*ids_test.npy: it is a folder"):
+        ml.export(db, "fs", "npy", out)
+    after = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    assert after == {name: data for name, data in before.items() if name != "ids_test.npy"}
+    assert sorted(f.name for f in out.iterdir()) == sorted(before)

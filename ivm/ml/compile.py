@@ -25,7 +25,14 @@ from ivm.ml import lineage as lineages
 from ivm.ml.features import TEST, FeatureSet
 from ivm.ml.stats import quote
 
-LABEL = "__label"
+LABEL = "__ivm_label"  # the label and X columns are named __ivm_...: no prep column or feature name can clash
+
+
+def x_column(j: int) -> str:
+    """The query's name for X column ``j``; the caller names it from :func:`feature_names` by position. (Under
+    their own names, X columns clashed with the lineage and label columns, and DuckDB renamed names equal
+    but for case or cut them at a NUL character.)"""
+    return f"__ivm_x{j}"
 
 
 def categories(db, fs: FeatureSet) -> dict[str, list]:
@@ -49,14 +56,18 @@ def feature_names(db, fs: FeatureSet, found: dict[str, list] | None = None) -> l
 
 
 def _text(value) -> str:
+    """A category in its X column's name. -0.0 and 0.0 are one category, held by whichever row came first:
+    the name says 0.0 either way, or a deletion would change it where a rerun would not."""
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, float) and value == 0:
+        return "0.0"
     return str(value)
 
 
 def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
-    """The query (lineage columns ``s0..``, ``__test``, ``__label``, then one DOUBLE column per X column)
-    and the X column names."""
+    """The query (lineage columns ``s0..``, ``__test``, ``__ivm_label``, then one DOUBLE column per X column,
+    named by :func:`x_column`) and the X column names."""
     found = categories(db, fs)
     names = feature_names(db, fs, found)
     columns = list(dict.fromkeys(f.column for f in fs.spec.features if f.kind != "udf"))
@@ -66,46 +77,49 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
     base = lineages.base_query(db, fs.spec.source, fs.lineage, extra, inner)
 
     joins, select = [], [f'"__b"."{n}"' for n in fs.lineage.names] + [f'"__r"."{TEST}"', f'"__b".{quote(LABEL)}']
-    out = iter(names)
+    out = iter(quote(x_column(j)) for j in range(len(names)))
     category_alias = {}
-    for k, (column, _, _) in enumerate(fs.stats.categories):
+    for k, (column, _, kind) in enumerate(fs.stats.categories):
         alias = f"__k{k}"
         category_alias[column] = alias
+        # The categories are the distinct values as stored (the row table's copy has no collation); a prep
+        # column with one (COLLATE NOACCENT) would make 'e' equal 'é' here and match a row to both.
+        value = f'"__b"."{slot[column]}"' + (' COLLATE "binary"' if kind.upper().startswith("VARCHAR") else "")
         joins.append(f'LEFT JOIN (SELECT value, CAST(row_number() OVER (ORDER BY value) - 1 AS INTEGER) AS i '
-                     f'FROM {fs.stats.category_table(k)}) AS "{alias}" ON "__b"."{slot[column]}" = "{alias}".value')
+                     f'FROM {fs.stats.category_table(k)}) AS "{alias}" ON {value} = "{alias}".value')
     for k, feature in enumerate(fs.spec.features):
         x = f'CAST("__b"."{slot[feature.column]}" AS DOUBLE)' if feature.kind != "udf" else None
         i = fs.stats.stat_index(feature.column) if feature.kind in ("standard", "minmax", "bucket") \
             and (feature.kind != "bucket" or feature.bins) else None
         span = f'(CASE WHEN "__st"."hi{i}" = "__st"."lo{i}" THEN 1.0 ELSE "__st"."hi{i}" - "__st"."lo{i}" END)'
         if feature.kind == "passthrough":
-            select.append(f"{x} AS {quote(next(out))}")
+            select.append(f"{x} AS {next(out)}")
         elif feature.kind == "standard":
-            select.append(f'({x} - "__st"."m{i}") / "__st"."sd{i}" AS {quote(next(out))}')
+            select.append(f'({x} - "__st"."m{i}") / "__st"."sd{i}" AS {next(out)}')
         elif feature.kind == "minmax":
-            select.append(f'({x} - "__st"."lo{i}") / {span} AS {quote(next(out))}')
+            select.append(f'({x} - "__st"."lo{i}") / {span} AS {next(out)}')
         elif feature.kind == "bucket" and feature.edges:
             terms = " + ".join(f"CAST({x} >= {float(e)!r} AS DOUBLE)" for e in feature.edges)
-            select.append(f"({terms}) AS {quote(next(out))}")
+            select.append(f"({terms}) AS {next(out)}")
         elif feature.kind == "bucket":
             value = f'floor(({x} - "__st"."lo{i}") / {span} * {feature.bins})'
             top = feature.bins - 1  # not least(): it skips NULLs, and a NULL x must stay NULL
             select.append(f"CAST(CASE WHEN {value} > {top} THEN {top} ELSE {value} END AS DOUBLE) "
-                          f"AS {quote(next(out))}")
+                          f"AS {next(out)}")
         elif feature.kind == "onehot":
             alias = category_alias[feature.column]
             for j in range(len(found[feature.column])):
-                select.append(f'CASE WHEN "{alias}".i = {j} THEN 1.0 ELSE 0.0 END AS {quote(next(out))}')
+                select.append(f'CAST(CASE WHEN "{alias}".i = {j} THEN 1 ELSE 0 END AS DOUBLE) AS {next(out)}')
         elif feature.kind == "hash":  # stored per row when the row entered (ivm.ml.tokens)
             for j in range(feature.dims):
-                select.append(f'"__r"."{fs.hash_column(feature)}"[{j + 1}] AS {quote(next(out))}')
+                select.append(f'"__r"."{fs.hash_column(feature)}"[{j + 1}] AS {next(out)}')
         elif feature.kind == "udf":
             stored = f'"__r"."{fs.udf_column(feature)}"'
             if feature.dims:
                 for j in range(feature.dims):
-                    select.append(f"{stored}[{j + 1}] AS {quote(next(out))}")
+                    select.append(f"{stored}[{j + 1}] AS {next(out)}")
             else:
-                select.append(f"{stored} AS {quote(next(out))}")
+                select.append(f"{stored} AS {next(out)}")
     same = " AND ".join(f'"__r"."{n}" = "__b"."{n}"' for n in fs.lineage.names)
     ctes = [f'"__b" AS ({base})']
     derived = fs.stats.derived()

@@ -6,6 +6,7 @@ pandas, a second or more on the first call.)
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -20,7 +21,8 @@ import pyarrow.compute as pc
 
 from ivm.errors import IvmError, first_line
 from ivm.ml import features
-from ivm.ml.compile import LABEL, x_query
+from ivm.ml import lineage as lineages
+from ivm.ml.compile import LABEL, x_column, x_query
 from ivm.ml.features import TEST
 
 FORMATS = ("npy", "parquet", "arrow")
@@ -56,7 +58,8 @@ def _query(db, name: str, fetch):
 
 
 def table(db, name: str) -> tuple[pa.Table, list[str], features.FeatureSet]:
-    """The export as an Arrow table: lineage columns, ``__test``, ``__label`` and the X columns."""
+    """The export as an Arrow table: lineage columns, ``__test``, ``__ivm_label`` and the X columns (named by
+    :func:`ivm.ml.compile.x_column`; their names are the list returned beside)."""
     result, names, fs = _query(db, name, lambda sql: db.con.sql(sql).to_arrow_table())
     return result, names, fs
 
@@ -66,8 +69,8 @@ def training_set(db, name: str) -> TrainingSet:
     result, names, fs = _query(db, name, lambda sql: db.con.execute(sql).fetchnumpy())
     test = np.asarray(result[TEST], dtype=bool)
     rows = len(test)
-    x = np.column_stack([_floats(result[n]) for n in names]).reshape(rows, len(names)) if names \
-        else np.empty((rows, 0))
+    x = np.column_stack([_floats(result[x_column(j)]) for j in range(len(names))]).reshape(rows, len(names)) \
+        if names else np.empty((rows, 0))
     y = _vector(result[LABEL])
     ids = np.column_stack([np.asarray(result[n], dtype=np.int64) for n in fs.lineage.names]) \
         .reshape(rows, len(fs.lineage.names))
@@ -77,12 +80,7 @@ def training_set(db, name: str) -> TrainingSet:
 
 
 def lineage_names(fs) -> list[str]:
-    """Names of the lineage columns in exports: ``<source>_rid`` (``_2``, ``_3`` for a source read twice)."""
-    names, seen = [], {}
-    for source in fs.lineage.sources:
-        seen[source] = seen.get(source, 0) + 1
-        names.append(f"{source}_rid" + (f"_{seen[source]}" if seen[source] > 1 else ""))
-    return names
+    return lineages.export_names(fs.lineage.sources)
 
 
 def _floats(column) -> np.ndarray:
@@ -114,8 +112,8 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
     * ``parquet`` / ``arrow`` (Arrow IPC file): one table, one row per example: the lineage columns,
       ``split`` ('train' or 'test'), ``label`` and one DOUBLE column per X column.
 
-    Files are written next to their target and renamed into place, so a failed export leaves nothing
-    half-written."""
+    Files are written next to their targets and renamed into place once all are written, so a failed export
+    leaves nothing half-written, and the old files of an npy folder as they were."""
     if fmt not in FORMATS:
         raise IvmError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     out = Path(out)
@@ -129,30 +127,28 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
         _check_folder(out)
         arrays = {"X_train": data.X_train, "y_train": data.y_train, "X_test": data.X_test, "y_test": data.y_test,
                   "ids_train": data.ids_train, "ids_test": data.ids_test}
-        for stem, array in arrays.items():
-            _atomic(out / f"{stem}.npy", lambda f, a=array: np.save(f, a, allow_pickle=a.dtype == object))
+        writes = {out / f"{stem}.npy": lambda f, a=array: np.save(f, a, allow_pickle=a.dtype == object)
+                  for stem, array in arrays.items()}
         meta = {"features": data.feature_names, "lineage": data.lineage, "train": len(data.y_train),
                 "test": len(data.y_test)}
-        _atomic(out / "columns.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
+        writes[out / "columns.json"] = lambda f: f.write(json.dumps(meta, indent=2).encode())
+        _atomic(writes)
         rows, train, width = len(data.y_train) + len(data.y_test), len(data.y_train), len(data.feature_names)
     else:
         result, names, fs = table(db, name)
         split = pc.if_else(result.column(TEST), "test", "train")
-        columns = {new: result.column(old) for new, old in zip(lineage_names(fs), fs.lineage.names)}
-        columns["split"] = split
-        columns["label"] = result.column(LABEL)
-        for n in names:
-            columns[n] = result.column(n)
-        output = pa.table(columns)
+        columns = [result.column(n) for n in fs.lineage.names] + [split, result.column(LABEL)] + \
+            [result.column(x_column(j)) for j in range(len(names))]
+        output = pa.Table.from_arrays(columns, names=lineage_names(fs) + ["split", "label"] + names)
         rows, width = result.num_rows, len(names)
         train = rows - int(pc.sum(result.column(TEST).cast(pa.int64())).as_py() or 0)
         _check_parent(out)
         if fmt == "parquet":
             import pyarrow.parquet as pq
-            _atomic(out, lambda f: pq.write_table(output, f))
+            _atomic({out: lambda f: pq.write_table(output, f)})
         else:
             import pyarrow.feather as feather
-            _atomic(out, lambda f: feather.write_feather(output, f, compression="uncompressed"))
+            _atomic({out: lambda f: feather.write_feather(output, f, compression="uncompressed")})
     return {"name": name, "format": fmt, "out": str(out), "rows": rows, "train": train, "test": rows - train,
             "columns": width, "seconds": time.perf_counter() - start}
 
@@ -178,21 +174,30 @@ def _check_parent(out: Path) -> None:
         raise IvmError(f"cannot export to {out}: folder {parent} is not writable")
 
 
-def _atomic(target: Path, write) -> None:
+def _atomic(writes: dict) -> None:
+    """Write each ``{target: write(file)}`` to a temporary file beside its target, then, once all are written
+    and no target is a folder, rename them into place: a failure on the way leaves the old files as they were
+    (for an npy folder, not new arrays beside an old columns.json)."""
+    temporary: dict[Path, str] = {}
+    target = next(iter(writes))
     try:
-        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",
-                                             delete=False)
-    except OSError as error:
-        raise IvmError(f"cannot export to {target}: {error.strerror or error}") from None
-    try:
-        with handle:
-            write(handle)
-        os.replace(handle.name, target)
+        for target, write in writes.items():
+            handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",
+                                                 delete=False)
+            temporary[target] = handle.name
+            with handle:
+                write(handle)
+        for target in writes:
+            if target.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "it is a folder")
+        for target in writes:
+            os.replace(temporary.pop(target), target)
     except BaseException as error:
-        try:
-            os.unlink(handle.name)
-        except OSError:
-            pass
+        for name in temporary.values():
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
         if isinstance(error, OSError):
             raise IvmError(f"cannot export to {target}: {error.strerror or error}") from None
         raise

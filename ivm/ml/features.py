@@ -35,7 +35,7 @@ from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
 from ivm.ml.spec import FeatureSpec
-from ivm.plan.parse import check_read_only
+from ivm.plan.parse import _internal_reference, check_read_only
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, column, or_all, render
 from ivm.store import catalog
 
@@ -122,12 +122,68 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
         if feature.kind in specs.NUMERIC_KINDS and stats.numeric(types[feature.column]) is None:
             raise IvmError(f"{what}: feature {feature.name!r} needs a number, but {feature.column} is "
                            f"{types[feature.column]}; use onehot, hash or a udf for it")
+        if feature.kind == "onehot" and _nested(types[feature.column]):
+            raise IvmError(f"{what}: feature {feature.name!r} is a one-hot of {feature.column}, a "
+                           f"{types[feature.column]}; one-hot needs plain values (text, numbers, dates, booleans): "
+                           "use a udf for it, or unnest it in the prep view")
     lineage = lineages.resolve(db, spec.source)
     plan = stats.plan(spec, types)
     if new:
+        _check_tables(db, spec, plan)
+        _check_names(spec, lineage)
         if spec.label is not None:
             _check_label(db, spec, lineage)
     return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
+
+
+def _check_tables(db, spec: FeatureSpec, plan: stats.Plan) -> None:
+    """The tables a feature set keeps are named after it (``__ml_m``, ``__ml_m_stats``, ``__ml_m_cat0``), so
+    a set named ``m_stats`` (or ``sets``, ivm's list of feature sets) may hold a name that another needs."""
+    needed = [row_table(spec.name)] + ([f"__ml_{spec.name}_stats"] if plan.columns else []) + \
+        [f"__ml_{spec.name}_cat{k}" for k in range(len(plan.categories))]
+    taken = db.con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND "
+                           "lower(table_name) IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY table_name",
+                           [INTERNAL_SCHEMA, needed]).fetchall()
+    if taken:
+        raise IvmError(f"feature set {spec.name}: its table {INTERNAL_SCHEMA}.{taken[0][0]} is already ivm's "
+                       "(another feature set's, or ivm's own); choose another name")
+
+
+def _nested(duckdb_type: str) -> bool:
+    """A LIST, ARRAY, STRUCT, MAP or UNION type: no one-hot of those (a category would be a whole list, named by
+    Python's text of it).
+
+    Example:
+        >>> [_nested(t) for t in ("INTEGER[]", "VARCHAR[3]", "STRUCT(a INTEGER)", "VARCHAR", "DECIMAL(10,2)")]
+        [True, True, True, False, False]
+    """
+    kind = duckdb_type.upper().strip()
+    return kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION"))
+
+
+def _check_names(spec: FeatureSpec, lineage) -> None:
+    """X's column names must differ from each other and from the columns an export file holds beside them
+    (the lineage ids, ``split``, ``label``), or one column's values would be read under another's name. A
+    one-hot column is named ``name=value`` when its category shows up, so no other X column may start with a
+    one-hot feature's name and ``=``."""
+    taken = {name: "a lineage column of exports" for name in lineages.export_names(lineage.sources)}
+    taken.update({"split": "the split column of exports", "label": "the label column of exports"})
+    onehots = [f.name + "=" for f in spec.features if f.kind == "onehot"]
+    for feature in spec.features:
+        if feature.kind == "onehot":
+            names = [feature.name + "="]
+        elif feature.kind == "hash" or (feature.kind == "udf" and feature.dims):
+            names = [f"{feature.name}[{j}]" for j in range(feature.dims)]
+        else:
+            names = [feature.name]
+        for name in names:
+            clash = taken.get(name) or next((f"the one-hot columns {prefix}..." for prefix in onehots
+                                             if name != prefix and name.startswith(prefix)), None)
+            if clash:
+                raise IvmError(f"feature set {spec.name}: feature {feature.name!r} gives X column "
+                               f"{name + '...' if name.endswith('=') else name!r}, which clashes with {clash}; "
+                               "give the feature another name")
+            taken[name] = f"X column {name!r}"
 
 
 def _check_label(db, spec: FeatureSpec, lineage) -> None:
@@ -139,6 +195,10 @@ def _check_label(db, spec: FeatureSpec, lineage) -> None:
     if isinstance(tree, (exp.Query, exp.Command)):
         raise IvmError(f"feature set {spec.name}: the label must be an expression over {spec.source}'s columns")
     check_read_only(tree, f"the label of feature set {spec.name}")
+    internal = _internal_reference(tree)  # refused as in views and predicates: _ivm.__audit changes on deletion
+    if internal is not None:
+        raise IvmError(f"feature set {spec.name}: the label reads ivm's internal schema "
+                       f"({internal.sql(dialect=DIALECT)}); name the source tables and views instead")
     try:
         db.con.execute(f"DESCRIBE {lineages.base_query(db, spec.source, lineage, inner=[f'({spec.label}) AS y'])}")
     except duckdb.Error as error:
@@ -151,6 +211,11 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
 
     Returns ``{"name", "from", "rows", "train", "test", "columns", "lineage", "udf_rows", "seconds"}``."""
     start = time.perf_counter()
+    if isinstance(spec, dict):  # the mapping a spec file holds
+        spec = specs.parse(spec)
+    if not isinstance(spec, FeatureSpec):
+        raise IvmError(f"deploy needs a feature spec (ml.feature_spec, ml.load_spec or ml.parse), not "
+                       f"{type(spec).__name__}")
     spec = specs.check(spec)
     fs = _build(db, spec)
     session = _session(db)
@@ -219,7 +284,8 @@ def after_delete(db, table: str, deleted: RidSet) -> dict:
     "test_before", "train_after", "test_after"}}``.
 
     A handful of short statements: one aggregate over the leaving rows (an index probe on their lineage)
-    that also reads the counts, their DELETE, and one-row updates of the counts and statistics."""
+    that also reads the counts, one grouped update per one-hot column's category counts (done by DuckDB, whose
+    equality keeps every NaN one category), their DELETE, and one-row updates of the counts and statistics."""
     report = {}
     for name, fs in sets(db).items():
         columns = [n for n, s in zip(fs.lineage.names, fs.lineage.sources) if s == table]
@@ -230,6 +296,8 @@ def after_delete(db, table: str, deleted: RidSet) -> dict:
                                [name, name]).fetchall()[0]
         removed, removed_test, train, test = (int(v or 0) for v in first[:4])
         if removed:
+            for statement in fs.stats.leave(fs.table, hit):
+                db.con.execute(statement).fetchall()
             db.con.execute(f"DELETE FROM {fs.table} WHERE {hit}").fetchall()
             db.con.execute(f"UPDATE {SETS} SET train = train - ?, test = test - ? WHERE name = ?",
                            [removed - removed_test, removed_test, name]).fetchall()
@@ -271,7 +339,7 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
     udfs = fs.spec.udf_features
     copies = [(c.name, c.slot) for c in fs.stats.columns] + [(name, slot) for name, slot, _ in fs.stats.categories]
     texts = fs.hash_features
-    inputs = [f'"{lineages.PREP}"."{f.column}" AS "i{k}"' for k, f in enumerate(udfs)] + \
+    inputs = [f'"{lineages.PREP}".{stats.quote(f.column)} AS "i{k}"' for k, f in enumerate(udfs)] + \
         [f'"{lineages.PREP}".{stats.quote(f.column)} AS "t{k}"' for k, f in enumerate(texts)] + \
         [f'"{lineages.PREP}".{stats.quote(name)} AS "{slot}"' for name, slot in copies]
     con.execute(f'CREATE OR REPLACE TEMP TABLE "{now}" AS '

@@ -40,6 +40,20 @@ def key(j: int) -> str:
     return f"s{j}"
 
 
+def export_names(sources) -> list[str]:
+    """Names of the lineage columns in exports: ``<source>_rid`` (``_2``, ``_3`` for a source read twice).
+
+    Example:
+        >>> export_names(["orders", "customers", "orders"])
+        ['orders_rid', 'customers_rid', 'orders_rid_2']
+    """
+    names, seen = [], {}
+    for source in sources:
+        seen[source] = seen.get(source, 0) + 1
+        names.append(f"{source}_rid" + (f"_{seen[source]}" if seen[source] > 1 else ""))
+    return names
+
+
 def resolve(db, view: str) -> Lineage:
     """Follow the output stage of ``view`` down to the sources (see the module docstring)."""
     stages = {stage.name: stage for stage in db.stages}
@@ -82,7 +96,7 @@ def resolve(db, view: str) -> Lineage:
 def base_query(db, view: str, lineage: Lineage, extra: list[str] = (), inner: list[str] = ()) -> str:
     """``SELECT s0, .., s{m-1}, extra... FROM`` the prep stage and the joins that resolve its lineage.
 
-    ``inner`` are expressions evaluated over the prep stage alone (``label AS "__label"``: the user's SQL,
+    ``inner`` are expressions evaluated over the prep stage alone (``label AS "__ivm_label"``: the user's SQL,
     whose unqualified names must mean the prep view's columns); ``extra`` are expressions over ``__u``, the
     prep stage with the ``inner`` columns added."""
     select = [f'{e} AS "{n}"' for e, n in zip(lineage.expressions, lineage.names)] + list(extra)

@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,7 +124,7 @@ def bucket(column: str, edges: Iterable[float] | None = None, bins: int | None =
            name: str | None = None) -> Feature:
     """The bucket index of x: the number of ``edges`` <= x, or with ``bins`` the equal-width bin of x over
     the current min..max (0 .. bins - 1)."""
-    return _feature("bucket", column, name, edges=tuple(edges or ()), bins=bins or 0)
+    return _feature("bucket", column, name, edges=tuple(edges) if edges is not None else (), bins=bins or 0)
 
 
 def hashed(column: str, dims: int, name: str | None = None) -> Feature:
@@ -147,9 +148,11 @@ def udf(function: Callable | str, column: str, dims: int = 0, name: str | None =
                     batch_size=batch_size)
 
 
-def feature_spec(name: str, source: str, features: Iterable[Feature], label: str | None = None,
+def feature_spec(name: str, source: str, features: Iterable[Feature | str], label: str | None = None,
                  test_fraction: float = 0.2, seed: int = 0) -> FeatureSpec:
-    spec = FeatureSpec(name=name, source=source, features=tuple(features), label=label,
+    """A checked spec; a feature given as a column name is its passthrough, as in a spec file."""
+    features = tuple(passthrough(f) if isinstance(f, str) else f for f in features)
+    spec = FeatureSpec(name=name, source=source, features=features, label=label,
                        test_fraction=test_fraction, seed=seed)
     return check(spec)
 
@@ -222,6 +225,8 @@ def _parse_feature(entry, base: Path | None) -> Feature:
         raise IvmError(f"unknown option {sorted(unknown)[0]!r} in feature {entry!r}")
     value = entry[kind]
     name = entry.get("name")
+    if isinstance(name, (int, float)) and not isinstance(name, bool):  # name: 5 in YAML, as the set's own name
+        name = str(name)
     if kind == "udf":
         if "column" not in entry:
             raise IvmError(f"udf feature {value!r} needs a column")
@@ -256,6 +261,12 @@ def check(spec: FeatureSpec) -> FeatureSpec:
         raise IvmError(f"feature set name {spec.name!r} is reserved for ivm")
     if not spec.features:
         raise IvmError(f"feature set {spec.name} has no features")
+    bad = next((f for f in spec.features if not isinstance(f, Feature)), None)
+    if bad is not None:
+        raise IvmError(f"feature set {spec.name}: a feature must be a column name or made by ml.passthrough, "
+                       f"ml.standard, ... (not {type(bad).__name__} {bad!r:.60})")
+    if spec.label is not None and not isinstance(spec.label, str):
+        raise IvmError(f"feature set {spec.name}: the label must be SQL text, not {spec.label!r:.60}")
     fraction = spec.test_fraction
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
         raise IvmError(f"test_fraction must be a number between 0 and 1, not {fraction!r}")
@@ -267,20 +278,23 @@ def check(spec: FeatureSpec) -> FeatureSpec:
         raise IvmError(f"feature set {spec.name} names feature {duplicates[0]!r} twice; give one a name")
     for feature in spec.features:
         _check_feature(feature)
-    return replace(spec, name=spec.name.lower(), source=spec.source.lower(), test_fraction=float(fraction))
+    features = tuple(replace(f, edges=tuple(int(e) if isinstance(e, numbers.Integral) else float(e) for e in f.edges))
+                     for f in spec.features)  # NumPy numbers as Python's, which the stored JSON can hold
+    return replace(spec, name=spec.name.lower(), source=spec.source.lower(), test_fraction=float(fraction),
+                   features=features)
 
 
 def _check_feature(feature: Feature) -> None:
     what = f"feature {feature.name!r}"
     if feature.kind not in KINDS:
         raise IvmError(f"{what}: unknown kind {feature.kind!r}; kinds: {', '.join(KINDS)}")
-    if not feature.name or any(c in feature.name for c in '"\n'):
-        raise IvmError(f"{what}: a name may not be empty or hold quotes or line breaks")
+    if not isinstance(feature.name, str) or not feature.name or any(c in feature.name for c in '"\n'):
+        raise IvmError(f"{what}: a name must be text, not empty, without quotes or line breaks")
     if feature.kind == "bucket":
         if bool(feature.edges) == bool(feature.bins):
             raise IvmError(f"{what}: a bucket feature needs either edges: [..] or bins: N")
         if feature.edges:
-            if not all(isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e)
+            if not all(isinstance(e, numbers.Real) and not isinstance(e, bool) and math.isfinite(e)
                        for e in feature.edges):
                 raise IvmError(f"{what}: edges must be finite numbers")
             if list(feature.edges) != sorted(set(feature.edges)):

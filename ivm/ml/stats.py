@@ -20,7 +20,6 @@ StandardScaler); 0 is replaced by 1 (the column is only centred).
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from ivm.errors import IvmError
@@ -154,23 +153,35 @@ class Plan:
 
     def delta_select(self) -> list[str]:
         """Aggregates over the leaving rows (one statement with the deletion's lineage filter): their part of
-        every exact sum, their min/max beside the current ones, and their category counts."""
+        every exact sum, and whether they held a current minimum or maximum. That comparison is DuckDB's, where
+        NaN equals NaN and sorts above every number (in Python a NaN maximum would never look held)."""
         parts = []
         for c in self.columns:
             parts.append(f'COUNT("{c.slot}")')
             if c.moments and c.kind.exact:
                 parts += self._aggregates(c, range_=False)[1:]
             if c.range:
-                parts += [f'MIN("{c.slot}")', f'MAX("{c.slot}")', f'(SELECT "c{c.index}_lo" FROM {self.table})',
-                          f'(SELECT "c{c.index}_hi" FROM {self.table})']
-        parts += [f'list("{slot}") FILTER (WHERE "{slot}" IS NOT NULL)' for _, slot, _ in self.categories]
+                parts.append(f'COALESCE(MIN("{c.slot}") <= (SELECT "c{c.index}_lo" FROM {self.table}) OR '
+                             f'MAX("{c.slot}") >= (SELECT "c{c.index}_hi" FROM {self.table}), false)')
         return [p.rsplit(" AS ", 1)[0] if " AS " in p and not p.startswith("(") else p for p in parts]
 
+    def leave(self, rows: str, hit: str) -> list[str]:
+        """Statements taking the leaving rows (``hit``, still in ``rows``: run them before the DELETE) out of
+        the category counts. The counts are grouped by DuckDB, whose equality holds every NaN as one category
+        (and -0.0 as 0.0), as the rebuild's GROUP BY does; a category whose count reaches 0 goes."""
+        statements = []
+        for k, (_, slot, _) in enumerate(self.categories):
+            target = self.category_table(k)
+            statements += [f'UPDATE {target} SET n = {target}.n - d.n FROM (SELECT "{slot}" AS value, COUNT(*) AS n '
+                           f'FROM {rows} WHERE ({hit}) AND "{slot}" IS NOT NULL GROUP BY "{slot}") AS d '
+                           f'WHERE {target}.value = d.value',
+                           f"DELETE FROM {target} WHERE n <= 0"]
+        return statements
+
     def subtract(self, values: list, rows: str) -> list[tuple[str, list]]:
-        """Statements (with parameters) taking the leaving rows out, given ``values`` of :meth:`delta_select`;
-        run after the rows left ``rows``. Exact sums are subtracted; floating-point moments, and a minimum or
-        maximum that a leaving row held, are computed again from ``rows``; categories whose count reaches 0
-        go."""
+        """Statements (with parameters) taking the leaving rows out of the statistics table, given ``values``
+        of :meth:`delta_select`; run after the rows left ``rows``. Exact sums are subtracted; floating-point
+        moments, and a minimum or maximum that a leaving row held, are computed again from ``rows``."""
         values = iter(values)
         statements, sets, params, again = [], [], [], []
         for c in self.columns:
@@ -183,24 +194,14 @@ class Plan:
                     params.append(str(int(next(values) or 0)))
             elif c.moments:
                 again += self._aggregates(c, range_=False)[1:]
-            if c.range:
-                gone_lo, gone_hi, lo, hi = next(values), next(values), next(values), next(values)
-                if gone_lo is not None and lo is not None and (gone_lo <= lo or gone_hi >= hi):
-                    again += self._aggregates(c, moments=False)[1:]
+            if c.range and next(values):
+                again += self._aggregates(c, moments=False)[1:]
         if sets:
             statements.append((f"UPDATE {self.table} SET {', '.join(sets)}", params))
         if again:
             names = [p.rsplit(" AS ", 1)[1] for p in again]
             statements.append((f"UPDATE {self.table} SET {', '.join(f'{n} = r.{n}' for n in names)} "
                                f"FROM (SELECT {', '.join(again)} FROM {rows}) AS r", []))
-        for k, (_, _, kind) in enumerate(self.categories):
-            counts = Counter(next(values) or ())  # histogram() costs more than list() here
-            if counts:
-                target = self.category_table(k)
-                statements.append((f"UPDATE {target} SET n = {target}.n - d.n FROM (SELECT unnest(CAST(? AS {kind}[])) "
-                                   f"AS value, unnest(CAST(? AS BIGINT[])) AS n) AS d WHERE {target}.value = d.value",
-                                   [list(counts.keys()), list(counts.values())]))
-                statements.append((f"DELETE FROM {target} WHERE n <= 0", []))
         return statements
 
     # -- what X reads --------------------------------------------------------------------------------------
