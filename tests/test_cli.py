@@ -537,6 +537,8 @@ BAD_INPUT = {
     "delete-value-with-an-alias": _delete("orders", "order_id = 101 x", "alias"),
     # review finding: COLUMNS(*) on the stored table also compared ivm's hidden row id (a wrong match)
     "delete-columns-star": _delete("orders", "COLUMNS(* REPLACE (id + 1 AS id)) > 100", "COLUMNS"),
+    # hunt finding: an aggregate was refused as "uses COLUMNS(...) or *" (the star of COUNT(*))
+    "delete-aggregate": _delete("orders", "count(*) > 1", "COUNT(*)", "aggregate"),
     "delete-from-view": _delete("eu_orders", "order_id = 101", "eu_orders"),
     "delete-from-unknown-table": _delete("no_such_table", "id = 1", "no_such_table"),
     # deletion-key indexes

@@ -340,6 +340,11 @@ def parse_predicate(text: str) -> exp.Expression:
     if not scalar and isinstance(predicate, (exp.Query, *WRITING_NODES)) or not isinstance(predicate, exp.Expression):
         raise IvmError("the predicate must be a boolean expression such as \"id IN (1, 2)\", "
                        f"not a {predicate.key.upper()} statement")
+    aggregate = _outside_subqueries(predicate, exp.AggFunc, exp.Window)
+    if aggregate is not None:  # (before the star check: COUNT(*) holds a star)
+        raise IvmError(f"the predicate uses {aggregate.sql(dialect=DIALECT)!r}, an aggregate or window function, "
+                       "which a WHERE cannot; select the rows in a subquery instead, e.g. "
+                       "id IN (SELECT id FROM t GROUP BY id HAVING count(*) > 1)")
     if _outside_subqueries(predicate, exp.Columns, exp.Star):
         # evaluated on the stored table, whose hidden row id a star would include (a wrong match)
         raise IvmError("the predicate uses COLUMNS(...) or *; name the columns it compares instead")
