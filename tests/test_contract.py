@@ -279,3 +279,30 @@ def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert list(temporary.iterdir()) == []
+
+
+def test_an_interrupted_feature_deployment_says_nothing_was_deployed(tmp_path):
+    """BUG (found by a hunt): Ctrl-C while ``ivm features`` computed a slow UDF printed "whether the change
+    committed is not known", though the deployment had not committed: it was rolled back and says so."""
+    import os
+    import signal
+    import time
+    started = tmp_path / "started"
+    (tmp_path / "udfs.py").write_text(
+        "import time, pathlib\nimport numpy as np\n"
+        f"def score(values):\n    pathlib.Path({str(started)!r}).write_text('')\n    time.sleep(30)\n"
+        "    return np.zeros(len(values))\n")
+    (tmp_path / "spec.yaml").write_text("name: s\nfrom: t\nfeatures:\n  - {udf: udfs.py:score, column: name}\n")
+    db_path = tmp_path / "db.duckdb"
+    with ivm.connect(db_path) as db:
+        db.load("t", duckdb.sql("SELECT i AS id, 'name ' || i AS name FROM range(20) r(i)").arrow())
+    process = subprocess.Popen([*CLI, "features", str(db_path), str(tmp_path / "spec.yaml")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "rolled back, nothing deployed" in err, err
+    listing = run("features", str(db_path), "--json")
+    assert listing.returncode == 0 and json.loads(listing.stdout) == {}, listing.stdout + listing.stderr

@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from ivm.delta.rids import RidSet
-from ivm.errors import IvmError, first_line
+from ivm.errors import IvmError, first_line, interrupted
 from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
@@ -239,6 +239,15 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
         db.con.execute(f"INSERT INTO {SETS} VALUES (?, ?, ?, 0, 0, now())",
                        [spec.name, json.dumps(spec.to_dict()), json.dumps(list(fs.lineage.sources))])
         synced = _sync(db, fs, functions)
+    except BaseException as error:
+        db._rollback()
+        if interrupted(error):  # Ctrl-C in a slow UDF: nothing was written, say so
+            if not isinstance(error, KeyboardInterrupt):
+                error = KeyboardInterrupt()
+            error.add_note(f"the deployment of feature set {spec.name} was rolled back, nothing deployed")
+            raise error from None
+        raise
+    try:
         db.con.commit()
     except BaseException:
         db._rollback()
