@@ -373,9 +373,11 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
         columns.update({slot: fresh.column(slot) for _, slot in copies})
         columns.update({f"t{k}": fresh.column(f"t{k}") for k in range(len(texts))})
         for k, feature in enumerate(udfs):
+            if not fresh.num_rows:  # no new row: the function is not needed (nor need it be importable)
+                columns[fs.udf_column(feature)] = pa.array([], type=_arrow_type(feature))
+                continue
             function = functions.get(feature.name) or udf_cache.find(feature, functions)
-            columns[fs.udf_column(feature)] = udf_cache.compute(feature, function, fresh.column(f"i{k}")) \
-                if fresh.num_rows else pa.array([], type=_arrow_type(feature))
+            columns[fs.udf_column(feature)] = udf_cache.compute(feature, function, fresh.column(f"i{k}"))
         udf_seconds = time.perf_counter() - started
         if fresh.num_rows:
             con.register("__ivm_ml_new", pa.table(columns))
