@@ -499,3 +499,16 @@ def test_a_failed_npy_export_leaves_the_old_folder_as_it_was(tmp_path):
     after = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
     assert after == {name: data for name, data in before.items() if name != "ids_test.npy"}
     assert sorted(f.name for f in out.iterdir()) == sorted(before)
+
+
+def test_a_prep_view_that_is_not_select_project_join_is_refused_naming_its_kind():
+    """Review of a hunt's note: a LEFT JOIN prep view was refused as "maintained by recompute", which it is
+    not (it is a per-row stage); the message names what the stage is."""
+    db = ivm.connect(":memory:")
+    db.load("a", duckdb.sql("SELECT range AS id, range AS k FROM range(3)").arrow())
+    db.load("b", duckdb.sql("SELECT range AS id FROM range(2)").arrow())
+    db.deploy("CREATE VIEW p AS SELECT a.id, a.k FROM a LEFT JOIN b ON a.k = b.id; "
+              "CREATE VIEW w AS SELECT id, k, rank() OVER (PARTITION BY k ORDER BY id) AS r FROM a")
+    for view, kind in (("p", "a per-row stage"), ("w", "a window stage")):
+        with pytest.raises(ivm.IvmError, match=kind):
+            ml.deploy(db, ml.feature_spec("s", view, [ml.passthrough("k")]))

@@ -64,8 +64,11 @@ def resolve(db, view: str) -> Lineage:
     def walk(stage_name: str, alias: str, path: str) -> None:
         stage = stages[stage_name]
         if not isinstance(stage, SpjStage):
-            what = "an aggregate" if stage.kind == "aggregate" else "maintained by recompute"
-            raise IvmError(f"{path} is {what}, so its rows have no lineage to source rows; a feature set "
+            what = {"aggregate": "an aggregate", "recompute": "maintained by recompute",
+                    "per-row": "a per-row stage (an outer join, a subquery or EXISTS: a row keeps the lineage "
+                               "of its driver row only)",
+                    "partition": "a window stage", "top-k": "a top-k stage"}.get(stage.kind, f"a {stage.kind} stage")
+            raise IvmError(f"{path} is {what}, so its rows have no lineage to every source row; a feature set "
                            "needs a prep view built from source rows by select/project/join (one row per "
                            "example), so that every row keeps its identity across deletions")
         scans = {scan.lineage: scan.relation for branch in stage.branches for scan in branch.scans}
