@@ -3,8 +3,11 @@ and the Python API found (2026-11-27). Each test failed before its fix."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -247,22 +250,31 @@ def test_a_failed_first_load_removes_only_a_file_it_created(tmp_path, monkeypatc
         holder.wait()
 
 
-def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
-    """BUG (found by a hunt): ``ivm compare`` killed by SIGTERM (a timeout, a service stop) left both full copies
-    of the database, rows it was about to delete included, in the temporary folder for good. SIGTERM now
-    unwinds like Ctrl-C: the copies are removed and the exit says it was interrupted."""
-    import os
-    import signal
-    import time
-    flag = tmp_path / "slow.flag"
-    (tmp_path / "udfs.py").write_text(
-        "import os, time\nimport numpy as np\n"
-        f"def score(values):\n    if os.path.exists({str(flag)!r}):\n        time.sleep(30)\n"
-        "    return np.zeros(len(values))\n")
+def _slow_udf_project(tmp_path: Path, body: str) -> Path:
+    """A database with source t and a feature set spec (spec.yaml) whose one UDF, ``score``, runs ``body``
+    (indented Python) before returning zeros: a step that can be interrupted while it runs."""
+    (tmp_path / "udfs.py").write_text("import os, pathlib, time\nimport numpy as np\n"
+                                      f"def score(values):\n{body}\n    return np.zeros(len(values))\n")
     (tmp_path / "spec.yaml").write_text("name: s\nfrom: t\nfeatures:\n  - {udf: udfs.py:score, column: name}\n")
     db_path = tmp_path / "db.duckdb"
     with ivm.connect(db_path) as db:
         db.load("t", duckdb.sql("SELECT i AS id, 'name ' || i AS name FROM range(20) r(i)").arrow())
+    return db_path
+
+
+def _wait_for(found, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not found() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
+    """BUG (found by a hunt): ``ivm compare`` killed by SIGTERM (a timeout, a service stop) left both full copies
+    of the database, rows it was about to delete included, in the temporary folder for good. SIGTERM now
+    unwinds like Ctrl-C: the copies are removed and the exit says it was interrupted."""
+    flag = tmp_path / "slow.flag"
+    db_path = _slow_udf_project(tmp_path, f"    if os.path.exists({str(flag)!r}):\n        time.sleep(30)")
+    with ivm.connect(db_path) as db:
         ml.deploy(db, ml.load_spec(tmp_path / "spec.yaml"))
     flag.write_text("")  # the full rerun of compare now calls the UDF, which hangs
     temporary = tmp_path / "tmp"
@@ -270,9 +282,7 @@ def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
     process = subprocess.Popen([*CLI, "compare", str(db_path), "--from", "t", "--where", "id = 3"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TMPDIR": str(temporary)})
-    deadline = time.monotonic() + 60
-    while not any(temporary.glob("ivm-compare-*/rerun.duckdb")) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_for(lambda: any(temporary.glob("ivm-compare-*/rerun.duckdb")))
     time.sleep(1.5)  # inside the rerun
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
@@ -284,23 +294,11 @@ def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
 def test_an_interrupted_feature_deployment_says_nothing_was_deployed(tmp_path):
     """BUG (found by a hunt): Ctrl-C while ``ivm features`` computed a slow UDF printed "whether the change
     committed is not known", though the deployment had not committed: it was rolled back and says so."""
-    import os
-    import signal
-    import time
     started = tmp_path / "started"
-    (tmp_path / "udfs.py").write_text(
-        "import time, pathlib\nimport numpy as np\n"
-        f"def score(values):\n    pathlib.Path({str(started)!r}).write_text('')\n    time.sleep(30)\n"
-        "    return np.zeros(len(values))\n")
-    (tmp_path / "spec.yaml").write_text("name: s\nfrom: t\nfeatures:\n  - {udf: udfs.py:score, column: name}\n")
-    db_path = tmp_path / "db.duckdb"
-    with ivm.connect(db_path) as db:
-        db.load("t", duckdb.sql("SELECT i AS id, 'name ' || i AS name FROM range(20) r(i)").arrow())
+    db_path = _slow_udf_project(tmp_path, f"    pathlib.Path({str(started)!r}).write_text('')\n    time.sleep(30)")
     process = subprocess.Popen([*CLI, "features", str(db_path), str(tmp_path / "spec.yaml")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_for(started.exists)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "rolled back, nothing deployed" in err, err
