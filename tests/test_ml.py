@@ -512,3 +512,21 @@ def test_a_prep_view_that_is_not_select_project_join_is_refused_naming_its_kind(
     for view, kind in (("p", "a per-row stage"), ("w", "a window stage")):
         with pytest.raises(ivm.IvmError, match=kind):
             ml.deploy(db, ml.feature_spec("s", view, [ml.passthrough("k")]))
+
+
+def test_an_export_never_replaces_a_device_or_pipe(tmp_path):
+    """BUG (found by a hunt): the export writes beside its target and renames into place, so ``--out /dev/full``
+    (run as root) replaced the device with a Parquet file and exited 0. A target that exists and is not a
+    regular file is refused."""
+    import os
+    import stat
+    db = ivm.connect(":memory:")
+    db.load("t", duckdb.sql("SELECT range AS id, range * 1.0 AS x FROM range(5)").arrow())
+    db.deploy("CREATE VIEW p AS SELECT id, x FROM t")
+    ml.deploy(db, ml.feature_spec("s", "p", [ml.passthrough("x")]))
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    for fmt in ("parquet", "arrow"):
+        with pytest.raises(IvmError, match="not a regular file"):
+            ml.export(db, "s", fmt, pipe)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)

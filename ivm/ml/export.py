@@ -167,6 +167,8 @@ def _check_folder(out: Path) -> None:
 def _check_parent(out: Path) -> None:
     if out.is_dir():
         raise IvmError(f"cannot export to {out}: it is a folder; give a file name")
+    if out.exists() and not out.is_file():  # the new file is renamed over it: that would replace a device
+        raise IvmError(f"cannot export to {out}: it is not a regular file (a device, a pipe or a socket)")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise IvmError(f"cannot export to {out}: folder {parent} does not exist")
