@@ -297,7 +297,8 @@ def test_an_interrupted_feature_deployment_says_nothing_was_deployed(tmp_path):
     started = tmp_path / "started"
     db_path = _slow_udf_project(tmp_path, f"    pathlib.Path({str(started)!r}).write_text('')\n    time.sleep(30)")
     process = subprocess.Popen([*CLI, "features", str(db_path), str(tmp_path / "spec.yaml")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     _wait_for(started.exists)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

@@ -355,6 +355,12 @@ def test_a_purge_killed_midway_leaves_one_complete_database(shop, step):
     assert run("verify", str(shop)).returncode == 0
 
 
+def _ctrl_c_reaches_python() -> None:
+    """In the child: Ctrl-C as from a terminal. A pytest-xdist worker ignores SIGINT, and a Python started
+    with SIGINT ignored installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("command", ["delete", "purge"])
 def test_an_interrupted_purge_says_what_happened(shop, command):
     """BUG (found by a hunt): Ctrl-C during the purge step (after the deletion committed) printed "whether
@@ -366,7 +372,8 @@ def test_an_interrupted_purge_says_what_happened(shop, command):
         with ivm.connect(shop) as db:
             db.delete("customers", predicate())
     process = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, erasure.PAUSE_ENV: "copied"})
+                               env={**os.environ, erasure.PAUSE_ENV: "copied"},
+                               preexec_fn=_ctrl_c_reaches_python)
     line = process.stderr.readline()
     assert line.strip() == "ivm-purge-step copied", line + process.stderr.read()
     process.send_signal(signal.SIGINT)
