@@ -25,7 +25,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pytest
 import sqlglot
 

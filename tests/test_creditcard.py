@@ -27,7 +27,7 @@ def small(tmp_path_factory) -> dict:
 
 
 def test_generator_is_seeded_and_card_numbers_pass_luhn(small, tmp_path):
-    again = demo.generator().generate(tmp_path, customers=300, seed=3, card_fraction=0.01, decoy_fraction=0.01)
+    demo.generator().generate(tmp_path, customers=300, seed=3, card_fraction=0.01, decoy_fraction=0.01)
     for name in ("customers.csv", "mails.csv"):
         assert (small["folder"] / name).read_bytes() == (tmp_path / name).read_bytes()
     lines = (small["folder"] / "mails.csv").read_text().splitlines()

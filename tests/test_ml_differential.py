@@ -4,7 +4,6 @@ random deletions; after each deletion the exported X, y, split and lineage equal
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 from decimal import Decimal
