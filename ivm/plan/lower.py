@@ -758,7 +758,7 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]
         untyped.append({name for key in unknown - present for name in bare.get(key, ())})
 
         def visit(node: exp.Expression, present=present):
-            if isinstance(node, exp.Grouping):
+            if isinstance(node, (exp.Grouping, exp.GroupingId)):  # grouping_id(): DuckDB's other name for it
                 bits = 0
                 for argument in node.expressions:
                     bits = bits * 2 + (sql(argument) not in present)
@@ -798,7 +798,7 @@ def _only_in_aggregates(value: exp.Expression, key: str) -> bool:
         if isinstance(node, exp.Expression) and _key_text(node) == key:
             parent = node.parent
             while parent is not None and parent is not value.parent:
-                if isinstance(parent, (*AGG_WRAPPERS, exp.AggFunc, exp.Grouping)) or unknown_aggregate(parent):
+                if isinstance(parent, (*AGG_WRAPPERS, exp.AggFunc, exp.Grouping, exp.GroupingId)) or unknown_aggregate(parent):
                     break
                 parent = parent.parent
             else:
