@@ -21,3 +21,12 @@ def interrupted(error: BaseException) -> bool:
     """Ctrl-C: a KeyboardInterrupt, or DuckDB's RuntimeError('Query interrupted') when it came during a query."""
     return isinstance(error, KeyboardInterrupt) or isinstance(error, RuntimeError) \
         and not isinstance(error, duckdb.Error) and "interrupted" in str(error).lower()
+
+
+def as_interrupt(error: BaseException, note: str) -> BaseException:
+    """``error`` with ``note`` (what happened to the change). DuckDB reports Ctrl-C during a query as
+    RuntimeError('Query interrupted'): that is an interrupt too."""
+    if interrupted(error) and not isinstance(error, KeyboardInterrupt):
+        error = KeyboardInterrupt()
+    error.add_note(note)
+    return error

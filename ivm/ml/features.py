@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from ivm.delta.rids import RidSet
-from ivm.errors import IvmError, first_line, interrupted
+from ivm.errors import IvmError, as_interrupt, first_line, interrupted
 from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
@@ -242,10 +242,8 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
     except BaseException as error:
         db._rollback()
         if interrupted(error):  # Ctrl-C in a slow UDF: nothing was written, say so
-            if not isinstance(error, KeyboardInterrupt):
-                error = KeyboardInterrupt()
-            error.add_note(f"the deployment of feature set {spec.name} was rolled back, nothing deployed")
-            raise error from None
+            raise as_interrupt(error, f"the deployment of feature set {spec.name} was rolled back, "
+                                      "nothing deployed") from None
         raise
     try:
         db.con.commit()

@@ -606,8 +606,8 @@ def _mark_using_joins(query: exp.Query) -> None:
             continue
         select.meta[_USING] = True
         for node in select.find_all(exp.Coalesce):
-            if node.find_ancestor(exp.Select) is select and _same_named_columns(node) is not None \
-                    and all(c.table for c in _same_named_columns(node)):
+            columns = _same_named_columns(node)
+            if node.find_ancestor(exp.Select) is select and columns is not None and all(c.table for c in columns):
                 raise IvmError("a COALESCE of the key columns of a USING / NATURAL join written out beside the "
                                "merged key has no delta rule yet")
 

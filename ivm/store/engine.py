@@ -29,7 +29,7 @@ from ivm import purge as erasure
 from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.delta.templates import Templates
-from ivm.errors import IvmError, first_line, interrupted
+from ivm.errors import IvmError, as_interrupt, first_line, interrupted
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
@@ -322,7 +322,7 @@ class Database:
             raise IvmError(f"cannot load {what}: {first_line(error)}; nothing was loaded") from None
         except BaseException as error:  # an interrupt: nothing loaded
             self._rollback()
-            raise _as_interrupt(error, "the load was rolled back, nothing loaded") from None
+            raise as_interrupt(error, "the load was rolled back, nothing loaded") from None
         finally:
             self._sources_cache = None
             self._schema_cache = None
@@ -479,7 +479,7 @@ class Database:
             self._rollback()
             self.plans = planned
             self._schema_cache = None
-            raise _as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
+            raise as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
         with _after_commit("the deployment"):
             self._checkpoint_if_due()
         return [d.name for d in definitions]
@@ -518,7 +518,7 @@ class Database:
             raise IvmError(f"cannot drop {', '.join(order)}: {first_line(error)}; nothing was dropped") from None
         except BaseException as error:
             self._rollback()
-            raise _as_interrupt(error, "the drop was rolled back, nothing dropped") from None
+            raise as_interrupt(error, "the drop was rolled back, nothing dropped") from None
         self._forget_plans(order)
         with _after_commit("the drop"):
             self._checkpoint_if_due()
@@ -695,10 +695,10 @@ class Database:
             self._next_audit_id = None  # read again from the log: whether this entry committed is not known here
             # nothing to roll back, though DuckDB did not fail: interrupted after the COMMIT, the deletion stands
             if not self._rollback() and not isinstance(error, (duckdb.Error, RuntimeError)):
-                raise _as_interrupt(error, f"the deletion from {table} had committed") from None
+                raise as_interrupt(error, f"the deletion from {table} had committed") from None
             if isinstance(error, duckdb.Error):
                 raise IvmError(f"deletion rolled back, nothing changed: {first_line(error)}") from None
-            raise _as_interrupt(error, "the deletion was rolled back, nothing changed") from None
+            raise as_interrupt(error, "the deletion was rolled back, nothing changed") from None
         finally:
             if maintainer is not None:
                 maintainer.cleanup()
@@ -721,7 +721,7 @@ class Database:
             except BaseException as error:
                 if not interrupted(error):
                     raise
-                raise _as_interrupt(error, f"the deletion from {table} had committed, the purge did not finish "
+                raise as_interrupt(error, f"the deletion from {table} had committed, the purge did not finish "
                                            f"(the file is the old one or the whole rewrite); receipt {pending_id} "
                                            "stays pending until `ivm purge` succeeds") from None
             finally:
@@ -804,7 +804,7 @@ class Database:
         except BaseException as error:
             if not interrupted(error):
                 raise
-            raise _as_interrupt(error, "the purge did not finish (the file is the old one or the whole rewrite); "
+            raise as_interrupt(error, "the purge did not finish (the file is the old one or the whole rewrite); "
                                        "run `ivm purge` again") from None
 
     @_open_only
@@ -929,7 +929,7 @@ class Database:
             raise IvmError(f"recompute rolled back: {first_line(error)}") from None
         except BaseException as error:
             self._rollback()
-            raise _as_interrupt(error, "the recompute was rolled back, nothing changed") from None
+            raise as_interrupt(error, "the recompute was rolled back, nothing changed") from None
         with _after_commit("the recompute"):
             self._checkpoint_if_due()
         return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
@@ -1048,22 +1048,13 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
     return "incremental", ", ".join(dict.fromkeys(rule(s) for s in plan.stages))
 
 
-def _as_interrupt(error: BaseException, note: str) -> BaseException:
-    """``error`` with ``note`` (what happened to the change). DuckDB reports Ctrl-C during a query as
-    RuntimeError('Query interrupted'): that is an interrupt too."""
-    if interrupted(error) and not isinstance(error, KeyboardInterrupt):
-        error = KeyboardInterrupt()
-    error.add_note(note)
-    return error
-
-
 @contextlib.contextmanager
 def _after_commit(change: str):
     """Work after a COMMIT (bookkeeping, a checkpoint): an interrupt there must not claim a rollback."""
     try:
         yield
     except BaseException as error:
-        raise _as_interrupt(error, f"{change} had committed") from None
+        raise as_interrupt(error, f"{change} had committed") from None
 
 
 # Database files open in this process, one ivm handle each: two handles on one file would each plan only the
