@@ -934,3 +934,36 @@ def test_grouping_id_under_cube_is_maintained():
     assert db.explain("v").splitlines()[0].startswith("view v: incremental"), db.explain("v")
     db.delete("t", "k = 1")
     assert sorted(db.con.sql("SELECT * FROM v").fetchall(), key=str) == [(0, 0, 3), (2, 0, 3), (None, 1, 6)]
+
+
+GROUPED_BY_LOOKUP = {
+    "by_alias": "SELECT (SELECT name FROM c WHERE c.id = o.cid) AS nm, count(*) AS n, sum(amt) AS s FROM o GROUP BY nm",
+    "in_expression": "SELECT coalesce((SELECT name FROM c WHERE c.id = o.cid), 'none') AS nm, tag, count(*) AS n, "
+                     "max(amt) AS m FROM o GROUP BY 1, tag",
+    "with_having": "SELECT (SELECT grp FROM c WHERE c.id = o.cid) AS g, count(DISTINCT tag) AS d, min(amt) AS mn "
+                   "FROM o GROUP BY g HAVING count(*) > 2",
+    "spelled_out": "SELECT (SELECT count(*) FROM c WHERE c.grp = o.amt % 2) AS k, sum(amt) AS s FROM o "
+                   "GROUP BY (SELECT count(*) FROM c WHERE c.grp = o.amt % 2)",
+    "under_top_k": "SELECT (SELECT name FROM c WHERE c.id = o.cid) || '-' || tag AS nt, count(*) AS n FROM o "
+                   "GROUP BY nt ORDER BY n DESC, nt LIMIT 3",
+}
+
+
+def test_grouping_by_a_scalar_subquery_is_maintained():
+    """Found by a hunt (a fallback, not wrong): a GROUP BY key holding a scalar subquery (a lookup of each
+    order's customer name, grouped by its alias) was planned to be evaluated per group, after the aggregate,
+    as a subquery in the select list is; DuckDB rejected the planned SQL and the view fell back whole. Such a
+    key is now evaluated per input row, before the aggregate, and maintained like the same query written
+    over a derived table."""
+    setup = ("CREATE TABLE o AS SELECT i AS oid, (i * 7) % 9 AS cid, i % 5 AS amt, 'x' || (i % 4) AS tag FROM range(60) r(i);"
+             "CREATE TABLE c AS SELECT i AS id, CASE WHEN i % 4 = 0 THEN NULL ELSE 'n' || (i % 3) END AS name, "
+             "i % 2 AS grp FROM range(8) r(i);")
+    check(setup, list(GROUPED_BY_LOOKUP.items()),
+          [("o", "oid % 11 = 3"), ("c", "id = 2"), ("o", "amt = 4"), ("c", "name IS NULL"), ("o", "tag = 'x1'"),
+           ("c", "grp = 1"), ("o", "true")])
+    db = ivm.connect(":memory:")
+    db.load("o", duckdb.sql("SELECT i AS oid, i % 9 AS cid, i % 5 AS amt, 'x' AS tag FROM range(20) r(i)").arrow())
+    db.load("c", duckdb.sql("SELECT i AS id, 'n' || (i % 3) AS name, i % 2 AS grp FROM range(8) r(i)").arrow())
+    db.deploy(";".join(f"CREATE VIEW {n} AS {q}" for n, q in GROUPED_BY_LOOKUP.items()))
+    for name in GROUPED_BY_LOOKUP:
+        assert "incremental (" in db.explain(name).splitlines()[0], db.explain(name)

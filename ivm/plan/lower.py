@@ -156,11 +156,14 @@ class _Extractor:
         self.expressions: list[tuple[str, exp.Expression]] = []
 
     def __call__(self, node: exp.Expression) -> exp.Column:
-        key = node.sql(dialect=DIALECT)
+        key = _unaliased_sql(node)  # a select item's subquery holds its alias: spelled as in GROUP BY
         if key not in self.names:
             name = f"{self.prefix}{len(self.names)}"
             self.names[key] = name
-            self.expressions.append((name, node.copy()))
+            value = node.copy()
+            if isinstance(value, exp.Subquery):
+                value.set("alias", None)
+            self.expressions.append((name, value))
         return column(self.names[key], self.alias)
 
     def select_items(self) -> list[exp.Expression]:
@@ -539,20 +542,44 @@ def _aggregate(name: str, select: exp.Select, columns: Sequence[str], schema: Sc
     scope = _root_scope(select)
     if scope is None:
         return None
-    outside = [item for item in select.expressions if _subquery_outside_aggregates(item)]
+    group = select.args.get("group")
+    keys = {key.sql(dialect=DIALECT) for key in group.expressions} if group is not None else set()
+    outside = [item for item in select.expressions if _subquery_outside_aggregates(item, keys)]
     having = select.args.get("having")
     if outside or (having is not None and _subqueries_in(having)):
         return _after_aggregate(name, select, columns, schema, plan)
     return _before_aggregate(name, select, columns, schema, plan)
 
 
-def _subquery_outside_aggregates(node: exp.Expression) -> bool:
+def _subquery_outside_aggregates(node: exp.Expression, keys: set[str] = frozenset()) -> bool:
+    """Whether ``node`` has a subquery that must be evaluated per group (after the aggregate): one outside
+    every aggregate and outside every part of ``node`` that is a GROUP BY key (by SQL). A key that holds a
+    subquery (``GROUP BY (SELECT name FROM c WHERE c.id = o.cid)``) is evaluated per input row, before it."""
     for sub in node.find_all(exp.Select):
         if sub is node:
             continue
         agg = sub.find_ancestor(exp.AggFunc)
-        if agg is None or not _inside(agg, node):
+        if (agg is None or not _inside(agg, node)) and not _inside_key(sub, node, keys):
             return True
+    return False
+
+
+def _unaliased_sql(node: exp.Expression) -> str:
+    """``node``'s SQL without the alias sqlglot keeps on a subquery itself (``(SELECT ..) AS nm``)."""
+    if isinstance(node, exp.Subquery) and node.args.get("alias") is not None:
+        node = node.copy()
+        node.set("alias", None)
+    return node.sql(dialect=DIALECT)
+
+
+def _inside_key(inner: exp.Expression, outer: exp.Expression, keys: set[str]) -> bool:
+    """Whether ``inner`` or one of its ancestors up to ``outer`` is spelled like a GROUP BY key."""
+    while keys and inner is not None:
+        if _unaliased_sql(inner) in keys:
+            return True
+        if inner is outer:
+            return False
+        inner = inner.parent
     return False
 
 
