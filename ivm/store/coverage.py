@@ -12,7 +12,6 @@ can touch before their rule runs, and these stages themselves.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 from sqlglot import exp
@@ -84,30 +83,23 @@ class CoverageRules:
         return name
 
     def delete_source(self, table: str, deleted: RidSet) -> str | None:
-        """Delete the rows ``deleted`` from a source; when a stage reads their values, keep them in a
-        temporary table (returned) with one ``DELETE ... RETURNING *``."""
-        key = (table, table in self.readers_need_rows)
-        sql = _SOURCE_SQL.get(key)
+        """Delete the rows ``deleted`` from a source; when a stage reads their values, copy them into a
+        temporary table (returned) first. Copied inside DuckDB, not through ``DELETE ... RETURNING *`` and
+        Arrow: Arrow has no TIME WITH TIME ZONE, ENUM, BIT, UUID or HUGEINT beyond DECIMAL(38), so the copies
+        lost offsets, enum order and values, and stages probed with the wrong keys."""
+        sql = _SOURCE_SQL.get(table)
         if sql is None:
-            statement = exp.Delete(this=internal_table(table), where=exp.Where(
-                this=_ids_slot("del").contains(column(RID))))
-            if key[1]:
-                statement.set("returning", exp.Returning(expressions=[exp.Star()]))
-            sql = _SOURCE_SQL[key] = render(statement)
-        result = self._run(sql, ids={"del": deleted})
-        if not key[1]:
-            result.fetchall()
-            return None
-        with warnings.catch_warnings():  # DuckDB suggests con.sql(); a DELETE must run through execute
-            warnings.simplefilter("ignore")
-            rows = result.to_arrow_table()
-        name = self._temporary("gone")
-        self.con.register("__ivm_gone_arrow", rows)
-        try:
-            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM __ivm_gone_arrow')
-        finally:
-            self.con.unregister("__ivm_gone_arrow")
-        return _quoted(name)
+            sql = _SOURCE_SQL[table] = render(exp.Delete(this=internal_table(table), where=exp.Where(
+                this=_ids_slot("del").contains(column(RID)))))
+        gone = None
+        if table in self.readers_need_rows:
+            copy = _SOURCE_SQL.get((table, "copy"))
+            if copy is None:
+                copy = _SOURCE_SQL[(table, "copy")] = render(diff.temporary(slot("out"), exp.select(exp.Star()).from_(
+                    internal_table(table)).where(_ids_slot("del").contains(column(RID)))))
+            gone = _quoted(self._capture(copy, ids={"del": deleted}))
+        self._run(sql, ids={"del": deleted}).fetchall()
+        return gone
 
     def _remove(self, stage: Stage, key, condition, tables: dict | None = None, ids: dict | None = None
                 ) -> tuple[RidSet, str | None]:
@@ -456,7 +448,7 @@ class CoverageRules:
         return False
 
 
-_SOURCE_SQL: dict[tuple[str, bool], str] = {}
+_SOURCE_SQL: dict = {}  # source -> its DELETE by id; (source, "copy") -> the copy of the rows it deletes
 
 
 def _quoted(name: str) -> str:
