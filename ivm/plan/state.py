@@ -119,9 +119,10 @@ class _NotSubtractive(Exception):
 
 
 def _exact(argument: exp.Expression | None, core_types: Mapping[str, str]) -> bool:
-    """Whether ``argument`` is an exact number (an integer or a decimal) as DuckDB types it. Not sqlglot's
-    inference: it types ``extract(epoch FROM ts)`` as BIGINT where DuckDB returns a DOUBLE, whose sums a
-    subtraction would make drift."""
+    """Whether the SUM of ``argument`` is an exact number (an integer or a decimal) as DuckDB types it. Not
+    sqlglot's inference: it types ``extract(epoch FROM ts)`` as BIGINT where DuckDB returns a DOUBLE, whose
+    sums a subtraction would make drift. The sum's type, not the argument's: DuckDB sums a UHUGEINT as a
+    DOUBLE."""
     if argument is None:
         return False
     used = {c.name for c in argument.find_all(exp.Column)}
@@ -130,7 +131,7 @@ def _exact(argument: exp.Expression | None, core_types: Mapping[str, str]) -> bo
 
 @functools.lru_cache(maxsize=4096)
 def _exact_type(argument: str, core_types: tuple[tuple[str, str], ...]) -> bool:
-    probe = exp.select(exp.alias_(sqlglot.parse_one(argument, read=DIALECT), "__value")).from_(
+    probe = exp.select(exp.alias_(exp.Sum(this=sqlglot.parse_one(argument, read=DIALECT)), "__value")).from_(
         exp.Table(this=exp.to_identifier("__core"), db=exp.to_identifier(INTERNAL_SCHEMA)))
     typed = duckdb_types(probe, {"__core": dict(core_types)})
     if not typed:
