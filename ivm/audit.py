@@ -44,7 +44,7 @@ def record(con, source: str, predicate: exp.Expression, rows_removed: int, views
               "features": features}
     at = datetime.now(timezone.utc).replace(tzinfo=None)
     if entry_id is None:
-        entry_id = int(con.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {LOG}").fetchone()[0])
+        entry_id = int(con.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {LOG}").fetchall()[0][0])
     con.execute(f"INSERT INTO {LOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [entry_id, at, source, shape, literals, rows_removed, seconds, json.dumps(detail)])
     return entry_id

@@ -192,7 +192,7 @@ def build_features(db: ivm.Database) -> dict:
 def feature_statistics(db: ivm.Database) -> dict:
     """The statistics the features are computed from: the subject length's mean and population standard
     deviation (standard scaling) and the rows per country (the one-hot columns), read from ``training_rows``."""
-    mean, std = db.con.execute(f"SELECT avg(subject_length), stddev_pop(subject_length) FROM {RESULT_VIEW}").fetchone()
+    mean, std = db.con.execute(f"SELECT avg(subject_length), stddev_pop(subject_length) FROM {RESULT_VIEW}").fetchall()[0]
     categories = db.con.execute(f"SELECT country, count(*) FROM {RESULT_VIEW} GROUP BY country ORDER BY country")
     return {"subject_length_mean": mean, "subject_length_std": std, "countries": dict(categories.fetchall())}
 
@@ -230,7 +230,7 @@ def _in_list(column: str, values: list) -> str:
 
 # -- 6. delete -----------------------------------------------------------------------------------------------
 def row_counts(db: ivm.Database) -> dict[str, int]:
-    return {name: db.con.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in db.views}
+    return {name: db.con.execute(f'SELECT COUNT(*) FROM "{name}"').fetchall()[0][0] for name in db.views}
 
 
 def statistics(db: ivm.Database) -> dict:

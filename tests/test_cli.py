@@ -809,3 +809,31 @@ def test_files_in_the_wrong_place_odd_names_and_encodings(tmp_path):
         user_error(ivm(command, plain), "not set up")
     with duckdb.connect(str(plain), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = '_ivm'").fetchone() == (0,)
+
+
+def test_udfs_option_registers_functions_for_every_command(tmp_path):
+    """BUG (found by a README review): `ivm --udfs FILE deploy/delete/verify/...` (and IVM_UDFS) failed with
+    DuckDB's "connection has an unfinished result": opening the database read whether ivm's catalog exists
+    with fetchone(), which leaves DuckDB 2.0.1's result open, and registering the functions then refused to
+    run. Only `load` and `compare` worked."""
+    udfs = tmp_path / "udfs.py"
+    udfs.write_text("def shout(s: str) -> str:\n    return s.upper() + '!'\n\n"
+                    "def register_udfs(con):\n    con.create_function('shout', shout, ['VARCHAR'], 'VARCHAR')\n")
+    (tmp_path / "t.csv").write_text("id,name\n1,ann\n2,bob\n3,cy\n")
+    (tmp_path / "views.sql").write_text("CREATE VIEW loud AS SELECT id, shout(name) AS name FROM t;")
+    db = tmp_path / "u.duckdb"
+    ok(ivm("--udfs", udfs, "load", db, f"t={tmp_path / 't.csv'}"))
+    ok(ivm("--udfs", udfs, "deploy", db, tmp_path / "views.sql"))
+    ok(ivm("--udfs", udfs, "delete", db, "--from", "t", "--where", "id = 2"))
+    assert json.loads(ok(ivm("--udfs", udfs, "verify", db, "--json")).stdout)["ok"] is True
+    ok(ivm("--udfs", udfs, "recompute", db))
+    ok(ivm("--udfs", udfs, "explain", db, "loud"))
+    environment = {**os.environ, "IVM_UDFS": str(udfs)}
+    result = subprocess.run([*CLI, "delete", str(db), "--from", "t", "--where", "id = 3", "--json"],
+                            capture_output=True, text=True, timeout=120, env=environment)
+    assert json.loads(ok(result).stdout)["views"]["loud"]["deleted"] == 1
+    connection = duckdb.connect(str(db), read_only=True)
+    try:
+        assert connection.sql("SELECT id, name FROM loud").fetchall() == [(1, "ANN!")]
+    finally:
+        connection.close()

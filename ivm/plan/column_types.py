@@ -96,7 +96,7 @@ def with_collations(con, relation: str, types: dict[str, str]) -> dict[str, str]
             probes.append(f"(SELECT count(*) FROM (SELECT {quoted} FROM {relation} AS __r WHERE false "
                           f"UNION SELECT * FROM (VALUES ('{left}'), ('{right}'))))")
     try:
-        counts = iter(con.execute("SELECT " + ", ".join(probes)).fetchone())
+        counts = iter(con.execute("SELECT " + ", ".join(probes)).fetchall()[0])
     except duckdb.Error:  # e.g. two output columns of one name: their types stay as DESCRIBE gives them
         return types
     collated = dict(types)

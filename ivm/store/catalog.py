@@ -27,7 +27,7 @@ def ensure(con) -> None:
 def present(con) -> bool:
     """Whether ivm's bookkeeping exists in the database (without creating it)."""
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                            f"AND schema_name = '{INTERNAL_SCHEMA}' AND table_name = '__sources'").fetchone()[0])
+                            f"AND schema_name = '{INTERNAL_SCHEMA}' AND table_name = '__sources'").fetchall()[0][0])
 
 
 def sources(con) -> list[str]:
