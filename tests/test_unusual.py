@@ -1016,3 +1016,37 @@ def test_deleted_rows_keep_their_types(tmp_path, key_type, a_key, b_keys, view):
         expected = db.con.sql(view).fetchall()
         assert sorted(db.con.sql("SELECT * FROM v").fetchall(), key=str) == sorted(expected, key=str), where
         assert db.verify()["ok"]
+
+
+LATERAL_TOP_N = {
+    "crossed": "SELECT t.id, l.x FROM t CROSS JOIN LATERAL (SELECT u.x FROM u WHERE u.k = t.k ORDER BY u.x DESC, u.uid "
+             "LIMIT 2) AS l",
+    "comma_offset": "SELECT t.id, l.x, l.s FROM t, LATERAL (SELECT x, s FROM u WHERE k = t.k AND s <> 'n1' "
+                    "ORDER BY x, uid LIMIT 3 OFFSET 1) l",
+    "left_by_position": "SELECT t.id, l.x FROM t LEFT JOIN LATERAL (SELECT u.x AS x FROM u WHERE u.k = t.k + 1 "
+                        "ORDER BY 1 DESC, u.uid LIMIT 1) l ON true",
+    "under_aggregate": "SELECT t.g, count(*) AS n, sum(l.x) AS sx FROM t JOIN LATERAL (SELECT u.x FROM u "
+                       "WHERE u.k = t.k ORDER BY u.x, u.uid LIMIT 2) l ON l.x > 20 GROUP BY t.g",
+    "left_star_two_keys": "SELECT t.id, l.* FROM t LEFT JOIN LATERAL (SELECT u.uid, u.x AS score FROM u "
+                          "WHERE u.k = t.k AND u.k = t.g ORDER BY score DESC, u.uid LIMIT 2) AS l ON l.score > 30",
+}
+
+
+def test_lateral_top_n_per_row_is_maintained_as_a_window():
+    """A LATERAL subquery that keeps the top n rows of a table per outer row (the top-n-per-group idiom),
+    reading the outer row only through key equalities, fell back to a whole-view recompute. It is now
+    planned as a join with the top n rows of every key's partition (a window stage that recomputes the
+    partitions a deletion touches); LEFT JOIN LATERAL .. ON, OFFSET, ORDER BY position and alias too."""
+    setup = ("CREATE TABLE t AS SELECT i AS id, i % 6 AS k, i % 3 AS g FROM range(14) r(i);"
+             "CREATE TABLE u AS SELECT i AS uid, CASE WHEN i % 9 = 0 THEN NULL ELSE i % 7 END AS k, "
+             "(i * 37) % 101 AS x, 'n' || (i % 4) AS s FROM range(50) r(i);")
+    check(setup, list(LATERAL_TOP_N.items()),
+          [("u", "uid % 13 = 4"), ("t", "id = 3"), ("u", "x > 80"), ("u", "k IS NULL"), ("t", "k = 2"),
+           ("u", "s = 'n2'"), ("u", "uid < 10"), ("t", "true")])
+    db = ivm.connect(":memory:")
+    db.load("t", duckdb.sql("SELECT i AS id, i % 6 AS k, i % 3 AS g FROM range(14) r(i)").arrow())
+    db.load("u", duckdb.sql("SELECT i AS uid, i % 7 AS k, i AS x, 'n' AS s FROM range(50) r(i)").arrow())
+    db.deploy(";".join(f"CREATE VIEW {n} AS {q}" for n, q in LATERAL_TOP_N.items()))
+    for name in LATERAL_TOP_N:
+        assert "recompute the window partitions a change touches" in db.explain(name).splitlines()[0], \
+            db.explain(name)

@@ -22,6 +22,7 @@ from sqlglot.optimizer.simplify import simplify
 
 from ivm.errors import IvmError
 from ivm.plan.lateral import lateral_functions_as_columns, relations_of
+from ivm.plan.lateral_top_n import lateral_top_n_as_windows
 from ivm.plan.state import unknown_aggregate
 from ivm.sql import DIALECT, column, deduplicated_names, ident
 
@@ -44,7 +45,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         _mark_using_joins(query)
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
-        query = _merged_keys_as_duckdb(query)
+        query = lateral_top_n_as_windows(_merged_keys_as_duckdb(query))
         query = _set_returning_lookups_as_derived_tables(query)
         query = _merged(eliminate_subqueries(_by_position(query)))
     except SqlglotError as error:

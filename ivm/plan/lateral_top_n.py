@@ -1,0 +1,180 @@
+"""Top-n per row of a LATERAL subquery as a window over its table: decorrelation of the top-n-per-group idiom.
+
+``FROM t CROSS JOIN LATERAL (SELECT u.x FROM u WHERE u.k = t.k ORDER BY u.x DESC LIMIT 3) AS l`` pairs each row
+of ``t`` with the three largest ``u.x`` of its ``k``. Which rows those are depends only on ``u.k``, not on the
+rest of ``t``'s row, so it is the join of ``t`` with the top three rows of every ``u.k`` partition:
+
+    FROM t JOIN (SELECT u.x, u.k AS __ivm_lk0 FROM u
+                 QUALIFY row_number() OVER (PARTITION BY u.k ORDER BY u.x DESC) <= 3) AS l ON l.__ivm_lk0 = t.k
+
+The same bag of rows (a NULL key matches nothing either way; ties are broken arbitrarily by both), and one the
+planner maintains: a window stage recomputes only the partitions a deletion touches, where the LATERAL made the
+whole view recompute. ``LEFT JOIN LATERAL (..) ON cond`` becomes a LEFT JOIN on the keys and ``cond``; OFFSET
+becomes a lower bound on the row number.
+
+Rewritten only when the subquery is a plain filtered scan or join (no aggregate, DISTINCT, window, nested
+subquery) with ORDER BY and a constant LIMIT, and reads the outer row only through conjuncts of its WHERE of
+the form ``<expression of the subquery's own tables> = <expression of the outer row>``. Anything else is left as
+written (and falls back, as before). Runs on qualified queries: every column names its table.
+"""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ivm.sql import column, ident
+
+KEY_PREFIX = "__ivm_lk"
+
+
+def lateral_top_n_as_windows(query: exp.Query) -> exp.Query:
+    """Rewrite ``query`` in place (after qualification) and return it."""
+    for select in list(query.find_all(exp.Select)):
+        joins = select.args.get("joins") or []
+        for position, join in enumerate(joins):
+            later = joins[position + 1:]
+            if any((j.side or "").upper() in ("RIGHT", "FULL") for j in later):
+                continue  # a comma or CROSS JOIN turned into JOIN .. ON would regroup a later outer join
+            replacement = _decorrelated(select, join, position)
+            if replacement is not None:
+                join.replace(replacement)
+    return query
+
+
+def _decorrelated(select: exp.Select, join: exp.Join, position: int) -> exp.Join | None:
+    lateral = join.this
+    if not isinstance(lateral, exp.Lateral) or not isinstance(lateral.this, exp.Subquery) \
+            or not isinstance(lateral.this.this, exp.Select) or lateral.args.get("view"):
+        return None
+    alias = lateral.args.get("alias")
+    if alias is None or not alias.name or alias.args.get("columns"):
+        return None
+    side, kind = (join.side or "").upper(), (join.kind or "").upper()
+    if join.args.get("using") or join.args.get("method") or side not in ("", "LEFT") \
+            or (side == "" and kind not in ("", "CROSS", "INNER")):
+        return None
+    inner = lateral.this.this
+    n, offset = _constant(inner.args.get("limit")), _constant(inner.args.get("offset"), default=0)
+    order = inner.args.get("order")
+    if n is None or offset is None or order is None or not _plain(inner):
+        return None
+    own = _relation_names([inner.args["from_"].this] + [j.this for j in inner.args.get("joins") or []])
+    earlier = _relation_names([select.args["from_"].this] + [j.this for j in select.args["joins"][:position]])
+    if own is None or earlier is None or own & earlier:
+        return None
+    kept, keys = _split_where(inner.args.get("where"), own, earlier)
+    if keys is None or not keys:
+        return None
+    body = inner.copy()
+    body.set("where", exp.Where(this=exp.and_(*[c.copy() for c in kept])) if kept else None)
+    ordering = _order_terms(body)
+    if ordering is None:
+        return None
+    for arg in ("order", "limit", "offset"):
+        body.set(arg, None)
+    if any(c.table not in own for node in (body, *ordering) for c in node.find_all(exp.Column)):
+        return None  # reads the outer row (or a query further out) elsewhere than in a key conjunct
+    taken = {item.alias_or_name.lower() for item in body.expressions}
+    names = []
+    for i, (inner_key, _) in enumerate(keys):
+        name = f"{KEY_PREFIX}{i}"
+        while name.lower() in taken:
+            name += "_"
+        taken.add(name.lower())
+        names.append(name)
+        body.append("expressions", exp.alias_(inner_key.copy(), ident(name)))
+    number = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k, _ in keys],
+                        order=exp.Order(expressions=ordering))
+    bound = exp.LTE(this=number, expression=exp.Literal.number(offset + n))
+    if offset:
+        bound = exp.and_(exp.GT(this=number.copy(), expression=exp.Literal.number(offset)), bound)
+    body.set("qualify", exp.Qualify(this=bound))
+    matches = [exp.EQ(this=column(name, alias.name), expression=outer_key.copy())
+               for name, (_, outer_key) in zip(names, keys)]
+    on = join.args.get("on")
+    if on is not None and not (isinstance(on, exp.Boolean) and on.this is True):
+        matches.append(on.copy())
+    return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.and_(*matches),
+                    side="LEFT" if side == "LEFT" else None)
+
+
+def _constant(node: exp.Expression | None, default: int | None = None) -> int | None:
+    """A LIMIT / OFFSET that is a non-negative integer literal, or ``default`` when absent."""
+    if node is None:
+        return default
+    value = node.args.get("expression") or node.this
+    if isinstance(value, exp.Literal) and value.is_int and int(value.this) >= 0:
+        return int(value.this)
+    return None
+
+
+def _plain(inner: exp.Select) -> bool:
+    """A filtered scan or join of tables: nothing whose rows a window over it would change."""
+    if any(inner.args.get(arg) for arg in ("group", "having", "distinct", "qualify", "with_", "with", "windows")):
+        return False
+    if inner.find(exp.AggFunc, exp.Window, exp.Lateral, exp.Unnest):
+        return False
+    nested = [s for s in inner.find_all(exp.Select, exp.Subquery, exp.Exists) if s is not inner]
+    relations = [inner.args["from_"].this] + [j.this for j in inner.args.get("joins") or []]
+    return not nested and all(isinstance(r, exp.Table) and isinstance(r.this, exp.Identifier) for r in relations)
+
+
+def _relation_names(relations: list[exp.Expression]) -> set[str] | None:
+    names = set()
+    for relation in relations:
+        name = relation.alias_or_name
+        if not name:
+            return None
+        names.add(name)
+    return names
+
+
+def _split_where(where: exp.Where | None, own: set[str], earlier: set[str]):
+    """The WHERE conjuncts that read only the subquery's tables, and the (inner, outer) expression pairs of
+    the key equalities; None for the pairs when the outer row is read any other way."""
+    if where is None:
+        return [], []
+    kept, keys = [], []
+    for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+        tables = {c.table for c in conjunct.find_all(exp.Column)}
+        if tables <= own:
+            kept.append(conjunct)
+            continue
+        if not isinstance(conjunct, exp.EQ):
+            return kept, None
+        pair = _key_pair(conjunct.this, conjunct.expression, own, earlier) \
+            or _key_pair(conjunct.expression, conjunct.this, own, earlier)
+        if pair is None:
+            return kept, None
+        keys.append(pair)
+    return kept, keys
+
+
+def _key_pair(inner: exp.Expression, outer: exp.Expression, own: set[str], earlier: set[str]):
+    inner_tables = {c.table for c in inner.find_all(exp.Column)}
+    outer_tables = {c.table for c in outer.find_all(exp.Column)}
+    if inner_tables and inner_tables <= own and outer_tables and outer_tables <= earlier:
+        return inner, outer
+    return None
+
+
+def _order_terms(body: exp.Select) -> list[exp.Ordered] | None:
+    """The ORDER BY terms with output aliases and positions replaced by the expressions they name: the window
+    sees the subquery's tables, not its select list."""
+    items = body.expressions
+    by_alias = {item.alias.lower(): item.this for item in items if isinstance(item, exp.Alias)}
+    terms = []
+    for ordered in body.args["order"].expressions:
+        term = ordered.copy()
+        value = term.this
+        if isinstance(value, exp.Literal) and value.is_int:
+            index = int(value.this) - 1
+            if not 0 <= index < len(items):
+                return None
+            target = items[index]
+            term.set("this", (target.this if isinstance(target, exp.Alias) else target).copy())
+        elif isinstance(value, exp.Column) and not value.table:
+            if value.name.lower() not in by_alias:
+                return None
+            term.set("this", by_alias[value.name.lower()].copy())
+        terms.append(term)
+    return terms
