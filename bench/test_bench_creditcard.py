@@ -150,8 +150,3 @@ def test_creditcard(benchmark, copy, method, size):
     finally:
         db.close()
 
-
-def test_embedding_feature(benchmark):
-    """The same pipeline with a real sentence-embedding UDF feature: needs the optional embedding extra."""
-    pytest.importorskip("sentence_transformers", reason="the optional embedding extra is not installed")
-    pytest.skip("the embedding feature needs the feature layer (ivm.ml), not merged into this branch yet")
