@@ -177,6 +177,59 @@ def test_static_checks_refuse(tiny, views, udf_names, mention):
     assert caught.value.kind in ("static", "udf") and mention in caught.value.message, caught.value.message
 
 
+ORDER_DEPENDENT = [
+    "SELECT order_id FROM (SELECT *, row_number() OVER (PARTITION BY customer_id) AS rn FROM orders) WHERE rn = 1",
+    "SELECT customer_id, first(amount) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, last(amount) FILTER (WHERE amount > 1) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, any_value(amount) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, arbitrary(amount) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, list(order_id) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, array_agg(order_id) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, string_agg(CAST(order_id AS VARCHAR), ',') AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, group_concat(CAST(order_id AS VARCHAR)) AS a FROM orders GROUP BY customer_id",
+    "SELECT order_id FROM orders LIMIT 2",
+    "SELECT order_id FROM orders OFFSET 1",
+    "SELECT * FROM (SELECT order_id FROM orders LIMIT 1) AS s",
+    "SELECT DISTINCT ON (customer_id) customer_id, order_id FROM orders",
+    "SELECT order_id, lag(amount) OVER (PARTITION BY customer_id) AS previous FROM orders",
+    "SELECT order_id, first_value(amount IGNORE NULLS) OVER (PARTITION BY customer_id) AS f FROM orders",
+    "SELECT order_id, rank() OVER (PARTITION BY customer_id) AS r FROM orders",
+    "SELECT order_id, ntile(2) OVER () AS r FROM orders",
+    "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s "
+    "FROM orders",
+]
+ORDER_INDEPENDENT = [
+    "SELECT order_id FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY order_id) AS rn "
+    "FROM orders) WHERE rn = 1",
+    "SELECT customer_id, min(amount) AS a, max(amount) AS b, arg_min(order_id, amount) AS c, "
+    "arg_max(order_id, amount) AS d, first(amount ORDER BY order_id) AS e FROM orders GROUP BY customer_id",
+    "SELECT customer_id, list(order_id ORDER BY order_id) AS a, list_sort(list(order_id)) AS b, "
+    "string_agg(CAST(order_id AS VARCHAR), ',' ORDER BY order_id) AS c FROM orders GROUP BY customer_id",
+    "SELECT order_id FROM orders ORDER BY amount, order_id LIMIT 2",
+    "SELECT DISTINCT ON (customer_id) customer_id, order_id FROM orders ORDER BY customer_id, order_id",
+    "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id) AS s, "
+    "lag(amount) OVER (PARTITION BY customer_id ORDER BY order_id) AS p FROM orders",
+]
+
+
+@pytest.mark.parametrize("query", ORDER_DEPENDENT)
+def test_static_checks_refuse_sql_that_depends_on_reading_order(tiny, query):
+    """BUG (found by a hunt): row_number() OVER (PARTITION BY k) without ORDER BY, first()/any_value(),
+    list()/string_agg() without ORDER BY, LIMIT or DISTINCT ON without ORDER BY were verified: DuckDB reads a
+    small file in file order, so they matched the script's "first row" on every variant, and on a large file
+    (read in parallel) they pick other rows. Now refused before anything runs, with a message for the model."""
+    with pytest.raises(Problem) as caught:
+        candidate(tiny, [f"CREATE VIEW big_orders AS {query}"])
+    assert caught.value.kind == "static"
+    assert "depends on the order rows are read in" in caught.value.message
+    assert "ORDER BY over columns that make it unique" in caught.value.message
+
+
+@pytest.mark.parametrize("query", ORDER_INDEPENDENT)
+def test_static_checks_accept_sql_whose_order_is_fixed(tiny, query):
+    assert candidate(tiny, [f"CREATE VIEW big_orders AS {query}"]).result_view == "big_orders"
+
+
 def test_static_checks_accept_udfs_and_render_views_sql(tiny):
     found = candidate(tiny, [*CORRECT_VIEWS, "CREATE VIEW loud AS SELECT shout(name) AS s, mystery(name) AS m "
                                             "FROM customers"],
