@@ -128,6 +128,18 @@ def tabulate(value):
             return list(items[0]._fields), rows, True
         width = max((len(r) for r in rows), default=1)
         return [f"c{i + 1}" for i in range(width)], rows, False
+    return _scalar(value)
+
+
+def _scalar(value):
+    """A single value (a total, a count) as a one-row table; None and objects that are no value at all (a
+    figure, a file handle) are refused: ``result = df.to_csv(...)`` holds None, and reading it as the row
+    [None] would let ``SELECT NULL`` pass as its rewrite."""
+    if value is None:
+        raise TypeError("a call such as df.to_csv(...) returns None, not the data it writes")
+    encoded = encode(value)
+    if isinstance(encoded, dict) and encoded.get("$") == "repr":
+        raise TypeError("no table, list, dict or single value")
     return ["c1"], [[value]], False
 
 

@@ -183,7 +183,9 @@ class Sandbox:
                 raise ResultMissing(f"the script defines no variable {payload['missing']!r} at the end; "
                                     f"its variables: {names}")
             if code == 3 and payload and "shape" in payload:
-                raise ResultMissing(f"the result variable is not a table ({payload['shape']})")
+                raise ResultMissing(f"the result variable {target} is not a table ({payload['shape']}); name "
+                                    f"a variable holding the data with --result-var, or the file the script writes with "
+                                    f"--result-file PATH")
             if code != 0 or payload is None:
                 output = log.read_text(errors="replace").strip() if log.exists() else ""
                 tail = first_line(output.splitlines()[-1]) if output else f"exit status {code}"

@@ -82,6 +82,19 @@ def test_result_variable_that_is_not_there(project):
     nothing_presented(out)
 
 
+@pytest.mark.parametrize("line, mention", [
+    ('result = open("orders.csv").close()', "returns None, not the data it writes"),
+    ("result = object()", "no table, list, dict or single value"),
+], ids=["none", "object"])
+def test_result_variable_that_holds_no_table(project, line, mention):
+    """BUG (found by a hunt): a result variable holding None (``result = df.to_csv(...)``) or another object was
+    read as the one-row table [None] and ``SELECT NULL`` was verified as its rewrite."""
+    (project / "pipeline.py").write_text(TINY_SCRIPT + line + "\n")
+    run, out = rewrite(project)
+    refused(run, "the result variable result is not a table", mention, "--result-file PATH")
+    nothing_presented(out)
+
+
 def test_result_file_that_is_never_written(project):
     args = tiny_args(project, project.parent / "out")
     args[args.index("--result-var"):args.index("--result-var") + 2] = ["--result-file", "report.csv"]
