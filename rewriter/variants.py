@@ -13,8 +13,10 @@ run on it:
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns.
 
-Key columns (``id``, ``*_id`` and columns whose name appears in several sources) keep their values, so joins
-keep working. A variant that the original script cannot process is skipped, and the report says so.
+Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
+script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
+working; other shared names (an ``amount`` in two sources) are varied like any column. A variant that the
+original script cannot process is skipped, and the report says so.
 """
 from __future__ import annotations
 
@@ -64,10 +66,24 @@ def _kind(type_name: str) -> str:
     return "other"
 
 
-def key_columns(sources: list[Source]) -> set[tuple[str, str]]:
-    """(source, column) pairs that look like join keys: ``id``, ``*_id``, ``*Id``, or a name two sources share
-    when those sources are not parts of one union (they share at most half the columns of the narrower one, so
-    a two-column lookup such as ``customer, segment`` still has its key)."""
+def _looks_like_id(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "id" or lowered.endswith("_id") or name.endswith(("Id", "ID"))
+
+
+def _looks_like_key(name: str) -> bool:
+    """An id, or a name such as ``dept_code`` or ``sku_key``: a key when two sources share it."""
+    lowered = name.lower()
+    return _looks_like_id(name) or lowered in ("key", "code") or lowered.endswith(("key", "code"))
+
+
+def key_columns(sources: list[Source], joins: frozenset[str] | None = None) -> set[tuple[str, str]]:
+    """(source, column) pairs that are join keys: names that look like ids (``id``, ``*_id``, ``*Id``), and names
+    two sources share that look like keys (``*key``, ``*code``) or that the script joins or looks up by
+    (``joins``, see :func:`rewriter.script.join_names`; None when it may join on names it does not spell out,
+    and then every shared name counts). Sources that are parts of one union (they share more than half the columns of the
+    narrower one) share no keys; a two-column lookup such as ``customer, segment`` still has its key. A shared
+    measure (``amount`` in orders and in refunds) is no key, so variants put boundary values into it."""
     columns = {s.name: {n.lower() for n in s.format.names} for s in sources}
     shared: set[str] = set()
     for a in sources:
@@ -76,13 +92,10 @@ def key_columns(sources: list[Source]) -> set[tuple[str, str]]:
                 common = columns[a.name] & columns[b.name]
                 if len(common) <= min(len(columns[a.name]), len(columns[b.name])) / 2:
                     shared |= common
-    keys = set()
-    for source in sources:
-        for name in source.format.names:
-            lowered = name.lower()
-            if lowered == "id" or lowered.endswith("_id") or name.endswith(("Id", "ID")) or lowered in shared:
-                keys.add((source.name, name))
-    return keys
+    joined = None if joins is None else {n.lower() for n in joins}
+    return {(source.name, name) for source in sources for name in source.format.names
+            if _looks_like_id(name) or (name.lower() in shared
+                                        and (joined is None or name.lower() in joined or _looks_like_key(name)))}
 
 
 def _format_number(value: float, kind: str) -> str:
@@ -107,7 +120,7 @@ class _Builder:
         self.literals = literals
         self.seed = seed
         self.base = {s.name: read_rows(s) for s in sources}
-        self.keys = key_columns(sources)
+        self.keys = key_columns(sources, literals.joins)
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
