@@ -9,7 +9,8 @@ run on it:
 * ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner;
 * ``duplicates``: a third of the rows appear twice;
 * ``boundary_numbers`` and ``boundary_dates``: numbers set to the constants the script compares with, one
-  step either side, and zero; dates set to the script's dates and the days either side;
+  step either side, and zero; dates set to the script's dates and the days either side (timestamps also to
+  the second before and to noon of each such day);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns.
 
@@ -169,7 +170,9 @@ class _Builder:
     # -- value generators --------------------------------------------------------------------------------------
     def boundary_values(self, source: Source, column: str, kind: str) -> list[str]:
         """The script's constants, then one step either side, then zero, formatted for this column (in that
-        order: a table with fewer rows than values holds the first ones)."""
+        order: a table with fewer rows than values holds the first ones). For dates: the script's days, in a
+        timestamp column then noon of each (a time inside the day, which a cast to DATE treats like its
+        midnight), then the days either side and the second before each day."""
         if kind in ("int", "float"):
             exact, beside = set(), set()
             for number in self.literals.numbers:
@@ -182,23 +185,28 @@ class _Builder:
             return list(dict.fromkeys(_format_number(c, kind) for c in ordered))
         fmt = source.format.dateformat if kind == "date" else source.format.timestampformat
         fmt = fmt or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
-        days, beside = set(), set()
-        for value in self.literals.dates:
-            day = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time(0))
-            days.add(day)
-            beside |= {day - dt.timedelta(days=1), day + dt.timedelta(days=1)}
-            if kind == "timestamp":
-                beside.add(day - dt.timedelta(seconds=1))
-        if days:
-            return list(dict.fromkeys(d.strftime(fmt) for d in [*sorted(days), *sorted(beside - days)]))
-        if not days:  # no date in the script: month boundaries around the observed values
-            index = source.format.names.index(column)
-            for row in self.base[source.name][1][:50]:
-                parsed = _parse_date(row[index], fmt) if index < len(row) else None
-                if parsed is not None:
-                    start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-                    days |= {start, start - dt.timedelta(days=1)}
-        return [d.strftime(fmt) for d in sorted(days)]
+        days = sorted(v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time(0))
+                      for v in self.literals.dates) or self.month_boundaries(source, column, fmt)
+        noons = [d + dt.timedelta(hours=12) for d in days] if kind == "timestamp" else []
+        beside = set()
+        if self.literals.dates:
+            for day in days:
+                beside |= {day - dt.timedelta(days=1), day + dt.timedelta(days=1)}
+                if kind == "timestamp":
+                    beside.add(day - dt.timedelta(seconds=1))
+        ordered = [*days, *noons, *sorted(beside - set(days) - set(noons))]
+        return list(dict.fromkeys(d.strftime(fmt) for d in ordered))
+
+    def month_boundaries(self, source: Source, column: str, fmt: str) -> list[dt.datetime]:
+        """With no date in the script: the first of the month and the day before, around the observed values."""
+        index = source.format.names.index(column)
+        days = set()
+        for row in self.base[source.name][1][:50]:
+            parsed = _parse_date(row[index], fmt) if index < len(row) else None
+            if parsed is not None:
+                start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                days |= {start, start - dt.timedelta(days=1)}
+        return sorted(days)
 
     def boundaries(self, name: str, kinds: set[str]) -> dict:
         """Boundary values in the columns of ``kinds``: each value in at least one row (random rows, while

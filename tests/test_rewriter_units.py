@@ -348,6 +348,23 @@ def test_variants_are_deterministic_and_keep_keys(tiny, tmp_path):
     assert [(r[0], r[1]) for r in described] == list(sources[1].format.columns)
 
 
+EVENTS = "event_id,user_id,ts,kind\n" + "".join(f"{i},{i % 3},2024-01-{i:02d} 0{i % 10}:15:00,k{i % 2}\n"
+                                                  for i in range(1, 7))
+
+
+def test_timestamp_boundaries_include_noon_of_the_scripts_days(tmp_path):
+    """BUG (found by a hunt): timestamp boundary values were only midnights (and the second before), so a
+    rewrite casting to DATE (keeping all of 2024-01-31 where the script stops at its midnight) was verified.
+    Noon of each of the script's days now comes right after the days themselves, so even 6 rows hold it."""
+    (tmp_path / "events.csv").write_text(EVENTS)
+    code = 'import pandas as pd\nev = pd.read_csv("events.csv")\nx = ev[ev["ts"] <= "2024-01-31"]\n'
+    (tmp_path / "pipeline.py").write_text(code)
+    sources = resolve([f"events={tmp_path / 'events.csv'}"], load_script(tmp_path / "pipeline.py"))
+    assert dict(sources[0].format.columns)["ts"].startswith("TIMESTAMP")
+    boundary = next(v for v in variants(sources, literals(code)) if v.name == "boundary_dates")
+    assert {"2024-01-31 00:00:00", "2024-01-31 12:00:00"} <= {r[2] for r in boundary.tables["events"][1]}
+
+
 def test_literals_and_preloadable_imports(tmp_path):
     code = ("import pandas as pd, numpy\nimport torch\nfrom datetime import date\nfrom helpers import x\n"
             "cut = date(2024, 3, 1)\nlimit = 2.5\nif s == 'Gold': pass\n")
