@@ -12,6 +12,8 @@ run on it:
   step either side, and zero; dates set to the script's dates and the days either side (timestamps also to
   the second before and to noon of each such day);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
+* ``whitespace``: spaces before or after some values of text columns (columns of words only);
+* ``negative_numbers``: some numbers with the other sign;
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns.
 
 Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
@@ -249,6 +251,19 @@ class _Builder:
         text = rng.choice(candidates)
         return rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
 
+    def padded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The text with spaces before, after or around it (what a hand-typed export holds), in columns of
+        words only: a number or date read as text because of a marker stays as written."""
+        if not self.wordy(source, column):
+            return None
+        return rng.choice([" {}", "{} ", "  {}  "]).format(current)
+
+    @staticmethod
+    def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
+        """The number with the other sign (a refund, a correction): truncation, floor and buckets differ there."""
+        text = current.strip()
+        return text[1:] if text.startswith("-") else "-" + text
+
     def build(self) -> list[Variant]:
         found = [
             Variant("subsample", "a random 60% of each source's rows",
@@ -281,6 +296,11 @@ class _Builder:
                              self.boundaries("boundary_dates", {"date", "timestamp"})))
         found.append(Variant("case", "text in other letter case, and the script's string constants",
                              self.cells_changed("case", {"text"}, 0.4, self.recased)))
+        found.append(Variant("whitespace", "spaces before or after some text values",
+                             self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True)))
+        found.append(Variant("negative_numbers", "some numbers with the other sign",
+                             self.cells_changed("negative_numbers", {"int", "float"}, 0.3, self.negated,
+                                                filled_only=True)))
         found.append(Variant("empty_text", "empty fields in text columns",
                              self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
         found.append(Variant("empty_numbers", "empty fields in number and date columns",

@@ -175,6 +175,48 @@ def test_a_merge_without_keys_keeps_every_shared_name():
     assert literals("df = a.merge(b, on=KEYS)").joins is None
 
 
+# -- spaces around text, negative numbers -------------------------------------------------------------------------
+COUNTRIES = "customer_id,name,country\n1,Ann,fr\n2,Bob,DE\n3,Cem,Fr\n4,Dana,uk\n5,Eve,de\n"
+STRIPPED = '''import pandas as pd
+df = pd.read_csv("customers.csv")
+df["country"] = df["country"].str.strip().str.upper()
+result = df.groupby("country", as_index=False).agg(n=("customer_id", "count"))
+'''
+STRIPPED_SQL = ("CREATE VIEW r AS SELECT upper(trim(country)) AS country, count(customer_id) AS n FROM customers "
+                "WHERE country IS NOT NULL GROUP BY 1")
+TX = "tx_id,account_id,amount,memo\n1,5,120.5,rent\n2,5,35.2,food\n3,6,999.99,laptop\n4,6,12,coffee\n5,7,250,fees\n"
+BUCKETS = '''import pandas as pd
+tx = pd.read_csv("tx.csv")
+tx = tx[tx["amount"].notna()]
+tx["bucket"] = (tx["amount"] / 100).astype(int)
+result = tx.groupby("bucket", as_index=False).agg(n=("tx_id", "count"), total=("amount", "sum"))
+'''
+BUCKETS_SQL = ("CREATE VIEW r AS SELECT CAST(trunc(amount / 100) AS BIGINT) AS bucket, count(tx_id) AS n, "
+               "sum(amount) AS total FROM tx WHERE amount IS NOT NULL GROUP BY 1")
+
+
+@pytest.mark.parametrize("name, script, data, right, wrong, variant", [
+    ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL, STRIPPED_SQL.replace("upper(trim(country))", "upper(country)"),
+     "whitespace"),
+    ("tx", BUCKETS, TX, BUCKETS_SQL, BUCKETS_SQL.replace("trunc(", "floor("), "negative_numbers"),
+], ids=["whitespace", "negative"])
+def test_spaces_around_text_and_negative_numbers_are_varied(tmp_path, endpoint, name, script, data, right, wrong,
+                                                            variant):
+    """BUG (found by a hunt): no variant put spaces around text or a minus sign before numbers, so a rewrite
+    without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
+    -0.5 to 0), was verified. The new variants reject them; the right rewrites pass."""
+    path = project(tmp_path / "p", script, **{f"{name}.csv": data})
+    args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
+    endpoint({"views": [wrong], "result_view": "r", "udfs": [], "notes": ""})
+    run = rewrite(path, tmp_path / "wrong", *args)
+    assert run.code == 1 and f"generated variant '{variant}'" in run.out + run.err, run.out + run.err
+    endpoint({"views": [right], "result_view": "r", "udfs": [], "notes": ""})
+    run = rewrite(path, tmp_path / "right", *args)
+    assert run.code == 0, run.out + run.err
+    report = json.loads((tmp_path / "right/report.json").read_text())
+    assert variant in [c["dataset"] for c in report["checks"]]
+
+
 # -- names the runner invents ---------------------------------------------------------------------------------
 SALES = "region,rep,units\n" + "".join(f"{r},{p},{u}\n" for r, p, u in
                                        zip(["north", "South", "north", "east"] * 6, "abcde" * 5, range(-2, 22)))
