@@ -390,6 +390,28 @@ def test_notebook_cells_run_like_a_script(tmp_path):
     assert sorted(table.rows) == [(10, "Ann", 5.0), (11, "Bob", 7.5), (12, "?", 30.0), (13, "Ann", 12.0)]
 
 
+def test_a_script_importing_a_local_package_runs(tmp_path):
+    """BUG (found by a hunt): the working copy held the sibling .py files only, so a script importing a package
+    folder beside it (helpers/cleaning.py) failed with ModuleNotFoundError, though it runs on its own. Folders
+    it does not import (data, output) are not copied."""
+    folder = tmp_path / "p"
+    script = write_tiny(folder)
+    script.write_text("from helpers.cleaning import loud\n" + script.read_text().replace(
+        'names[row["id"]] = row["name"]', 'names[row["id"]] = loud(row["name"])'))
+    (folder / "helpers").mkdir()
+    (folder / "helpers/__init__.py").write_text("")
+    (folder / "helpers/cleaning.py").write_text("def loud(text):\n    return text.upper()\n")
+    (folder / "unrelated").mkdir()
+    (folder / "unrelated/big.bin").write_bytes(b"x" * 10)
+    loaded = load_script(script)
+    sources = resolve([f"customers={folder / 'customers.csv'}", f"orders={folder / 'orders.csv'}"], loaded)
+    with Sandbox(loaded, tuple(sources), check_spec("result", None, None), fork=False) as sandbox:
+        table, _ = sandbox.run()
+    assert sorted(table.rows)[0] == (10, "ANN", 5.0)
+    from rewriter.sandbox import local_packages
+    assert [p.name for p in local_packages(loaded)] == ["helpers"]
+
+
 # -- replay files and retries -----------------------------------------------------------------------------------
 def test_replay_records(tmp_path):
     path = tmp_path / "r.jsonl"
