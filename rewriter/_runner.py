@@ -13,9 +13,9 @@ import decimal
 import json
 import math
 import os
-import runpy
 import sys
 import traceback
+import types
 
 
 def encode(value):
@@ -185,16 +185,22 @@ def execute(script, mode, target, out):
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     if not hasattr(builtins, "display"):  # Jupyter's, which notebooks (and scripts exported from them) call
         builtins.display = lambda *values, **options: print(*values)
+    module = types.ModuleType("__main__")
+    module.__file__, module.__builtins__ = script, builtins
+    saved, sys.modules["__main__"] = sys.modules.get("__main__"), module
     try:
-        namespace = runpy.run_path(script, run_name="__main__")
-    except SystemExit as error:
+        with open(script, "rb") as handle:
+            exec(compile(handle.read(), script, "exec"), module.__dict__)
+    except SystemExit as error:  # exit(0) at the end of a script: its variables are still there
         if error.code not in (None, 0):
             _write(out, {"error": f"the script called exit({error.code!r})", "line": None})
             return 1
-        namespace = {}
     except BaseException:
         _write(out, _script_error(script))
         return 1
+    finally:
+        sys.modules["__main__"] = saved
+    namespace = module.__dict__
     if mode != "var":
         _write(out, {"ok": True})
         return 0
