@@ -13,9 +13,9 @@ import decimal
 import json
 import math
 import os
-import runpy
 import sys
 import traceback
+import types
 
 
 def encode(value):
@@ -128,6 +128,18 @@ def tabulate(value):
             return list(items[0]._fields), rows, True
         width = max((len(r) for r in rows), default=1)
         return [f"c{i + 1}" for i in range(width)], rows, False
+    return _scalar(value)
+
+
+def _scalar(value):
+    """A single value (a total, a count) as a one-row table; None and objects that are no value at all (a
+    figure, a file handle) are refused: ``result = df.to_csv(...)`` holds None, and reading it as the row
+    [None] would let ``SELECT NULL`` pass as its rewrite."""
+    if value is None:
+        raise TypeError("a call such as df.to_csv(...) returns None, not the data it writes")
+    encoded = encode(value)
+    if isinstance(encoded, dict) and encoded.get("$") == "repr":
+        raise TypeError("no table, list, dict or single value")
     return ["c1"], [[value]], False
 
 
@@ -173,16 +185,22 @@ def execute(script, mode, target, out):
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     if not hasattr(builtins, "display"):  # Jupyter's, which notebooks (and scripts exported from them) call
         builtins.display = lambda *values, **options: print(*values)
+    module = types.ModuleType("__main__")
+    module.__file__, module.__builtins__ = script, builtins
+    saved, sys.modules["__main__"] = sys.modules.get("__main__"), module
     try:
-        namespace = runpy.run_path(script, run_name="__main__")
-    except SystemExit as error:
+        with open(script, "rb") as handle:
+            exec(compile(handle.read(), script, "exec"), module.__dict__)
+    except SystemExit as error:  # exit(0) at the end of a script: its variables are still there
         if error.code not in (None, 0):
             _write(out, {"error": f"the script called exit({error.code!r})", "line": None})
             return 1
-        namespace = {}
     except BaseException:
         _write(out, _script_error(script))
         return 1
+    finally:
+        sys.modules["__main__"] = saved
+    namespace = module.__dict__
     if mode != "var":
         _write(out, {"ok": True})
         return 0

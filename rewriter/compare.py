@@ -6,7 +6,8 @@ from the values on both sides:
 * ``None``, NaN, NaT and the empty string are all *missing* (CSV has one way to say missing);
 * ``True`` equals ``'True'``/``'true'``/``'t'``/``1``; ``3`` equals ``3.0`` and ``'3'`` (a CSV loop keeps
   numbers as text), but ``'03'``, ``' 3'`` and ``'3 '`` stay text: they are not how a number is written;
-* integers are compared exactly; other numbers to twelve significant digits (sums in another order round
+* integers, and floats holding an integer below 2**53, are compared exactly; other numbers to twelve
+  significant digits (sums in another order round
   differently), and anything smaller than 1e-10 in size is zero (what is left of a cancelling sum);
 * ``date(2024, 1, 2)`` equals ``'2024-01-02'`` and a timestamp at midnight of that day;
 * anything else is compared as text.
@@ -135,11 +136,15 @@ _NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?|-?\.[
 
 
 def _number(value: float | int | decimal.Decimal) -> object:
-    """Integers exactly; other numbers rounded to :data:`SIGNIFICANT_DIGITS` (an integral result is an int).
+    """Integers exactly, and integral floats that hold an integer exactly (below 2**53) as that integer: an int
+    column made float by a pandas left merge (``4006381333931.0``) equals the SQL's BIGINT. Other numbers are
+    rounded to :data:`SIGNIFICANT_DIGITS` (an integral result is an int).
 
     Example:
         >>> _number(270000000.75), _number(10 ** 19 + 1), _number(0.1 + 0.2), _number(5.55e-17)
         (270000000.75, 10000000000000000001, 0.3, 0)
+        >>> _number(4006381333931.0)
+        4006381333931
     """
     if isinstance(value, int):
         return value
@@ -148,6 +153,8 @@ def _number(value: float | int | decimal.Decimal) -> object:
     number = float(value)
     if math.isinf(number):
         return number
+    if number.is_integer() and abs(number) < 2 ** 53:
+        return int(number)
     if abs(number) < NOISE:
         return 0
     number = float(f"{number:.{SIGNIFICANT_DIGITS}g}")

@@ -1,13 +1,15 @@
 """Run the user's original script in a child process, on the real data or on a generated variant of it.
 
 Each run gets a fresh temporary working copy: the script (a notebook becomes a ``.py`` of its code cells), the
-other ``.py`` files beside it (local helper modules), and the source files at the paths the script opens.
+other ``.py`` files beside it (local helper modules), the folders beside it that it imports as packages, and
+the source files at the paths the script opens.
 The child runs ``rewriter/_runner.py`` with a timeout and its own process group, so a hung script and
 everything it started are killed. On POSIX a fork server imports the script's libraries (pandas, NumPy) once
 and forks a fresh child per run. The result is a :class:`~rewriter.compare.Table`.
 """
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -66,18 +68,43 @@ def _env() -> dict:
     return {**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def preloadable_imports(script: Script) -> list[str]:
-    """Modules the script imports that a fork server can import once for all runs."""
-    import ast
-
-    local = {p.stem for p in script.path.resolve().parent.glob("*.py")} | \
-        {p.name for p in script.path.resolve().parent.iterdir() if p.is_dir()} if script.path else set()
+def _imported_modules(code: str) -> set[str]:
+    """The absolute module names ``code`` imports (``helpers.cleaning`` for ``from helpers.cleaning import f``)."""
     names = set()
-    for node in ast.walk(ast.parse(script.code)):
+    for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
+    return names
+
+
+def local_packages(script: Script) -> list[Path]:
+    """Folders beside the script that it (or a module beside it) imports as packages (``from helpers.cleaning
+    import f`` with ``helpers/cleaning.py``): the working copy needs them, as it needs the sibling modules."""
+    if script.path is None:
+        return []
+    folder = script.path.resolve().parent
+    codes = [script.code]
+    for sibling in folder.glob("*.py"):
+        try:
+            codes.append(sibling.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+    imported = set()
+    for code in codes:
+        try:
+            imported |= {name.split(".")[0] for name in _imported_modules(code)}
+        except SyntaxError:
+            continue
+    return sorted(folder / name for name in imported if (folder / name).is_dir())
+
+
+def preloadable_imports(script: Script) -> list[str]:
+    """Modules the script imports that a fork server can import once for all runs."""
+    local = {p.stem for p in script.path.resolve().parent.glob("*.py")} | \
+        {p.name for p in script.path.resolve().parent.iterdir() if p.is_dir()} if script.path else set()
+    names = _imported_modules(script.code)
     return sorted(n for n in names if n.split(".")[0] not in local and n != "__future__"
                   and (n.split(".")[0] in PRELOADABLE or n.split(".")[0] in sys.stdlib_module_names))
 
@@ -145,6 +172,7 @@ class Sandbox:
         self.timeout = timeout
         self.fork = hasattr(os, "fork") if fork is None else fork
         self._modules = preloadable_imports(script) if self.fork else []
+        self._packages = local_packages(script)
         self._idle: list[_ForkServer] = []
         self._lock = threading.Lock()
 
@@ -183,7 +211,9 @@ class Sandbox:
                 raise ResultMissing(f"the script defines no variable {payload['missing']!r} at the end; "
                                     f"its variables: {names}")
             if code == 3 and payload and "shape" in payload:
-                raise ResultMissing(f"the result variable is not a table ({payload['shape']})")
+                raise ResultMissing(f"the result variable {target} is not a table ({payload['shape']}); name "
+                                    f"a variable holding the data with --result-var, or the file the script writes with "
+                                    f"--result-file PATH")
             if code != 0 or payload is None:
                 output = log.read_text(errors="replace").strip() if log.exists() else ""
                 tail = first_line(output.splitlines()[-1]) if output else f"exit status {code}"
@@ -220,6 +250,8 @@ class Sandbox:
         for sibling in folder.glob("*.py"):
             if sibling.resolve() != self.script.path.resolve():
                 shutil.copy2(sibling, work / sibling.name)
+        for package in self._packages:
+            shutil.copytree(package, work / package.name, ignore=shutil.ignore_patterns("__pycache__"))
         name = self.script.path.name if self.script.kind == "script" else self.script.path.stem + ".py"
         script_copy = work / name
         script_copy.write_text(self.script.code, encoding="utf-8")

@@ -52,6 +52,9 @@ class Literals:
     numbers: frozenset = field(default_factory=frozenset)
     dates: frozenset = field(default_factory=frozenset)  # datetime.date or datetime.datetime values
     strings: frozenset = field(default_factory=frozenset)
+    # column names the script joins or looks up by (see join_names); None: it may join on names it does not
+    # spell out (merge() without on=), so any name two sources share may be a join key
+    joins: frozenset | None = None
 
 
 def load_script(path: str | Path) -> Script:
@@ -245,4 +248,108 @@ def literals(code: str) -> Literals:
             elif 0 < len(value) <= 40 and not any(c in value for c in "\n\r\"',;/\\{}%|\t") \
                     and not re.search(r"\.(csv|tsv|json|txt|parquet|xlsx?)$", value, re.I):
                 strings.add(value)
-    return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings))
+    return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
+                    joins=join_names(code))
+
+
+JOIN_CALLS = {"merge", "join", "merge_asof", "merge_ordered"}
+JOIN_KEYWORDS = {"on", "left_on", "right_on", "by", "left_by", "right_by"}
+INDEX_JOIN_KEYWORDS = {"left_index", "right_index"}
+LOOKUP_METHODS = {"get", "map", "isin", "pop", "setdefault"}
+
+
+def _field_names(node: ast.AST | None) -> set[str]:
+    """The names of the fields an expression reads by a string subscript (``row["sku"].strip()`` reads sku)."""
+    if node is None:
+        return set()
+    return {n.slice.value for n in ast.walk(node) if isinstance(n, ast.Subscript)
+            and isinstance(n.slice, ast.Constant) and isinstance(n.slice.value, str)}
+
+
+def _constant_names(node: ast.AST) -> set[str] | None:
+    """The strings of ``"a"`` or ``["a", "b"]``; None for anything else (a variable)."""
+    items = node.elts if isinstance(node, (ast.List, ast.Tuple)) else [node]
+    if all(isinstance(i, ast.Constant) and isinstance(i.value, str) for i in items):
+        return {i.value for i in items}
+    return None
+
+
+def _join_call_names(node: ast.Call) -> set[str] | None:
+    """Key names of a ``merge`` / ``join`` call (and of ``set_index``, whose index a join may use); None when
+    it joins on names it does not spell out (``pd.merge(a, b)`` joins on every shared column)."""
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+    if name == "set_index":
+        return set().union(*[_constant_names(a) or set() for a in node.args[:1]])
+    if name not in JOIN_CALLS or (name == "join" and isinstance(getattr(node.func, "value", None), ast.Constant)):
+        return set()
+    keywords = {k.arg: k.value for k in node.keywords}
+    found: set[str] = set()
+    for keyword in JOIN_KEYWORDS & set(keywords):
+        names = _constant_names(keywords[keyword])
+        if names is None:
+            return None
+        found |= names
+    if found or INDEX_JOIN_KEYWORDS & set(keywords) or name == "join":
+        return found  # join() without on= joins on the index (set_index names it)
+    return None
+
+
+def _base_name(node: ast.AST) -> str | None:
+    """The variable an expression starts from (``df`` of ``df.loc``, ``row`` of ``row["sku"].strip()``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _keyed_by_field(node: ast.Subscript) -> bool:
+    """Whether a subscript looks a field's value up in a dict (``names[row["id"]]``), not a row filter of a
+    frame by its own column (``df[df["amount"] >= 100]``, ``df.loc[df["x"].notna()]``)."""
+    key = node.slice
+    if isinstance(key, (ast.Constant, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.Slice, ast.List)):
+        return False
+    container = _base_name(node.value)
+    return all(_base_name(n) != container for n in ast.walk(key) if isinstance(n, ast.Subscript))
+
+
+LITERAL_ARGUMENTS = (ast.Dict, ast.List, ast.Set, ast.Tuple, ast.Constant, ast.Lambda)
+
+
+def _looked_up_names(node: ast.Call) -> set[str]:
+    """Fields used to look something up: ``d.get(row["cid"])``; ``df["cid"].map(names)`` or
+    ``.isin(other["id"])`` (a join), not ``.map({"male": 0})`` or ``.isin(["a", "b"])`` (a recoding, a filter)."""
+    method = node.func.attr if isinstance(node.func, ast.Attribute) else None
+    if method not in LOOKUP_METHODS or not node.args:
+        return set()
+    if method in ("get", "pop", "setdefault"):
+        return _field_names(node.args[0])
+    if isinstance(node.args[0], LITERAL_ARGUMENTS):
+        return set()
+    return _field_names(node.func.value) | _field_names(node.args[0])
+
+
+def join_names(code: str) -> frozenset[str] | None:
+    """Column names the script joins or looks up by: ``merge``/``join`` keys, ``set_index`` columns, fields
+    used as dict keys (``names[row["id"]] = ...``, ``names.get(row["customer_id"])``, ``row["sku"] in
+    products``) and ``df["code"].map(...)`` / ``.isin(...)``. None when a join names no keys (``pd.merge(a, b)``
+    joins on every column the two share). Generated variants keep such columns' values, so joins keep their
+    partners; other columns two sources share (an ``amount`` in orders and in refunds) are varied.
+
+    Example:
+        >>> sorted(join_names("df = a.merge(b, on=['ssn'])\\nd[r['sku'].strip()] = 1\\nx = d.get(r['cid'])"))
+        ['cid', 'sku', 'ssn']
+        >>> join_names("df = pd.merge(a, b)") is None
+        True
+    """
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call):
+            names = _join_call_names(node)
+            if names is None:
+                return None
+            found |= names
+            found |= _looked_up_names(node)
+        elif isinstance(node, ast.Subscript) and _keyed_by_field(node):
+            found |= _field_names(node.slice)  # names[row["id"]]: a dict keyed by a field
+        elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+            found |= _field_names(node.left)
+    return frozenset(found)

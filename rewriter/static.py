@@ -7,6 +7,11 @@
 3. Every table and column resolves (sqlglot's ``qualify`` against the sources' DuckDB schemas).
 4. Every function is a DuckDB function or a UDF the answer names, and every UDF is a top-level function of
    the user's script with a usable signature (:mod:`rewriter.udfs`).
+5. Nothing depends on the order DuckDB reads rows in (:func:`order_dependence`): a ``row_number()``, ``lag``
+   or ``first_value`` window without ORDER BY, ``first``/``last``/``any_value`` aggregates, ``list`` or
+   ``string_agg`` without ORDER BY inside, LIMIT / OFFSET or DISTINCT ON without ORDER BY. On a small file
+   DuckDB happens to read in file order, so such a view matches the script on every variant, and on a large
+   file (read by several threads) it picks other rows.
 
 The result is a :class:`Candidate`: the views rendered once into the exact text that is run, verified and
 written to ``views.sql``.
@@ -68,6 +73,110 @@ def _function_names(query: exp.Expression) -> list[tuple[str, exp.Expression]]:
     return found
 
 
+# window functions whose value depends on the order of the rows in their partition
+ORDERED_WINDOW_FUNCTIONS = (exp.RowNumber, exp.Rank, exp.DenseRank, exp.Lag, exp.Lead, exp.FirstValue,
+                            exp.LastValue, exp.NthValue, exp.Ntile, exp.CumeDist, exp.PercentRank)
+# aggregates that pick one row's value: whichever is read first (or last)
+PICKING_AGGREGATES = (exp.First, exp.Last, exp.AnyValue)
+PICKING_NAMES = frozenset({"first", "last", "any_value", "arbitrary"})
+# aggregates whose value lists the rows in the order they are read
+LISTING_AGGREGATES = (exp.ArrayAgg, exp.ArrayUniqueAgg, exp.GroupConcat)
+LISTING_NAMES = frozenset({"list", "array_agg", "string_agg", "group_concat", "listagg"})
+# wrappers (and modifiers) between an aggregate and the window it runs in or the sort that fixes its order
+TRANSPARENT = (exp.IgnoreNulls, exp.RespectNulls, exp.Filter)
+SORTING_NAMES = frozenset({"list_sort", "array_sort", "list_reverse_sort", "array_reverse_sort", "sort_array"})
+FIX_ORDER = "add ORDER BY over columns that make it unique"
+
+
+def _enclosing(node: exp.Expression) -> exp.Expression | None:
+    """The first parent of ``node`` that is not IGNORE NULLS / RESPECT NULLS / FILTER."""
+    parent = node.parent
+    while isinstance(parent, TRANSPARENT):
+        parent = parent.parent
+    return parent
+
+
+def _named(node: exp.Expression, names: frozenset[str]) -> bool:
+    return isinstance(node, exp.Anonymous) and str(node.this).lower() in names
+
+
+def _ordered_inside(node: exp.Expression) -> bool:
+    """Whether an aggregate carries its own ORDER BY (``list(x ORDER BY y)``, ``WITHIN GROUP (ORDER BY y)``)."""
+    return (isinstance(node.this, exp.Order) or any(isinstance(a, exp.Order) for a in node.expressions)
+            or isinstance(node.parent, exp.WithinGroup))
+
+
+def _sorted_afterwards(node: exp.Expression) -> bool:
+    """Whether a list aggregate is sorted right away (``list_sort(list(x))``), so reading order cannot show."""
+    parent = node.parent
+    return isinstance(parent, exp.ArraySort) or _named(parent, SORTING_NAMES)
+
+
+def _window_problem(window: exp.Window) -> str | None:
+    if window.args.get("order") is not None:
+        return None
+    function = window.this
+    while isinstance(function, TRANSPARENT):
+        function = function.this
+    spec = window.args.get("spec")
+    if (isinstance(function, (*ORDERED_WINDOW_FUNCTIONS, *PICKING_AGGREGATES, *LISTING_AGGREGATES))
+            or _named(function, PICKING_NAMES | LISTING_NAMES)):
+        return f"{window.sql(dialect=DIALECT)} has no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
+    if spec is not None and str(spec.args.get("kind", "")).upper() in ("ROWS", "GROUPS"):
+        return f"{window.sql(dialect=DIALECT)} frames rows with no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
+    return None
+
+
+def _aggregate_problem(node: exp.Expression) -> str | None:
+    if isinstance(_enclosing(node), exp.Window) or _ordered_inside(node):
+        return None  # a window's own ORDER BY decides (see _window_problem)
+    if isinstance(node, PICKING_AGGREGATES) or _named(node, PICKING_NAMES):
+        return (f"{node.sql(dialect=DIALECT)} takes the value of whichever row it meets first (or last); use min()/max(), arg_min()/"
+                f"arg_max(), or {FIX_ORDER} inside the aggregate (first(x ORDER BY ...))")
+    if (isinstance(node, LISTING_AGGREGATES) or _named(node, LISTING_NAMES)) and not _sorted_afterwards(node):
+        return (f"{node.sql(dialect=DIALECT)} lists values in the order rows are read; {FIX_ORDER} inside the "
+                f"aggregate (list(x ORDER BY ...), string_agg(x, ',' ORDER BY ...))")
+    return None
+
+
+def _query_problem(query: exp.Expression) -> str | None:
+    if query.args.get("order") is not None:
+        return None
+    if query.args.get("limit") is not None or query.args.get("offset") is not None:
+        return f"LIMIT / OFFSET without ORDER BY keeps whichever rows are read first; {FIX_ORDER}"
+    distinct = query.args.get("distinct")
+    if isinstance(distinct, exp.Distinct) and distinct.args.get("on") is not None:
+        return f"DISTINCT ON without ORDER BY keeps whichever row of each group is read first; {FIX_ORDER}"
+    return None
+
+
+def order_dependence(query: exp.Expression) -> str | None:
+    """Why ``query``'s result depends on the order DuckDB reads rows in, or None. DuckDB reads a small file in
+    file order and a large one in parallel, so verification on small data cannot see this; ORDER BY over
+    columns that make the order unique is the cure (min/max/arg_min/arg_max and COUNT/SUM are fine as they
+    are).
+
+    Example:
+        >>> import sqlglot
+        >>> order_dependence(sqlglot.parse_one("SELECT first(x) FROM t GROUP BY k", read="duckdb"))[:38]
+        'FIRST(x) takes the value of whichever '
+        >>> order_dependence(sqlglot.parse_one("SELECT arg_max(x, y) FROM t GROUP BY k", read="duckdb")) is None
+        True
+    """
+    for node in query.walk():
+        if isinstance(node, exp.Window):
+            found = _window_problem(node)
+        elif isinstance(node, (exp.Select, exp.SetOperation)):
+            found = _query_problem(node)
+        elif isinstance(node, exp.Func):
+            found = _aggregate_problem(node)
+        else:
+            found = None
+        if found:
+            return found
+    return None
+
+
 def _bound_by_duckdb(view: ViewDefinition, earlier: list[ViewDefinition],
                      sources: list[Source]) -> list[str] | None:
     """The output columns DuckDB gives ``view`` over empty tables of the sources' types and the earlier
@@ -118,6 +227,9 @@ def check(answer: Answer, script: Script, sources: list[Source]) -> Candidate:
             raise Problem("static", f"view {view.name} reads {unknown[0]}, which is "
                           + ("defined later; order the views so that each reads only earlier ones" if later
                              else f"not a table; the tables are {', '.join(sorted(schema))}"))
+        order_problem = order_dependence(view.query)
+        if order_problem:
+            raise Problem("static", f"view {view.name} depends on the order rows are read in: {order_problem}")
         for function, _ in _function_names(view.query):
             if function not in builtins and function not in udf_names:
                 candidates = ", ".join(sorted(udf_names)) or "none declared"

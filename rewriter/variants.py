@@ -9,12 +9,17 @@ run on it:
 * ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner;
 * ``duplicates``: a third of the rows appear twice;
 * ``boundary_numbers`` and ``boundary_dates``: numbers set to the constants the script compares with, one
-  step either side, and zero; dates set to the script's dates and the days either side;
+  step either side, and zero; dates set to the script's dates and the days either side (timestamps also to
+  the second before and to noon of each such day);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
+* ``whitespace``: spaces before or after some values of text columns (columns of words only);
+* ``negative_numbers``: some numbers with the other sign;
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns.
 
-Key columns (``id``, ``*_id`` and columns whose name appears in several sources) keep their values, so joins
-keep working. A variant that the original script cannot process is skipped, and the report says so.
+Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
+script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
+working; other shared names (an ``amount`` in two sources) are varied like any column. A variant that the
+original script cannot process is skipped, and the report says so.
 """
 from __future__ import annotations
 
@@ -64,10 +69,24 @@ def _kind(type_name: str) -> str:
     return "other"
 
 
-def key_columns(sources: list[Source]) -> set[tuple[str, str]]:
-    """(source, column) pairs that look like join keys: ``id``, ``*_id``, ``*Id``, or a name two sources share
-    when those sources are not parts of one union (they share at most half the columns of the narrower one, so
-    a two-column lookup such as ``customer, segment`` still has its key)."""
+def _looks_like_id(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "id" or lowered.endswith("_id") or name.endswith(("Id", "ID"))
+
+
+def _looks_like_key(name: str) -> bool:
+    """An id, or a name such as ``dept_code`` or ``sku_key``: a key when two sources share it."""
+    lowered = name.lower()
+    return _looks_like_id(name) or lowered in ("key", "code") or lowered.endswith(("key", "code"))
+
+
+def key_columns(sources: list[Source], joins: frozenset[str] | None = None) -> set[tuple[str, str]]:
+    """(source, column) pairs that are join keys: names that look like ids (``id``, ``*_id``, ``*Id``), and names
+    two sources share that look like keys (``*key``, ``*code``) or that the script joins or looks up by
+    (``joins``, see :func:`rewriter.script.join_names`; None when it may join on names it does not spell out,
+    and then every shared name counts). Sources that are parts of one union (they share more than half the columns of the
+    narrower one) share no keys; a two-column lookup such as ``customer, segment`` still has its key. A shared
+    measure (``amount`` in orders and in refunds) is no key, so variants put boundary values into it."""
     columns = {s.name: {n.lower() for n in s.format.names} for s in sources}
     shared: set[str] = set()
     for a in sources:
@@ -76,13 +95,10 @@ def key_columns(sources: list[Source]) -> set[tuple[str, str]]:
                 common = columns[a.name] & columns[b.name]
                 if len(common) <= min(len(columns[a.name]), len(columns[b.name])) / 2:
                     shared |= common
-    keys = set()
-    for source in sources:
-        for name in source.format.names:
-            lowered = name.lower()
-            if lowered == "id" or lowered.endswith("_id") or name.endswith(("Id", "ID")) or lowered in shared:
-                keys.add((source.name, name))
-    return keys
+    joined = None if joins is None else {n.lower() for n in joins}
+    return {(source.name, name) for source in sources for name in source.format.names
+            if _looks_like_id(name) or (name.lower() in shared
+                                        and (joined is None or name.lower() in joined or _looks_like_key(name)))}
 
 
 def _format_number(value: float, kind: str) -> str:
@@ -107,7 +123,7 @@ class _Builder:
         self.literals = literals
         self.seed = seed
         self.base = {s.name: read_rows(s) for s in sources}
-        self.keys = key_columns(sources)
+        self.keys = key_columns(sources, literals.joins)
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
@@ -156,7 +172,9 @@ class _Builder:
     # -- value generators --------------------------------------------------------------------------------------
     def boundary_values(self, source: Source, column: str, kind: str) -> list[str]:
         """The script's constants, then one step either side, then zero, formatted for this column (in that
-        order: a table with fewer rows than values holds the first ones)."""
+        order: a table with fewer rows than values holds the first ones). For dates: the script's days, in a
+        timestamp column then noon of each (a time inside the day, which a cast to DATE treats like its
+        midnight), then the days either side and the second before each day."""
         if kind in ("int", "float"):
             exact, beside = set(), set()
             for number in self.literals.numbers:
@@ -169,23 +187,28 @@ class _Builder:
             return list(dict.fromkeys(_format_number(c, kind) for c in ordered))
         fmt = source.format.dateformat if kind == "date" else source.format.timestampformat
         fmt = fmt or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
-        days, beside = set(), set()
-        for value in self.literals.dates:
-            day = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time(0))
-            days.add(day)
-            beside |= {day - dt.timedelta(days=1), day + dt.timedelta(days=1)}
-            if kind == "timestamp":
-                beside.add(day - dt.timedelta(seconds=1))
-        if days:
-            return list(dict.fromkeys(d.strftime(fmt) for d in [*sorted(days), *sorted(beside - days)]))
-        if not days:  # no date in the script: month boundaries around the observed values
-            index = source.format.names.index(column)
-            for row in self.base[source.name][1][:50]:
-                parsed = _parse_date(row[index], fmt) if index < len(row) else None
-                if parsed is not None:
-                    start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-                    days |= {start, start - dt.timedelta(days=1)}
-        return [d.strftime(fmt) for d in sorted(days)]
+        days = sorted(v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time(0))
+                      for v in self.literals.dates) or self.month_boundaries(source, column, fmt)
+        noons = [d + dt.timedelta(hours=12) for d in days] if kind == "timestamp" else []
+        beside = set()
+        if self.literals.dates:
+            for day in days:
+                beside |= {day - dt.timedelta(days=1), day + dt.timedelta(days=1)}
+                if kind == "timestamp":
+                    beside.add(day - dt.timedelta(seconds=1))
+        ordered = [*days, *noons, *sorted(beside - set(days) - set(noons))]
+        return list(dict.fromkeys(d.strftime(fmt) for d in ordered))
+
+    def month_boundaries(self, source: Source, column: str, fmt: str) -> list[dt.datetime]:
+        """With no date in the script: the first of the month and the day before, around the observed values."""
+        index = source.format.names.index(column)
+        days = set()
+        for row in self.base[source.name][1][:50]:
+            parsed = _parse_date(row[index], fmt) if index < len(row) else None
+            if parsed is not None:
+                start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                days |= {start, start - dt.timedelta(days=1)}
+        return sorted(days)
 
     def boundaries(self, name: str, kinds: set[str]) -> dict:
         """Boundary values in the columns of ``kinds``: each value in at least one row (random rows, while
@@ -228,6 +251,19 @@ class _Builder:
         text = rng.choice(candidates)
         return rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
 
+    def padded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The text with spaces before, after or around it (what a hand-typed export holds), in columns of
+        words only: a number or date read as text because of a marker stays as written."""
+        if not self.wordy(source, column):
+            return None
+        return rng.choice([" {}", "{} ", "  {}  "]).format(current)
+
+    @staticmethod
+    def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
+        """The number with the other sign (a refund, a correction): truncation, floor and buckets differ there."""
+        text = current.strip()
+        return text[1:] if text.startswith("-") else "-" + text
+
     def build(self) -> list[Variant]:
         found = [
             Variant("subsample", "a random 60% of each source's rows",
@@ -260,6 +296,11 @@ class _Builder:
                              self.boundaries("boundary_dates", {"date", "timestamp"})))
         found.append(Variant("case", "text in other letter case, and the script's string constants",
                              self.cells_changed("case", {"text"}, 0.4, self.recased)))
+        found.append(Variant("whitespace", "spaces before or after some text values",
+                             self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True)))
+        found.append(Variant("negative_numbers", "some numbers with the other sign",
+                             self.cells_changed("negative_numbers", {"int", "float"}, 0.3, self.negated,
+                                                filled_only=True)))
         found.append(Variant("empty_text", "empty fields in text columns",
                              self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
         found.append(Variant("empty_numbers", "empty fields in number and date columns",

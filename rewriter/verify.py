@@ -13,6 +13,7 @@ rolled back, a timeout per data set) and compares the result view with the origi
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -107,9 +108,8 @@ class Oracle:
             raise RewriteError(error.reason) from None
         except ScriptFailed as error:
             sandbox.close()
-            hint = (" (the script runs in a temporary folder holding only the --source files, at the paths it "
-                    "opens: pass every file it reads with --source)") if "FileNotFoundError" in error.reason else ""
-            raise RewriteError(f"the script fails on its own, before any rewriting: {error.reason}{hint}") from None
+            raise RewriteError(f"the script fails on its own, before any rewriting: {error.reason}"
+                               f"{_missing_file_hint(error.reason)}") from None
         base = Dataset("real data", "the source files as given", {s.name: s.path for s in sources}, table,
                        seconds=seconds)
         if not use_variants:
@@ -129,6 +129,29 @@ class Oracle:
 
         pool = ThreadPoolExecutor(max_workers=workers or max(2, min(4, os.cpu_count() or 2)))
         return cls(sources, base, [pool.submit(run, item) for item in prepared], folder, pool, sandbox)
+
+
+MISSING_FILE = re.compile(r"FileNotFoundError: .*?'([^']+)'")
+DELIMITED_SUFFIXES = ("", ".csv", ".tsv", ".txt", ".dat", ".psv")
+
+
+def _missing_file_hint(reason: str) -> str:
+    """What to do about a file the script could not open in the working copy: a data file is passed with
+    --source, which takes delimited text only; any other file (a config.json) is not copied at all.
+
+    Example:
+        >>> _missing_file_hint("FileNotFoundError: [Errno 2] No such file or directory: 'config.json' (line 3)")[:59]
+        ' (the script runs in a temporary folder holding only the --'
+    """
+    found = MISSING_FILE.search(reason)
+    if found is None:
+        return ""
+    where = ("the script runs in a temporary folder holding only the --source files (at the paths it opens), "
+             "the .py files beside it and the package folders it imports")
+    if Path(found.group(1)).suffix.lower() in DELIMITED_SUFFIXES:
+        return f" ({where}: pass every data file it reads with --source)"
+    return (f" ({where}; --source takes delimited text files (CSV, TSV) only, so put what the script reads "
+            f"from {Path(found.group(1)).name} into the script itself, or into a .py module beside it)")
 
 
 @dataclass(frozen=True)

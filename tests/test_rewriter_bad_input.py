@@ -82,6 +82,43 @@ def test_result_variable_that_is_not_there(project):
     nothing_presented(out)
 
 
+@pytest.mark.parametrize("line, mention", [
+    ('result = open("orders.csv").close()', "returns None, not the data it writes"),
+    ("result = object()", "no table, list, dict or single value"),
+], ids=["none", "object"])
+def test_result_variable_that_holds_no_table(project, line, mention):
+    """BUG (found by a hunt): a result variable holding None (``result = df.to_csv(...)``) or another object was
+    read as the one-row table [None] and ``SELECT NULL`` was verified as its rewrite."""
+    (project / "pipeline.py").write_text(TINY_SCRIPT + line + "\n")
+    run, out = rewrite(project)
+    refused(run, "the result variable result is not a table", mention, "--result-file PATH")
+    nothing_presented(out)
+
+
+def test_script_that_exits_with_0_at_the_end_keeps_its_result(project):
+    """BUG (found by a hunt): sys.exit(0) at the end of a script that defines its result was reported as "the
+    script defines no variable 'result'; its variables: none"."""
+    (project / "pipeline.py").write_text(TINY_SCRIPT + "import sys\nsys.exit(0)\n")
+    run, out = rewrite(project)
+    assert run.code == 0, run.out + run.err
+    assert (out / "views.sql").is_file()
+
+
+@pytest.mark.parametrize("opened, mention", [
+    ("config.json", "--source takes delimited text files (CSV, TSV) only, so put what the script reads from "
+                    "config.json into the script itself"),
+    ("payments.csv", "pass every data file it reads with --source"),
+], ids=["json", "csv"])
+def test_a_file_the_script_reads_that_is_not_there(project, opened, mention):
+    """BUG (found by a hunt): a script reading config.json was told to pass it with --source, which refuses
+    anything but delimited text."""
+    (project / opened).write_text("{}")
+    (project / "pipeline.py").write_text(f"open({opened!r}).read()\n" + TINY_SCRIPT)
+    run, out = rewrite(project)
+    refused(run, "FileNotFoundError", mention)
+    nothing_presented(out)
+
+
 def test_result_file_that_is_never_written(project):
     args = tiny_args(project, project.parent / "out")
     args[args.index("--result-var"):args.index("--result-var") + 2] = ["--result-file", "report.csv"]

@@ -14,7 +14,7 @@ import pytest
 from rewriter import _runner
 from rewriter.compare import Table, diff
 from rewriter.sandbox import read_result_file
-from rewriter.script import Literals, load_script
+from rewriter.script import Literals, literals, load_script
 from rewriter.sources import resolve
 from rewriter.variants import key_columns, variants
 
@@ -108,6 +108,113 @@ def test_a_two_column_lookup_keeps_its_key(tmp_path):
     parts = project(tmp_path / "u", "import csv\n", **{"a.csv": "sku,qty\nx,1\n", "b.csv": "sku,qty\ny,2\n"})
     union = resolve([f"a={tmp_path / 'u/a.csv'}", f"b={tmp_path / 'u/b.csv'}"], load_script(parts))
     assert key_columns(union) == set()  # parts of one union: their shared columns are not keys
+
+
+# -- a measure two sources share -------------------------------------------------------------------------------
+ORDERS_WITH_STATUS = """order_id,customer_id,day,amount,status
+1,10,2024-01-03,120.5,shipped
+2,11,2024-01-04,80,shipped
+3,12,2024-01-05,250,cancelled
+4,10,2024-01-09,99.9,shipped
+5,13,2024-01-11,101,returned
+6,11,2024-01-12,40,shipped
+"""
+REFUNDS = "refund_id,order_id,reason,amount\n1,3,damaged,250\n2,5,late,20\n"
+NET = '''import pandas as pd
+orders = pd.read_csv("orders.csv")
+refunds = pd.read_csv("refunds.csv")
+refunded = refunds.groupby("order_id", as_index=False)["amount"].sum().rename(columns={"amount": "refunded"})
+df = orders.merge(refunded, on="order_id", how="left")
+df["refunded"] = df["refunded"].fillna(0)
+df["net"] = df["amount"] - df["refunded"]
+big = df[df["amount"] >= 100]
+result = big[["order_id", "customer_id", "net"]]
+'''
+NET_VIEWS = ["CREATE VIEW refunded AS SELECT order_id, sum(amount) AS refunded FROM refunds GROUP BY order_id",
+             "CREATE VIEW r AS SELECT o.order_id, o.customer_id, o.amount - coalesce(f.refunded, 0) AS net "
+             "FROM orders o LEFT JOIN refunded f ON f.order_id = o.order_id WHERE o.amount >= 100"]
+
+
+def test_a_measure_two_sources_share_gets_boundary_values(tmp_path, endpoint):
+    """BUG (found by a hunt): any name two sources shared counted as a join key and kept its values, so orders'
+    and refunds' ``amount`` never got the script's constant 100 and ``amount > 100`` for the script's ``>= 100``
+    was verified. Now a shared name is a key only when it looks like one or the script joins or looks up by it
+    (here ``merge(on="order_id")``)."""
+    script = project(tmp_path / "p", NET, **{"orders.csv": ORDERS_WITH_STATUS, "refunds.csv": REFUNDS})
+    sources = resolve([f"orders={tmp_path / 'p/orders.csv'}", f"refunds={tmp_path / 'p/refunds.csv'}"],
+                      load_script(script))
+    assert key_columns(sources, literals(NET).joins) == {
+        ("orders", "order_id"), ("orders", "customer_id"), ("refunds", "refund_id"), ("refunds", "order_id")}
+    args = ["--source", f"orders={tmp_path / 'p/orders.csv'}", "--source", f"refunds={tmp_path / 'p/refunds.csv'}",
+            "--result-var", "result"]
+    endpoint({"views": [NET_VIEWS[0], NET_VIEWS[1].replace(">= 100", "> 100")], "result_view": "r", "udfs": [],
+              "notes": ""})
+    wrong = rewrite(script, tmp_path / "wrong", *args)
+    assert wrong.code == 1 and "boundary_numbers" in wrong.out + wrong.err, wrong.out + wrong.err
+    endpoint({"views": NET_VIEWS, "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(script, tmp_path / "right", *args)
+    assert right.code == 0, right.out + right.err
+
+
+@pytest.mark.parametrize("code, names", [
+    ("df = a.merge(b, on=['ssn'])\nx = a.merge(c, left_on='k1', right_on=['k2'])", {"ssn", "k1", "k2"}),
+    ("names = {}\nfor r in rows:\n    names[r['cust']] = r['name']\nx = names.get(o['customer'], '?')",
+     {"cust", "customer"}),
+    ("p[row['sku'].strip().upper()] = 1\nif row['code'] not in p: pass", {"sku", "code"}),
+    ("x = df['cid'].map(names)\ny = df[df['k'].isin(other['k2'])]", {"cid", "k", "k2"}),
+    ("x = df[df['amount'] >= 100]\ny = df.loc[df['a'].notna(), 'b']\nz = df['s'].map({'m': 0})\n"
+     "w = df[df['c'].isin(['x'])]\nv = ','.join(parts)", set()),
+    ("x = a.set_index('k').join(b.set_index('k'))", {"k"}),
+], ids=["merge", "dict", "normalised-key", "map-isin", "filters-and-recodings", "index-join"])
+def test_join_names_are_what_the_script_joins_or_looks_up_by(code, names):
+    assert literals(code).joins == frozenset(names)
+
+
+def test_a_merge_without_keys_keeps_every_shared_name():
+    assert literals("df = pd.merge(a, b)").joins is None
+    assert literals("df = a.merge(b, on=KEYS)").joins is None
+
+
+# -- spaces around text, negative numbers -------------------------------------------------------------------------
+COUNTRIES = "customer_id,name,country\n1,Ann,fr\n2,Bob,DE\n3,Cem,Fr\n4,Dana,uk\n5,Eve,de\n"
+STRIPPED = '''import pandas as pd
+df = pd.read_csv("customers.csv")
+df["country"] = df["country"].str.strip().str.upper()
+result = df.groupby("country", as_index=False).agg(n=("customer_id", "count"))
+'''
+STRIPPED_SQL = ("CREATE VIEW r AS SELECT upper(trim(country)) AS country, count(customer_id) AS n FROM customers "
+                "WHERE country IS NOT NULL GROUP BY 1")
+TX = "tx_id,account_id,amount,memo\n1,5,120.5,rent\n2,5,35.2,food\n3,6,999.99,laptop\n4,6,12,coffee\n5,7,250,fees\n"
+BUCKETS = '''import pandas as pd
+tx = pd.read_csv("tx.csv")
+tx = tx[tx["amount"].notna()]
+tx["bucket"] = (tx["amount"] / 100).astype(int)
+result = tx.groupby("bucket", as_index=False).agg(n=("tx_id", "count"), total=("amount", "sum"))
+'''
+BUCKETS_SQL = ("CREATE VIEW r AS SELECT CAST(trunc(amount / 100) AS BIGINT) AS bucket, count(tx_id) AS n, "
+               "sum(amount) AS total FROM tx WHERE amount IS NOT NULL GROUP BY 1")
+
+
+@pytest.mark.parametrize("name, script, data, right, wrong, variant", [
+    ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL, STRIPPED_SQL.replace("upper(trim(country))", "upper(country)"),
+     "whitespace"),
+    ("tx", BUCKETS, TX, BUCKETS_SQL, BUCKETS_SQL.replace("trunc(", "floor("), "negative_numbers"),
+], ids=["whitespace", "negative"])
+def test_spaces_around_text_and_negative_numbers_are_varied(tmp_path, endpoint, name, script, data, right, wrong,
+                                                            variant):
+    """BUG (found by a hunt): no variant put spaces around text or a minus sign before numbers, so a rewrite
+    without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
+    -0.5 to 0), was verified. The new variants reject them; the right rewrites pass."""
+    path = project(tmp_path / "p", script, **{f"{name}.csv": data})
+    args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
+    endpoint({"views": [wrong], "result_view": "r", "udfs": [], "notes": ""})
+    run = rewrite(path, tmp_path / "wrong", *args)
+    assert run.code == 1 and f"generated variant '{variant}'" in run.out + run.err, run.out + run.err
+    endpoint({"views": [right], "result_view": "r", "udfs": [], "notes": ""})
+    run = rewrite(path, tmp_path / "right", *args)
+    assert run.code == 0, run.out + run.err
+    report = json.loads((tmp_path / "right/report.json").read_text())
+    assert variant in [c["dataset"] for c in report["checks"]]
 
 
 # -- names the runner invents ---------------------------------------------------------------------------------

@@ -59,6 +59,10 @@ def test_different_values_stay_different(left, right):
 @pytest.mark.parametrize("left, right", [
     ((2.78e-17,), (5.55e-17,)), ((0.1 + 0.2,), (0.3,)), (("12.50",), (Decimal("12.5"),)), (("-3",), (-3.0,)),
     ((10 ** 20,), (1e20,)), (("true",), (True,)), (("1e3",), (1000,)),
+    # BUG (found by a hunt): an integral float of 13+ digits (an EAN-13 code made float by a pandas left merge)
+    # was rounded to 12 significant digits and differed from the SQL's BIGINT
+    ((4006381333931.0,), (4006381333931,)), (("4006381333931.0",), (4006381333931,)),
+    ((-9007199254740991.0,), (-9007199254740991,)),
 ])
 def test_equal_values_in_other_spellings(left, right):
     """Rounding noise around zero (a cancelling sum: 2.78e-17 in pandas, 5.55e-17 in SQL) is zero."""
@@ -177,6 +181,59 @@ def test_static_checks_refuse(tiny, views, udf_names, mention):
     assert caught.value.kind in ("static", "udf") and mention in caught.value.message, caught.value.message
 
 
+ORDER_DEPENDENT = [
+    "SELECT order_id FROM (SELECT *, row_number() OVER (PARTITION BY customer_id) AS rn FROM orders) WHERE rn = 1",
+    "SELECT customer_id, first(amount) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, last(amount) FILTER (WHERE amount > 1) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, any_value(amount) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, arbitrary(amount) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, list(order_id) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, array_agg(order_id) AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, string_agg(CAST(order_id AS VARCHAR), ',') AS a FROM orders GROUP BY customer_id",
+    "SELECT customer_id, group_concat(CAST(order_id AS VARCHAR)) AS a FROM orders GROUP BY customer_id",
+    "SELECT order_id FROM orders LIMIT 2",
+    "SELECT order_id FROM orders OFFSET 1",
+    "SELECT * FROM (SELECT order_id FROM orders LIMIT 1) AS s",
+    "SELECT DISTINCT ON (customer_id) customer_id, order_id FROM orders",
+    "SELECT order_id, lag(amount) OVER (PARTITION BY customer_id) AS previous FROM orders",
+    "SELECT order_id, first_value(amount IGNORE NULLS) OVER (PARTITION BY customer_id) AS f FROM orders",
+    "SELECT order_id, rank() OVER (PARTITION BY customer_id) AS r FROM orders",
+    "SELECT order_id, ntile(2) OVER () AS r FROM orders",
+    "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s "
+    "FROM orders",
+]
+ORDER_INDEPENDENT = [
+    "SELECT order_id FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY order_id) AS rn "
+    "FROM orders) WHERE rn = 1",
+    "SELECT customer_id, min(amount) AS a, max(amount) AS b, arg_min(order_id, amount) AS c, "
+    "arg_max(order_id, amount) AS d, first(amount ORDER BY order_id) AS e FROM orders GROUP BY customer_id",
+    "SELECT customer_id, list(order_id ORDER BY order_id) AS a, list_sort(list(order_id)) AS b, "
+    "string_agg(CAST(order_id AS VARCHAR), ',' ORDER BY order_id) AS c FROM orders GROUP BY customer_id",
+    "SELECT order_id FROM orders ORDER BY amount, order_id LIMIT 2",
+    "SELECT DISTINCT ON (customer_id) customer_id, order_id FROM orders ORDER BY customer_id, order_id",
+    "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id) AS s, "
+    "lag(amount) OVER (PARTITION BY customer_id ORDER BY order_id) AS p FROM orders",
+]
+
+
+@pytest.mark.parametrize("query", ORDER_DEPENDENT)
+def test_static_checks_refuse_sql_that_depends_on_reading_order(tiny, query):
+    """BUG (found by a hunt): row_number() OVER (PARTITION BY k) without ORDER BY, first()/any_value(),
+    list()/string_agg() without ORDER BY, LIMIT or DISTINCT ON without ORDER BY were verified: DuckDB reads a
+    small file in file order, so they matched the script's "first row" on every variant, and on a large file
+    (read in parallel) they pick other rows. Now refused before anything runs, with a message for the model."""
+    with pytest.raises(Problem) as caught:
+        candidate(tiny, [f"CREATE VIEW big_orders AS {query}"])
+    assert caught.value.kind == "static"
+    assert "depends on the order rows are read in" in caught.value.message
+    assert "ORDER BY over columns that make it unique" in caught.value.message
+
+
+@pytest.mark.parametrize("query", ORDER_INDEPENDENT)
+def test_static_checks_accept_sql_whose_order_is_fixed(tiny, query):
+    assert candidate(tiny, [f"CREATE VIEW big_orders AS {query}"]).result_view == "big_orders"
+
+
 def test_static_checks_accept_udfs_and_render_views_sql(tiny):
     found = candidate(tiny, [*CORRECT_VIEWS, "CREATE VIEW loud AS SELECT shout(name) AS s, mystery(name) AS m "
                                             "FROM customers"],
@@ -291,6 +348,23 @@ def test_variants_are_deterministic_and_keep_keys(tiny, tmp_path):
     assert [(r[0], r[1]) for r in described] == list(sources[1].format.columns)
 
 
+EVENTS = "event_id,user_id,ts,kind\n" + "".join(f"{i},{i % 3},2024-01-{i:02d} 0{i % 10}:15:00,k{i % 2}\n"
+                                                  for i in range(1, 7))
+
+
+def test_timestamp_boundaries_include_noon_of_the_scripts_days(tmp_path):
+    """BUG (found by a hunt): timestamp boundary values were only midnights (and the second before), so a
+    rewrite casting to DATE (keeping all of 2024-01-31 where the script stops at its midnight) was verified.
+    Noon of each of the script's days now comes right after the days themselves, so even 6 rows hold it."""
+    (tmp_path / "events.csv").write_text(EVENTS)
+    code = 'import pandas as pd\nev = pd.read_csv("events.csv")\nx = ev[ev["ts"] <= "2024-01-31"]\n'
+    (tmp_path / "pipeline.py").write_text(code)
+    sources = resolve([f"events={tmp_path / 'events.csv'}"], load_script(tmp_path / "pipeline.py"))
+    assert dict(sources[0].format.columns)["ts"].startswith("TIMESTAMP")
+    boundary = next(v for v in variants(sources, literals(code)) if v.name == "boundary_dates")
+    assert {"2024-01-31 00:00:00", "2024-01-31 12:00:00"} <= {r[2] for r in boundary.tables["events"][1]}
+
+
 def test_literals_and_preloadable_imports(tmp_path):
     code = ("import pandas as pd, numpy\nimport torch\nfrom datetime import date\nfrom helpers import x\n"
             "cut = date(2024, 3, 1)\nlimit = 2.5\nif s == 'Gold': pass\n")
@@ -314,6 +388,28 @@ def test_notebook_cells_run_like_a_script(tmp_path):
     with Sandbox(loaded, tuple(sources), check_spec("result", None, None), fork=False) as sandbox:
         table, _ = sandbox.run()
     assert sorted(table.rows) == [(10, "Ann", 5.0), (11, "Bob", 7.5), (12, "?", 30.0), (13, "Ann", 12.0)]
+
+
+def test_a_script_importing_a_local_package_runs(tmp_path):
+    """BUG (found by a hunt): the working copy held the sibling .py files only, so a script importing a package
+    folder beside it (helpers/cleaning.py) failed with ModuleNotFoundError, though it runs on its own. Folders
+    it does not import (data, output) are not copied."""
+    folder = tmp_path / "p"
+    script = write_tiny(folder)
+    script.write_text("from helpers.cleaning import loud\n" + script.read_text().replace(
+        'names[row["id"]] = row["name"]', 'names[row["id"]] = loud(row["name"])'))
+    (folder / "helpers").mkdir()
+    (folder / "helpers/__init__.py").write_text("")
+    (folder / "helpers/cleaning.py").write_text("def loud(text):\n    return text.upper()\n")
+    (folder / "unrelated").mkdir()
+    (folder / "unrelated/big.bin").write_bytes(b"x" * 10)
+    loaded = load_script(script)
+    sources = resolve([f"customers={folder / 'customers.csv'}", f"orders={folder / 'orders.csv'}"], loaded)
+    with Sandbox(loaded, tuple(sources), check_spec("result", None, None), fork=False) as sandbox:
+        table, _ = sandbox.run()
+    assert sorted(table.rows)[0] == (10, "ANN", 5.0)
+    from rewriter.sandbox import local_packages
+    assert [p.name for p in local_packages(loaded)] == ["helpers"]
 
 
 # -- replay files and retries -----------------------------------------------------------------------------------
