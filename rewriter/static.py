@@ -74,8 +74,10 @@ def _function_names(query: exp.Expression) -> list[tuple[str, exp.Expression]]:
 
 
 # window functions whose value depends on the order of the rows in their partition
-ORDERED_WINDOW_FUNCTIONS = (exp.RowNumber, exp.Rank, exp.DenseRank, exp.Lag, exp.Lead, exp.FirstValue,
-                            exp.LastValue, exp.NthValue, exp.Ntile, exp.CumeDist, exp.PercentRank)
+# (rank, dense_rank, cume_dist and percent_rank are not among them: without ORDER BY every row of a
+# partition is a peer of every other, so they are the same constant for all of them)
+ORDERED_WINDOW_FUNCTIONS = (exp.RowNumber, exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue,
+                            exp.Ntile)
 # aggregates that pick one row's value: whichever is read first (or last)
 PICKING_AGGREGATES = (exp.First, exp.Last, exp.AnyValue)
 PICKING_NAMES = frozenset({"first", "last", "any_value", "arbitrary"})

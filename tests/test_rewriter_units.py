@@ -197,7 +197,6 @@ ORDER_DEPENDENT = [
     "SELECT DISTINCT ON (customer_id) customer_id, order_id FROM orders",
     "SELECT order_id, lag(amount) OVER (PARTITION BY customer_id) AS previous FROM orders",
     "SELECT order_id, first_value(amount IGNORE NULLS) OVER (PARTITION BY customer_id) AS f FROM orders",
-    "SELECT order_id, rank() OVER (PARTITION BY customer_id) AS r FROM orders",
     "SELECT order_id, ntile(2) OVER () AS r FROM orders",
     "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s "
     "FROM orders",
@@ -213,6 +212,9 @@ ORDER_INDEPENDENT = [
     "SELECT DISTINCT ON (customer_id) customer_id, order_id FROM orders ORDER BY customer_id, order_id",
     "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id) AS s, "
     "lag(amount) OVER (PARTITION BY customer_id ORDER BY order_id) AS p FROM orders",
+    # every row of a partition is a peer of the others without ORDER BY: the same constant for all
+    "SELECT order_id, rank() OVER (PARTITION BY customer_id) AS r, dense_rank() OVER (PARTITION BY customer_id) AS d, "
+    "percent_rank() OVER (PARTITION BY customer_id) AS p, cume_dist() OVER (PARTITION BY customer_id) AS c FROM orders",
 ]
 
 
