@@ -61,7 +61,7 @@ def sniff(path: Path, names: list[str] | None = None) -> CsvFormat:
     options = ", header = false" if names else ""
     try:
         row = con.execute(f"SELECT Delimiter, HasHeader, Columns, DateFormat, TimestampFormat "
-                          f"FROM sniff_csv({_literal(str(path))}{options})").fetchone()
+                          f"FROM sniff_csv({_literal(str(path))}{options})").fetchall()[0]
     except duckdb.Error as error:
         raise RewriteError(f"cannot read {path} as CSV: {first_line(error)}") from None
     finally:
@@ -92,7 +92,7 @@ def _check_reads_alike(path: Path, fmt: CsvFormat) -> None:
             widths = sorted({len(line.split(likely)) for line in map(fmt.delimiter.join, rows)})
     con = duckdb.connect()
     try:
-        read = con.execute(f"SELECT COUNT(*) FROM {read_call(path, fmt)}").fetchone()[0]
+        read = con.execute(f"SELECT COUNT(*) FROM {read_call(path, fmt)}").fetchall()[0][0]
     except duckdb.Error as error:
         read = f"an error ({first_line(error)})"
     finally:
@@ -147,7 +147,7 @@ def describe(source: Source) -> str:
     con = duckdb.connect()
     try:
         load_table(con, source, source.path)
-        count = con.execute(f'SELECT COUNT(*) FROM "{source.name}"').fetchone()[0]
+        count = con.execute(f'SELECT COUNT(*) FROM "{source.name}"').fetchall()[0][0]
         sample = con.execute(f'SELECT * FROM "{source.name}" LIMIT {SAMPLE_ROWS}').fetchall()
     finally:
         con.close()
