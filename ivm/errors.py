@@ -3,6 +3,9 @@
 The CLI turns an :class:`IvmError` into a one-line message and exit code 2; anything else is a bug in
 ivm and keeps its traceback so that it can be reported.
 """
+import signal
+import threading
+
 import duckdb
 
 
@@ -30,3 +33,26 @@ def as_interrupt(error: BaseException, note: str) -> BaseException:
         error = KeyboardInterrupt()
     error.add_note(note)
     return error
+
+
+def commit(con) -> None:
+    """COMMIT with Ctrl-C and SIGTERM held until it returns, then delivered.
+
+    DuckDB finishes a COMMIT that Ctrl-C interrupts and then raises RuntimeError('Query interrupted'), so the
+    caller cannot tell a committed change from a rolled-back one, and said "rolled back" for changes that were
+    in the file (a deployed view no handle maintained, a dropped view a handle still listed). Held, the signal
+    arrives after the COMMIT, where the caller knows that it committed. Only the main thread can set signal
+    handlers (and only there does Python run them); elsewhere the COMMIT runs as is."""
+    if threading.current_thread() is not threading.main_thread():
+        con.commit()
+        return
+    held: list[int] = []
+    signals = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda number, frame: held.append(number)) for s in signals}
+    try:
+        con.commit()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if held:
+        signal.raise_signal(held[0])  # the handler that was in place decides (KeyboardInterrupt for Ctrl-C)

@@ -8,7 +8,11 @@ Names ivm keeps for itself must be refused with a one-line ``IvmError`` and leav
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -1050,3 +1054,61 @@ def test_lateral_top_n_per_row_is_maintained_as_a_window():
     for name in LATERAL_TOP_N:
         assert "recompute the window partitions a change touches" in db.explain(name).splitlines()[0], \
             db.explain(name)
+
+
+def test_ctrl_c_during_a_commit_is_reported_as_what_happened(tmp_path):
+    """BUG (found by a hunt): Ctrl-C while DuckDB ran a COMMIT: DuckDB finished the COMMIT and then raised
+    'Query interrupted', and ivm said "rolled back, nothing deployed / dropped / changed" and put its handle back
+    to the old views: a deployed view that no deletion maintained (stale rows), a dropped view the handle still
+    listed (every later deletion failed). The COMMIT now holds Ctrl-C back until it returns, so wherever the
+    signal lands, the message and the handle match the file."""
+    source = duckdb.sql("SELECT i AS iid, i % 500 AS g, (i * 7) % 1000 AS price FROM range(200000) t(i)").arrow()
+    db = ivm.connect(tmp_path / "c.duckdb")
+    db.load("items", source)
+
+    def with_ctrl_c(action, delay):
+        """Run ``action`` with a SIGINT sent ``delay`` s into its COMMIT; the interrupt's notes ([] when it
+        landed after the action returned)."""
+        commit, sent = db._commit, []
+
+        def interrupted_commit():
+            sender = threading.Thread(target=lambda: (time.sleep(delay), os.kill(os.getpid(), signal.SIGINT)))
+            sent.append(sender)
+            sender.start()
+            return commit()
+
+        db._commit = interrupted_commit
+        notes = []
+        try:
+            action()
+            while sent[0].is_alive():
+                time.sleep(0.01)
+            time.sleep(0.05)
+        except KeyboardInterrupt as error:
+            notes = getattr(error, "__notes__", [])
+        finally:
+            del db._commit
+        return notes
+
+    try:
+        for delay in (0.0, 0.002, 0.02):
+            notes = with_ctrl_c(lambda: db.deploy("CREATE VIEW cheap AS SELECT iid, price FROM items WHERE price < 500"),
+                                delay)
+            deployed = "cheap" in db.views
+            assert deployed == bool(db.con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'cheap'")
+                                    .fetchall()[0][0]), notes
+            assert not notes or ("had committed" in notes[0]) == deployed, notes
+            if deployed:
+                db.delete("items", f"iid < {1000 * (1 + int(delay * 1000))}")
+                assert db.verify()["ok"]
+                notes = with_ctrl_c(lambda: db.drop("cheap"), delay)
+                assert ("cheap" in db.views) == bool(db.con.sql("SELECT count(*) FROM duckdb_views() "
+                                                               "WHERE view_name = 'cheap'").fetchall()[0][0]), notes
+                if "cheap" in db.views:
+                    db.drop("cheap")
+            before = db.con.sql("SELECT count(*) FROM items").fetchall()[0][0]
+            notes = with_ctrl_c(lambda: db.delete("items", f"iid % 7 = {int(delay * 1000) % 7}"), delay)
+            after = db.con.sql("SELECT count(*) FROM items").fetchall()[0][0]
+            assert not notes or ("had committed" in notes[0]) == (after < before), (notes, before, after)
+    finally:
+        db.close()

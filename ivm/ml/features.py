@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from ivm.delta.rids import RidSet
-from ivm.errors import IvmError, as_interrupt, first_line, interrupted
+from ivm.errors import IvmError, as_interrupt, commit, first_line, interrupted
 from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
@@ -246,9 +246,13 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
                                       "nothing deployed") from None
         raise
     try:
-        db.con.commit()
-    except BaseException:
-        db._rollback()
+        commit(db.con)
+    except BaseException as error:
+        if not db._rollback() and interrupted(error):  # Ctrl-C held through the COMMIT: the set is deployed
+            session["functions"][spec.name] = functions
+            if session["sets"] is not None:
+                session["sets"][spec.name] = fs
+            raise as_interrupt(error, f"the deployment of feature set {spec.name} had committed") from None
         raise
     session["functions"][spec.name] = functions
     if session["sets"] is not None:
@@ -269,12 +273,13 @@ def drop(db, name: str) -> None:
         for statement in fs.stats.drop():
             db.con.execute(statement)
         db.con.execute(f"DELETE FROM {SETS} WHERE name = ?", [fs.name])
-        db.con.commit()
+        commit(db.con)
     except duckdb.Error as error:
         db._rollback()
         raise IvmError(f"cannot drop feature set {name}: {first_line(error)}") from None
     except BaseException:
-        db._rollback()
+        if not db._rollback():  # interrupted after the COMMIT (which holds Ctrl-C back): the set is dropped
+            sets(db).pop(fs.name, None)
         raise
     sets(db).pop(fs.name, None)
 

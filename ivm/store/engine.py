@@ -29,7 +29,7 @@ from ivm import purge as erasure
 from ivm import receipt as receipts
 from ivm.delta import materialise
 from ivm.delta.templates import Templates
-from ivm.errors import IvmError, as_interrupt, first_line, interrupted
+from ivm.errors import IvmError, as_interrupt, commit, first_line, interrupted
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
@@ -315,13 +315,14 @@ class Database:
                 if not exists:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
-            self.con.commit()
+            commit(self.con)
         except (duckdb.Error, IvmError) as error:
             self._rollback()
             what = f"{origin} as {name}" if origin else name
             raise IvmError(f"cannot load {what}: {first_line(error)}; nothing was loaded") from None
-        except BaseException as error:  # an interrupt: nothing loaded
-            self._rollback()
+        except BaseException as error:  # an interrupt: before the COMMIT nothing is loaded, after it all is
+            if not self._rollback():
+                raise as_interrupt(error, "the load had committed: every source is loaded") from None
             raise as_interrupt(error, "the load was rolled back, nothing loaded") from None
         finally:
             self._sources_cache = None
@@ -476,9 +477,10 @@ class Database:
                 return self.deploy(sql, progress=progress, _fallbacks=fallbacks)
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
         except BaseException as error:  # an interrupt, a failing progress callback: nothing deployed, state restored
-            self._rollback()
-            self.plans = planned
             self._schema_cache = None
+            if not self._rollback():  # after the COMMIT: every view is deployed and this handle maintains it
+                raise as_interrupt(error, "the deployment had committed: every view is deployed") from None
+            self.plans = planned
             raise as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
         with _after_commit("the deployment"):
             self._checkpoint_if_due()
@@ -517,7 +519,9 @@ class Database:
             self._rollback()
             raise IvmError(f"cannot drop {', '.join(order)}: {first_line(error)}; nothing was dropped") from None
         except BaseException as error:
-            self._rollback()
+            if not self._rollback():  # after the COMMIT: the views are gone, and this handle forgets them
+                self._forget_plans(order)
+                raise as_interrupt(error, f"the drop had committed: {', '.join(order)} dropped") from None
             raise as_interrupt(error, "the drop was rolled back, nothing dropped") from None
         self._forget_plans(order)
         with _after_commit("the drop"):
@@ -625,7 +629,7 @@ class Database:
     def _commit(self) -> float:
         """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py)."""
         began = time.perf_counter()
-        self.con.commit()
+        commit(self.con)
         return time.perf_counter() - began
 
     def _checkpoint_if_due(self) -> None:
@@ -693,8 +697,9 @@ class Database:
             self._next_audit_id = audit_id + 1
         except BaseException as error:
             self._next_audit_id = None  # read again from the log: whether this entry committed is not known here
-            # nothing to roll back, though DuckDB did not fail: interrupted after the COMMIT, the deletion stands
-            if not self._rollback() and not isinstance(error, (duckdb.Error, RuntimeError)):
+            # nothing to roll back, though DuckDB did not fail: interrupted after the COMMIT (which holds Ctrl-C
+            # back while it runs), the deletion stands
+            if not self._rollback() and not isinstance(error, duckdb.Error):
                 raise as_interrupt(error, f"the deletion from {table} had committed") from None
             if isinstance(error, duckdb.Error):
                 raise IvmError(f"deletion rolled back, nothing changed: {first_line(error)}") from None
@@ -928,7 +933,8 @@ class Database:
             self._rollback()
             raise IvmError(f"recompute rolled back: {first_line(error)}") from None
         except BaseException as error:
-            self._rollback()
+            if not self._rollback():
+                raise as_interrupt(error, "the recompute had committed") from None
             raise as_interrupt(error, "the recompute was rolled back, nothing changed") from None
         with _after_commit("the recompute"):
             self._checkpoint_if_due()
