@@ -66,11 +66,22 @@ def encode(value):
 
 
 def _frame(frame):
-    names = [n for n in frame.index.names if n is not None]
-    if names:  # a named index (groupby without reset_index) carries the group keys
-        frame = frame.reset_index()
+    """A DataFrame's columns and rows, with the index levels that carry data as leading columns: named levels
+    (groupby without reset_index) unless a column of that name holds them already (set_index(..., drop=False)),
+    and an unnamed index of text or dates (``pd.Series(totals_by_customer)``: the keys, named ``key`` by us).
+    Unnamed levels of a MultiIndex (row positions, as groupby().apply() leaves them) and an unnamed integer index
+    (positions, or a filtered frame's) are dropped."""
+    named = [n for n in frame.index.names if n is not None]
+    present = {str(c) for c in frame.columns}
+    moved = [n for n in named if str(n) not in present]
+    known = True
+    if moved:
+        frame = frame.reset_index(level=moved)
+    elif not named and frame.index.nlevels == 1 and frame.index.dtype.kind in "OUSMm":
+        frame = frame.reset_index(names="key")
+        known = [False] + [True] * (len(frame.columns) - 1)  # "key" is our name, not the script's
     columns = ["_".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
-    return columns, [list(r) for r in frame.itertuples(index=False, name=None)], True
+    return columns, [list(r) for r in frame.itertuples(index=False, name=None)], known
 
 
 def tabulate(value):
@@ -83,8 +94,9 @@ def tabulate(value):
     if kind == "pandas.Series":
         if value.name is not None:
             return _frame(value.to_frame())
-        columns, rows, _ = _frame(value.to_frame(name="value"))
-        return columns, rows, [True] * (len(columns) - 1) + [False]  # "value" is our name, not the script's
+        columns, rows, known = _frame(value.to_frame(name="value"))
+        known = list(known) if isinstance(known, list) else [known] * len(columns)
+        return columns, rows, known[:-1] + [False]  # "value" is our name, not the script's
     if kind == "polars.DataFrame":
         return list(value.columns), [list(r) for r in value.rows()], True
     if kind == "numpy.ndarray":

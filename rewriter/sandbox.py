@@ -319,9 +319,32 @@ def read_result_file(path: Path, names: tuple[str, ...] | None) -> tuple[list[st
     if names and [c.strip().lower() for c in rows[0]] != [n.lower() for n in names]:
         return list(names), _decimal_points(rows, delimiter)  # no header line
     header, rows = list(rows[0]), rows[1:]
+    if not names and _data_not_header(header):
+        raise ResultMissing(f"the first line of the result file {path.name} ({', '.join(header[:4])}) looks like "
+                            "data, not a header: if the script writes it without one (to_csv(header=False)), "
+                            "name its columns with --columns a,b,...")
     if len(header) > 1 and header[0] == "" and all(header[1:]) and (not names or len(names) == len(header) - 1):
         header, rows = header[1:], [r[1:] for r in rows]  # pandas' unnamed index
     return header, _decimal_points(rows, delimiter)
+
+
+NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+
+
+def _data_not_header(header: list[str]) -> bool:
+    """Whether a result file's first line is a row of data (``10,Ann,5.0`` from ``to_csv(header=False)``): it
+    holds a number that is not an integer, which no column name is, or numbers only, one of them twice (column
+    names are distinct). Integers alone may be names (a pivot by year writes ``2023,2024``).
+
+    Example:
+        >>> _data_not_header(["10", "Ann", "5.0"]), _data_not_header(["2023", "2024"]), _data_not_header(["3", "3"])
+        (True, False, True)
+    """
+    fields = [f.strip() for f in header]
+    numbers = [f for f in fields if NUMBER.match(f)]
+    if any(not f.lstrip("+-").isdigit() for f in numbers):
+        return True
+    return bool(fields) and len(numbers) == len(fields) and len(set(fields)) < len(fields)
 
 
 DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?([eE][+-]?\d+)?$")

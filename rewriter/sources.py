@@ -63,7 +63,7 @@ def sniff(path: Path, names: list[str] | None = None) -> CsvFormat:
         row = con.execute(f"SELECT Delimiter, HasHeader, Columns, DateFormat, TimestampFormat "
                           f"FROM sniff_csv({_literal(str(path))}{options})").fetchall()[0]
     except duckdb.Error as error:
-        raise RewriteError(f"cannot read {path} as CSV: {first_line(error)}") from None
+        raise RewriteError(f"cannot read {path} as CSV: {first_line(error)}{_encoding_hint(path)}") from None
     finally:
         con.close()
     delimiter, header, columns, dateformat, tsformat = row
@@ -76,6 +76,19 @@ def sniff(path: Path, names: list[str] | None = None) -> CsvFormat:
                       dateformat=dateformat or None, timestampformat=tsformat or None)
     _check_reads_alike(path, found)
     return found
+
+
+def _encoding_hint(path: Path) -> str:
+    """Why DuckDB may have failed on a file that is not UTF-8 (an export in Latin-1 or Windows-1252): DuckDB
+    reads CSV files as UTF-8, and its error names only the line."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        return (f" (the file is not UTF-8 text: byte {error.object[error.start]:#x} at offset {error.start}; "
+                "convert it, e.g. `iconv -f latin1 -t utf-8`, and pass the converted file)")
+    except OSError:
+        pass
+    return ""
 
 
 def _check_reads_alike(path: Path, fmt: CsvFormat) -> None:
@@ -99,9 +112,14 @@ def _check_reads_alike(path: Path, fmt: CsvFormat) -> None:
         con.close()
     if read != expected or len(widths) > 1:
         shape = f"lines of {' and '.join(map(str, widths))} fields" if len(widths) > 1 else f"{expected} rows"
+        below = {len(r) for r in rows[1:]}
+        title = len(below) == 1 and len(rows[0]) < min(below)  # one short first line, then a regular table
+        cause = ("a title or comment line above the header (the script skips it, e.g. read_csv(skiprows=1)): "
+                 "remove it from the file you pass" if title else
+                 "a line with more or fewer fields than the header (an unquoted separator inside a value): "
+                 "fix or quote it")
         raise RewriteError(f"DuckDB and Python's csv module read {path} differently (delimiter {fmt.delimiter!r}, "
-                           f"{len(fmt.columns)} columns: {read} rows against {shape}): does a line have more or "
-                           "fewer fields than the header (an unquoted separator inside a value)? Fix or quote it")
+                           f"{len(fmt.columns)} columns: {read} rows against {shape}); likely {cause}")
 
 
 def read_call(path: Path | str, fmt: CsvFormat) -> str:

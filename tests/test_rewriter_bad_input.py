@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rewriter_support import CORRECT, TINY_SCRIPT, run_ivm, tiny_args, write_tiny  # noqa: E402
+from rewriter_support import CORRECT, ORDERS, TINY_SCRIPT, run_ivm, tiny_args, write_tiny  # noqa: E402
 
 
 @pytest.fixture
@@ -194,3 +194,33 @@ def test_replay_file_that_does_not_exist(project):
 def test_replay_and_record_together(project):
     run, _ = rewrite(project, "--record", str(project / "rec.jsonl"))
     refused(run, "--replay and --record exclude each other")
+
+
+def test_a_title_line_above_the_header_is_named_as_the_likely_cause(project):
+    """Found by a hunt: an export with a title line above the header (the script reads it with skiprows=1) was
+    blamed on an unquoted separator inside a value."""
+    (project / "orders.csv").write_text("Export from the shop, 2024-05-01\n" + ORDERS)
+    run, out = rewrite(project)
+    refused(run, "read", "differently", "title or comment line above the header")
+    nothing_presented(out)
+
+
+def test_a_source_that_is_not_utf8_says_so(project):
+    """Found by a hunt: a Latin-1 export gave only DuckDB's "CSV Error on Line: 2"."""
+    (project / "customers.csv").write_bytes("id,name\n1,K\xf6ln\n2,Bob\n3,Cem\n".encode("latin-1"))
+    run, out = rewrite(project)
+    refused(run, "not UTF-8", "iconv")
+    nothing_presented(out)
+
+
+def test_result_file_written_without_a_header_needs_columns(project):
+    """Found by a hunt: a result file written with to_csv(header=False) and no --columns silently took its first
+    row for the header (a row lost, columns named '10' and '13.5'); now refused with a hint to pass --columns."""
+    (project / "pipeline.py").write_text(TINY_SCRIPT + "import csv as _csv\n"
+                                         "with open('totals.csv', 'w', newline='') as f:\n"
+                                         "    _csv.writer(f).writerows(result)\n")
+    args = tiny_args(project, project.parent / "out")
+    args[args.index("--result-var"):args.index("--result-var") + 2] = ["--result-file", "totals.csv"]
+    run, out = rewrite(project, args=args)
+    refused(run, "looks like data, not a header", "--columns")
+    nothing_presented(out)

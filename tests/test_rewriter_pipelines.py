@@ -327,3 +327,19 @@ def test_european_export_example_verifies(tmp_path):
     report = json.loads((tmp_path / "out/report.json").read_text())
     assert {"case", "empty_numbers", "boundary_dates"} <= {c["dataset"] for c in report["checks"]}
     assert not report["skipped_variants"] and not (folder / "ergebnis.csv").exists()
+
+
+def test_index_levels_that_carry_data_become_columns_and_positions_do_not():
+    """Found by a hunt: set_index("k", drop=False) made the result 'not a table' (the index was inserted as a
+    column k beside k); groupby().apply(nlargest) turned the unnamed inner level (row positions) into a column
+    level_1; and pd.Series(totals_by_customer) dropped its unnamed index, the customers, so only a rewrite
+    without them could verify."""
+    frame = pd.DataFrame({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+    assert _runner.tabulate(frame.set_index("k", drop=False)) == (["k", "v"], [["a", 1], ["b", 2], ["a", 3]], True)
+    top = frame.groupby("k").apply(lambda g: g.nlargest(1, "v"), include_groups=False)
+    assert _runner.tabulate(top) == (["k", "v"], [["a", 3], ["b", 2]], True)
+    assert _runner.tabulate(pd.Series({"ann": 2.5, "bob": 1.0}, name="total")) == (
+        ["key", "total"], [["ann", 2.5], ["bob", 1.0]], [False, True])
+    assert _runner.tabulate(pd.Series({"ann": 2.5})) == (["key", "value"], [["ann", 2.5]], [False, False])
+    # positions stay out: a filtered frame's integer index, a default RangeIndex
+    assert _runner.tabulate(frame[frame.v > 1]) == (["k", "v"], [["b", 2], ["a", 3]], True)
