@@ -1027,7 +1027,7 @@ LATERAL_TOP_N = {
              "LIMIT 2) AS l",
     "comma_offset": "SELECT t.id, l.x, l.s FROM t, LATERAL (SELECT x, s FROM u WHERE k = t.k AND s <> 'n1' "
                     "ORDER BY x, uid LIMIT 3 OFFSET 1) l",
-    "left_by_position": "SELECT t.id, l.x FROM t LEFT JOIN LATERAL (SELECT u.x AS x FROM u WHERE u.k = t.k + 1 "
+    "left_by_position": "SELECT t.id, l.x FROM t LEFT JOIN LATERAL (SELECT u.x AS x FROM u WHERE u.k = t.g "
                         "ORDER BY 1 DESC, u.uid LIMIT 1) l ON true",
     "under_aggregate": "SELECT t.g, count(*) AS n, sum(l.x) AS sx FROM t JOIN LATERAL (SELECT u.x FROM u "
                        "WHERE u.k = t.k ORDER BY u.x, u.uid LIMIT 2) l ON l.x > 20 GROUP BY t.g",
@@ -1054,6 +1054,20 @@ def test_lateral_top_n_per_row_is_maintained_as_a_window():
     for name in LATERAL_TOP_N:
         assert "recompute the window partitions a change touches" in db.explain(name).splitlines()[0], \
             db.explain(name)
+
+
+def test_lateral_top_n_whose_key_comparison_casts_stays_a_recompute():
+    """Found by a review: a key equality that casts ('1', '01' and ' 1' as INTEGER; 'a' and 'A' under NOCASE)
+    matches several stored values, each its own partition of the window the LATERAL became, so the outer row
+    got the top n of every one of them. Such a LATERAL is left as written (a recompute, correct)."""
+    setup = ("CREATE TABLE t AS SELECT * FROM (VALUES (1, 1, 'a')) v(id, k, s);"
+             "CREATE TABLE u AS SELECT * FROM (VALUES ('1', 10, 'a'), ('01', 20, 'A'), (' 1', 30, 'a'), ('1', 5, 'A')) "
+             "v(k, x, s);")
+    check(setup, [("casts", "SELECT t.id, l.x FROM t CROSS JOIN LATERAL (SELECT u.x FROM u WHERE u.k = t.k "
+                            "ORDER BY u.x DESC LIMIT 1) l"),
+                  ("collates", "SELECT t.id, l.x FROM t CROSS JOIN LATERAL (SELECT u.x FROM u "
+                               "WHERE u.s = t.s COLLATE NOCASE ORDER BY u.x DESC LIMIT 1) l")],
+          [("u", "x = 30"), ("u", "x = 20"), ("t", "true")])
 
 
 def test_ctrl_c_during_a_commit_is_reported_as_what_happened(tmp_path):

@@ -14,33 +14,40 @@ becomes a lower bound on the row number.
 
 Rewritten only when the subquery is a plain filtered scan or join (no aggregate, DISTINCT, window, nested
 subquery) with ORDER BY and a constant LIMIT, and reads the outer row only through conjuncts of its WHERE of
-the form ``<expression of the subquery's own tables> = <expression of the outer row>``. Anything else is left as
+the form ``<column of the subquery's own tables> = <column of the outer row>`` of one type and collation (a
+comparison that casts would match several partitions). Anything else is left as
 written (and falls back, as before). Runs on qualified queries: every column names its table.
 """
 from __future__ import annotations
+
+from typing import Mapping
 
 from sqlglot import exp
 
 from ivm.sql import column, ident
 
+Schema = Mapping[str, Mapping[str, str]]
+
 KEY_PREFIX = "__ivm_lk"
 
 
-def lateral_top_n_as_windows(query: exp.Query) -> exp.Query:
-    """Rewrite ``query`` in place (after qualification) and return it."""
+def lateral_top_n_as_windows(query: exp.Query, schema: Schema) -> exp.Query:
+    """Rewrite ``query`` in place (after qualification) and return it. ``schema``: the column types (with
+    their collations) of the tables it reads."""
+    types = {name.lower(): {c.lower(): t for c, t in columns.items()} for name, columns in schema.items()}
     for select in list(query.find_all(exp.Select)):
         joins = select.args.get("joins") or []
         for position, join in enumerate(joins):
             later = joins[position + 1:]
             if any((j.side or "").upper() in ("RIGHT", "FULL") for j in later):
                 continue  # a comma or CROSS JOIN turned into JOIN .. ON would regroup a later outer join
-            replacement = _decorrelated(select, join, position)
+            replacement = _decorrelated(select, join, position, types)
             if replacement is not None:
                 join.replace(replacement)
     return query
 
 
-def _decorrelated(select: exp.Select, join: exp.Join, position: int) -> exp.Join | None:
+def _decorrelated(select: exp.Select, join: exp.Join, position: int, types) -> exp.Join | None:
     lateral = join.this
     if not isinstance(lateral, exp.Lateral) or not isinstance(lateral.this, exp.Subquery) \
             or not isinstance(lateral.this.this, exp.Select) or lateral.args.get("view"):
@@ -57,12 +64,14 @@ def _decorrelated(select: exp.Select, join: exp.Join, position: int) -> exp.Join
     order = inner.args.get("order")
     if n is None or offset is None or order is None or not _plain(inner):
         return None
-    own = _relation_names([inner.args["from_"].this] + [j.this for j in inner.args.get("joins") or []])
-    earlier = _relation_names([select.args["from_"].this] + [j.this for j in select.args["joins"][:position]])
+    own_relations = [inner.args["from_"].this] + [j.this for j in inner.args.get("joins") or []]
+    earlier_relations = [select.args["from_"].this] + [j.this for j in select.args["joins"][:position]]
+    own, earlier = _relation_names(own_relations), _relation_names(earlier_relations)
     if own is None or earlier is None or own & earlier:
         return None
     kept, keys = _split_where(inner.args.get("where"), own, earlier)
-    if keys is None or not keys:
+    if keys is None or not keys or not all(_same_type(inner_key, outer_key, own_relations + earlier_relations, types)
+                                            for inner_key, outer_key in keys):
         return None
     body = inner.copy()
     body.set("where", exp.Where(this=exp.and_(*[c.copy() for c in kept])) if kept else None)
@@ -95,6 +104,21 @@ def _decorrelated(select: exp.Select, join: exp.Join, position: int) -> exp.Join
         matches.append(on.copy())
     return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.and_(*matches),
                     side="LEFT" if side == "LEFT" else None)
+
+
+def _same_type(inner: exp.Expression, outer: exp.Expression, relations: list[exp.Expression], types) -> bool:
+    """Whether a key equality compares two columns of one type (and collation): then it matches exactly the
+    stored values the window partitions by. Across types DuckDB casts first, and several stored values
+    ('1', '01', ' 1' as INTEGER; 'a', 'A' under NOCASE) match one outer key while each is its own partition."""
+    if not (isinstance(inner, exp.Column) and isinstance(outer, exp.Column)):
+        return False
+    found = []
+    for key in (inner, outer):
+        relation = next((r for r in relations if r.alias_or_name == key.table), None)
+        if not isinstance(relation, exp.Table) or relation.args.get("db"):
+            return False
+        found.append(types.get(relation.name.lower(), {}).get(key.name.lower()))
+    return found[0] is not None and found[0] == found[1]
 
 
 def _constant(node: exp.Expression | None, default: int | None = None) -> int | None:
