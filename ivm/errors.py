@@ -5,6 +5,7 @@ ivm and keeps its traceback so that it can be reported.
 """
 import signal
 import threading
+from typing import Callable
 
 import duckdb
 
@@ -35,24 +36,31 @@ def as_interrupt(error: BaseException, note: str) -> BaseException:
     return error
 
 
-def commit(con) -> None:
-    """COMMIT with Ctrl-C and SIGTERM held until it returns, then delivered.
+def commit(con, done: Callable[[], None] | None = None) -> None:
+    """COMMIT with Ctrl-C and SIGTERM held until it has returned or failed, then delivered; ``done()`` runs
+    when it has committed, before any held signal is delivered.
 
     DuckDB finishes a COMMIT that Ctrl-C interrupts and then raises RuntimeError('Query interrupted'), so the
     caller cannot tell a committed change from a rolled-back one, and said "rolled back" for changes that were
     in the file (a deployed view no handle maintained, a dropped view a handle still listed). Held, the signal
-    arrives after the COMMIT, where the caller knows that it committed. Only the main thread can set signal
-    handlers (and only there does Python run them); elsewhere the COMMIT runs as is."""
+    arrives after the COMMIT, and ``done`` has told the caller whether it committed; a COMMIT that fails
+    still delivers it (the change is rolled back, and the user asked to stop). Only the main thread can set
+    signal handlers (and only there does Python run them); elsewhere the COMMIT runs as is."""
     if threading.current_thread() is not threading.main_thread():
         con.commit()
+        if done is not None:
+            done()
         return
     held: list[int] = []
-    signals = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    signals = [s for s in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(s) is not None]
     previous = {s: signal.signal(s, lambda number, frame: held.append(number)) for s in signals}
     try:
         con.commit()
+        if done is not None:
+            done()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    if held:
-        signal.raise_signal(held[0])  # the handler that was in place decides (KeyboardInterrupt for Ctrl-C)
+        for number in signals:  # SIGTERM first: its handler may end the process, Ctrl-C's raises
+            if number in held:
+                signal.raise_signal(number)

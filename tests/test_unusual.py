@@ -1126,3 +1126,34 @@ def test_ctrl_c_during_a_commit_is_reported_as_what_happened(tmp_path):
             assert not notes or ("had committed" in notes[0]) == (after < before), (notes, before, after)
     finally:
         db.close()
+
+
+def test_ctrl_c_during_a_commit_that_fails_stops_with_nothing_changed():
+    """Found by a review: a Ctrl-C held back during a COMMIT that then failed (disk full) was dropped, and
+    deploy went on to retry the view as a recompute. The held signal is delivered whether the COMMIT succeeds
+    or fails; a failed one is reported as rolled back."""
+    db = ivm.connect(":memory:")
+    db.load("t", duckdb.sql("SELECT range AS id FROM range(10)").arrow())
+    real = db.con
+
+    class FailingCommit:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def commit(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal has arrived (and was held)
+            real.rollback()
+            raise duckdb.IOException("could not write WAL (disk full)")
+
+    db.con = FailingCommit()
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            db.deploy("CREATE VIEW v AS SELECT id FROM t WHERE id > 4")
+        assert raised.value.__notes__ == ["the deployment was rolled back, nothing deployed"]
+    finally:
+        db.con = real
+    assert db.views == [] and not real.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'v'").fetchall()[0][0]
+    db.deploy("CREATE VIEW v AS SELECT id FROM t WHERE id > 4")
+    assert db.verify()["ok"]
+    db.close()

@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from ivm.delta.rids import RidSet
-from ivm.errors import IvmError, as_interrupt, commit, first_line, interrupted
+from ivm.errors import IvmError, as_interrupt, first_line, interrupted
 from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
@@ -246,13 +246,14 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
                                       "nothing deployed") from None
         raise
     try:
-        commit(db.con)
+        db._commit()
     except BaseException as error:
-        if not db._rollback() and interrupted(error):  # Ctrl-C held through the COMMIT: the set is deployed
+        if db._committed:  # interrupted after the COMMIT (which holds Ctrl-C back): the set is deployed
             session["functions"][spec.name] = functions
             if session["sets"] is not None:
                 session["sets"][spec.name] = fs
             raise as_interrupt(error, f"the deployment of feature set {spec.name} had committed") from None
+        db._rollback()
         raise
     session["functions"][spec.name] = functions
     if session["sets"] is not None:
@@ -273,13 +274,15 @@ def drop(db, name: str) -> None:
         for statement in fs.stats.drop():
             db.con.execute(statement)
         db.con.execute(f"DELETE FROM {SETS} WHERE name = ?", [fs.name])
-        commit(db.con)
+        db._commit()
     except duckdb.Error as error:
         db._rollback()
         raise IvmError(f"cannot drop feature set {name}: {first_line(error)}") from None
-    except BaseException:
-        if not db._rollback():  # interrupted after the COMMIT (which holds Ctrl-C back): the set is dropped
+    except BaseException as error:
+        if db._committed:  # interrupted after the COMMIT (which holds Ctrl-C back): the set is dropped
             sets(db).pop(fs.name, None)
+            raise as_interrupt(error, f"the drop of feature set {name} had committed") from None
+        db._rollback()
         raise
     sets(db).pop(fs.name, None)
 

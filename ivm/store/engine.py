@@ -117,6 +117,7 @@ class Database:
         self._log = wal.log_path(self.path)  # absolute now: the process may change directory later
         self.indexes = indexes
         self._next_audit_id: int | None = None  # known after this handle's first deletion (audit.record)
+        self._committed = False  # whether the running change has committed (see _begin, _commit)
         self._register_udfs = _udf_registrar(udfs)
         self._closed, key = True, _file_key(self.path)
         self._load_links: list[tempfile.TemporaryDirectory] = []  # see _reader
@@ -315,14 +316,15 @@ class Database:
                 if not exists:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
-            commit(self.con)
+            self._commit()
         except (duckdb.Error, IvmError) as error:
             self._rollback()
             what = f"{origin} as {name}" if origin else name
             raise IvmError(f"cannot load {what}: {first_line(error)}; nothing was loaded") from None
         except BaseException as error:  # an interrupt: before the COMMIT nothing is loaded, after it all is
-            if not self._rollback():
+            if self._committed:
                 raise as_interrupt(error, "the load had committed: every source is loaded") from None
+            self._rollback()
             raise as_interrupt(error, "the load was rolled back, nothing loaded") from None
         finally:
             self._sources_cache = None
@@ -467,9 +469,12 @@ class Database:
                 self._add_to_schema(definition.name)
             costs.record_rebuilds(self.con, built, self._commit())
         except (IvmError, duckdb.Error) as error:
+            self._schema_cache = None
+            if self._committed:  # recording the build costs failed; the deployment stands
+                raise IvmError(f"the views are deployed, but recording their build times failed: "
+                               f"{first_line(error)}") from None
             self._rollback()
             self.plans = planned
-            self._schema_cache = None
             if isinstance(error, IvmError):
                 raise
             if current is not None and current not in fallbacks:
@@ -478,8 +483,9 @@ class Database:
             raise IvmError(f"cannot deploy: {first_line(error)}") from None
         except BaseException as error:  # an interrupt, a failing progress callback: nothing deployed, state restored
             self._schema_cache = None
-            if not self._rollback():  # after the COMMIT: every view is deployed and this handle maintains it
+            if self._committed:  # every view is deployed, and this handle maintains it
                 raise as_interrupt(error, "the deployment had committed: every view is deployed") from None
+            self._rollback()
             self.plans = planned
             raise as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
         with _after_commit("the deployment"):
@@ -519,9 +525,10 @@ class Database:
             self._rollback()
             raise IvmError(f"cannot drop {', '.join(order)}: {first_line(error)}; nothing was dropped") from None
         except BaseException as error:
-            if not self._rollback():  # after the COMMIT: the views are gone, and this handle forgets them
+            if self._committed:  # the views are gone, and this handle forgets them
                 self._forget_plans(order)
                 raise as_interrupt(error, f"the drop had committed: {', '.join(order)} dropped") from None
+            self._rollback()
             raise as_interrupt(error, "the drop was rolled back, nothing dropped") from None
         self._forget_plans(order)
         with _after_commit("the drop"):
@@ -610,6 +617,7 @@ class Database:
     def _begin(self) -> None:
         """BEGIN ivm's transaction. One the caller left open on ``db.con`` is theirs: refuse without rolling it
         back (DuckDB marks it aborted, so they learn of it; they must end it themselves)."""
+        self._committed = False  # set by _commit once the COMMIT has returned: what an interrupt reports
         try:
             self.con.begin()
         except duckdb.TransactionException:
@@ -629,8 +637,11 @@ class Database:
     def _commit(self) -> float:
         """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py)."""
         began = time.perf_counter()
-        commit(self.con)
+        commit(self.con, self._mark_committed)
         return time.perf_counter() - began
+
+    def _mark_committed(self) -> None:
+        self._committed = True
 
     def _checkpoint_if_due(self) -> None:
         """After a committed change, outside its transaction's error handling (:mod:`ivm.store.wal`)."""
@@ -697,10 +708,9 @@ class Database:
             self._next_audit_id = audit_id + 1
         except BaseException as error:
             self._next_audit_id = None  # read again from the log: whether this entry committed is not known here
-            # nothing to roll back, though DuckDB did not fail: interrupted after the COMMIT (which holds Ctrl-C
-            # back while it runs), the deletion stands
-            if not self._rollback() and not isinstance(error, duckdb.Error):
+            if self._committed:  # interrupted after the COMMIT (which holds Ctrl-C back while it runs)
                 raise as_interrupt(error, f"the deletion from {table} had committed") from None
+            self._rollback()
             if isinstance(error, duckdb.Error):
                 raise IvmError(f"deletion rolled back, nothing changed: {first_line(error)}") from None
             raise as_interrupt(error, "the deletion was rolled back, nothing changed") from None
@@ -933,8 +943,9 @@ class Database:
             self._rollback()
             raise IvmError(f"recompute rolled back: {first_line(error)}") from None
         except BaseException as error:
-            if not self._rollback():
+            if self._committed:
                 raise as_interrupt(error, "the recompute had committed") from None
+            self._rollback()
             raise as_interrupt(error, "the recompute was rolled back, nothing changed") from None
         with _after_commit("the recompute"):
             self._checkpoint_if_due()
