@@ -72,16 +72,30 @@ def _frame(frame):
     Unnamed levels of a MultiIndex (row positions, as groupby().apply() leaves them) and an unnamed integer index
     (positions, or a filtered frame's) are dropped."""
     named = [n for n in frame.index.names if n is not None]
-    present = {str(c) for c in frame.columns}
-    moved = [n for n in named if str(n) not in present]
+    moved = [n for n in named if not _held_by_column(frame, n)]
     known = True
     if moved:
-        frame = frame.reset_index(level=moved)
+        clashing = [str(n) in {str(c) for c in frame.columns} for n in moved]
+        frame = frame.reset_index(level=moved, allow_duplicates=True)
+        if any(clashing):  # a key named like a measure: the SQL may name it otherwise
+            known = [not c for c in clashing] + [True] * (len(frame.columns) - len(moved))
     elif not named and frame.index.nlevels == 1 and frame.index.dtype.kind in "OUSMm":
-        frame = frame.reset_index(names="key")
-        known = [False] + [True] * (len(frame.columns) - 1)  # "key" is our name, not the script's
+        taken, name = {str(c) for c in frame.columns}, "key"
+        while name in taken:
+            name = "_" + name
+        frame = frame.reset_index(names=name)
+        known = [False] + [True] * (len(frame.columns) - 1)  # the keys' name is ours, not the script's
     columns = ["_".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
     return columns, [list(r) for r in frame.itertuples(index=False, name=None)], known
+
+
+def _held_by_column(frame, level) -> bool:
+    """Whether a column of the level's name holds the level's values (set_index(k, drop=False)); a column that
+    only shares the name (``groupby(pd.cut(df.amount, ..))["amount"].sum()``) does not."""
+    if list(frame.columns).count(level) != 1:
+        return False
+    values = list(frame.index.get_level_values(level))
+    return all(a == b or (a != a and b != b) for a, b in zip(values, frame[level].tolist()))
 
 
 def tabulate(value):

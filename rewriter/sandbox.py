@@ -332,19 +332,22 @@ NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 
 
 def _data_not_header(header: list[str]) -> bool:
-    """Whether a result file's first line is a row of data (``10,Ann,5.0`` from ``to_csv(header=False)``): it
-    holds a number that is not an integer, which no column name is, or numbers only, one of them twice (column
-    names are distinct). Integers alone may be names (a pivot by year writes ``2023,2024``).
+    """Whether a result file's first line is a row of data (``10,13.5`` from ``to_csv(header=False)``):
+    numbers only, one of them not an integer or one twice (column names are distinct). Integers alone may be
+    names (a pivot by year writes ``2023,2024``), and decimals beside a name too (``k,0.25,0.75`` from
+    quantiles unstacked); a line of data with text in it is left to the comparison, whose column names then
+    differ.
 
     Example:
-        >>> _data_not_header(["10", "Ann", "5.0"]), _data_not_header(["2023", "2024"]), _data_not_header(["3", "3"])
+        >>> _data_not_header(["10", "13.5"]), _data_not_header(["2023", "2024"]), _data_not_header(["3", "3"])
         (True, False, True)
+        >>> _data_not_header(["k", "0.25", "0.75"])
+        False
     """
     fields = [f.strip() for f in header]
-    numbers = [f for f in fields if NUMBER.match(f)]
-    if any(not f.lstrip("+-").isdigit() for f in numbers):
-        return True
-    return bool(fields) and len(numbers) == len(fields) and len(set(fields)) < len(fields)
+    if not fields or not all(NUMBER.match(f) for f in fields):
+        return False
+    return any(not f.lstrip("+-").isdigit() for f in fields) or len(set(fields)) < len(fields)
 
 
 DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?([eE][+-]?\d+)?$")

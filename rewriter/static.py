@@ -114,7 +114,28 @@ def _sorted_afterwards(node: exp.Expression) -> bool:
     return isinstance(parent, exp.ArraySort) or _named(parent, SORTING_NAMES)
 
 
+def _named_window(window: exp.Window) -> exp.Window | None:
+    """The definition of the named window ``OVER w`` refers to (``WINDOW w AS (...)``), if it is in reach."""
+    name = window.args.get("alias")
+    select = window.find_ancestor(exp.Select)
+    for definition in (select.args.get("windows") or []) if name is not None and select is not None else []:
+        if isinstance(definition.this, exp.Identifier) and definition.this.name.lower() == name.name.lower():
+            return definition
+    return None
+
+
+def _whole_partition(spec: exp.Expression | None) -> bool:
+    return spec is not None and str(spec.args.get("start", "")).upper() == "UNBOUNDED" \
+        and str(spec.args.get("end", "")).upper() == "UNBOUNDED"
+
+
 def _window_problem(window: exp.Window) -> str | None:
+    if window.args.get("alias") is not None and window.args.get("order") is None:
+        definition = _named_window(window)
+        if definition is None or definition.args.get("order") is not None:
+            return None  # ordered there (or out of reach: not refused on a guess)
+        window = exp.Window(this=window.this, partition_by=definition.args.get("partition_by"),
+                            spec=definition.args.get("spec") or window.args.get("spec"))
     if window.args.get("order") is not None:
         return None
     function = window.this
@@ -124,7 +145,7 @@ def _window_problem(window: exp.Window) -> str | None:
     if (isinstance(function, (*ORDERED_WINDOW_FUNCTIONS, *PICKING_AGGREGATES, *LISTING_AGGREGATES))
             or _named(function, PICKING_NAMES | LISTING_NAMES)):
         return f"{window.sql(dialect=DIALECT)} has no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
-    if spec is not None and str(spec.args.get("kind", "")).upper() in ("ROWS", "GROUPS"):
+    if spec is not None and str(spec.args.get("kind", "")).upper() in ("ROWS", "GROUPS") and not _whole_partition(spec):
         return f"{window.sql(dialect=DIALECT)} frames rows with no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
     return None
 
@@ -144,6 +165,13 @@ def _aggregate_problem(node: exp.Expression) -> str | None:
 def _query_problem(query: exp.Expression) -> str | None:
     if query.args.get("order") is not None:
         return None
+    if isinstance(query.parent, exp.Exists) or (isinstance(query.parent, exp.Subquery)
+                                                and isinstance(query.parent.parent, exp.Exists)):
+        return None  # whether a row exists does not depend on which
+    if isinstance(query, exp.Select) and query.args.get("group") is None \
+            and any(isinstance(e.unalias(), exp.AggFunc) for e in query.expressions) \
+            and all(e.find(exp.AggFunc) or not e.find(exp.Column) for e in query.expressions):
+        return None  # a global aggregate: one row, whichever order
     if query.args.get("limit") is not None or query.args.get("offset") is not None:
         return f"LIMIT / OFFSET without ORDER BY keeps whichever rows are read first; {FIX_ORDER}"
     distinct = query.args.get("distinct")

@@ -343,3 +343,7 @@ def test_index_levels_that_carry_data_become_columns_and_positions_do_not():
     assert _runner.tabulate(pd.Series({"ann": 2.5})) == (["key", "value"], [["ann", 2.5]], [False, False])
     # positions stay out: a filtered frame's integer index, a default RangeIndex
     assert _runner.tabulate(frame[frame.v > 1]) == (["k", "v"], [["b", 2], ["a", 3]], True)
+    # found by a review: a group key named like the measured column is a column of its own (it was dropped), and
+    # an unnamed index beside a column named key
+    assert _runner.tabulate(frame.groupby("k")["k"].count()) == (["k", "k"], [["a", 2], ["b", 1]], [False, True])
+    assert _runner.tabulate(pd.Series({"a": 1}, name="key")) == (["_key", "key"], [["a", 1]], [False, True])

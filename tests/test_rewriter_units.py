@@ -212,6 +212,14 @@ ORDER_INDEPENDENT = [
     "SELECT DISTINCT ON (customer_id) customer_id, order_id FROM orders ORDER BY customer_id, order_id",
     "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id) AS s, "
     "lag(amount) OVER (PARTITION BY customer_id ORDER BY order_id) AS p FROM orders",
+    # found by a review: an ordered named window, EXISTS with LIMIT, a global aggregate with LIMIT, a frame of
+    # the whole partition
+    "SELECT order_id, row_number() OVER w AS r, lag(amount) OVER w AS p FROM orders "
+    "WINDOW w AS (PARTITION BY customer_id ORDER BY order_id)",
+    "SELECT order_id FROM orders o WHERE EXISTS (SELECT 1 FROM orders p WHERE p.customer_id = o.customer_id LIMIT 1)",
+    "SELECT count(*) AS n FROM orders LIMIT 1",
+    "SELECT order_id, sum(amount) OVER (PARTITION BY customer_id ROWS BETWEEN UNBOUNDED PRECEDING AND "
+    "UNBOUNDED FOLLOWING) AS s FROM orders",
     # every row of a partition is a peer of the others without ORDER BY: the same constant for all
     "SELECT order_id, rank() OVER (PARTITION BY customer_id) AS r, dense_rank() OVER (PARTITION BY customer_id) AS d, "
     "percent_rank() OVER (PARTITION BY customer_id) AS p, cume_dist() OVER (PARTITION BY customer_id) AS c FROM orders",
