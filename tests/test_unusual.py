@@ -1077,6 +1077,7 @@ def test_ctrl_c_during_a_commit_is_reported_as_what_happened(tmp_path):
     listed (every later deletion failed). The COMMIT now holds Ctrl-C back until it returns, so wherever the
     signal lands, the message and the handle match the file."""
     source = duckdb.sql("SELECT i AS iid, i % 500 AS g, (i * 7) % 1000 AS price FROM range(200000) t(i)").arrow()
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # a pytest-xdist worker ignores SIGINT
     db = ivm.connect(tmp_path / "c.duckdb")
     db.load("items", source)
 
@@ -1126,6 +1127,7 @@ def test_ctrl_c_during_a_commit_is_reported_as_what_happened(tmp_path):
             assert not notes or ("had committed" in notes[0]) == (after < before), (notes, before, after)
     finally:
         db.close()
+        signal.signal(signal.SIGINT, handler)
 
 
 def test_ctrl_c_during_a_commit_that_fails_stops_with_nothing_changed():
@@ -1147,12 +1149,15 @@ def test_ctrl_c_during_a_commit_that_fails_stops_with_nothing_changed():
             raise duckdb.IOException("could not write WAL (disk full)")
 
     db.con = FailingCommit()
+    # Ctrl-C raises KeyboardInterrupt, as in a shell (a pytest-xdist worker ignores SIGINT)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt) as raised:
             db.deploy("CREATE VIEW v AS SELECT id FROM t WHERE id > 4")
         assert raised.value.__notes__ == ["the deployment was rolled back, nothing deployed"]
     finally:
         db.con = real
+        signal.signal(signal.SIGINT, handler)
     assert db.views == [] and not real.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'v'").fetchall()[0][0]
     db.deploy("CREATE VIEW v AS SELECT id FROM t WHERE id > 4")
     assert db.verify()["ok"]
