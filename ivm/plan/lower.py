@@ -156,13 +156,11 @@ class _Extractor:
         self.expressions: list[tuple[str, exp.Expression]] = []
 
     def __call__(self, node: exp.Expression) -> exp.Column:
-        key = _unaliased_sql(node)  # a select item's subquery holds its alias: spelled as in GROUP BY
+        value = _unaliased(node)  # a select item's subquery holds its alias: spelled as in GROUP BY
+        key = value.sql(dialect=DIALECT)
         if key not in self.names:
             name = f"{self.prefix}{len(self.names)}"
             self.names[key] = name
-            value = node.copy()
-            if isinstance(value, exp.Subquery):
-                value.set("alias", None)
             self.expressions.append((name, value))
         return column(self.names[key], self.alias)
 
@@ -564,12 +562,16 @@ def _subquery_outside_aggregates(node: exp.Expression, keys: set[str] = frozense
     return False
 
 
-def _unaliased_sql(node: exp.Expression) -> str:
-    """``node``'s SQL without the alias sqlglot keeps on a subquery itself (``(SELECT ..) AS nm``)."""
-    if isinstance(node, exp.Subquery) and node.args.get("alias") is not None:
-        node = node.copy()
+def _unaliased(node: exp.Expression) -> exp.Expression:
+    """A copy of ``node`` without the alias sqlglot keeps on a subquery itself (``(SELECT ..) AS nm``)."""
+    node = node.copy()
+    if isinstance(node, exp.Subquery):
         node.set("alias", None)
-    return node.sql(dialect=DIALECT)
+    return node
+
+
+def _unaliased_sql(node: exp.Expression) -> str:
+    return _unaliased(node).sql(dialect=DIALECT)
 
 
 def _inside_key(inner: exp.Expression, outer: exp.Expression, keys: set[str]) -> bool:
