@@ -4,6 +4,7 @@ User errors print one line to stderr and exit with code 2; nothing is changed.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 import click
 
 from ivm import receipt as receipts
-from ivm.errors import IvmError, interrupted
+from ivm.errors import IvmError, as_interrupt, interrupted
 from ivm.progress import terminal_bar
 from ivm.store import csv_options
 from ivm.store.engine import Database
@@ -27,6 +28,18 @@ def _open(db: str, *, create: bool = False) -> Database:
     if not create and db != ":memory:" and not Path(db).exists():
         raise IvmError(f"database {db} does not exist (`ivm load {db} NAME=PATH` creates it)")
     return Database(db, udfs=click.get_current_context().find_root().params.get("udfs"), set_up=create)
+
+
+@contextlib.contextmanager
+def _only_reading(what: str):
+    """Ctrl-C during a command that changes nothing says so, instead of the general "whether the change
+    committed is not known" that sends the user to look for a change."""
+    try:
+        yield
+    except BaseException as error:
+        if interrupted(error) and not getattr(error, "__notes__", None):
+            raise as_interrupt(error, f"{what} stopped; nothing changed") from None
+        raise
 
 
 def _emit(report: dict, as_json: bool, text: str) -> None:
@@ -191,7 +204,7 @@ def purge(db, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the receipt as JSON.")
 def receipt(db, receipt_id, as_json):
     """Print erasure receipt ID (the latest if no ID); exit 1 if it shows deleted values still on disk."""
-    with _open(db) as database:
+    with _only_reading("reading the receipt"), _open(db) as database:
         stored = database.receipt(receipt_id)
     _emit(stored, as_json, receipts.text_summary(stored))
     _judge(stored)
@@ -214,7 +227,7 @@ def recompute(db, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(db, as_json):
     """Exit 0 iff every maintained view equals a fresh full recompute, 1 otherwise."""
-    with _open(db) as database, terminal_bar("verify") as progress:
+    with _only_reading("verify (it only reads)"), _open(db) as database, terminal_bar("verify") as progress:
         report = database.verify(progress=progress)
     lines = [f"{'ok' if v['ok'] else 'MISMATCH'} {n} ({v['rows']} rows)" for n, v in report["views"].items()]
     _emit(report, as_json, "\n".join(lines) or "no views deployed")
@@ -226,7 +239,7 @@ def verify(db, as_json):
 @click.argument("view", required=False)
 def explain(db, view):
     """Show the plan, the maintenance strategy per view and the delta SQL."""
-    with _open(db) as database:
+    with _only_reading("explain"), _open(db) as database:
         click.echo(database.explain(view))
 
 
@@ -277,7 +290,8 @@ def export(db, name, fmt, out, as_json):
 
     if fmt not in ml.FORMATS:
         raise IvmError(f"unknown format {fmt!r}; formats: {', '.join(ml.FORMATS)}")
-    with _open(db) as database:
+    with _only_reading(f"the export (the database is only read, and {out} is written only once complete)"), \
+            _open(db) as database:
         report = ml.export(database, name, fmt, out)
     _emit(report, as_json, f"exported {report['name']} to {report['out']} ({fmt}): {report['train']} train + "
                            f"{report['test']} test rows, {report['columns']} columns, {report['seconds']:.3f} s")
@@ -291,7 +305,7 @@ def log(db, limit, as_json):
     """Show the audit log: every deletion, with rows removed per source, view and feature set."""
     from ivm import audit
 
-    with _open(db) as database:
+    with _only_reading("reading the log"), _open(db) as database:
         entries = audit.entries(database.con, limit)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
@@ -308,7 +322,9 @@ def compare(db, table, predicate, as_json):
     """Run a deletion incrementally and as a full rerun on copies of DB; exit 0 iff the results are equal."""
     from ivm import compare_run
 
-    report = compare_run.run(db, table, predicate, udfs=click.get_current_context().find_root().params.get("udfs"))
+    with _only_reading(f"the comparison (it works on copies of {db}, now removed)"):
+        report = compare_run.run(db, table, predicate,
+                                 udfs=click.get_current_context().find_root().params.get("udfs"))
     lines = [f"deleted {report['deleted_rows']} rows from {report['source']}",
              f"incremental: {report['incremental_seconds']:.4f} s (X and y on demand: export "
              f"{report['export_seconds']:.4f} s)",

@@ -16,6 +16,7 @@ column's largest magnitude.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import tempfile
@@ -44,6 +45,8 @@ def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
     path = Path(path)
     if not path.is_file():
         raise IvmError(f"database {path} does not exist")
+    import pandas  # noqa: F401  (pyarrow imports it at its first conversion, ~0.5 s: not in either side's time)
+
     folder = Path(tempfile.mkdtemp(prefix="ivm-compare-"))
     try:
         incremental, rerun = folder / "incremental.duckdb", folder / "rerun.duckdb"
@@ -164,7 +167,25 @@ def _vectors_equal(a: np.ndarray, b: np.ndarray) -> bool:
         return False
     if a.dtype.kind == "f" or b.dtype.kind == "f":
         return matrix_mismatch(a.reshape(-1, 1).astype(float), b.reshape(-1, 1).astype(float)) is None
+    if a.dtype == object or b.dtype == object:
+        return all(_same_value(x, y) for x, y in zip(a.tolist(), b.tolist()))
     return bool(np.array_equal(a, b))
+
+
+def _same_value(x, y) -> bool:
+    """Equality of one label value, element by element for lists and structs (a LIST label arrives as NumPy
+    arrays, a STRUCT as dicts), with NaN equal to NaN and floats to a relative 1e-9 as in X."""
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
+    if isinstance(y, np.ndarray):
+        y = y.tolist()
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return len(x) == len(y) and all(_same_value(u, v) for u, v in zip(x, y))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return list(x) == list(y) and all(_same_value(x[k], y[k]) for k in x)
+    if isinstance(x, float) and isinstance(y, float):
+        return (math.isnan(x) and math.isnan(y)) or x == y or abs(x - y) <= RELATIVE * max(abs(x), abs(y))
+    return bool(x == y) if type(x) is type(y) else False
 
 
 def matrix_mismatch(a: np.ndarray, b: np.ndarray) -> int | None:

@@ -530,3 +530,127 @@ def test_an_export_never_replaces_a_device_or_pipe(tmp_path):
         with pytest.raises(IvmError, match="not a regular file"):
             ml.export(db, "s", fmt, pipe)
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+# -- regressions found by a second hunt ------------------------------------------------------------------------
+def test_a_label_reading_ivm_s_own_columns_or_the_whole_row_is_refused():
+    """BUG (found by a hunt): a label saw the prep view's stored table, so __ivm_rid, a lineage column or the
+    whole row by the table's name (a struct holding them) deployed; a recompute renumbers those ids, and y of
+    the retained rows then differed from a full rerun."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x FROM range(4) r(i)")
+    for label, match in (("__ivm_rid", "names __ivm_rid, one of ivm's own columns"),
+                         ("__ivm_l0 % 3 = 0", "names __ivm_l0"), ("p", "reads the whole row of p")):
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label=label)), match)
+    ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label="p.x > 1"))  # a column qualified by the view's name
+
+
+def test_a_view_a_label_reads_is_neither_dropped_nor_replaced_while_the_set_stands(tmp_path):
+    """BUG (found by a hunt): ``drop`` refused views a feature set's prep view is, but not a view its label reads
+    (x > (SELECT max(thr) FROM th)): dropped, every later export of the set failed."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x FROM range(4) r(i)",
+                  "CREATE VIEW p AS SELECT * FROM t; CREATE VIEW th AS SELECT x AS thr FROM t WHERE x > 1")
+    ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label="x > (SELECT max(thr) FROM th)"))
+    unchanged(db, lambda: db.drop("th"), "feature set fs reads, in its label, view th")
+    unchanged(db, lambda: db.deploy("CREATE OR REPLACE VIEW th AS SELECT 1.0 AS thr FROM t"), "feature set fs")
+    db.delete("t", "id = 3")  # the threshold falls to 2.0: y follows, as in a rerun
+    assert sorted(ml.training_set(db, "fs").y_train.tolist() + ml.training_set(db, "fs").y_test.tolist()) == \
+        [False, False, False]
+    ml.drop(db, "fs")
+    db.drop("th")
+
+
+def test_buckets_of_nan_are_nan_not_the_top_bucket():
+    """BUG (found by a hunt): DuckDB orders NaN above every number, so edges gave a NaN x len(edges) and, with
+    NaN (or an infinite value) among the values, bins put every row in the top bin; the README formulas give
+    NaN, as minmax does."""
+    db = small_db("SELECT * FROM (VALUES (1, 1.0::DOUBLE), (2, 'nan'::DOUBLE), (3, 5.0), (4, 3.0)) v(id, x)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.bucket("x", edges=[2, 4], name="e"),
+                                              ml.bucket("x", bins=2, name="b")], test_fraction=0))
+    got = ml.training_set(db, "fs").X_train
+    assert got[:, 0][~np.isnan(got[:, 0])].tolist() == [0.0, 2.0, 1.0] and np.isnan(got[1, 0])
+    assert np.isnan(got[:, 1]).all()
+    db.delete("t", "isnan(x)")
+    assert ml.training_set(db, "fs").X_train[:, 1].tolist() == [0.0, 1.0, 1.0]
+    db = small_db("SELECT * FROM (VALUES (1, 1.0::DOUBLE), (2, 'inf'::DOUBLE), (3, 5.0)) v(id, x)")
+    ml.deploy(db, ml.feature_spec("fs", "p", [ml.bucket("x", bins=2, name="b")], test_fraction=0))
+    got = ml.training_set(db, "fs").X_train.ravel()  # (x - min) / (inf - min): 0, or NaN for x = inf; never 1
+    assert got[[0, 2]].tolist() == [0.0, 0.0] and np.isnan(got[1])
+
+
+def test_labels_no_export_can_write_are_refused_at_deploy():
+    """BUG (found by a hunt): an INTERVAL or UNION label deployed and then a Parquet export ended in an internal
+    ArrowNotImplementedError; TIME WITH TIME ZONE, UHUGEINT and BIGNUM labels failed every export."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x FROM range(3) r(i)")
+    for label in ("INTERVAL 1 DAY * id", "union_value(a := id)", "'12:00:00+01'::TIMETZ", "id::UHUGEINT",
+                  "id::BIGNUM"):
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label=label)),
+                  "cannot be written by every export format")
+    ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label="[x, 1]"))  # a list label exports everywhere
+
+
+def test_compare_of_list_and_struct_labels(tmp_path):
+    """BUG (found by a hunt): compare checked labels with np.array_equal: a LIST label (NumPy arrays as elements)
+    was an internal ValueError, a STRUCT label holding NaN ({'a': nan} != {'a': nan}) was reported different."""
+    from ivm import compare_run
+    for label in ("[x, 1]", "{'a': x}"):
+        path = tmp_path / f"{len(label)}.duckdb"
+        with ivm.connect(str(path)) as db:
+            db.load("t", duckdb.sql("SELECT * FROM (VALUES (1, 1.0::DOUBLE), (2, 'nan'::DOUBLE), (3, 5.0)) "
+                                    "v(id, x)").to_arrow_table())
+            db.deploy("CREATE VIEW p AS SELECT * FROM t")
+            ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label=label, test_fraction=0))
+        report = compare_run.run(path, "t", "id = 1")
+        assert report["equal"], report["artifacts"]["fs"]
+
+
+def test_more_odd_api_input_is_one_line_errors_and_numpy_numbers_work(tmp_path):
+    """BUG (found by a hunt): names that were not text, features=None, udfs given as a list, an export path of
+    None and a spec file path of None raised AttributeError/TypeError; edges: 5 in a spec file was an internal
+    TypeError; NumPy integers as seed, bins and dims were refused as 'not an integer'."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x, ['a', 'b'][i % 2 + 1] AS c FROM range(4) r(i)")
+    ml.deploy(db, ml.feature_spec("fs", "p", ["x"]))
+    for action, match in ((lambda: ml.get(db, 5), "named by text"), (lambda: ml.drop(db, None), "named by text"),
+                          (lambda: ml.training_set(db, None), "named by text"),
+                          (lambda: ml.feature_spec(5, "p", ["x"]), "feature set name 5"),
+                          (lambda: ml.feature_spec("a", None, ["x"]), "'from' must name a view"),
+                          (lambda: ml.feature_spec("a", "p", None), "features must be a list"),
+                          (lambda: ml.deploy(db, ml.feature_spec("a", "p", [ml.udf("m:f", "x")]), udfs=[len]),
+                           "udfs must map"),
+                          (lambda: ml.export(db, "fs", "npy", None), "export needs the path"),
+                          (lambda: ml.load_spec(None), "needs the path of a YAML"),
+                          (lambda: ml.parse({"name": "m", "from": "p", "features": [{"bucket": "x", "edges": 5}]}),
+                           "edges must be a list of numbers")):
+        unchanged(db, action, match)
+    spec = ml.feature_spec("n", "p", [ml.bucket("x", bins=np.int64(2)), ml.hashed("c", dims=np.int64(3))],
+                           seed=np.int64(3), test_fraction=np.float32(0.5))
+    assert (spec.seed, spec.features[0].bins, spec.features[1].dims) == (3, 2, 3) and type(spec.seed) is int
+    ml.deploy(db, spec)
+    assert ml.training_set(db, "n").feature_names[0] == "x_bucket"
+
+
+def test_udf_seconds_count_the_functions_only():
+    """BUG (found by a hunt): a recompute with no new row reported ~0.4 s of UDF time: the timer covered building
+    an empty Arrow column, whose first call imports pandas."""
+    import subprocess
+    code = ("import duckdb, numpy as np, ivm; from ivm import ml\n"
+            "db = ivm.connect(':memory:'); db.load('t', duckdb.sql('SELECT i AS id, i * 1.0 AS x FROM range(3) r(i)')"
+            ".to_arrow_table())\n"
+            "db.deploy('CREATE VIEW p AS SELECT * FROM t')\n"
+            "ml.deploy(db, ml.feature_spec('fs', 'p', [ml.udf(lambda v: np.ones(len(v)), 'x', name='g')]))\n"
+            "print(db.recompute()['features']['fs']['udf_seconds'])")
+    seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+                    .stdout.split()[-1])
+    assert seconds == 0.0
+
+
+def test_standard_of_a_decimal_with_many_places_works():
+    """BUG (found by a hunt): exact statistics scale decimals by 10^scale before squaring, so any DECIMAL(38,20)
+    column (1.12 scales to 1.12e20) was refused as holding values too large; such columns (Spark writes
+    DECIMAL(38,18)) now get floating-point statistics."""
+    db = small_db("SELECT id, x::DECIMAL(38,20) AS x FROM (VALUES (1, '1.12'), (2, '2.5'), (3, '-3'), (4, '7')) "
+                  "v(id, x)")
+    inc, rerun = incremental_and_rerun(db, [ml.standard("x")], "id = 4")
+    assert training_sets_equal(inc, rerun) is None
+    values = np.array([1.12, 2.5, -3.0])
+    assert np.allclose(np.sort(np.concatenate([inc.X_train, inc.X_test]).ravel()),
+                       np.sort((values - values.mean()) / values.std()))

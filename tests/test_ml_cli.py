@@ -157,3 +157,23 @@ def test_bad_input_is_one_line_and_changes_nothing(project, tmp_path):
     user_error(run_ivm("compare", db, "--from", "prep", "--where", "true"), "is a view")
     assert snapshot(db) == before
     assert not (tmp_path / "x").exists()
+
+
+def test_ctrl_c_in_commands_that_only_read_says_nothing_changed(project, tmp_path, monkeypatch, capsys):
+    """BUG (found by a hunt): Ctrl-C during ``ivm export`` or ``ivm compare`` (which never change the database)
+    printed "whether the change committed is not known: `ivm verify` and `ivm log` tell"."""
+    from ivm import cli, compare_run
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    db = copy_of(project, tmp_path)
+    monkeypatch.setattr(ml, "export", stop)
+    monkeypatch.setattr(compare_run, "run", stop)
+    for command in (["export", str(db), "--features", "reviews_fs", "--format", "npy", "--out", str(tmp_path / "n")],
+                    ["compare", str(db), "--from", "reviews", "--where", "id = 1"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(command)
+        assert exit_.value.code == 130
+        message = capsys.readouterr().err.strip()
+        assert message.startswith("interrupted: ") and message.endswith("stopped; nothing changed"), message

@@ -12,7 +12,8 @@ standard       ``(x - mean) / std`` (population std; 1 where it is 0)
 minmax         ``(x - min) / (max - min)`` (``max - min`` read as 1 where it is 0, so x = min gives 0)
 onehot         one column ``name=value`` per category present now, sorted by value; 1.0 or 0.0
 bucket         edges: the number of edges <= x; bins: ``floor((x - min) / (max - min) * bins)``, at most
-               ``bins - 1``
+               ``bins - 1``; NaN where x is NaN (bins: or where the formula gives NaN, as with a NaN or
+               infinite min or max)
 hash           ``name[j]`` for j < dims: how many tokens of ``lower(text)`` (split on characters that are
                neither letters nor digits) have ``hash(token) % dims = j`` (DuckDB's hash function); stored
                per row (:mod:`ivm.ml.tokens`)
@@ -99,13 +100,15 @@ def x_query(db, fs: FeatureSet) -> tuple[str, list[str]]:
         elif feature.kind == "minmax":
             select.append(f'({x} - "__st"."lo{i}") / {span} AS {next(out)}')
         elif feature.kind == "bucket" and feature.edges:
+            # DuckDB orders NaN above every number, so NaN >= e holds: NaN is tested first and stays NaN
             terms = " + ".join(f"CAST({x} >= {float(e)!r} AS DOUBLE)" for e in feature.edges)
-            select.append(f"({terms}) AS {next(out)}")
+            select.append(f"CASE WHEN isnan({x}) THEN {x} ELSE ({terms}) END AS {next(out)}")
         elif feature.kind == "bucket":
             value = f'floor(({x} - "__st"."lo{i}") / {span} * {feature.bins})'
             top = feature.bins - 1  # not least(): it skips NULLs, and a NULL x must stay NULL
-            select.append(f"CAST(CASE WHEN {value} > {top} THEN {top} ELSE {value} END AS DOUBLE) "
-                          f"AS {next(out)}")
+            # NaN (a NaN x, or a NaN or infinite min or max) stays NaN: DuckDB's NaN > top would cap it to top
+            select.append(f"CAST(CASE WHEN isnan({value}) THEN {value} WHEN {value} > {top} THEN {top} "
+                          f"ELSE {value} END AS DOUBLE) AS {next(out)}")
         elif feature.kind == "onehot":
             alias = category_alias[feature.column]
             for j in range(len(found[feature.column])):

@@ -116,6 +116,8 @@ def export(db, name: str, fmt: str, out: str | os.PathLike) -> dict:
     leaves nothing half-written, and the old files of an npy folder as they were."""
     if fmt not in FORMATS:
         raise IvmError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    if not isinstance(out, (str, os.PathLike)):
+        raise IvmError(f"export needs the path to write to, not {out!r:.60}")
     out = Path(out)
     if db.path != ":memory:":
         database = Path(db.path).resolve()

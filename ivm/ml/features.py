@@ -18,6 +18,7 @@ computes UDF values only for lineages not seen before.
 """
 from __future__ import annotations
 
+import io
 import json
 import time
 import weakref
@@ -101,6 +102,8 @@ def sets(db) -> dict[str, FeatureSet]:
 
 
 def get(db, name: str) -> FeatureSet:
+    if not isinstance(name, str):
+        raise IvmError(f"a feature set is named by text, not {name!r:.60}")
     found = sets(db)
     if name.lower() not in found:
         raise IvmError(f"unknown feature set {name}; feature sets: {', '.join(found) or 'none'}")
@@ -132,7 +135,7 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
         _check_tables(db, spec, plan)
         _check_names(spec, lineage)
         if spec.label is not None:
-            _check_label(db, spec, lineage)
+            _check_label(db, spec, lineage, types)
     return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
 
 
@@ -186,7 +189,7 @@ def _check_names(spec: FeatureSpec, lineage) -> None:
             taken[name] = f"X column {name!r}"
 
 
-def _check_label(db, spec: FeatureSpec, lineage) -> None:
+def label_tree(spec: FeatureSpec) -> exp.Expression:
     try:
         tree = sqlglot.parse_one(spec.label, read=DIALECT)
     except sqlglot.errors.SqlglotError as error:
@@ -194,15 +197,63 @@ def _check_label(db, spec: FeatureSpec, lineage) -> None:
                        f"{str(error).splitlines()[0]}") from None
     if isinstance(tree, (exp.Query, exp.Command)):
         raise IvmError(f"feature set {spec.name}: the label must be an expression over {spec.source}'s columns")
+    return tree
+
+
+def relations_read(fs: FeatureSet) -> set[str]:
+    """The views and sources the set reads: its prep view and whatever its label's subqueries name
+    (``x > (SELECT max(thr) FROM th)``), so that dropping or redefining one of them is refused."""
+    found = {fs.spec.source}
+    if fs.spec.label is not None:
+        found |= {t.name.lower() for t in label_tree(fs.spec).find_all(exp.Table) if t.name}
+    return found
+
+
+def _check_label(db, spec: FeatureSpec, lineage, types: Mapping[str, str]) -> None:
+    """Besides parsing and binding: the label sees the prep view's stored table, so it must not read the
+    columns ivm keeps there (``__ivm_rid``, lineage ids: a recompute renumbers them, and y would change with
+    them) nor the whole stored row by the table's name (a struct holding those columns)."""
+    tree = label_tree(spec)
     check_read_only(tree, f"the label of feature set {spec.name}")
+    reserved = next((i.name for i in tree.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
+    if reserved:
+        raise IvmError(f"feature set {spec.name}: the label names {reserved}, one of ivm's own columns (names "
+                       f"starting with __ivm_); use {spec.source}'s columns: {', '.join(types)}")
+    stored = db.plans[spec.source].output.name if spec.source in db.plans else spec.source
+    visible = {name.lower() for name in types}
+    whole_row = next((c for c in tree.find_all(exp.Column) if not c.table and c.name.lower() not in visible
+                      and c.name.lower() in {stored.lower(), spec.source.lower()}), None)
+    if whole_row is not None:
+        raise IvmError(f"feature set {spec.name}: the label reads the whole row of {spec.source} "
+                       f"({whole_row.name}); name its columns instead: {', '.join(types)}")
     internal = _internal_reference(tree)  # refused as in views and predicates: _ivm.__audit changes on deletion
     if internal is not None:
         raise IvmError(f"feature set {spec.name}: the label reads ivm's internal schema "
                        f"({internal.sql(dialect=DIALECT)}); name the source tables and views instead")
     try:
         db.con.execute(f"DESCRIBE {lineages.base_query(db, spec.source, lineage, inner=[f'({spec.label}) AS y'])}")
+        label_type = db.con.execute(f'DESCRIBE SELECT ({spec.label}) AS y FROM "{INTERNAL_SCHEMA}"."{stored}"') \
+            .fetchall()[0][1]
     except duckdb.Error as error:
         raise IvmError(f"feature set {spec.name}: bad label {spec.label!r}: {first_line(error)}") from None
+    if not _exportable(db.con, label_type):
+        raise IvmError(f"feature set {spec.name}: the label's type {label_type} cannot be written by every export "
+                       f"format (npy, parquet, arrow); convert it in the label, e.g. CAST(({spec.label}) AS VARCHAR)")
+
+
+def _exportable(con, duckdb_type: str) -> bool:
+    """Whether a label of this type survives every export format: DuckDB's NumPy conversion has no TIME WITH
+    TIME ZONE, UHUGEINT or BIGNUM, Parquet no INTERVAL or UNION. Probed with a NULL of the type, which fails
+    where the type does, so the refusal comes at deploy instead of at every export."""
+    import pyarrow.parquet as pq
+
+    probe = f"SELECT CAST(NULL AS {duckdb_type}) AS y FROM range(1)"
+    try:
+        con.execute(probe).fetchnumpy()
+        pq.write_table(con.sql(probe).to_arrow_table(), io.BytesIO())
+    except (duckdb.Error, pa.ArrowException):
+        return False
+    return True
 
 
 # -- deploy and drop ----------------------------------------------------------------------------------------
@@ -217,6 +268,9 @@ def deploy(db, spec: FeatureSpec, udfs: Mapping[str, Callable] | None = None) ->
         raise IvmError(f"deploy needs a feature spec (ml.feature_spec, ml.load_spec or ml.parse), not "
                        f"{type(spec).__name__}")
     spec = specs.check(spec)
+    if udfs is not None and not isinstance(udfs, Mapping):
+        raise IvmError(f"udfs must map each udf feature's name to its function ({{'sentiment': sentiment}}), "
+                       f"not {type(udfs).__name__}")
     fs = _build(db, spec)
     session = _session(db)
     functions = dict(udfs or {})
@@ -374,17 +428,18 @@ def _sync(db, fs: FeatureSet, functions: Mapping[str, Callable], refresh: bool =
                               ).fetchall()[0][0]
         fresh = con.sql(f'SELECT * FROM "{now}" WHERE NOT EXISTS (SELECT 1 FROM {fs.table} WHERE {same}) '
                         f'ORDER BY {keys}').to_arrow_table()
-        started = time.perf_counter()
         columns = {n: fresh.column(n) for n in names}
         columns.update({slot: fresh.column(slot) for _, slot in copies})
         columns.update({f"t{k}": fresh.column(f"t{k}") for k in range(len(texts))})
+        udf_seconds = 0.0  # the functions' own time (an empty column's first pa.array imports pandas: not theirs)
         for k, feature in enumerate(udfs):
             if not fresh.num_rows:  # no new row: the function is not needed (nor need it be importable)
                 columns[fs.udf_column(feature)] = pa.array([], type=_arrow_type(feature))
                 continue
             function = functions.get(feature.name) or udf_cache.find(feature, functions)
+            started = time.perf_counter()
             columns[fs.udf_column(feature)] = udf_cache.compute(feature, function, fresh.column(f"i{k}"))
-        udf_seconds = time.perf_counter() - started
+            udf_seconds += time.perf_counter() - started
         if fresh.num_rows:
             con.register("__ivm_ml_new", pa.table(columns))
             try:

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Iterable
+from typing import Callable
 
 from ivm.errors import IvmError
 from ivm.userfile import read_text
@@ -124,6 +126,8 @@ def bucket(column: str, edges: Iterable[float] | None = None, bins: int | None =
            name: str | None = None) -> Feature:
     """The bucket index of x: the number of ``edges`` <= x, or with ``bins`` the equal-width bin of x over
     the current min..max (0 .. bins - 1)."""
+    if edges is not None and (isinstance(edges, (str, bytes)) or not isinstance(edges, Iterable)):
+        raise IvmError(f"bucket feature of {column!r}: edges must be a list of numbers, not {edges!r:.60}")
     return _feature("bucket", column, name, edges=tuple(edges) if edges is not None else (), bins=bins or 0)
 
 
@@ -151,6 +155,9 @@ def udf(function: Callable | str, column: str, dims: int = 0, name: str | None =
 def feature_spec(name: str, source: str, features: Iterable[Feature | str], label: str | None = None,
                  test_fraction: float = 0.2, seed: int = 0) -> FeatureSpec:
     """A checked spec; a feature given as a column name is its passthrough, as in a spec file."""
+    if isinstance(features, (str, bytes)) or not isinstance(features, Iterable):
+        raise IvmError(f"feature set {name}: features must be a list of features or column names, "
+                       f"not {features!r:.60}")
     features = tuple(passthrough(f) if isinstance(f, str) else f for f in features)
     spec = FeatureSpec(name=name, source=source, features=features, label=label,
                        test_fraction=test_fraction, seed=seed)
@@ -175,6 +182,8 @@ def load(path: str | Path) -> FeatureSpec:
     relative to the spec's folder."""
     import yaml
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise IvmError(f"load_spec needs the path of a YAML or JSON file, not {path!r:.60}")
     path = Path(path)
     if not path.is_file():
         raise IvmError(f"file {path} does not exist")
@@ -254,11 +263,14 @@ def _udf_reference(reference: str, base: Path | None) -> str:
 
 # -- checks that need no database ----------------------------------------------------------------------
 def check(spec: FeatureSpec) -> FeatureSpec:
-    """Refuse specs that cannot mean anything, whatever the database; returns the normalised spec."""
-    if not _NAME.match(spec.name):
+    """Refuse specs that cannot mean anything, whatever the database; returns the normalised spec (NumPy
+    numbers, which code computing a spec often holds, as Python's)."""
+    if not isinstance(spec.name, str) or not _NAME.match(spec.name):
         raise IvmError(f"feature set name {spec.name!r} must be letters, digits and _ (not starting with a digit)")
     if spec.name.lower().startswith("__ivm"):
         raise IvmError(f"feature set name {spec.name!r} is reserved for ivm")
+    if not isinstance(spec.source, str) or not spec.source:
+        raise IvmError(f"feature set {spec.name}: 'from' must name a view, not {spec.source!r:.60}")
     if not spec.features:
         raise IvmError(f"feature set {spec.name} has no features")
     bad = next((f for f in spec.features if not isinstance(f, Feature)), None)
@@ -268,9 +280,9 @@ def check(spec: FeatureSpec) -> FeatureSpec:
     if spec.label is not None and not isinstance(spec.label, str):
         raise IvmError(f"feature set {spec.name}: the label must be SQL text, not {spec.label!r:.60}")
     fraction = spec.test_fraction
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction <= 1:
         raise IvmError(f"test_fraction must be a number between 0 and 1, not {fraction!r}")
-    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, numbers.Integral):
         raise IvmError(f"seed must be an integer, not {spec.seed!r}")
     names = [f.name for f in spec.features]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -278,10 +290,11 @@ def check(spec: FeatureSpec) -> FeatureSpec:
         raise IvmError(f"feature set {spec.name} names feature {duplicates[0]!r} twice; give one a name")
     for feature in spec.features:
         _check_feature(feature)
-    features = tuple(replace(f, edges=tuple(int(e) if isinstance(e, numbers.Integral) else float(e) for e in f.edges))
+    features = tuple(replace(f, edges=tuple(int(e) if isinstance(e, numbers.Integral) else float(e) for e in f.edges),
+                             bins=int(f.bins), dims=int(f.dims), batch_size=int(f.batch_size))
                      for f in spec.features)  # NumPy numbers as Python's, which the stored JSON can hold
     return replace(spec, name=spec.name.lower(), source=spec.source.lower(), test_fraction=float(fraction),
-                   features=features)
+                   seed=int(spec.seed), features=features)
 
 
 def _check_feature(feature: Feature) -> None:
@@ -315,4 +328,4 @@ def _check_feature(feature: Feature) -> None:
 
 
 def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0

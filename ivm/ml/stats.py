@@ -5,8 +5,9 @@ statistics read (``v{i}``) and that one-hot features read (``k{k}``). A deletion
 (index probes on their lineage) and updates:
 
 * ``_ivm.__ml_<set>_stats``, one row. Integer, boolean and decimal columns: COUNT, SUM and SUM of squares of
-  the value as an exact HUGEINT (decimals scaled by 10^scale first), from which the deleted rows' part is
-  subtracted, with no rounding: the statistics equal a recompute bit for bit. DOUBLE/FLOAT columns: COUNT,
+  the value as an exact HUGEINT (decimals, of up to 9 places, scaled by 10^scale first), from which the
+  deleted rows' part is subtracted, with no rounding: the statistics equal a recompute bit for bit.
+  DOUBLE/FLOAT columns, and decimals with more places (whose scaled squares would not fit a HUGEINT): COUNT,
   AVG and STDDEV_POP, recomputed from the row table's column (a scan of one column: floating-point sums
   cannot be subtracted without drifting from a recompute). MIN and MAX: kept until a deleted row held one,
   then recomputed from the row table's column.
@@ -31,6 +32,7 @@ INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYIN
                  "SHORT", "BOOL"}
 FLOAT_TYPES = {"DOUBLE", "FLOAT", "REAL", "FLOAT4", "FLOAT8"}
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+MAX_EXACT_SCALE = 9
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,8 @@ def numeric(duckdb_type: str) -> Numeric | None:
     """The statistics class of a DuckDB type, or None if it is not a number.
 
     Example:
-        >>> numeric("DECIMAL(10,2)"), numeric("DOUBLE"), numeric("VARCHAR")
-        (Numeric(exact=True, scale=2), Numeric(exact=False, scale=0), None)
+        >>> numeric("DECIMAL(10,2)"), numeric("DOUBLE"), numeric("VARCHAR"), numeric("DECIMAL(38,20)")
+        (Numeric(exact=True, scale=2), Numeric(exact=False, scale=0), None, Numeric(exact=False, scale=0))
     """
     kind = duckdb_type.upper().strip()
     if kind in INTEGER_TYPES:
@@ -55,7 +57,10 @@ def numeric(duckdb_type: str) -> Numeric | None:
         return Numeric(False)
     match = _DECIMAL.match(kind)
     if match:
-        return Numeric(True, int(match.group(2)))
+        scale = int(match.group(2))
+        # a scaled square must fit a HUGEINT (1.7e38): with more than 9 decimals even small values would not
+        # (1.12 as DECIMAL(38,20) scales to 1.12e20), so those columns get floating-point statistics
+        return Numeric(True, scale) if scale <= MAX_EXACT_SCALE else Numeric(False)
     return None
 
 

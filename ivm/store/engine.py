@@ -268,7 +268,7 @@ class Database:
                 raise IvmError(f"{name} is the name of an internal table of view {owner}; choose another name")
             if exists and any(name in s.inputs for s in self.stages):
                 raise IvmError(f"source {name} is read by deployed views; it cannot be replaced")
-            if exists and any(fs.spec.source == name for fs in ml_features.sets(self).values()):
+            if exists and any(name in ml_features.relations_read(fs) for fs in ml_features.sets(self).values()):
                 raise IvmError(f"source {name} is read by a feature set; it cannot be replaced "
                                "(drop the feature set first: ivm features DB --drop NAME)")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
@@ -549,8 +549,10 @@ class Database:
                 raise IvmError(f"view {outside[0]} reads view {name}; dropping {name} would leave it reading "
                                f"nothing: drop it too (ivm drop DB {' '.join([*outside, name])}), or first")
         for feature_set, fs in ml_features.sets(self).items():
-            if fs.spec.source in names:
-                raise IvmError(f"feature set {feature_set} reads view {fs.spec.source}; drop it first "
+            read = sorted(ml_features.relations_read(fs) & names)
+            if read:
+                how = "reads view" if read[0] == fs.spec.source else "reads, in its label, view"
+                raise IvmError(f"feature set {feature_set} {how} {read[0]}; drop it first "
                                f"(ivm features DB --drop {feature_set})")
 
     def _drop_plan(self, name: str) -> None:
