@@ -1162,3 +1162,32 @@ def test_ctrl_c_during_a_commit_that_fails_stops_with_nothing_changed():
     db.deploy("CREATE VIEW v AS SELECT id FROM t WHERE id > 4")
     assert db.verify()["ok"]
     db.close()
+
+
+def test_views_whose_result_depends_on_read_order_are_refused_at_deploy():
+    """BUG (found in review): deploy accepted views whose result changes from run to run because DuckDB
+    aggregates and windows in parallel (string_agg / list without ORDER BY inside, first(), row_number()
+    without ORDER BY in OVER, DISTINCT ON without ORDER BY); ``verify`` then failed right after deploy, with no
+    row deleted. They are refused with the cure; the ordered forms, rank() without ORDER BY (a constant per
+    partition) and LIMIT without ORDER BY (DuckDB keeps insertion order) stay maintained."""
+    db = ivm.connect(":memory:")
+    db.load("t", duckdb.sql("SELECT i AS id, i % 3 AS g, chr((65 + (i * 7) % 26)::INTEGER) AS s "
+                            "FROM range(200000) r(i)").to_arrow_table())
+    refused = {"SELECT g, string_agg(s, ',') AS a FROM t GROUP BY g": "lists values in the order rows are read",
+               "SELECT g, list(s) AS a FROM t GROUP BY g": "lists values",
+               "SELECT g, first(s) AS a FROM t GROUP BY g": "whichever row it meets first",
+               "SELECT id, row_number() OVER (PARTITION BY g) AS r FROM t": "no ORDER BY in OVER",
+               "SELECT id, sum(id) OVER (PARTITION BY g ROWS 1 PRECEDING) AS r FROM t": "frames rows",
+               "SELECT DISTINCT ON (g) g, s FROM t": "DISTINCT ON without ORDER BY"}
+    for query, reason in refused.items():
+        with pytest.raises(ivm.IvmError, match=f"view v depends on the order DuckDB reads rows in.*{reason}"):
+            db.deploy(f"CREATE VIEW v AS {query}")
+        assert not db.plans
+    kept = ["SELECT g, string_agg(s, ',' ORDER BY s, id) AS a FROM t GROUP BY g",
+            "SELECT g, list_sort(list(s)) AS a FROM t GROUP BY g",
+            "SELECT id, rank() OVER (PARTITION BY g) AS r FROM t",
+            "SELECT DISTINCT ON (g) g, s FROM t ORDER BY g, s DESC",
+            "SELECT * FROM t LIMIT 5"]
+    db.deploy("\n".join(f"CREATE VIEW v{i} AS {query};" for i, query in enumerate(kept)))
+    db.delete("t", "id % 7 = 0 OR id < 10")
+    assert db.verify()["ok"]

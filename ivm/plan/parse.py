@@ -17,6 +17,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.tokens import TokenType
 
 from ivm.errors import IvmError
+from ivm.plan.order import order_dependence
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its warnings are not messages for our users
@@ -213,6 +214,10 @@ def parse_views(text: str) -> list[ViewDefinition]:
             raise IvmError(f"view {name}: ivm materialises views in the database file, where a TEMP view would "
                            "not last; drop TEMP")
         check_read_only(query, f"view {name}")
+        order_problem = order_dependence(query, limits=False)
+        if order_problem:  # no run, the first included, would be the recompute that verify compares with
+            raise IvmError(f"view {name} depends on the order DuckDB reads rows in, which changes from run to run: "
+                           f"{order_problem}")
         reserved = next((i.name for i in query.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
             raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
