@@ -10,7 +10,8 @@ run on it:
 * ``duplicates``: a third of the rows appear twice;
 * ``boundary_numbers`` and ``boundary_dates``: numbers set to the constants the script compares with, one
   step either side, and zero; dates set to the script's dates and the days either side (timestamps also to
-  the second before and to noon of each such day);
+  the second before and to noon of each such day; in a column whose values carry a UTC offset, written with
+  offset zero, spelled as the column spells its offsets);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``whitespace``: spaces before or after some values of text columns (columns of words only);
 * ``negative_numbers``: some numbers with the other sign;
@@ -26,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,39 @@ def key_columns(sources: list[Source], joins: frozenset[str] | None = None) -> s
     return {(source.name, name) for source in sources for name in source.format.names
             if _looks_like_id(name) or (name.lower() in shared
                                         and (joined is None or name.lower() in joined or _looks_like_key(name)))}
+
+
+def _has_offset(type_name: str) -> bool:
+    """Whether DuckDB reads the column as TIMESTAMP WITH TIME ZONE: its values carry a UTC offset."""
+    upper = type_name.upper()
+    return "WITH TIME ZONE" in upper or upper.startswith("TIMESTAMPTZ")
+
+
+_OFFSET = re.compile(r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$")
+
+
+def _zero_offset_like(values: list[str]) -> str:
+    """Offset zero, spelled like the first offset among ``values`` (``+00:00``, ``+0000``, ``+00`` or ``Z``), so
+    that a script parsing the column with a fixed format (``strptime(..., '%Y-%m-%dT%H:%M:%S%z')``) still can.
+
+    Example:
+        >>> _zero_offset_like(["", "2024-03-31T23:10:00+0200"]), _zero_offset_like(["2024-01-01 10:00:00Z"])
+        ('+0000', 'Z')
+    """
+    for value in values:
+        match = _OFFSET.search(value.strip())
+        if match:
+            return "Z" if match.group(0) == "Z" else "+" + re.sub("[0-9]", "0", match.group(0)[1:])
+    return "+00:00"
+
+
+def _date_separator_like(values: list[str]) -> str:
+    """``T`` or a space between date and time, as the first timestamp among ``values`` has it."""
+    for value in values:
+        text = value.strip()
+        if len(text) > 10 and text[10] in "T ":
+            return text[10]
+    return " "
 
 
 def _format_number(value: float, kind: str) -> str:
@@ -185,8 +220,10 @@ class _Builder:
             if kind == "int":
                 ordered = [int(c) for c in ordered if float(c).is_integer()]
             return list(dict.fromkeys(_format_number(c, kind) for c in ordered))
-        fmt = source.format.dateformat if kind == "date" else source.format.timestampformat
-        fmt = fmt or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+        sniffed = source.format.dateformat if kind == "date" else source.format.timestampformat
+        fmt = sniffed or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+        if _has_offset(source.format.types[column]):
+            fmt = self.format_with_offset(source, column, sniffed)
         days = sorted(v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time(0))
                       for v in self.literals.dates) or self.month_boundaries(source, column, fmt)
         noons = [d + dt.timedelta(hours=12) for d in days] if kind == "timestamp" else []
@@ -199,6 +236,19 @@ class _Builder:
         ordered = [*days, *noons, *sorted(beside - set(days) - set(noons))]
         return list(dict.fromkeys(d.strftime(fmt) for d in ordered))
 
+    def format_with_offset(self, source: Source, column: str, sniffed: str | None) -> str:
+        """The format for boundary timestamps in a column whose values carry a UTC offset: the values are
+        written with offset zero. Without one, pandas (``utc=True``) reads a value as UTC and DuckDB's
+        TIMESTAMPTZ in the session's time zone, and the script and the SQL would see other instants."""
+        index = source.format.names.index(column)
+        values = [r[index] for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
+        offset = _zero_offset_like(values)
+        if sniffed and "%z" in sniffed:
+            return sniffed.replace("%z", offset)
+        if sniffed:
+            return sniffed + offset
+        return f"%Y-%m-%d{_date_separator_like(values)}%H:%M:%S{offset}"
+
     def month_boundaries(self, source: Source, column: str, fmt: str) -> list[dt.datetime]:
         """With no date in the script: the first of the month and the day before, around the observed values."""
         index = source.format.names.index(column)
@@ -206,7 +256,7 @@ class _Builder:
         for row in self.base[source.name][1][:50]:
             parsed = _parse_date(row[index], fmt) if index < len(row) else None
             if parsed is not None:
-                start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
                 days |= {start, start - dt.timedelta(days=1)}
         return sorted(days)
 

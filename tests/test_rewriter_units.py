@@ -415,6 +415,35 @@ def test_timestamp_boundaries_include_noon_of_the_scripts_days(tmp_path):
     assert {"2024-01-31 00:00:00", "2024-01-31 12:00:00"} <= {r[2] for r in boundary.tables["events"][1]}
 
 
+@pytest.mark.parametrize("stamp, written", [
+    ("2024-01-{day:02d}T0{hour}:15:00+01:00", "2024-01-31T00:00:00+00:00"),
+    ("2024-01-{day:02d} 0{hour}:15:00+0100", "2024-01-31 12:00:00+0000"),
+    ("2024-01-{day:02d}T0{hour}:15:00Z", "2024-01-30T23:59:59Z"),
+])
+def test_timestamp_boundaries_keep_a_utc_offset(tmp_path, stamp, written):
+    """BUG (found by a hunt): boundary timestamps were written without an offset into a column whose values
+    carry one (TIMESTAMP WITH TIME ZONE): pandas (utc=True) read them as UTC and DuckDB in the session's time
+    zone, so a correct rewrite was refused wherever TZ is not UTC. They are now written with offset zero,
+    spelled as the column spells its offsets, in every row the variant changes."""
+    lines = "".join(f"{i},{i % 3},{stamp.format(day=i, hour=i % 10)},k{i % 2}\n" for i in range(1, 7))
+    (tmp_path / "events.csv").write_text("event_id,user_id,ts,kind\n" + lines)
+    code = 'import pandas as pd\nev = pd.read_csv("events.csv")\nx = ev[pd.to_datetime(ev["ts"], utc=True) <= "2024-01-31"]\n'
+    (tmp_path / "pipeline.py").write_text(code)
+    sources = resolve([f"events={tmp_path / 'events.csv'}"], load_script(tmp_path / "pipeline.py"))
+    assert dict(sources[0].format.columns)["ts"] == "TIMESTAMP WITH TIME ZONE"
+    boundary = next(v for v in variants(sources, literals(code)) if v.name == "boundary_dates")
+    stamps = [r[2] for r in boundary.tables["events"][1]]
+    assert written in stamps
+    offset = written[19:]
+    assert all(s.endswith(offset) or s.endswith("+01:00") or s.endswith("+0100") for s in stamps), stamps
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Europe/Berlin'")
+    from rewriter.sources import read_call
+    files = boundary.write(tmp_path / "variants", sources)
+    read = con.execute(f"SELECT ts FROM {read_call(files['events'], sources[0].format)}").fetchall()
+    as_pandas_reads = pd.to_datetime(pd.Series(stamps), utc=True, format="ISO8601")
+    assert sorted(r[0] for r in read) == sorted(t.to_pydatetime() for t in as_pandas_reads)  # the same instants
+
 
 def test_literals_and_preloadable_imports(tmp_path):
     code = ("import pandas as pd, numpy\nimport torch\nfrom datetime import date\nfrom helpers import x\n"
