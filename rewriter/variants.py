@@ -6,7 +6,8 @@ below changes the data in one way (deterministically, from a seed) and both the 
 run on it:
 
 * ``subsample``: a random 60% of each source's rows;
-* ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner;
+* ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner (at least
+  one removed row has a partner: a key value that occurs in another source);
 * ``duplicates``: a third of the rows appear twice;
 * ``boundary_numbers`` and ``boundary_dates``: numbers set to the constants the script compares with, one
   step either side, and zero; dates set to the script's dates and the days either side (timestamps also to
@@ -28,6 +29,7 @@ import datetime as dt
 import functools
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,6 +184,56 @@ class _Builder:
             tables[source.name] = (header, chosen)
         return tables
 
+    def orphans(self, orphaned: Source) -> dict:
+        """40% of ``orphaned``'s rows removed (other sources keep theirs), at least one of them a row with a join
+        partner: removing only rows nothing refers to (a customer without orders) orphans no row, and an inner
+        join where the script keeps unmatched rows would pass."""
+        name = f"orphans:{orphaned.name}"
+        tables = self.rows_filtered(name, lambda s, rng: s.name != orphaned.name or rng.random() >= 0.4,
+                                    lambda s: s.name == orphaned.name)
+        header, kept = tables[orphaned.name]
+        rows = self.base[orphaned.name][1]
+        tables[orphaned.name] = (header, self.partner_removed(orphaned, rows, kept, self.rng(f"{name}:partner")))
+        return tables
+
+    def partner_removed(self, source: Source, rows: list[list[str]], kept: list[list[str]],
+                        rng: random.Random) -> list[list[str]]:
+        """``kept`` (a selection of ``rows``), changed so that a row with a join partner is among the removed
+        ones: one such kept row leaves, and if it was the last one kept a removed row without partner takes its
+        place. Unchanged when a removed row has a partner already, or no row has one."""
+        has_partner = self.partnered(source)
+        kept_ids = {id(row) for row in kept}
+        removed = [row for row in rows if id(row) not in kept_ids]
+        candidates = [row for row in kept if has_partner(row)]
+        if any(has_partner(row) for row in removed) or not candidates:
+            return kept
+        leaving = rng.choice(candidates)
+        rest = [row for row in kept if row is not leaving]
+        if rest:
+            return rest
+        return [rng.choice(removed)] if removed else kept
+
+    def partnered(self, source: Source) -> Callable[[list[str]], bool]:
+        """A test whether a row of ``source`` has a join partner: a value of one of its key columns (see
+        :func:`key_columns`) occurs in a key column of the same name in another source; where the source
+        shares no key name with the others (``customers.id`` against ``orders.customer_id``), in any key
+        column of another source."""
+        own = {name.lower(): index for index, name in enumerate(source.format.names)
+               if (source.name, name) in self.keys}
+        others = [(other, name) for other in self.sources if other.name != source.name
+                  for name in other.format.names if (other.name, name) in self.keys]
+        shared = [(other, name) for other, name in others if name.lower() in own]
+        values = {key: set() for key in own}
+        for other, name in shared or others:
+            column = other.format.names.index(name)
+            found = {r[column].strip() for r in self.base[other.name][1] if column < len(r) and r[column].strip()}
+            for key in ([name.lower()] if shared else own):
+                values[key] |= found
+
+        def has_partner(row: list[str]) -> bool:
+            return any(index < len(row) and row[index].strip() in values[key] for key, index in own.items())
+        return has_partner
+
     def cells_changed(self, name: str, kinds: set[str], fraction: float, value, filled_only: bool = False) -> dict:
         """Cells of the columns of ``kinds`` replaced by ``value(...)`` in about ``fraction`` of the rows, at
         least one per column; with ``filled_only`` only cells that hold something (emptying an empty cell
@@ -323,9 +375,7 @@ class _Builder:
             for source in self.sources:
                 found.append(Variant(f"orphans:{source.name}",
                                      f"40% of {source.name}'s rows removed (other rows lose their partner)",
-                                     self.rows_filtered(f"orphans:{source.name}",
-                                                        lambda s, rng, n=source.name: s.name != n
-                                                        or rng.random() >= 0.4, lambda s, n=source.name: s.name == n)))
+                                     self.orphans(source)))
         duplicated = {}
         for source in self.sources:
             header, rows = self.base[source.name]

@@ -175,6 +175,63 @@ def test_a_merge_without_keys_keeps_every_shared_name():
     assert literals("df = a.merge(b, on=KEYS)").joins is None
 
 
+# -- a left merge kept where customers are missing ---------------------------------------------------------------
+SHOP_ORDERS = """order_id,customer_id,order_date,amount,status
+1,10,2024-01-03,120.50,shipped
+2,11,2024-01-04,80.00,cancelled
+3,12,2024-02-05,250.00,shipped
+4,10,2024-02-09,99.99,SHIPPED
+5,13,2024-03-11,101.00,returned
+6,11,2024-03-12,40.00,shipped
+7,10,2024-03-30,10.005,shipped
+"""
+SHOP_CUSTOMERS = "customer_id,segment\n10,gold\n11,silver\n12,gold\n14,bronze\n"
+SEGMENTS = '''import pandas as pd
+orders = pd.read_csv("orders.csv", parse_dates=["order_date"])
+orders = orders[orders["status"].str.lower() == "shipped"].copy()
+orders["month"] = orders["order_date"].dt.strftime("%Y-%m")
+customers = pd.read_csv("customers.csv")
+df = orders.merge(customers, on="customer_id", how="left")
+df["segment"] = df["segment"].fillna("unknown")
+result = df.groupby(["segment", "month"], as_index=False).agg(orders=("order_id", "nunique"),
+                                                              revenue=("amount", "sum"))
+'''
+SEGMENTS_SQL = ("CREATE VIEW r AS SELECT coalesce(c.segment, 'unknown') AS segment, strftime(o.order_date, '%Y-%m') "
+                "AS month, count(DISTINCT o.order_id) AS orders, coalesce(sum(o.amount), 0) AS revenue "
+                "FROM orders o LEFT JOIN customers c ON c.customer_id = o.customer_id "
+                "WHERE lower(o.status) = 'shipped' AND o.order_date IS NOT NULL GROUP BY 1, 2")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_orphans_removes_a_row_another_source_refers_to(tmp_path, seed):
+    """BUG (found by a hunt): orphans:NAME removed random rows of NAME; with seed 0 only customer 14, whom no
+    order refers to, so no order lost its customer. Now a removed row always has a partner."""
+    script = project(tmp_path / "p", SEGMENTS, **{"orders.csv": SHOP_ORDERS, "customers.csv": SHOP_CUSTOMERS})
+    sources = resolve([f"orders={tmp_path / 'p/orders.csv'}", f"customers={tmp_path / 'p/customers.csv'}"],
+                      load_script(script))
+    found = {v.name: v for v in variants(sources, literals(SEGMENTS), seed=seed)}
+    again = {v.name: v for v in variants(sources, literals(SEGMENTS), seed=seed)}
+    customers_left = {r[0] for r in found["orphans:customers"].tables["customers"][1]}
+    assert {"10", "11", "12"} - customers_left  # a customer with orders is gone
+    orders_left = {r[0] for r in found["orphans:orders"].tables["orders"][1]}
+    assert {"1", "2", "3", "4", "6", "7"} - orders_left  # an order of a known customer is gone
+    assert found["orphans:customers"].tables == again["orphans:customers"].tables  # deterministic
+
+
+def test_an_inner_join_for_a_left_merge_is_rejected(tmp_path, endpoint):
+    """The end-to-end case of the bug above: the real data has no shipped order without its customer, so only
+    orphans:customers can tell the INNER JOIN from the script's left merge; it was verified with seed 0."""
+    script = project(tmp_path / "p", SEGMENTS, **{"orders.csv": SHOP_ORDERS, "customers.csv": SHOP_CUSTOMERS})
+    args = ["--source", f"orders={tmp_path / 'p/orders.csv'}", "--source", f"customers={tmp_path / 'p/customers.csv'}",
+            "--result-var", "result"]
+    endpoint({"views": [SEGMENTS_SQL.replace("LEFT JOIN", "JOIN")], "result_view": "r", "udfs": [], "notes": ""})
+    wrong = rewrite(script, tmp_path / "wrong", *args)
+    assert wrong.code == 1 and "generated variant 'orphans:customers'" in wrong.out + wrong.err, wrong.out + wrong.err
+    endpoint({"views": [SEGMENTS_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(script, tmp_path / "right", *args)
+    assert right.code == 0, right.out + right.err
+
+
 # -- spaces around text, negative numbers -------------------------------------------------------------------------
 COUNTRIES = "customer_id,name,country\n1,Ann,fr\n2,Bob,DE\n3,Cem,Fr\n4,Dana,uk\n5,Eve,de\n"
 STRIPPED = '''import pandas as pd
