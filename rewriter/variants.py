@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewriter.script import Literals
-from rewriter.sources import Source, read_rows, write_rows
+from rewriter.sources import Source, file_suffix, read_rows, write_rows
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT"}
@@ -52,7 +52,7 @@ class Variant:
         files = {}
         for source in sources:
             header, rows = self.tables[source.name]
-            path = folder / self.name.replace(":", "_") / f"{source.name}{source.path.suffix or '.csv'}"
+            path = folder / self.name.replace(":", "_") / f"{source.name}{file_suffix(source.path) or '.csv'}"
             write_rows(path, source, header, rows)
             files[source.name] = path
         return files

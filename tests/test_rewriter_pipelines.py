@@ -4,6 +4,7 @@ names demanded of the SQL, decimal commas and pandas' default index in result fi
 OpenAI-compatible stub, as a user would run ``ivm rewrite`` against an endpoint."""
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -222,12 +223,44 @@ def test_an_inner_join_for_a_left_merge_is_rejected(tmp_path, endpoint):
     """The end-to-end case of the bug above: the real data has no shipped order without its customer, so only
     orphans:customers can tell the INNER JOIN from the script's left merge; it was verified with seed 0."""
     script = project(tmp_path / "p", SEGMENTS, **{"orders.csv": SHOP_ORDERS, "customers.csv": SHOP_CUSTOMERS})
-    args = ["--source", f"orders={tmp_path / 'p/orders.csv'}", "--source", f"customers={tmp_path / 'p/customers.csv'}",
-            "--result-var", "result"]
+    args = ["--source", f"orders={tmp_path / 'p/orders.csv'}",
+            "--source", f"customers={tmp_path / 'p/customers.csv'}", "--result-var", "result"]
     endpoint({"views": [SEGMENTS_SQL.replace("LEFT JOIN", "JOIN")], "result_view": "r", "udfs": [], "notes": ""})
     wrong = rewrite(script, tmp_path / "wrong", *args)
     assert wrong.code == 1 and "generated variant 'orphans:customers'" in wrong.out + wrong.err, wrong.out + wrong.err
     endpoint({"views": [SEGMENTS_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(script, tmp_path / "right", *args)
+    assert right.code == 0, right.out + right.err
+
+
+# -- a gzip-compressed source ----------------------------------------------------------------------------------
+GZ_ORDERS = "order_id,customer_id,amount\n10,1,7.5\n11,2,30\n12,1,12\n13,3,4.99\n14,2,6\n"
+GZ_SCRIPT = '''import pandas as pd
+orders = pd.read_csv("orders.csv.gz")
+big = orders[orders["amount"] >= 5]
+result = big.groupby("customer_id", as_index=False)["amount"].sum()
+'''
+GZ_SQL = "CREATE VIEW r AS SELECT customer_id, sum(amount) AS amount FROM orders WHERE amount >= 5 GROUP BY 1"
+
+
+def test_a_gzip_compressed_csv_is_read_and_varied_like_a_csv(tmp_path, endpoint):
+    """BUG (found by a hunt): the csv check read a .csv.gz's compressed bytes as text and refused the file for "a
+    line with more or fewer fields than the header". Now it is read decompressed, its variants are written
+    compressed (pandas and DuckDB decompress by the name), and a wrong rewrite is caught on one of them."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "orders.csv.gz").write_bytes(gzip.compress(GZ_ORDERS.encode()))
+    script = project(folder, GZ_SCRIPT)
+    sources = resolve([f"orders={folder / 'orders.csv.gz'}"], load_script(script))
+    assert sources[0].format.names == ["order_id", "customer_id", "amount"]
+    boundary = next(v for v in variants(sources, literals(GZ_SCRIPT)) if v.name == "boundary_numbers")
+    written = boundary.write(tmp_path / "variants", sources)["orders"]
+    assert written.name == "orders.csv.gz" and gzip.decompress(written.read_bytes()).startswith(b"order_id,")
+    args = ["--source", f"orders={folder / 'orders.csv.gz'}", "--result-var", "result"]
+    endpoint({"views": [GZ_SQL.replace(">= 5", "> 5")], "result_view": "r", "udfs": [], "notes": ""})
+    wrong = rewrite(script, tmp_path / "wrong", *args)
+    assert wrong.code == 1 and "generated variant 'boundary_numbers'" in wrong.out + wrong.err, wrong.out + wrong.err
+    endpoint({"views": [GZ_SQL], "result_view": "r", "udfs": [], "notes": ""})
     right = rewrite(script, tmp_path / "right", *args)
     assert right.code == 0, right.out + right.err
 
