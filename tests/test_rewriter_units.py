@@ -427,7 +427,8 @@ def test_timestamp_boundaries_keep_a_utc_offset(tmp_path, stamp, written):
     spelled as the column spells its offsets, in every row the variant changes."""
     lines = "".join(f"{i},{i % 3},{stamp.format(day=i, hour=i % 10)},k{i % 2}\n" for i in range(1, 7))
     (tmp_path / "events.csv").write_text("event_id,user_id,ts,kind\n" + lines)
-    code = 'import pandas as pd\nev = pd.read_csv("events.csv")\nx = ev[pd.to_datetime(ev["ts"], utc=True) <= "2024-01-31"]\n'
+    code = ('import pandas as pd\nev = pd.read_csv("events.csv")\n'
+            'x = ev[pd.to_datetime(ev["ts"], utc=True) <= "2024-01-31"]\n')
     (tmp_path / "pipeline.py").write_text(code)
     sources = resolve([f"events={tmp_path / 'events.csv'}"], load_script(tmp_path / "pipeline.py"))
     assert dict(sources[0].format.columns)["ts"] == "TIMESTAMP WITH TIME ZONE"
