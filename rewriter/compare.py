@@ -10,6 +10,11 @@ from the values on both sides:
   significant digits (sums in another order round
   differently), and anything smaller than 1e-10 in size is zero (what is left of a cancelling sum);
 * ``date(2024, 1, 2)`` equals ``'2024-01-02'`` and a timestamp at midnight of that day;
+* timestamps with a UTC offset on both sides are instants: DuckDB returns a TIMESTAMPTZ in the session's time
+  zone and pandas in whatever zone the script chose (``utc=True``, ``tz_convert``), so ``22:30+00:00`` equals
+  ``23:30+01:00``. Where only one side carries offsets, the other side's naive timestamps are wall-clock times
+  (what DuckDB's ``timezone('Europe/Berlin', ts)`` or a cast to TIMESTAMP gives), so the offset side is
+  compared by its own wall-clock reading, and the diff says that one side has offsets and the other has not;
 * anything else is compared as text.
 
 Row order never matters; duplicates do.
@@ -89,12 +94,17 @@ def _family(value) -> str | None:
     if isinstance(value, (int, float, decimal.Decimal)):
         return "num"
     if isinstance(value, dt.datetime):
-        return "datetime"
+        return "instant" if _has_offset(value) else "datetime"
     if isinstance(value, dt.date):
         return "date"
     if isinstance(value, str):
         return "str"
     return "other"
+
+
+def _has_offset(value: dt.datetime) -> bool:
+    """Whether the timestamp names an instant (it knows its UTC offset), not a wall-clock time."""
+    return value.utcoffset() is not None
 
 
 def _is_missing(value) -> bool:
@@ -106,11 +116,14 @@ def _is_missing(value) -> bool:
 
 
 def column_family(left: set, right: set) -> str:
-    """The family both sides of a column are compared in.
+    """The family both sides of a column are compared in. Timestamps with offsets (``instant``) stay instants
+    only when no naive timestamp or date is beside them; otherwise all are wall-clock times (``datetime``).
 
     Example:
         >>> column_family({"str"}, {"bool"}), column_family({"num"}, {"bool", "num"}), column_family({"date"}, {"str"})
         ('bool', 'num', 'date')
+        >>> column_family({"instant"}, {"instant", "str"}), column_family({"instant"}, {"datetime"})
+        ('instant', 'datetime')
     """
     families = left | right
     if not families:
@@ -119,8 +132,11 @@ def column_family(left: set, right: set) -> str:
         return next(iter(families))
     if families <= {"num", "bool"}:
         return "num"
-    if families <= {"date", "datetime", "str"} and families & {"date", "datetime"}:
-        return "datetime" if "datetime" in families else "date"
+    times = families & {"date", "datetime", "instant"}
+    if times and families <= {"date", "datetime", "instant", "str"}:
+        if times == {"date"}:
+            return "date"
+        return "instant" if times == {"instant"} else "datetime"
     typed = families - {"str"}
     if len(typed) == 1:
         return typed.pop()
@@ -175,6 +191,8 @@ def canonical(value, family: str):
     Example:
         >>> canonical("True", "bool"), canonical(2.0, "num"), canonical("2024-01-02 00:00:00", "date")
         (('bool', True), ('num', 2), ('date', datetime.date(2024, 1, 2)))
+        >>> canonical("2024-03-31T01:30:00+02:00", "instant")
+        ('instant', datetime.datetime(2024, 3, 30, 23, 30))
     """
     if _is_missing(value):
         return MISSING
@@ -195,12 +213,13 @@ def canonical(value, family: str):
                     return ("bool", False)
             elif isinstance(value, (bool, int, float)) and value in (0, 1):
                 return ("bool", bool(value))
+        elif family == "instant":
+            return _instant(_parsed_time(value) if isinstance(value, str) else value)
         elif family in ("date", "datetime"):
             if isinstance(value, str):
-                text = value.strip()
-                value = dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(text)
+                value = _parsed_time(value)
             if isinstance(value, dt.datetime):
-                value = value.replace(tzinfo=None)
+                value = value.replace(tzinfo=None)  # a wall-clock time, see the module docstring
                 if family == "date" and value.time() == dt.time(0):
                     return ("date", value.date())
                 return ("datetime", value)
@@ -213,14 +232,35 @@ def canonical(value, family: str):
     return ("str", _text(value))
 
 
+def _parsed_time(text: str) -> dt.date | dt.datetime:
+    text = text.strip()
+    return dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(text)
+
+
+def _instant(value) -> tuple:
+    """The key of a timestamp in a column of instants: the UTC time, so that the same instant in two zones
+    (DuckDB's session zone, the script's ``tz_convert``) is one key. A naive timestamp or a date there has no
+    instant and keeps a key of its own family (it differs)."""
+    if isinstance(value, dt.datetime) and _has_offset(value):
+        utc = value.astimezone(dt.timezone.utc)
+        return ("instant", dt.datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second,
+                                       utc.microsecond))
+    if isinstance(value, dt.datetime):
+        return ("datetime", value)
+    if isinstance(value, dt.date):
+        return ("date", value)
+    return ("str", _text(value))
+
+
+def _families(table: Table, index: int) -> set[str]:
+    """The families of the column's values in one table (missing values have none)."""
+    return {_family(r[index]) for r in table.rows if index < len(r)} - {None}
+
+
 def normalise(original: Table, candidate: Table) -> tuple[list[tuple], list[tuple]]:
     """Both tables' rows as tuples of canonical keys, column by column."""
     width = len(original.columns)
-    families = []
-    for index in range(width):
-        left = {_family(r[index]) for r in original.rows if index < len(r)} - {None}
-        right = {_family(r[index]) for r in candidate.rows if index < len(r)} - {None}
-        families.append(column_family(left, right))
+    families = [column_family(_families(original, i), _families(candidate, i)) for i in range(width)]
 
     def rows(table: Table) -> list[tuple]:
         return [tuple(canonical(r[i] if i < len(r) else None, families[i]) for i in range(width))
@@ -231,7 +271,16 @@ def normalise(original: Table, candidate: Table) -> tuple[list[tuple], list[tupl
 
 # -- diff ------------------------------------------------------------------------------------------------------
 def _show(row: tuple) -> str:
-    return "(" + ", ".join("NULL" if k == MISSING else repr(k[1]) for k in row) + ")"
+    return "(" + ", ".join(_shown(k) for k in row) + ")"
+
+
+def _shown(key: tuple) -> str:
+    """A canonical key as the model reads it; an instant with its offset (it is held as naive UTC)."""
+    if key == MISSING:
+        return "NULL"
+    if key[0] == "instant":
+        return f"TIMESTAMPTZ '{key[1].isoformat(sep=' ')}+00:00'"
+    return repr(key[1])
 
 
 def diff(original: Table, candidate: Table, *, show: int = SHOW_ROWS) -> Diff | None:
@@ -273,6 +322,7 @@ def diff(original: Table, candidate: Table, *, show: int = SHOW_ROWS) -> Diff | 
         details.append("rows only in the SQL result: " + "; ".join(_show(r) for r in extra[:show])
                        + (f"; ... {len(extra) - show} more" if len(extra) > show else ""))
     columns = original.columns
+    details += _offset_notes(original, candidate)
     if lost and extra:
         pairs = _closest_pairs(lost[:200], extra[:200], show)
         for a, b in pairs:
@@ -286,6 +336,23 @@ def diff(original: Table, candidate: Table, *, show: int = SHOW_ROWS) -> Diff | 
     if differing_columns:
         details.append("columns whose values differ (as multisets): " + ", ".join(differing_columns))
     return Diff(summary, details)
+
+
+def _offset_notes(original: Table, candidate: Table) -> list[str]:
+    """Columns where one side's timestamps carry a UTC offset and the other side's do not. They are compared as
+    wall-clock times (see the module docstring), which shows neither side's offset, so a model needs telling
+    that the offset, or the zone the wall-clock is read in, may be what differs."""
+    notes = []
+    for index, column in enumerate(original.columns):
+        left, right = _families(original, index), _families(candidate, index)
+        for side, other, table, name in ((left, right, original, "the original"),
+                                         (right, left, candidate, "the SQL result")):
+            if "instant" in side and other & {"datetime", "date"} and "instant" not in other:
+                example = next(r[index] for r in table.rows if index < len(r) and _family(r[index]) == "instant")
+                notes.append(f"column {column}: timestamps in {name} carry a UTC offset (such as "
+                             f"{example.isoformat(sep=' ')}) and the other side's do not; they are compared "
+                             "as wall-clock times, each in its own zone")
+    return notes
 
 
 def _equal_without(left: list[tuple], right: list[tuple], index: int) -> bool:

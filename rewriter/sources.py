@@ -1,13 +1,15 @@
 """The source files the user names (``--source NAME=PATH``): where the script expects them, how DuckDB reads
 them, how they look to the model, and how generated variants are written in the same format.
 
-A source is a delimited text file (CSV, TSV). DuckDB's sniffer fixes its format once, on the real file; every
-variant is read back with exactly that format and those column types, so a view sees the same table shape on
-every data set, and the same shape ``ivm load`` gives it.
+A source is a delimited text file (CSV, TSV), or one compressed with gzip (``orders.csv.gz``, which pandas, DuckDB
+and ``ivm load`` all decompress by its name; generated variants are written compressed too). DuckDB's sniffer
+fixes its format once, on the real file; every variant is read back with exactly that format and those column
+types, so a view sees the same table shape on every data set, and the same shape ``ivm load`` gives it.
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from rewriter.errors import RewriteError, first_line
 from rewriter.script import Script
 
 SAMPLE_ROWS = 5
+NOT_DELIMITED = (".parquet", ".pq", ".xlsx", ".xls", ".json", ".jsonl", ".ndjson", ".feather")
+OTHER_COMPRESSION = (".zip", ".bz2", ".xz", ".zst", ".7z", ".tar", ".tgz")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,23 @@ class Source:
     path: Path            # the user's file
     placement: PurePosixPath  # where the script opens it, relative to its working directory
     format: CsvFormat
+
+
+def gzipped(path: Path | str) -> bool:
+    """Whether the file is gzip-compressed, as pandas and DuckDB decide it: by the ``.gz`` ending."""
+    return str(path).lower().endswith(".gz")
+
+
+def file_suffix(path: Path) -> str:
+    """The ending a copy of the file needs to be read the same way: ``.csv.gz`` for ``orders.csv.gz``."""
+    return "".join(path.suffixes[-2:]) if gzipped(path) else path.suffix
+
+
+def _open_text(path: Path | str, **options):
+    """The file as text, decompressed when it is gzipped (the csv module itself would read the gzip bytes)."""
+    if gzipped(path):
+        return gzip.open(path, "rt", **options)
+    return open(path, **options)
 
 
 def _literal(value: str) -> str:
@@ -82,11 +103,12 @@ def _encoding_hint(path: Path) -> str:
     """Why DuckDB may have failed on a file that is not UTF-8 (an export in Latin-1 or Windows-1252): DuckDB
     reads CSV files as UTF-8, and its error names only the line."""
     try:
-        path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        (gzip.decompress(data) if gzipped(path) else data).decode("utf-8")
     except UnicodeDecodeError as error:
         return (f" (the file is not UTF-8 text: byte {error.object[error.start]:#x} at offset {error.start}; "
                 "convert it, e.g. `iconv -f latin1 -t utf-8`, and pass the converted file)")
-    except OSError:
+    except (OSError, EOFError):  # unreadable, or not gzip after all: DuckDB's own error says enough
         pass
     return ""
 
@@ -95,7 +117,7 @@ def _check_reads_alike(path: Path, fmt: CsvFormat) -> None:
     """DuckDB (the views) and Python's csv module (the script) must see the same rows: a line with more or
     fewer fields than the header makes DuckDB's sniffer pick another dialect (one column, or the longest
     line's width with the other lines dropped) while the script reads the file fine."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+    with _open_text(path, newline="", encoding="utf-8", errors="replace") as handle:
         rows = [r for r in csv.reader(handle, delimiter=fmt.delimiter) if r]
     expected = len(rows) - (1 if fmt.header and rows else 0)
     widths = sorted({len(r) for r in rows})
@@ -141,7 +163,7 @@ def load_table(con: duckdb.DuckDBPyConnection, source: Source, path: Path | str)
 
 def read_rows(source: Source, path: Path | None = None) -> tuple[list[str] | None, list[list[str]]]:
     """The file's header and rows as the strings a ``csv.reader`` sees."""
-    with open(path or source.path, newline="", encoding="utf-8") as handle:
+    with _open_text(path or source.path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle, delimiter=source.format.delimiter))
     rows = [r for r in rows if r]
     if source.format.header and rows:
@@ -150,14 +172,16 @@ def read_rows(source: Source, path: Path | None = None) -> tuple[list[str] | Non
 
 
 def write_rows(path: Path, source: Source, header: list[str] | None, rows: list[list[str]]) -> None:
-    """Write rows in the source's format (same delimiter, header or not, minimal quoting, ``\\n`` endings)."""
+    """Write rows in the source's format (same delimiter, header or not, minimal quoting, ``\\n`` endings),
+    gzip-compressed when ``path`` ends in ``.gz`` (without a timestamp, so a variant's bytes are always the same)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=source.format.delimiter, lineterminator="\n")
     if header is not None:
         writer.writerow(header)
     writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    data = buffer.getvalue().encode("utf-8")
+    path.write_bytes(gzip.compress(data, mtime=0) if gzipped(path) else data)
 
 
 def describe(source: Source) -> str:
@@ -169,7 +193,7 @@ def describe(source: Source) -> str:
         sample = con.execute(f'SELECT * FROM "{source.name}" LIMIT {SAMPLE_ROWS}').fetchall()
     finally:
         con.close()
-    with open(source.path, encoding="utf-8") as handle:
+    with _open_text(source.path, encoding="utf-8") as handle:
         raw = [line.rstrip("\n") for _, line in zip(range(SAMPLE_ROWS + 1), handle)]
     lines = [f"table {source.name} ({count} rows), read from the file the script opens as "
              f"'{source.placement}':",
@@ -207,6 +231,17 @@ def _path_literals(code: str) -> set[str]:
             and len(n.value) < 300 and "\n" not in n.value}
 
 
+def _check_supported(path: Path) -> None:
+    """Refuse, by the file's name, what is not delimited text (Parquet, Excel, JSON and JSON lines), or is
+    compressed other than with gzip: read as CSV, such a file gives a misleading error about its fields."""
+    inner = Path(path.stem).suffix.lower() if gzipped(path) else path.suffix.lower()
+    if inner in NOT_DELIMITED:
+        raise RewriteError(f"source {path}: only delimited text files (CSV, TSV) are supported")
+    if path.suffix.lower() in OTHER_COMPRESSION:
+        raise RewriteError(f"source {path}: only uncompressed or gzip-compressed (.gz) delimited text files "
+                           "(CSV, TSV) are supported; decompress it and pass the CSV file")
+
+
 def resolve(specs: list[str] | tuple[str, ...], script: Script,
             columns: dict[str, list[str]] | None = None) -> list[Source]:
     """Check ``NAME=PATH`` specs: valid table names, existing CSV files, each placed where the script reads it.
@@ -228,8 +263,7 @@ def resolve(specs: list[str] | tuple[str, ...], script: Script,
         path = Path(os.path.expanduser(path_text))
         if not path.is_file():
             raise RewriteError(f"source file {path} does not exist")
-        if path.suffix.lower() in (".parquet", ".pq", ".xlsx", ".xls", ".json", ".feather"):
-            raise RewriteError(f"source {path}: only delimited text files (CSV, TSV) are supported")
+        _check_supported(path)
         placement = _placement(path, script)
         if placement in placements:
             raise RewriteError(f"two sources would both be placed at {placement}")

@@ -6,11 +6,13 @@ below changes the data in one way (deterministically, from a seed) and both the 
 run on it:
 
 * ``subsample``: a random 60% of each source's rows;
-* ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner;
+* ``orphans:NAME``: 40% of NAME's rows removed, so rows of other sources lose their join partner (at least
+  one removed row has a partner: a key value that occurs in another source);
 * ``duplicates``: a third of the rows appear twice;
 * ``boundary_numbers`` and ``boundary_dates``: numbers set to the constants the script compares with, one
   step either side, and zero; dates set to the script's dates and the days either side (timestamps also to
-  the second before and to noon of each such day);
+  the second before and to noon of each such day; in a column whose values carry a UTC offset, written with
+  offset zero, spelled as the column spells its offsets);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``whitespace``: spaces before or after some values of text columns (columns of words only);
 * ``negative_numbers``: some numbers with the other sign;
@@ -26,11 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import random
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewriter.script import Literals
-from rewriter.sources import Source, read_rows, write_rows
+from rewriter.sources import Source, file_suffix, read_rows, write_rows
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT"}
@@ -48,7 +52,7 @@ class Variant:
         files = {}
         for source in sources:
             header, rows = self.tables[source.name]
-            path = folder / self.name.replace(":", "_") / f"{source.name}{source.path.suffix or '.csv'}"
+            path = folder / self.name.replace(":", "_") / f"{source.name}{file_suffix(source.path) or '.csv'}"
             write_rows(path, source, header, rows)
             files[source.name] = path
         return files
@@ -101,6 +105,39 @@ def key_columns(sources: list[Source], joins: frozenset[str] | None = None) -> s
                                         and (joined is None or name.lower() in joined or _looks_like_key(name)))}
 
 
+def _has_offset(type_name: str) -> bool:
+    """Whether DuckDB reads the column as TIMESTAMP WITH TIME ZONE: its values carry a UTC offset."""
+    upper = type_name.upper()
+    return "WITH TIME ZONE" in upper or upper.startswith("TIMESTAMPTZ")
+
+
+_OFFSET = re.compile(r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$")
+
+
+def _zero_offset_like(values: list[str]) -> str:
+    """Offset zero, spelled like the first offset among ``values`` (``+00:00``, ``+0000``, ``+00`` or ``Z``), so
+    that a script parsing the column with a fixed format (``strptime(..., '%Y-%m-%dT%H:%M:%S%z')``) still can.
+
+    Example:
+        >>> _zero_offset_like(["", "2024-03-31T23:10:00+0200"]), _zero_offset_like(["2024-01-01 10:00:00Z"])
+        ('+0000', 'Z')
+    """
+    for value in values:
+        match = _OFFSET.search(value.strip())
+        if match:
+            return "Z" if match.group(0) == "Z" else "+" + re.sub("[0-9]", "0", match.group(0)[1:])
+    return "+00:00"
+
+
+def _date_separator_like(values: list[str]) -> str:
+    """``T`` or a space between date and time, as the first timestamp among ``values`` has it."""
+    for value in values:
+        text = value.strip()
+        if len(text) > 10 and text[10] in "T ":
+            return text[10]
+    return " "
+
+
 def _format_number(value: float, kind: str) -> str:
     if kind == "int":
         return str(int(value))
@@ -147,6 +184,56 @@ class _Builder:
             tables[source.name] = (header, chosen)
         return tables
 
+    def orphans(self, orphaned: Source) -> dict:
+        """40% of ``orphaned``'s rows removed (other sources keep theirs), at least one of them a row with a join
+        partner: removing only rows nothing refers to (a customer without orders) orphans no row, and an inner
+        join where the script keeps unmatched rows would pass."""
+        name = f"orphans:{orphaned.name}"
+        tables = self.rows_filtered(name, lambda s, rng: s.name != orphaned.name or rng.random() >= 0.4,
+                                    lambda s: s.name == orphaned.name)
+        header, kept = tables[orphaned.name]
+        rows = self.base[orphaned.name][1]
+        tables[orphaned.name] = (header, self.partner_removed(orphaned, rows, kept, self.rng(f"{name}:partner")))
+        return tables
+
+    def partner_removed(self, source: Source, rows: list[list[str]], kept: list[list[str]],
+                        rng: random.Random) -> list[list[str]]:
+        """``kept`` (a selection of ``rows``), changed so that a row with a join partner is among the removed
+        ones: one such kept row leaves, and if it was the last one kept a removed row without partner takes its
+        place. Unchanged when a removed row has a partner already, or no row has one."""
+        has_partner = self.partnered(source)
+        kept_ids = {id(row) for row in kept}
+        removed = [row for row in rows if id(row) not in kept_ids]
+        candidates = [row for row in kept if has_partner(row)]
+        if any(has_partner(row) for row in removed) or not candidates:
+            return kept
+        leaving = rng.choice(candidates)
+        rest = [row for row in kept if row is not leaving]
+        if rest:
+            return rest
+        return [rng.choice(removed)] if removed else kept
+
+    def partnered(self, source: Source) -> Callable[[list[str]], bool]:
+        """A test whether a row of ``source`` has a join partner: a value of one of its key columns (see
+        :func:`key_columns`) occurs in a key column of the same name in another source; where the source
+        shares no key name with the others (``customers.id`` against ``orders.customer_id``), in any key
+        column of another source."""
+        own = {name.lower(): index for index, name in enumerate(source.format.names)
+               if (source.name, name) in self.keys}
+        others = [(other, name) for other in self.sources if other.name != source.name
+                  for name in other.format.names if (other.name, name) in self.keys]
+        shared = [(other, name) for other, name in others if name.lower() in own]
+        values = {key: set() for key in own}
+        for other, name in shared or others:
+            column = other.format.names.index(name)
+            found = {r[column].strip() for r in self.base[other.name][1] if column < len(r) and r[column].strip()}
+            for key in ([name.lower()] if shared else own):
+                values[key] |= found
+
+        def has_partner(row: list[str]) -> bool:
+            return any(index < len(row) and row[index].strip() in values[key] for key, index in own.items())
+        return has_partner
+
     def cells_changed(self, name: str, kinds: set[str], fraction: float, value, filled_only: bool = False) -> dict:
         """Cells of the columns of ``kinds`` replaced by ``value(...)`` in about ``fraction`` of the rows, at
         least one per column; with ``filled_only`` only cells that hold something (emptying an empty cell
@@ -185,8 +272,10 @@ class _Builder:
             if kind == "int":
                 ordered = [int(c) for c in ordered if float(c).is_integer()]
             return list(dict.fromkeys(_format_number(c, kind) for c in ordered))
-        fmt = source.format.dateformat if kind == "date" else source.format.timestampformat
-        fmt = fmt or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+        sniffed = source.format.dateformat if kind == "date" else source.format.timestampformat
+        fmt = sniffed or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+        if _has_offset(source.format.types[column]):
+            fmt = self.format_with_offset(source, column, sniffed)
         days = sorted(v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time(0))
                       for v in self.literals.dates) or self.month_boundaries(source, column, fmt)
         noons = [d + dt.timedelta(hours=12) for d in days] if kind == "timestamp" else []
@@ -199,6 +288,19 @@ class _Builder:
         ordered = [*days, *noons, *sorted(beside - set(days) - set(noons))]
         return list(dict.fromkeys(d.strftime(fmt) for d in ordered))
 
+    def format_with_offset(self, source: Source, column: str, sniffed: str | None) -> str:
+        """The format for boundary timestamps in a column whose values carry a UTC offset: the values are
+        written with offset zero. Without one, pandas (``utc=True``) reads a value as UTC and DuckDB's
+        TIMESTAMPTZ in the session's time zone, and the script and the SQL would see other instants."""
+        index = source.format.names.index(column)
+        values = [r[index] for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
+        offset = _zero_offset_like(values)
+        if sniffed and "%z" in sniffed:
+            return sniffed.replace("%z", offset)
+        if sniffed:
+            return sniffed + offset
+        return f"%Y-%m-%d{_date_separator_like(values)}%H:%M:%S{offset}"
+
     def month_boundaries(self, source: Source, column: str, fmt: str) -> list[dt.datetime]:
         """With no date in the script: the first of the month and the day before, around the observed values."""
         index = source.format.names.index(column)
@@ -206,7 +308,7 @@ class _Builder:
         for row in self.base[source.name][1][:50]:
             parsed = _parse_date(row[index], fmt) if index < len(row) else None
             if parsed is not None:
-                start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+                start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
                 days |= {start, start - dt.timedelta(days=1)}
         return sorted(days)
 
@@ -273,9 +375,7 @@ class _Builder:
             for source in self.sources:
                 found.append(Variant(f"orphans:{source.name}",
                                      f"40% of {source.name}'s rows removed (other rows lose their partner)",
-                                     self.rows_filtered(f"orphans:{source.name}",
-                                                        lambda s, rng, n=source.name: s.name != n
-                                                        or rng.random() >= 0.4, lambda s, n=source.name: s.name == n)))
+                                     self.orphans(source)))
         duplicated = {}
         for source in self.sources:
             header, rows = self.base[source.name]

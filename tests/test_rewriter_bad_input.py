@@ -2,6 +2,8 @@
 output folder that could pass for a result. (An unreachable endpoint: tests/test_rewriter_http.py.)"""
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -195,6 +197,25 @@ def test_replay_and_record_together(project):
     run, _ = rewrite(project, "--record", str(project / "rec.jsonl"))
     refused(run, "--replay and --record exclude each other")
 
+
+JSON_LINES = b"".join(b'{"order_id": %d, "customer_id": %d, "amount": %d}\n' % (i, i % 3, i) for i in range(10, 14))
+
+
+@pytest.mark.parametrize("name, content, mention", [
+    ("orders.jsonl", JSON_LINES, "only delimited text files (CSV, TSV)"),
+    ("orders.ndjson", JSON_LINES, "only delimited text files (CSV, TSV)"),
+    ("orders.json.gz", gzip.compress(b'[{"order_id": 10}]'), "only delimited text files (CSV, TSV)"),
+    ("orders.csv.bz2", bz2.compress(ORDERS.encode()), "only uncompressed or gzip-compressed (.gz)"),
+], ids=["jsonl", "ndjson", "json-gz", "bz2"])
+def test_a_source_that_is_not_delimited_text_is_refused_by_its_name(project, name, content, mention):
+    """BUG (found by a hunt): a JSON-lines file was not refused like .json, and got the misleading "read
+    differently ... an unquoted separator inside a value" message from the csv check."""
+    (project / name).write_bytes(content)
+    args = tiny_args(project, project.parent / "out")
+    args[args.index(f"orders={project / 'orders.csv'}")] = f"orders={project / name}"
+    run, out = rewrite(project, args=args)
+    assert "unquoted separator" not in refused(run, f"source {project / name}: ", mention)
+    nothing_presented(out)
 
 def test_a_title_line_above_the_header_is_named_as_the_likely_cause(project):
     """Found by a hunt: an export with a title line above the header (the script reads it with skiprows=1) was

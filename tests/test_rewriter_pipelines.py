@@ -4,6 +4,7 @@ names demanded of the SQL, decimal commas and pandas' default index in result fi
 OpenAI-compatible stub, as a user would run ``ivm rewrite`` against an endpoint."""
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -173,6 +174,95 @@ def test_join_names_are_what_the_script_joins_or_looks_up_by(code, names):
 def test_a_merge_without_keys_keeps_every_shared_name():
     assert literals("df = pd.merge(a, b)").joins is None
     assert literals("df = a.merge(b, on=KEYS)").joins is None
+
+
+# -- a left merge kept where customers are missing ---------------------------------------------------------------
+SHOP_ORDERS = """order_id,customer_id,order_date,amount,status
+1,10,2024-01-03,120.50,shipped
+2,11,2024-01-04,80.00,cancelled
+3,12,2024-02-05,250.00,shipped
+4,10,2024-02-09,99.99,SHIPPED
+5,13,2024-03-11,101.00,returned
+6,11,2024-03-12,40.00,shipped
+7,10,2024-03-30,10.005,shipped
+"""
+SHOP_CUSTOMERS = "customer_id,segment\n10,gold\n11,silver\n12,gold\n14,bronze\n"
+SEGMENTS = '''import pandas as pd
+orders = pd.read_csv("orders.csv", parse_dates=["order_date"])
+orders = orders[orders["status"].str.lower() == "shipped"].copy()
+orders["month"] = orders["order_date"].dt.strftime("%Y-%m")
+customers = pd.read_csv("customers.csv")
+df = orders.merge(customers, on="customer_id", how="left")
+df["segment"] = df["segment"].fillna("unknown")
+result = df.groupby(["segment", "month"], as_index=False).agg(orders=("order_id", "nunique"),
+                                                              revenue=("amount", "sum"))
+'''
+SEGMENTS_SQL = ("CREATE VIEW r AS SELECT coalesce(c.segment, 'unknown') AS segment, strftime(o.order_date, '%Y-%m') "
+                "AS month, count(DISTINCT o.order_id) AS orders, coalesce(sum(o.amount), 0) AS revenue "
+                "FROM orders o LEFT JOIN customers c ON c.customer_id = o.customer_id "
+                "WHERE lower(o.status) = 'shipped' AND o.order_date IS NOT NULL GROUP BY 1, 2")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_orphans_removes_a_row_another_source_refers_to(tmp_path, seed):
+    """BUG (found by a hunt): orphans:NAME removed random rows of NAME; with seed 0 only customer 14, whom no
+    order refers to, so no order lost its customer. Now a removed row always has a partner."""
+    script = project(tmp_path / "p", SEGMENTS, **{"orders.csv": SHOP_ORDERS, "customers.csv": SHOP_CUSTOMERS})
+    sources = resolve([f"orders={tmp_path / 'p/orders.csv'}", f"customers={tmp_path / 'p/customers.csv'}"],
+                      load_script(script))
+    found = {v.name: v for v in variants(sources, literals(SEGMENTS), seed=seed)}
+    again = {v.name: v for v in variants(sources, literals(SEGMENTS), seed=seed)}
+    customers_left = {r[0] for r in found["orphans:customers"].tables["customers"][1]}
+    assert {"10", "11", "12"} - customers_left  # a customer with orders is gone
+    orders_left = {r[0] for r in found["orphans:orders"].tables["orders"][1]}
+    assert {"1", "2", "3", "4", "6", "7"} - orders_left  # an order of a known customer is gone
+    assert found["orphans:customers"].tables == again["orphans:customers"].tables  # deterministic
+
+
+def test_an_inner_join_for_a_left_merge_is_rejected(tmp_path, endpoint):
+    """The end-to-end case of the bug above: the real data has no shipped order without its customer, so only
+    orphans:customers can tell the INNER JOIN from the script's left merge; it was verified with seed 0."""
+    script = project(tmp_path / "p", SEGMENTS, **{"orders.csv": SHOP_ORDERS, "customers.csv": SHOP_CUSTOMERS})
+    args = ["--source", f"orders={tmp_path / 'p/orders.csv'}",
+            "--source", f"customers={tmp_path / 'p/customers.csv'}", "--result-var", "result"]
+    endpoint({"views": [SEGMENTS_SQL.replace("LEFT JOIN", "JOIN")], "result_view": "r", "udfs": [], "notes": ""})
+    wrong = rewrite(script, tmp_path / "wrong", *args)
+    assert wrong.code == 1 and "generated variant 'orphans:customers'" in wrong.out + wrong.err, wrong.out + wrong.err
+    endpoint({"views": [SEGMENTS_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(script, tmp_path / "right", *args)
+    assert right.code == 0, right.out + right.err
+
+
+# -- a gzip-compressed source ----------------------------------------------------------------------------------
+GZ_ORDERS = "order_id,customer_id,amount\n10,1,7.5\n11,2,30\n12,1,12\n13,3,4.99\n14,2,6\n"
+GZ_SCRIPT = '''import pandas as pd
+orders = pd.read_csv("orders.csv.gz")
+big = orders[orders["amount"] >= 5]
+result = big.groupby("customer_id", as_index=False)["amount"].sum()
+'''
+GZ_SQL = "CREATE VIEW r AS SELECT customer_id, sum(amount) AS amount FROM orders WHERE amount >= 5 GROUP BY 1"
+
+
+def test_a_gzip_compressed_csv_is_read_and_varied_like_a_csv(tmp_path, endpoint):
+    """BUG (found by a hunt): the csv check read a .csv.gz's compressed bytes as text and refused the file for "a
+    line with more or fewer fields than the header". Now it is read decompressed, its variants are written
+    compressed (pandas and DuckDB decompress by the name), and a wrong rewrite is caught on one of them."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "orders.csv.gz").write_bytes(gzip.compress(GZ_ORDERS.encode()))
+    script = project(folder, GZ_SCRIPT)
+    sources = resolve([f"orders={folder / 'orders.csv.gz'}"], load_script(script))
+    assert sources[0].format.names == ["order_id", "customer_id", "amount"]
+    boundary = next(v for v in variants(sources, literals(GZ_SCRIPT)) if v.name == "boundary_numbers")
+    written = boundary.write(tmp_path / "variants", sources)["orders"]
+    assert written.name == "orders.csv.gz" and gzip.decompress(written.read_bytes()).startswith(b"order_id,")
+    args = ["--source", f"orders={folder / 'orders.csv.gz'}", "--result-var", "result"]
+    endpoint({"views": [GZ_SQL.replace(">= 5", "> 5")], "result_view": "r", "udfs": [], "notes": ""})
+    wrong = rewrite(script, tmp_path / "wrong", *args)
+    assert wrong.code == 1 and "generated variant 'boundary_numbers'" in wrong.out + wrong.err, wrong.out + wrong.err
+    endpoint({"views": [GZ_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(script, tmp_path / "right", *args)
+    assert right.code == 0, right.out + right.err
 
 
 # -- spaces around text, negative numbers -------------------------------------------------------------------------

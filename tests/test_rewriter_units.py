@@ -90,6 +90,46 @@ def test_diff_on_column_names_and_widths():
     assert "has 1 columns" in diff(Table(("a", "b"), []), Table(("a",), [])).summary
 
 
+def _duckdb_timestamptz(zone: str, texts: list[str]) -> list[tuple]:
+    """TIMESTAMPTZ values as DuckDB returns them to Python: in the session's time zone."""
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{zone}'")
+    return con.execute("SELECT CAST(unnest($t) AS TIMESTAMPTZ)", {"t": texts}).fetchall()
+
+
+def _script_timestamps(zone: str, texts: list[str]) -> list[tuple]:
+    """pandas timestamps converted to ``zone`` (``tz_convert``), as the runner passes them on."""
+    stamps = pd.to_datetime(pd.Series(texts), utc=True).dt.tz_convert(zone)
+    return [(decode(json.loads(json.dumps(_runner.encode(t)))),) for t in stamps]
+
+
+INSTANTS = ["2024-03-30 22:30:00+00:00", "2024-03-31 01:30:00+00:00", "2024-10-27 01:30:00+00:00"]
+
+
+@pytest.mark.parametrize("script_zone, session_zone", [
+    ("UTC", "Europe/Berlin"), ("America/New_York", "UTC"), ("America/New_York", "Europe/Berlin")])
+def test_timestamps_with_offsets_compare_as_instants(script_zone, session_zone):
+    """BUG (found by a hunt): aware timestamps lost their offset before the comparison, so a TIMESTAMPTZ that
+    DuckDB returns in the session's zone and the same instants pandas holds in UTC (or after a tz_convert)
+    differed as wall-clock times, and a correct rewrite was refused wherever the zones differ."""
+    original = Table(("ts",), _script_timestamps(script_zone, INSTANTS))
+    assert diff(original, Table(("ts",), _duckdb_timestamptz(session_zone, INSTANTS))) is None
+    later = [text.replace(":30:00", ":31:00") for text in INSTANTS]
+    assert diff(original, Table(("ts",), _duckdb_timestamptz(session_zone, later))) is not None
+
+
+def test_timestamp_differences_are_shown_with_their_offset():
+    """The repair prompt shows instants with their offset; where one side has offsets and the other none
+    (compared as wall-clock times, as a cast to TIMESTAMP gives them), the diff says so."""
+    utc_original = Table(("ts",), _script_timestamps("UTC", INSTANTS[:1]))
+    text = diff(utc_original, Table(("ts",), _duckdb_timestamptz("Europe/Berlin", ["2024-03-30 22:00:00+00"]))).text()
+    assert "TIMESTAMPTZ '2024-03-30 22:30:00+00:00'" in text and "TIMESTAMPTZ '2024-03-30 22:00:00+00:00'" in text
+    new_york = Table(("ts",), _script_timestamps("America/New_York", INSTANTS[:1]))
+    assert diff(new_york, Table(("ts",), [(dt.datetime(2024, 3, 30, 18, 30),)])) is None  # the same wall-clock
+    text = diff(new_york, Table(("ts",), [(dt.datetime(2024, 3, 30, 22, 30),)])).text()
+    assert "timestamps in the original carry a UTC offset (such as 2024-03-30 18:30:00-04:00)" in text
+
+
 def test_runner_encoding_round_trips():
     values = [None, True, 7, 2.5, float("nan"), float("-inf"), "x", dt.date(2024, 2, 29),
               dt.datetime(2024, 2, 29, 13, 5), Decimal("1.10"), np.int64(5), np.float64(0.5), pd.NaT, pd.NA,
@@ -373,6 +413,37 @@ def test_timestamp_boundaries_include_noon_of_the_scripts_days(tmp_path):
     assert dict(sources[0].format.columns)["ts"].startswith("TIMESTAMP")
     boundary = next(v for v in variants(sources, literals(code)) if v.name == "boundary_dates")
     assert {"2024-01-31 00:00:00", "2024-01-31 12:00:00"} <= {r[2] for r in boundary.tables["events"][1]}
+
+
+@pytest.mark.parametrize("stamp, written", [
+    ("2024-01-{day:02d}T0{hour}:15:00+01:00", "2024-01-31T00:00:00+00:00"),
+    ("2024-01-{day:02d} 0{hour}:15:00+0100", "2024-01-31 12:00:00+0000"),
+    ("2024-01-{day:02d}T0{hour}:15:00Z", "2024-01-30T23:59:59Z"),
+])
+def test_timestamp_boundaries_keep_a_utc_offset(tmp_path, stamp, written):
+    """BUG (found by a hunt): boundary timestamps were written without an offset into a column whose values
+    carry one (TIMESTAMP WITH TIME ZONE): pandas (utc=True) read them as UTC and DuckDB in the session's time
+    zone, so a correct rewrite was refused wherever TZ is not UTC. They are now written with offset zero,
+    spelled as the column spells its offsets, in every row the variant changes."""
+    lines = "".join(f"{i},{i % 3},{stamp.format(day=i, hour=i % 10)},k{i % 2}\n" for i in range(1, 7))
+    (tmp_path / "events.csv").write_text("event_id,user_id,ts,kind\n" + lines)
+    code = ('import pandas as pd\nev = pd.read_csv("events.csv")\n'
+            'x = ev[pd.to_datetime(ev["ts"], utc=True) <= "2024-01-31"]\n')
+    (tmp_path / "pipeline.py").write_text(code)
+    sources = resolve([f"events={tmp_path / 'events.csv'}"], load_script(tmp_path / "pipeline.py"))
+    assert dict(sources[0].format.columns)["ts"] == "TIMESTAMP WITH TIME ZONE"
+    boundary = next(v for v in variants(sources, literals(code)) if v.name == "boundary_dates")
+    stamps = [r[2] for r in boundary.tables["events"][1]]
+    assert written in stamps
+    offset = written[19:]
+    assert all(s.endswith(offset) or s.endswith("+01:00") or s.endswith("+0100") for s in stamps), stamps
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Europe/Berlin'")
+    from rewriter.sources import read_call
+    files = boundary.write(tmp_path / "variants", sources)
+    read = con.execute(f"SELECT ts FROM {read_call(files['events'], sources[0].format)}").fetchall()
+    as_pandas_reads = pd.to_datetime(pd.Series(stamps), utc=True, format="ISO8601")
+    assert sorted(r[0] for r in read) == sorted(t.to_pydatetime() for t in as_pandas_reads)  # the same instants
 
 
 def test_literals_and_preloadable_imports(tmp_path):
