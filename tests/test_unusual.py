@@ -1169,7 +1169,9 @@ def test_views_whose_result_depends_on_read_order_are_refused_at_deploy():
     aggregates and windows in parallel (string_agg / list without ORDER BY inside, first(), row_number()
     without ORDER BY in OVER, DISTINCT ON without ORDER BY); ``verify`` then failed right after deploy, with no
     row deleted. They are refused with the cure; the ordered forms, rank() without ORDER BY (a constant per
-    partition) and LIMIT without ORDER BY (DuckDB keeps insertion order) stay maintained."""
+    partition) and aggregates ordered inside (first(s ORDER BY id) OVER (..)) stay maintained. LIMIT without
+    ORDER BY failed verify right after deploy too (DuckDB: a scan's first rows in insertion order, a DISTINCT's
+    in hash order; ivm's top-k: the smallest rows), as did approx_quantile and reservoir_quantile."""
     db = ivm.connect(":memory:")
     db.load("t", duckdb.sql("SELECT i AS id, i % 3 AS g, chr((65 + (i * 7) % 26)::INTEGER) AS s "
                             "FROM range(200000) r(i)").to_arrow_table())
@@ -1178,16 +1180,22 @@ def test_views_whose_result_depends_on_read_order_are_refused_at_deploy():
                "SELECT g, first(s) AS a FROM t GROUP BY g": "whichever row it meets first",
                "SELECT id, row_number() OVER (PARTITION BY g) AS r FROM t": "no ORDER BY in OVER",
                "SELECT id, sum(id) OVER (PARTITION BY g ROWS 1 PRECEDING) AS r FROM t": "frames rows",
-               "SELECT DISTINCT ON (g) g, s FROM t": "DISTINCT ON without ORDER BY"}
+               "SELECT DISTINCT ON (g) g, s FROM t": "DISTINCT ON without ORDER BY",
+               "SELECT * FROM t LIMIT 5": "LIMIT / OFFSET without ORDER BY",
+               "SELECT DISTINCT g FROM t LIMIT 2": "LIMIT / OFFSET without ORDER BY",
+               "SELECT g, approx_quantile(id, 0.5) AS q FROM t GROUP BY g": "is approximate",
+               "SELECT g, reservoir_quantile(id, 0.5) AS q FROM t GROUP BY g": "is approximate",
+               "SELECT id, approx_top_k(s, 2) OVER (PARTITION BY g) AS q FROM t": "no ORDER BY in OVER"}
     for query, reason in refused.items():
-        with pytest.raises(ivm.IvmError, match=f"view v depends on the order DuckDB reads rows in.*{reason}"):
+        with pytest.raises(ivm.IvmError, match=f"view v depends on the order rows are read in.*{reason}"):
             db.deploy(f"CREATE VIEW v AS {query}")
         assert not db.plans
     kept = ["SELECT g, string_agg(s, ',' ORDER BY s, id) AS a FROM t GROUP BY g",
             "SELECT g, list_sort(list(s)) AS a FROM t GROUP BY g",
             "SELECT id, rank() OVER (PARTITION BY g) AS r FROM t",
             "SELECT DISTINCT ON (g) g, s FROM t ORDER BY g, s DESC",
-            "SELECT * FROM t LIMIT 5"]
+            "SELECT id, first(s ORDER BY id) OVER (PARTITION BY g) AS f FROM t",
+            "SELECT * FROM t ORDER BY id LIMIT 5"]
     db.deploy("\n".join(f"CREATE VIEW v{i} AS {query};" for i, query in enumerate(kept)))
     db.delete("t", "id % 7 = 0 OR id < 10")
     assert db.verify()["ok"]

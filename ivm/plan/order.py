@@ -2,13 +2,15 @@
 
 DuckDB aggregates and windows in parallel: ``list(x)`` or ``string_agg(x, ',')`` without ORDER BY inside,
 ``first``/``last``/``any_value``, ``row_number()``/``lag``/``first_value`` without ORDER BY in OVER, ROWS frames
-without ORDER BY and DISTINCT ON without ORDER BY give other answers on other runs. A view built on one
+without ORDER BY, DISTINCT ON and LIMIT without ORDER BY, and the approximate ``approx_quantile``,
+``reservoir_quantile`` and ``approx_top_k`` give other answers on other runs. A view built on one
 would differ from its own recompute with no row deleted (``ivm verify`` fails right after deploy), and a
 rewrite verified on a small file (read in file order) would pick other rows on a large one. Deploy and the
 rewriter's static check refuse them with the cure: an ORDER BY over columns that make the order unique.
 
 Ties inside an ORDER BY that exists (``row_number() OVER (ORDER BY day)`` with two rows on a day,
-``arg_max(name, amount)`` with equal amounts) depend on the data and are not detected here.
+``arg_max(name, amount)`` with equal amounts, ``mode(x)`` with two values equally frequent) depend on the data and
+are not detected here.
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ PICKING_NAMES = frozenset({"first", "last", "any_value", "arbitrary"})
 # aggregates whose value lists the rows in the order they are read
 LISTING_AGGREGATES = (exp.ArrayAgg, exp.ArrayUniqueAgg, exp.GroupConcat)
 LISTING_NAMES = frozenset({"list", "array_agg", "string_agg", "group_concat", "listagg"})
+# approximate aggregates whose sketch depends on the order rows are fed in (reservoir_quantile also samples)
+APPROXIMATE_AGGREGATES = (exp.ApproxQuantile, exp.ApproxTopK)
+APPROXIMATE_NAMES = frozenset({"approx_quantile", "reservoir_quantile", "approx_top_k"})
 # wrappers (and modifiers) between an aggregate and the window it runs in or the sort that fixes its order
 TRANSPARENT = (exp.IgnoreNulls, exp.RespectNulls, exp.Filter)
 SORTING_NAMES = frozenset({"list_sort", "array_sort", "list_reverse_sort", "array_reverse_sort", "sort_array"})
@@ -85,8 +90,10 @@ def _window_problem(window: exp.Window) -> str | None:
     while isinstance(function, TRANSPARENT):
         function = function.this
     spec = window.args.get("spec")
-    if (isinstance(function, (*ORDERED_WINDOW_FUNCTIONS, *PICKING_AGGREGATES, *LISTING_AGGREGATES))
-            or _named(function, PICKING_NAMES | LISTING_NAMES)):
+    ordered_argument = isinstance(function, exp.Func) and _ordered_inside(function)  # first(x ORDER BY y) OVER ()
+    if (isinstance(function, (*ORDERED_WINDOW_FUNCTIONS, *PICKING_AGGREGATES, *LISTING_AGGREGATES,
+                              *APPROXIMATE_AGGREGATES))
+            or _named(function, PICKING_NAMES | LISTING_NAMES | APPROXIMATE_NAMES)) and not ordered_argument:
         return f"{window.sql(dialect=DIALECT)} has no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
     if spec is not None and str(spec.args.get("kind", "")).upper() in ("ROWS", "GROUPS") and not _whole_partition(spec):
         return f"{window.sql(dialect=DIALECT)} frames rows with no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
@@ -99,13 +106,16 @@ def _aggregate_problem(node: exp.Expression) -> str | None:
     if isinstance(node, PICKING_AGGREGATES) or _named(node, PICKING_NAMES):
         return (f"{node.sql(dialect=DIALECT)} takes the value of whichever row it meets first (or last); use min()/max(), arg_min()/"
                 f"arg_max(), or {FIX_ORDER} inside the aggregate (first(x ORDER BY ...))")
+    if isinstance(node, APPROXIMATE_AGGREGATES) or _named(node, APPROXIMATE_NAMES):
+        return (f"{node.sql(dialect=DIALECT)} is approximate, and its estimate depends on the order rows are read "
+                "in; use its exact form (quantile_cont, quantile_disc, median, or count and ORDER BY .. LIMIT)")
     if (isinstance(node, LISTING_AGGREGATES) or _named(node, LISTING_NAMES)) and not _sorted_afterwards(node):
         return (f"{node.sql(dialect=DIALECT)} lists values in the order rows are read; {FIX_ORDER} inside the "
                 f"aggregate (list(x ORDER BY ...), string_agg(x, ',' ORDER BY ...))")
     return None
 
 
-def _query_problem(query: exp.Expression, limits: bool) -> str | None:
+def _query_problem(query: exp.Expression) -> str | None:
     if query.args.get("order") is not None:
         return None
     if isinstance(query.parent, exp.Exists) or (isinstance(query.parent, exp.Subquery)
@@ -115,7 +125,7 @@ def _query_problem(query: exp.Expression, limits: bool) -> str | None:
             and any(isinstance(e.unalias(), exp.AggFunc) for e in query.expressions) \
             and all(e.find(exp.AggFunc) or not e.find(exp.Column) for e in query.expressions):
         return None  # a global aggregate: one row, whichever order
-    if limits and (query.args.get("limit") is not None or query.args.get("offset") is not None):
+    if query.args.get("limit") is not None or query.args.get("offset") is not None:
         return f"LIMIT / OFFSET without ORDER BY keeps whichever rows are read first; {FIX_ORDER}"
     distinct = query.args.get("distinct")
     if isinstance(distinct, exp.Distinct) and distinct.args.get("on") is not None:
@@ -123,12 +133,12 @@ def _query_problem(query: exp.Expression, limits: bool) -> str | None:
     return None
 
 
-def order_dependence(query: exp.Expression, limits: bool = True) -> str | None:
+def order_dependence(query: exp.Expression) -> str | None:
     """Why ``query``'s result depends on the order DuckDB reads rows in, or None. DuckDB reads a small file in
     file order and a large one in parallel, so verification on small data cannot see this; ORDER BY over
     columns that make the order unique is the cure (min/max/arg_min/arg_max and COUNT/SUM are fine as they
-    are). ``limits=False`` lets LIMIT / OFFSET without ORDER BY pass: over stored tables DuckDB keeps the
-    insertion order (``preserve_insertion_order``), and ivm's top-k stage keeps the same first rows.
+    are). LIMIT without ORDER BY too: DuckDB returns a scan's rows in insertion order but a join's, a
+    GROUP BY's or a DISTINCT's in hash order, and ivm's top-k stage keeps the k smallest rows instead.
 
     Example:
         >>> import sqlglot
@@ -141,7 +151,7 @@ def order_dependence(query: exp.Expression, limits: bool = True) -> str | None:
         if isinstance(node, exp.Window):
             found = _window_problem(node)
         elif isinstance(node, (exp.Select, exp.SetOperation)):
-            found = _query_problem(node, limits)
+            found = _query_problem(node)
         elif isinstance(node, exp.Func):
             found = _aggregate_problem(node)
         else:

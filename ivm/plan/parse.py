@@ -214,9 +214,9 @@ def parse_views(text: str) -> list[ViewDefinition]:
             raise IvmError(f"view {name}: ivm materialises views in the database file, where a TEMP view would "
                            "not last; drop TEMP")
         check_read_only(query, f"view {name}")
-        order_problem = order_dependence(query, limits=False)
+        order_problem = order_dependence(query)
         if order_problem:  # no run, the first included, would be the recompute that verify compares with
-            raise IvmError(f"view {name} depends on the order DuckDB reads rows in, which changes from run to run: "
+            raise IvmError(f"view {name} depends on the order rows are read in, which changes from run to run: "
                            f"{order_problem}")
         reserved = next((i.name for i in query.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
