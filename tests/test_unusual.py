@@ -1195,7 +1195,8 @@ def test_views_whose_result_depends_on_read_order_are_refused_at_deploy():
             "SELECT id, rank() OVER (PARTITION BY g) AS r FROM t",
             "SELECT DISTINCT ON (g) g, s FROM t ORDER BY g, s DESC",
             "SELECT id, first(s ORDER BY id) OVER (PARTITION BY g) AS f FROM t",
-            "SELECT * FROM t ORDER BY id LIMIT 5"]
+            "SELECT * FROM t ORDER BY id LIMIT 5",
+            "SELECT * FROM (SELECT count(*) AS n FROM t) a, (SELECT max(id) AS m FROM t) b LIMIT 100"]  # 1 row
     db.deploy("\n".join(f"CREATE VIEW v{i} AS {query};" for i, query in enumerate(kept)))
     db.delete("t", "id % 7 = 0 OR id < 10")
     assert db.verify()["ok"]

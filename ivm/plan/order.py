@@ -104,8 +104,8 @@ def _aggregate_problem(node: exp.Expression) -> str | None:
     if isinstance(_enclosing(node), exp.Window) or _ordered_inside(node):
         return None  # a window's own ORDER BY decides (see _window_problem)
     if isinstance(node, PICKING_AGGREGATES) or _named(node, PICKING_NAMES):
-        return (f"{node.sql(dialect=DIALECT)} takes the value of whichever row it meets first (or last); use min()/max(), arg_min()/"
-                f"arg_max(), or {FIX_ORDER} inside the aggregate (first(x ORDER BY ...))")
+        return (f"{node.sql(dialect=DIALECT)} takes the value of whichever row it meets first (or last); use "
+                f"min()/max(), arg_min()/arg_max(), or {FIX_ORDER} inside the aggregate (first(x ORDER BY ...))")
     if isinstance(node, APPROXIMATE_AGGREGATES) or _named(node, APPROXIMATE_NAMES):
         return (f"{node.sql(dialect=DIALECT)} is approximate, and its estimate depends on the order rows are read "
                 "in; use its exact form (quantile_cont, quantile_disc, median, or count and ORDER BY .. LIMIT)")
@@ -115,16 +115,45 @@ def _aggregate_problem(node: exp.Expression) -> str | None:
     return None
 
 
+def _global_aggregate(query: exp.Select) -> bool:
+    return query.args.get("group") is None and query.find(exp.Window) is None \
+        and any(e.find(exp.AggFunc) for e in query.expressions) \
+        and all(e.find(exp.AggFunc) or not e.find(exp.Column) for e in query.expressions)
+
+
+def _one_row(query: exp.Expression) -> bool:
+    """Whether ``query`` returns at most one row whatever the data: a global aggregate, or a select over a
+    product (comma or CROSS JOIN) of them, as TPC-DS q28's six bucket aggregates side by side.
+
+    Example:
+        >>> import sqlglot
+        >>> _one_row(sqlglot.parse_one("SELECT * FROM (SELECT avg(x) FROM t) b1, (SELECT 1 + count(*) AS c FROM u)"))
+        True
+        >>> _one_row(sqlglot.parse_one("SELECT * FROM (SELECT avg(x) AS a FROM t) b1, u"))
+        False
+    """
+    if not isinstance(query, exp.Select) or query.args.get("group") is not None:
+        return False
+    if _global_aggregate(query):
+        return True
+    first = query.args.get("from_")
+    joins = query.args.get("joins") or []
+    if first is None or query.find(exp.Window) is not None or any(
+            j.args.get("on") is not None or j.args.get("using") or j.args.get("kind") not in (None, "CROSS")
+            for j in joins):
+        return False
+    items = [first.this, *[j.this for j in joins]]
+    return all(isinstance(item, exp.Subquery) and _one_row(item.this) for item in items)
+
+
 def _query_problem(query: exp.Expression) -> str | None:
     if query.args.get("order") is not None:
         return None
     if isinstance(query.parent, exp.Exists) or (isinstance(query.parent, exp.Subquery)
                                                 and isinstance(query.parent.parent, exp.Exists)):
         return None  # whether a row exists does not depend on which
-    if isinstance(query, exp.Select) and query.args.get("group") is None \
-            and any(isinstance(e.unalias(), exp.AggFunc) for e in query.expressions) \
-            and all(e.find(exp.AggFunc) or not e.find(exp.Column) for e in query.expressions):
-        return None  # a global aggregate: one row, whichever order
+    if _one_row(query):
+        return None  # a global aggregate (or a product of them): one row, whichever order
     if query.args.get("limit") is not None or query.args.get("offset") is not None:
         return f"LIMIT / OFFSET without ORDER BY keeps whichever rows are read first; {FIX_ORDER}"
     distinct = query.args.get("distinct")
