@@ -225,10 +225,16 @@ def test_an_inner_join_for_a_left_merge_is_rejected(tmp_path, endpoint):
     script = project(tmp_path / "p", SEGMENTS, **{"orders.csv": SHOP_ORDERS, "customers.csv": SHOP_CUSTOMERS})
     args = ["--source", f"orders={tmp_path / 'p/orders.csv'}",
             "--source", f"customers={tmp_path / 'p/customers.csv'}", "--result-var", "result"]
-    endpoint({"views": [SEGMENTS_SQL.replace("LEFT JOIN", "JOIN")], "result_view": "r", "udfs": [], "notes": ""})
+    wrong_refused_right_verified(endpoint, script, tmp_path, args, SEGMENTS_SQL.replace("LEFT JOIN", "JOIN"),
+                                 SEGMENTS_SQL, "orphans:customers")
+
+
+def wrong_refused_right_verified(endpoint, script, tmp_path, args, wrong_sql: str, right_sql: str, variant: str):
+    """The wrong rewrite fails verification on ``variant``; the right one is verified."""
+    endpoint({"views": [wrong_sql], "result_view": "r", "udfs": [], "notes": ""})
     wrong = rewrite(script, tmp_path / "wrong", *args)
-    assert wrong.code == 1 and "generated variant 'orphans:customers'" in wrong.out + wrong.err, wrong.out + wrong.err
-    endpoint({"views": [SEGMENTS_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    assert wrong.code == 1 and f"generated variant '{variant}'" in wrong.out + wrong.err, wrong.out + wrong.err
+    endpoint({"views": [right_sql], "result_view": "r", "udfs": [], "notes": ""})
     right = rewrite(script, tmp_path / "right", *args)
     assert right.code == 0, right.out + right.err
 
@@ -257,12 +263,8 @@ def test_a_gzip_compressed_csv_is_read_and_varied_like_a_csv(tmp_path, endpoint)
     written = boundary.write(tmp_path / "variants", sources)["orders"]
     assert written.name == "orders.csv.gz" and gzip.decompress(written.read_bytes()).startswith(b"order_id,")
     args = ["--source", f"orders={folder / 'orders.csv.gz'}", "--result-var", "result"]
-    endpoint({"views": [GZ_SQL.replace(">= 5", "> 5")], "result_view": "r", "udfs": [], "notes": ""})
-    wrong = rewrite(script, tmp_path / "wrong", *args)
-    assert wrong.code == 1 and "generated variant 'boundary_numbers'" in wrong.out + wrong.err, wrong.out + wrong.err
-    endpoint({"views": [GZ_SQL], "result_view": "r", "udfs": [], "notes": ""})
-    right = rewrite(script, tmp_path / "right", *args)
-    assert right.code == 0, right.out + right.err
+    wrong_refused_right_verified(endpoint, script, tmp_path, args, GZ_SQL.replace(">= 5", "> 5"), GZ_SQL,
+                                 "boundary_numbers")
 
 
 # -- spaces around text, negative numbers -------------------------------------------------------------------------
