@@ -38,6 +38,11 @@ SORTING_NAMES = frozenset({"list_sort", "array_sort", "list_reverse_sort", "arra
 FIX_ORDER = "add ORDER BY over columns that make it unique"
 
 
+def _shown(node: exp.Expression) -> str:
+    """The SQL of ``node`` for a message, ``string_agg`` named as users write it (sqlglot spells it LISTAGG)."""
+    return node.sql(dialect=DIALECT).replace("LISTAGG(", "STRING_AGG(")
+
+
 def _enclosing(node: exp.Expression) -> exp.Expression | None:
     """The first parent of ``node`` that is not IGNORE NULLS / RESPECT NULLS / FILTER."""
     parent = node.parent
@@ -94,9 +99,9 @@ def _window_problem(window: exp.Window) -> str | None:
     if (isinstance(function, (*ORDERED_WINDOW_FUNCTIONS, *PICKING_AGGREGATES, *LISTING_AGGREGATES,
                               *APPROXIMATE_AGGREGATES))
             or _named(function, PICKING_NAMES | LISTING_NAMES | APPROXIMATE_NAMES)) and not ordered_argument:
-        return f"{window.sql(dialect=DIALECT)} has no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
+        return f"{_shown(window)} has no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
     if spec is not None and str(spec.args.get("kind", "")).upper() in ("ROWS", "GROUPS") and not _whole_partition(spec):
-        return f"{window.sql(dialect=DIALECT)} frames rows with no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
+        return f"{_shown(window)} frames rows with no ORDER BY in OVER; {FIX_ORDER} inside OVER (...)"
     return None
 
 
@@ -104,13 +109,13 @@ def _aggregate_problem(node: exp.Expression) -> str | None:
     if isinstance(_enclosing(node), exp.Window) or _ordered_inside(node):
         return None  # a window's own ORDER BY decides (see _window_problem)
     if isinstance(node, PICKING_AGGREGATES) or _named(node, PICKING_NAMES):
-        return (f"{node.sql(dialect=DIALECT)} takes the value of whichever row it meets first (or last); use "
+        return (f"{_shown(node)} takes the value of whichever row it meets first (or last); use "
                 f"min()/max(), arg_min()/arg_max(), or {FIX_ORDER} inside the aggregate (first(x ORDER BY ...))")
     if isinstance(node, APPROXIMATE_AGGREGATES) or _named(node, APPROXIMATE_NAMES):
-        return (f"{node.sql(dialect=DIALECT)} is approximate, and its estimate depends on the order rows are read "
+        return (f"{_shown(node)} is approximate, and its estimate depends on the order rows are read "
                 "in; use its exact form (quantile_cont, quantile_disc, median, or count and ORDER BY .. LIMIT)")
     if (isinstance(node, LISTING_AGGREGATES) or _named(node, LISTING_NAMES)) and not _sorted_afterwards(node):
-        return (f"{node.sql(dialect=DIALECT)} lists values in the order rows are read; {FIX_ORDER} inside the "
+        return (f"{_shown(node)} lists values in the order rows are read; {FIX_ORDER} inside the "
                 f"aggregate (list(x ORDER BY ...), string_agg(x, ',' ORDER BY ...))")
     return None
 
