@@ -7,7 +7,8 @@
 3. Every table and column resolves (sqlglot's ``qualify`` against the sources' DuckDB schemas).
 4. Every function is a DuckDB function or a UDF the answer names, and every UDF is a top-level function of
    the user's script with a usable signature (:mod:`rewriter.udfs`).
-5. Nothing depends on the order DuckDB reads rows in (:func:`order_dependence`): a ``row_number()``, ``lag``
+5. Nothing depends on the order DuckDB reads rows in (``parse_views`` refuses it, with
+   :func:`ivm.plan.order.order_dependence`): a ``row_number()``, ``lag``
    or ``first_value`` window without ORDER BY, ``first``/``last``/``any_value`` aggregates, ``list`` or
    ``string_agg`` without ORDER BY inside, LIMIT / OFFSET or DISTINCT ON without ORDER BY. On a small file
    DuckDB happens to read in file order, so such a view matches the script on every variant, and on a large
@@ -28,7 +29,6 @@ from sqlglot.optimizer.qualify import qualify
 
 from ivm.errors import IvmError
 from ivm.plan.build import referenced_relations
-from ivm.plan.order import order_dependence
 from ivm.plan.parse import ViewDefinition, parse_views
 from rewriter.answer import Answer
 from rewriter.errors import Problem, first_line
@@ -124,9 +124,6 @@ def check(answer: Answer, script: Script, sources: list[Source]) -> Candidate:
             raise Problem("static", f"view {view.name} reads {unknown[0]}, which is "
                           + ("defined later; order the views so that each reads only earlier ones" if later
                              else f"not a table; the tables are {', '.join(sorted(schema))}"))
-        order_problem = order_dependence(view.query)
-        if order_problem:
-            raise Problem("static", f"view {view.name} depends on the order rows are read in: {order_problem}")
         for function, _ in _function_names(view.query):
             if function not in builtins and function not in udf_names:
                 candidates = ", ".join(sorted(udf_names)) or "none declared"

@@ -36,7 +36,7 @@ from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
 from ivm.ml.spec import FeatureSpec
-from ivm.plan.parse import _internal_reference, check_read_only
+from ivm.plan.parse import _internal_reference, check_read_only, reserved_name
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, column, or_all, render
 from ivm.store import catalog
 
@@ -135,7 +135,7 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
         _check_tables(db, spec, plan)
         _check_names(spec, lineage)
         if spec.label is not None:
-            _check_label(db, spec, lineage, types)
+            _check_label(db, spec, types)
     return FeatureSet(spec=spec, lineage=lineage, stats=plan, types=types)
 
 
@@ -209,13 +209,13 @@ def relations_read(fs: FeatureSet) -> set[str]:
     return found
 
 
-def _check_label(db, spec: FeatureSpec, lineage, types: Mapping[str, str]) -> None:
+def _check_label(db, spec: FeatureSpec, types: Mapping[str, str]) -> None:
     """Besides parsing and binding: the label sees the prep view's stored table, so it must not read the
     columns ivm keeps there (``__ivm_rid``, lineage ids: a recompute renumbers them, and y would change with
     them) nor the whole stored row by the table's name (a struct holding those columns)."""
     tree = label_tree(spec)
     check_read_only(tree, f"the label of feature set {spec.name}")
-    reserved = next((i.name for i in tree.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
+    reserved = reserved_name(tree)
     if reserved:
         raise IvmError(f"feature set {spec.name}: the label names {reserved}, one of ivm's own columns (names "
                        f"starting with __ivm_); use {spec.source}'s columns: {', '.join(types)}")
@@ -230,8 +230,7 @@ def _check_label(db, spec: FeatureSpec, lineage, types: Mapping[str, str]) -> No
     if internal is not None:
         raise IvmError(f"feature set {spec.name}: the label reads ivm's internal schema "
                        f"({internal.sql(dialect=DIALECT)}); name the source tables and views instead")
-    try:
-        db.con.execute(f"DESCRIBE {lineages.base_query(db, spec.source, lineage, inner=[f'({spec.label}) AS y'])}")
+    try:  # the label binds over the prep stage alone, as the export's inner select evaluates it
         label_type = db.con.execute(f'DESCRIBE SELECT ({spec.label}) AS y FROM "{INTERNAL_SCHEMA}"."{stored}"') \
             .fetchall()[0][1]
     except duckdb.Error as error:

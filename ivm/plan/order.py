@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-DIALECT = "duckdb"
+from ivm.sql import DIALECT
 
 # window functions whose value depends on the order of the rows in their partition
 # (rank, dense_rank, cume_dist and percent_rank are not among them: without ORDER BY every row of a

@@ -218,7 +218,7 @@ def parse_views(text: str) -> list[ViewDefinition]:
         if order_problem:  # no run, the first included, would be the recompute that verify compares with
             raise IvmError(f"view {name} depends on the order rows are read in, which changes from run to run: "
                            f"{order_problem}")
-        reserved = next((i.name for i in query.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
+        reserved = reserved_name(query)
         if reserved:  # ivm's row id, lineage and bookkeeping columns: a stage would hold two of them
             raise IvmError(f"view {name} uses the name {reserved}, reserved for ivm (names starting with __ivm_); "
                            "choose another alias")
@@ -241,6 +241,11 @@ def parse_views(text: str) -> list[ViewDefinition]:
     if duplicates:
         raise IvmError(f"the view file defines {', '.join(duplicates)} more than once")
     return views
+
+
+def reserved_name(tree: exp.Expression) -> str | None:
+    """A name in ``tree`` that starts with ``__ivm_``: ivm's row ids, lineage and bookkeeping columns."""
+    return next((i.name for i in tree.find_all(exp.Identifier) if i.name.lower().startswith("__ivm_")), None)
 
 
 def _internal_reference(tree: exp.Expression) -> exp.Expression | None:
