@@ -8,6 +8,7 @@ aggregate's input becomes a stage of its own.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Mapping, Sequence
 
 from sqlglot import exp
@@ -18,6 +19,7 @@ from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.lateral import relations_of
 from ivm.plan.normalise import qualified, names_visible_cte, unique, unused_name
+from ivm.plan.ties import break_ties
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, RAW_SCHEMA, column, ident, internal_table
 
@@ -40,14 +42,19 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
     unknown = sorted(referenced_relations(query) - set(schema))
     if unknown:
         raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
+    tie_broken = None
     try:
-        return _plan_stages(name, query, schema, columns)
+        _refuse_whole_view_fallbacks(query, schema)
+        normal = qualified(name, query, schema)
+        if break_ties(normal):
+            tie_broken = normal.sql(dialect=DIALECT)
+        return replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
     except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute
-        return fallback_plan(name, query, columns, "the planner could not split this query (it nests too deep "
-                                                   "for its rules)", sql)
+        reason = "the planner could not split this query (it nests too deep for its rules)"
     except (IvmError, SqlglotError) as error:
-        return fallback_plan(name, query, columns, f"the planner could not split this query "
-                                                   f"({str(error).splitlines()[0][:120]})", sql)
+        reason = f"the planner could not split this query ({str(error).splitlines()[0][:120]})"
+    # the recompute keeps the ties broken as the planner would have (and verify compares with the same text)
+    return replace(fallback_plan(name, query, columns, reason, tie_broken or sql), tie_broken=tie_broken)
 
 
 def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str, sql: str | None = None,
@@ -87,8 +94,8 @@ def _cte_stage_name(view: str, cte: str) -> str:
 
 
 def _plan_stages(name: str, query: exp.Query, schema: Schema, columns: Sequence[str]) -> ViewPlan:
-    _refuse_whole_view_fallbacks(query, schema)
-    query = _constants_as_ctes(qualified(name, query, schema))
+    """``query``: normalised and qualified (:func:`ivm.plan.normalise.qualified`), ties broken."""
+    query = _constants_as_ctes(query.copy())
     stages: list[Stage] = []
     relations = {relation: relation for relation in schema}
     with_ = query.args.get("with_") or query.args.get("with")

@@ -208,6 +208,9 @@ class ViewPlan:
     sql: str
     columns: tuple[str, ...]
     stages: tuple[Stage, ...]
+    # the query with its ties broken (:mod:`ivm.plan.ties`), when it had any: the one answer the stages keep,
+    # and what ``verify`` recomputes instead of the user's text
+    tie_broken: str | None = None
 
     @property
     def output(self) -> Stage:

@@ -955,7 +955,9 @@ class Database:
 
     def fresh_query(self, view: str) -> str:
         """The view's own SQL with every view it reads inlined as a CTE: a recompute straight from the
-        sources that shares nothing with the maintained tables or with ivm's planner."""
+        sources that shares nothing with the maintained tables or with ivm's planner, except, in a view whose
+        ORDER BY leaves ties, the keys that break them (:mod:`ivm.plan.ties`): its text as the planner
+        normalised it, which picks the same one of the answers the user's SQL allows."""
         needed, order = set(), list(self.plans)
         todo = [view]
         while todo:
@@ -964,7 +966,7 @@ class Database:
                 if ref in self.plans and ref not in needed:
                     needed.add(ref)
                     todo.append(ref)
-        sql = {name: sql for name, sql, _ in catalog.views(self.con)}
+        sql = {name: self.plans[name].tie_broken or sql for name, sql, _ in catalog.views(self.con)}
         ctes = [f'"{name}" AS ({sql[name]})' for name in order if name in needed]
         return (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM ({sql[view]})"
 

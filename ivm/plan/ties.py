@@ -1,0 +1,191 @@
+"""Break ties in the orders a view picks rows by, so that the view has one answer, not several.
+
+``ORDER BY n DESC LIMIT 10`` over counts that tie at the tenth place, ``row_number() OVER (PARTITION BY c
+ORDER BY day)`` with two orders on a day, ``string_agg(x, ',' ORDER BY y)`` with equal ``y``: the SQL allows
+any of the tied rows, and DuckDB picks whichever its parallel scan met first. The maintained view, a
+recompute and ``ivm verify``'s fresh run would each pick their own, so a correct view failed ``verify`` right
+after deploy, and an incremental update and a recompute gave different training rows.
+
+:func:`break_ties` refines each such order with keys that leave only rows indistinguishable in the result
+tied; every refined answer is one of the answers the user's SQL allows, and always the same one:
+
+* a top-k (ORDER BY .. LIMIT/OFFSET, also of a set operation) and DISTINCT ON: then every output column,
+  ascending, NULLs last (what :mod:`ivm.delta.topk` keeps);
+* ``row_number``, ``ntile``, ``lag``, ``lead``, ``first_value`` (frames from the partition's start), and any
+  window function over a ROWS frame: then the GROUP BY keys of an aggregating SELECT (one row per group), or
+  every column of the SELECT's own tables that its output, QUALIFY or ORDER BY reads (two rows equal on all of
+  them give the same output rows whichever comes first). Frames by RANGE or GROUPS count peers, which more keys
+  would split, so ``last_value``/``nth_value`` and running aggregates over them are left as they are;
+* aggregates with their own ORDER BY (``string_agg``, ``list``, ``first``): then the aggregated value.
+
+``arg_max``/``arg_min`` and ``mode`` have no ORDER BY to refine; their ties remain (README, Known limits).
+"""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ivm.plan.order import ORDERED_WINDOW_FUNCTIONS, TRANSPARENT
+
+_RANK_LIKE = (exp.Rank, exp.DenseRank, exp.PercentRank, exp.CumeDist)
+_PEER_FRAMED = (exp.LastValue, exp.NthValue)  # their value reads the frame's end: peers matter
+
+
+def break_ties(query: exp.Query) -> int:
+    """Refine, in place, every tie-prone order in the qualified ``query``; returns how many were refined.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one('SELECT "t"."k" AS "k", COUNT(*) AS "n" FROM "t" AS "t" GROUP BY "t"."k" '
+        ...                       'ORDER BY "n" DESC LIMIT 3', read="duckdb")
+        >>> break_ties(q), q.sql("duckdb")
+        (1, 'SELECT "t"."k" AS "k", COUNT(*) AS "n" FROM "t" AS "t" GROUP BY "t"."k" ORDER BY "n" DESC, "t"."k" LIMIT 3')
+    """
+    refined = 0
+    for node in list(query.find_all(exp.Query)):
+        if isinstance(node, exp.Select):
+            refined += _windows(node) + _top_k(node) + _ordered_aggregates(node)
+        elif isinstance(node, exp.SetOperation):
+            refined += _set_operation_top_k(node)
+    return refined
+
+
+def _append(order: exp.Order, keys: list[exp.Expression | None], aliases: list[str | None] | None = None,
+            constant: list[exp.Expression] = ()) -> int:
+    """Append ``keys`` (ascending, NULLs last) that the order does not hold yet, by their text or (an output
+    column) by its alias, and that are not ``constant`` (a window's PARTITION BY); 1 if any was."""
+    present = {_text(item.this) for item in order.expressions} | {_text(c) for c in constant}
+    added = 0
+    for key, alias in zip(keys, aliases or [None] * len(keys)):
+        if key is None:
+            continue
+        names = {_text(key)} | ({_text(exp.column(exp.to_identifier(alias, quoted=True)))} if alias else set())
+        if not names & present:
+            present |= names
+            order.append("expressions", exp.Ordered(this=key.copy(), nulls_first=False))
+            added = 1
+    return added
+
+
+def _text(node: exp.Expression) -> str:
+    return node.sql(dialect="duckdb").lower()
+
+
+def _output_keys(select: exp.Select) -> list[exp.Expression | None] | None:
+    """The output columns of ``select`` as ORDER BY keys: the expressions themselves (valid under DISTINCT and
+    GROUP BY alike), or the alias where the expression is a window or holds a subquery."""
+    keys = []
+    for item in select.expressions:
+        value = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(value, exp.Star) or isinstance(value, exp.Column) and isinstance(value.this, exp.Star):
+            return None
+        if not value.find(exp.Column, exp.AggFunc, exp.Window, exp.Query, exp.Anonymous):
+            keys.append(None)  # a constant tells no rows apart (and an integer would name a position)
+        elif value.find(exp.Window, exp.Query):
+            if not item.alias:
+                return None
+            keys.append(exp.column(exp.to_identifier(item.alias, quoted=True)))
+        else:
+            keys.append(value)
+    return keys
+
+
+def _top_k(select: exp.Select) -> int:
+    order = select.args.get("order")
+    distinct = select.args.get("distinct")
+    picks = select.args.get("limit") is not None or select.args.get("offset") is not None \
+        or (distinct is not None and distinct.args.get("on") is not None)
+    if order is None or not picks:
+        return 0
+    keys = _output_keys(select)
+    return _append(order, keys, [item.alias or None for item in select.expressions]) if keys is not None else 0
+
+
+def _set_operation_top_k(node: exp.SetOperation) -> int:
+    order = node.args.get("order")
+    if order is None or (node.args.get("limit") is None and node.args.get("offset") is None):
+        return 0
+    first = node
+    while isinstance(first, (exp.SetOperation, exp.Subquery)):
+        first = first.this
+    if not isinstance(first, exp.Select) or not first.named_selects or "*" in first.named_selects:
+        return 0
+    return _append(order, [exp.column(exp.to_identifier(n, quoted=True)) for n in first.named_selects])
+
+
+def _tie_prone(window: exp.Window) -> bool:
+    """Whether rows tied on the window's ORDER BY can change its values (and more keys cannot change the
+    frame: only the order inside a ROWS frame, or a frame that starts at the partition's start)."""
+    function = window.this
+    while isinstance(function, TRANSPARENT):
+        function = function.this
+    order = window.args.get("order")
+    if order is None or not order.expressions or isinstance(function, _RANK_LIKE):
+        return False
+    spec = window.args.get("spec")
+    rows = spec is not None and str(spec.args.get("kind") or "").upper() == "ROWS"
+    if rows:
+        return True
+    if isinstance(function, exp.FirstValue):
+        return spec is None or str(spec.args.get("start") or "").upper() == "UNBOUNDED"
+    return isinstance(function, ORDERED_WINDOW_FUNCTIONS) and not isinstance(function, _PEER_FRAMED)
+
+
+def _windows(select: exp.Select) -> int:
+    windows = [w for w in _own(select, exp.Window) if _tie_prone(w)]
+    if not windows:
+        return 0
+    keys = _row_keys(select)
+    if not keys:
+        return 0
+    return sum(_append(w.args["order"], keys, constant=w.args.get("partition_by") or []) for w in windows)
+
+
+def _row_keys(select: exp.Select) -> list[exp.Expression] | None:
+    """Keys that tell apart the rows a window of ``select`` numbers, as far as its result can tell them apart."""
+    group = select.args.get("group")
+    if group is not None:
+        if any(group.args.get(k) for k in ("grouping_sets", "cube", "rollup")):
+            return None
+        return [e for e in group.expressions if not isinstance(e, exp.Literal)] or None
+    if _aggregates(select):
+        return None  # one row: nothing to tie with
+    tables = _own_tables(select)
+    seen: dict[str, exp.Column] = {}
+    for part in (*select.expressions, select.args.get("qualify"), select.args.get("order")):
+        if part is None:
+            continue
+        for col in part.find_all(exp.Column):
+            if col.table in tables and not col.args.get("db") and not isinstance(col.this, exp.Star):
+                seen.setdefault(_text(col), col)
+    return [seen[k] for k in sorted(seen)] or None
+
+
+def _own_tables(select: exp.Select) -> set[str]:
+    sources = []
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is not None:
+        sources.append(from_.this)
+    sources.extend(join.this for join in select.args.get("joins") or [])
+    return {s.alias_or_name for s in sources if s.alias_or_name}
+
+
+def _aggregates(select: exp.Select) -> bool:
+    return any(not agg.find_ancestor(exp.Window) for item in select.expressions
+               for agg in item.find_all(exp.AggFunc) if _owner(agg) is select)
+
+
+def _own(select: exp.Select, kind) -> list[exp.Expression]:
+    return [node for node in select.find_all(kind) if _owner(node) is select]
+
+
+def _owner(node: exp.Expression) -> exp.Expression | None:
+    return node.find_ancestor(exp.Select)
+
+
+def _ordered_aggregates(select: exp.Select) -> int:
+    refined = 0
+    for agg in _own(select, exp.AggFunc):
+        order = agg.this
+        if isinstance(order, exp.Order) and order.this is not None and order.expressions:
+            refined += _append(order, [order.this])
+    return refined
