@@ -1,7 +1,7 @@
 """Views whose ORDER BY leaves ties (ivm.plan.ties): one answer, the same after deletions and recomputes.
 
 Tables with few distinct values make ties everywhere: top-k by a repeated value, ROW_NUMBER/LAG/NTILE/
-FIRST_VALUE/ROWS frames ordered by one, DISTINCT ON, ordered string_agg/list, a window over tied sums, a
+FIRST_VALUE/ROWS frames ordered by one, DISTINCT ON, ordered string_agg/list, arg_max/min_by, a window over tied sums, a
 view reading such a view. After deploy and after every deletion:
 
 * ``verify`` holds (the maintained view equals a fresh run of the tie-broken query);
@@ -37,6 +37,9 @@ VIEWS = {
     "joined_text": ("SELECT g, string_agg(s, ',' ORDER BY x) AS l FROM t GROUP BY g", "g"),
     "listed": ("SELECT g, list(id ORDER BY x DESC) AS l FROM t GROUP BY g", "g, len(l)"),
     "ranked_sums": ("SELECT g, SUM(x) AS sx, row_number() OVER (ORDER BY SUM(x)) AS r FROM t GROUP BY g", "sx, r"),
+    "best": ("SELECT g, arg_max(id, x) AS b, min_by(s, x) AS w, arg_max(id, x, 2) AS top2 FROM t GROUP BY g",
+             "g, len(top2)"),
+    "best_window": ("SELECT id, arg_min(s, x) OVER (PARTITION BY g) AS w FROM t", "id"),
     "over_view": ("SELECT r, COUNT(*) AS c FROM numbered GROUP BY r", "r, c"),
 }
 

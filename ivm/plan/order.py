@@ -9,8 +9,8 @@ rewrite verified on a small file (read in file order) would pick other rows on a
 rewriter's static check refuse them with the cure: an ORDER BY over columns that make the order unique.
 
 Ties inside an ORDER BY that exists (``row_number() OVER (ORDER BY day)`` with two rows on a day,
-``arg_max(name, amount)`` with equal amounts, ``mode(x)`` with two values equally frequent) depend on the data and
-are not detected here.
+``arg_max(name, amount)`` with equal amounts) depend on the data; :mod:`ivm.plan.ties` breaks them with more keys.
+``mode(x)`` with two values equally frequent remains.
 """
 from __future__ import annotations
 

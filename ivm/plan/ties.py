@@ -16,9 +16,10 @@ tied; every refined answer is one of the answers the user's SQL allows, and alwa
   every column of the SELECT's own tables that its output, QUALIFY or ORDER BY reads (two rows equal on all of
   them give the same output rows whichever comes first). Frames by RANGE or GROUPS count peers, which more keys
   would split, so ``last_value``/``nth_value`` and running aggregates over them are left as they are;
-* aggregates with their own ORDER BY (``string_agg``, ``list``, ``first``): then the aggregated value.
+* aggregates with their own ORDER BY (``string_agg``, ``list``, ``first``): then the aggregated value;
+  ``arg_max(x, y)``/``arg_min`` (``max_by``/``min_by``): by ``y``, then ``x``.
 
-``arg_max``/``arg_min`` and ``mode`` have no ORDER BY to refine; their ties remain (README, Known limits).
+``mode`` has no order to refine; its ties remain (README, Known limits).
 """
 from __future__ import annotations
 
@@ -188,4 +189,24 @@ def _ordered_aggregates(select: exp.Select) -> int:
         order = agg.this
         if isinstance(order, exp.Order) and order.this is not None and order.expressions:
             refined += _append(order, [order.this])
+        elif isinstance(agg, (exp.ArgMax, exp.ArgMin)) and agg.this is not None and agg.expression is not None \
+                and not _refined_by(agg.expression):
+            agg.set("expression", _by_value_then_result(agg.expression, agg.this))
+            refined += 1
     return refined
+
+
+def _by_value_then_result(by: exp.Expression, result: exp.Expression) -> exp.Expression:
+    """``arg_max(x, y)`` picks any row with the largest ``y``; ordering by ``(y, x)`` picks the one with the
+    largest ``x`` among them (NULL ``y`` still skipped: a STRUCT holding a NULL would not be)."""
+    pair = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(_BY), expression=by.copy()),
+                                   exp.PropertyEQ(this=exp.to_identifier(_THEN), expression=result.copy())])
+    return exp.Case(ifs=[exp.If(this=exp.Is(this=by.copy(), expression=exp.Null()), true=exp.Null())], default=pair)
+
+
+_BY, _THEN = "__ivm_by", "__ivm_then"
+
+
+def _refined_by(node: exp.Expression) -> bool:
+    default = node.args.get("default") if isinstance(node, exp.Case) else None
+    return isinstance(default, exp.Struct) and [e.this.name for e in default.expressions] == [_BY, _THEN]
