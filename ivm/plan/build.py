@@ -28,9 +28,11 @@ from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it 
 Schema = Mapping[str, Mapping[str, str]]  # relation -> column -> type
 
 
-def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str], sql: str | None = None) -> ViewPlan:
+def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str], sql: str | None = None, *,
+              ties: bool = True) -> ViewPlan:
     """Plan view ``name``; ``columns`` are the output names DuckDB gives the query, which we keep; ``sql``
-    is the user's text of the query, kept verbatim if the view falls back (see :func:`fallback_plan`).
+    is the user's text of the query, kept verbatim if the view falls back (see :func:`fallback_plan`);
+    ``ties``: break ties in its orders (:mod:`ivm.plan.ties`).
 
     Example:
         >>> import sqlglot
@@ -46,7 +48,7 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
     try:
         _refuse_whole_view_fallbacks(query, schema)
         normal = qualified(name, query, schema)
-        if break_ties(normal):
+        if ties and break_ties(normal):
             tie_broken = normal.sql(dialect=DIALECT)
         return replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
     except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute
@@ -55,6 +57,16 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         reason = f"the planner could not split this query ({str(error).splitlines()[0][:120]})"
     # the recompute keeps the ties broken as the planner would have (and verify compares with the same text)
     return replace(fallback_plan(name, query, columns, reason, tie_broken or sql), tie_broken=tie_broken)
+
+
+def tie_broken_sql(name: str, query: exp.Query, schema: Schema) -> str | None:
+    """The query with its ties broken, as :func:`plan_view` would plan it; None if it has none to break, or
+    the planner cannot normalise it (a recompute of the user's text then picks among ties as DuckDB does)."""
+    try:
+        normal = qualified(name, query, schema)
+    except (IvmError, SqlglotError, RecursionError):
+        return None
+    return normal.sql(dialect=DIALECT) if break_ties(normal) else None
 
 
 def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str, sql: str | None = None,

@@ -45,6 +45,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         _mark_using_joins(query)
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
+        query = _order_expressions_read_columns(query, schema)
         query = lateral_top_n_as_windows(_merged_keys_as_duckdb(query), schema)
         query = _set_returning_lookups_as_derived_tables(query)
         query = _merged(eliminate_subqueries(_by_position(query)))
@@ -480,6 +481,50 @@ def _plain_limits(query: exp.Query) -> exp.Query:
             order.set("expressions", [exp.Ordered(this=exp.Literal.number(i + 1), desc=every.args.get("desc"),
                                                   nulls_first=every.args.get("nulls_first")) for i in range(len(items))])
     return query
+
+
+def _order_expressions_read_columns(query: exp.Query, schema: Schema) -> exp.Query:
+    """In ORDER BY, a bare name is an output alias, but inside an expression DuckDB binds a name to a column of
+    the FROM clause first (``SELECT x AS g .. ORDER BY g + 0`` orders by the table's own ``g``); sqlglot
+    left such a name to the alias, and the top-k kept other rows than DuckDB's.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one('SELECT "t"."x" AS "g" FROM "t" AS "t" ORDER BY "g" + 0, "g" LIMIT 2', read="duckdb")
+        >>> _order_expressions_read_columns(q, {"t": {"x": "INT", "g": "INT"}}).sql("duckdb")
+        'SELECT "t"."x" AS "g" FROM "t" AS "t" ORDER BY "t"."g" + 0, "g" LIMIT 2'
+    """
+    for select in query.find_all(exp.Select):
+        order = select.args.get("order")
+        aliases = {item.alias.lower() for item in select.expressions if item.alias}
+        if order is None or not aliases:
+            continue
+        columns = _source_columns(select, schema)
+        for item in order.expressions:
+            if isinstance(item.this, exp.Column):
+                continue
+            for node in item.this.find_all(exp.Column):
+                owners = columns.get(node.name.lower(), []) if not node.table and node.name.lower() in aliases else []
+                if len(owners) == 1 and node.find_ancestor(exp.Select) is select:
+                    node.set("table", exp.to_identifier(owners[0], quoted=True))
+    return query
+
+
+def _source_columns(select: exp.Select, schema: Schema) -> dict[str, list[str]]:
+    """column name -> the aliases of the FROM clause's relations that have it."""
+    found: dict[str, list[str]] = {}
+    from_ = select.args.get("from_") or select.args.get("from")
+    sources = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+    for source in sources:
+        if isinstance(source, exp.Table):
+            names = (schema.get(source.name.lower()) or schema.get(source.name) or {}).keys()
+        elif isinstance(source, exp.Subquery) and isinstance(source.this, exp.Query):
+            names = source.this.named_selects
+        else:
+            continue
+        for name in names:
+            found.setdefault(name.lower(), []).append(source.alias_or_name)
+    return found
 
 
 def _first_select(query: exp.Expression) -> exp.Select | None:

@@ -52,18 +52,23 @@ def break_ties(query: exp.Query) -> int:
 
 def _append(order: exp.Order, keys: list[exp.Expression | None], aliases: list[str | None] | None = None,
             constant: list[exp.Expression] = ()) -> int:
-    """Append ``keys`` (ascending, NULLs last) that the order does not hold yet, by their text or (an output
-    column) by its alias, and that are not ``constant`` (a window's PARTITION BY); 1 if any was."""
-    present = {_text(item.this) for item in order.expressions} | {_text(c) for c in constant}
+    """Append ``keys`` (ascending, NULLs last, without a COLLATE that would keep 'a' and 'A' tied) that the
+    order does not hold yet, by their text or (an output column) by its alias among the user's own keys, and
+    that are not ``constant`` (a window's PARTITION BY); 1 if any was."""
+    own = {_text(item.this) for item in order.expressions}
+    present = own | {_text(c) for c in constant}
     added = 0
     for key, alias in zip(keys, aliases or [None] * len(keys)):
         if key is None:
             continue
-        names = {_text(key)} | ({_text(exp.column(exp.to_identifier(alias, quoted=True)))} if alias else set())
-        if not names & present:
-            present |= names
-            order.append("expressions", exp.Ordered(this=key.copy(), nulls_first=False))
-            added = 1
+        while isinstance(key, exp.Collate):
+            key = key.this
+        by_alias = _text(exp.column(exp.to_identifier(alias, quoted=True))) if alias else None
+        if _text(key) in present or by_alias in own:
+            continue
+        present.add(_text(key))
+        order.append("expressions", exp.Ordered(this=key.copy(), nulls_first=False))
+        added = 1
     return added
 
 
@@ -114,8 +119,10 @@ def _set_operation_top_k(node: exp.SetOperation) -> int:
 
 
 def _tie_prone(window: exp.Window) -> bool:
-    """Whether rows tied on the window's ORDER BY can change its values (and more keys cannot change the
-    frame: only the order inside a ROWS frame, or a frame that starts at the partition's start)."""
+    """Whether rows tied on the window's ORDER BY can change its values, and more keys cannot change its
+    frame: only the order inside a ROWS frame, or a frame that starts at the partition's start, and never
+    a frame that excludes the current row's peers (EXCLUDE TIES / GROUP: their meaning is the ties) or a
+    RANGE frame with an offset (DuckDB allows it one ORDER BY key)."""
     function = window.this
     while isinstance(function, TRANSPARENT):
         function = function.this
@@ -123,12 +130,25 @@ def _tie_prone(window: exp.Window) -> bool:
     if order is None or not order.expressions or isinstance(function, _RANK_LIKE):
         return False
     spec = window.args.get("spec")
-    rows = spec is not None and str(spec.args.get("kind") or "").upper() == "ROWS"
-    if rows:
-        return True
+    if spec is not None:
+        kind = str(spec.args.get("kind") or "").upper()
+        exclude = spec.args.get("exclude")
+        if exclude is not None and exclude.name.upper() in ("TIES", "GROUP"):
+            return False
+        if kind == "RANGE" and any(_offset(spec.args.get(end)) for end in ("start", "end")):
+            return False
+        if kind == "ROWS":
+            return True
     if isinstance(function, exp.FirstValue):
         return spec is None or str(spec.args.get("start") or "").upper() == "UNBOUNDED"
     return isinstance(function, ORDERED_WINDOW_FUNCTIONS) and not isinstance(function, _PEER_FRAMED)
+
+
+def _offset(bound) -> bool:
+    """A frame bound that is a distance (``1 PRECEDING``), not UNBOUNDED or CURRENT ROW."""
+    return isinstance(bound, exp.Expression) and not (isinstance(bound, exp.Var) and bound.name.upper()
+                                                      in ("UNBOUNDED", "CURRENT ROW")) \
+        or isinstance(bound, str) and bound.upper() not in ("UNBOUNDED", "CURRENT ROW", "")
 
 
 def _windows(select: exp.Select) -> int:
@@ -145,7 +165,8 @@ def _row_keys(select: exp.Select) -> list[exp.Expression] | None:
     """Keys that tell apart the rows a window of ``select`` numbers, as far as its result can tell them apart."""
     group = select.args.get("group")
     if group is not None:
-        if any(group.args.get(k) for k in ("grouping_sets", "cube", "rollup")):
+        if any(group.args.get(k) for k in ("grouping_sets", "cube", "rollup")) \
+                or any(isinstance(e, (exp.Rollup, exp.Cube, exp.GroupingSets)) for e in group.expressions):
             return None
         return [e for e in group.expressions if not isinstance(e, exp.Literal)] or None
     if _aggregates(select):
@@ -156,9 +177,21 @@ def _row_keys(select: exp.Select) -> list[exp.Expression] | None:
         if part is None:
             continue
         for col in part.find_all(exp.Column):
-            if col.table in tables and not col.args.get("db") and not isinstance(col.this, exp.Star):
+            if col.table in tables and not col.args.get("db") and not isinstance(col.this, exp.Star) \
+                    and _reads_row_of(col, select):
                 seen.setdefault(_text(col), col)
     return [seen[k] for k in sorted(seen)] or None
+
+
+def _reads_row_of(col: exp.Column, select: exp.Select) -> bool:
+    """Whether ``col`` reads a row of ``select``'s own tables: it sits in ``select`` itself, or in a subquery
+    of it (correlated) whose SELECTs on the way up define no table of that name."""
+    scope = _owner(col)
+    while scope is not None and scope is not select:
+        if col.table in _own_tables(scope):
+            return False
+        scope = _owner(scope)
+    return scope is select
 
 
 def _own_tables(select: exp.Select) -> set[str]:
@@ -188,7 +221,8 @@ def _ordered_aggregates(select: exp.Select) -> int:
     for agg in _own(select, exp.AggFunc):
         order = agg.this
         if isinstance(order, exp.Order) and order.this is not None and order.expressions:
-            refined += _append(order, [order.this])
+            values = order.this.expressions if isinstance(order.this, exp.Distinct) else [order.this]
+            refined += _append(order, list(values))
         elif isinstance(agg, (exp.ArgMax, exp.ArgMin)) and agg.this is not None and agg.expression is not None \
                 and not _refined_by(agg.expression):
             agg.set("expression", _by_value_then_result(agg.expression, agg.this))
