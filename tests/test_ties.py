@@ -125,8 +125,8 @@ def _shuffled_table(n: int = 240) -> pd.DataFrame:
 HUNTED = {
     "exclude_ties": ("SELECT id, SUM(y) OVER (PARTITION BY g ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND "
                      "UNBOUNDED FOLLOWING EXCLUDE TIES) AS s FROM t", True),
-    "exclude_group": ("SELECT id, COUNT(*) OVER (ORDER BY x ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING "
-                      "EXCLUDE GROUP) AS c FROM t", False),
+    "groups_offset": ("SELECT id, SUM(y) OVER (ORDER BY x GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s "
+                      "FROM t", True),
     "range_offset_first": ("SELECT id, first_value(id) OVER (ORDER BY x RANGE BETWEEN UNBOUNDED PRECEDING "
                            "AND 1 FOLLOWING) AS f FROM t", False),
     "range_offset_lag": ("SELECT id, lag(id) OVER (ORDER BY x RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) AS p "
@@ -173,10 +173,14 @@ def test_order_by_expression_reads_the_column_not_the_alias():
     frame = _shuffled_table()
     db = ivm.connect()
     db.load("t", frame)
-    sql = "SELECT x AS g, id FROM t ORDER BY g + 0, y, id LIMIT 5"
-    db.deploy(f"CREATE VIEW v AS {sql}; CREATE VIEW w AS SELECT x AS g, id FROM t ORDER BY g, id LIMIT 5")
+    views = {"v": "SELECT x AS g, id FROM t ORDER BY g + 0, y, id LIMIT 5",
+             "w": "SELECT x AS g, id FROM t ORDER BY g, id LIMIT 5",
+             "parenthesised": "SELECT x AS g, id FROM t ORDER BY (g), id LIMIT 5",  # (g) is the alias
+             "from_cte": "WITH c AS (SELECT x, g, id FROM t) SELECT x AS g, id FROM c ORDER BY g + 0, id LIMIT 5"}
+    db.deploy(";".join(f"CREATE VIEW {name} AS {sql}" for name, sql in views.items()))
     assert db.verify()["ok"]
     plain = duckdb.connect()
     plain.register("frame", frame)
-    assert _bag(db.con, "SELECT * FROM v") == _bag(plain, sql.replace("FROM t", "FROM frame"))
-    assert _bag(db.con, "SELECT * FROM w") == _bag(plain, "SELECT x AS g, id FROM frame ORDER BY g, id LIMIT 5")
+    plain.execute("CREATE TABLE t AS SELECT * FROM frame")
+    for name, sql in views.items():
+        assert _bag(db.con, f"SELECT * FROM {name}") == _bag(plain, sql), name

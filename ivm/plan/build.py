@@ -28,11 +28,10 @@ from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it 
 Schema = Mapping[str, Mapping[str, str]]  # relation -> column -> type
 
 
-def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str], sql: str | None = None, *,
-              ties: bool = True) -> ViewPlan:
+def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str], sql: str | None = None) -> ViewPlan:
     """Plan view ``name``; ``columns`` are the output names DuckDB gives the query, which we keep; ``sql``
-    is the user's text of the query, kept verbatim if the view falls back (see :func:`fallback_plan`);
-    ``ties``: break ties in its orders (:mod:`ivm.plan.ties`).
+    is the user's text of the query, kept verbatim if the view falls back (see :func:`fallback_plan`). Ties
+    in its orders are broken (:mod:`ivm.plan.ties`) in a planned view only: a fallback runs the user's text.
 
     Example:
         >>> import sqlglot
@@ -44,29 +43,16 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
     unknown = sorted(referenced_relations(query) - set(schema))
     if unknown:
         raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
-    tie_broken = None
     try:
         _refuse_whole_view_fallbacks(query, schema)
         normal = qualified(name, query, schema)
-        if ties and break_ties(normal):
-            tie_broken = normal.sql(dialect=DIALECT)
+        tie_broken = normal.sql(dialect=DIALECT) if break_ties(normal) else None
         return replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
     except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute
         reason = "the planner could not split this query (it nests too deep for its rules)"
     except (IvmError, SqlglotError) as error:
         reason = f"the planner could not split this query ({str(error).splitlines()[0][:120]})"
-    # the recompute keeps the ties broken as the planner would have (and verify compares with the same text)
-    return replace(fallback_plan(name, query, columns, reason, tie_broken or sql), tie_broken=tie_broken)
-
-
-def tie_broken_sql(name: str, query: exp.Query, schema: Schema) -> str | None:
-    """The query with its ties broken, as :func:`plan_view` would plan it; None if it has none to break, or
-    the planner cannot normalise it (a recompute of the user's text then picks among ties as DuckDB does)."""
-    try:
-        normal = qualified(name, query, schema)
-    except (IvmError, SqlglotError, RecursionError):
-        return None
-    return normal.sql(dialect=DIALECT) if break_ties(normal) else None
+    return fallback_plan(name, query, columns, reason, sql)
 
 
 def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str, sql: str | None = None,

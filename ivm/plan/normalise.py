@@ -494,14 +494,19 @@ def _order_expressions_read_columns(query: exp.Query, schema: Schema) -> exp.Que
         >>> _order_expressions_read_columns(q, {"t": {"x": "INT", "g": "INT"}}).sql("duckdb")
         'SELECT "t"."x" AS "g" FROM "t" AS "t" ORDER BY "t"."g" + 0, "g" LIMIT 2'
     """
+    ctes = {cte.alias_or_name.lower(): cte.this.named_selects for cte in query.find_all(exp.CTE)
+            if isinstance(cte.this, exp.Query)}
     for select in query.find_all(exp.Select):
         order = select.args.get("order")
         aliases = {item.alias.lower() for item in select.expressions if item.alias}
         if order is None or not aliases:
             continue
-        columns = _source_columns(select, schema)
+        columns = _source_columns(select, schema, ctes)
         for item in order.expressions:
-            if isinstance(item.this, exp.Column):
+            bare = item.this
+            while isinstance(bare, (exp.Paren, exp.Collate)):  # (g) and g COLLATE nocase name the alias too
+                bare = bare.this
+            if isinstance(bare, exp.Column):
                 continue
             for node in item.this.find_all(exp.Column):
                 owners = columns.get(node.name.lower(), []) if not node.table and node.name.lower() in aliases else []
@@ -510,14 +515,14 @@ def _order_expressions_read_columns(query: exp.Query, schema: Schema) -> exp.Que
     return query
 
 
-def _source_columns(select: exp.Select, schema: Schema) -> dict[str, list[str]]:
-    """column name -> the aliases of the FROM clause's relations that have it."""
+def _source_columns(select: exp.Select, schema: Schema, ctes: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """column name -> the aliases of the FROM clause's relations (tables, CTEs, derived tables) that have it."""
     found: dict[str, list[str]] = {}
-    from_ = select.args.get("from_") or select.args.get("from")
-    sources = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
-    for source in sources:
-        if isinstance(source, exp.Table):
-            names = (schema.get(source.name.lower()) or schema.get(source.name) or {}).keys()
+    for source in relations_of(select):
+        if isinstance(source, exp.Table) and not source.args.get("db") and source.name.lower() in ctes:
+            names = ctes[source.name.lower()]
+        elif isinstance(source, exp.Table):
+            names = list((schema.get(source.name.lower()) or schema.get(source.name) or {}).keys())
         elif isinstance(source, exp.Subquery) and isinstance(source.this, exp.Query):
             names = source.this.named_selects
         else:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ivm.plan.lateral import relations_of
 from ivm.plan.order import ORDERED_WINDOW_FUNCTIONS, TRANSPARENT
 
 _RANK_LIKE = (exp.Rank, exp.DenseRank, exp.PercentRank, exp.CumeDist)
@@ -135,8 +136,8 @@ def _tie_prone(window: exp.Window) -> bool:
         exclude = spec.args.get("exclude")
         if exclude is not None and exclude.name.upper() in ("TIES", "GROUP"):
             return False
-        if kind == "RANGE" and any(_offset(spec.args.get(end)) for end in ("start", "end")):
-            return False
+        if kind in ("RANGE", "GROUPS") and any(_offset(spec.args.get(end)) for end in ("start", "end")):
+            return False  # the offset counts values or peer groups, which more keys would change
         if kind == "ROWS":
             return True
     if isinstance(function, exp.FirstValue):
@@ -145,10 +146,10 @@ def _tie_prone(window: exp.Window) -> bool:
 
 
 def _offset(bound) -> bool:
-    """A frame bound that is a distance (``1 PRECEDING``), not UNBOUNDED or CURRENT ROW."""
-    return isinstance(bound, exp.Expression) and not (isinstance(bound, exp.Var) and bound.name.upper()
-                                                      in ("UNBOUNDED", "CURRENT ROW")) \
-        or isinstance(bound, str) and bound.upper() not in ("UNBOUNDED", "CURRENT ROW", "")
+    """A frame bound that is a distance (``1 PRECEDING``), not UNBOUNDED or CURRENT ROW (which sqlglot keeps
+    as text)."""
+    return isinstance(bound, exp.Expression) or isinstance(bound, str) and bound.upper() not in ("UNBOUNDED",
+                                                                                               "CURRENT ROW", "")
 
 
 def _windows(select: exp.Select) -> int:
@@ -195,12 +196,7 @@ def _reads_row_of(col: exp.Column, select: exp.Select) -> bool:
 
 
 def _own_tables(select: exp.Select) -> set[str]:
-    sources = []
-    from_ = select.args.get("from_") or select.args.get("from")
-    if from_ is not None:
-        sources.append(from_.this)
-    sources.extend(join.this for join in select.args.get("joins") or [])
-    return {s.alias_or_name for s in sources if s.alias_or_name}
+    return {s.alias_or_name for s in relations_of(select) if s.alias_or_name}
 
 
 def _aggregates(select: exp.Select) -> bool:

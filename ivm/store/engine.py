@@ -32,7 +32,7 @@ from ivm.delta.templates import Templates
 from ivm.errors import IvmError, as_interrupt, commit, first_line, interrupted
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
-from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations, tie_broken_sql
+from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.macros import macros_called
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views, typed_literals_parenthesised
@@ -219,27 +219,10 @@ class Database:
         if called_macros is not None:
             called, reads = called_macros
             reason = f"calls {called}, a macro defined in this database, whose body the planner does not see"
-            return self._fallback(name, query, columns, fallback or reason, sql, reads)
-        if fallback:
-            return self._fallback(name, query, columns, fallback, sql)
-        plan = plan_view(name, query, schema, columns, sql)
-        if plan.tie_broken and not self._binds(plan.tie_broken):  # DuckDB refuses the added keys somewhere:
-            plan = plan_view(name, query, schema, columns, sql, ties=False)  # maintained, ties as DuckDB picks
-        return plan
-
-    def _fallback(self, name: str, query: exp.Query, columns, reason: str, sql: str, reads=()) -> ViewPlan:
-        """A recompute of the view, its ties broken where the planner can (as it would in a planned view)."""
-        tie_broken = tie_broken_sql(name, query, self._schema())
-        if tie_broken and not self._binds(tie_broken):
-            tie_broken = None
-        return dataclasses.replace(fallback_plan(name, query, columns, reason, tie_broken or sql, reads), tie_broken=tie_broken)
-
-    def _binds(self, sql: str) -> bool:
-        try:
-            self.con.execute(f"DESCRIBE {sql}")
-        except duckdb.Error:
-            return False
-        return True
+            return fallback_plan(name, query, columns, fallback or reason, sql, reads)
+        if fallback:  # the user's text, ties as DuckDB picks them (a planned text DuckDB refused is not reused)
+            return fallback_plan(name, query, columns, fallback, sql)
+        return plan_view(name, query, schema, columns, sql)
 
     def _user_macros(self) -> dict[str, str]:
         """The macros (scalar and table) created in this database or session: name -> definition."""
