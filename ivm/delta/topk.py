@@ -28,8 +28,9 @@ def hidden_columns(stage: TopKStage) -> list[str]:
 
 
 def keys(stage: TopKStage) -> list[OrderKey]:
-    """The view's sort keys, then every output column (ascending, NULLs last) to break ties."""
-    return [*stage.order, *[OrderKey(name=c, desc=False, nulls_first=False) for c in stage.columns]]
+    """The view's sort keys, then every output column not among them (ascending, NULLs last) to break ties."""
+    named = {key.name for key in stage.order}
+    return [*stage.order, *[OrderKey(name=c, desc=False, nulls_first=False) for c in stage.columns if c not in named]]
 
 
 def _ordered(stage: TopKStage, table: str | None = None, reverse: bool = False) -> list[exp.Ordered]:

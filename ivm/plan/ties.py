@@ -40,7 +40,7 @@ def break_ties(query: exp.Query) -> int:
         >>> q = sqlglot.parse_one('SELECT "t"."k" AS "k", COUNT(*) AS "n" FROM "t" AS "t" GROUP BY "t"."k" '
         ...                       'ORDER BY "n" DESC LIMIT 3', read="duckdb")
         >>> break_ties(q), q.sql("duckdb")
-        (1, 'SELECT "t"."k" AS "k", COUNT(*) AS "n" FROM "t" AS "t" GROUP BY "t"."k" ORDER BY "n" DESC, "t"."k" LIMIT 3')
+        (1, 'SELECT "t"."k" AS "k", COUNT(*) AS "n" FROM "t" AS "t" GROUP BY "t"."k" ORDER BY "n" DESC, "k" LIMIT 3')
     """
     refined = 0
     for node in list(query.find_all(exp.Query)):
@@ -78,19 +78,21 @@ def _text(node: exp.Expression) -> str:
 
 
 def _output_keys(select: exp.Select) -> list[exp.Expression | None] | None:
-    """The output columns of ``select`` as ORDER BY keys: the expressions themselves (valid under DISTINCT and
-    GROUP BY alike), or the alias where the expression is a window or holds a subquery."""
+    """The output columns of ``select`` as ORDER BY keys: by their alias (the top-k stage then sorts by the
+    column it keeps anyway), or, where two share a name, by the expression itself (valid under DISTINCT and
+    GROUP BY alike); None for a constant, which tells no rows apart (and an integer would name a position)."""
+    names = [item.alias.lower() for item in select.expressions if item.alias]
     keys = []
     for item in select.expressions:
         value = item.this if isinstance(item, exp.Alias) else item
         if isinstance(value, exp.Star) or isinstance(value, exp.Column) and isinstance(value.this, exp.Star):
             return None
         if not value.find(exp.Column, exp.AggFunc, exp.Window, exp.Query, exp.Anonymous):
-            keys.append(None)  # a constant tells no rows apart (and an integer would name a position)
-        elif value.find(exp.Window, exp.Query):
-            if not item.alias:
-                return None
+            keys.append(None)
+        elif item.alias and names.count(item.alias.lower()) == 1:
             keys.append(exp.column(exp.to_identifier(item.alias, quoted=True)))
+        elif value.find(exp.Window, exp.Query):
+            return None
         else:
             keys.append(value)
     return keys
