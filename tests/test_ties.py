@@ -173,14 +173,21 @@ def test_order_by_expression_reads_the_column_not_the_alias():
     frame = _shuffled_table()
     db = ivm.connect()
     db.load("t", frame)
+    db.load("u", pd.DataFrame({"g": [0, 1, 2]}))
     views = {"v": "SELECT x AS g, id FROM t ORDER BY g + 0, y, id LIMIT 5",
              "w": "SELECT x AS g, id FROM t ORDER BY g, id LIMIT 5",
              "parenthesised": "SELECT x AS g, id FROM t ORDER BY (g), id LIMIT 5",  # (g) is the alias
-             "from_cte": "WITH c AS (SELECT x, g, id FROM t) SELECT x AS g, id FROM c ORDER BY g + 0, id LIMIT 5"}
+             "from_cte": "WITH c AS (SELECT x, g, id FROM t) SELECT x AS g, id FROM c ORDER BY g + 0, id LIMIT 5",
+             # the USING join's merged g; a table alias's own column names; a table function's column
+             "using_join": "SELECT t.id, t.x AS g FROM t JOIN u USING (g) ORDER BY g + 0 DESC, t.id LIMIT 5",
+             "natural_join": "SELECT t.id, t.x AS g FROM t NATURAL JOIN u ORDER BY g + 0 DESC, t.id LIMIT 5",
+             "renamed": "SELECT z.id, z.x AS g FROM t AS z(id, g2, x) ORDER BY g + 0, z.id LIMIT 5",
+             "table_function": "SELECT t.id, t.x AS i FROM t, range(2) r(i) ORDER BY i + 0 DESC, t.id LIMIT 5"}
     db.deploy(";".join(f"CREATE VIEW {name} AS {sql}" for name, sql in views.items()))
     assert db.verify()["ok"]
     plain = duckdb.connect()
     plain.register("frame", frame)
     plain.execute("CREATE TABLE t AS SELECT * FROM frame")
+    plain.execute("CREATE TABLE u AS SELECT * FROM range(3) r(g)")
     for name, sql in views.items():
         assert _bag(db.con, f"SELECT * FROM {name}") == _bag(plain, sql), name

@@ -508,10 +508,18 @@ def _order_expressions_read_columns(query: exp.Query, schema: Schema) -> exp.Que
                 bare = bare.this
             if isinstance(bare, exp.Column):
                 continue
-            for node in item.this.find_all(exp.Column):
-                owners = columns.get(node.name.lower(), []) if not node.table and node.name.lower() in aliases else []
-                if len(owners) == 1 and node.find_ancestor(exp.Select) is select:
+            for node in list(item.this.find_all(exp.Column)):
+                name = node.name.lower()
+                owners = columns.get(name, []) if not node.table and name in aliases else []
+                if not owners or node.find_ancestor(exp.Select) is not select:
+                    continue
+                if len(owners) == 1:
                     node.set("table", exp.to_identifier(owners[0], quoted=True))
+                elif select.meta.get(_USING) and (select.meta.get(_MERGED) is None or name in select.meta[_MERGED]):
+                    # the join's merged key, written as sqlglot writes it (see _merged_keys_as_duckdb)
+                    node.replace(exp.Coalesce(this=exp.column(node.this.copy(), owners[0], quoted=True),
+                                              expressions=[exp.column(node.this.copy(), o, quoted=True)
+                                                           for o in owners[1:]]))
     return query
 
 
@@ -519,7 +527,10 @@ def _source_columns(select: exp.Select, schema: Schema, ctes: Mapping[str, list[
     """column name -> the aliases of the FROM clause's relations (tables, CTEs, derived tables) that have it."""
     found: dict[str, list[str]] = {}
     for source in relations_of(select):
-        if isinstance(source, exp.Table) and not source.args.get("db") and source.name.lower() in ctes:
+        alias = source.args.get("alias")
+        if isinstance(alias, exp.TableAlias) and alias.columns:  # t AS z(a, b), range(3) r(i): its own names
+            names = [c.name for c in alias.columns]
+        elif isinstance(source, exp.Table) and not source.args.get("db") and source.name.lower() in ctes:
             names = ctes[source.name.lower()]
         elif isinstance(source, exp.Table):
             names = list((schema.get(source.name.lower()) or schema.get(source.name) or {}).keys())
@@ -644,6 +655,7 @@ def _using_as_on(select: exp.Select, position: int, join: exp.Join) -> exp.Expre
                       for n in names])
 
 
+_MERGED = "ivm_merged"  # meta: the names a USING join merges (None after a NATURAL join: every shared name)
 _USING = "ivm_using"  # meta flag: a SELECT whose joins have USING / NATURAL (set before qualify, read after)
 
 
@@ -656,6 +668,8 @@ def _mark_using_joins(query: exp.Query) -> None:
         if not any(j.args.get("using") or (j.args.get("method") or "").upper() == "NATURAL" for j in joins):
             continue
         select.meta[_USING] = True
+        select.meta[_MERGED] = None if any((j.args.get("method") or "").upper() == "NATURAL" for j in joins) \
+            else {u.name.lower() for j in joins for u in j.args.get("using") or []}  # None: every shared name
         for node in select.find_all(exp.Coalesce):
             columns = _same_named_columns(node)
             if node.find_ancestor(exp.Select) is select and columns is not None and all(c.table for c in columns):
