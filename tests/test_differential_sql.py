@@ -149,6 +149,11 @@ CASES = {
                     "AS rn FROM t0 WINDOW w AS (PARTITION BY k ORDER BY id, x, s)",
     "fetch-first": "SELECT id, x FROM t0 ORDER BY x DESC NULLS LAST, id OFFSET 1 ROWS FETCH FIRST 2 ROWS ONLY",
     "limit-expression": "SELECT id, k FROM t0 ORDER BY ALL DESC LIMIT 1 + 1",
+    # a top-k over a set operation or a DISTINCT ordered by an expression of its outputs (fell back)
+    "top-k-union-expression": "SELECT k FROM t0 UNION ALL SELECT k FROM t1 ORDER BY k * -1 NULLS FIRST LIMIT 3",
+    "top-k-except-expression": "SELECT k, x FROM t0 EXCEPT SELECT k, x FROM t1 "
+                               "ORDER BY abs(k - 2), k, x NULLS LAST LIMIT 2 OFFSET 1",
+    "top-k-distinct-expression": "SELECT DISTINCT k, x FROM t0 ORDER BY k * 10 + x DESC NULLS LAST, k, x LIMIT 3",
     # positions inside CUBE / GROUPING SETS name SELECT items, as in a plain GROUP BY (they fell back)
     "cube-ordinal": "SELECT k % 2 AS h, s, COUNT(*) AS n, SUM(x) AS sx FROM t0 GROUP BY CUBE (1, s)",
     "grouping-sets-ordinal": "SELECT k, s, COUNT(x) AS n, GROUPING(k, s) AS g FROM t1 "

@@ -388,7 +388,7 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
     if isinstance(query, exp.Select):  # DISTINCT (x) ORDER BY x: an item in parentheses is ordered by unwrapped
         by_sql = {(e.unalias() if isinstance(e, exp.Alias) else e).unnest().sql(dialect=DIALECT): c
                   for e, c in zip(query.expressions, columns)}
-    keys, hidden = [], []
+    keys, hidden, computed = [], [], {}
     for ordered in (order.expressions if order is not None else []):
         target = ordered.this
         if isinstance(target, exp.Column) and not target.table and target.name.lower() in outputs:
@@ -401,13 +401,24 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
             name_ = f"__ivm_o{len(hidden)}"
             hidden.append(name_)
             inner = inner.select(exp.alias_(_outputs_inlined(target, inner), ident(name_)), append=True)
+        elif _over_outputs(target, outputs, by_sql):  # a set operation's or DISTINCT's ORDER BY k * -1
+            name_ = f"__ivm_o{len(hidden)}"
+            hidden.append(name_)
+            computed[name_] = target
         else:
             return None
         keys.append(OrderKey(name=name_, desc=bool(ordered.args.get("desc")),
                              nulls_first=bool(ordered.args.get("nulls_first"))))
     all_columns = [*columns, *hidden]
     stages: list[Stage] = []
-    if isinstance(inner, exp.Select) and _plain_single_table(inner):
+    if computed:  # keys computed by the top-k stage from the outputs its input stage keeps
+        source, alias = f"{name}__sorted", "__t"
+        stages.extend(plan(source, inner, list(columns), schema))
+        on_outputs = {key: value.transform(lambda n: column(_output_of(n, outputs, by_sql), alias)
+                                           if isinstance(n, exp.Column) else n) for key, value in computed.items()}
+        select = exp.select(*[exp.alias_(column(c, alias), ident(c)) for c in columns],
+                            *[exp.alias_(on_outputs[h], ident(h)) for h in hidden]).from_(internal_table(source, alias))
+    elif isinstance(inner, exp.Select) and _plain_single_table(inner):
         source_table = inner.args["from_"].this
         source, alias, select = source_table.name, source_table.alias_or_name, inner
     else:
@@ -418,6 +429,20 @@ def _top_k(name: str, query: exp.Query, columns: Sequence[str], schema: Schema, 
     stage = TopKStage(name=name, columns=tuple(columns), inputs=(source,), source=source, alias=alias,
                       select=select, hidden=tuple(hidden), order=tuple(keys), limit=limit, offset=offset or 0)
     return stages + [stage]
+
+
+def _over_outputs(target: exp.Expression, outputs: Mapping[str, str], by_sql: Mapping[str, str]) -> bool:
+    """Whether an ORDER BY expression reads only output columns (by name, or a DISTINCT's item by its
+    expression), and nothing that would read the input rows: no subquery, window or aggregate."""
+    names = list(target.find_all(exp.Column))
+    return bool(names) and all(_output_of(c, outputs, by_sql) for c in names) \
+        and not target.find(exp.Query, exp.Window, exp.AggFunc)
+
+
+def _output_of(node: exp.Column, outputs: Mapping[str, str], by_sql: Mapping[str, str]) -> str | None:
+    if not node.table and node.name.lower() in outputs:
+        return outputs[node.name.lower()]
+    return by_sql.get(node.sql(dialect=DIALECT))
 
 
 def _outputs_inlined(target: exp.Expression, select: exp.Select) -> exp.Expression:
