@@ -7,8 +7,8 @@ aggregate's input becomes a stage of its own.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import replace
 from typing import Mapping, Sequence
 
 from sqlglot import exp
@@ -47,7 +47,7 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         _refuse_whole_view_fallbacks(query, schema)
         normal = qualified(name, query, schema)
         tie_broken = normal.sql(dialect=DIALECT) if break_ties(normal) else None
-        return replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
+        return dataclasses.replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
     except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute
         reason = "the planner could not split this query (it nests too deep for its rules)"
     except (IvmError, SqlglotError) as error:

@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from ivm.plan.lateral import relations_of
 from ivm.plan.order import ORDERED_WINDOW_FUNCTIONS, TRANSPARENT
+from ivm.sql import DIALECT
 
 _RANK_LIKE = (exp.Rank, exp.DenseRank, exp.PercentRank, exp.CumeDist)
 _PEER_FRAMED = (exp.LastValue, exp.NthValue)  # their value reads the frame's end: peers matter
@@ -74,7 +75,7 @@ def _append(order: exp.Order, keys: list[exp.Expression | None], aliases: list[s
 
 
 def _text(node: exp.Expression) -> str:
-    return node.sql(dialect="duckdb").lower()
+    return node.sql(dialect=DIALECT).lower()
 
 
 def _output_keys(select: exp.Select) -> list[exp.Expression | None] | None:
