@@ -24,7 +24,7 @@ from rewriter.sandbox import ResultSpec, Sandbox
 from rewriter.script import Script
 from rewriter.sources import Source
 from rewriter.static import Candidate, check
-from rewriter.verify import Oracle, deploy_check, verify
+from rewriter.verify import Oracle, deploy_check, verify, verify_maintained
 
 RESULT_FILES = ("views.sql", "udfs.py", "report.json")
 
@@ -93,7 +93,11 @@ def repair_loop(*, script: Script, sources: list[Source], spec: ResultSpec, orac
             answer = parse_answer(content)
             attempt = check(answer, script, sources)
             checks = {"datasets": [c.as_dict() for c in verify(attempt, oracle, timeout=sql_timeout)]}
-            checks["ivm"] = deploy_check(attempt, sources)
+            deployment = deploy_check(attempt, sources)
+            checks["ivm"] = deployment.strategies
+            maintained = verify_maintained(deployment, oracle, timeout=sql_timeout)
+            if maintained is not None:
+                checks["datasets"] = [c.as_dict() for c in maintained]
         except Problem as rejected:
             candidate = attempt or candidate
             problem = rejected

@@ -8,10 +8,12 @@ against the same oracle without running the script again.
 DuckDB (a schema per data set, sources loaded once with the real file's format, external access switched off
 once the data is in; per check the user's functions registered, the views created inside a transaction that is
 rolled back, a timeout per data set) and compares the result view with the original's result as multisets.
-:func:`deploy_check` then deploys the views with ivm itself, as a user would.
+:func:`deploy_check` then deploys the views with ivm itself, as a user would, and :func:`verify_maintained`
+verifies them again as ivm maintains them where ivm decides ties in their ORDER BY.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -290,8 +292,19 @@ def verify(candidate: Candidate, oracle: Oracle, *, timeout: float = 30.0) -> li
     return checks
 
 
-def deploy_check(candidate: Candidate, sources: list[Source]) -> dict[str, str]:
-    """Deploy the views with ivm on the real data, as a user would; returns each view's maintenance strategy."""
+@dataclass(frozen=True)
+class Deployment:
+    """What ivm made of a candidate: each view's maintenance strategy, and the candidate as ivm maintains it
+    (the same, except that views whose ORDER BY leaves ties carry the keys ivm adds to decide between tied
+    rows: ``ivm/plan/ties.py``)."""
+
+    strategies: dict[str, str]
+    maintained: Candidate
+    tie_broken: tuple[str, ...] = ()  # names of the views ivm refines
+
+
+def deploy_check(candidate: Candidate, sources: list[Source]) -> Deployment:
+    """Deploy the views with ivm on the real data, as a user would."""
     import ivm
     from ivm.store.engine import strategy_of
 
@@ -310,4 +323,38 @@ def deploy_check(candidate: Candidate, sources: list[Source]) -> dict[str, str]:
             db.deploy(candidate.views_sql)
         except ivm.IvmError as error:
             raise Problem("deploy", f"ivm cannot deploy the views: {error}") from None
-        return {name: "{} ({})".format(*strategy_of(plan)) for name, plan in db.plans.items()}
+        strategies = {name: "{} ({})".format(*strategy_of(plan)) for name, plan in db.plans.items()}
+        refined = {name.lower(): plan.tie_broken for name, plan in db.plans.items() if plan.tie_broken}
+    if not refined:
+        return Deployment(strategies, candidate)
+    statements = tuple(f'CREATE VIEW "{view.name}" AS\n{refined[view.name.lower()]}'
+                       if view.name.lower() in refined else statement
+                       for view, statement in zip(candidate.views, candidate.statements, strict=True))
+    names = tuple(view.name for view in candidate.views if view.name.lower() in refined)
+    return Deployment(strategies, dataclasses.replace(candidate, statements=statements), names)
+
+
+def verify_maintained(deployment: Deployment, oracle: Oracle, *, timeout: float = 30.0) -> list[Check] | None:
+    """Verify the views again as ivm maintains them, when it refined the order of some (None otherwise).
+
+    DuckDB breaks ties in an ORDER BY by whichever row it meets first, which on the small real files is file
+    order and so often matches pandas (``nlargest`` keeps the first of equal rows); ivm keeps one fixed answer
+    instead. A view verified only as written would then give the user other rows than the script."""
+    if not deployment.tie_broken:
+        return None
+    try:
+        return verify(deployment.maintained, oracle, timeout=timeout)
+    except Problem as problem:
+        if problem.kind != "diff":
+            raise
+        views = ", ".join(deployment.tie_broken)
+        raise Problem("diff", f"the ORDER BY of {views} leaves ties between rows, and which of the tied rows "
+                              "the view keeps decides its result. ivm maintains one fixed answer, breaking "
+                              "ties by the other output columns (its text: "
+                              + "; ".join(s.split("\n", 1)[1] for s, v in zip(deployment.maintained.statements,
+                                                                              deployment.maintained.views)
+                                          if v.name in deployment.tie_broken)
+                              + "), and that answer differs from the script's. Make the order unique: add "
+                              "the columns that decide between tied rows as the script does (for pandas' "
+                              "keep='first' or a stable sort, the column that follows the file's row order, "
+                              f"such as an id).\n{problem.message}", dataset=problem.dataset) from None
