@@ -20,6 +20,8 @@ from pathlib import Path
 from rewriter.errors import RewriteError, first_line
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+OTHER_DATE = re.compile(r"^(\d{1,2})[./-](\d{1,2})[./-](\d{4})$")  # day and month first, in either order
+YEAR_FIRST_DATE = re.compile(r"^(\d{4})(?:/(\d{1,2})/(\d{1,2})|(\d{2})(\d{2}))$")
 
 
 @dataclass(frozen=True)
@@ -215,8 +217,36 @@ def _as_date(text: str) -> dt.date | dt.datetime | None:
         return None
 
 
+def _other_dates(text: str) -> set[dt.date]:
+    """The days a date written other than ISO may mean (``15.03.2024``, ``03/15/2024``, ``2024/03/15``,
+    ``20240315``): both readings of day and month when both are possible, for a boundary day too many costs
+    nothing.
+
+    Example:
+        >>> sorted(map(str, _other_dates("15.03.2024"))), sorted(map(str, _other_dates("03/04/2024")))
+        (['2024-03-15'], ['2024-03-04', '2024-04-03'])
+    """
+    found = set()
+    match = OTHER_DATE.match(text)
+    if match:
+        first, second, year = (int(g) for g in match.groups())
+        for day, month in ((first, second), (second, first)):
+            try:
+                found.add(dt.date(year, month, day))
+            except ValueError:
+                pass
+    match = YEAR_FIRST_DATE.match(text)
+    if match:
+        try:
+            found.add(dt.date(*(int(g) for g in match.groups() if g is not None)))
+        except ValueError:
+            pass
+    return found
+
+
 def literals(code: str) -> Literals:
-    """Numbers, ISO dates (string literals or ``date(y, m, d)`` calls) and short words in the script.
+    """Numbers, dates (string literals, ISO or day/month first, or ``date(y, m, d)``, ``datetime(..)``,
+    ``pd.Timestamp(y, m, d)`` calls) and short words in the script.
 
     Example:
         >>> found = literals("if r['amount'] >= 100 and r['day'] < '2024-02-01' and s == 'shipped': pass")
@@ -228,7 +258,7 @@ def literals(code: str) -> Literals:
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
             fname = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
             args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, int)]
-            if fname in ("date", "datetime") and len(args) >= 3 and len(args) == len(node.args):
+            if fname in ("date", "datetime", "Timestamp") and len(args) >= 3 and len(args) == len(node.args):
                 try:
                     dates.add(dt.date(*args[:3]) if fname == "date" else dt.datetime(*args))
                 except (ValueError, TypeError):
@@ -242,9 +272,11 @@ def literals(code: str) -> Literals:
             if abs(value) < 1e15:
                 numbers.add(value)
         elif isinstance(value, str):
-            as_date = _as_date(value.strip())
+            as_date, other = _as_date(value.strip()), _other_dates(value.strip())
             if as_date is not None:
                 dates.add(as_date)
+            elif other:
+                dates |= other
             elif 0 < len(value) <= 40 and not any(c in value for c in "\n\r\"',;/\\{}%|\t") \
                     and not re.search(r"\.(csv|tsv|json|txt|parquet|xlsx?)$", value, re.I):
                 strings.add(value)

@@ -14,9 +14,14 @@ run on it:
   the second before and to noon of each such day; in a column whose values carry a UTC offset, written with
   offset zero, spelled as the column spells its offsets);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
-* ``whitespace``: spaces before or after some values of text columns (columns of words only);
+* ``string_constants``: the script's string constants as written, each in at least one row of every column of
+  words (a filter keeping ``isin(["shipped", "delivered"])`` needs both spellings in the data);
+* ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between
+  words (columns of words only);
 * ``negative_numbers``: some numbers with the other sign;
-* ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns.
+* ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns;
+* ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
+  order's ``customer_id``).
 
 Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
 script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
@@ -256,6 +261,34 @@ class _Builder:
             tables[source.name] = (header, changed)
         return tables
 
+    def empty_keys(self) -> dict | None:
+        """Empty cells in the key columns of the largest source whose values repeat there (a guest order's
+        ``customer_id``, not the table's own ``id``): ``groupby`` and comparisons in pandas drop such rows,
+        where SQL keeps a NULL group or needs ``IS NOT NULL``. One source only: pandas' ``merge`` pairs
+        empty keys of both sides with each other, which no SQL join does. None when no column qualifies."""
+        def repeating(source: Source, index: int) -> bool:
+            values = [r[index].strip() for r in self.base[source.name][1] if index < len(r) and r[index].strip()]
+            return len(set(values)) < len(values)
+
+        sources = sorted(self.sources, key=lambda s: -len(self.base[s.name][1]))
+        for source in sources:
+            columns = [i for i, name in enumerate(source.format.names)
+                       if (source.name, name) in self.keys and repeating(source, i)]
+            if not columns:
+                continue
+            tables = {s.name: self.base[s.name] for s in self.sources}
+            header, rows = self.base[source.name]
+            rng = self.rng(f"empty_keys:{source.name}")
+            changed = [list(r) for r in rows]
+            for index in columns:
+                candidates = [r for r in changed if index < len(r) and r[index].strip()]
+                chosen = [r for r in candidates if rng.random() < 0.2] or candidates[:1]
+                for row in chosen:
+                    row[index] = ""
+            tables[source.name] = (header, changed)
+            return tables
+        return None
+
     # -- value generators --------------------------------------------------------------------------------------
     def boundary_values(self, source: Source, column: str, kind: str) -> list[str]:
         """The script's constants, then one step either side, then zero, formatted for this column (in that
@@ -312,16 +345,26 @@ class _Builder:
                 days |= {start, start - dt.timedelta(days=1)}
         return sorted(days)
 
-    def boundaries(self, name: str, kinds: set[str]) -> dict:
+    def string_constants(self, source: Source, column: str, kind: str) -> list[str]:
+        """The script's string constants as written, in a column of words: those that name no column first
+        (``isin(["shipped", "delivered"])``), then the rest. The ``case`` variant puts a constant in a few
+        cells and in another case; a filter that keeps one of several spellings needs each one verbatim."""
+        if not self.wordy(source, column):
+            return []
+        names = {n.lower() for s in self.sources for n in s.format.names}
+        return sorted(self.literals.strings, key=lambda value: (value.lower() in names, value))
+
+    def boundaries(self, name: str, kinds: set[str], values_of=None) -> dict:
         """Boundary values in the columns of ``kinds``: each value in at least one row (random rows, while
         the table has rows enough), then about half of the other rows get them in turn."""
+        values_of = values_of or self.boundary_values
         tables = {}
         for source in self.sources:
             header, rows = self.base[source.name]
             rng = self.rng(f"{name}:{source.name}")
             changed = [list(r) for r in rows]
             for index, column, kind in self.columns(source, kinds):
-                values = self.boundary_values(source, column, kind)
+                values = values_of(source, column, kind)
                 if not values:
                     continue
                 holding = [row for row in changed if index < len(row)]
@@ -354,11 +397,16 @@ class _Builder:
         return rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
 
     def padded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
-        """The text with spaces before, after or around it (what a hand-typed export holds), in columns of
-        words only: a number or date read as text because of a marker stays as written."""
+        """The text with spaces or a tab before, after or around it (what a hand-typed export holds), or two
+        spaces between its first words, in columns of words only: a number or date read as text because of a
+        marker stays as written. DuckDB's ``trim`` removes spaces only, Python's ``strip`` tabs too."""
         if not self.wordy(source, column):
             return None
-        return rng.choice([" {}", "{} ", "  {}  "]).format(current)
+        shapes = [" {}", "{} ", "  {}  "] + (["{}\t", "\t{}"] if source.format.delimiter != "\t" else [])
+        if " " in current.strip():  # two spaces between words: split(" ") and split() differ there
+            shapes.append("words")
+        shape = rng.choice(shapes)
+        return re.sub(" +", "  ", current, count=1) if shape == "words" else shape.format(current)
 
     @staticmethod
     def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
@@ -396,7 +444,9 @@ class _Builder:
                              self.boundaries("boundary_dates", {"date", "timestamp"})))
         found.append(Variant("case", "text in other letter case, and the script's string constants",
                              self.cells_changed("case", {"text"}, 0.4, self.recased)))
-        found.append(Variant("whitespace", "spaces before or after some text values",
+        found.append(Variant("string_constants", "text set to the script's string constants, as written",
+                             self.boundaries("string_constants", {"text"}, self.string_constants)))
+        found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",
                              self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True)))
         found.append(Variant("negative_numbers", "some numbers with the other sign",
                              self.cells_changed("negative_numbers", {"int", "float"}, 0.3, self.negated,
@@ -406,6 +456,10 @@ class _Builder:
         found.append(Variant("empty_numbers", "empty fields in number and date columns",
                              self.cells_changed("empty_numbers", {"int", "float", "date", "timestamp"}, 0.2,
                                                 lambda *a: "", filled_only=True)))
+        emptied = self.empty_keys()
+        if emptied is not None:
+            found.append(Variant("empty_keys", "empty fields in key columns whose values repeat (of one source)",
+                                 emptied))
         unique, seen = [], [self.base]
         for variant in found:
             if variant.tables not in seen:

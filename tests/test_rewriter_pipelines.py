@@ -246,7 +246,8 @@ orders = pd.read_csv("orders.csv.gz")
 big = orders[orders["amount"] >= 5]
 result = big.groupby("customer_id", as_index=False)["amount"].sum()
 '''
-GZ_SQL = "CREATE VIEW r AS SELECT customer_id, sum(amount) AS amount FROM orders WHERE amount >= 5 GROUP BY 1"
+GZ_SQL = ("CREATE VIEW r AS SELECT customer_id, sum(amount) AS amount FROM orders WHERE amount >= 5 "
+          "AND customer_id IS NOT NULL GROUP BY 1")
 
 
 def test_a_gzip_compressed_csv_is_read_and_varied_like_a_csv(tmp_path, endpoint):
@@ -274,7 +275,7 @@ df = pd.read_csv("customers.csv")
 df["country"] = df["country"].str.strip().str.upper()
 result = df.groupby("country", as_index=False).agg(n=("customer_id", "count"))
 '''
-STRIPPED_SQL = ("CREATE VIEW r AS SELECT upper(trim(country)) AS country, count(customer_id) AS n FROM customers "
+STRIPPED_SQL = ("CREATE VIEW r AS SELECT upper(trim(country, ' ' || chr(9) || chr(10) || chr(13))) AS country, count(customer_id) AS n FROM customers "
                 "WHERE country IS NOT NULL GROUP BY 1")
 TX = "tx_id,account_id,amount,memo\n1,5,120.5,rent\n2,5,35.2,food\n3,6,999.99,laptop\n4,6,12,coffee\n5,7,250,fees\n"
 BUCKETS = '''import pandas as pd
@@ -288,7 +289,7 @@ BUCKETS_SQL = ("CREATE VIEW r AS SELECT CAST(trunc(amount / 100) AS BIGINT) AS b
 
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
-    ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL, STRIPPED_SQL.replace("upper(trim(country))", "upper(country)"),
+    ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL, STRIPPED_SQL.replace("upper(trim(country, ' ' || chr(9) || chr(10) || chr(13)))", "upper(country)"),
      "whitespace"),
     ("tx", BUCKETS, TX, BUCKETS_SQL, BUCKETS_SQL.replace("trunc(", "floor("), "negative_numbers"),
 ], ids=["whitespace", "negative"])
@@ -464,3 +465,43 @@ def test_a_top_k_with_ties_is_verified_as_ivm_maintains_it(tmp_path, endpoint):
     endpoint({"views": [NLARGEST_SQL], "result_view": "r", "udfs": [], "notes": ""})
     right = rewrite(path, tmp_path / "right", *args)
     assert right.code == 0, right.out + right.err
+
+
+# -- constants and spellings the variants missed (found by a hunt) -----------------------------------------------
+STATUSES = "order_id,status,amount\n" + "".join(
+    f"{i},{['shipped', 'pending', 'shipped', 'cancelled'][i % 4]},{i * 3}\n" for i in range(1, 13))
+ISIN = '''import pandas as pd
+df = pd.read_csv("orders.csv")
+result = df[df["status"].isin(["shipped", "delivered", "returned"])][["order_id", "amount"]]
+'''
+ISIN_SQL = "CREATE VIEW r AS SELECT order_id, amount FROM orders WHERE status IN ('shipped', 'delivered', 'returned')"
+DAYS = "order_id,day,amount\n" + "".join(f"{i},2024-0{1 + i % 6}-0{1 + i % 9},{i}\n" for i in range(1, 13))
+TIMESTAMP_CALL = '''import pandas as pd
+df = pd.read_csv("orders.csv", parse_dates=["day"])
+result = df[df["day"] >= pd.Timestamp(2024, 3, 15)][["order_id", "amount"]]
+'''
+TIMESTAMP_SQL = "CREATE VIEW r AS SELECT order_id, amount FROM orders WHERE day >= DATE '2024-03-15'"
+CITIES = "shop_id,city\n" + "".join(f"{i},{['Paris', 'paris', 'Lyon', 'Nice', 'LYON'][i % 5]}\n" for i in range(1, 21))
+STRIP = '''import pandas as pd
+df = pd.read_csv("shops.csv")
+df["city"] = df["city"].str.strip().str.lower()
+result = df.groupby("city", as_index=False).agg(shops=("shop_id", "count"))
+'''
+STRIP_SQL = ("CREATE VIEW r AS SELECT lower(trim(city, ' ' || chr(9) || chr(10) || chr(13))) AS city, "
+             "count(shop_id) AS shops FROM shops WHERE city IS NOT NULL GROUP BY 1")
+
+
+@pytest.mark.parametrize("name, script, data, right, wrong, variant", [
+    ("orders", ISIN, STATUSES, ISIN_SQL, ISIN_SQL.replace(" IN ('shipped', 'delivered', 'returned')", " = 'shipped'"),
+     "string_constants"),
+    ("orders", TIMESTAMP_CALL, DAYS, TIMESTAMP_SQL, TIMESTAMP_SQL.replace(">=", ">"), "boundary_dates"),
+    ("shops", STRIP, CITIES, STRIP_SQL, STRIP_SQL.replace(", ' ' || chr(9) || chr(10) || chr(13)", ""), "whitespace"),
+], ids=["isin-constants", "pd-Timestamp", "strip-tabs"])
+def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
+    """BUG (found by a hunt): `isin(["shipped", "delivered", "returned"])` rewritten as `= 'shipped'` passed (no
+    variant wrote 'delivered' as is: the case variant changes its case), a `pd.Timestamp(2024, 3, 15)` boundary
+    was not read as a date, and trim(), which removes spaces only, passed for strip(), which removes tabs too.
+    Each wrong rewrite is now rejected on the named variant, and the right one verified."""
+    path = project(tmp_path / "p", script, **{f"{name}.csv": data})
+    args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
+    wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, right, variant)
