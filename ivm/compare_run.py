@@ -33,6 +33,7 @@ from ivm.ml.export import training_set
 from ivm.ml import features as ml_features
 from ivm.plan.parse import frozen_clock, parse_predicate
 from ivm.sql import INTERNAL_SCHEMA, render
+from ivm.store import settings
 from ivm.store.engine import Database, check_database_file, open_error
 
 RELATIVE = 1e-9
@@ -76,7 +77,7 @@ def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
             slow = {name: training_set(db, name) for name in ml_features.sets(db)}
             recompute_seconds = time.perf_counter() - started
         artifacts = {}
-        con = duckdb.connect(str(incremental))
+        con = settings.quiet(duckdb.connect(str(incremental)))
         try:
             con.execute(f"ATTACH '{_literal(rerun)}' AS __ivm_rerun (READ_ONLY)")
             for name, cols in columns.items():
@@ -111,7 +112,7 @@ def _held(path: Path):
     file open for writing, and refuses writers while it is held."""
     check_database_file(str(path))
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = settings.quiet(duckdb.connect(str(path), read_only=True))
     except duckdb.Error as error:
         raise open_error(path, error) from None
     try:

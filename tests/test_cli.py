@@ -837,3 +837,28 @@ def test_udfs_option_registers_functions_for_every_command(tmp_path):
         assert connection.sql("SELECT id, name FROM loud").fetchall() == [(1, "ANN!")]
     finally:
         connection.close()
+
+
+def test_duckdb_progress_bar_stays_out_of_stdout(tmp_path):
+    """BUG (found by a hunt): DuckDB's own progress bar was on for ivm's connection and wrote `100% ▕███▏` to
+    stdout for any statement over ~2 s, into `ivm recompute --json` output even when piped. It is switched off
+    on every connection ivm opens."""
+    path = tmp_path / "p.duckdb"
+    with ivm_api.connect(path) as db:
+        db.load("t", pd.DataFrame({"i": [1, 2, 3]}))
+    code = ("import duckdb\n"
+            "plain = duckdb.connect\n"
+            "def connect(*args, **kwargs):  # DuckDB shows the bar after 0 ms (and switches it on)\n"
+            "    con = plain(*args, **kwargs)\n"
+            "    if args and str(args[0]).endswith('p.duckdb'):  # ivm's connection to the file\n"
+            "        con.execute('SET progress_bar_time = 0')\n"
+            "    return con\n"
+            "duckdb.connect = connect\n"
+            "import ivm\n"
+            f"db = ivm.connect({str(path)!r})\n"
+            "print('opened', flush=True)  # (with a bar after 0 ms, the statement switching it off shows one)\n"
+            "db.con.execute('SELECT count(*) FROM range(30000000) r(i) WHERE hash(i) % 7 = 1').fetchall()\n"
+            "db.close()\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("opened\n", 1)[1] == "", run.stdout[-200:]

@@ -137,6 +137,7 @@ class Database:
             raise
 
     def _open(self, key: str | None) -> None:
+        settings.quiet(self.con)
         if not self._set_up and not catalog.present(self.con):
             raise IvmError(f"{self.path} is a DuckDB database that ivm has not set up (nothing was loaded with "
                            f"`ivm load {self.path} NAME=PATH`)")
@@ -845,6 +846,7 @@ class Database:
             self.con = duckdb.connect(self.path)
         except duckdb.Error as error:
             raise IvmError(f"cannot reopen database {self.path} after the purge: {first_line(error)}") from None
+        settings.quiet(self.con)
         self._register_udfs(self.con)
         wal.configure(self.con, self.path)
         settings.pin(self.con)

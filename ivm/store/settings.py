@@ -24,3 +24,10 @@ def pin(con) -> dict[str, str]:
             con.execute(f"INSERT INTO {SETTINGS} VALUES (?, ?)", [name, stored[name]])
         con.execute(f"SET {name} = '{stored[name].replace(chr(39), chr(39) * 2)}'")
     return {name: stored[name] for name in PINNED}
+
+
+def quiet(con):
+    """Switch DuckDB's own progress bar off; returns ``con``. It writes to stdout, into `--json` output, for any
+    statement over ~2 s; ivm reports progress itself, on stderr and only to a terminal (ivm/progress.py)."""
+    con.execute("SET enable_progress_bar = false")
+    return con
