@@ -506,6 +506,25 @@ def _still_works(db: ivm.Database) -> None:
     # refreshed (verify failed after the next deploy); a setting in a view changes with the process
     pytest.param(lambda db: db.deploy("CREATE VIEW w AS SELECT table_name FROM duckdb_tables()"), "catalog or settings",
                  id="view-reads-duckdb_tables"),
+    # BUG (found by a hunt): a macro's body was not held to these rules (`x + random()` deployed and failed
+    # verify; a predicate calling it deleted random rows; a table macro read a file), and current_localtime()
+    # and in_search_path() were missing from the lists
+    pytest.param(lambda db: (db.con.execute("CREATE MACRO rnd(x) AS x + random()"),
+                             db.deploy("CREATE VIEW w AS SELECT a, rnd(a) AS r FROM t")),
+                 "view w calls macro rnd, which uses the non-deterministic function", id="view-macro-random"),
+    pytest.param(lambda db: (db.con.execute("CREATE MACRO inner_r() AS random()"),
+                             db.con.execute("CREATE MACRO outer_r(x) AS x * inner_r()"),
+                             db.deploy("CREATE VIEW w AS SELECT a, outer_r(a) AS r FROM t")),
+                 "calls macro inner_r, which uses the non-deterministic", id="view-macro-calling-a-macro"),
+    pytest.param(lambda db: (db.con.execute("CREATE MACRO rd() AS TABLE SELECT * FROM read_csv('/etc/hostname')"),
+                             db.deploy("CREATE VIEW w AS SELECT * FROM rd()")),
+                 r"calls macro rd, which calls read_csv\(\), which reads outside the database", id="view-table-macro-file"),
+    pytest.param(lambda db: (db.con.execute("CREATE MACRO rnd(x) AS x + random()"), db.delete("t", "rnd(0) < 0.5")),
+                 "the predicate calls macro rnd, which uses the non-deterministic", id="predicate-macro-random"),
+    pytest.param(lambda db: db.deploy("CREATE VIEW w AS SELECT a, current_localtime() AS z FROM t"),
+                 "non-deterministic", id="view-current_localtime"),
+    pytest.param(lambda db: db.deploy("CREATE VIEW w AS SELECT a FROM t WHERE in_search_path('memory', 'main')"),
+                 "catalog or settings", id="view-in_search_path"),
     pytest.param(lambda db: db.deploy("CREATE VIEW w AS SELECT * FROM pragma_table_info('t')"), "catalog or settings",
                  id="view-reads-pragma_table_info"),
     pytest.param(lambda db: db.deploy("CREATE VIEW w AS SELECT table_name FROM information_schema.tables"),

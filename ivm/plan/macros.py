@@ -14,7 +14,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from ivm.plan.build import referenced_relations
-from ivm.plan.parse import function_name
+from ivm.errors import IvmError
+from ivm.plan.parse import check_read_only, function_name
 from ivm.sql import DIALECT
 
 
@@ -51,3 +52,31 @@ def macros_called(query: exp.Expression, macros: Mapping[str, str],
     if not seen:
         return None
     return seen[0], sorted(name for name in relations if name in reads)
+
+
+def check_macros_read_only(tree: exp.Expression, macros: Mapping[str, str], what: str, *, clock: bool = False) -> None:
+    """Hold the bodies of the macros ``tree`` calls, and of the macros they call, to the rules the text itself
+    is held to (:func:`ivm.plan.parse.check_read_only`): ``rnd(x)`` defined as ``x + random()`` is as
+    non-deterministic as ``random()`` written out, and a table macro over ``read_csv(..)`` reads a file.
+
+    Example:
+        >>> import sqlglot
+        >>> check_macros_read_only(sqlglot.parse_one("SELECT rnd(1)", read="duckdb"), {"rnd": "x + random()"}, "view v")
+        Traceback (most recent call last):
+        ivm.errors.IvmError: view v calls macro rnd, which uses the non-deterministic function RANDOM(); ivm needs the same result on every run
+    """
+    seen: set[str] = set()
+    todo = [tree]
+    while todo:
+        for node in todo.pop().walk():
+            name = function_name(node)
+            if name not in macros or name in seen:
+                continue
+            seen.add(name)
+            try:
+                body = sqlglot.parse_one(macros[name], read=DIALECT)
+            except SqlglotError:
+                raise IvmError(f"{what} calls macro {name}, whose body ivm cannot read; it cannot tell whether "
+                               "the macro only reads data") from None
+            check_read_only(body, f"{what} calls macro {name}, which", clock=clock)
+            todo.append(body)

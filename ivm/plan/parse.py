@@ -26,7 +26,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its warnings are not mes
 NONDETERMINISTIC = {
     "random", "rand", "setseed", "uuid", "gen_random_uuid", "uuidv4", "uuidv7", "now", "current_timestamp",
     "current_date", "current_time", "get_current_timestamp", "get_current_time", "today", "localtimestamp",
-    "localtime", "transaction_timestamp", "current_localtimestamp", "nextval", "currval", "setval",
+    "localtime", "current_localtime", "transaction_timestamp", "current_localtimestamp", "nextval", "currval", "setval",
     "txid_current", "current_transaction_id", "current_query", "current_query_id", "current_connection_id",
     "getvariable", "vector_type", "stats",
 }
@@ -35,7 +35,7 @@ NONDETERMINISTIC_NODES = (exp.Rand, exp.Uuid, exp.CurrentDate, exp.CurrentTimest
 # deletion predicate may use them: ``day < current_date - 30`` is one retention rule, evaluated once.
 TRANSACTION_TIME = {
     "now", "current_timestamp", "current_date", "current_time", "get_current_timestamp", "get_current_time",
-    "today", "localtimestamp", "localtime", "transaction_timestamp", "current_localtimestamp",
+    "today", "localtimestamp", "localtime", "current_localtime", "transaction_timestamp", "current_localtimestamp",
 }
 TRANSACTION_TIME_NODES = (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime)
 
@@ -115,6 +115,7 @@ CATALOG_FUNCTIONS = {
     "current_user", "session_user", "user", "has_table_privilege", "has_schema_privilege",
     "col_description", "obj_description", "pg_get_viewdef", "pg_get_constraintdef", "pg_table_is_visible",
     "pg_has_role", "pg_size_pretty", "which_secret", "checkpoint", "force_checkpoint", "get_block_size",
+    "in_search_path",
 }
 CATALOG_SCHEMAS = {"information_schema", "pg_catalog"}
 

@@ -33,7 +33,7 @@ from ivm.errors import IvmError, as_interrupt, commit, first_line, interrupted
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
-from ivm.plan.macros import macros_called
+from ivm.plan.macros import check_macros_read_only, macros_called
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views, typed_literals_parenthesised
 from ivm.progress import Report, reported
@@ -461,6 +461,7 @@ class Database:
             for definition in reported(definitions, progress, lambda d: d.name):
                 current = definition.name
                 fallback = fallbacks.get(current)
+                check_macros_read_only(definition.query, macros, f"view {current}")
                 plan = self._plan(current, definition.query, definition.sql, macros, fallback)
                 self._check_names(plan)
                 built[current] = self._build(plan)
@@ -878,6 +879,8 @@ class Database:
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
         predicate = _without_default_schema(parse_predicate(where), table)
+        if predicate.find(exp.Anonymous) is not None:  # perhaps a macro: its body is held to the same rules
+            check_macros_read_only(predicate, self._user_macros(), "the predicate", clock=True)
         schema = self._schema()
         if predicate.find(exp.Query, exp.Subquery) is None:  # the common case; qualify costs milliseconds
             _check_columns(predicate, table, schema[table])
