@@ -862,3 +862,25 @@ def test_duckdb_progress_bar_stays_out_of_stdout(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("opened\n", 1)[1] == "", run.stdout[-200:]
+
+
+def test_ctrl_c_while_ivm_starts_is_one_line():
+    """BUG (found by a hunt): Ctrl-C in the first ~0.3 s of a command (while DuckDB, sqlglot and click load)
+    printed a traceback from inside sqlglot and exited with -2: the command line's own handling did not exist
+    yet. The entry point (ivm.launch) imports nothing before its guard, and `import ivm` loads nothing heavy."""
+    code = ("import builtins, sys\n"
+            "plain = builtins.__import__\n"
+            "def stopped(name, *args, **kwargs):\n"
+            "    if name == 'ivm.cli':\n"
+            "        raise KeyboardInterrupt\n"
+            "    return plain(name, *args, **kwargs)\n"
+            "builtins.__import__ = stopped\n"
+            "from ivm.launch import main\n"
+            "assert 'duckdb' not in sys.modules and 'sqlglot' not in sys.modules\n"
+            "main(['--help'])\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 130, run.stderr
+    assert run.stderr == "interrupted: ivm was still starting; nothing changed\n"
+    entry = [line for line in Path(__file__).parents[1].joinpath("pyproject.toml").read_text().splitlines()
+             if line.startswith("ivm = ")]
+    assert entry == ['ivm = "ivm.launch:main"']
