@@ -25,19 +25,27 @@ from ivm.userfile import read_text
 def _open(db: str, *, create: bool = False) -> Database:
     """Open database file ``db``; only ``ivm load`` creates one (a mistyped path elsewhere is an error, not a
     new empty database that verifies as "ok")."""
-    if not create and db != ":memory:" and not Path(db).exists():
+    if not db.strip() or db.strip().lower().startswith(":memory:"):
+        raise IvmError(f"the command line needs a database file, not {db!r}: each command runs in a process of its "
+                       "own, so an in-memory database would be gone when it ends (ivm.connect(':memory:') in Python "
+                       "keeps one)")
+    if not create and not Path(db).exists():
         raise IvmError(f"database {db} does not exist (`ivm load {db} NAME=PATH` creates it)")
     return Database(db, udfs=click.get_current_context().find_root().params.get("udfs"), set_up=create)
 
 
 @contextlib.contextmanager
-def _only_reading(what: str):
+def _only_reading(what: str, *, on_copies: bool = False):
     """Ctrl-C during a command that changes nothing says so, instead of the general "whether the change
-    committed is not known" that sends the user to look for a change."""
+    committed is not known" that sends the user to look for a change. ``on_copies``: the command changes
+    copies only, so what an inner step says about its change ("the deletion had committed") is about a copy
+    and is replaced."""
     try:
         yield
     except BaseException as error:
-        if interrupted(error) and not getattr(error, "__notes__", None):
+        if interrupted(error) and (on_copies or not getattr(error, "__notes__", None)):
+            if on_copies:
+                error = KeyboardInterrupt()
             raise as_interrupt(error, f"{what} stopped; nothing changed") from None
         raise
 
@@ -322,7 +330,7 @@ def compare(db, table, predicate, as_json):
     """Run a deletion incrementally and as a full rerun on copies of DB; exit 0 iff the results are equal."""
     from ivm import compare_run
 
-    with _only_reading(f"the comparison (it works on copies of {db}, now removed)"):
+    with _only_reading(f"the comparison (it works on copies of {db}, now removed)", on_copies=True):
         report = compare_run.run(db, table, predicate,
                                  udfs=click.get_current_context().find_root().params.get("udfs"))
     lines = [f"deleted {report['deleted_rows']} rows from {report['source']}",

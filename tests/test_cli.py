@@ -552,6 +552,11 @@ BAD_INPUT = {
                          "mentions": ("missing.csv",)},
     "load-binary-csv": {"files": {"binary.csv": BINARY}, "args": ["load", "{db}", "extra={dir}/binary.csv"],
                         "mentions": ("binary.csv",)},
+    # hunt finding: an in-memory or empty database path "loaded" rows that were gone when the command ended
+    "load-into-memory": {"files": {"good.csv": "sku,price\na,1.0\n"},
+                         "args": ["load", ":memory:", "good={dir}/good.csv"], "mentions": ("database file",)},
+    "load-into-empty-path": {"files": {"good.csv": "sku,price\na,1.0\n"},
+                             "args": ["load", "", "good={dir}/good.csv"], "mentions": ("database file",)},
     # several files in one load: all or nothing
     "load-second-file-missing": {"files": {"good.csv": "sku,price\na,1.0\n"},
                                  "args": ["load", "{db}", "good={dir}/good.csv", "extra={dir}/missing.csv"],

@@ -177,3 +177,23 @@ def test_ctrl_c_in_commands_that_only_read_says_nothing_changed(project, tmp_pat
         assert exit_.value.code == 130
         message = capsys.readouterr().err.strip()
         assert message.startswith("interrupted: ") and message.endswith("stopped; nothing changed"), message
+
+
+def test_ctrl_c_after_the_copys_deletion_committed_says_the_database_is_unchanged(project, tmp_path, monkeypatch,
+                                                                                    capsys):
+    """BUG (found by a hunt): Ctrl-C late in ``ivm compare`` printed "the deletion from orders had committed" (said
+    of the copy the comparison deletes from), and the user took their own database for changed."""
+    from ivm import cli, compare_run
+
+    def stop(*args, **kwargs):
+        raise as_interrupt(KeyboardInterrupt(), "the deletion from reviews had committed")
+
+    from ivm.errors import as_interrupt
+    db = copy_of(project, tmp_path)
+    monkeypatch.setattr(compare_run, "run", stop)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["compare", str(db), "--from", "reviews", "--where", "id = 1"])
+    assert exit_.value.code == 130
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("interrupted: the comparison") and message.endswith("stopped; nothing changed"), message
+    assert "had committed" not in message

@@ -521,6 +521,8 @@ def _still_works(db: ivm.Database) -> None:
                  r"calls macro rd, which calls read_csv\(\), which reads outside the database", id="view-table-macro-file"),
     pytest.param(lambda db: (db.con.execute("CREATE MACRO rnd(x) AS x + random()"), db.delete("t", "rnd(0) < 0.5")),
                  "the predicate calls macro rnd, which uses the non-deterministic", id="predicate-macro-random"),
+    pytest.param(lambda db: db.load("u", pd.DataFrame({"x": [1]}), csv="delim=;"), "csv options are a mapping",
+                 id="load-csv-options-as-text"),
     pytest.param(lambda db: db.deploy("CREATE VIEW w AS SELECT a, current_localtime() AS z FROM t"),
                  "non-deterministic", id="view-current_localtime"),
     pytest.param(lambda db: db.deploy("CREATE VIEW w AS SELECT a FROM t WHERE in_search_path('memory', 'main')"),

@@ -31,6 +31,9 @@ _TYPED = {"all_varchar", "allow_quoted_nulls", "auto_detect", "buffer_size", "fi
 
 def named_parameters(options: Mapping[str, object]) -> list[str]:
     """``key = literal`` for each option, in order."""
+    if not isinstance(options, Mapping):
+        raise IvmError(f"csv options are a mapping such as {{'delim': ';'}}, not {type(options).__name__} "
+                       f"{str(options)[:40]!r}")
     return [f"{_key(key)} = {_value(value, key)}" for key, value in options.items()]
 
 
