@@ -130,7 +130,7 @@ def deploy(db, views_file):
     """Materialise the CREATE VIEW statements in VIEWS.sql and maintain them from now on."""
     path = Path(views_file)
     if not path.is_file():
-        raise IvmError(f"file {path} does not exist")
+        raise IvmError(f"file {path} does not exist" if not path.exists() else f"{path} is not a file")
     with _open(db) as database:
         with terminal_bar("deploy") as progress:
             names = database.deploy(read_text(path, "views file"), progress=progress)

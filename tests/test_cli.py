@@ -528,6 +528,14 @@ BAD_INPUT = {
     "deploy-existing-source": _deploy("CREATE VIEW orders AS SELECT id FROM customers;", "orders"),
     "deploy-missing-file": {"files": {}, "args": ["deploy", "{db}", "{dir}/missing.sql"],
                             "mentions": ("missing.sql",)},
+    # hunt findings: a directory for the views file was "does not exist"; a source named like ivm's schema or a
+    # DuckDB catalog view loaded (and could not be deleted from) or failed with "Cannot drop internal catalog entry"
+    "deploy-a-directory": {"files": {}, "args": ["deploy", "{db}", "{dir}"], "mentions": ("is not a file",)},
+    "load-named-_ivm": {"files": {"good.csv": "sku,price\na,1.0\n"},
+                        "args": ["load", "{db}", "_ivm={dir}/good.csv"], "mentions": ("ivm's own schema",)},
+    "load-named-duckdb_tables": {"files": {"good.csv": "sku,price\na,1.0\n"},
+                                 "args": ["load", "{db}", "duckdb_tables={dir}/good.csv"],
+                                 "mentions": ("DuckDB's own catalog views",)},
     # deletions
     "delete-unknown-column": _delete("orders", "no_such_column = 1", "no_such_column"),
     "delete-two-statements": _delete("orders", "1=1; DROP TABLE customers"),

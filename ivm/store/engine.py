@@ -1119,4 +1119,15 @@ def _relation_name(name: str) -> str:
         raise IvmError(f"{name!r} is not a valid table name (letters, digits and _; not starting with a digit)")
     if name.startswith("__"):  # ivm's own tables (__views, __sources, __audit, ...) share the schema
         raise IvmError(f"{name!r} is reserved for ivm (names starting with __)")
+    if name.lower() in (INTERNAL_SCHEMA, RAW_SCHEMA):  # `_ivm.a` would name ivm's schema, not the table
+        raise IvmError(f"{name!r} is the name of ivm's own schema; choose another name")
+    if name.lower() in DUCKDB_VIEWS:
+        raise IvmError(f"{name!r} is the name of one of DuckDB's own catalog views; choose another name")
     return name.lower()
+
+
+# DuckDB's catalog views in the main schema (SELECT view_name FROM duckdb_views() WHERE internal): a table of
+# that name cannot be exposed there
+DUCKDB_VIEWS = {"duckdb_columns", "duckdb_constraints", "duckdb_databases", "duckdb_indexes", "duckdb_logs",
+                "duckdb_schemas", "duckdb_tables", "duckdb_types", "duckdb_views", "pragma_database_list",
+                "sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"}
