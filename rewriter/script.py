@@ -57,6 +57,9 @@ class Literals:
     # column names the script joins or looks up by (see join_names); None: it may join on names it does not
     # spell out (merge() without on=), so any name two sources share may be a join key
     joins: frozenset | None = None
+    # column names whose text the script cleans before using it (see normalised_names): spaces, letter case
+    stripped: frozenset = field(default_factory=frozenset)
+    cased: frozenset = field(default_factory=frozenset)
 
 
 def load_script(path: str | Path) -> Script:
@@ -280,8 +283,9 @@ def literals(code: str) -> Literals:
             elif 0 < len(value) <= 40 and not any(c in value for c in "\n\r\"',;/\\{}%|\t") \
                     and not re.search(r"\.(csv|tsv|json|txt|parquet|xlsx?)$", value, re.I):
                 strings.add(value)
+    stripped, cased = normalised_names(code)
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
-                    joins=join_names(code))
+                    joins=join_names(code), stripped=stripped, cased=cased)
 
 
 JOIN_CALLS = {"merge", "join", "merge_asof", "merge_ordered"}
@@ -385,3 +389,59 @@ def join_names(code: str) -> frozenset[str] | None:
         elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
             found |= _field_names(node.left)
     return frozenset(found)
+
+
+STRIPPING = {"strip", "lstrip", "rstrip"}
+CASING = {"upper", "lower", "casefold", "title", "capitalize"}
+
+
+def _cleaned_field(node: ast.AST) -> str | None:
+    """The field a chain of string cleaning reads: ``row["sku"]`` of ``row["sku"].strip().upper()``, ``code``
+    of ``df["code"].str.strip()`` or ``df.code.str.upper()``."""
+    while True:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in STRIPPING | CASING and not node.args:
+            node = node.func.value
+        elif isinstance(node, ast.Attribute) and node.attr == "str":
+            node = node.value
+            if isinstance(node, ast.Attribute):  # df.code.str
+                return node.attr
+        else:
+            break
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        return node.slice.value
+    return None
+
+
+def normalised_names(code: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Fields the script strips of spaces, and fields it brings to one letter case, before using them:
+    generated variants may put spaces or other cases into such a field even where it is a join key, because
+    the script's own joins still find their partners (``products[row["sku"].strip().upper()]``).
+
+    Example:
+        >>> found = normalised_names("k = row['sku'].strip().upper()\\ndf['cc'] = df['cc'].str.lower()\\nx = df.n.str.strip()")
+        >>> sorted(found[0]), sorted(found[1])
+        (['n', 'sku'], ['cc', 'sku'])
+    """
+    stripped, cased = set(), set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args \
+                and node.func.attr in STRIPPING | CASING:
+            name = _cleaned_field(node)
+            if name is None:
+                continue
+            methods = set()
+            inner = node
+            while isinstance(inner, (ast.Call, ast.Attribute)):
+                if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):
+                    methods.add(inner.func.attr)
+                    inner = inner.func.value
+                elif isinstance(inner, ast.Attribute):
+                    inner = inner.value
+                else:
+                    break
+            if methods & STRIPPING:
+                stripped.add(name)
+            if methods & CASING:
+                cased.add(name)
+    return frozenset(stripped), frozenset(cased)

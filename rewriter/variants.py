@@ -25,7 +25,8 @@ run on it:
 
 Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
 script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
-working; other shared names (an ``amount`` in two sources) are varied like any column. A variant that the
+working, except that ``case`` and ``whitespace`` vary a key the script itself cleans that way first
+(``row["sku"].strip().upper()``, ``df["code"].str.upper()``); other shared names (an ``amount`` in two sources) are varied like any column. A variant that the
 original script cannot process is skipped, and the report says so.
 """
 from __future__ import annotations
@@ -170,9 +171,11 @@ class _Builder:
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
 
-    def columns(self, source: Source, kinds: set[str]) -> list[tuple[int, str, str]]:
+    def columns(self, source: Source, kinds: set[str], cleaned: frozenset = frozenset()) -> list[tuple[int, str, str]]:
+        """Columns of ``kinds`` to vary: not the keys, unless the script cleans that key (``cleaned``, names in
+        lower case) before it joins by it, so that the variant tests the cleaning and the joins still work."""
         return [(i, name, _kind(t)) for i, (name, t) in enumerate(source.format.columns)
-                if _kind(t) in kinds and (source.name, name) not in self.keys]
+                if _kind(t) in kinds and ((source.name, name) not in self.keys or name.lower() in cleaned)]
 
     def rows_filtered(self, name: str, keep, thinned=lambda source: True) -> dict:
         """The rows ``keep`` keeps; a ``thinned`` source with two or more rows loses at least one (a small
@@ -239,7 +242,8 @@ class _Builder:
             return any(index < len(row) and row[index].strip() in values[key] for key, index in own.items())
         return has_partner
 
-    def cells_changed(self, name: str, kinds: set[str], fraction: float, value, filled_only: bool = False) -> dict:
+    def cells_changed(self, name: str, kinds: set[str], fraction: float, value, filled_only: bool = False,
+                      cleaned: frozenset = frozenset()) -> dict:
         """Cells of the columns of ``kinds`` replaced by ``value(...)`` in about ``fraction`` of the rows, at
         least one per column; with ``filled_only`` only cells that hold something (emptying an empty cell
         changes nothing)."""
@@ -247,7 +251,7 @@ class _Builder:
         for source in self.sources:
             header, rows = self.base[source.name]
             rng = self.rng(f"{name}:{source.name}")
-            columns = self.columns(source, kinds)
+            columns = self.columns(source, kinds, cleaned)
             changed = [list(row) for row in rows]
             for index, column, kind in columns:
                 candidates = [r for r in changed if index < len(r) and (not filled_only or r[index].strip())]
@@ -443,11 +447,13 @@ class _Builder:
         found.append(Variant("boundary_dates", "dates set to the script's dates and the days either side",
                              self.boundaries("boundary_dates", {"date", "timestamp"})))
         found.append(Variant("case", "text in other letter case, and the script's string constants",
-                             self.cells_changed("case", {"text"}, 0.4, self.recased)))
+                             self.cells_changed("case", {"text"}, 0.4, self.recased,
+                                                cleaned=frozenset(n.lower() for n in self.literals.cased))))
         found.append(Variant("string_constants", "text set to the script's string constants, as written",
                              self.boundaries("string_constants", {"text"}, self.string_constants)))
         found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",
-                             self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True)))
+                             self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True,
+                                                cleaned=frozenset(n.lower() for n in self.literals.stripped))))
         found.append(Variant("negative_numbers", "some numbers with the other sign",
                              self.cells_changed("negative_numbers", {"int", "float"}, 0.3, self.negated,
                                                 filled_only=True)))

@@ -505,3 +505,29 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
     wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, right, variant)
+
+
+# -- a join key the script cleans: varied like text ---------------------------------------------------------------
+SALES_CODES = "sale_id,country_code,amount\n1,DE,10.5\n2,FR,20.0\n3,DE,5.0\n4,IT,7.0\n5,FR,1.5\n6,IT,2.0\n"
+REGIONS = "country_code,region\nDE,Central\nFR,West\nIT,South\n"
+CLEANED_KEY = '''import pandas as pd
+sales = pd.read_csv("sales.csv")
+regions = pd.read_csv("regions.csv")
+sales["country_code"] = sales["country_code"].str.strip().str.upper()
+m = sales.merge(regions, on="country_code", how="left")
+result = m.groupby("region", as_index=False)["amount"].sum()
+'''
+CLEANED_KEY_SQL = ("CREATE VIEW r AS SELECT g.region, sum(s.amount) AS amount FROM sales s LEFT JOIN regions g "
+                   "ON g.country_code = upper(trim(s.country_code, ' ' || chr(9) || chr(10) || chr(13))) "
+                   "WHERE g.region IS NOT NULL GROUP BY g.region")
+
+
+def test_a_join_key_the_script_cleans_gets_other_cases_and_spaces(tmp_path, endpoint):
+    """BUG (found by a hunt): key columns kept their values in every variant, so a rewrite joining on the raw
+    country_code, where the script joins on `.str.strip().str.upper()` of it, was verified (the real codes are
+    clean). A key the script cleans is now varied by the case and whitespace variants."""
+    path = project(tmp_path / "p", CLEANED_KEY, **{"sales.csv": SALES_CODES, "regions.csv": REGIONS})
+    args = ["--source", f"sales={tmp_path / 'p/sales.csv'}", "--source", f"regions={tmp_path / 'p/regions.csv'}",
+            "--result-var", "result"]
+    wrong = CLEANED_KEY_SQL.replace("upper(trim(s.country_code, ' ' || chr(9) || chr(10) || chr(13)))", "s.country_code")
+    wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, CLEANED_KEY_SQL, "whitespace")
