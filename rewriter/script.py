@@ -283,6 +283,7 @@ def literals(code: str) -> Literals:
             elif 0 < len(value) <= 40 and not any(c in value for c in "\n\r\"',;/\\{}%|\t") \
                     and not re.search(r"\.(csv|tsv|json|txt|parquet|xlsx?)$", value, re.I):
                 strings.add(value)
+    dates |= _derived_dates(code, numbers)
     stripped, cased = normalised_names(code)
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
                     joins=join_names(code), stripped=stripped, cased=cased)
@@ -445,3 +446,75 @@ def normalised_names(code: str) -> tuple[frozenset[str], frozenset[str]]:
             if methods & CASING:
                 cased.add(name)
     return frozenset(stripped), frozenset(cased)
+
+
+DATE_CALLS = {"date", "datetime", "Timestamp", "to_datetime"}
+DELTA_UNITS = {"days": 1, "weeks": 7}
+
+
+def _constant_date(node: ast.AST) -> dt.date | dt.datetime | None:
+    """The day a constant expression names: ``'2024-03-31'``, ``pd.Timestamp('2024-03-31')``,
+    ``pd.to_datetime('31.03.2024', dayfirst=True)``, ``date(2024, 3, 31)``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        found = _as_date(node.value.strip()) or min(_other_dates(node.value.strip()), default=None)
+        return found
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+        name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+        if name not in DATE_CALLS or not node.args:
+            return None
+        if len(node.args) == 1:
+            return _constant_date(node.args[0])
+        numbers = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, int)]
+        if len(numbers) == len(node.args) >= 3:
+            try:
+                return dt.date(*numbers[:3]) if name == "date" else dt.datetime(*numbers)
+            except (ValueError, TypeError):
+                return None
+    return None
+
+
+def _constant_days(node: ast.AST) -> int | None:
+    """The days of ``pd.Timedelta(days=30)``, ``timedelta(weeks=2)``, ``pd.Timedelta('30D')``."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))):
+        return None
+    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+    if name not in ("Timedelta", "timedelta"):
+        return None
+    total = 0
+    for keyword in node.keywords:
+        if keyword.arg not in DELTA_UNITS or not isinstance(keyword.value, ast.Constant) \
+                or not isinstance(keyword.value.value, int):
+            return None
+        total += keyword.value.value * DELTA_UNITS[keyword.arg]
+    if node.args:
+        match = re.fullmatch(r"\s*(\d+)\s*(D|d|days?)\s*", str(getattr(node.args[0], "value", "")))
+        if match is None or len(node.args) > 1:
+            return None
+        total += int(match.group(1))
+    return total if node.keywords or node.args else None
+
+
+def _derived_dates(code: str, numbers: set) -> set:
+    """Days the script computes from its constants: ``pd.Timestamp("2024-03-31") - pd.Timedelta(days=30)`` (a
+    cutoff), and the first days of a year it compares a ``.year`` with (``df.day.dt.year == 2024``), so that
+    the boundary variant puts rows on those days and the days either side.
+
+    Example:
+        >>> sorted(map(str, _derived_dates("c = pd.Timestamp('2024-03-31') - pd.Timedelta(days=30)", set())))
+        ['2024-03-01']
+        >>> sorted(map(str, _derived_dates("x = df[df.day.dt.year == 2024]", {2024})))
+        ['2024-01-01', '2025-01-01']
+    """
+    tree = ast.parse(code)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            day, days = _constant_date(node.left), _constant_days(node.right)
+            if day is None and isinstance(node.op, ast.Add):
+                day, days = _constant_date(node.right), _constant_days(node.left)
+            if day is not None and days is not None:
+                found.add(day + dt.timedelta(days=days if isinstance(node.op, ast.Add) else -days))
+    if any(isinstance(n, ast.Attribute) and n.attr == "year" for n in ast.walk(tree)):
+        found |= {dt.date(year, 1, 1) for n in numbers if isinstance(n, int) and 1900 <= n <= 2100
+                  for year in (n, n + 1)}
+    return found

@@ -491,16 +491,38 @@ STRIP_SQL = ("CREATE VIEW r AS SELECT lower(trim(city, ' ' || chr(9) || chr(10) 
              "count(shop_id) AS shops FROM shops WHERE city IS NOT NULL GROUP BY 1")
 
 
+EVENTS = "event_id,kind,day,amount\n" + "".join(
+    f"{i},{'ab'[i % 2]},202{3 + i % 2}-0{1 + i % 9}-1{i % 10},{i}\n" for i in range(1, 15))
+CUTOFF = '''import pandas as pd
+df = pd.read_csv("events.csv", parse_dates=["day"])
+cutoff = pd.Timestamp("2024-03-31") - pd.Timedelta(days=30)
+result = df[df["day"] >= cutoff].groupby("kind", as_index=False)["event_id"].count()
+'''
+CUTOFF_SQL = ("CREATE VIEW r AS SELECT kind, count(event_id) AS event_id FROM events WHERE day >= DATE '2024-03-01' "
+              "AND kind IS NOT NULL GROUP BY kind")
+YEAR = '''import pandas as pd
+df = pd.read_csv("events.csv", parse_dates=["day"])
+df = df[df["day"].dt.year == 2024]
+result = df.groupby("kind", as_index=False)["amount"].sum()
+'''
+YEAR_SQL = ("CREATE VIEW r AS SELECT kind, sum(amount) AS amount FROM events WHERE year(day) = 2024 "
+            "AND kind IS NOT NULL GROUP BY kind")
+
+
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("orders", ISIN, STATUSES, ISIN_SQL, ISIN_SQL.replace(" IN ('shipped', 'delivered', 'returned')", " = 'shipped'"),
      "string_constants"),
     ("orders", TIMESTAMP_CALL, DAYS, TIMESTAMP_SQL, TIMESTAMP_SQL.replace(">=", ">"), "boundary_dates"),
     ("shops", STRIP, CITIES, STRIP_SQL, STRIP_SQL.replace(", ' ' || chr(9) || chr(10) || chr(13)", ""), "whitespace"),
-], ids=["isin-constants", "pd-Timestamp", "strip-tabs"])
+    ("events", CUTOFF, EVENTS, CUTOFF_SQL, CUTOFF_SQL.replace(">=", ">"), "boundary_dates"),
+    ("events", YEAR, EVENTS, YEAR_SQL, YEAR_SQL.replace("year(day) = 2024", "day >= DATE '2024-01-01'"),
+     "boundary_dates"),
+], ids=["isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff", "year-of-a-date"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by a hunt): `isin(["shipped", "delivered", "returned"])` rewritten as `= 'shipped'` passed (no
     variant wrote 'delivered' as is: the case variant changes its case), a `pd.Timestamp(2024, 3, 15)` boundary
-    was not read as a date, and trim(), which removes spaces only, passed for strip(), which removes tabs too.
+    was not read as a date, and trim(), which removes spaces only, passed for strip(), which removes tabs too;
+    nor were days the script computes (`pd.Timestamp(..) - pd.Timedelta(days=30)`, `.dt.year == 2024`).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
