@@ -701,16 +701,21 @@ class ViewGenerator:
     SQL_FORMS = ("outer_join", "exists", "in_subquery", "scalar_subquery", "having_subquery", "set_operation",
                  "window", "top_k", "combination")
 
-    def joined_from(self, depth: int, n: int, first: str | None = None) -> tuple[str, list[Col], list[str]]:
+    def joined_from(self, depth: int, n: int, first: str | None = None, null_chain: bool = False
+                    ) -> tuple[str, list[Col], list[str]]:
         """``FROM`` with inner, LEFT, RIGHT and FULL joins (equi, theta or mixed conditions); at least one
-        outer join."""
+        outer join. ``null_chain``: a LEFT or RIGHT join, then a RIGHT or FULL join whose condition matches
+        NULLs of the tables before it (the shape a hunt found wrong)."""
         parts, scope = [], []
         kinds = [self.choice(["JOIN", "LEFT JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL OUTER JOIN"])
                  for _ in range(n - 1)]
         if all(k == "JOIN" for k in kinds):
             kinds[self.integer(0, n - 2)] = "LEFT JOIN"
+        if null_chain:
+            kinds[:2] = [self.choice(["LEFT JOIN", "RIGHT JOIN"]), self.choice(["RIGHT JOIN", "FULL OUTER JOIN"])]
         for i in range(n):
-            sql, cols = self.from_item(depth, first if i == 0 else None)
+            table = self.choice(self.relation_names()) if null_chain and not (i == 0 and first) else None
+            sql, cols = self.from_item(depth, first if i == 0 and first else table)
             alias = self.alias()
             mine = [Col(f"{alias}.{quote(c)}", k, c) for c, k in cols]
             if i == 0:
@@ -718,10 +723,31 @@ class ViewGenerator:
             else:
                 self.name_scope = scope + mine
                 cond = self.join_condition(scope, mine, need_equi=self.integer(0, 3) > 0)
+                if i >= 2 and kinds[i - 1] in ("RIGHT JOIN", "FULL OUTER JOIN") and (null_chain or self.flag()):
+                    # the table the join before pads: its right side (LEFT) or everything before it (RIGHT)
+                    padded = (previous if kinds[0] == "LEFT JOIN" else scope[:len(scope) - len(previous)]) \
+                        if null_chain else scope
+                    cond = self.null_matching_condition(padded, mine) or cond
                 self.name_scope = None
                 parts.append(f"{kinds[i - 1]} {sql} AS {alias} ON {cond}")
             scope += mine
+            previous = mine
         return " ".join(parts), scope, []
+
+    def null_matching_condition(self, left: list[Col], right: list[Col]) -> str | None:
+        """A join condition that is TRUE for a NULL on the left (IS NOT DISTINCT FROM, coalesce, OR ... IS
+        NULL): after an earlier outer join, a deleted partner pads a left row that then matches other right
+        rows (found by a hunt: the RIGHT / FULL join's new rows were missed)."""
+        shared = [k for k in ("int", "str", "float") if any(c.kind == k for c in left)
+                  and any(c.kind == k for c in right)]
+        if not shared:
+            return None
+        kind = self.choice(shared)
+        a = self.choice([c for c in left if c.kind == kind]).ref
+        b = self.choice([c for c in right if c.kind == kind]).ref
+        default = {"int": "1", "str": "'a'", "float": "0.5"}[kind]
+        return self.choice([f"{a} IS NOT DISTINCT FROM {b}", f"coalesce({a}, {default}) = {b}",
+                            f"({a} = {b} OR {a} IS NULL)"])
 
     def inner_source(self) -> tuple[str, list[Col], list[str]]:
         """The FROM of a subquery: one table (sometimes two joined), with fresh aliases."""
@@ -788,8 +814,10 @@ class ViewGenerator:
 
     def sql_query(self, depth: int, first: str | None = None, form: str | None = None) -> str:
         form = form or self.choice(self.SQL_FORMS)
-        if form == "outer_join":
-            from_sql, scope, where = self.joined_from(depth, self.choice([2, 2, 3]), first)
+        if form in ("outer_join", "outer_join_nulls"):
+            null_chain = form == "outer_join_nulls"
+            from_sql, scope, where = self.joined_from(depth, 3 if null_chain else self.choice([2, 2, 3]), first,
+                                                      null_chain)
             if self.flag():
                 where.append(self.pred(scope, 1))
             return f"SELECT {', '.join(self.select_list(scope))} FROM {from_sql}{self.where_clause(where)}"
@@ -911,7 +939,7 @@ class ViewGenerator:
             return self.fallback_query(depth, first)
         if form == "sql":
             return self.sql_query(depth, first)
-        if form in self.SQL_FORMS:
+        if form in self.SQL_FORMS or form == "outer_join_nulls":
             return self.sql_query(depth, first, form)
         raise ValueError(form)
 

@@ -37,6 +37,14 @@ def test_construct(form, data):
     run(data, single(form), incremental=True)
 
 
+@settings(max_examples=examples(40), **SETTINGS)
+@given(data=st.data())
+def test_outer_join_then_null_matching_join(data):
+    """A LEFT or RIGHT join, then a RIGHT or FULL join whose condition is TRUE for NULLs (IS NOT DISTINCT
+    FROM, coalesce, OR ... IS NULL): a deleted partner pads a row before it, which then matches other rows."""
+    run(data, single("outer_join_nulls"), incremental=True)
+
+
 @settings(max_examples=examples(30), **SETTINGS)
 @given(data=st.data())
 def test_combinations(data):
@@ -210,6 +218,30 @@ CASES = {
     "in-unnest-subquery": "SELECT id FROM t0 WHERE s IN (SELECT UNNEST(string_split(s, '')) FROM t1)",
     "exists-in-select-over-left-join":
         "SELECT a.id, EXISTS (SELECT 1 FROM t2 WHERE t2.k = b.k) AS e FROM t0 a LEFT JOIN t1 b ON a.k = b.k",
+    # found by a hunt: a RIGHT / FULL join whose condition matches NULLs (IS NOT DISTINCT FROM, coalesce, OR IS
+    # NULL) after a LEFT or RIGHT join: a deleted partner pads a row before the RIGHT join with NULLs, which
+    # then matches driver rows the probe (from the deleted row's values) never found
+    "right-join-not-distinct-after-left-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a LEFT JOIN t1 b "
+                                               "ON a.k = b.k RIGHT JOIN t2 c ON b.x IS NOT DISTINCT FROM c.x",
+    "right-join-self-not-distinct-after-left-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a LEFT JOIN t1 b "
+                                                    "ON a.k = b.k RIGHT JOIN t1 c ON b.d IS NOT DISTINCT FROM c.d",
+    "right-join-coalesce-after-left-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a LEFT JOIN t1 b "
+                                           "ON a.k = b.k RIGHT JOIN t2 c ON coalesce(b.k, 1) = c.k",
+    "right-join-or-null-after-left-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a LEFT JOIN t1 b "
+                                          "ON a.k = b.k RIGHT JOIN t2 c ON (b.x = c.x OR b.x IS NULL)",
+    "full-join-coalesce-after-left-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a LEFT JOIN t1 b "
+                                          "ON a.x = b.k FULL JOIN t2 c ON coalesce(b.k, a.k) = c.k",
+    "right-join-coalesce-after-right-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a RIGHT JOIN t1 b "
+                                            "ON a.x = b.k RIGHT JOIN t2 c ON c.s = coalesce(a.s, 'a')",
+    "right-join-after-derived-left-join": "SELECT x.a, x.b, c.id AS c FROM (SELECT a.id AS a, b.id AS b "
+                                          "FROM t0 a LEFT JOIN t1 b ON b.k = a.k) x RIGHT JOIN t2 c "
+                                          "ON coalesce(x.b, 1) = c.id",
+    # the same shapes the probe does cover: the RIGHT join's condition rejects NULLs, or reads only the
+    # tables before the padded one
+    "right-join-equi-after-left-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a LEFT JOIN t1 b "
+                                       "ON a.k = b.k RIGHT JOIN t2 c ON b.x + 1 = c.x",
+    "right-join-on-first-after-left-join": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a LEFT JOIN t1 b "
+                                           "ON a.k = b.k RIGHT JOIN t2 c ON a.x IS NOT DISTINCT FROM c.x",
 }
 
 

@@ -407,6 +407,34 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
     pytest.param(DUPLICATES, [("c", "SELECT [y * 2 FOR y IN [1, 2]] AS l, count(*) AS n FROM t GROUP BY ALL"),
                               ("k", "SELECT [y * k FOR y IN [1, 2] IF y > 1] AS l, count(*) AS n FROM t GROUP BY ALL")],
                  [("t", "id = 1"), ("t", "true")], id="group-by-all-with-a-list-comprehension"),
+    # BUG (found by a hunt): a RIGHT or FULL join whose condition is TRUE for NULLs, after an outer join that pads
+    # the deleted row's table: the left row comes back NULL-padded and matches driver rows the probe (built from
+    # the deleted row's values) never found. RIGHT JOIN lost the new rows, FULL JOIN kept a stale unmatched one
+    pytest.param("""CREATE TABLE c AS SELECT * FROM (VALUES (3)) v(id);
+                    CREATE TABLE s AS SELECT * FROM (VALUES (2, 7), (5, NULL)) v(id, x);""",
+                 [("v", "SELECT c.id AS cid, s1.id AS s1id, s2.id AS s2id FROM c LEFT JOIN s s1 "
+                        "ON c.id = s1.id + 1 RIGHT JOIN s s2 ON s1.id IS NOT DISTINCT FROM s2.x")],
+                 [("s", "id = 2")], id="right-join-not-distinct-after-left-join"),
+    pytest.param("""CREATE TABLE c AS SELECT * FROM (VALUES (3)) v(id);
+                    CREATE TABLE s AS SELECT * FROM (VALUES (2)) v(id);
+                    CREATE TABLE u AS SELECT * FROM (VALUES (1, 0)) v(id, x);""",
+                 [("f", "SELECT c.id AS cid, s.id AS sid, u.id AS uid FROM c LEFT JOIN s ON c.id = s.id + 1 "
+                        "FULL JOIN u ON coalesce(s.id, 0) = u.x"),
+                  ("o", "SELECT c.id AS cid, s.id AS sid, u.id AS uid FROM c LEFT JOIN s ON c.id = s.id + 1 "
+                        "RIGHT JOIN u ON s.id = u.x OR s.id IS NULL")],
+                 [("s", "id = 2")], id="full-join-coalesce-after-left-join"),
+    pytest.param("""CREATE TABLE t AS SELECT * FROM (VALUES (2, 'b')) v(id, g);
+                    CREATE TABLE c AS SELECT * FROM (VALUES (2)) v(id);
+                    CREATE TABLE s AS SELECT * FROM (VALUES (4, NULL)) v(id, g);""",
+                 [("v", "SELECT c.id AS cid, t.id AS tid, s.id AS sid FROM t RIGHT JOIN c ON t.id = c.id "
+                        "RIGHT JOIN s ON s.g IS NOT DISTINCT FROM t.g")],
+                 [("t", "id = 2")], id="right-join-not-distinct-after-right-join"),
+    pytest.param("""CREATE TABLE t AS SELECT * FROM (VALUES (1, 1), (2, 2)) v(id, k);
+                    CREATE TABLE s AS SELECT * FROM (VALUES (10, 1), (20, 2)) v(id, k);
+                    CREATE TABLE c AS SELECT * FROM (VALUES (1), (10), (20)) v(id);""",
+                 [("v", "SELECT x.tid, x.sid, c.id AS cid FROM (SELECT t.id tid, s.id sid FROM t LEFT JOIN s "
+                        "ON s.k = t.k) x RIGHT JOIN c ON coalesce(x.sid, 1) = c.id")],
+                 [("s", "id = 10")], id="right-join-coalesce-after-derived-left-join"),
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)

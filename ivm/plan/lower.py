@@ -994,7 +994,9 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
         join = table.parent if isinstance(table.parent, exp.Join) else None
         # the FROM table is a lookup only when a RIGHT (or FULL) join drives the branch
         role = f"{(join.side or '').upper()} JOIN".strip() if join is not None else "RIGHT JOIN"
-        lookups.append(Lookup(relation=table.name, alias=alias, probe=_tree_probe(select, driver, alias),
+        reason = _pads_before_driver(select, driver, alias)
+        lookups.append(Lookup(relation=table.name, alias=alias,
+                              probe=None if reason else _tree_probe(select, driver, alias), reason=reason or "",
                               role=role))
     conjuncts = _conjuncts(select.args["where"].this) if select.args.get("where") is not None else []
     for position, child in enumerate(scope.subquery_scopes):
@@ -1012,6 +1014,81 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
             lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=probe, role=role,
                                   reason="" if probe is not None else "its subquery is not correlated"))
     return lookups
+
+
+def _pads_before_driver(select: exp.Select, driver: str, alias: str) -> str | None:
+    """Why a change of lookup ``alias`` can reach driver rows its probe does not find, or None.
+
+    A probe finds the driver rows whose rows hold a changed row of the lookup. When a RIGHT join drives the
+    branch, the tables before it form one relation X whose rows the driver rows match; if an outer join pads
+    the lookup with NULLs inside X, a lookup row that leaves can make X *gain* a NULL-padded row (and one
+    that enters can make X lose one), holding no row of the lookup at all. A driver row that matches such a
+    padded row but matched no row with the changed lookup row (``c LEFT JOIN s ... RIGHT JOIN d ON s.id IS
+    NOT DISTINCT FROM d.x``, ``ON coalesce(s.id, 0) = d.x``, ``ON s.id = d.x OR s.id IS NULL``) is then
+    missed. The probe still suffices when the lookup is never padded in X (every row of X that changes
+    holds a changed lookup row), or when X has no RIGHT or FULL join after the lookup (so every row of X
+    that changes without holding a changed lookup row has the lookup's columns NULL, and is one of the
+    lookup's partners padded) and either the driver's ON condition cannot be true with the lookup's columns
+    NULL, or it reads no column of the lookup or of the tables joined after it in X (a padded row then
+    matches the same driver rows as the row with the changed lookup row it replaces, which LEFT joins
+    after the lookup keep). Otherwise every driver row is re-evaluated when the lookup changes."""
+    joins = select.args.get("joins") or []
+    position = next((i for i, j in enumerate(joins) if j.this.alias_or_name == driver), None)
+    if position is None:
+        return None  # the FROM table drives: every lookup is joined to the driver's rows, never before them
+    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
+    if alias not in names[:position + 1]:
+        return None  # joined after the driver: a padded row holds the driver row, which the probe finds
+    before = select.copy()
+    before.set("joins", [j.copy() for j in joins[:position]] or None)
+    if alias not in _padded(before):
+        return None
+    after = joins[names.index(alias):position]  # the joins after the lookup, before the driver
+    reason = ("a change of it can pad rows before the RIGHT JOIN that drives the branch with NULLs, and that "
+              "join's condition may match them")
+    if any((j.side or "").upper() in ("RIGHT", "FULL") for j in after):
+        return reason
+    on = joins[position].args.get("on")
+    if on is None:
+        return reason
+    if _rejects_null(on, alias):
+        return None
+    later = {alias} | {j.this.alias_or_name for j in after}
+    if all((j.side or "").upper() == "LEFT" for j in after) \
+            and not any(c.table in later for c in on.find_all(exp.Column)):
+        return None
+    return reason
+
+
+_NULL_IN_NULL_OUT = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.EQ, exp.NEQ, exp.GT,
+                     exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.BitwiseAnd, exp.BitwiseOr,
+                     exp.BitwiseXor)
+
+
+def _null_when(node: exp.Expression, alias: str) -> bool:
+    """``node`` is NULL whenever the columns of ``alias`` are (a column of it, or an operator that returns
+    NULL for a NULL operand over one)."""
+    if isinstance(node, exp.Column):
+        return node.table == alias
+    if isinstance(node, exp.Paren | exp.Neg | exp.Not | exp.Cast):
+        return _null_when(node.this, alias)
+    if isinstance(node, _NULL_IN_NULL_OUT):
+        return _null_when(node.this, alias) or _null_when(node.expression, alias)
+    return False
+
+
+def _rejects_null(condition: exp.Expression, alias: str) -> bool:
+    """``condition`` cannot be TRUE when the columns of ``alias`` are NULL. Anything not recognised (a
+    function such as coalesce, IS [NOT] DISTINCT FROM, IS NULL, CASE, a subquery) may be TRUE."""
+    if isinstance(condition, exp.Paren):
+        return _rejects_null(condition.this, alias)
+    if isinstance(condition, exp.And):
+        return _rejects_null(condition.this, alias) or _rejects_null(condition.expression, alias)
+    if isinstance(condition, exp.Or):
+        return _rejects_null(condition.this, alias) and _rejects_null(condition.expression, alias)
+    if isinstance(condition, exp.In | exp.Between):
+        return _null_when(condition.this, alias)
+    return _null_when(condition, alias)
 
 
 def _subquery_role(query: exp.Expression) -> str:

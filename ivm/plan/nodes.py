@@ -119,7 +119,9 @@ class Lookup:
     """A read of ``relation`` (as ``alias``) that is not the driver: an outer-join partner or a table inside
     a subquery. ``probe`` selects the driver row ids a changed row of the relation can reach; its table
     ``__ivm_probe`` stands for the changed rows. ``probe`` is None when no such query exists (the lookup
-    is uncorrelated): then every driver row is affected, and ``reason`` says why."""
+    is uncorrelated, or its change can pad rows before the RIGHT join driving the branch with NULLs that
+    the join's condition may match, see :func:`ivm.plan.lower._pads_before_driver`): then every driver row
+    is affected, and ``reason`` says why."""
 
     relation: str
     alias: str
