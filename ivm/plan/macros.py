@@ -19,6 +19,26 @@ from ivm.plan.parse import check_read_only, function_name
 from ivm.sql import DIALECT
 
 
+def _called(tree: exp.Expression, macros: Mapping[str, str]):
+    """``(name, parsed body or None when sqlglot cannot read it)`` of each macro ``tree`` calls, directly or
+    through other macros' bodies, once each, in the order they are met."""
+    seen: set[str] = set()
+    todo = [tree]
+    while todo:
+        for node in todo.pop().walk():
+            name = function_name(node)
+            if name not in macros or name in seen:
+                continue
+            seen.add(name)
+            try:
+                body = sqlglot.parse_one(macros[name], read=DIALECT)
+            except SqlglotError:
+                yield name, None
+                continue
+            todo.append(body)
+            yield name, body
+
+
 def macros_called(query: exp.Expression, macros: Mapping[str, str],
                   relations: Mapping[str, object]) -> tuple[str, list[str]] | None:
     """``(the first macro called, relations of ``relations`` the macros read)`` or None if ``query`` calls none.
@@ -30,28 +50,16 @@ def macros_called(query: exp.Expression, macros: Mapping[str, str],
         ...               {"t": {}, "u": {}})
         ('share', ['t'])
     """
-    if not macros:
+    first, reads = None, set()
+    for name, body in _called(query, macros):
+        first = first or name
+        if body is None:
+            return first, sorted(relations)  # an unreadable body may read anything
+        if isinstance(body, exp.Query) or body.find(exp.Query):
+            reads |= referenced_relations(body if isinstance(body, exp.Query) else exp.select(body))
+    if first is None:
         return None
-    seen: list[str] = []
-    todo = [query]
-    reads: set[str] = set()
-    while todo:
-        tree = todo.pop()
-        for node in tree.walk():
-            name = function_name(node)
-            if name not in macros or name in seen:
-                continue
-            seen.append(name)
-            try:
-                body = sqlglot.parse_one(macros[name], read=DIALECT)
-            except SqlglotError:
-                return name, sorted(relations)  # unreadable body: it may read anything
-            todo.append(body)
-            if isinstance(body, exp.Query) or body.find(exp.Query):
-                reads |= referenced_relations(body if isinstance(body, exp.Query) else exp.select(body))
-    if not seen:
-        return None
-    return seen[0], sorted(name for name in relations if name in reads)
+    return first, sorted(name for name in relations if name in reads)
 
 
 def check_macros_read_only(tree: exp.Expression, macros: Mapping[str, str], what: str, *, clock: bool = False) -> None:
@@ -65,18 +73,8 @@ def check_macros_read_only(tree: exp.Expression, macros: Mapping[str, str], what
         Traceback (most recent call last):
         ivm.errors.IvmError: view v calls macro rnd, which uses the non-deterministic function RANDOM(); ivm needs the same result on every run
     """
-    seen: set[str] = set()
-    todo = [tree]
-    while todo:
-        for node in todo.pop().walk():
-            name = function_name(node)
-            if name not in macros or name in seen:
-                continue
-            seen.add(name)
-            try:
-                body = sqlglot.parse_one(macros[name], read=DIALECT)
-            except SqlglotError:
-                raise IvmError(f"{what} calls macro {name}, whose body ivm cannot read; it cannot tell whether "
-                               "the macro only reads data") from None
-            check_read_only(body, f"{what} calls macro {name}, which", clock=clock)
-            todo.append(body)
+    for name, body in _called(tree, macros):
+        if body is None:
+            raise IvmError(f"{what} calls macro {name}, whose body ivm cannot read; it cannot tell whether "
+                           "the macro only reads data")
+        check_read_only(body, f"{what} calls macro {name}, which", clock=clock)
