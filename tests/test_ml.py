@@ -654,3 +654,31 @@ def test_standard_of_a_decimal_with_many_places_works():
     values = np.array([1.12, 2.5, -3.0])
     assert np.allclose(np.sort(np.concatenate([inc.X_train, inc.X_test]).ravel()),
                        np.sort((values - values.mean()) / values.std()))
+
+
+# -- regressions found by a third hunt ---------------------------------------------------------------------------
+def test_a_label_must_be_one_value_of_one_row():
+    """BUG (found by a hunt): a star label gave y = ivm's internal row ids (compare then failed), UNNEST doubled
+    every example in the export, an aggregate deployed and then failed every export (and `ivm compare` of the
+    database), and a window over no order gave y by DuckDB's read order. All are refused at deploy."""
+    db = small_db("SELECT i AS id, i * 1.0 AS x FROM range(6) r(i)")
+    for label, match in (("*", "reads every column"), ("p.*", "reads every column"),
+                         ("COLUMNS(*)", "reads every column"), ("unnest([x, x])", "several values"),
+                         ("generate_series(1, 2)", "several values"), ("sum(x)", "aggregate"),
+                         ("row_number() OVER ()", "window function"), ("x > avg(x) OVER ()", "window function")):
+        unchanged(db, lambda: ml.deploy(db, ml.feature_spec("fs", "p", ["x"], label=label)), match)
+    ml.deploy(db, ml.feature_spec("fs", "p", ["X"], label="x > (SELECT avg(x) FROM t)"))  # one value per row
+    db.delete("t", "id = 5")
+    assert ml.training_set(db, "fs").feature_names == ["X"]
+
+
+def test_one_hot_names_keep_nanoseconds():
+    """BUG (found by a hunt): a one-hot over TIMESTAMP_NS named its X columns from Python's datetime, which has no
+    nanoseconds: two categories got one name, and a Parquet export had two columns of the same name."""
+    db = ivm.connect(":memory:")
+    db.load("t", duckdb.sql("SELECT i AS id, CASE WHEN i % 2 = 0 THEN TIMESTAMP_NS '2024-01-01 00:00:00.000000001' "
+                            "ELSE TIMESTAMP_NS '2024-01-01 00:00:00.000000002' END AS tns "
+                            "FROM range(1, 21) r(i)").to_arrow_table())
+    ml.deploy(db, {"name": "o", "from": "t", "label": "id", "features": [{"onehot": "tns"}]})
+    assert ml.training_set(db, "o").feature_names == ["tns=2024-01-01 00:00:00.000000001",
+                                                      "tns=2024-01-01 00:00:00.000000002"]

@@ -48,7 +48,12 @@ def feature_names(db, fs: FeatureSet, found: dict[str, list] | None = None) -> l
     names = []
     for feature in fs.spec.features:
         if feature.kind == "onehot":
-            names += [f"{feature.name}={_text(v)}" for v in found[feature.column]]
+            texts = [_text(v) for v in found[feature.column]]
+            if len(set(texts)) < len(texts):  # Python's value lost precision (TIMESTAMP_NS): DuckDB's own text
+                k = next(k for k, (column, _, _) in enumerate(fs.stats.categories) if column == feature.column)
+                texts = [row[0] for row in db.con.execute(
+                    f"SELECT CAST(value AS VARCHAR) FROM {fs.stats.category_table(k)} ORDER BY value").fetchall()]
+            names += [f"{feature.name}={text}" for text in texts]
         elif feature.kind == "hash" or (feature.kind == "udf" and feature.dims):
             names += [f"{feature.name}[{j}]" for j in range(feature.dims)]
         else:

@@ -18,6 +18,7 @@ computes UDF values only for lineages not seen before.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -36,7 +37,7 @@ from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
 from ivm.ml.spec import FeatureSpec
-from ivm.plan.parse import _internal_reference, check_read_only, reserved_name
+from ivm.plan.parse import _internal_reference, check_read_only, function_name, reserved_name
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, column, or_all, render
 from ivm.store import catalog
 
@@ -118,6 +119,9 @@ def _build(db, spec: FeatureSpec, new: bool = True) -> FeatureSet:
     if new and (spec.name in db.plans or spec.name in db.sources or spec.name in sets(db)):
         raise IvmError(f"{what}: the name {spec.name} is already taken by a view, source or feature set")
     types = catalog.columns(db.con, db.plans[spec.source].output.name if spec.source in db.plans else spec.source)
+    spelled = {name.lower(): name for name in types}  # DuckDB's names are case-insensitive: QTY is qty
+    spec = dataclasses.replace(spec, features=tuple(
+        dataclasses.replace(f, column=spelled.get(f.column.lower(), f.column)) for f in spec.features))
     for feature in spec.features:
         if feature.column not in types:
             raise IvmError(f"{what}: feature {feature.name!r} names unknown column {feature.column!r} of "
@@ -209,12 +213,44 @@ def relations_read(fs: FeatureSet) -> set[str]:
     return found
 
 
+def _check_label_is_per_row(spec: FeatureSpec, tree: exp.Expression, types: Mapping[str, str]) -> None:
+    """y holds one value per example, computed from that example's row: a star would read ivm's own columns of
+    the stored row, an aggregate or a window reads other rows (a window over ties also the order DuckDB reads
+    them in), and UNNEST or a table function makes several rows of one."""
+    found = next((node for node in tree.walk(bfs=False) if _reads_other_rows(node)), None)
+    if found is None:
+        return
+    what = found.sql(dialect=DIALECT)[:60]
+    if isinstance(found, exp.Star) or function_name(found) == "columns":
+        reason = "reads every column of the row (ivm's own columns too)"
+    elif isinstance(found, exp.Window):
+        reason = "is a window function, whose value depends on other rows"
+    elif isinstance(found, exp.AggFunc):
+        reason = "is an aggregate over many rows"
+    else:
+        reason = "can give several values for one example"
+    raise IvmError(f"feature set {spec.name}: the label {reason} ({what}); it must be an expression over one row "
+                   f"of {spec.source}: {', '.join(types)}")
+
+
+SET_RETURNING = {"unnest", "generate_series", "range", "generate_subscripts"}
+
+
+def _reads_other_rows(node: exp.Expression) -> bool:
+    if node.find_ancestor(exp.Subquery, exp.Query) is not None and not isinstance(node, exp.Query):
+        return False  # a scalar subquery's own aggregates and stars are its business (checked as it binds)
+    return (isinstance(node, (exp.Star, exp.Window, exp.AggFunc, exp.Unnest, exp.Explode))
+            and not (isinstance(node, exp.Star) and isinstance(node.parent, exp.Count))) \
+        or function_name(node) in SET_RETURNING | {"columns"}
+
+
 def _check_label(db, spec: FeatureSpec, types: Mapping[str, str]) -> None:
     """Besides parsing and binding: the label sees the prep view's stored table, so it must not read the
     columns ivm keeps there (``__ivm_rid``, lineage ids: a recompute renumbers them, and y would change with
     them) nor the whole stored row by the table's name (a struct holding those columns)."""
     tree = label_tree(spec)
     check_read_only(tree, f"the label of feature set {spec.name}")
+    _check_label_is_per_row(spec, tree, types)
     reserved = reserved_name(tree)
     if reserved:
         raise IvmError(f"feature set {spec.name}: the label names {reserved}, one of ivm's own columns (names "
@@ -230,9 +266,9 @@ def _check_label(db, spec: FeatureSpec, types: Mapping[str, str]) -> None:
     if internal is not None:
         raise IvmError(f"feature set {spec.name}: the label reads ivm's internal schema "
                        f"({internal.sql(dialect=DIALECT)}); name the source tables and views instead")
-    try:  # the label binds over the prep stage alone, as the export's inner select evaluates it
-        label_type = db.con.execute(f'DESCRIBE SELECT ({spec.label}) AS y FROM "{INTERNAL_SCHEMA}"."{stored}"') \
-            .fetchall()[0][1]
+    try:  # the label binds over the prep stage's rows, as the export's inner select evaluates it beside them
+        label_type = db.con.execute(f'DESCRIBE SELECT *, ({spec.label}) AS y FROM "{INTERNAL_SCHEMA}"."{stored}"') \
+            .fetchall()[-1][1]
     except duckdb.Error as error:
         raise IvmError(f"feature set {spec.name}: bad label {spec.label!r}: {first_line(error)}") from None
     if not _exportable(db.con, label_type):
