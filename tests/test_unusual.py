@@ -1266,3 +1266,25 @@ def test_a_predicate_calling_only_duckdbs_functions_reads_no_macros(monkeypatch)
     with pytest.raises(ivm.IvmError, match="calls macro rnd, which uses the non-deterministic"):
         db.delete("t", "rnd(a) > 5")
     assert read == [1]
+
+
+def test_macros_sqlglot_cannot_read_or_names_it_knows_are_still_checked():
+    """BUG (found by a review): DuckDB stores a list comprehension or lambda in a macro as `list_transform(l,
+    (lambda x: ...))`, which sqlglot cannot parse, and such deterministic macros were refused in views and
+    predicates; and a macro named like a function sqlglot knows (initcap) escaped the predicate's check. An
+    unreadable body is now checked by the functions written in it; a predicate by the calls written in it."""
+    db = ivm.connect(":memory:")
+    db.load("t", pd.DataFrame({"a": range(1, 7), "s": list("abcdef")}))
+    db.con.execute("CREATE MACRO doubled(l) AS [y * 2 FOR y IN l]")
+    db.con.execute("CREATE MACRO noisy(l) AS list_transform(l, lambda y: y * random())")
+    db.con.execute("CREATE MACRO initcap(s) AS s || CAST(random() AS VARCHAR)")
+    db.deploy("CREATE VIEW w AS SELECT a, doubled([a, a]) AS d FROM t")
+    assert db.delete("t", "doubled([a])[1] = 4")["deleted_rows"] == 1
+    assert db.verify()["ok"]
+    with pytest.raises(ivm.IvmError, match="calls macro noisy, which uses the non-deterministic function RANDOM"):
+        db.deploy("CREATE VIEW x AS SELECT a, noisy([a]) AS n FROM t")
+    with pytest.raises(ivm.IvmError, match="calls macro noisy, which uses the non-deterministic"):
+        db.delete("t", "noisy([a])[1] > 0.5")
+    with pytest.raises(ivm.IvmError, match="calls macro initcap, which uses the non-deterministic"):
+        db.delete("t", "initcap(s) < 'x0.5'")
+    assert db.con.sql("SELECT count(*) FROM t").fetchall() == [(5,)]

@@ -7,6 +7,8 @@ reads whatever the macros' bodies read, so that deleting from those tables reach
 """
 from __future__ import annotations
 
+import functools
+import re
 from typing import Mapping
 
 import sqlglot
@@ -19,9 +21,34 @@ from ivm.plan.parse import check_read_only, function_name
 from ivm.sql import DIALECT
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(body: str) -> exp.Expression | None:
+    """A macro's body as sqlglot reads it, once per text (deploy checks it and plans with it); None where
+    sqlglot cannot (DuckDB stores ``[y * 2 FOR y IN l]`` as ``list_transform(l, (lambda y: (y * 2)))``)."""
+    try:
+        return sqlglot.parse_one(body, read=DIALECT)
+    except SqlglotError:
+        return None
+
+
+def written_calls(text: str) -> set[str]:
+    """The names written before a parenthesis in SQL ``text``, outside string literals, in lower case: what
+    a text calls, as written (sqlglot renames some functions it knows, ``initcap`` among them).
+
+    Example:
+        >>> sorted(written_calls('''hash(a) % 2 = 0 AND "Rnd"(b) > 'f(x)' AND b IN (1, 2)'''))
+        ['hash', 'in', 'rnd']
+    """
+    text = re.sub(r"'(?:[^']|'')*'", "''", text)
+    quoted = re.findall(r'"((?:[^"]|"")+)"\s*\(', text)
+    plain = re.findall(r"(?<![\w\"])([A-Za-z_][A-Za-z0-9_$]*)\s*\(", text)
+    return {name.replace('""', '"').lower() for name in quoted} | {name.lower() for name in plain}
+
+
 def _called(tree: exp.Expression, macros: Mapping[str, str]):
     """``(name, parsed body or None when sqlglot cannot read it)`` of each macro ``tree`` calls, directly or
-    through other macros' bodies, once each, in the order they are met."""
+    through other macros' bodies (an unreadable body through the names written in it), once each, in the
+    order they are met."""
     seen: set[str] = set()
     todo = [tree]
     while todo:
@@ -30,12 +57,11 @@ def _called(tree: exp.Expression, macros: Mapping[str, str]):
             if name not in macros or name in seen:
                 continue
             seen.add(name)
-            try:
-                body = sqlglot.parse_one(macros[name], read=DIALECT)
-            except SqlglotError:
-                yield name, None
-                continue
-            todo.append(body)
+            body = _parsed(macros[name])
+            if body is None:
+                todo.append(exp.Tuple(expressions=[exp.Anonymous(this=n) for n in written_calls(macros[name])]))
+            else:
+                todo.append(body)
             yield name, body
 
 
@@ -74,10 +100,15 @@ def check_macros_read_only(tree: exp.Expression, macros: Mapping[str, str], what
         ivm.errors.IvmError: view v calls macro rnd, which uses the non-deterministic function RANDOM(); ivm needs the same result on every run
     """
     for name, body in _called(tree, macros):
-        if body is None:
-            raise IvmError(f"{what} calls macro {name}, whose body ivm cannot read; it cannot tell whether "
-                           "the macro only reads data")
+        if body is None:  # the functions written in it, and the clock's keywords, which need no parentheses
+            text = macros[name]
+            body = exp.Tuple(expressions=[exp.Anonymous(this=n) for n in sorted(written_calls(text))]
+                             + [exp.Anonymous(this=k) for k in CLOCK_KEYWORDS if re.search(rf"\b{k}\b", text, re.I)])
         check_read_only(body, f"{what} calls macro {name}, which", clock=clock)
+
+
+# the clock read without parentheses (``day < current_date``)
+CLOCK_KEYWORDS = ("current_date", "current_timestamp", "current_time", "localtime", "localtimestamp")
 
 
 _BUILTINS: list[frozenset[str]] = []
@@ -85,10 +116,19 @@ _BUILTINS: list[frozenset[str]] = []
 
 def builtin_functions(con) -> frozenset[str]:
     """The names of DuckDB's own functions, read once per process through ``con`` (~20 ms:
-    ``duckdb_functions()`` lists them all). A deletion predicate calling only these needs no look at the
-    database's macros, which costs as much on every deletion (``hash(oid) % 1000 = 3`` is a common predicate;
-    a macro shadowing a built-in name is not looked for there)."""
+    ``duckdb_functions()`` lists them all). A deletion predicate whose written calls (:func:`written_calls`)
+    are all among these needs no look at the database's macros, which costs as much on every deletion
+    (``hash(oid) % 1000 = 3`` is a common predicate). A macro that shadows a built-in name (DuckDB allows
+    ``CREATE MACRO lower(x) ...``) is not looked for in predicates; views are checked against every macro."""
     if not _BUILTINS:
         _BUILTINS.append(frozenset(row[0].lower() for row in con.execute(
             "SELECT DISTINCT function_name FROM duckdb_functions() WHERE internal").fetchall()))
     return _BUILTINS[0]
+
+
+# words SQL writes before a parenthesis that are no function calls, or name no function DuckDB lists: a
+# predicate using them needs no look at the macros either (one that is a macro's name costs the look only)
+SQL_CALL_KEYWORDS = frozenset({"in", "exists", "and", "or", "not", "any", "all", "some", "cast", "try_cast",
+                               "extract", "coalesce", "values", "between", "like", "ilike", "is", "over", "filter",
+                               "as", "from", "where", "on", "when", "then", "else", "select", "interval", "array",
+                               "row", "struct", "map", "list", "decimal", "numeric", "varchar"})

@@ -33,9 +33,9 @@ from ivm.errors import IvmError, as_interrupt, commit, first_line, interrupted
 from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
-from ivm.plan.macros import builtin_functions, check_macros_read_only, macros_called
+from ivm.plan.macros import SQL_CALL_KEYWORDS, builtin_functions, check_macros_read_only, macros_called, written_calls
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
-from ivm.plan.parse import function_name, parse_predicate, parse_views, typed_literals_parenthesised
+from ivm.plan.parse import parse_predicate, parse_views, typed_literals_parenthesised
 from ivm.progress import Report, reported
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
@@ -879,7 +879,7 @@ class Database:
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
         predicate = _without_default_schema(parse_predicate(where), table)
-        if any(function_name(f) not in builtin_functions(self.con) for f in predicate.find_all(exp.Anonymous)):
+        if written_calls(where) - builtin_functions(self.con) - SQL_CALL_KEYWORDS:
             # perhaps a macro: its body is held to the same rules
             check_macros_read_only(predicate, self._user_macros(), "the predicate", clock=True)
         schema = self._schema()
