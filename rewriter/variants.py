@@ -172,10 +172,18 @@ class _Builder:
         return random.Random(f"{self.seed}:{name}")
 
     def columns(self, source: Source, kinds: set[str], cleaned: frozenset = frozenset()) -> list[tuple[int, str, str]]:
-        """Columns of ``kinds`` to vary: not the keys, unless the script cleans that key (``cleaned``, names in
-        lower case) before it joins by it, so that the variant tests the cleaning and the joins still work."""
+        """Columns of ``kinds`` to vary: not the keys, except a key the script cleans (``cleaned``, names in
+        lower case) where its values repeat: the side that looks its partner up (``row["sku"].strip()``
+        against a dict of products by sku), so that the variant tests the cleaning and the lookups still work
+        (varied on the dict's side, the script's own lookups would fail and the variant be skipped)."""
         return [(i, name, _kind(t)) for i, (name, t) in enumerate(source.format.columns)
-                if _kind(t) in kinds and ((source.name, name) not in self.keys or name.lower() in cleaned)]
+                if _kind(t) in kinds and ((source.name, name) not in self.keys
+                                          or (name.lower() in cleaned and self.repeating(source, i)))]
+
+    def repeating(self, source: Source, index: int) -> bool:
+        """Whether a value of column ``index`` occurs in more than one row of ``source``."""
+        values = [r[index].strip() for r in self.base[source.name][1] if index < len(r) and r[index].strip()]
+        return len(set(values)) < len(values)
 
     def rows_filtered(self, name: str, keep, thinned=lambda source: True) -> dict:
         """The rows ``keep`` keeps; a ``thinned`` source with two or more rows loses at least one (a small
@@ -270,14 +278,10 @@ class _Builder:
         ``customer_id``, not the table's own ``id``): ``groupby`` and comparisons in pandas drop such rows,
         where SQL keeps a NULL group or needs ``IS NOT NULL``. One source only: pandas' ``merge`` pairs
         empty keys of both sides with each other, which no SQL join does. None when no column qualifies."""
-        def repeating(source: Source, index: int) -> bool:
-            values = [r[index].strip() for r in self.base[source.name][1] if index < len(r) and r[index].strip()]
-            return len(set(values)) < len(values)
-
         sources = sorted(self.sources, key=lambda s: -len(self.base[s.name][1]))
         for source in sources:
             columns = [i for i, name in enumerate(source.format.names)
-                       if (source.name, name) in self.keys and repeating(source, i)]
+                       if (source.name, name) in self.keys and self.repeating(source, i)]
             if not columns:
                 continue
             tables = {s.name: self.base[s.name] for s in self.sources}
@@ -394,7 +398,7 @@ class _Builder:
     def recased(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
         """The value in another case; in text columns sometimes one of the script's string constants instead
         (never in a column of numbers or dates, which the script would then read as text or fail on)."""
-        constant = rng.random() < 0.3
+        constant = rng.random() < 0.3 and (source.name, column) not in self.keys  # a key keeps its values, re-cased
         wordy = constant and self.wordy(source, column)
         candidates = sorted({current, *self.literals.strings}) if wordy else [current]
         text = rng.choice(candidates)
@@ -407,10 +411,10 @@ class _Builder:
         if not self.wordy(source, column):
             return None
         shapes = [" {}", "{} ", "  {}  "] + (["{}\t", "\t{}"] if source.format.delimiter != "\t" else [])
-        if " " in current.strip():  # two spaces between words: split(" ") and split() differ there
+        if re.search(r"\S \S", current):  # two spaces between words: split(" ") and split() differ there
             shapes.append("words")
         shape = rng.choice(shapes)
-        return re.sub(" +", "  ", current, count=1) if shape == "words" else shape.format(current)
+        return re.sub(r"(?<=\S) +(?=\S)", "  ", current, count=1) if shape == "words" else shape.format(current)
 
     @staticmethod
     def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:

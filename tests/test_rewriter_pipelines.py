@@ -532,3 +532,32 @@ def test_a_join_key_the_script_cleans_gets_other_cases_and_spaces(tmp_path, endp
             "--result-var", "result"]
     wrong = CLEANED_KEY_SQL.replace("upper(trim(s.country_code, ' ' || chr(9) || chr(10) || chr(13)))", "s.country_code")
     wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, CLEANED_KEY_SQL, "whitespace")
+
+
+LINES = "line_id,sku,qty\n" + "".join(f"{i},{['AB1', 'cd2', 'ab1', 'EF3'][i % 4]},{i}\n" for i in range(1, 13))
+PRODUCTS = "sku,category\nAB1,tools\nCD2,toys\nEF3,food\n"
+CLEANED_LOOKUP = '''import csv
+products = {r["sku"]: r["category"] for r in csv.DictReader(open("products.csv"))}
+result = []
+for row in csv.DictReader(open("lines.csv")):
+    category = products[row["sku"].strip().upper()]  # every line's product is listed
+    result.append((int(row["line_id"]), category, int(row["qty"])))
+'''
+CLEANED_LOOKUP_SQL = ("CREATE VIEW r AS SELECT l.line_id, p.category, l.qty FROM lines l "
+                      "JOIN (SELECT DISTINCT sku, category FROM products) p "
+                      "ON p.sku = upper(trim(l.sku, ' ' || chr(9) || chr(10) || chr(13)))")
+
+
+def test_a_cleaned_key_is_varied_only_on_the_side_that_looks_up(tmp_path, endpoint):
+    """BUG (found by a review): a key the script cleans was varied in every source holding a column of that
+    name, also in the dict the script looks up in without cleaning it; the script then failed (KeyError or
+    lost rows) and the case and whitespace variants were skipped or tested nothing. Only the side whose
+    values repeat (the one that looks up) is varied now, and its cells are re-cased, never replaced."""
+    path = project(tmp_path / "p", CLEANED_LOOKUP, **{"lines.csv": LINES, "products.csv": PRODUCTS})
+    args = ["--source", f"lines={tmp_path / 'p/lines.csv'}", "--source", f"products={tmp_path / 'p/products.csv'}",
+            "--result-var", "result"]
+    wrong = CLEANED_LOOKUP_SQL.replace("upper(trim(l.sku, ' ' || chr(9) || chr(10) || chr(13)))", "upper(l.sku)")
+    wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, CLEANED_LOOKUP_SQL, "whitespace")
+    report = json.loads((tmp_path / "right/report.json").read_text())
+    assert {"case", "whitespace"} <= {c["dataset"] for c in report["checks"]}
+    assert not {"case", "whitespace"} & {v["dataset"] for v in report["skipped_variants"]}, report["skipped_variants"]
