@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
+    """``ivm.connect``, ``ivm.Database`` and ``ivm.IvmError``, imported when first asked for."""
     if name == "IvmError":
         from ivm.errors import IvmError
         return IvmError

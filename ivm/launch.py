@@ -7,6 +7,7 @@ import sys
 
 
 def main(argv=None) -> None:
+    """Run the command line (:func:`ivm.cli.main`), loading it under a guard against Ctrl-C."""
     try:
         from ivm.cli import main as run
     except KeyboardInterrupt:

@@ -257,7 +257,8 @@ def literals(code: str) -> Literals:
         ([100], ['2024-02-01'], ['amount', 'day', 'shipped'])
     """
     numbers, dates, strings = set(), set(), set()
-    for node in ast.walk(ast.parse(code)):
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
             fname = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
             args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, int)]
@@ -283,7 +284,7 @@ def literals(code: str) -> Literals:
             elif 0 < len(value) <= 40 and not any(c in value for c in "\n\r\"',;/\\{}%|\t") \
                     and not re.search(r"\.(csv|tsv|json|txt|parquet|xlsx?)$", value, re.I):
                 strings.add(value)
-    dates |= _derived_dates(code, numbers)
+    dates |= _derived_dates(tree)
     stripped, cased = normalised_names(code)
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
                     joins=join_names(code), stripped=stripped, cased=cased)
@@ -449,72 +450,81 @@ def normalised_names(code: str) -> tuple[frozenset[str], frozenset[str]]:
 
 
 DATE_CALLS = {"date", "datetime", "Timestamp", "to_datetime"}
-DELTA_UNITS = {"days": 1, "weeks": 7}
+DELTA_UNITS = {"days": 1, "weeks": 7, "d": 1, "day": 1, "D": 1, "w": 7, "W": 7}
 
 
-def _constant_date(node: ast.AST) -> dt.date | dt.datetime | None:
-    """The day a constant expression names: ``'2024-03-31'``, ``pd.Timestamp('2024-03-31')``,
-    ``pd.to_datetime('31.03.2024', dayfirst=True)``, ``date(2024, 3, 31)``."""
+def _constant_dates(node: ast.AST) -> set:
+    """The days a constant expression may name: ``'2024-03-31'``, ``pd.Timestamp('2024-03-31')``,
+    ``pd.to_datetime('03/04/2024')`` (both readings), ``date(2024, 3, 31)``."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        found = _as_date(node.value.strip()) or min(_other_dates(node.value.strip()), default=None)
-        return found
+        iso = _as_date(node.value.strip())
+        return {iso} if iso is not None else _other_dates(node.value.strip())
     if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
         name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
         if name not in DATE_CALLS or not node.args:
-            return None
+            return set()
         if len(node.args) == 1:
-            return _constant_date(node.args[0])
+            return _constant_dates(node.args[0])
         numbers = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, int)]
         if len(numbers) == len(node.args) >= 3:
             try:
-                return dt.date(*numbers[:3]) if name == "date" else dt.datetime(*numbers)
+                return {dt.date(*numbers[:3]) if name == "date" else dt.datetime(*numbers)}
             except (ValueError, TypeError):
-                return None
-    return None
+                return set()
+    return set()
 
 
 def _constant_days(node: ast.AST) -> int | None:
-    """The days of ``pd.Timedelta(days=30)``, ``timedelta(weeks=2)``, ``pd.Timedelta('30D')``."""
+    """The days of ``pd.Timedelta(days=30)``, ``timedelta(30)``, ``timedelta(weeks=2)``, ``pd.Timedelta('30D')``,
+    ``pd.Timedelta(30, 'D')``, ``pd.Timedelta(30, unit='d')``; None for anything else (hours, a variable)."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))):
         return None
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
-    if name not in ("Timedelta", "timedelta"):
+    if name not in ("Timedelta", "timedelta") or not (node.args or node.keywords):
         return None
+    constants = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
+    keywords = {k.arg: k.value.value if isinstance(k.value, ast.Constant) else None for k in node.keywords}
+    unit = keywords.pop("unit", constants[1] if len(constants) > 1 else ("ns" if name == "Timedelta" else "days"))
     total = 0
-    for keyword in node.keywords:
-        if keyword.arg not in DELTA_UNITS or not isinstance(keyword.value, ast.Constant) \
-                or not isinstance(keyword.value.value, int):
+    if constants:
+        first = constants[0]
+        text = re.fullmatch(r"\s*(\d+)\s*(D|d|days?)\s*", first) if isinstance(first, str) else None
+        if text is not None and len(constants) == 1:
+            total += int(text.group(1))
+        elif isinstance(first, int) and not isinstance(first, bool) and DELTA_UNITS.get(unit) and len(constants) <= 2:
+            total += first * DELTA_UNITS[unit]
+        else:
             return None
-        total += keyword.value.value * DELTA_UNITS[keyword.arg]
-    if node.args:
-        match = re.fullmatch(r"\s*(\d+)\s*(D|d|days?)\s*", str(getattr(node.args[0], "value", "")))
-        if match is None or len(node.args) > 1:
+    for key, value in keywords.items():
+        if key not in DELTA_UNITS or not isinstance(value, int) or isinstance(value, bool):
             return None
-        total += int(match.group(1))
-    return total if node.keywords or node.args else None
+        total += value * DELTA_UNITS[key]
+    return total
 
 
-def _derived_dates(code: str, numbers: set) -> set:
+def _derived_dates(tree: ast.AST) -> set:
     """Days the script computes from its constants: ``pd.Timestamp("2024-03-31") - pd.Timedelta(days=30)`` (a
-    cutoff), and the first days of a year it compares a ``.year`` with (``df.day.dt.year == 2024``), so that
+    cutoff), and the first days of a year a ``.year`` is compared with (``df.day.dt.year == 2024``), so that
     the boundary variant puts rows on those days and the days either side.
 
     Example:
-        >>> sorted(map(str, _derived_dates("c = pd.Timestamp('2024-03-31') - pd.Timedelta(days=30)", set())))
+        >>> sorted(map(str, _derived_dates(ast.parse("c = pd.Timestamp('2024-03-31') - pd.Timedelta(days=30)"))))
         ['2024-03-01']
-        >>> sorted(map(str, _derived_dates("x = df[df.day.dt.year == 2024]", {2024})))
+        >>> sorted(map(str, _derived_dates(ast.parse("x = df[df.day.dt.year >= 2024]\\ny = df.year + 2000"))))
         ['2024-01-01', '2025-01-01']
     """
-    tree = ast.parse(code)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-            day, days = _constant_date(node.left), _constant_days(node.right)
-            if day is None and isinstance(node.op, ast.Add):
-                day, days = _constant_date(node.right), _constant_days(node.left)
-            if day is not None and days is not None:
-                found.add(day + dt.timedelta(days=days if isinstance(node.op, ast.Add) else -days))
-    if any(isinstance(n, ast.Attribute) and n.attr == "year" for n in ast.walk(tree)):
-        found |= {dt.date(year, 1, 1) for n in numbers if isinstance(n, int) and 1900 <= n <= 2100
-                  for year in (n, n + 1)}
+            days, delta = _constant_dates(node.left), _constant_days(node.right)
+            if not days and isinstance(node.op, ast.Add):
+                days, delta = _constant_dates(node.right), _constant_days(node.left)
+            if delta is not None:
+                found |= {d + dt.timedelta(days=delta if isinstance(node.op, ast.Add) else -delta) for d in days}
+        elif isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(isinstance(n, ast.Attribute) and n.attr == "year" for n in sides):
+                found |= {dt.date(year, 1, 1) for n in sides if isinstance(n, ast.Constant)
+                          and isinstance(n.value, int) and not isinstance(n.value, bool) and 1900 <= n.value <= 2100
+                          for year in (n.value, n.value + 1)}
     return found

@@ -26,8 +26,9 @@ run on it:
 Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
 script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
 working, except that ``case`` and ``whitespace`` vary a key the script itself cleans that way first
-(``row["sku"].strip().upper()``, ``df["code"].str.upper()``); other shared names (an ``amount`` in two sources) are varied like any column. A variant that the
-original script cannot process is skipped, and the report says so.
+(``row["sku"].strip().upper()``, ``df["code"].str.upper()``), where its values repeat; other shared names (an
+``amount`` in two sources) are varied like any column. A variant that the original script cannot process is
+skipped, and the report says so.
 """
 from __future__ import annotations
 
@@ -171,7 +172,8 @@ class _Builder:
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
 
-    def columns(self, source: Source, kinds: set[str], cleaned: frozenset = frozenset()) -> list[tuple[int, str, str]]:
+    def columns(self, source: Source, kinds: set[str],
+                cleaned: frozenset = frozenset()) -> list[tuple[int, str, str]]:
         """Columns of ``kinds`` to vary: not the keys, except a key the script cleans (``cleaned``, names in
         lower case) where its values repeat: the side that looks its partner up (``row["sku"].strip()``
         against a dict of products by sku), so that the variant tests the cleaning and the lookups still work

@@ -258,7 +258,7 @@ def test_module_entry_point_and_help_lists_every_command():
     load_help = subs["load"].result().stdout
     for option in ("--no-header", "--columns", "--replace"):
         assert option in load_help
-    if console is not None:  # the installed `ivm` console script (entry point ivm.cli:main)
+    if console is not None:  # the installed `ivm` console script (entry point ivm.launch:main)
         assert all(name in ok(console.result()).stdout for name in COMMANDS)
 
 

@@ -49,7 +49,8 @@ def feature_names(db, fs: FeatureSet, found: dict[str, list] | None = None) -> l
     for feature in fs.spec.features:
         if feature.kind == "onehot":
             texts = [_text(v) for v in found[feature.column]]
-            if len(set(texts)) < len(texts):  # Python's value lost precision (TIMESTAMP_NS): DuckDB's own text
+            if fs.types[feature.column].upper().endswith("_NS") or len(set(texts)) < len(texts):
+                # Python's value has no nanoseconds (TIMESTAMP_NS, TIME_NS): DuckDB's own text
                 k = next(k for k, (column, _, _) in enumerate(fs.stats.categories) if column == feature.column)
                 texts = [row[0] for row in db.con.execute(
                     f"SELECT CAST(value AS VARCHAR) FROM {fs.stats.category_table(k)} ORDER BY value").fetchall()]

@@ -233,15 +233,14 @@ def _check_label_is_per_row(spec: FeatureSpec, tree: exp.Expression, types: Mapp
                    f"of {spec.source}: {', '.join(types)}")
 
 
-SET_RETURNING = {"unnest", "generate_series", "range", "generate_subscripts"}
-
-
 def _reads_other_rows(node: exp.Expression) -> bool:
+    """Whether ``node`` of a label reads rows besides its own, or makes several values of one (UNNEST; in a
+    SELECT list ``range`` and ``generate_series`` are lists, one value)."""
     if node.find_ancestor(exp.Subquery, exp.Query) is not None and not isinstance(node, exp.Query):
         return False  # a scalar subquery's own aggregates and stars are its business (checked as it binds)
     return (isinstance(node, (exp.Star, exp.Window, exp.AggFunc, exp.Unnest, exp.Explode))
             and not (isinstance(node, exp.Star) and isinstance(node.parent, exp.Count))) \
-        or function_name(node) in SET_RETURNING | {"columns"}
+        or function_name(node) in ("unnest", "columns")
 
 
 def _check_label(db, spec: FeatureSpec, types: Mapping[str, str]) -> None:
