@@ -345,9 +345,10 @@ def verify_maintained(deployment: Deployment, oracle: Oracle, *, timeout: float 
     try:
         return verify(deployment.maintained, oracle, timeout=timeout)
     except Problem as problem:
-        if problem.kind != "diff":
-            raise
         views = ", ".join(deployment.tie_broken)
+        if problem.kind != "diff":  # in ivm's text of the views, not the model's
+            raise Problem(problem.kind, f"running {views} as ivm maintains them (with keys it adds to their ORDER "
+                                        f"BY to decide ties) failed: {problem.message}", dataset=problem.dataset) from None
         raise Problem("diff", f"the ORDER BY of {views} leaves ties between rows, and which of the tied rows "
                               "the view keeps decides its result. ivm maintains one fixed answer, breaking "
                               "ties by the other output columns (its text: "
