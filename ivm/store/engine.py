@@ -879,7 +879,8 @@ class Database:
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
         predicate = _without_default_schema(parse_predicate(where), table)
-        if written_calls(where) - builtin_functions(self.con) - SQL_CALL_KEYWORDS:
+        calls = written_calls(where) - SQL_CALL_KEYWORDS
+        if calls and calls - builtin_functions(self.con):
             # perhaps a macro: its body is held to the same rules
             check_macros_read_only(predicate, self._user_macros(), "the predicate", clock=True)
         schema = self._schema()
