@@ -133,7 +133,7 @@ def test_create_or_replace_view_redefines_a_deployed_view():
 
 def test_replacing_a_recomputed_view_removes_its_verbatim_text():
     db = make_db()
-    db.deploy("CREATE VIEW piv AS PIVOT orders ON amount IN (1, 2) USING COUNT(*) GROUP BY cid")
+    db.deploy("CREATE VIEW piv AS PIVOT orders ON (amount + 0) IN (1, 2) USING COUNT(*) GROUP BY cid")  # ON an expression
     assert "recompute" in db.explain("piv").splitlines()[0]
     assert "_ivm_sql.__ivm_piv" in internal_relations(db)
     db.drop("piv")

@@ -197,7 +197,8 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
                   ("t", "id IN (SELECT range FROM range(3))"), ("t", "(SELECT st.a > 1)"),
                   ("t", "(SELECT max(id) > 4 FROM t AS x) AND id = 4")], id="predicates-duckdb-accepts"),
     # BUG: DuckDB's statement forms CREATE VIEW v AS PIVOT ... / UNPIVOT ... were refused ("unsupported syntax");
-    # now read as SELECT * FROM (PIVOT ...) and recomputed from the user's text, with the reason in explain
+    # now read as SELECT * FROM (PIVOT ...): p and q are maintained (tests/test_pivot.py), r (COLUMNS(*)) is
+    # recomputed from the user's text, with the reason in explain
     pytest.param(DUPLICATES, [("p", "PIVOT t ON k IN (1, 2) USING SUM(id) AS s, COUNT(*) AS n GROUP BY \"__n\""),
                               ("q", "UNPIVOT u ON k, v INTO NAME col VALUE val"),
                               ("r", "SELECT col, SUM(val) AS total FROM (UNPIVOT u ON COLUMNS(*) INTO NAME col "
@@ -438,6 +439,27 @@ SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
 ])
 def test_maintained(setup, views, deletions):
     check(setup, views, deletions)
+
+
+def test_order_by_all_over_a_star_is_a_top_k():
+    """BUG: ``SELECT * .. ORDER BY ALL LIMIT k`` fell back to a whole-view recompute (the planner spelled ALL out
+    only over a written list of columns, and DuckDB rejected the planned text's ``ORDER BY ALL``); now the
+    star is expanded first and the view is a maintained top-k."""
+    views = [("a", "SELECT * FROM t ORDER BY ALL LIMIT 3"),
+             ("b", "SELECT * FROM (SELECT k, COUNT(*) AS n, SUM(x) AS s FROM t GROUP BY k) AS g ORDER BY ALL DESC LIMIT 2"),
+             ("c", "SELECT t.* FROM t JOIN u ON t.k = u.k ORDER BY ALL NULLS FIRST LIMIT 2")]
+    check(REWRITES, views, [("t", "id = 1"), ("u", "y = 7"), ("t", "k IS NULL"), ("t", "x > 30")])
+    scratch, db = duckdb.connect(), ivm.connect(":memory:")
+    try:
+        scratch.execute(REWRITES)
+        for table in ("t", "u"):
+            db.load(table, scratch.sql(f"SELECT * FROM {table}").arrow())
+        for name, sql in views:
+            db.deploy(f"CREATE VIEW {name} AS {sql}")
+            assert "keep the top k" in db.explain(name).splitlines()[0], db.explain(name)
+    finally:
+        db.close()
+        scratch.close()
 
 
 def test_schema_qualified_names_stay_incremental():

@@ -20,6 +20,7 @@ from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.lateral import relations_of
 from ivm.plan.normalise import qualified, names_visible_cte, unique, unused_name
 from ivm.plan.ties import break_ties
+from ivm.plan.pivot import spelled_out
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
 from ivm.sql import DIALECT, RAW_SCHEMA, column, ident, internal_table
 
@@ -44,8 +45,9 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
     if unknown:
         raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
     try:
-        _refuse_whole_view_fallbacks(query, schema)
-        normal = qualified(name, query, schema)
+        spelled = spelled_out(query, schema)  # PIVOT/UNPIVOT as the aggregates and UNNESTs they mean
+        _refuse_whole_view_fallbacks(spelled, schema)
+        normal = qualified(name, spelled, schema)
         tie_broken = normal.sql(dialect=DIALECT) if break_ties(normal) else None
         return dataclasses.replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
     except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute

@@ -73,6 +73,34 @@ def duckdb_types(query: exp.Query, schema: Schema) -> dict[str, str] | None:
         return None
 
 
+def bound_columns(query: exp.Query, schema: Schema) -> list[tuple[str, str]] | None:
+    """(name, type) of each output column of ``query``, a query over the user's relations (unqualified names in
+    ``schema``), as DuckDB binds it over empty tables of those names; None if it cannot bind it there (a macro,
+    a Python UDF, a column of unknown type).
+
+    Example:
+        >>> import sqlglot
+        >>> bound_columns(sqlglot.parse_one("SELECT k, SUM(v) AS s FROM t GROUP BY k"), {"t": {"k": "INT", "v": "INT"}})
+        [('k', 'INTEGER'), ('s', 'HUGEINT')]
+    """
+    reads = {t.name.lower() for t in query.find_all(exp.Table) if not t.text("db") and t.name.lower() in schema}
+    if any(typ == "UNKNOWN" for relation in reads for typ in schema[relation].values()):
+        return None
+    try:
+        with _LOCK, _scratch().cursor() as scratch:
+            scratch.begin()  # rolled back below: the scratch database stays empty
+            try:
+                for relation in sorted(reads):
+                    columns = ", ".join(f"{ident(c).sql(dialect=DIALECT)} {typ}" for c, typ in schema[relation].items())
+                    scratch.execute(f"CREATE TABLE {ident(relation).sql(dialect=DIALECT)} ({columns})")
+                return [(name, typ) for name, typ, *_ in
+                        scratch.execute(f"DESCRIBE {query.sql(dialect=DIALECT)}").fetchall()]
+            finally:
+                scratch.rollback()
+    except duckdb.Error:
+        return None
+
+
 # Pairs of strings that differ only in case / in an accent / in Unicode normal form: a column whose collation
 # makes a pair equal compares (GROUP BY, DISTINCT, set operations, MIN/MAX) differently from its bytes.
 _COLLATION_PROBES = (("NOCASE", "a", "A"), ("NOACCENT", "e", "\u00e9"), ("NFC", "\u00e9", "e\u0301"))

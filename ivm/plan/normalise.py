@@ -45,7 +45,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         _mark_using_joins(query)
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
-        query = _order_expressions_read_columns(query, schema)
+        query = _plain_limits(_order_expressions_read_columns(query, schema))  # ORDER BY ALL over a star
         query = lateral_top_n_as_windows(_merged_keys_as_duckdb(query), schema)
         query = _set_returning_lookups_as_derived_tables(query)
         query = _merged(eliminate_subqueries(_by_position(query)))
