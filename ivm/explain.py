@@ -39,6 +39,8 @@ def delta_statements(stage: Stage, read_by_aggregate: bool = False, in_place: Sp
                 *([f"-- for the returned groups whose MIN/MAX may have left: CREATE TEMP TABLE "
                    f'"{aggregate.AFFECTED}" AS {render(aggregate.keys_of_rows_query(stage, some))}; '
                    "those groups are recomputed as below"] if lost and stage.keys else []),
+                "-- when another stage reads this one's row ids (the subtraction negated them), with ? the "
+                f"largest id before it: {render(aggregate.renumber_statement(stage))}",
                 render(aggregate.delete_statement(stage)) if lost else None,
                 render(aggregate.insert_statement_for(stage)) if lost else None]
     if isinstance(stage, AggregateStage):

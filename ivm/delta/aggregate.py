@@ -65,7 +65,6 @@ def insert_statement_for(stage: AggregateStage) -> exp.Insert:
 # Subtraction: COUNT, exact SUM/AVG and MIN/MAX while the extreme value survives.
 
 DELTA = "__ivm_group_delta"  # per touched group: what the deleted rows contributed
-OFFSET = "__ivm_offset"  # added to the row id of every updated group, so readers see delete + insert
 LOST = "__ivm_lost"  # returned by the subtraction: the group's MIN/MAX may have left with the deleted rows
 
 
@@ -121,26 +120,24 @@ def signed_rows(stage: AggregateStage, gone: str | exp.Query | None, inserted: R
     return exp.Subquery(this=query, alias=exp.TableAlias(this=ident("__core")))
 
 
-def group_delta_query(stage: AggregateStage, gone: str | exp.Query | None, *, shift_ids: bool = True,
+def group_delta_query(stage: AggregateStage, gone: str | exp.Query | None, *,
                       inserted: RidSet | None = None) -> exp.Select:
-    """Aggregate the deleted input rows per group; with ``shift_ids``, also the row-id offset that marks
-    updated groups as new rows for the stages reading this one. With ``inserted`` (input rows that
-    entered: only for a :func:`signed` stage) the entering rows count negatively, so subtracting the
-    delta adds them.
+    """Aggregate the deleted input rows per group. With ``inserted`` (input rows that entered: only for a
+    :func:`signed` stage) the entering rows count negatively, so subtracting the delta adds them. A global
+    aggregate yields no row when no input row changed (its one group is not touched).
 
     Reads nothing but the leaving rows: joined with anything else, DuckDB stops probing the lineage index
     and scans the whole input."""
     keys = [exp.alias_(k.copy(), ident(key_column(i))) for i, k in enumerate(stage.keys)]
-    offset = [exp.alias_(offset_query(stage).subquery(), ident(OFFSET))] if shift_ids else []
     if inserted:
         states = [exp.alias_(_signed_state(s), ident(s.name)) for s in stage.state]
-        select = exp.select(*keys, *states, *offset).from_(signed_rows(stage, gone, inserted))
+        select = exp.select(*keys, *states).from_(signed_rows(stage, gone, inserted))
     else:
         states = [exp.alias_(state_expression(s), ident(s.name)) for s in stage.state]
-        select = exp.select(*keys, *states, *offset).from_(gone_relation(gone))
+        select = exp.select(*keys, *states).from_(gone_relation(gone))
     if stage.keys:
-        select = select.group_by(*[k.copy() for k in stage.keys])
-    return select
+        return select.group_by(*[k.copy() for k in stage.keys])
+    return select.having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(0)))
 
 
 def offset_query(stage: AggregateStage) -> exp.Select:
@@ -149,12 +146,29 @@ def offset_query(stage: AggregateStage) -> exp.Select:
         internal_table(stage.name))
 
 
+def renumber_statement(stage: AggregateStage) -> exp.Update:
+    """Give the groups a subtraction marked (negative ids, see :func:`subtract_statement`) the ids after the
+    largest id the stage had before it (the parameter ``?``), counting up from there: readers see each such
+    group leave under its old id and enter under a new one, and ids grow by the number of updated groups.
+    (Adding the largest id to each old id instead doubled a group's id on every deletion: 63 deletions
+    overflowed BIGINT for a global aggregate that another view reads.)"""
+    marked = exp.select(exp.alias_(column(RID), ident("__ivm_old")),
+                        exp.alias_(exp.Add(this=exp.Placeholder(), expression=exp.Window(
+                            this=exp.RowNumber(), over="OVER")), ident("__ivm_new"))).from_(
+        internal_table(stage.name)).where(exp.LT(this=column(RID), expression=exp.Literal.number(0)))
+    return exp.Update(this=internal_table(stage.name),
+                      expressions=[exp.EQ(this=column(RID), expression=column("__ivm_new", "__ivm_renumber"))],
+                      from_=exp.From(this=exp.Subquery(this=marked, alias=exp.TableAlias(this=ident("__ivm_renumber")))),
+                      where=exp.Where(this=exp.EQ(this=column(RID, stage.name), expression=column("__ivm_old", "__ivm_renumber"))),
+                      returning=exp.Returning(expressions=[column(RID)]))
+
+
 def _delta_matches(stage: AggregateStage) -> exp.Expression:
     return and_all(null_safe_eq(column(key_column(i), stage.name), column(key_column(i), DELTA))
                    for i in range(len(stage.keys)))
 
 
-def subtract_statement(stage: AggregateStage, gone: str | exp.Query | None, *, shift_ids: bool = True) -> exp.Update:
+def subtract_statement(stage: AggregateStage, gone: str | exp.Query | None, *, mark: bool = True) -> exp.Update:
     """One UPDATE: aggregate the leaving rows per group and subtract them from every touched group
     (``gone`` None: subtract the group delta table :data:`DELTA`, a signed delta made beforehand).
 
@@ -162,8 +176,9 @@ def subtract_statement(stage: AggregateStage, gone: str | exp.Query | None, *, s
     A MIN/MAX whose extreme may have left (the deleted extreme reaches the stored one) is set to NULL:
     RETURNING cannot see the old values, so that NULL is how the statement reports "recompute this
     group". A group whose extreme is NULL anyway is reported too; recomputing it is merely redundant.
-    Returns per touched group its new row id (old id + offset with ``shift_ids``), its new row count
-    and that flag, as :data:`LOST`.
+    Returns per touched group its row id, its new row count and that flag, as :data:`LOST`. With ``mark``
+    (readers match this stage's ids) the id is negated, which marks the group for :func:`renumber_statement`
+    and tells its old id.
     """
     subtracted = {s.name for s in stage.state if s.function in ("count_star", "count", "sum")}
     extremes = [s for s in stage.state if s.function in ("min", "max")]
@@ -186,11 +201,10 @@ def subtract_statement(stage: AggregateStage, gone: str | exp.Query | None, *, s
             ifs=[exp.If(this=reached, true=exp.null())], default=column(state.name, stage.name))))
     assignments += [exp.EQ(this=column(name), expression=output.copy().transform(rewrite))
                     for name, output in zip(stage.columns, stage.outputs)]
-    if shift_ids:
-        assignments.append(exp.EQ(this=column(RID), expression=exp.Add(this=column(RID, stage.name),
-                                                                        expression=column(OFFSET, DELTA))))
+    if mark:
+        assignments.append(exp.EQ(this=column(RID), expression=exp.Neg(this=column(RID, stage.name))))
     delta = exp.Table(this=ident(DELTA)) if gone is None else exp.Subquery(
-        this=group_delta_query(stage, gone, shift_ids=shift_ids), alias=exp.TableAlias(this=ident(DELTA)))
+        this=group_delta_query(stage, gone), alias=exp.TableAlias(this=ident(DELTA)))
     lost = or_all(exp.Is(this=column(s.name), expression=exp.null()) for s in extremes) if extremes else exp.false()
     return exp.Update(this=internal_table(stage.name), expressions=assignments, from_=exp.From(this=delta),
                       where=exp.Where(this=_delta_matches(stage)) if stage.keys else None,

@@ -226,38 +226,40 @@ class Maintainer(CoverageRules):
         gone = source.gone
         if source.inserted:
             self.execute(self.text(stage, "signed-delta", lambda ins: _temporary(aggregate.DELTA, aggregate.group_delta_query(
-                stage, GONE_MARKER if gone is not None else None, shift_ids=shift, inserted=ins)),
-                [source.inserted], gone=gone, variant=(shift, gone is not None)))
+                stage, GONE_MARKER if gone is not None else None, inserted=ins)),
+                [source.inserted], gone=gone, variant=(gone is not None,)))
             self._temporaries.append(aggregate.DELTA)
             if stage.keys and self.execute(self.text(stage, "new-groups", lambda: aggregate.new_groups_query(
                     stage))).fetchall()[0][0]:
                 return self._recompute_groups(stage, source)  # entering rows start a new group
             statement = self.text(stage, "subtract-signed", lambda: aggregate.subtract_statement(
-                stage, None, shift_ids=shift), variant=(shift,))
+                stage, None, mark=shift), variant=(shift,))
         else:
             statement = self.text(stage, "subtract", lambda: aggregate.subtract_statement(
-                stage, GONE_MARKER, shift_ids=shift), gone=gone, variant=(shift,))
+                stage, GONE_MARKER, mark=shift), gone=gone, variant=(shift,))
         result = self.execute(statement).fetchnumpy()
         self.flush(stage.source)  # the subtraction has read the leaving input rows
-        new_ids = np.asarray(result[RID], dtype=np.int64)
-        if not len(new_ids):
+        ids = np.asarray(result[RID], dtype=np.int64)  # negated when shift: -(old id), until renumbered
+        if not len(ids):
             return Change()
-        emptied = np.asarray(result[COUNT_STAR]) == 0 if stage.keys else np.zeros(len(new_ids), dtype=bool)
+        emptied = np.asarray(result[COUNT_STAR]) == 0 if stage.keys else np.zeros(len(ids), dtype=bool)
         lost = np.asarray(result[aggregate.LOST], dtype=bool) & ~emptied
         if emptied.any():
-            self.count(aggregate.delete_rows_statement(stage, self.rid_set(new_ids[emptied])))
+            self.count(aggregate.delete_rows_statement(stage, self.rid_set(ids[emptied])))
+        if lost.any() and stage.keys:  # their keys, while their ids are the ones returned
+            self.execute(_temporary(aggregate.AFFECTED, aggregate.keys_of_rows_query(stage, self.rid_set(ids[lost]))))
+            self._temporaries.append(aggregate.AFFECTED)
+        renumbered = np.asarray(self.con.execute(self.text(stage, "renumber", lambda: aggregate.renumber_statement(
+            stage)), [int(offset)]).fetchnumpy()[RID], dtype=np.int64) if shift and (~emptied).any() \
+            else np.empty(0, dtype=np.int64)
         dropped = regrouped = np.empty(0, dtype=np.int64)
         if lost.any():  # recompute those groups from the input's new state (flushed above)
-            if stage.keys:
-                self.execute(_temporary(aggregate.AFFECTED, aggregate.keys_of_rows_query(
-                    stage, self.rid_set(new_ids[lost]))))
-                self._temporaries.append(aggregate.AFFECTED)
             dropped = self.ids(self.text(stage, "delete-groups", lambda: aggregate.delete_statement(stage)))
             regrouped = self.ids(self.text(stage, "insert-groups", lambda: aggregate.insert_statement_for(stage)))
         if not shift:  # nobody reads this stage's ids: counts are all the report needs
-            return Change(deleted=RidSet(count=len(new_ids)), inserted=RidSet(count=int((~emptied).sum())))
-        kept = np.setdiff1d(new_ids, np.concatenate([new_ids[emptied], dropped]))
-        return Change(deleted=self.rid_set(new_ids - offset), inserted=self.rid_set(np.concatenate([kept, regrouped])))
+            return Change(deleted=RidSet(count=len(ids)), inserted=RidSet(count=int((~emptied).sum())))
+        kept = np.setdiff1d(renumbered, dropped)
+        return Change(deleted=self.rid_set(-ids), inserted=self.rid_set(np.concatenate([kept, regrouped])))
 
     def _recompute_groups(self, stage: AggregateStage, source: Change) -> Change:
         if stage.keys:
