@@ -37,6 +37,12 @@ Schema = Mapping[str, Mapping[str, str]]
 _SCALAR_AROUND_AGGREGATES = (exp.Cast, exp.TryCast, exp.Coalesce, exp.Round, exp.Nullif, exp.Abs)
 
 
+# DuckDB's pivot_filter_threshold: above it DuckDB groups by the raw ON value before matching its text, so
+# values that are equal but print differently (-0.0 and 0.0, INTERVAL '1 day' and '24 hours', 'a' and 'A'
+# under NOCASE) share a column there, not in FILTERs
+_FILTER_THRESHOLD = 20
+
+
 class _Unsupported(Exception):
     """A PIVOT/UNPIVOT this module does not spell out; the message says which kind (the view falls back)."""
 
@@ -128,6 +134,8 @@ def _pivot(source: exp.Expression, fields: Sequence[exp.Expression], aggregates:
         raise _Unsupported("whose ON is not a column with an IN list of values")  # ON without IN (its columns come from the data), ON an expression
     on = [_resolve(f.this.name, columns) for f in fields]
     values = [[_pivot_value(v) for v in f.expressions] for f in fields]
+    if len(list(itertools.product(*values))) > _FILTER_THRESHOLD:
+        raise _Unsupported(f"with more than {_FILTER_THRESHOLD} value combinations")
     named = [(a.this, a.alias) if isinstance(a, exp.Alias) else (a, None) for a in aggregates]
     for body, _ in named:
         _check_aggregate(body)
@@ -162,11 +170,13 @@ def _pivot_value(value: exp.Expression) -> tuple[exp.Expression, str]:
         return value, "NULL"
     if isinstance(value, exp.Boolean):
         return value, "true" if value.this else "false"
-    if isinstance(value, exp.Literal):
+    # numbers: integers only; DuckDB matches a decimal by the text the user wrote (.5 is '.5'), which sqlglot
+    # does not keep (it reads 0.5)
+    if isinstance(value, exp.Literal) and (value.is_string or value.this.isdigit()):
         return value, value.this
-    if isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal) and not value.this.is_string:
+    if isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal) and value.this.this.isdigit():
         return value, f"-{value.this.this}"
-    raise _Unsupported("whose IN values are not literals")  # an expression: its name is DuckDB's rendering of it
+    raise _Unsupported("whose IN values are not literals (or numbers with a fraction)")  # an expression: its name is DuckDB's rendering of it
 
 
 def _check_aggregate(body: exp.Expression) -> None:
@@ -230,6 +240,9 @@ def _unpivot(source: exp.Expression, entries: Sequence[exp.Expression], name: st
             target.append(_column(member))
         taken |= {r.lower() for r in resolved}
     kept = [c for c in columns if c.lower() not in taken]
+    made = [name.lower(), *(v.lower() for v in values)]
+    if len(set(made)) != len(made) or set(made) & {c.lower() for c in kept}:
+        raise _Unsupported("whose NAME or VALUE column is named like another of its columns")
     outputs = [exp.alias_(_column(c), c, quoted=True) for c in kept]
     # UNNEST in a SELECT list is sqlglot's Explode; the lists unnest side by side
     outputs.append(exp.alias_(exp.Explode(this=exp.Array(expressions=[exp.Literal.string(label) for label in labels])),
