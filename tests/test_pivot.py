@@ -98,9 +98,10 @@ def unpivots(draw) -> str:
     return text
 
 
-def check(rows, views: list[str], deletions: list[str]) -> None:
+def check(rows, views: list[str], deletions: list[str], describe=note) -> None:
     named = [(f"p{i}", text) for i, text in enumerate(views)]
-    note("\n".join(f"CREATE VIEW {n} AS {text};" for n, text in named))
+    if describe:
+        describe("\n".join(f"CREATE VIEW {n} AS {text};" for n, text in named))
     oracle = duckdb.connect()
     oracle.register("source", table(rows))
     oracle.execute("CREATE TABLE t AS SELECT * FROM source")
@@ -172,3 +173,14 @@ def test_unspelled_shapes_fall_back_and_say_why(text, reason):
     finally:
         db.close()
         oracle.close()
+
+
+def test_an_unaliased_pivot_does_not_hide_an_outer_table_of_the_same_name():
+    """Found by a review: the spelled PIVOT/UNPIVOT took its source's name, so ``t.d`` in a correlated subquery
+    over ``FROM t PIVOT (..)`` read the pivot's own column; DuckDB names it __unnamed_pivot and t.d is the outer
+    row's."""
+    rows = [(0, "a", 5, 0.5, 1), (1, "b", 6, None, 1), (0, None, 7, 3.0, 2), (1, "a", 8, 1e9, 0)]
+    check(rows, ["SELECT t.id, (SELECT count(*) FROM t PIVOT (sum(v) FOR g IN (0, 1) GROUP BY d) WHERE d = t.d) AS n "
+                 "FROM t",
+                 "SELECT t.id, (SELECT count(*) FROM t UNPIVOT (x FOR k IN (g, v)) WHERE d = t.d) AS n FROM t"],
+          ["id = 2", "d = 1"], describe=None)

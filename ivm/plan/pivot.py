@@ -120,8 +120,8 @@ def _replace(pivot: exp.Pivot, query: exp.Query, schema: Schema) -> None:
     else:
         select = _pivot(source, fields, pivot.expressions, pivot.args.get("group"), query, schema)
     alias = pivot.args.get("alias")
-    if alias is None:  # the result answers to the source's name, as DuckDB binds it
-        alias = exp.TableAlias(this=exp.to_identifier(holder.alias_or_name or "__ivm_pivot"))
+    if alias is None:  # DuckDB names an unaliased PIVOT __unnamed_pivot: t.x past it is an outer t
+        alias = exp.TableAlias(this=exp.to_identifier("__unnamed_pivot"))
     holder.replace(exp.Subquery(this=select, alias=alias.copy()))
 
 
