@@ -67,7 +67,7 @@ def spelled_out(query: exp.Query, schema: Schema) -> exp.Query:
           FROM t
           GROUP BY
             "d"
-        ) AS t
+        ) AS __unnamed_pivot
     """
     if query.find(exp.Pivot) is None:
         return query
