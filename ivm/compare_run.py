@@ -68,7 +68,7 @@ def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
         with Database(rerun, udfs=udfs) as db:
             _register(db, functions)
             started = time.perf_counter()
-            predicate = render(parse_predicate(where))
+            predicate = render(db._checked_predicate(report["source"], where))  # #N named as in the deletion
             db.con.execute(f'DELETE FROM "{INTERNAL_SCHEMA}"."{report["source"]}" WHERE {predicate}')
             db.con.begin()
             ml_features.forget_rows(db)

@@ -882,7 +882,8 @@ class Database:
                 raise IvmError(f"{table} is a view; delete from one of its sources "
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
-        predicate = _without_default_schema(parse_predicate(where), table)
+        predicate = _positions_named(_without_default_schema(parse_predicate(where), table), table,
+                                     self._schema()[table])
         calls = written_calls(where) - SQL_CALL_KEYWORDS
         if calls and calls - builtin_functions(self.con):
             # perhaps a macro: its body is held to the same rules
@@ -1019,6 +1020,27 @@ def _without_default_schema(predicate: exp.Expression, table: str) -> exp.Expres
         if node.text("db").lower() == "main" and node.table.lower() == table and node.find_ancestor(exp.Query) is None:
             node.set("db", None)
             node.set("catalog", None)
+    return predicate
+
+
+def _positions_named(predicate: exp.Expression, table: str, columns: Mapping[str, str]) -> exp.Expression:
+    """``#2`` (DuckDB's positional reference: the second column of the FROM clause) as the name of ``table``'s
+    second column. The predicate runs over ivm's stored table, whose first column is the row id: left as
+    written, ``#1`` would select rows by their ivm id. Inside a subquery ``#N`` counts that subquery's own
+    FROM clause, which is not worked out here: refused, with what to write instead."""
+    if predicate.find(exp.PositionalColumn) is None:
+        return predicate
+    names = list(columns)
+    predicate = predicate.copy()
+    for node in list(predicate.find_all(exp.PositionalColumn)):
+        if node.find_ancestor(exp.Query, exp.Subquery) is not None:
+            raise IvmError(f"bad predicate: write the column's name instead of {node.sql(dialect=DIALECT)} inside "
+                           "a subquery")
+        position = int(node.this.name) if node.this.is_int else 0
+        if not 1 <= position <= len(names):
+            raise IvmError(f"bad predicate: {node.sql(dialect=DIALECT)} is out of range; {table} has {len(names)} "
+                           f"columns: {', '.join(names)}")
+        node.replace(exp.column(names[position - 1], quoted=True))
     return predicate
 
 
