@@ -237,7 +237,9 @@ def verify(db, as_json):
     """Exit 0 iff every maintained view equals a fresh full recompute, 1 otherwise."""
     with _only_reading("verify (it only reads)"), _open(db) as database, terminal_bar("verify") as progress:
         report = database.verify(progress=progress)
-    lines = [f"{'ok' if v['ok'] else 'MISMATCH'} {n} ({v['rows']} rows)" for n, v in report["views"].items()]
+    lines = [f"{'ok' if v['ok'] else 'MISMATCH'} {n} ({v['rows']} rows)"
+             + (f": cannot compare with a recompute: {v['error']}" if "error" in v else "")
+             for n, v in report["views"].items()]
     _emit(report, as_json, "\n".join(lines) or "no views deployed")
     sys.exit(0 if report["ok"] else 1)
 

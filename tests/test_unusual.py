@@ -875,6 +875,23 @@ def test_verify_accepts_a_value_that_is_zero_up_to_rounding():
         db.close()
 
 
+def test_verify_reports_a_view_it_cannot_compare_instead_of_raising():
+    """BUG (found by a hunt): a stored column whose values no longer cast to the recomputed type made verify()
+    raise duckdb.ConversionException; it is a mismatch, reported with DuckDB's reason."""
+    db = ivm.connect(":memory:")
+    try:
+        db.load("s", pd.DataFrame({"a": range(10), "b": [i % 3 for i in range(10)]}))
+        db.deploy("CREATE VIEW v AS SELECT b, SUM(a) AS total FROM s GROUP BY b; CREATE VIEW w AS SELECT a FROM s")
+        db.con.execute("ALTER TABLE _ivm.v ALTER total TYPE VARCHAR")
+        db.con.execute("UPDATE _ivm.v SET total = 'abc' WHERE b = 1")
+        report = db.verify()
+        assert report["ok"] is False and report["views"]["w"] == {"ok": True, "rows": 10}
+        assert report["views"]["v"]["ok"] is False and report["views"]["v"]["rows"] == 3
+        assert "abc" in report["views"]["v"]["error"] and "\n" not in report["views"]["v"]["error"]
+    finally:
+        db.close()
+
+
 def test_a_closed_database_says_so():
     """BUG (found by a hunt): every call after close() raised duckdb.ConnectionException."""
     db = _database_with_view()
