@@ -272,16 +272,25 @@ def _renamed(query: exp.Query, names: list[str]) -> exp.Query:
     return exp.select("*").from_(exp.Subquery(this=query, alias=alias))
 
 
-_PIVOTS = {"PIVOT", "UNPIVOT", "PIVOT_WIDER", "PIVOT_LONGER"}
+_STATEMENT_FORMS = {"PIVOT", "UNPIVOT", "PIVOT_WIDER", "PIVOT_LONGER", "VALUES"}
+_SYNONYMS = {"PIVOT_WIDER": "PIVOT", "PIVOT_LONGER": "UNPIVOT"}  # DuckDB's; sqlglot reads only the first names
+_OPERAND_ENDS = {TokenType.ORDER_BY, TokenType.LIMIT, TokenType.OFFSET, TokenType.FETCH, TokenType.UNION,
+                 TokenType.EXCEPT, TokenType.INTERSECT, TokenType.SEMICOLON}
 
 
 def _pivots_as_selects(text: str) -> str:
-    """``CREATE VIEW v AS PIVOT ...`` (or UNPIVOT) as ``CREATE VIEW v AS SELECT * FROM (PIVOT ...)``: the same
-    rows, and a form sqlglot parses (DuckDB's statement form it does not).
+    """A view body in one of DuckDB's statement forms (``PIVOT ...``, ``UNPIVOT ...``, their synonyms
+    ``PIVOT_WIDER``/``PIVOT_LONGER``, ``VALUES ...``), after a WITH clause or not, as ``SELECT * FROM (...)``:
+    the same rows and column names, in a form sqlglot parses. A trailing ORDER BY, LIMIT or set operation
+    stays outside the parentheses, where it applies to the same rows.
 
     Example:
         >>> _pivots_as_selects("CREATE VIEW u AS UNPIVOT t ON x, y INTO NAME c VALUE v; CREATE VIEW w AS SELECT 1")
         'CREATE VIEW u AS SELECT * FROM (UNPIVOT t ON x, y INTO NAME c VALUE v); CREATE VIEW w AS SELECT 1'
+        >>> _pivots_as_selects("CREATE VIEW p AS WITH c AS (SELECT 1 AS k) PIVOT_WIDER c ON k IN (1) ORDER BY 1")
+        'CREATE VIEW p AS WITH c AS (SELECT 1 AS k) SELECT * FROM (PIVOT c ON k IN (1)) ORDER BY 1'
+        >>> _pivots_as_selects("CREATE VIEW v AS VALUES (1, 'a'), (2, 'b')")
+        "CREATE VIEW v AS SELECT * FROM (VALUES (1, 'a'), (2, 'b'))"
     """
     try:
         tokens = sqlglot.tokenize(text, read=DIALECT)
@@ -290,16 +299,54 @@ def _pivots_as_selects(text: str) -> str:
     wraps, current = [], []
     for token in tokens + [None]:
         if token is None or token.token_type == TokenType.SEMICOLON:
-            alias = next((i for i, t in enumerate(current) if t.token_type == TokenType.ALIAS), None)
-            if alias is not None and alias + 1 < len(current) and current[alias + 1].text.upper() in _PIVOTS \
-                    and current[0].text.upper() == "CREATE":
-                wraps.append((current[alias + 1].start, current[-1].end + 1))
+            span = _statement_form(current)
+            if span is not None:
+                wraps.append(span)
             current = []
         else:
             current.append(token)
-    for start, end in reversed(wraps):
-        text = f"{text[:start]}SELECT * FROM ({text[start:end]}){text[end:]}"
+    for first, last in reversed(wraps):
+        operand = text[first.start:last.end + 1]
+        keyword = first.text.upper()
+        operand = _SYNONYMS.get(keyword, keyword) + operand[len(first.text):]
+        text = f"{text[:first.start]}SELECT * FROM ({operand}){text[last.end + 1:]}"
     return text
+
+
+def _statement_form(tokens: list) -> tuple | None:
+    """The first and last token of a CREATE statement's body operand when it is a statement form."""
+    if not tokens or tokens[0].text.upper() != "CREATE":
+        return None
+    depth, body = 0, None
+    for position, token in enumerate(tokens):
+        depth += (token.token_type == TokenType.L_PAREN) - (token.token_type == TokenType.R_PAREN)
+        if depth == 0 and token.token_type == TokenType.ALIAS:
+            body = position + 1
+            break
+    if body is None or body >= len(tokens):
+        return None
+    start = body
+    if tokens[body].token_type == TokenType.WITH:  # the main query follows the last CTE's closing parenthesis
+        start, depth = None, 0
+        for position in range(body + 1, len(tokens)):
+            kind = tokens[position].token_type
+            depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+            if kind == TokenType.R_PAREN and depth == 0 and position + 1 < len(tokens) \
+                    and tokens[position + 1].token_type not in (TokenType.COMMA, TokenType.ALIAS):
+                start = position + 1
+                break
+        if start is None:
+            return None
+    if tokens[start].text.upper() not in _STATEMENT_FORMS:
+        return None
+    depth, last = 0, tokens[-1]
+    for position in range(start + 1, len(tokens)):
+        kind = tokens[position].token_type
+        depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+        if depth == 0 and kind in _OPERAND_ENDS:
+            last = tokens[position - 1]
+            break
+    return tokens[start], last
 
 
 def _query_texts(text: str) -> list[str]:

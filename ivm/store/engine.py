@@ -214,6 +214,9 @@ class Database:
         except duckdb.Error as error:
             hint = " (a Python function? pass it with --udfs FILE / udfs=...)" \
                 if "Function with name" in str(error) else ""
+            if re.search(r'column (named )?"rowid"', str(error), re.IGNORECASE):
+                hint = (" (rowid is the physical row number of a DuckDB table; ivm keeps sources in tables of its "
+                        "own, where it would number other rows: select a key column instead)")
             raise IvmError(f"view {name}: {first_line(error)}{hint}") from None
         columns = deduplicated_names([row[0] for row in described])
         called_macros = macros_called(query, macros, schema)
