@@ -21,7 +21,9 @@ run on it:
 * ``negative_numbers``: some numbers with the other sign;
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns;
 * ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
-  order's ``customer_id``).
+  order's ``customer_id``);
+* ``empty_group_numbers``: every number of the rows of one repeated key value empty (all of one customer's
+  amounts missing: pandas sums the group to 0, SQL's ``SUM`` gives NULL).
 
 Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
 script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
@@ -299,6 +301,37 @@ class _Builder:
             return tables
         return None
 
+    def empty_group_numbers(self) -> dict | None:
+        """Every number cell empty in the rows of one value of a repeating key (all of a customer's order
+        amounts missing): pandas' ``sum()`` of such a group is 0 and ``mean()`` NaN, SQL's ``SUM`` NULL, so a
+        rewrite needs ``COALESCE(SUM(..), 0)`` where the script sums. The largest source with such a key and a
+        number column that is no key; None when there is none."""
+        sources = sorted(self.sources, key=lambda s: -len(self.base[s.name][1]))
+        for source in sources:
+            keys = [i for i, name in enumerate(source.format.names)
+                    if (source.name, name) in self.keys and self.repeating(source, i)]
+            numbers = [index for index, _, _ in self.columns(source, {"int", "float"})]
+            if not keys or not numbers:
+                continue
+            header, rows = self.base[source.name]
+            key = keys[0]
+            counts: dict[str, int] = {}
+            for row in rows:
+                if key < len(row) and row[key].strip():
+                    counts[row[key].strip()] = counts.get(row[key].strip(), 0) + 1
+            repeated = sorted(value for value, count in counts.items() if count > 1)
+            chosen = self.rng(f"empty_group_numbers:{source.name}").choice(repeated)
+            changed = [list(r) for r in rows]
+            for row in changed:
+                if key < len(row) and row[key].strip() == chosen:
+                    for index in numbers:
+                        if index < len(row):
+                            row[index] = ""
+            tables = {s.name: self.base[s.name] for s in self.sources}
+            tables[source.name] = (header, changed)
+            return tables
+        return None
+
     # -- value generators --------------------------------------------------------------------------------------
     def boundary_values(self, source: Source, column: str, kind: str) -> list[str]:
         """The script's constants, then one step either side, then zero, formatted for this column (in that
@@ -472,6 +505,10 @@ class _Builder:
         if emptied is not None:
             found.append(Variant("empty_keys", "empty fields in key columns whose values repeat (of one source)",
                                  emptied))
+        emptied_group = self.empty_group_numbers()
+        if emptied_group is not None:
+            found.append(Variant("empty_group_numbers", "every number empty in the rows of one repeated key value "
+                                                        "(a group whose sums have nothing to add)", emptied_group))
         unique, seen = [], [self.base]
         for variant in found:
             if variant.tables not in seen:

@@ -480,6 +480,14 @@ result = df.groupby("kind", as_index=False)["amount"].sum()
 YEAR_SQL = ("CREATE VIEW r AS SELECT kind, sum(amount) AS amount FROM events WHERE year(day) = 2024 "
             "AND kind IS NOT NULL GROUP BY kind")
 
+SPEND = "order_id,customer_id,amount\n" + "".join(f"{i},{i % 4},{i * 2.5}\n" for i in range(1, 17))
+GROUP_SUM = '''import pandas as pd
+df = pd.read_csv("orders.csv")
+result = df.groupby("customer_id", as_index=False)["amount"].sum()
+'''
+GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
+                 "WHERE customer_id IS NOT NULL GROUP BY customer_id")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -493,15 +501,18 @@ YEAR_SQL = ("CREATE VIEW r AS SELECT kind, sum(amount) AS amount FROM events WHE
     ("events", CUTOFF, EVENTS, CUTOFF_SQL, CUTOFF_SQL.replace(">=", ">"), "boundary_dates"),
     ("events", YEAR, EVENTS, YEAR_SQL, YEAR_SQL.replace("year(day) = 2024", "day >= DATE '2024-01-01'"),
      "boundary_dates"),
+    ("orders", GROUP_SUM, SPEND, GROUP_SUM_SQL, GROUP_SUM_SQL.replace("coalesce(sum(amount), 0)", "sum(amount)"),
+     "empty_group_numbers"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
-         "year-of-a-date"])
+         "year-of-a-date", "sum-of-an-empty-group"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
     -0.5 to 0), was verified; `isin(["shipped", "delivered", "returned"])` rewritten as `= 'shipped'` passed (no
     variant wrote 'delivered' as is: the case variant changes its case), a `pd.Timestamp(2024, 3, 15)` boundary
     was not read as a date, and trim(), which removes spaces only, passed for strip(), which removes tabs too;
-    nor were days the script computes (`pd.Timestamp(..) - pd.Timedelta(days=30)`, `.dt.year == 2024`).
+    nor were days the script computes (`pd.Timestamp(..) - pd.Timedelta(days=30)`, `.dt.year == 2024`), nor a
+    group whose amounts are all missing (pandas sums it to 0, SQL's SUM without COALESCE to NULL).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
