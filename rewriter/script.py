@@ -60,6 +60,8 @@ class Literals:
     # column names whose text the script cleans before using it (see normalised_names): spaces, letter case
     stripped: frozenset = field(default_factory=frozenset)
     cased: frozenset = field(default_factory=frozenset)
+    # column names the script groups by (see group_names)
+    groups: frozenset = field(default_factory=frozenset)
 
 
 def load_script(path: str | Path) -> Script:
@@ -287,7 +289,28 @@ def literals(code: str) -> Literals:
     dates |= _derived_dates(tree)
     stripped, cased = normalised_names(code)
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
-                    joins=join_names(code), stripped=stripped, cased=cased)
+                    joins=join_names(code), stripped=stripped, cased=cased, groups=group_names(code))
+
+
+def group_names(code: str) -> frozenset[str]:
+    """Column names the script groups by in pandas (``groupby("kind")``, ``groupby(by=["a", "b"])``,
+    ``pivot_table(index="kind")``): a variant empties the numbers of one such group (see
+    :mod:`rewriter.variants`), where pandas' ``sum()`` gives 0 and SQL's ``SUM`` NULL.
+
+    Example:
+        >>> sorted(group_names("a = df.groupby('kind')['x'].sum()\\nb = df.groupby(by=['g', 'h']).size()"))
+        ['g', 'h', 'kind']
+    """
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("groupby", "pivot_table"):
+            keyword = "by" if node.func.attr == "groupby" else "index"
+            given = [k.value for k in node.keywords if k.arg == keyword]
+            given += node.args[:1] if node.func.attr == "groupby" else []
+            for value in given:
+                found |= _constant_names(value) or set()
+    return frozenset(found)
 
 
 JOIN_CALLS = {"merge", "join", "merge_asof", "merge_ordered"}

@@ -22,8 +22,9 @@ run on it:
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns;
 * ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
   order's ``customer_id``);
-* ``empty_group_numbers``: every number of the rows of one repeated key value empty (all of one customer's
-  amounts missing: pandas sums the group to 0, SQL's ``SUM`` gives NULL).
+* ``empty_group_numbers``: every number of the rows of one value of a column the script groups by (else of a
+  repeated key) empty (all of one customer's amounts missing: pandas sums the group to 0, SQL's ``SUM`` gives
+  NULL).
 
 Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
 script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
@@ -302,19 +303,20 @@ class _Builder:
         return None
 
     def empty_group_numbers(self) -> dict | None:
-        """Every number cell empty in the rows of one value of a repeating key (all of a customer's order
-        amounts missing): pandas' ``sum()`` of such a group is 0 and ``mean()`` NaN, SQL's ``SUM`` NULL, so a
-        rewrite needs ``COALESCE(SUM(..), 0)`` where the script sums. The largest source with such a key and a
-        number column that is no key; None when there is none."""
+        """Every number cell empty in the rows of one value of a repeating key or of a column the script groups
+        by (all of a customer's order amounts missing): pandas' ``sum()`` of such a group is 0 and ``mean()``
+        NaN, SQL's ``SUM`` NULL, so a rewrite needs ``COALESCE(SUM(..), 0)`` where the script sums. The largest
+        source with such a column and a number column that is no key; None when there is none."""
         sources = sorted(self.sources, key=lambda s: -len(self.base[s.name][1]))
+        grouped = {name.lower() for name in self.literals.groups}
         for source in sources:
             keys = [i for i, name in enumerate(source.format.names)
-                    if (source.name, name) in self.keys and self.repeating(source, i)]
-            numbers = [index for index, _, _ in self.columns(source, {"int", "float"})]
+                    if ((source.name, name) in self.keys or name.lower() in grouped) and self.repeating(source, i)]
+            numbers = [index for index, _, _ in self.columns(source, {"int", "float"}) if index not in keys]
             if not keys or not numbers:
                 continue
             header, rows = self.base[source.name]
-            key = keys[0]
+            key = min(keys, key=lambda i: source.format.names[i].lower() not in grouped)  # what it groups by first
             counts: dict[str, int] = {}
             for row in rows:
                 if key < len(row) and row[key].strip():
@@ -507,7 +509,7 @@ class _Builder:
                                  emptied))
         emptied_group = self.empty_group_numbers()
         if emptied_group is not None:
-            found.append(Variant("empty_group_numbers", "every number empty in the rows of one repeated key value "
+            found.append(Variant("empty_group_numbers", "every number empty in the rows of one group "
                                                         "(a group whose sums have nothing to add)", emptied_group))
         unique, seen = [], [self.base]
         for variant in found:

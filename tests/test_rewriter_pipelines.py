@@ -477,7 +477,7 @@ df = pd.read_csv("events.csv", parse_dates=["day"])
 df = df[df["day"].dt.year == 2024]
 result = df.groupby("kind", as_index=False)["amount"].sum()
 '''
-YEAR_SQL = ("CREATE VIEW r AS SELECT kind, sum(amount) AS amount FROM events WHERE year(day) = 2024 "
+YEAR_SQL = ("CREATE VIEW r AS SELECT kind, coalesce(sum(amount), 0) AS amount FROM events WHERE year(day) = 2024 "
             "AND kind IS NOT NULL GROUP BY kind")
 
 SPEND = "order_id,customer_id,amount\n" + "".join(f"{i},{i % 4},{i * 2.5}\n" for i in range(1, 17))
@@ -485,6 +485,12 @@ GROUP_SUM = '''import pandas as pd
 df = pd.read_csv("orders.csv")
 result = df.groupby("customer_id", as_index=False)["amount"].sum()
 '''
+KIND_SUM = '''import pandas as pd
+df = pd.read_csv("events.csv")
+result = df.groupby(by=["kind"], as_index=False)["amount"].sum()
+'''
+KIND_SUM_SQL = ("CREATE VIEW r AS SELECT kind, coalesce(sum(amount), 0) AS amount FROM events "
+                "WHERE kind IS NOT NULL GROUP BY kind")
 GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
                  "WHERE customer_id IS NOT NULL GROUP BY customer_id")
 
@@ -503,8 +509,10 @@ GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) 
      "boundary_dates"),
     ("orders", GROUP_SUM, SPEND, GROUP_SUM_SQL, GROUP_SUM_SQL.replace("coalesce(sum(amount), 0)", "sum(amount)"),
      "empty_group_numbers"),
+    ("events", KIND_SUM, EVENTS, KIND_SUM_SQL, KIND_SUM_SQL.replace("coalesce(sum(amount), 0)", "sum(amount)"),
+     "empty_group_numbers"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
-         "year-of-a-date", "sum-of-an-empty-group"])
+         "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -529,7 +537,8 @@ sales["country_code"] = sales["country_code"].str.strip().str.upper()
 m = sales.merge(regions, on="country_code", how="left")
 result = m.groupby("region", as_index=False)["amount"].sum()
 '''
-CLEANED_KEY_SQL = ("CREATE VIEW r AS SELECT g.region, sum(s.amount) AS amount FROM sales s LEFT JOIN regions g "
+CLEANED_KEY_SQL = ("CREATE VIEW r AS SELECT g.region, coalesce(sum(s.amount), 0) AS amount FROM sales s "
+                   "LEFT JOIN regions g "
                    "ON g.country_code = upper(trim(s.country_code, ' ' || chr(9) || chr(10) || chr(13))) "
                    "WHERE g.region IS NOT NULL GROUP BY g.region")
 
