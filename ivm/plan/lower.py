@@ -867,7 +867,9 @@ def _aggregate_stage(name: str, select: exp.Select, columns: Sequence[str], sour
 
     group = select.args.get("group")
     keys = tuple(k.copy() for k in group.expressions) if group is not None else ()
-    state, outputs = subtractive_state(select, keys, dict(types))
+    # a key whose equal values look different (INTERVAL, collation, -0.0) must show a row still there
+    coarse = _build()._coarse_keys(select, {source: dict(types)})
+    state, outputs = ((), ()) if coarse else subtractive_state(select, keys, dict(types))
     return AggregateStage(name=name, columns=tuple(columns), inputs=(source,), source=source, select=select,
                           keys=keys, state=state, outputs=outputs)
 
