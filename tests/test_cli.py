@@ -850,6 +850,21 @@ def test_udfs_option_registers_functions_for_every_command(tmp_path):
         assert connection.sql("SELECT id, name FROM loud").fetchall() == [(1, "ANN!")]
     finally:
         connection.close()
+    # without the functions (found by a hunt): the audit log reads (it plans no view); commands that maintain,
+    # compare or explain views say what is missing, in one line, and change nothing
+    log = json.loads(ok(ivm("log", db, "--json")).stdout)
+    assert len(log) == 2, log
+    for arguments in (["delete", db, "--from", "t", "--where", "id = 1"], ["verify", db], ["explain", db],
+                      ["deploy", db, tmp_path / "views.sql"]):
+        refused = ivm(*arguments)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert "shout does not exist" in refused.stderr and "--udfs" in refused.stderr, refused.stderr
+    connection = duckdb.connect(str(db), read_only=True)
+    try:
+        assert connection.sql("SELECT id, name FROM loud").fetchall() == [(1, "ANN!")]
+        assert connection.sql("SELECT id FROM t").fetchall() == [(1,)]
+    finally:
+        connection.close()
 
 
 def test_duckdb_progress_bar_stays_out_of_stdout(tmp_path):

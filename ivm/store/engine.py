@@ -93,13 +93,24 @@ def _blank(path: Path) -> bool:
 
 
 def _open_only(method):
-    """Refuse a call on a closed database in one line (DuckDB would raise ConnectionException)."""
+    """Refuse a call on a closed database in one line (DuckDB would raise ConnectionException), and one on
+    a database whose views could not all be planned (their Python functions missing), except for reading
+    receipts: every other call loads, maintains or reads views."""
     @functools.wraps(method)
     def checked(self, *args, **kwargs):
         if self._closed:
             raise IvmError(f"database {self.path} is closed; open it again with ivm.connect()")
+        if self._unplanned and method.__name__ not in _WITHOUT_PLANS:
+            raise IvmError(next(iter(self._unplanned.values())))
         return method(self, *args, **kwargs)
     return checked
+
+
+_WITHOUT_PLANS = {"receipt"}
+
+
+class MissingFunction(IvmError):
+    """A view calls a function this session does not have (a Python UDF not passed with ``udfs=``)."""
 
 
 class Database:
@@ -151,7 +162,8 @@ class Database:
         self.removed_leftovers = erasure.cleanup(self.path)  # [erasure] files of an interrupted purge
         self._schema_cache: dict | None = None
         self._sources_cache: list[str] | None = None
-        self.plans: dict[str, ViewPlan] = {}
+        self._plans: dict[str, ViewPlan] = {}
+        self._unplanned: dict[str, str] = {}  # view -> why it cannot be planned in this session
         self._templates = Templates()  # delta statement texts, rendered once per plan
         self._replan()
         self._closed = False
@@ -180,10 +192,19 @@ class Database:
     def views(self) -> list[str]:
         return list(self.plans)
 
+    @property
+    def plans(self) -> dict[str, ViewPlan]:
+        """The deployed views' plans. Refused while a view could not be planned in this session (a Python
+        function it calls was not passed): maintaining, comparing or explaining views needs every plan, while
+        reading the audit log, the feature sets and receipts needs none."""
+        if self._unplanned:
+            raise IvmError(next(iter(self._unplanned.values())))
+        return self._plans
+
     def _schema(self) -> dict[str, dict[str, str]]:
         """Columns and types of every source and view, cached until a load or deploy changes them."""
         if self._schema_cache is None:
-            self._schema_cache = {name: catalog.collated_columns(self.con, name) for name in [*self.sources, *self.plans]}
+            self._schema_cache = {name: catalog.collated_columns(self.con, name) for name in [*self.sources, *self._plans]}
         return self._schema_cache
 
     def _add_to_schema(self, name: str) -> None:
@@ -194,11 +215,19 @@ class Database:
 
     def _replan(self) -> None:
         self._templates.clear()
-        self.plans = {}
+        self._plans, self._unplanned = {}, {}
         macros = self._user_macros()
         for name, sql, fallback in catalog.views(self.con):
             query = sqlglot.parse_one(typed_literals_parenthesised(sql), read=DIALECT)
-            self.plans[name] = self._plan(name, query, sql, macros, fallback)
+            missing = next((self._unplanned[r] for r in referenced_relations(query) if r in self._unplanned), None)
+            if missing is not None:  # it reads a view that cannot be planned: nor can it
+                self._unplanned[name] = missing
+                continue
+            try:
+                self._plans[name] = self._plan(name, query, sql, macros, fallback)
+            except MissingFunction as error:  # opened without the views' UDFs: only reading commands work
+                self._unplanned[name] = str(error)
+                continue
             self._add_to_schema(name)
 
     def _plan(self, name: str, query: exp.Query, sql: str, macros: dict[str, str],
@@ -212,8 +241,10 @@ class Database:
         try:
             described = self.con.execute(f"DESCRIBE {sql}").fetchall()
         except duckdb.Error as error:
-            hint = " (a Python function? pass it with --udfs FILE / udfs=...)" \
-                if "Function with name" in str(error) else ""
+            if "Function with name" in str(error):
+                raise MissingFunction(f"view {name}: {first_line(error)} (a Python function? pass it with "
+                                      "--udfs FILE / udfs=...; ivm log and ivm receipt work without it)") from None
+            hint = ""
             if re.search(r'column (named )?"rowid"', str(error), re.IGNORECASE):
                 hint = (" (rowid is the physical row number of a DuckDB table; ivm keeps sources in tables of its "
                         "own, where it would number other rows: select a key column instead)")
@@ -236,7 +267,7 @@ class Database:
 
     @property
     def stages(self) -> list[Stage]:
-        return [stage for plan in self.plans.values() for stage in plan.stages]
+        return [stage for plan in self._plans.values() for stage in plan.stages]
 
     # -- load --------------------------------------------------------------------------------------
     def load(self, name: str, data, *, header: bool | None = None, columns: list[str] | None = None,
@@ -259,7 +290,7 @@ class Database:
         theirs = self._users_own_relations()
         for name, data in items:
             name = _relation_name(name)
-            if name in self.plans:
+            if name in self._plans:
                 raise IvmError(f"{name} is a deployed view; choose another name for the source")
             exists = name in self.sources
             if not exists and name in theirs:
@@ -267,7 +298,7 @@ class Database:
                                "choose another name for the source")
             if exists and not replace:
                 raise IvmError(f"source {name} exists; pass replace=True (--replace) to load it again")
-            owner = next((p.name for p in self.plans.values() for s in p.stages if s.name == name), None)
+            owner = next((p.name for p in self._plans.values() for s in p.stages if s.name == name), None)
             if owner is not None:
                 raise IvmError(f"{name} is the name of an internal table of view {owner}; choose another name")
             if exists and any(name in s.inputs for s in self.stages):
@@ -441,18 +472,18 @@ class Database:
         definitions = [self._without_catalog(d) for d in parse_views(sql)]
         theirs = self._users_own_relations()
         for definition in definitions:
-            if definition.name in self.plans and not definition.replace:
+            if definition.name in self._plans and not definition.replace:
                 raise IvmError(f"view {definition.name} is deployed already; to redefine it write CREATE OR REPLACE "
                                f"VIEW {definition.name} (or drop it first: ivm drop DB {definition.name})")
-            if definition.name not in self.plans and (definition.name in self.sources or definition.name in theirs):
+            if definition.name not in self._plans and (definition.name in self.sources or definition.name in theirs):
                 raise IvmError(f"{definition.name} already exists in this database")
             if definition.name.startswith("__"):
                 raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
             if '"' in definition.name:
                 raise IvmError(f"view name {definition.name!r} contains a double quote; choose another name")
-        replaced = [name for name in reversed(self.plans) if name in {d.name for d in definitions}]  # readers first
+        replaced = [name for name in reversed(self._plans) if name in {d.name for d in definitions}]  # readers first
         self._check_droppable(set(replaced), "replacing")
-        planned = dict(self.plans)
+        planned = dict(self._plans)
         current = None
         self._begin()
         try:
@@ -470,7 +501,7 @@ class Database:
                 built[current] = self._build(plan)
                 self._expose(plan)
                 catalog.add_view(self.con, current, definition.sql, fallback)
-                self.plans[definition.name] = plan
+                self._plans[definition.name] = plan
                 self._add_to_schema(definition.name)
             costs.record_rebuilds(self.con, built, self._commit())
         except (IvmError, duckdb.Error) as error:
@@ -479,7 +510,7 @@ class Database:
                 raise IvmError(f"the views are deployed, but recording their build times failed: "
                                f"{first_line(error)}") from None
             self._rollback()
-            self.plans = planned
+            self._plans = planned
             if isinstance(error, IvmError):
                 raise
             if current is not None and current not in fallbacks:
@@ -491,7 +522,7 @@ class Database:
             if self._committed:  # every view is deployed, and this handle maintains it
                 raise as_interrupt(error, "the deployment had committed: every view is deployed") from None
             self._rollback()
-            self.plans = planned
+            self._plans = planned
             raise as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
         with _after_commit("the deployment"):
             self._checkpoint_if_due()
@@ -513,14 +544,14 @@ class Database:
             if not isinstance(view, str):
                 raise IvmError(f"a view name must be text, not {type(view).__name__}")
             name = view.lower()
-            if name not in self.plans:
+            if name not in self._plans:
                 if name in self.sources:
                     raise IvmError(f"{view} is a source table, not a view; ivm does not drop sources")
-                raise IvmError(f"{view} is not a deployed view; views: {', '.join(self.plans) or 'none'}")
+                raise IvmError(f"{view} is not a deployed view; views: {', '.join(self._plans) or 'none'}")
             if name not in names:
                 names.append(name)
         self._check_droppable(set(names), "dropping")
-        order = [name for name in reversed(self.plans) if name in names]  # readers before what they read
+        order = [name for name in reversed(self._plans) if name in names]  # readers before what they read
         self._begin()
         try:
             for name in order:
@@ -545,7 +576,7 @@ class Database:
         if not names:
             return
         readers = self._readers()
-        for name in [n for n in self.plans if n in names]:
+        for name in [n for n in self._plans if n in names]:
             outside = sorted(readers.get(name, set()) - names)
             if outside and doing == "replacing":
                 raise IvmError(f"view {outside[0]} reads view {name}; replace it in the same file too (CREATE OR "
@@ -564,7 +595,7 @@ class Database:
         """Inside a transaction: remove view ``name``'s exposed view, stage tables (their indexes go with
         them), verbatim-text views and bookkeeping."""
         self.con.execute(f"DROP VIEW IF EXISTS main.{quoted_identifier(name)}")
-        for stage in reversed(self.plans[name].stages):
+        for stage in reversed(self._plans[name].stages):
             self.con.execute(f"DROP TABLE IF EXISTS {render(internal_table(stage.name))}")
             self.con.execute(f"DROP VIEW IF EXISTS {render(raw_view(stage.name))}")
         catalog.remove_view(self.con, name)
@@ -575,7 +606,7 @@ class Database:
         (an information_schema query and a collation probe each) made each deploy slower by ~20 ms per
         view already deployed (found by a hunt: 0.25 s for the first view, 1.75 s for the 60th)."""
         for name in names:
-            self.plans.pop(name, None)
+            self._plans.pop(name, None)
             if self._schema_cache is not None:
                 self._schema_cache.pop(name, None)
         self._templates.clear()
@@ -605,7 +636,7 @@ class Database:
     def _check_names(self, plan: ViewPlan) -> None:
         """Stages, sources and views share the ``_ivm`` schema: a stage named like a source or another
         view's stage (view ``v``'s ``v__input`` and a source ``v__input``) would overwrite it."""
-        owners = {stage.name: other.name for other in self.plans.values() for stage in other.stages}
+        owners = {stage.name: other.name for other in self._plans.values() for stage in other.stages}
         for stage in plan.stages:
             taken = f"source {stage.name}" if stage.name in self.sources else \
                 f"a table of view {owners[stage.name]}" if stage.name in owners else None
@@ -701,7 +732,7 @@ class Database:
                                                 self._schema()[table])
             ids = self._matching_ids(table, predicate)
             rebuilds = self._rebuilds(strategy, table, len(ids)) if len(ids) else {}
-            skipped = {stage.name for name in rebuilds for stage in self.plans[name].stages}
+            skipped = {stage.name for name in rebuilds for stage in self._plans[name].stages}
             maintainer = Maintainer(self.con, [s for s in self.stages if s.name not in skipped], _hook,
                                     self._templates)
             changes = {table: self._delete_source(maintainer, table, ids)}
@@ -759,7 +790,7 @@ class Database:
         it reads ``table``, directly or through other views); an unaffected view ran no statement, so its
         report says so instead of naming a strategy that was not used."""
         views = {}
-        for name, plan in self.plans.items():
+        for name, plan in self._plans.items():
             affected = table in self._sources_of(name)
             if name in rebuilt:
                 views[name] = {"strategy": "recompute", "reason": rebuilds[name], **rebuilt[name], "rebuilt": True,
@@ -783,7 +814,7 @@ class Database:
         the reason each report gives."""
         if strategy == "incremental":
             return {}
-        reached = [name for name in self.plans if table in self._sources_of(name)]
+        reached = [name for name in self._plans if table in self._sources_of(name)]
         if strategy == "recompute":
             return {name: "rebuilt (--strategy recompute)" for name in reached}
         observed, rebuild = costs.observations(self.con, table, reached), costs.rebuild_seconds(self.con)
@@ -794,9 +825,9 @@ class Database:
 
     def _readers(self) -> dict[str, set[str]]:
         """view -> the views whose stages read it."""
-        owner = {stage.name: name for name, plan in self.plans.items() for stage in plan.stages}
+        owner = {stage.name: name for name, plan in self._plans.items() for stage in plan.stages}
         readers: dict[str, set[str]] = {}
-        for name, plan in self.plans.items():
+        for name, plan in self._plans.items():
             for stage in plan.stages:
                 for relation in stage.inputs:
                     if owner.get(relation, name) != name:
@@ -808,7 +839,7 @@ class Database:
         rebuilt after the views it reads; each report counts the old rows as deleted and the new ones as
         inserted, as a wholesale replacement does."""
         reports = {}
-        for name, plan in self.plans.items():
+        for name, plan in self._plans.items():
             if name not in views:
                 continue
             before = self._rows(name)
@@ -881,7 +912,7 @@ class Database:
 
     def _checked_predicate(self, table: str, where: str) -> exp.Expression:
         if table not in self.sources:
-            if table in self.plans:
+            if table in self._plans:
                 raise IvmError(f"{table} is a view; delete from one of its sources "
                                f"({', '.join(self._sources_of(table))}) instead")
             raise IvmError(f"unknown source table {table}; sources: {', '.join(self.sources) or 'none'}")
@@ -932,7 +963,7 @@ class Database:
                                "(a comparison missing? to delete every row say --where 'true')")
 
     def _sources_of(self, view: str) -> list[str]:
-        found, todo = set(), [s for s in self.plans[view].stages]
+        found, todo = set(), [s for s in self._plans[view].stages]
         stage_names = {s.name for s in self.stages}
         by_name = {s.name: s for s in self.stages}
         while todo:
@@ -951,8 +982,8 @@ class Database:
         views, start = {}, time.perf_counter()
         self._begin()
         try:
-            for name in reported(self.plans, progress):
-                plan = self.plans[name]
+            for name in reported(self._plans, progress):
+                plan = self._plans[name]
                 views[name] = {"seconds": self._build(plan), "rows": self._rows(name)}
             feature_report = ml_features.after_recompute(self)  # [ml] new rows only get their UDF values
             costs.record_rebuilds(self.con, {name: view["seconds"] for name, view in views.items()}, self._commit())
@@ -973,15 +1004,15 @@ class Database:
         sources that shares nothing with the maintained tables or with ivm's planner, except, in a view whose
         ORDER BY leaves ties, the keys that break them (:mod:`ivm.plan.ties`): its text as the planner
         normalised it, which picks the same one of the answers the user's SQL allows."""
-        needed, order = set(), list(self.plans)
+        needed, order = set(), list(self._plans)
         todo = [view]
         while todo:
             name = todo.pop()
-            for ref in referenced_relations(sqlglot.parse_one(self.plans[name].sql, read=DIALECT)):
-                if ref in self.plans and ref not in needed:
+            for ref in referenced_relations(sqlglot.parse_one(self._plans[name].sql, read=DIALECT)):
+                if ref in self._plans and ref not in needed:
                     needed.add(ref)
                     todo.append(ref)
-        sql = {name: self.plans[name].tie_broken or sql for name, sql, _ in catalog.views(self.con)}
+        sql = {name: self._plans[name].tie_broken or sql for name, sql, _ in catalog.views(self.con)}
         ctes = [f'"{name}" AS ({sql[name]})' for name in order if name in needed]
         return (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT * FROM ({sql[view]})"
 
@@ -989,7 +1020,7 @@ class Database:
     def verify(self, *, progress: Report | None = None) -> dict:
         """Compare every maintained view with a fresh recompute from the sources, as bags."""
         views = {}
-        for name in reported(self.plans, progress):
+        for name in reported(self._plans, progress):
             stored = f'SELECT * FROM main."{name}"'
             try:
                 ok, rows = compare.bags_equal(self.con, stored, self.fresh_query(name))
@@ -1003,9 +1034,9 @@ class Database:
     def explain(self, view: str | None = None) -> str:
         if view is not None and not isinstance(view, str):
             raise IvmError(f"a view name must be text, not {type(view).__name__}")
-        if view is not None and view.lower() not in self.plans:  # any view name, "My View" too
-            raise IvmError(f"unknown view {view}; views: {', '.join(self.plans) or 'none'}")
-        chosen = [self.plans[view.lower()]] if view else list(self.plans.values())
+        if view is not None and view.lower() not in self._plans:  # any view name, "My View" too
+            raise IvmError(f"unknown view {view}; views: {', '.join(self._plans) or 'none'}")
+        chosen = [self._plans[view.lower()]] if view else list(self._plans.values())
         in_place = deferrable(self.stages)
         return "\n\n".join(explain_plan(plan, in_place) for plan in chosen) or "no views deployed"
 
