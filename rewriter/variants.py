@@ -16,6 +16,8 @@ run on it:
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``string_constants``: the script's string constants as written, each in at least one row of every column of
   words (a filter keeping ``isin(["shipped", "delivered"])`` needs both spellings in the data);
+* ``recased_constants``: those constants (the ones naming no column) in another case (``Cancelled`` where
+  the script lowers a column and compares it with ``"cancelled"``);
 * ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between
   words (columns of words only);
 * ``negative_numbers``: some numbers with the other sign;
@@ -171,6 +173,7 @@ class _Builder:
         self.seed = seed
         self.base = {s.name: read_rows(s) for s in sources}
         self.keys = key_columns(sources, literals.joins)
+        self.tabbed: set[tuple[str, str]] = set()  # columns the whitespace variant has given a tab
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
@@ -441,16 +444,35 @@ class _Builder:
         text = rng.choice(candidates)
         return rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
 
+    def recased_constants(self, source: Source, column: str, kind: str) -> list[str]:
+        """The script's string constants that name no column, each in a case other than written, for a column
+        of words: ``lower(status) = 'cancelled'`` needs a ``Cancelled`` in the data to tell it from
+        ``status = 'cancelled'`` (the case variant re-cases the column's own values and only sometimes
+        writes a constant)."""
+        names = {n.lower() for s in self.sources for n in s.format.names}
+        found = []
+        for constant in self.string_constants(source, column, kind):
+            if constant.lower() in names:
+                continue
+            other = next((f(constant) for f in (str.title, str.upper, str.lower) if f(constant) != constant), None)
+            if other is not None:
+                found.append(other)
+        return found
+
     def padded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The text with spaces or a tab before, after or around it (what a hand-typed export holds), or two
         spaces between its first words, in columns of words only: a number or date read as text because of a
         marker stays as written. DuckDB's ``trim`` removes spaces only, Python's ``strip`` tabs too."""
         if not self.wordy(source, column):
             return None
-        shapes = [" {}", "{} ", "  {}  "] + (["{}\t", "\t{}"] if source.format.delimiter != "\t" else [])
+        tabs = ["{}\t", "\t{}"] if source.format.delimiter != "\t" else []
+        shapes = [" {}", "{} ", "  {}  "] + tabs
         if re.search(r"\S \S", current):  # two spaces between words: split(" ") and split() differ there
             shapes.append("words")
         shape = rng.choice(shapes)
+        if tabs and (source.name, column) not in self.tabbed:  # a tab in every such column: trim() keeps it
+            self.tabbed.add((source.name, column))
+            shape = rng.choice(tabs)
         return re.sub(r"(?<=\S) +(?=\S)", "  ", current, count=1) if shape == "words" else shape.format(current)
 
     @staticmethod
@@ -492,6 +514,8 @@ class _Builder:
                                                 cleaned=frozenset(n.lower() for n in self.literals.cased))))
         found.append(Variant("string_constants", "text set to the script's string constants, as written",
                              self.boundaries("string_constants", {"text"}, self.string_constants)))
+        found.append(Variant("recased_constants", "text set to the script's string constants in another case",
+                             self.boundaries("recased_constants", {"text"}, self.recased_constants)))
         found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",
                              self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True,
                                                 cleaned=frozenset(n.lower() for n in self.literals.stripped))))

@@ -491,6 +491,17 @@ result = df.groupby(by=["kind"], as_index=False)["amount"].sum()
 '''
 KIND_SUM_SQL = ("CREATE VIEW r AS SELECT kind, coalesce(sum(amount), 0) AS amount FROM events "
                 "WHERE kind IS NOT NULL GROUP BY kind")
+NETS = "order_id,customer,status,amount\n" + "".join(
+    f"{i},c{i % 3},{['shipped', 'pending', 'SHIPPED'][i % 3]},{i * 4}\n" for i in range(1, 13))
+LOWERED = '''import pandas as pd
+df = pd.read_csv("orders.csv")
+df["status"] = df["status"].str.lower()
+df["net"] = df["amount"]
+df.loc[df["status"] == "cancelled", "net"] = 0
+result = df[["order_id", "customer", "net"]]
+'''
+LOWERED_SQL = ("CREATE VIEW r AS SELECT order_id, customer, CASE WHEN lower(status) = 'cancelled' THEN 0 "
+               "ELSE amount END AS net FROM orders")
 GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
                  "WHERE customer_id IS NOT NULL GROUP BY customer_id")
 
@@ -511,8 +522,10 @@ GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) 
      "empty_group_numbers"),
     ("events", KIND_SUM, EVENTS, KIND_SUM_SQL, KIND_SUM_SQL.replace("coalesce(sum(amount), 0)", "sum(amount)"),
      "empty_group_numbers"),
+    ("orders", LOWERED, NETS, LOWERED_SQL, LOWERED_SQL.replace("lower(status)", "status"), "recased_constants"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
-         "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column"])
+         "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
+         "a-constant-compared-with-a-lowered-column"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -520,7 +533,9 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     variant wrote 'delivered' as is: the case variant changes its case), a `pd.Timestamp(2024, 3, 15)` boundary
     was not read as a date, and trim(), which removes spaces only, passed for strip(), which removes tabs too;
     nor were days the script computes (`pd.Timestamp(..) - pd.Timedelta(days=30)`, `.dt.year == 2024`), nor a
-    group whose amounts are all missing (pandas sums it to 0, SQL's SUM without COALESCE to NULL).
+    group whose amounts are all missing (pandas sums it to 0, SQL's SUM without COALESCE to NULL), nor
+    'Cancelled' where the script lowers status and compares with "cancelled" (the case variant mostly wrote
+    constants that name columns, and the real data held no cancelled order).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
