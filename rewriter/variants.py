@@ -20,7 +20,8 @@ run on it:
   the script lowers a column and compares it with ``"cancelled"``);
 * ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between
   words (columns of words only);
-* ``negative_numbers``: some numbers with the other sign;
+* ``negative_numbers``: some numbers with the other sign (in a text column whose values are mostly numbers
+  too: ``n/a`` among integers makes DuckDB read it as VARCHAR);
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns;
 * ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
   order's ``customer_id``);
@@ -83,6 +84,10 @@ def _kind(type_name: str) -> str:
     if base == "VARCHAR":
         return "text"
     return "other"
+
+
+_INTEGER = re.compile(r"[-+]?\d+")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _looks_like_id(name: str) -> bool:
@@ -184,9 +189,21 @@ class _Builder:
         lower case) where its values repeat: the side that looks its partner up (``row["sku"].strip()``
         against a dict of products by sku), so that the variant tests the cleaning and the lookups still work
         (varied on the dict's side, the script's own lookups would fail and the variant be skipped)."""
-        return [(i, name, _kind(t)) for i, (name, t) in enumerate(source.format.columns)
-                if _kind(t) in kinds and ((source.name, name) not in self.keys
-                                          or (name.lower() in cleaned and self.repeating(source, i)))]
+        return [(i, name, self.kind(source, i, t)) for i, (name, t) in enumerate(source.format.columns)
+                if self.kind(source, i, t) in kinds and ((source.name, name) not in self.keys
+                                                         or (name.lower() in cleaned and self.repeating(source, i)))]
+
+    def kind(self, source: Source, index: int, type_name: str) -> str:
+        """The column's kind; a text column whose values are mostly numbers (``n/a`` or ``?`` among integers,
+        which makes DuckDB read it as VARCHAR) counts as numbers, so its numbers get signs and boundaries too."""
+        kind = _kind(type_name)
+        if kind != "text":
+            return kind
+        values = [r[index].strip() for r in self.base[source.name][1] if index < len(r) and r[index].strip()]
+        numbers = [v for v in values if _NUMBER.fullmatch(v)]
+        if not values or len(numbers) * 5 < len(values) * 4:
+            return kind
+        return "int" if all(_INTEGER.fullmatch(v) for v in numbers) else "float"
 
     def repeating(self, source: Source, index: int) -> bool:
         """Whether a value of column ``index`` occurs in more than one row of ``source``."""
@@ -272,12 +289,17 @@ class _Builder:
             for index, column, kind in columns:
                 candidates = [r for r in changed if index < len(r) and (not filled_only or r[index].strip())]
                 chosen = [r for r in candidates if rng.random() < fraction]
-                if not chosen and candidates:  # small tables: at least one row per column
-                    chosen = [rng.choice(candidates)]
+                changed_any = False
                 for row in chosen:
                     new = value(source, column, kind, row[index], rng)
                     if new is not None:
-                        row[index] = new
+                        row[index], changed_any = new, True
+                if not changed_any:  # small tables: at least one row per column, one the value applies to
+                    for row in rng.sample(candidates, len(candidates)):
+                        new = value(source, column, kind, row[index], rng)
+                        if new is not None:
+                            row[index] = new
+                            break
             tables[source.name] = (header, changed)
         return tables
 
@@ -476,9 +498,12 @@ class _Builder:
         return re.sub(r"(?<=\S) +(?=\S)", "  ", current, count=1) if shape == "words" else shape.format(current)
 
     @staticmethod
-    def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
-        """The number with the other sign (a refund, a correction): truncation, floor and buckets differ there."""
+    def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The number with the other sign (a refund, a correction): truncation, floor and buckets differ there.
+        A marker among numbers read as text (``n/a``) stays as it is."""
         text = current.strip()
+        if not _NUMBER.fullmatch(text):
+            return None
         return text[1:] if text.startswith("-") else "-" + text
 
     def build(self) -> list[Variant]:

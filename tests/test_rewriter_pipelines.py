@@ -502,6 +502,19 @@ result = df[["order_id", "customer", "net"]]
 '''
 LOWERED_SQL = ("CREATE VIEW r AS SELECT order_id, customer, CASE WHEN lower(status) = 'cancelled' THEN 0 "
                "ELSE amount END AS net FROM orders")
+LEDGER = "entry_id,amount_cents\n" + "".join(f"{i},{'n/a' if i == 4 else i * 137}\n" for i in range(1, 13))
+FLOORED = '''import csv
+result = []
+with open("ledger.csv", newline="") as f:
+    for row in csv.DictReader(f):
+        try:
+            cents = int(row["amount_cents"])
+        except ValueError:
+            continue
+        result.append({"entry_id": int(row["entry_id"]), "dollars": cents // 100})
+'''
+FLOORED_SQL = ("CREATE VIEW r AS SELECT entry_id, CAST(floor(try_cast(amount_cents AS BIGINT) / 100) AS BIGINT) "
+               "AS dollars FROM ledger WHERE try_cast(amount_cents AS BIGINT) IS NOT NULL")
 GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
                  "WHERE customer_id IS NOT NULL GROUP BY customer_id")
 
@@ -523,9 +536,12 @@ GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) 
     ("events", KIND_SUM, EVENTS, KIND_SUM_SQL, KIND_SUM_SQL.replace("coalesce(sum(amount), 0)", "sum(amount)"),
      "empty_group_numbers"),
     ("orders", LOWERED, NETS, LOWERED_SQL, LOWERED_SQL.replace("lower(status)", "status"), "recased_constants"),
+    ("ledger", FLOORED, LEDGER, FLOORED_SQL, FLOORED_SQL.replace(
+        "CAST(floor(try_cast(amount_cents AS BIGINT) / 100) AS BIGINT)", "try_cast(amount_cents AS BIGINT) // 100"),
+     "negative_numbers"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
-         "a-constant-compared-with-a-lowered-column"])
+         "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -535,7 +551,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     nor were days the script computes (`pd.Timestamp(..) - pd.Timedelta(days=30)`, `.dt.year == 2024`), nor a
     group whose amounts are all missing (pandas sums it to 0, SQL's SUM without COALESCE to NULL), nor
     'Cancelled' where the script lowers status and compares with "cancelled" (the case variant mostly wrote
-    constants that name columns, and the real data held no cancelled order).
+    constants that name columns, and the real data held no cancelled order), nor numbers in a column read as
+    text because of an `n/a` (no variant negated them: DuckDB's `//` truncates where Python's floors).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
