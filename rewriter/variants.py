@@ -418,11 +418,18 @@ class _Builder:
     def string_constants(self, source: Source, column: str, kind: str) -> list[str]:
         """The script's string constants as written, in a column of words: those that name no column first
         (``isin(["shipped", "delivered"])``), then the rest. The ``case`` variant puts a constant in a few
-        cells and in another case; a filter that keeps one of several spellings needs each one verbatim."""
+        cells and in another case; a filter that keeps one of several spellings needs each one verbatim. A
+        constant with a dot also comes with an ``x`` for it: ``Incx`` tells a regular expression (pandas'
+        ``str.contains("Inc.")``) from a plain substring test."""
         if not self.wordy(source, column):
             return []
         names = {n.lower() for s in self.sources for n in s.format.names}
-        return sorted(self.literals.strings, key=lambda value: (value.lower() in names, value))
+        values = []
+        for constant in sorted(self.literals.strings, key=lambda value: (value.lower() in names, value)):
+            values.append(constant)
+            if "." in constant and constant.lower() not in names:  # right after it: a small table holds both
+                values.append(constant.replace(".", "x"))  # a regular expression's dot matches the x
+        return list(dict.fromkeys(values))
 
     def boundaries(self, name: str, kinds: set[str], values_of=None) -> dict:
         """Boundary values in the columns of ``kinds``: each value in at least one row (random rows, while

@@ -515,6 +515,13 @@ with open("ledger.csv", newline="") as f:
 '''
 FLOORED_SQL = ("CREATE VIEW r AS SELECT entry_id, CAST(floor(try_cast(amount_cents AS BIGINT) / 100) AS BIGINT) "
                "AS dollars FROM ledger WHERE try_cast(amount_cents AS BIGINT) IS NOT NULL")
+VENDORS = "vendor_id,vendor\n" + "".join(f"{i},{['Acme Inc.', 'Beta LLC', 'Gamma Inc', 'Delta Co'][i % 4]}\n"
+                                         for i in range(1, 13))
+DOTTED = '''import pandas as pd
+df = pd.read_csv("vendors.csv")
+result = df[df["vendor"].str.contains("Inc.")][["vendor_id"]]
+'''
+DOTTED_SQL = "CREATE VIEW r AS SELECT vendor_id FROM vendors WHERE regexp_matches(vendor, 'Inc.')"
 GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
                  "WHERE customer_id IS NOT NULL GROUP BY customer_id")
 
@@ -539,9 +546,12 @@ GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) 
     ("ledger", FLOORED, LEDGER, FLOORED_SQL, FLOORED_SQL.replace(
         "CAST(floor(try_cast(amount_cents AS BIGINT) / 100) AS BIGINT)", "try_cast(amount_cents AS BIGINT) // 100"),
      "negative_numbers"),
+    ("vendors", DOTTED, VENDORS, DOTTED_SQL, DOTTED_SQL.replace("regexp_matches(vendor, 'Inc.')",
+                                                                "contains(vendor, 'Inc.')"), "string_constants"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
-         "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs"])
+         "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs",
+         "a-dot-in-a-regular-expression"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -552,7 +562,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     group whose amounts are all missing (pandas sums it to 0, SQL's SUM without COALESCE to NULL), nor
     'Cancelled' where the script lowers status and compares with "cancelled" (the case variant mostly wrote
     constants that name columns, and the real data held no cancelled order), nor numbers in a column read as
-    text because of an `n/a` (no variant negated them: DuckDB's `//` truncates where Python's floors).
+    text because of an `n/a` (no variant negated them: DuckDB's `//` truncates where Python's floors), nor a
+    plain substring test for str.contains("Inc."), a regular expression (no variant wrote "Incx").
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
