@@ -178,6 +178,7 @@ class _Builder:
         self.seed = seed
         self.base = {s.name: read_rows(s) for s in sources}
         self.keys = key_columns(sources, literals.joins)
+        self.column_names = {n.lower() for s in sources for n in s.format.names}  # constants naming them are no values
         self.tabbed: set[tuple[str, str]] = set()  # columns the whitespace variant has given a tab
 
     def rng(self, name: str) -> random.Random:
@@ -189,9 +190,10 @@ class _Builder:
         lower case) where its values repeat: the side that looks its partner up (``row["sku"].strip()``
         against a dict of products by sku), so that the variant tests the cleaning and the lookups still work
         (varied on the dict's side, the script's own lookups would fail and the variant be skipped)."""
-        return [(i, name, self.kind(source, i, t)) for i, (name, t) in enumerate(source.format.columns)
-                if self.kind(source, i, t) in kinds and ((source.name, name) not in self.keys
-                                                         or (name.lower() in cleaned and self.repeating(source, i)))]
+        kinds_of = [(i, name, self.kind(source, i, t)) for i, (name, t) in enumerate(source.format.columns)]
+        return [(i, name, kind) for i, name, kind in kinds_of
+                if kind in kinds and ((source.name, name) not in self.keys
+                                      or (name.lower() in cleaned and self.repeating(source, i)))]
 
     def kind(self, source: Source, index: int, type_name: str) -> str:
         """The column's kind; a text column whose values are mostly numbers (``n/a`` or ``?`` among integers,
@@ -423,7 +425,7 @@ class _Builder:
         ``str.contains("Inc.")``) from a plain substring test."""
         if not self.wordy(source, column):
             return []
-        names = {n.lower() for s in self.sources for n in s.format.names}
+        names = self.column_names
         values = []
         for constant in sorted(self.literals.strings, key=lambda value: (value.lower() in names, value)):
             values.append(constant)
@@ -478,10 +480,9 @@ class _Builder:
         of words: ``lower(status) = 'cancelled'`` needs a ``Cancelled`` in the data to tell it from
         ``status = 'cancelled'`` (the case variant re-cases the column's own values and only sometimes
         writes a constant)."""
-        names = {n.lower() for s in self.sources for n in s.format.names}
         found = []
         for constant in self.string_constants(source, column, kind):
-            if constant.lower() in names:
+            if constant.lower() in self.column_names:
                 continue
             other = next((f(constant) for f in (str.title, str.upper, str.lower) if f(constant) != constant), None)
             if other is not None:

@@ -100,8 +100,8 @@ def _open_only(method):
     def checked(self, *args, **kwargs):
         if self._closed:
             raise IvmError(f"database {self.path} is closed; open it again with ivm.connect()")
-        if self._unplanned and method.__name__ not in _WITHOUT_PLANS:
-            raise IvmError(next(iter(self._unplanned.values())))
+        if method.__name__ not in _WITHOUT_PLANS:
+            self._refuse_unplanned()
         return method(self, *args, **kwargs)
     return checked
 
@@ -197,9 +197,13 @@ class Database:
         """The deployed views' plans. Refused while a view could not be planned in this session (a Python
         function it calls was not passed): maintaining, comparing or explaining views needs every plan, while
         reading the audit log, the feature sets and receipts needs none."""
+        self._refuse_unplanned()
+        return self._plans
+
+    def _refuse_unplanned(self) -> None:
+        """Raise why the first view that could not be planned in this session cannot be (its function)."""
         if self._unplanned:
             raise IvmError(next(iter(self._unplanned.values())))
-        return self._plans
 
     def _schema(self) -> dict[str, dict[str, str]]:
         """Columns and types of every source and view, cached until a load or deploy changes them."""
