@@ -16,6 +16,9 @@ run on it:
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``string_constants``: the script's string constants as written, each in at least one row of every column of
   words (a filter keeping ``isin(["shipped", "delivered"])`` needs both spellings in the data);
+* ``empty_and_constants``: the script's string constants as written and, in other rows of the same columns,
+  empty cells (``fillna("Unknown")`` merges the empty cells with a real ``Unknown`` before a ``groupby``; SQL
+  keeps them apart unless it coalesces first);
 * ``recased_constants``: those constants (the ones naming no column) in another case (``Cancelled`` where
   the script lowers a column and compares it with ``"cancelled"``);
 * ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between
@@ -433,6 +436,30 @@ class _Builder:
                 values.append(constant.replace(".", "x"))  # a regular expression's dot matches the x
         return list(dict.fromkeys(values))
 
+    def empty_beside_constants(self) -> dict:
+        """The script's string constants in columns of words (as ``string_constants`` writes them), and about a
+        quarter of the other filled cells of those columns empty: a script that fills empty cells with one of
+        its constants (``fillna({"region": "Unknown"})``) then treats both alike, where SQL keeps NULL apart from
+        a real ``'Unknown'`` unless it coalesces before it groups or compares. In a small table where every
+        row holds a constant, a cell holding a constant that another row holds too is emptied."""
+        name = "empty_and_constants"
+        tables = self.boundaries(name, {"text"}, self.string_constants)
+        for source in self.sources:
+            rows = tables[source.name][1]
+            rng = self.rng(f"{name}:{source.name}:empty")
+            for index, column, kind in self.columns(source, {"text"}):
+                constants = set(self.string_constants(source, column, kind))
+                if not constants:
+                    continue
+                cells = [r for r in rows if index < len(r)]
+                others = [r for r in cells if r[index].strip() and r[index] not in constants]
+                if not others:
+                    held = [r[index] for r in cells]
+                    others = [r for r in cells if held.count(r[index]) > 1]
+                for row in [r for r in others if rng.random() < 0.25] or others[:1]:
+                    row[index] = ""
+        return tables
+
     def boundaries(self, name: str, kinds: set[str], values_of=None) -> dict:
         """Boundary values in the columns of ``kinds``: each value in at least one row (random rows, while
         the table has rows enough), then about half of the other rows get them in turn."""
@@ -547,6 +574,8 @@ class _Builder:
                                                 cleaned=frozenset(n.lower() for n in self.literals.cased))))
         found.append(Variant("string_constants", "text set to the script's string constants, as written",
                              self.boundaries("string_constants", {"text"}, self.string_constants)))
+        found.append(Variant("empty_and_constants", "the script's string constants as written beside empty cells "
+                                                    "in the same columns", self.empty_beside_constants()))
         found.append(Variant("recased_constants", "text set to the script's string constants in another case",
                              self.boundaries("recased_constants", {"text"}, self.recased_constants)))
         found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",

@@ -522,6 +522,14 @@ df = pd.read_csv("vendors.csv")
 result = df[df["vendor"].str.contains("Inc.")][["vendor_id"]]
 '''
 DOTTED_SQL = "CREATE VIEW r AS SELECT vendor_id FROM vendors WHERE regexp_matches(vendor, 'Inc.')"
+REGIONS_FILLED = "customer_id,region\n" + "".join(f"{i},{['North', 'South', 'East'][i % 3]}\n" for i in range(1, 13))
+FILLED = '''import pandas as pd
+df = pd.read_csv("customers.csv")
+df["region"] = df["region"].fillna("Unknown")
+result = df.groupby("region", as_index=False)["customer_id"].count()
+'''
+FILLED_SQL = ("CREATE VIEW r AS SELECT coalesce(region, 'Unknown') AS region, count(customer_id) AS customer_id "
+              "FROM customers GROUP BY coalesce(region, 'Unknown')")
 GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
                  "WHERE customer_id IS NOT NULL GROUP BY customer_id")
 
@@ -548,10 +556,12 @@ GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) 
      "negative_numbers"),
     ("vendors", DOTTED, VENDORS, DOTTED_SQL, DOTTED_SQL.replace("regexp_matches(vendor, 'Inc.')",
                                                                 "contains(vendor, 'Inc.')"), "string_constants"),
+    ("customers", FILLED, REGIONS_FILLED, FILLED_SQL,
+     FILLED_SQL.replace("GROUP BY coalesce(region, 'Unknown')", "GROUP BY region"), "empty_and_constants"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs",
-         "a-dot-in-a-regular-expression"])
+         "a-dot-in-a-regular-expression", "a-fillna-constant-beside-empty-cells"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -563,7 +573,9 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     'Cancelled' where the script lowers status and compares with "cancelled" (the case variant mostly wrote
     constants that name columns, and the real data held no cancelled order), nor numbers in a column read as
     text because of an `n/a` (no variant negated them: DuckDB's `//` truncates where Python's floors), nor a
-    plain substring test for str.contains("Inc."), a regular expression (no variant wrote "Incx").
+    plain substring test for str.contains("Inc."), a regular expression (no variant wrote "Incx"), nor a group
+    by the raw column where the script fills its empty cells with a constant first (no variant held an empty
+    cell and a real 'Unknown' in one column: pandas merges them, the SQL kept two 'Unknown' rows).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
