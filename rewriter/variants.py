@@ -15,19 +15,24 @@ run on it:
   offset zero, spelled as the column spells its offsets);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``string_constants``: the script's string constants as written, each in at least one row of every column of
-  words (a filter keeping ``isin(["shipped", "delivered"])`` needs both spellings in the data);
+  words (a filter keeping ``isin(["shipped", "delivered"])`` needs both spellings in the data), and with an
+  ``x`` for a dot, ``_`` or ``%`` in them (``EUx`` tells ``LIKE 'EU_%'`` from ``startswith("EU_")``);
 * ``empty_and_constants``: the script's string constants as written and, in other rows of the same columns,
   empty cells (``fillna("Unknown")`` merges the empty cells with a real ``Unknown`` before a ``groupby``; SQL
   keeps them apart unless it coalesces first);
 * ``recased_constants``: those constants (the ones naming no column) in another case (``Cancelled`` where
   the script lowers a column and compares it with ``"cancelled"``);
-* ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between
-  words (columns of words only);
+* ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between every
+  two words (columns of words only);
+* ``blank_text``: cells of spaces only in columns of words (``strip() or "internal"`` fills them, ``coalesce`` not);
+* ``fractions``: some numbers with the fractional part .5 or .7 (``int()`` truncates, a cast rounds);
 * ``negative_numbers``: some numbers with the other sign (in a text column whose values are mostly numbers
   too: ``n/a`` among integers makes DuckDB read it as VARCHAR);
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns;
 * ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
   order's ``customer_id``);
+* ``empty_lookup_keys``: one empty field in each key column of the smallest source other than that one (a
+  blank line in a block list: ``NOT IN`` a subquery holding NULL keeps no row);
 * ``empty_group_numbers``: every number of the rows of one value of a column the script groups by (else of a
   repeated key) empty (all of one customer's amounts missing: pandas sums the group to 0, SQL's ``SUM`` gives
   NULL).
@@ -37,7 +42,8 @@ script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their
 working, except that ``case`` and ``whitespace`` vary a key the script itself cleans that way first
 (``row["sku"].strip().upper()``, ``df["code"].str.upper()``), where its values repeat; other shared names (an
 ``amount`` in two sources) are varied like any column. A variant that the original script cannot process is
-skipped, and the report says so.
+skipped, and the report says so. No variant writes a value pandas reads as missing (``None``, ``NA``, ...)
+where the data had text: DuckDB reads it as text, and no SQL could follow.
 """
 from __future__ import annotations
 
@@ -89,6 +95,10 @@ def _kind(type_name: str) -> str:
     return "other"
 
 
+# what pandas' read_csv reads as missing by default: a variant that writes one (``None`` for the script's
+# ``"none"``) changes the script's input in a way no SQL over DuckDB's reading of the file can follow
+PANDAS_MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                            "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 _INTEGER = re.compile(r"[-+]?\d+")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -313,12 +323,9 @@ class _Builder:
         ``customer_id``, not the table's own ``id``): ``groupby`` and comparisons in pandas drop such rows,
         where SQL keeps a NULL group or needs ``IS NOT NULL``. One source only: pandas' ``merge`` pairs
         empty keys of both sides with each other, which no SQL join does. None when no column qualifies."""
-        sources = sorted(self.sources, key=lambda s: -len(self.base[s.name][1]))
-        for source in sources:
-            columns = [i for i, name in enumerate(source.format.names)
-                       if (source.name, name) in self.keys and self.repeating(source, i)]
-            if not columns:
-                continue
+        found = self.repeating_keys()
+        if found is not None:
+            source, columns = found
             tables = {s.name: self.base[s.name] for s in self.sources}
             header, rows = self.base[source.name]
             rng = self.rng(f"empty_keys:{source.name}")
@@ -330,6 +337,42 @@ class _Builder:
                     row[index] = ""
             tables[source.name] = (header, changed)
             return tables
+        return None
+
+    def repeating_keys(self) -> tuple[Source, list[int]] | None:
+        """The largest source with key columns whose values repeat there, and those columns."""
+        for source in sorted(self.sources, key=lambda s: -len(self.base[s.name][1])):
+            columns = [i for i, name in enumerate(source.format.names)
+                       if (source.name, name) in self.keys and self.repeating(source, i)]
+            if columns:
+                return source, columns
+        return None
+
+    def empty_lookup_keys(self) -> dict | None:
+        """One empty cell in each key column of the smallest other source with key columns (a block list of
+        product ids with a blank line): ``x NOT IN (SELECT product_id FROM recalls)`` is then NULL for every
+        row, where Python's ``in`` on a set of the ids, or pandas' ``isin``, just holds one more value. Not
+        the source ``empty_keys`` empties (pandas' ``merge`` pairs empty keys of both sides); None with one
+        source."""
+        repeating = self.repeating_keys()
+        others = [s for s in self.sources if repeating is None or s.name != repeating[0].name]
+        if len(self.sources) < 2:
+            return None
+        for source in sorted(others, key=lambda s: len(self.base[s.name][1])):
+            columns = [i for i, name in enumerate(source.format.names) if (source.name, name) in self.keys]
+            header, rows = self.base[source.name]
+            changed = [list(r) for r in rows]
+            rng = self.rng(f"empty_lookup_keys:{source.name}")
+            emptied = False
+            for index in columns:
+                filled = [r for r in changed if index < len(r) and r[index].strip()]
+                if filled:
+                    rng.choice(filled)[index] = ""
+                    emptied = True
+            if emptied:
+                tables = {s.name: self.base[s.name] for s in self.sources}
+                tables[source.name] = (header, changed)
+                return tables
         return None
 
     def empty_group_numbers(self) -> dict | None:
@@ -425,16 +468,20 @@ class _Builder:
         (``isin(["shipped", "delivered"])``), then the rest. The ``case`` variant puts a constant in a few
         cells and in another case; a filter that keeps one of several spellings needs each one verbatim. A
         constant with a dot also comes with an ``x`` for it: ``Incx`` tells a regular expression (pandas'
-        ``str.contains("Inc.")``) from a plain substring test."""
+        ``str.contains("Inc.")``) from a plain substring test; one with ``_`` or ``%`` with an ``x`` for those:
+        ``EUx1`` tells ``LIKE 'EU_%'`` (where ``_`` is any character) from ``startswith("EU_")``. Never a
+        value pandas reads as missing (``None``, ``NA``)."""
         if not self.wordy(source, column):
             return []
         names = self.column_names
         values = []
         for constant in sorted(self.literals.strings, key=lambda value: (value.lower() in names, value)):
             values.append(constant)
-            if "." in constant and constant.lower() not in names:  # right after it: a small table holds both
-                values.append(constant.replace(".", "x"))  # a regular expression's dot matches the x
-        return list(dict.fromkeys(values))
+            if constant.lower() not in names:  # right after it: a small table holds both
+                for wildcard in (".", "_", "%"):  # a regular expression's dot, LIKE's _ and % match the x
+                    if wildcard in constant:
+                        values.append(constant.replace(wildcard, "x"))
+        return [v for v in dict.fromkeys(values) if v not in PANDAS_MISSING]
 
     def empty_beside_constants(self) -> dict:
         """The script's string constants in columns of words (as ``string_constants`` writes them), and about a
@@ -500,7 +547,8 @@ class _Builder:
         wordy = constant and self.wordy(source, column)
         candidates = sorted({current, *self.literals.strings}) if wordy else [current]
         text = rng.choice(candidates)
-        return rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
+        recased = rng.choice([str.upper, str.lower, str.title, str.swapcase])(text)
+        return text if recased in PANDAS_MISSING and text not in PANDAS_MISSING else recased
 
     def recased_constants(self, source: Source, column: str, kind: str) -> list[str]:
         """The script's string constants that name no column, each in a case other than written, for a column
@@ -511,15 +559,18 @@ class _Builder:
         for constant in self.string_constants(source, column, kind):
             if constant.lower() in self.column_names:
                 continue
-            other = next((f(constant) for f in (str.title, str.upper, str.lower) if f(constant) != constant), None)
+            other = next((f(constant) for f in (str.title, str.upper, str.lower)
+                          if f(constant) != constant and f(constant) not in PANDAS_MISSING), None)
             if other is not None:
                 found.append(other)
         return found
 
     def padded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The text with spaces or a tab before, after or around it (what a hand-typed export holds), or two
-        spaces between its first words, in columns of words only: a number or date read as text because of a
-        marker stays as written. DuckDB's ``trim`` removes spaces only, Python's ``strip`` tabs too."""
+        spaces between every two words, in columns of words only: a number or date read as text because of a
+        marker stays as written. DuckDB's ``trim`` removes spaces only, Python's ``strip`` tabs too. The first
+        change in each column puts a tab and two spaces between the words (``regexp_replace(x, '\\s+', ' ')``
+        without the ``'g'`` option mends the tab only)."""
         if not self.wordy(source, column):
             return None
         tabs = ["{}\t", "\t{}"] if source.format.delimiter != "\t" else []
@@ -528,9 +579,24 @@ class _Builder:
             shapes.append("words")
         shape = rng.choice(shapes)
         if tabs and (source.name, column) not in self.tabbed:  # a tab in every such column: trim() keeps it
-            self.tabbed.add((source.name, column))
-            shape = rng.choice(tabs)
-        return re.sub(r"(?<=\S) +(?=\S)", "  ", current, count=1) if shape == "words" else shape.format(current)
+            self.tabbed.add((source.name, column))  # and its gaps doubled: a regexp_replace(.., '\\s+', ' ')
+            return rng.choice(tabs).format(re.sub(r"(?<=\S) +(?=\S)", "  ", current))  # without 'g' mends the tab
+        return re.sub(r"(?<=\S) +(?=\S)", "  ", current) if shape == "words" else shape.format(current)
+
+    def blank(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """A cell of spaces only, in columns of words: ``row["project"].strip() or "internal"`` fills it, a
+        ``coalesce`` does not. A variant of its own: a script that needs the value fails on it."""
+        return "   " if self.wordy(source, column) else None
+
+    @staticmethod
+    def refractioned(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The number with another fractional part, .5 or .7 (7.6 hours where the real data has 7.25): Python's
+        ``int()`` truncates where DuckDB's cast to an integer rounds, and ``round`` and ``floor`` differ there."""
+        text = current.strip()
+        if not _NUMBER.fullmatch(text) or "e" in text.lower():
+            return None
+        whole = text.split(".")[0] or "0"
+        return f"{whole if whole not in '+-' else whole + '0'}.{rng.choice('57')}"
 
     @staticmethod
     def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
@@ -581,9 +647,13 @@ class _Builder:
         found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",
                              self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True,
                                                 cleaned=frozenset(n.lower() for n in self.literals.stripped))))
+        found.append(Variant("blank_text", "cells of spaces only in text columns",
+                             self.cells_changed("blank_text", {"text"}, 0.3, self.blank, filled_only=True)))
         found.append(Variant("negative_numbers", "some numbers with the other sign",
                              self.cells_changed("negative_numbers", {"int", "float"}, 0.3, self.negated,
                                                 filled_only=True)))
+        found.append(Variant("fractions", "some numbers with the fractional part .5 or .7",
+                             self.cells_changed("fractions", {"float"}, 0.3, self.refractioned, filled_only=True)))
         found.append(Variant("empty_text", "empty fields in text columns",
                              self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
         found.append(Variant("empty_numbers", "empty fields in number and date columns",
@@ -593,6 +663,10 @@ class _Builder:
         if emptied is not None:
             found.append(Variant("empty_keys", "empty fields in key columns whose values repeat (of one source)",
                                  emptied))
+        emptied_lookup = self.empty_lookup_keys()
+        if emptied_lookup is not None:
+            found.append(Variant("empty_lookup_keys", "an empty field in each key column of the smallest other "
+                                                      "source (a blank line in a block list)", emptied_lookup))
         emptied_group = self.empty_group_numbers()
         if emptied_group is not None:
             found.append(Variant("empty_group_numbers", "every number empty in the rows of one group "

@@ -530,6 +530,47 @@ result = df.groupby("region", as_index=False)["customer_id"].count()
 '''
 FILLED_SQL = ("CREATE VIEW r AS SELECT coalesce(region, 'Unknown') AS region, count(customer_id) AS customer_id "
               "FROM customers GROUP BY coalesce(region, 'Unknown')")
+STOCK = "sku,qty\n" + "".join(f"{['EU_', 'US_', 'DE_'][i % 3]}{1000 + i},{i * 3}\n" for i in range(1, 13))
+PREFIXED = '''import pandas as pd
+df = pd.read_csv("stock.csv")
+result = df[df["sku"].str.startswith("EU_")][["sku", "qty"]]
+'''
+PREFIXED_SQL = "CREATE VIEW r AS SELECT sku, qty FROM stock WHERE starts_with(sku, 'EU_')"
+HOURS = "entry_id,hours\n" + "".join(f"{i},{[7.25, 3.0, 8.1, 0.4][i % 4] + i}\n" for i in range(1, 13))
+TRUNCATED = '''import csv
+result = []
+with open("hours.csv", newline="") as f:
+    for row in csv.DictReader(f):
+        result.append({"entry_id": int(row["entry_id"]), "full": int(float(row["hours"]))})
+'''
+TRUNCATED_SQL = "CREATE VIEW r AS SELECT entry_id, CAST(trunc(hours) AS BIGINT) AS full FROM hours"
+SHEET = "entry_id,project\n" + "".join(f"{i},{['apollo', 'gemini', '', 'mercury'][i % 4]}\n" for i in range(1, 13))
+FILLED_BLANK = '''import csv
+counts = {}
+with open("sheet.csv", newline="") as f:
+    for row in csv.DictReader(f):
+        project = row["project"].strip() or "internal"
+        counts[project] = counts.get(project, 0) + 1
+result = [{"project": p, "entries": n} for p, n in counts.items()]
+'''
+FILLED_BLANK_SQL = ("CREATE VIEW r AS SELECT coalesce(nullif(trim(project, ' ' || chr(9) || chr(10) || chr(13)), ''), "
+                    "'internal') AS project, count(*) AS entries FROM sheet GROUP BY 1")
+NAMES = "contact_id,full_name\n" + "".join(f"{i},{['Ann Lee', 'Bo Berg', 'Cy Diaz'][i % 3]}\n" for i in range(1, 13))
+COLLAPSED = '''import csv, re
+with open("contacts.csv", newline="") as f:
+    result = [{"contact_id": int(r["contact_id"]), "name": re.sub(r"\\s+", " ", r["full_name"]).strip()}
+              for r in csv.DictReader(f)]
+'''
+COLLAPSED_SQL = ("CREATE VIEW r AS SELECT contact_id, trim(regexp_replace(coalesce(full_name, ''), '\\s+', ' ', 'g')) "
+                 "AS name FROM contacts")
+BLOCKED_ORDERS = "order_id,product_id,qty\n" + "".join(f"{i},P0{i % 5 + 1},{i}\n" for i in range(1, 13))
+BLOCKED = '''import csv
+blocked = {r["product_id"] for r in csv.DictReader(open("recalls.csv", newline=""))}
+result = [(int(r["order_id"]), int(r["qty"])) for r in csv.DictReader(open("orders.csv", newline=""))
+          if r["product_id"] not in blocked]
+'''
+BLOCKED_SQL = ("CREATE VIEW r AS SELECT order_id, qty FROM orders "
+               "WHERE coalesce(product_id, '') NOT IN (SELECT coalesce(product_id, '') FROM recalls)")
 GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
                  "WHERE customer_id IS NOT NULL GROUP BY customer_id")
 
@@ -558,10 +599,19 @@ GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) 
                                                                 "contains(vendor, 'Inc.')"), "string_constants"),
     ("customers", FILLED, REGIONS_FILLED, FILLED_SQL,
      FILLED_SQL.replace("GROUP BY coalesce(region, 'Unknown')", "GROUP BY region"), "empty_and_constants"),
+    ("stock", PREFIXED, STOCK, PREFIXED_SQL, PREFIXED_SQL.replace("starts_with(sku, 'EU_')", "sku LIKE 'EU_%'"),
+     "string_constants"),
+    ("hours", TRUNCATED, HOURS, TRUNCATED_SQL, TRUNCATED_SQL.replace("CAST(trunc(hours) AS BIGINT)", "CAST(hours AS BIGINT)"),
+     "fractions"),
+    ("sheet", FILLED_BLANK, SHEET, FILLED_BLANK_SQL, FILLED_BLANK_SQL.replace("nullif(", "(").replace("), ''),", ")),"),
+     "blank_text"),
+    ("contacts", COLLAPSED, NAMES, COLLAPSED_SQL, COLLAPSED_SQL.replace(", 'g')", ")"), "whitespace"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs",
-         "a-dot-in-a-regular-expression", "a-fillna-constant-beside-empty-cells"])
+         "a-dot-in-a-regular-expression", "a-fillna-constant-beside-empty-cells",
+         "an-underscore-read-as-like-wildcard", "a-cast-that-rounds-for-int", "a-cell-of-spaces-only",
+         "a-regexp-replace-without-g"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -575,11 +625,49 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     text because of an `n/a` (no variant negated them: DuckDB's `//` truncates where Python's floors), nor a
     plain substring test for str.contains("Inc."), a regular expression (no variant wrote "Incx"), nor a group
     by the raw column where the script fills its empty cells with a constant first (no variant held an empty
-    cell and a real 'Unknown' in one column: pandas merges them, the SQL kept two 'Unknown' rows).
+    cell and a real 'Unknown' in one column: pandas merges them, the SQL kept two 'Unknown' rows), nor
+    `LIKE 'EU_%'` for startswith("EU_") (LIKE's _ is any character; no variant wrote EUx), nor a cast to an
+    integer (which rounds) for int() (which truncates: no variant changed a fraction below .5), nor a coalesce
+    for `strip() or "internal"` (no variant wrote a cell of spaces only), nor a regexp_replace without 'g'
+    (the whitespace variant doubled only the first gap between words).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
     wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, right, variant)
+
+
+SIGNUPS = "signup_id,plan\n" + "".join(f"{i},{['pro', 'free', '', 'team'][i % 4]}\n" for i in range(1, 13))
+FILLED_NONE = '''import pandas as pd
+df = pd.read_csv("signups.csv")
+df["plan"] = df["plan"].fillna("none")
+result = df.groupby("plan", as_index=False)["signup_id"].count()
+'''
+FILLED_NONE_SQL = ("CREATE VIEW r AS SELECT coalesce(plan, 'none') AS plan, count(signup_id) AS signup_id "
+                   "FROM signups GROUP BY 1")
+
+
+def test_no_variant_writes_text_that_pandas_reads_as_missing(tmp_path, endpoint):
+    """BUG (found by a hunt): recased_constants wrote the script's "none" as `None`, which pandas' read_csv reads
+    as a missing value and DuckDB as text, so a right rewrite of fillna("none") was rejected. No variant writes
+    such a token (None, NA, NULL, n/a, ...) now; the rewrite is verified with recased_constants among the data sets."""
+    path = project(tmp_path / "p", FILLED_NONE, **{"signups.csv": SIGNUPS})
+    endpoint({"views": [FILLED_NONE_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(path, tmp_path / "right", "--source", f"signups={tmp_path / 'p/signups.csv'}", "--result-var", "result")
+    assert right.code == 0, right.out + right.err
+    report = json.loads((tmp_path / "right/report.json").read_text())
+    assert "recased_constants" in [c["dataset"] for c in report["checks"]]
+
+
+def test_a_block_list_with_an_empty_key_empties_a_not_in(tmp_path, endpoint):
+    """BUG (found by a hunt): only the largest source's repeating keys were ever emptied, so `NOT IN (SELECT
+    product_id FROM recalls)` for Python's `not in` a set of the recalled ids was verified: a blank line in the
+    block list makes the NOT IN NULL for every order in SQL. The variant empty_lookup_keys now writes one."""
+    path = project(tmp_path / "p", BLOCKED, **{"orders.csv": BLOCKED_ORDERS,
+                                               "recalls.csv": "product_id,reason\nP02,battery\nP04,label\n"})
+    args = ["--source", f"orders={tmp_path / 'p/orders.csv'}", "--source", f"recalls={tmp_path / 'p/recalls.csv'}",
+            "--result-var", "result"]
+    wrong = BLOCKED_SQL.replace("SELECT coalesce(product_id, '') FROM", "SELECT product_id FROM")
+    wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, BLOCKED_SQL, "empty_lookup_keys")
 
 
 # -- a join key the script cleans: varied like text ---------------------------------------------------------------
