@@ -28,6 +28,8 @@ run on it:
 * ``fractions``: some numbers with the fractional part .5 or .7 (``int()`` truncates, a cast rounds);
 * ``negative_numbers``: some numbers with the other sign (in a text column whose values are mostly numbers
   too: ``n/a`` among integers makes DuckDB read it as VARCHAR);
+* ``cleaned_keys``: a key the script cleans (``.str.strip().str.lower()``), spaced and re-cased in the sources
+  where its values do not repeat (``case`` and ``whitespace`` vary the side that looks up only);
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns;
 * ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
   order's ``customer_id``);
@@ -375,6 +377,34 @@ class _Builder:
                 return tables
         return None
 
+    def cleaned_keys(self) -> dict | None:
+        """A key the script cleans itself (``.str.strip().str.lower()`` of an e-mail), spaced and re-cased in the
+        sources where its values do not repeat: the ``case`` and ``whitespace`` variants vary only the side that
+        looks up (varied on the other side, a script that cleans only its own side fails, and the whole variant
+        would be lost), so a rewrite cleaning that side only would pass. A variant of its own: where the
+        script cleans both sides it tests the second; where not, it is skipped. None when no such column."""
+        stripped = {n.lower() for n in self.literals.stripped}
+        cased = {n.lower() for n in self.literals.cased}
+        tables = {s.name: self.base[s.name] for s in self.sources}
+        changed_any = False
+        for source in self.sources:
+            columns = [(i, name.lower()) for i, name in enumerate(source.format.names)
+                       if (source.name, name) in self.keys and name.lower() in stripped | cased
+                       and not self.repeating(source, i)]
+            if not columns:
+                continue
+            header, rows = self.base[source.name]
+            rng = self.rng(f"cleaned_keys:{source.name}")
+            changed = [list(r) for r in rows]
+            for index, name in columns:
+                filled = [r for r in changed if index < len(r) and r[index].strip()]
+                for row in [r for r in filled if rng.random() < 0.5] or filled[:1]:
+                    value = row[index].swapcase() if name in cased else row[index]
+                    row[index] = rng.choice([" {}", "{}\t", "\t{} "]).format(value) if name in stripped else value
+                    changed_any = True
+            tables[source.name] = (header, changed)
+        return tables if changed_any else None
+
     def empty_group_numbers(self) -> dict | None:
         """Every number cell empty in the rows of one value of a repeating key or of a column the script groups
         by (all of a customer's order amounts missing): pandas' ``sum()`` of such a group is 0 and ``mean()``
@@ -659,6 +689,10 @@ class _Builder:
         found.append(Variant("empty_numbers", "empty fields in number and date columns",
                              self.cells_changed("empty_numbers", {"int", "float", "date", "timestamp"}, 0.2,
                                                 lambda *a: "", filled_only=True)))
+        recleaned = self.cleaned_keys()
+        if recleaned is not None:
+            found.append(Variant("cleaned_keys", "keys the script cleans, spaced and re-cased where they do not "
+                                                 "repeat (the side looked up)", recleaned))
         emptied = self.empty_keys()
         if emptied is not None:
             found.append(Variant("empty_keys", "empty fields in key columns whose values repeat (of one source)",

@@ -697,6 +697,36 @@ def test_a_join_key_the_script_cleans_gets_other_cases_and_spaces(tmp_path, endp
     wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, CLEANED_KEY_SQL, "whitespace")
 
 
+ACCOUNTS = "account_id,email,plan\n" + "".join(f"{i},{e},{p}\n" for i, (e, p) in enumerate(
+    [("ann@example.com", "pro"), ("bob@shop.io", "free"), ("cem@mail.tr", "pro"), ("dee@example.com", "team")], 1))
+SIGNUPS_MAIL = "signup_id,email\n" + "".join(f"{i},{['Ann@Example.com', 'bob@shop.io ', 'DEE@EXAMPLE.COM', 'zed@x.org'][i % 4]}\n"
+                                             for i in range(1, 13))
+BOTH_CLEANED = '''import pandas as pd
+accounts = pd.read_csv("accounts.csv")
+signups = pd.read_csv("signups.csv")
+accounts["email"] = accounts["email"].str.strip().str.lower()
+signups["email"] = signups["email"].str.strip().str.lower()
+m = signups.merge(accounts[["email", "plan"]], on="email", how="left")
+m["plan"] = m["plan"].fillna("none")
+result = m.groupby("plan", as_index=False)["signup_id"].count()
+'''
+CLEAN = "lower(trim({}, ' ' || chr(9) || chr(10) || chr(13)))"
+BOTH_CLEANED_SQL = ("CREATE VIEW r AS SELECT coalesce(a.plan, 'none') AS plan, count(s.signup_id) AS signup_id "
+                    f"FROM signups s LEFT JOIN accounts a ON {CLEAN.format('a.email')} = {CLEAN.format('s.email')} "
+                    "GROUP BY 1")
+
+
+def test_a_key_the_script_cleans_on_both_sides_is_varied_on_both(tmp_path, endpoint):
+    """BUG (found by a hunt): a key the script cleans was varied only in the source where its values repeat
+    (the side that looks up), so a rewrite that cleaned the signups' e-mails but joined the accounts' raw ones
+    was verified. The variant cleaned_keys spaces and re-cases the other side too."""
+    path = project(tmp_path / "p", BOTH_CLEANED, **{"accounts.csv": ACCOUNTS, "signups.csv": SIGNUPS_MAIL})
+    args = ["--source", f"accounts={tmp_path / 'p/accounts.csv'}", "--source", f"signups={tmp_path / 'p/signups.csv'}",
+            "--result-var", "result"]
+    wrong = BOTH_CLEANED_SQL.replace(CLEAN.format("a.email"), "a.email")
+    wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, BOTH_CLEANED_SQL, "cleaned_keys")
+
+
 LINES = "line_id,sku,qty\n" + "".join(f"{i},{['AB1', 'cd2', 'ab1', 'EF3'][i % 4]},{i}\n" for i in range(1, 13))
 PRODUCTS = "sku,category\nAB1,tools\nCD2,toys\nEF3,food\n"
 CLEANED_LOOKUP = '''import csv
