@@ -102,6 +102,7 @@ def _kind(type_name: str) -> str:
 PANDAS_MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 _INTEGER = re.compile(r"[-+]?\d+")
+_GAP = re.compile(r"(?<=\S) +(?=\S)")  # the spaces between two words
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -325,7 +326,7 @@ class _Builder:
         ``customer_id``, not the table's own ``id``): ``groupby`` and comparisons in pandas drop such rows,
         where SQL keeps a NULL group or needs ``IS NOT NULL``. One source only: pandas' ``merge`` pairs
         empty keys of both sides with each other, which no SQL join does. None when no column qualifies."""
-        found = self.repeating_keys()
+        found = self.repeating_keys
         if found is not None:
             source, columns = found
             tables = {s.name: self.base[s.name] for s in self.sources}
@@ -341,6 +342,7 @@ class _Builder:
             return tables
         return None
 
+    @functools.cached_property
     def repeating_keys(self) -> tuple[Source, list[int]] | None:
         """The largest source with key columns whose values repeat there, and those columns."""
         for source in sorted(self.sources, key=lambda s: -len(self.base[s.name][1])):
@@ -356,10 +358,10 @@ class _Builder:
         row, where Python's ``in`` on a set of the ids, or pandas' ``isin``, just holds one more value. Not
         the source ``empty_keys`` empties (pandas' ``merge`` pairs empty keys of both sides); None with one
         source."""
-        repeating = self.repeating_keys()
-        others = [s for s in self.sources if repeating is None or s.name != repeating[0].name]
         if len(self.sources) < 2:
             return None
+        repeating = self.repeating_keys
+        others = [s for s in self.sources if repeating is None or s.name != repeating[0].name]
         for source in sorted(others, key=lambda s: len(self.base[s.name][1])):
             columns = [i for i, name in enumerate(source.format.names) if (source.name, name) in self.keys]
             header, rows = self.base[source.name]
@@ -610,8 +612,8 @@ class _Builder:
         shape = rng.choice(shapes)
         if tabs and (source.name, column) not in self.tabbed:  # a tab in every such column: trim() keeps it
             self.tabbed.add((source.name, column))  # and its gaps doubled: a regexp_replace(.., '\\s+', ' ')
-            return rng.choice(tabs).format(re.sub(r"(?<=\S) +(?=\S)", "  ", current))  # without 'g' mends the tab
-        return re.sub(r"(?<=\S) +(?=\S)", "  ", current) if shape == "words" else shape.format(current)
+            return rng.choice(tabs).format(_GAP.sub("  ", current))  # without 'g' mends the tab
+        return _GAP.sub("  ", current) if shape == "words" else shape.format(current)
 
     def blank(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """A cell of spaces only, in columns of words: ``row["project"].strip() or "internal"`` fills it, a
@@ -625,8 +627,8 @@ class _Builder:
         text = current.strip()
         if not _NUMBER.fullmatch(text) or "e" in text.lower():
             return None
-        whole = text.split(".")[0] or "0"
-        return f"{whole if whole not in '+-' else whole + '0'}.{rng.choice('57')}"
+        whole = text.split(".")[0]  # "-.4": a sign without digits
+        return f"{whole if whole not in ('', '+', '-') else whole + '0'}.{rng.choice('57')}"
 
     @staticmethod
     def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:

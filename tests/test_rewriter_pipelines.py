@@ -523,11 +523,15 @@ result = df[df["vendor"].str.contains("Inc.")][["vendor_id"]]
 '''
 DOTTED_SQL = "CREATE VIEW r AS SELECT vendor_id FROM vendors WHERE regexp_matches(vendor, 'Inc.')"
 REGIONS_FILLED = "customer_id,region\n" + "".join(f"{i},{['North', 'South', 'East'][i % 3]}\n" for i in range(1, 13))
-FILLED = '''import pandas as pd
-df = pd.read_csv("customers.csv")
-df["region"] = df["region"].fillna("Unknown")
-result = df.groupby("region", as_index=False)["customer_id"].count()
-'''
+
+
+def filled_then_counted(file: str, column: str, constant: str, counted: str) -> str:
+    """A script that fills ``column``'s empty cells with ``constant``, then counts ``counted`` per value."""
+    return (f'import pandas as pd\ndf = pd.read_csv("{file}")\ndf["{column}"] = df["{column}"].fillna("{constant}")\n'
+            f'result = df.groupby("{column}", as_index=False)["{counted}"].count()\n')
+
+
+FILLED = filled_then_counted("customers.csv", "region", "Unknown", "customer_id")
 FILLED_SQL = ("CREATE VIEW r AS SELECT coalesce(region, 'Unknown') AS region, count(customer_id) AS customer_id "
               "FROM customers GROUP BY coalesce(region, 'Unknown')")
 STOCK = "sku,qty\n" + "".join(f"{['EU_', 'US_', 'DE_'][i % 3]}{1000 + i},{i * 3}\n" for i in range(1, 13))
@@ -637,11 +641,7 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
 
 
 SIGNUPS = "signup_id,plan\n" + "".join(f"{i},{['pro', 'free', '', 'team'][i % 4]}\n" for i in range(1, 13))
-FILLED_NONE = '''import pandas as pd
-df = pd.read_csv("signups.csv")
-df["plan"] = df["plan"].fillna("none")
-result = df.groupby("plan", as_index=False)["signup_id"].count()
-'''
+FILLED_NONE = filled_then_counted("signups.csv", "plan", "none", "signup_id")
 FILLED_NONE_SQL = ("CREATE VIEW r AS SELECT coalesce(plan, 'none') AS plan, count(signup_id) AS signup_id "
                    "FROM signups GROUP BY 1")
 
