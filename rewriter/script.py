@@ -476,9 +476,12 @@ DATE_CALLS = {"date", "datetime", "Timestamp", "to_datetime"}
 DELTA_UNITS = {"days": 1, "weeks": 7, "d": 1, "day": 1, "D": 1, "w": 7, "W": 7}
 
 
-def _constant_dates(node: ast.AST) -> set:
+def _constant_dates(node: ast.AST, names: dict[str, ast.AST] | None = None) -> set:
     """The days a constant expression may name: ``'2024-03-31'``, ``pd.Timestamp('2024-03-31')``,
-    ``pd.to_datetime('03/04/2024')`` (both readings), ``date(2024, 3, 31)``."""
+    ``pd.to_datetime('03/04/2024')`` (both readings), ``date(2024, 3, 31)``, or a name the script binds once to
+    one of those (``INVOICE_DAY = date(2024, 3, 31)``; ``names``, see :func:`_bound_once`)."""
+    if isinstance(node, ast.Name) and names and node.id in names:
+        return _constant_dates(names[node.id])
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         iso = _as_date(node.value.strip())
         return {iso} if iso is not None else _other_dates(node.value.strip())
@@ -497,16 +500,52 @@ def _constant_dates(node: ast.AST) -> set:
     return set()
 
 
-def _constant_days(node: ast.AST) -> int | None:
+def _bound_once(tree: ast.AST) -> dict[str, ast.AST]:
+    """Names the script assigns exactly once, to the expression they hold: constants written as variables
+    (``INVOICE_DAY = date(2024, 3, 31)``, ``WINDOW = 30``) are read through them."""
+    values: dict[str, ast.AST] = {}
+    seen: dict[str, int] = {}
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.NamedExpr)) else []
+        for target in targets:
+            for name in (n.id for n in ast.walk(target) if isinstance(n, ast.Name)):
+                seen[name] = seen.get(name, 0) + 1
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(target, ast.Name) and node.value:
+                    values[name] = node.value
+    return {name: value for name, value in values.items() if seen[name] == 1}
+
+
+def _constant_int(node: ast.AST, names: dict[str, ast.AST]) -> int | None:
+    if isinstance(node, ast.Name) and node.id in names:
+        node = names[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _constant_int(node.operand, {})
+        return None if inner is None else -inner
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def _constant_days(node: ast.AST, names: dict[str, ast.AST] | None = None) -> int | None:
     """The days of ``pd.Timedelta(days=30)``, ``timedelta(30)``, ``timedelta(weeks=2)``, ``pd.Timedelta('30D')``,
-    ``pd.Timedelta(30, 'D')``, ``pd.Timedelta(30, unit='d')``; None for anything else (hours, a variable)."""
+    ``pd.Timedelta(30, 'D')``, ``pd.Timedelta(30, unit='d')``, also with a name bound once to the number or to
+    the whole delta (``timedelta(days=WINDOW)``); None for anything else (hours, a computed value)."""
+    names = names or {}
+    if isinstance(node, ast.Name) and node.id in names:
+        node = names[node.id]
     if not (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))):
         return None
     name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
     if name not in ("Timedelta", "timedelta") or not (node.args or node.keywords):
         return None
-    constants = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
-    keywords = {k.arg: k.value.value if isinstance(k.value, ast.Constant) else None for k in node.keywords}
+
+    def constant(value: ast.AST):
+        number = _constant_int(value, names)
+        return number if number is not None else value.value if isinstance(value, ast.Constant) else None
+
+    constants = [constant(a) for a in node.args]
+    keywords = {k.arg: constant(k.value) for k in node.keywords}
     unit = keywords.pop("unit", constants[1] if len(constants) > 1 else ("ns" if name == "Timedelta" else "days"))
     total = 0
     if constants:
@@ -527,21 +566,29 @@ def _constant_days(node: ast.AST) -> int | None:
 
 def _derived_dates(tree: ast.AST) -> set:
     """Days the script computes from its constants: ``pd.Timestamp("2024-03-31") - pd.Timedelta(days=30)`` (a
-    cutoff), and the first days of a year a ``.year`` is compared with (``df.day.dt.year == 2024``), so that
-    the boundary variant puts rows on those days and the days either side.
+    cutoff), a window written as a difference of days (``(INVOICE_DAY - day).days > 30``, also through a column
+    or name that holds the difference: ``df["age"] = (INVOICE_DAY - df.day).dt.days`` then ``df.age <= 30``;
+    both ``INVOICE_DAY - 30`` and ``+ 30`` days, whichever side the column is on), and the first days of a year
+    a ``.year`` is compared with (``df.day.dt.year == 2024``), so that the boundary variant puts rows on those
+    days and the days either side. Constants bound once to a name count as the constant.
 
     Example:
         >>> sorted(map(str, _derived_dates(ast.parse("c = pd.Timestamp('2024-03-31') - pd.Timedelta(days=30)"))))
         ['2024-03-01']
         >>> sorted(map(str, _derived_dates(ast.parse("x = df[df.day.dt.year >= 2024]\\ny = df.year + 2000"))))
         ['2024-01-01', '2025-01-01']
+        >>> code = "D = date(2024, 3, 31)\\nW = 30\\nold = [r for r in rows if (D - r['day']).days > W]"
+        >>> sorted(map(str, _derived_dates(ast.parse(code))))
+        ['2024-03-01', '2024-04-30']
     """
+    names = _bound_once(tree)
     found = set()
+    differences = _day_differences(tree, names)
     for node in ast.walk(tree):
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-            days, delta = _constant_dates(node.left), _constant_days(node.right)
+            days, delta = _constant_dates(node.left, names), _constant_days(node.right, names)
             if not days and isinstance(node.op, ast.Add):
-                days, delta = _constant_dates(node.right), _constant_days(node.left)
+                days, delta = _constant_dates(node.right, names), _constant_days(node.left, names)
             if delta is not None:
                 found |= {d + dt.timedelta(days=delta if isinstance(node.op, ast.Add) else -delta) for d in days}
         elif isinstance(node, ast.Compare):
@@ -550,4 +597,57 @@ def _derived_dates(tree: ast.AST) -> set:
                 found |= {dt.date(year, 1, 1) for n in sides if isinstance(n, ast.Constant)
                           and isinstance(n.value, int) and not isinstance(n.value, bool) and 1900 <= n.value <= 2100
                           for year in (n.value, n.value + 1)}
+            days = set().union(*(differences.get(_difference_key(n, names), set()) for n in sides))
+            counts = {c for n in sides if (c := _constant_int(n, names)) is not None and abs(c) <= 36600}
+            for day in days:
+                for count in counts:
+                    try:
+                        found |= {day - dt.timedelta(days=count), day + dt.timedelta(days=count)}
+                    except OverflowError:
+                        pass
+    return found
+
+
+def _day_difference(node: ast.AST, names: dict[str, ast.AST]) -> set:
+    """The constant days in ``(D - x).days`` or ``(x - D).dt.days`` (empty for anything else)."""
+    if not (isinstance(node, ast.Attribute) and node.attr == "days"):
+        return set()
+    inner = node.value.value if isinstance(node.value, ast.Attribute) and node.value.attr == "dt" else node.value
+    if isinstance(inner, ast.Name) and inner.id in names:
+        inner = names[inner.id]
+    if not (isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Sub)):
+        return set()
+    return _constant_dates(inner.left, names) | _constant_dates(inner.right, names)
+
+
+def _difference_key(node: ast.AST, names: dict[str, ast.AST]):
+    """What a compared side is, for :func:`_day_differences`: the expression itself when it is a difference of
+    days, else the column (``df["age"]``, ``df.age``, ``row["age"]``) or name that may hold one."""
+    if isinstance(node, ast.Attribute) and node.attr == "days":
+        return ("expression", ast.dump(node))
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        return ("column", node.slice.value)
+    if isinstance(node, ast.Attribute):
+        return ("column", node.attr)
+    if isinstance(node, ast.Name):
+        return ("name", node.id)
+    return None
+
+
+def _day_differences(tree: ast.AST, names: dict[str, ast.AST]) -> dict:
+    """Each difference of days with a constant day in it (see :func:`_day_difference`), keyed as
+    :func:`_difference_key` names a compared side: the expression itself, and the column or name it is
+    assigned to (``df["age"] = (D - df.day).dt.days``, ``age = (D - day).days``)."""
+    found: dict = {}
+    for node in ast.walk(tree):
+        days = _day_difference(node, names)
+        if days:
+            found.setdefault(("expression", ast.dump(node)), set()).update(days)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            days = set().union(*(_day_difference(n, names) for n in ast.walk(node.value)))
+            for target in node.targets if days else []:
+                key = _difference_key(target, names)
+                if key is not None and key[0] != "expression":
+                    found.setdefault(key, set()).update(days)
     return found

@@ -620,6 +620,37 @@ class _Builder:
         ``coalesce`` does not. A variant of its own: a script that needs the value fails on it."""
         return "   " if self.wordy(source, column) else None
 
+    def lookalike(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The text with a letter for one of its digits (a digit for a letter where it has none), or one character
+        more or fewer, in columns of words: a code the script checks by its pattern (``str.fullmatch(r"[A-Z]\\d{3}")``,
+        ``re.match(r"^\\d{5}$", zip)``) tells it from a rewrite that checks only the length (``LIKE '____'``) or the
+        first characters. Never a token pandas reads as missing (``N4`` becomes ``NB``, not ``NA``)."""
+        if not self.wordy(source, column) or not current.strip():
+            return None
+        text = current
+        form = rng.choice(["swap", "swap", "longer", "shorter"]) if len(text.strip()) > 1 else "swap"
+        if form == "longer":
+            last = text.rstrip()[-1]
+            extra = rng.choice("0123456789") if last.isdigit() else \
+                rng.choice("ABCDEFGHKMPRTX") if last.isupper() else rng.choice("abcdefghkmprtx")
+            changed = text.rstrip() + extra + text[len(text.rstrip()):]
+        elif form == "shorter":
+            end = len(text.rstrip())
+            changed = text[:end - 1] + text[end:]
+        else:
+            digits = [i for i, c in enumerate(text) if c.isdigit()]
+            letters = [i for i, c in enumerate(text) if c.isalpha()]
+            if not digits and not letters:
+                return None
+            at = rng.choice(digits or letters)
+            if digits:
+                uppercase = any(c.isupper() for c in text) or not any(c.islower() for c in text)
+                replacement = rng.choice("BCEGKMPRTX" if uppercase else "bcegkmprtx")
+            else:
+                replacement = rng.choice("23456789")
+            changed = text[:at] + replacement + text[at + 1:]
+        return changed if changed not in PANDAS_MISSING and changed.strip() else None
+
     @staticmethod
     def refractioned(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The number with another fractional part, .5 or .7 (7.6 hours where the real data has 7.25): Python's
@@ -686,6 +717,9 @@ class _Builder:
                                                 filled_only=True)))
         found.append(Variant("fractions", "some numbers with the fractional part .5 or .7",
                              self.cells_changed("fractions", {"float"}, 0.3, self.refractioned, filled_only=True)))
+        found.append(Variant("lookalikes", "text with a letter for a digit (or a digit for a letter), or one "
+                                           "character more or fewer", self.cells_changed(
+                                               "lookalikes", {"text"}, 0.3, self.lookalike, filled_only=True)))
         found.append(Variant("empty_text", "empty fields in text columns",
                              self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
         found.append(Variant("empty_numbers", "empty fields in number and date columns",

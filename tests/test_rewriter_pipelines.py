@@ -578,6 +578,27 @@ BLOCKED_SQL = ("CREATE VIEW r AS SELECT order_id, qty FROM orders "
 GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) AS amount FROM orders "
                  "WHERE customer_id IS NOT NULL GROUP BY customer_id")
 
+PARTS = "part_id,tag,qty\n" + "".join(f"{i},{c},{i * 2}\n" for i, c in enumerate(
+    ["A123", "B456", "C789", "AB123", "D012", "X9", "E345", "F678", "GH", "K901", "M234", "P5678"], start=1))
+PATTERNED = '''import pandas as pd
+df = pd.read_csv("parts.csv")
+result = df[df["tag"].str.fullmatch(r"[A-Za-z]\\d{3}", na=False)][["part_id", "qty"]]
+'''
+PATTERNED_SQL = "CREATE VIEW r AS SELECT part_id, qty FROM parts WHERE regexp_full_match(tag, '[A-Za-z]\\d{3}')"
+INVOICES = "invoice_id,day,amount\n" + "".join(f"{i},2024-0{2 + i % 2}-{10 + i:02d},{i * 3}.5\n" for i in range(1, 13))
+WINDOWED = '''import csv
+from datetime import date, datetime
+INVOICE_DAY = date(2024, 3, 31)
+WINDOW = 30
+result = []
+with open("invoices.csv", newline="") as f:
+    for r in csv.DictReader(f):
+        day = datetime.strptime(r["day"], "%Y-%m-%d").date()
+        if (INVOICE_DAY - day).days > WINDOW:
+            result.append({"invoice_id": int(r["invoice_id"]), "amount": float(r["amount"])})
+'''
+WINDOWED_SQL = "CREATE VIEW r AS SELECT invoice_id, amount FROM invoices WHERE day < DATE '2024-03-01'"
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -610,12 +631,15 @@ GROUP_SUM_SQL = ("CREATE VIEW r AS SELECT customer_id, coalesce(sum(amount), 0) 
     ("sheet", FILLED_BLANK, SHEET, FILLED_BLANK_SQL, FILLED_BLANK_SQL.replace("nullif(", "(").replace("), ''),", ")),"),
      "blank_text"),
     ("contacts", COLLAPSED, NAMES, COLLAPSED_SQL, COLLAPSED_SQL.replace(", 'g')", ")"), "whitespace"),
+    ("parts", PATTERNED, PARTS, PATTERNED_SQL,
+     PATTERNED_SQL.replace("regexp_full_match(tag, '[A-Za-z]\\d{3}')", "tag LIKE '____'"), "lookalikes"),
+    ("invoices", WINDOWED, INVOICES, WINDOWED_SQL, WINDOWED_SQL.replace("<", "<="), "boundary_dates"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs",
          "a-dot-in-a-regular-expression", "a-fillna-constant-beside-empty-cells",
          "an-underscore-read-as-like-wildcard", "a-cast-that-rounds-for-int", "a-cell-of-spaces-only",
-         "a-regexp-replace-without-g"])
+         "a-regexp-replace-without-g", "a-pattern-checked-by-length-only", "a-window-from-named-constants"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -633,7 +657,9 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     `LIKE 'EU_%'` for startswith("EU_") (LIKE's _ is any character; no variant wrote EUx), nor a cast to an
     integer (which rounds) for int() (which truncates: no variant changed a fraction below .5), nor a coalesce
     for `strip() or "internal"` (no variant wrote a cell of spaces only), nor a regexp_replace without 'g'
-    (the whitespace variant doubled only the first gap between words).
+    (the whitespace variant doubled only the first gap between words), nor `LIKE '____'` for
+    `str.fullmatch(r"[A-Za-z]\\d{3}")` (no variant wrote a letter where a code had a digit), nor a window written with
+    named constants (`(INVOICE_DAY - day).days > WINDOW`: no date around its cutoff, INVOICE_DAY - 30 days).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
