@@ -661,6 +661,16 @@ class _Builder:
         whole = text.split(".")[0]  # "-.4": a sign without digits
         return f"{whole if whole not in ('', '+', '-') else whole + '0'}.{rng.choice('57')}"
 
+    def refractioned_text(self, source: Source, column: str, kind: str, current: str,
+                          rng: random.Random) -> str | None:
+        """A fraction in a column of whole numbers that DuckDB reads as text (``n/a`` among them), a variant of its
+        own (a script that needs whole numbers fails on it): ``int("137.5")`` raises where ``try_cast('137.5' AS
+        BIGINT)`` is 138. Not in an INTEGER column: the variants are read with the real data's column types, so
+        DuckDB would round the fraction away where pandas keeps it."""
+        if _kind(source.format.types[column]) != "text":
+            return None
+        return self.refractioned(source, column, kind, current, rng)
+
     @staticmethod
     def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The number with the other sign (a refund, a correction): truncation, floor and buckets differ there.
@@ -717,6 +727,10 @@ class _Builder:
                                                 filled_only=True)))
         found.append(Variant("fractions", "some numbers with the fractional part .5 or .7",
                              self.cells_changed("fractions", {"float"}, 0.3, self.refractioned, filled_only=True)))
+        found.append(Variant("integer_fractions", "some whole numbers read as text with the fractional part .5 "
+                                                  "or .7",
+                             self.cells_changed("integer_fractions", {"int"}, 0.3, self.refractioned_text,
+                                                filled_only=True)))
         found.append(Variant("lookalikes", "text with a letter for a digit (or a digit for a letter), or one "
                                            "character more or fewer", self.cells_changed(
                                                "lookalikes", {"text"}, 0.3, self.lookalike, filled_only=True)))

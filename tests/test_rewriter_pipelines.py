@@ -513,8 +513,9 @@ with open("ledger.csv", newline="") as f:
             continue
         result.append({"entry_id": int(row["entry_id"]), "dollars": cents // 100})
 '''
-FLOORED_SQL = ("CREATE VIEW r AS SELECT entry_id, CAST(floor(try_cast(amount_cents AS BIGINT) / 100) AS BIGINT) "
-               "AS dollars FROM ledger WHERE try_cast(amount_cents AS BIGINT) IS NOT NULL")
+CENTS = "try_cast(trim(amount_cents, ' ' || chr(9) || chr(10) || chr(13)) AS BIGINT)"
+WHOLE_CENTS = "regexp_full_match(amount_cents, '\\s*[-+]?\\d+\\s*')"  # what int() accepts (ASCII digits)
+FLOORED_SQL = f"CREATE VIEW r AS SELECT entry_id, CAST(floor({CENTS} / 100) AS BIGINT) AS dollars FROM ledger WHERE {WHOLE_CENTS}"
 VENDORS = "vendor_id,vendor\n" + "".join(f"{i},{['Acme Inc.', 'Beta LLC', 'Gamma Inc', 'Delta Co'][i % 4]}\n"
                                          for i in range(1, 13))
 DOTTED = '''import pandas as pd
@@ -617,9 +618,10 @@ WINDOWED_SQL = "CREATE VIEW r AS SELECT invoice_id, amount FROM invoices WHERE d
     ("events", KIND_SUM, EVENTS, KIND_SUM_SQL, KIND_SUM_SQL.replace("coalesce(sum(amount), 0)", "sum(amount)"),
      "empty_group_numbers"),
     ("orders", LOWERED, NETS, LOWERED_SQL, LOWERED_SQL.replace("lower(status)", "status"), "recased_constants"),
-    ("ledger", FLOORED, LEDGER, FLOORED_SQL, FLOORED_SQL.replace(
-        "CAST(floor(try_cast(amount_cents AS BIGINT) / 100) AS BIGINT)", "try_cast(amount_cents AS BIGINT) // 100"),
-     "negative_numbers"),
+    ("ledger", FLOORED, LEDGER, FLOORED_SQL, FLOORED_SQL.replace(f"CAST(floor({CENTS} / 100) AS BIGINT)",
+                                                                 f"{CENTS} // 100"), "negative_numbers"),
+    ("ledger", FLOORED, LEDGER, FLOORED_SQL, FLOORED_SQL.replace(WHOLE_CENTS, f"{CENTS} IS NOT NULL"),
+     "integer_fractions"),
     ("vendors", DOTTED, VENDORS, DOTTED_SQL, DOTTED_SQL.replace("regexp_matches(vendor, 'Inc.')",
                                                                 "contains(vendor, 'Inc.')"), "string_constants"),
     ("customers", FILLED, REGIONS_FILLED, FILLED_SQL,
@@ -636,7 +638,7 @@ WINDOWED_SQL = "CREATE VIEW r AS SELECT invoice_id, amount FROM invoices WHERE d
     ("invoices", WINDOWED, INVOICES, WINDOWED_SQL, WINDOWED_SQL.replace("<", "<="), "boundary_dates"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
-         "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs",
+         "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
          "a-dot-in-a-regular-expression", "a-fillna-constant-beside-empty-cells",
          "an-underscore-read-as-like-wildcard", "a-cast-that-rounds-for-int", "a-cell-of-spaces-only",
          "a-regexp-replace-without-g", "a-pattern-checked-by-length-only", "a-window-from-named-constants"])
@@ -659,7 +661,9 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     for `strip() or "internal"` (no variant wrote a cell of spaces only), nor a regexp_replace without 'g'
     (the whitespace variant doubled only the first gap between words), nor `LIKE '____'` for
     `str.fullmatch(r"[A-Za-z]\\d{3}")` (no variant wrote a letter where a code had a digit), nor a window written with
-    named constants (`(INVOICE_DAY - day).days > WINDOW`: no date around its cutoff, INVOICE_DAY - 30 days).
+    named constants (`(INVOICE_DAY - day).days > WINDOW`: no date around its cutoff, INVOICE_DAY - 30 days), nor
+    `try_cast(x AS BIGINT) IS NOT NULL` for `int(x)` in a try (no variant wrote `137.5`, which int() refuses and
+    the cast rounds to 138).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
