@@ -338,6 +338,23 @@ def diff(original: Table, candidate: Table, *, show: int = SHOW_ROWS) -> Diff | 
     return Diff(summary, details)
 
 
+def same_result(one: Table, other: Table) -> bool:
+    """Whether two results of the original script are equal, as :func:`diff` compares them, with text written
+    as a number compared as that number on both sides: a result file holds text only, and a mean summed in
+    another row order is written ``8.425`` one time and ``8.424999999999999`` the other.
+
+    Example:
+        >>> same_result(Table(("m",), [("8.425",)]), Table(("m",), [("8.424999999999999",)]))
+        True
+        >>> same_result(Table(("m",), [("8.425",)]), Table(("m",), [("8.43",)]))
+        False
+    """
+    def numbers(table: Table) -> Table:
+        return Table(table.columns, [tuple(float(v) if isinstance(v, str) and _NUMBER_TEXT.fullmatch(v) else v
+                                           for v in row) for row in table.rows], table.names_known, table.unnamed)
+    return diff(numbers(one), numbers(other)) is None
+
+
 def _offset_notes(original: Table, candidate: Table) -> list[str]:
     """Columns where one side's timestamps carry a UTC offset and the other side's do not. They are compared as
     wall-clock times (see the module docstring), which shows neither side's offset, so a model needs telling

@@ -62,6 +62,8 @@ class Literals:
     cased: frozenset = field(default_factory=frozenset)
     # column names the script groups by (see group_names)
     groups: frozenset = field(default_factory=frozenset)
+    # the script numbers weeks or days of the year (strftime("%W"), isocalendar(), .dt.week): see calendar_weeks
+    calendar_weeks: bool = False
 
 
 def load_script(path: str | Path) -> Script:
@@ -289,7 +291,30 @@ def literals(code: str) -> Literals:
     dates |= _derived_dates(tree)
     stripped, cased = normalised_names(code)
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
-                    joins=join_names(code), stripped=stripped, cased=cased, groups=group_names(code))
+                    joins=join_names(code), stripped=stripped, cased=cased, groups=group_names(code),
+                    calendar_weeks=calendar_weeks(tree))
+
+
+WEEK_DIRECTIVES = re.compile(r"%-?[WUVGjuw]")
+WEEK_NAMES = {"isocalendar", "week", "weekofyear", "dayofyear", "day_of_year", "isoweekday", "weekday",
+              "dayofweek", "day_of_week"}
+
+
+def calendar_weeks(tree: ast.AST) -> bool:
+    """Whether the script numbers weeks or days of a year or week (``strftime("%Y-W%W")``, ``isocalendar()``,
+    ``.dt.week``, ``.weekday()``): ``%W``, ``%U`` and ISO's ``%V`` differ only in the first and last days of a
+    year, so the boundary dates then include those (see :mod:`rewriter.variants`).
+
+    Example:
+        >>> calendar_weeks(ast.parse("w = d.strftime('%Y-W%W')")), calendar_weeks(ast.parse("y = df.day.dt.year"))
+        (True, False)
+    """
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and WEEK_DIRECTIVES.search(node.value):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in WEEK_NAMES:
+            return True
+    return False
 
 
 def group_names(code: str) -> frozenset[str]:

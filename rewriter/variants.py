@@ -103,6 +103,8 @@ PANDAS_MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN"
                             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 _INTEGER = re.compile(r"[-+]?\d+")
 _GAP = re.compile(r"(?<=\S) +(?=\S)")  # the spaces between two words
+FRACTIONS = ("5", "25", "7", "35", "675")  # see _Builder.refractioned: halfway at 0, 1 and 2 decimals
+LOOKALIKE_FORMS = ("swap", "digit", "longer", "swap", "shorter")  # see _Builder.lookalike
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -196,6 +198,8 @@ class _Builder:
         self.keys = key_columns(sources, literals.joins)
         self.column_names = {n.lower() for s in sources for n in s.format.names}  # constants naming them are no values
         self.tabbed: set[tuple[str, str]] = set()  # columns the whitespace variant has given a tab
+        self.lookalike_turns: dict[tuple[str, str], int] = {}  # cells changed so far per column (lookalikes)
+        self.fraction_turns: dict[tuple[str, str], int] = {}  # the same for refractioned
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
@@ -460,7 +464,11 @@ class _Builder:
         if _has_offset(source.format.types[column]):
             fmt = self.format_with_offset(source, column, sniffed)
         days = sorted(v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time(0))
-                      for v in self.literals.dates) or self.month_boundaries(source, column, fmt)
+                      for v in self.literals.dates)
+        # %W against ISO's %V: only the first and last days of a year differ; before any fallback (a small table
+        # holds the first values only)
+        edges = self.year_edges(source, column, fmt) if self.literals.calendar_weeks else []
+        days = list(dict.fromkeys([*days, *edges] if days else [*edges, *self.month_boundaries(source, column, fmt)]))
         noons = [d + dt.timedelta(hours=12) for d in days] if kind == "timestamp" else []
         beside = set()
         if self.literals.dates:
@@ -494,6 +502,18 @@ class _Builder:
                 start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
                 days |= {start, start - dt.timedelta(days=1)}
         return sorted(days)
+
+    def year_edges(self, source: Source, column: str, fmt: str) -> list[dt.datetime]:
+        """The last four and first four days of each year the column's values fall in (and of the next year):
+        the days where week numbers of different conventions (``%W``, ``%U``, ISO's ``%V``) disagree."""
+        index = source.format.names.index(column)
+        years = set()
+        for row in self.base[source.name][1][:200]:
+            parsed = _parse_date(row[index], fmt) if index < len(row) else None
+            if parsed is not None:
+                years |= {parsed.year, parsed.year + 1}
+        return [dt.datetime(year, month, day) for year in sorted(years) if 1 < year < 9999
+                for month, day in ((12, 28), (12, 29), (12, 30), (12, 31), (1, 1), (1, 2), (1, 3), (1, 4))]
 
     def string_constants(self, source: Source, column: str, kind: str) -> list[str]:
         """The script's string constants as written, in a column of words: those that name no column first
@@ -621,15 +641,19 @@ class _Builder:
         return "   " if self.wordy(source, column) else None
 
     def lookalike(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
-        """The text with a letter for one of its digits (a digit for a letter where it has none), or one character
-        more or fewer, in columns of words: a code the script checks by its pattern (``str.fullmatch(r"[A-Z]\\d{3}")``,
-        ``re.match(r"^\\d{5}$", zip)``) tells it from a rewrite that checks only the length (``LIKE '____'``) or the
-        first characters. Never a token pandas reads as missing (``N4`` becomes ``NB``, not ``NA``)."""
+        """The text with a letter for one of its digits (a digit for a letter where it has none), 0 for each of its
+        digits (9 for a 0: outside a regular expression's ``[1-4]``), or one character more or fewer, in columns of
+        words: a code the script checks by its pattern (``str.fullmatch(r"[A-Z]\\d{3}")``, ``re.match(r"^\\d{5}$",
+        zip)``) tells it from a rewrite that checks only the length (``LIKE '____'``) or the first characters. Never a token pandas reads as missing (``N4`` becomes ``NB``, not ``NA``)."""
         if not self.wordy(source, column) or not current.strip():
             return None
         text = current
-        form = rng.choice(["swap", "swap", "longer", "shorter"]) if len(text.strip()) > 1 else "swap"
-        if form == "longer":
+        turn = self.lookalike_turns[(source.name, column)] = self.lookalike_turns.get((source.name, column), -1) + 1
+        form = LOOKALIKE_FORMS[turn % len(LOOKALIKE_FORMS)] if len(text.strip()) > 1 else "swap"  # each in turn
+        digits = [i for i, c in enumerate(text) if c in "0123456789"]
+        if form == "digit" and digits:  # 0 and 9 lie outside a range such as [1-4]
+            changed = "".join(("9" if c == "0" else "0") if c in "0123456789" else c for c in text)
+        elif form == "longer":
             last = text.rstrip()[-1]
             extra = rng.choice("0123456789") if last.isdigit() else \
                 rng.choice("ABCDEFGHKMPRTX") if last.isupper() else rng.choice("abcdefghkmprtx")
@@ -638,7 +662,6 @@ class _Builder:
             end = len(text.rstrip())
             changed = text[:end - 1] + text[end:]
         else:
-            digits = [i for i, c in enumerate(text) if c.isdigit()]
             letters = [i for i, c in enumerate(text) if c.isalpha()]
             if not digits and not letters:
                 return None
@@ -651,15 +674,18 @@ class _Builder:
             changed = text[:at] + replacement + text[at + 1:]
         return changed if changed not in PANDAS_MISSING and changed.strip() else None
 
-    @staticmethod
-    def refractioned(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+    def refractioned(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The number with another fractional part, .5 or .7 (7.6 hours where the real data has 7.25): Python's
-        ``int()`` truncates where DuckDB's cast to an integer rounds, and ``round`` and ``floor`` differ there."""
+        ``int()`` truncates where DuckDB's cast to an integer rounds, and ``round`` and ``floor`` differ there;
+        or .25, .35 or .675, halfway at one or two decimals: Python's ``round(2.25, 1)`` is 2.2 (half to even),
+        DuckDB's ``round`` 2.3, and pandas' ``round(1)`` of 12.35 is 12.4 where ``round_even`` gives 12.3."""
         text = current.strip()
         if not _NUMBER.fullmatch(text) or "e" in text.lower():
             return None
         whole = text.split(".")[0]  # "-.4": a sign without digits
-        return f"{whole if whole not in ('', '+', '-') else whole + '0'}.{rng.choice('57')}"
+        turn = self.fraction_turns[(source.name, column)] = self.fraction_turns.get((source.name, column), -1) + 1
+        fraction = FRACTIONS[turn % len(FRACTIONS)]  # each in turn
+        return f"{whole if whole not in ('', '+', '-') else whole + '0'}.{fraction}"
 
     def refractioned_text(self, source: Source, column: str, kind: str, current: str,
                           rng: random.Random) -> str | None:

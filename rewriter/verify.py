@@ -25,13 +25,13 @@ from pathlib import Path
 import duckdb
 
 from rewriter import udfs as udf_module
-from rewriter.compare import Table, diff
+from rewriter.compare import Table, diff, same_result
 from rewriter.errors import Problem, RewriteError, first_line
 from rewriter.sandbox import ResultMissing, Sandbox, ScriptFailed
 from rewriter.script import literals
 from rewriter.sources import Source, load_table
 from rewriter.static import Candidate
-from rewriter.variants import variants
+from rewriter.variants import Variant, variants
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Dataset:
     expected: Table | None
     skipped: str | None = None
     seconds: float = 0.0
+    order_dependent: bool = False  # skipped because the original's result changes with the order of the rows
 
 
 class Oracle:
@@ -127,10 +128,33 @@ class Oracle:
                 result, took = sandbox.run(files)
             except ScriptFailed as error:
                 return Dataset(variant.name, variant.description, files, None, skipped=error.reason)
+            if _order_dependent(sandbox, variant, sources, Path(folder.name), result):
+                return Dataset(variant.name, variant.description, files, None, order_dependent=True,
+                               skipped="the original's result depends on the order of the rows here: with the "
+                                       "rows in reverse order it differs, so no SQL can be held to either")
             return Dataset(variant.name, variant.description, files, result, seconds=took)
 
         pool = ThreadPoolExecutor(max_workers=workers or max(2, min(4, os.cpu_count() or 2)))
         return cls(sources, base, [pool.submit(run, item) for item in prepared], folder, pool, sandbox)
+
+
+def _order_dependent(sandbox: Sandbox, variant: Variant, sources: list[Source], folder: Path, result: Table) -> bool:
+    """Whether the original gives another result on ``variant`` with each source's rows in reverse order.
+
+    Generated data puts many rows on the same boundary value, and a script that sorts by it and keeps the
+    first or last row of each key (``sort_values("updated").drop_duplicates("sku", keep="last")``), or numbers
+    rows in that order, then picks among tied rows by their place in the file: no SQL answer matches that
+    for every order, and a right rewrite would be rejected. Such a variant tests nothing, and is skipped. A
+    script that fails only on the reversed rows counts as not dependent (the variant is kept)."""
+    backwards = Variant(f"{variant.name}:reversed", variant.description,
+                        {name: (header, rows[::-1]) for name, (header, rows) in variant.tables.items()})
+    if backwards.tables == variant.tables:
+        return False
+    try:
+        again, _ = sandbox.run(backwards.write(folder, sources))
+    except ScriptFailed:
+        return False
+    return not same_result(result, again)
 
 
 MISSING_FILE = re.compile(r"FileNotFoundError: .*?'([^']+)'")

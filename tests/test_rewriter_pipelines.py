@@ -600,6 +600,32 @@ with open("invoices.csv", newline="") as f:
 '''
 WINDOWED_SQL = "CREATE VIEW r AS SELECT invoice_id, amount FROM invoices WHERE day < DATE '2024-03-01'"
 
+SHIPPED = "shipment_id,shipped,kg\n" + "".join(f"{i},2024-0{3 + i % 6}-{10 + i:02d},{i * 1.3:.2f}\n" for i in range(1, 13))
+WEEKLY = '''import csv
+from collections import Counter
+from datetime import datetime
+with open("shipments.csv", newline="") as f:
+    weeks = Counter(datetime.strptime(r["shipped"], "%Y-%m-%d").strftime("%Y-W%W") for r in csv.DictReader(f))
+result = sorted(weeks.items())
+'''
+WEEKLY_SQL = "CREATE VIEW r AS SELECT strftime(shipped, '%Y-W%W') AS week, count(*) AS n FROM shipments GROUP BY 1"
+ROUNDED = '''import csv
+with open("shipments.csv", newline="") as f:
+    result = [(int(r["shipment_id"]), round(float(r["kg"]), 1)) for r in csv.DictReader(f)]
+'''
+ROUNDED_SQL = "CREATE VIEW r AS SELECT shipment_id, round_even(kg, 1) AS kg FROM shipments"
+TICKETS = "ticket_id,subject\n" + "".join(f"{i},{s}\n" for i, s in enumerate(
+    ["[P2] refund", "cannot log in", "[P1] payment error", "[P3] printer", "[P2] invoice", "[P4] question",
+     "[P1] outage", "password reset", "[P3] export", "[P2] access"], start=1))
+URGENT = '''import csv, re
+result = []
+for r in csv.DictReader(open("tickets.csv", newline="")):
+    m = re.search(r"\\[P([1-4])\\]", r["subject"])
+    result.append((int(r["ticket_id"]), int(m.group(1)) if m else 4))
+'''
+URGENT_SQL = ("CREATE VIEW r AS SELECT ticket_id, coalesce(try_cast(nullif(regexp_extract(coalesce(subject, ''), "
+              "'\\[P([1-4])\\]', 1), '') AS INTEGER), 4) AS prio FROM tickets")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -636,12 +662,16 @@ WINDOWED_SQL = "CREATE VIEW r AS SELECT invoice_id, amount FROM invoices WHERE d
     ("parts", PATTERNED, PARTS, PATTERNED_SQL,
      PATTERNED_SQL.replace("regexp_full_match(tag, '[A-Za-z]\\d{3}')", "tag LIKE '____'"), "lookalikes"),
     ("invoices", WINDOWED, INVOICES, WINDOWED_SQL, WINDOWED_SQL.replace("<", "<="), "boundary_dates"),
+    ("shipments", WEEKLY, SHIPPED, WEEKLY_SQL, WEEKLY_SQL.replace("%W", "%V"), "boundary_dates"),
+    ("shipments", ROUNDED, SHIPPED, ROUNDED_SQL, ROUNDED_SQL.replace("round_even(", "round("), "fractions"),
+    ("tickets", URGENT, TICKETS, URGENT_SQL, URGENT_SQL.replace("[1-4]", "\\d"), "lookalikes"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
          "a-dot-in-a-regular-expression", "a-fillna-constant-beside-empty-cells",
          "an-underscore-read-as-like-wildcard", "a-cast-that-rounds-for-int", "a-cell-of-spaces-only",
-         "a-regexp-replace-without-g", "a-pattern-checked-by-length-only", "a-window-from-named-constants"])
+         "a-regexp-replace-without-g", "a-pattern-checked-by-length-only", "a-window-from-named-constants",
+         "week-numbers-of-another-convention", "round-half-away-for-half-even", "a-digit-outside-a-range"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -663,7 +693,9 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     `str.fullmatch(r"[A-Za-z]\\d{3}")` (no variant wrote a letter where a code had a digit), nor a window written with
     named constants (`(INVOICE_DAY - day).days > WINDOW`: no date around its cutoff, INVOICE_DAY - 30 days), nor
     `try_cast(x AS BIGINT) IS NOT NULL` for `int(x)` in a try (no variant wrote `137.5`, which int() refuses and
-    the cast rounds to 138).
+    the cast rounds to 138), nor ISO weeks (`%V`) for `strftime("%Y-W%W")` (no date at the turn of a year), nor
+    DuckDB's `round` (half away from zero) for Python's (`round(12.25, 1)` is 12.2: no value was halfway at one
+    decimal), nor `\\[P(\\d)\\]` for `\\[P([1-4])\\]` (no variant wrote a digit outside the range).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
@@ -784,3 +816,37 @@ def test_a_cleaned_key_is_varied_only_on_the_side_that_looks_up(tmp_path, endpoi
     report = json.loads((tmp_path / "right/report.json").read_text())
     assert {"case", "whitespace"} <= {c["dataset"] for c in report["checks"]}
     assert not {"case", "whitespace"} & {v["dataset"] for v in report["skipped_variants"]}, report["skipped_variants"]
+
+
+# -- a script whose answer depends on the order of tied rows: such a variant is skipped -------------------------
+_PRICE_ROWS = [f"{sku},2024-0{1 + j}-{10 + i:02d},{(7 * i + 11 * j) % 45 + 5}.{(i + j) % 10}0"
+               for i, sku in enumerate("ABCDE") for j in range(6)]
+PRICES = "sku,updated,price\n" + "".join(f"{row}\n" for row in _PRICE_ROWS[::3] + _PRICE_ROWS[1::3] + _PRICE_ROWS[2::3])
+LATEST = '''import pandas as pd
+df = pd.read_csv("prices.csv", parse_dates=["updated"])
+latest = df.sort_values("updated").drop_duplicates(subset=["sku"], keep="last")
+result = latest[["sku", "price"]]
+'''
+LATEST_SQL = ("CREATE VIEW r AS SELECT sku, price FROM prices "
+              "QUALIFY row_number() OVER (PARTITION BY sku ORDER BY updated DESC NULLS FIRST, price) = 1")
+
+
+def test_a_variant_where_the_script_picks_among_tied_rows_by_file_order_is_skipped(tmp_path, endpoint):
+    """BUG (found by a hunt): generated data puts several rows of one key on the same date (boundary dates,
+    empty dates), where `sort_values("updated").drop_duplicates(keep="last")` keeps whichever tied row comes
+    last in the file; no SQL matches that, and a right rewrite was rejected. The original now also runs on each
+    variant with the rows reversed; where its result changes, the variant is skipped and the report says why."""
+    path = project(tmp_path / "p", LATEST, **{"prices.csv": PRICES})
+    endpoint({"views": [LATEST_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(path, tmp_path / "right", "--source", f"prices={tmp_path / 'p/prices.csv'}", "--result-var", "result")
+    assert right.code == 0, right.out + right.err
+    report = json.loads((tmp_path / "right/report.json").read_text())
+    reasons = {s["dataset"]: s["reason"] for s in report["skipped_variants"]}
+    assert reasons and all("depends on the order of the rows" in r for r in reasons.values()), reasons
+    assert f"skipped {next(iter(reasons))} (the original's result depends on the order" in right.out
+    checked = [c["dataset"] for c in report["checks"]]
+    assert len(checked) >= 10 and not set(checked) & set(reasons)
+    endpoint({"views": [LATEST_SQL.replace("updated DESC NULLS FIRST", "updated")], "result_view": "r",
+              "udfs": [], "notes": ""})  # keep="first": still wrong, on the real data already
+    assert rewrite(path, tmp_path / "wrong", "--source", f"prices={tmp_path / 'p/prices.csv'}",
+                   "--result-var", "result").code == 1
