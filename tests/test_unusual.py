@@ -733,6 +733,25 @@ def test_by_name_constants_and_recursion_are_explained():
         db.close()
 
 
+def test_grouping_sets_kept_as_one_stage_say_why():
+    """BUG (found by a hunt, TPC-DS q5/q77/q80 with one channel): a ROLLUP over a derived table's constant
+    key (`'store' AS channel`) and a CUBE of five keys were explained as "GROUPING SETS/ROLLUP/CUBE have no
+    delta rule yet", though two-key ROLLUPs are maintained: the reason now names the constant or the count."""
+    views = [("const", "SELECT channel, id, SUM(v) AS v FROM (SELECT 'store' AS channel, k AS id, id AS v FROM t) x "
+                       "GROUP BY ROLLUP (channel, id)"),
+             ("wide", "SELECT a, b, c, d, e, COUNT(*) AS n FROM (SELECT k AS a, k + 1 AS b, k + 2 AS c, k + 3 AS d, "
+                      "id AS e FROM t) x GROUP BY CUBE (a, b, c, d, e)")]
+    check(DUPLICATES, views, [("t", "id = 1"), ("t", "true")])
+    db = ivm.connect(":memory:")
+    try:
+        db.load("t", pd.DataFrame({"id": [1, 2], "k": [1, 2]}))
+        db.deploy(";".join(f"CREATE VIEW {n} AS {sql}" for n, sql in views))
+        assert "a grouping set key that is a constant ('store'" in db.explain("const").splitlines()[0]
+        assert "more than 16 sets (or a CUBE of more than 4 keys" in db.explain("wide").splitlines()[0]
+    finally:
+        db.close()
+
+
 def test_view_column_list_renames_like_duckdb():
     """CREATE VIEW v(a, b) AS ... renames the first columns, as in DuckDB (it was refused)."""
     db, oracle = ivm.connect(":memory:"), duckdb.connect()

@@ -712,8 +712,8 @@ def _aggregate_stages(name: str, outer: exp.Select, columns: Sequence[str], sour
     if not build.has_grouping_sets(select):
         return [_aggregate_stage(name, select, columns, source, types)]
     planned = _grouping_set_branches(select, types)
-    if planned is None:  # only the aggregate is recomputed, from its maintained input
-        return [build._recompute(name, select, columns, build.GROUPING_SETS_REASON)]
+    if isinstance(planned, str):  # only the aggregate is recomputed, from its maintained input
+        return [build._recompute(name, select, columns, planned)]
     branches, untyped = planned
     stages: list[Stage] = [_aggregate_stage(f"{name}__gs{i}", branch, columns, source, types)
                            for i, branch in enumerate(branches)]
@@ -765,18 +765,22 @@ def _grouping_sets(group: exp.Group) -> list[list[exp.Expression]] | None:
 
 
 def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]
-                           ) -> tuple[list[exp.Select], list[set[str]]] | None:
+                           ) -> tuple[list[exp.Select], list[set[str]]] | str:
     """One aggregate per grouping set, and per set the output columns that are a rolled-up key of unknown
-    type (the union reads NULL for them); None when such a key also appears inside an expression, where
-    a NULL of unknown type could change the expression's type. A key inside a key the set keeps is refused:
-    the view is then recomputed from the user's own text."""
+    type (the union reads NULL for them); else the reason the aggregate stays one recompute stage (``explain``
+    shows it): such a key also appears inside an expression, where a NULL of unknown type could change the
+    expression's type; a key is a constant; too many sets. A key inside a key the set keeps is refused: the
+    view is then recomputed from the user's own text."""
     sets = _grouping_sets(select.args["group"])
     if sets is None:
-        return None
+        return (f"GROUPING SETS/ROLLUP/CUBE with more than {MAX_GROUPING_SETS} sets (or a CUBE of more than 4 keys, "
+                "or a parenthesised list of keys) have no delta rule yet")
     sql = _key_text
     every = {sql(k): k for chosen in sets for k in chosen}
-    if any(node.find(exp.Column) is None for node in every.values()):
-        return None  # a constant key: a SELECT item equal to it would be evaluated again, not read as NULL
+    constant = next((node for node in every.values() if node.find(exp.Column) is None), None)
+    if constant is not None:  # a SELECT item equal to it would be evaluated again, not read as NULL
+        return (f"a grouping set key that is a constant ({constant.sql(dialect=DIALECT)}, perhaps a column of a "
+                "derived table or CTE that holds one) has no delta rule yet")
     typed, unknown = {}, set()
     for key, node in every.items():
         typ = types.get(node.name) if isinstance(node, exp.Column) and node.table == "__core" else None
@@ -795,8 +799,9 @@ def _grouping_set_branches(select: exp.Select, types: Mapping[str, str]
         if sql(value) in unknown:
             continue
         inside = {sql(node) for node in value.walk() if isinstance(node, exp.Expression)} & unknown
-        if any(not _only_in_aggregates(value, key) for key in inside):
-            return None  # a NULL of unknown type inside an expression
+        if any(not _only_in_aggregates(value, key) for key in inside):  # a NULL of unknown type inside it
+            return (f"a rolled-up grouping key of unknown type inside the expression {value.sql(dialect=DIALECT)} "
+                    "has no delta rule yet")
     for chosen in sets:  # a kept key reading a rolled-up key (year(d) when d is rolled up): DuckDB keeps the
         # item year(d) whole only if it is spelled like the key, and sqlglot spells mod(x, 2) and x % 2 alike
         present = {sql(k) for k in chosen}
