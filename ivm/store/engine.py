@@ -934,7 +934,8 @@ class Database:
         hidden = next((c.name for c in predicate.find_all(exp.Column) if c.name.lower().startswith("__ivm_")), None)
         if hidden:  # ivm's row ids and lineage are no columns of the user's tables
             raise IvmError(f"bad predicate: unknown column {hidden} (names starting with __ivm_ are ivm's own)")
-        probe = exp.select(exp.Star()).from_(user_table(table)).where(predicate.copy())
+        probe = exp.select(exp.Star()).from_(user_table(table))  # set, not .where(): a bare subquery is no
+        probe.set("where", exp.Where(this=predicate.copy()))  # Condition to sqlglot's compiled build
         unknown = sorted(referenced_relations(probe) - set(schema))
         if unknown:
             raise IvmError(f"the predicate reads unknown table {unknown[0]}")
