@@ -1,7 +1,8 @@
 """Verification by differential execution: the original script and the SQL views run on the same data.
 
 :class:`Oracle` runs the original once per data set (the real files and every generated variant, in parallel
-child processes) and keeps the results; answers in later repair rounds, and the mutation tests, are checked
+child processes; a variant also with its rows reversed, to skip it where the script's answer depends on row
+order) and keeps the results; answers in later repair rounds, and the mutation tests, are checked
 against the same oracle without running the script again.
 
 :func:`verify` runs a :class:`~rewriter.static.Candidate`'s views on every data set in the oracle's in-memory
