@@ -64,6 +64,8 @@ class Literals:
     groups: frozenset = field(default_factory=frozenset)
     # the script numbers weeks or days of the year (strftime("%W"), isocalendar(), .dt.week): see calendar_weeks
     calendar_weeks: bool = False
+    # date formats the script parses or writes with (strptime(text, "%d/%m/%Y"), format="%b %d %Y"): date_formats
+    date_formats: frozenset = field(default_factory=frozenset)
 
 
 def load_script(path: str | Path) -> Script:
@@ -292,7 +294,35 @@ def literals(code: str) -> Literals:
     stripped, cased = normalised_names(code)
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
                     joins=join_names(code), stripped=stripped, cased=cased, groups=group_names(code),
-                    calendar_weeks=calendar_weeks(tree))
+                    calendar_weeks=calendar_weeks(tree), date_formats=date_formats(tree))
+
+
+DATE_DIRECTIVES = re.compile(r"%[-#]?[dmbByYjaAHIMS]")
+
+
+def date_formats(tree: ast.AST) -> frozenset[str]:
+    """The string constants that are date formats the script reads with: two or more directives, a year and
+    a day or month among them (``"%d/%m/%Y"``, ``"%b %d %Y"``), with no other ``%`` (``"%s rows"`` is printf, not
+    a date), and not only written out (``strftime("%Y-%m")``).
+
+    Example:
+        >>> code = "F = ('%Y-%m-%d', '%d/%m/%Y')\\nprint('%s of %d' % (a, b))\\nm = d.strftime('%Y-%m')"
+        >>> sorted(date_formats(ast.parse(code)))
+        ['%Y-%m-%d', '%d/%m/%Y']
+    """
+    written = {id(argument) for node in ast.walk(tree) if isinstance(node, ast.Call)
+               and isinstance(node.func, ast.Attribute) and node.func.attr == "strftime" for argument in node.args}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in written:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) <= 40:
+            text = node.value
+            directives = DATE_DIRECTIVES.findall(text)
+            if len(directives) >= 2 and any(d[-1] in "dmbBj" for d in directives) \
+                    and text.count("%") == len(directives) and any(d[-1] in "yY" for d in directives):
+                found.add(text)
+    return frozenset(found)
 
 
 WEEK_DIRECTIVES = re.compile(r"%-?[WUVGjuw]")

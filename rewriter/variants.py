@@ -189,6 +189,13 @@ def _parse_date(text: str, fmt: str) -> dt.datetime | None:
             return None
 
 
+def _strptime(text: str, fmt: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+
+
 class _Builder:
     def __init__(self, sources: list[Source], literals: Literals, seed: int):
         self.sources = sources
@@ -407,6 +414,33 @@ class _Builder:
                 for row in [r for r in filled if rng.random() < 0.5] or filled[:1]:
                     value = row[index].swapcase() if name in cased else row[index]
                     row[index] = rng.choice([" {}", "{}\t", "\t{} "]).format(value) if name in stripped else value
+                    changed_any = True
+            tables[source.name] = (header, changed)
+        return tables if changed_any else None
+
+    def date_formats(self) -> dict | None:
+        """Dates written as text (a column DuckDB reads as VARCHAR) rewritten, in turn, in each date format the
+        script knows (``strptime`` with ``"%Y-%m-%d"``, ``"%d/%m/%Y"`` and ``"%b %d %Y"``, tried in a loop): a
+        rewrite that parses only the formats the real data happens to hold drops the other rows. None when no
+        text column holds a date in one of the script's formats, or the script knows only one format."""
+        formats = sorted(self.literals.date_formats)
+        if len(formats) < 2:
+            return None
+        tables, changed_any = {}, False
+        for source in self.sources:
+            header, rows = self.base[source.name]
+            changed = [list(row) for row in rows]
+            for index, column, kind in self.columns(source, {"text"}):
+                turn = 0
+                for row in changed:
+                    if index >= len(row) or not row[index].strip():
+                        continue
+                    day = next((parsed for fmt in formats
+                                if (parsed := _strptime(row[index].strip(), fmt)) is not None), None)
+                    if day is None:
+                        continue
+                    row[index] = day.strftime(formats[turn % len(formats)])
+                    turn += 1
                     changed_any = True
             tables[source.name] = (header, changed)
         return tables if changed_any else None
@@ -765,6 +799,10 @@ class _Builder:
         found.append(Variant("empty_numbers", "empty fields in number and date columns",
                              self.cells_changed("empty_numbers", {"int", "float", "date", "timestamp"}, 0.2,
                                                 lambda *a: "", filled_only=True)))
+        reformatted = self.date_formats()
+        if reformatted is not None:
+            found.append(Variant("date_formats", "dates written as text in each of the script's date formats",
+                                 reformatted))
         recleaned = self.cleaned_keys()
         if recleaned is not None:
             found.append(Variant("cleaned_keys", "keys the script cleans, spaced and re-cased where they do not "

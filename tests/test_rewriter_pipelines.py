@@ -626,6 +626,25 @@ for r in csv.DictReader(open("tickets.csv", newline="")):
 URGENT_SQL = ("CREATE VIEW r AS SELECT ticket_id, coalesce(try_cast(nullif(regexp_extract(coalesce(subject, ''), "
               "'\\[P([1-4])\\]', 1), '') AS INTEGER), 4) AS prio FROM tickets")
 
+OPENED = "ticket_id,opened\n" + "".join(f"{i},{d}\n" for i, d in enumerate(
+    ["2024-04-22", "11/02/2024", "2024-03-24", "06/02/2024", "26/02/2024", "2024-01-05", "2024-02-29", "13/03/2024"],
+    start=1))
+PARSED = '''import csv
+from datetime import datetime
+FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%b %d %Y")  # new tool, old tool, e-mail import
+def day(text):
+    for fmt in FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt).date()
+        except ValueError:
+            pass
+result = [(int(r["ticket_id"]), day(r["opened"])) for r in csv.DictReader(open("tickets.csv", newline=""))]
+result = [r for r in result if r[1] is not None]
+'''
+PARSED_SQL = ("CREATE VIEW r AS SELECT * FROM (SELECT ticket_id, CAST(coalesce(try_strptime(trim(opened), '%Y-%m-%d'), "
+              "try_strptime(trim(opened), '%d/%m/%Y'), try_strptime(trim(opened), '%b %d %Y')) AS DATE) AS day "
+              "FROM tickets) WHERE day IS NOT NULL")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -665,13 +684,16 @@ URGENT_SQL = ("CREATE VIEW r AS SELECT ticket_id, coalesce(try_cast(nullif(regex
     ("shipments", WEEKLY, SHIPPED, WEEKLY_SQL, WEEKLY_SQL.replace("%W", "%V"), "boundary_dates"),
     ("shipments", ROUNDED, SHIPPED, ROUNDED_SQL, ROUNDED_SQL.replace("round_even(", "round("), "fractions"),
     ("tickets", URGENT, TICKETS, URGENT_SQL, URGENT_SQL.replace("[1-4]", "\\d"), "lookalikes"),
+    ("tickets", PARSED, OPENED, PARSED_SQL, PARSED_SQL.replace(", try_strptime(trim(opened), '%b %d %Y')", ""),
+     "date_formats"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
          "a-dot-in-a-regular-expression", "a-fillna-constant-beside-empty-cells",
          "an-underscore-read-as-like-wildcard", "a-cast-that-rounds-for-int", "a-cell-of-spaces-only",
          "a-regexp-replace-without-g", "a-pattern-checked-by-length-only", "a-window-from-named-constants",
-         "week-numbers-of-another-convention", "round-half-away-for-half-even", "a-digit-outside-a-range"])
+         "week-numbers-of-another-convention", "round-half-away-for-half-even", "a-digit-outside-a-range",
+         "a-date-format-the-real-data-lacks"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -695,7 +717,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     `try_cast(x AS BIGINT) IS NOT NULL` for `int(x)` in a try (no variant wrote `137.5`, which int() refuses and
     the cast rounds to 138), nor ISO weeks (`%V`) for `strftime("%Y-W%W")` (no date at the turn of a year), nor
     DuckDB's `round` (half away from zero) for Python's (`round(12.25, 1)` is 12.2: no value was halfway at one
-    decimal), nor `\\[P(\\d)\\]` for `\\[P([1-4])\\]` (no variant wrote a digit outside the range).
+    decimal), nor `\\[P(\\d)\\]` for `\\[P([1-4])\\]` (no variant wrote a digit outside the range), nor a
+    rewrite parsing only the two of the script's three date formats that the real data holds.
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
