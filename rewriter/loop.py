@@ -166,7 +166,7 @@ def run(*, script: Script, sources: list[Source], spec: ResultSpec, sandbox: San
             max_rounds=max_rounds, sql_timeout=sql_timeout, echo=echo)
         if rounds:
             echo(f"data sets: {', '.join(d.name for d in oracle.usable)}"
-                 + "".join(f"; skipped {d.name} ({'' if d.order_dependent else 'the original fails: '}{d.skipped})"
+                 + "".join(f"; skipped {d.name} ({'' if d.not_comparable else 'the original fails: '}{d.skipped})"
                            for d in oracle.datasets if d.skipped))
         verified = problem is None and candidate is not None
         data = report(verified=verified, script=script, sources=sources, spec=spec, oracle=oracle,

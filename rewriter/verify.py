@@ -43,7 +43,9 @@ class Dataset:
     expected: Table | None
     skipped: str | None = None
     seconds: float = 0.0
-    order_dependent: bool = False  # skipped because the original's result changes with the order of the rows
+    # skipped because no fixed SQL could match the original here (its result depends on the order of the rows,
+    # or its columns on the data), not because it failed: ``skipped`` then says why in full
+    not_comparable: bool = False
 
 
 class Oracle:
@@ -129,14 +131,27 @@ class Oracle:
                 result, took = sandbox.run(files)
             except ScriptFailed as error:
                 return Dataset(variant.name, variant.description, files, None, skipped=error.reason)
+            if _other_columns(table, result):
+                return Dataset(variant.name, variant.description, files, None, not_comparable=True,
+                               skipped=f"the original's columns depend on the data: here it gives "
+                                       f"{', '.join(result.columns)}, on the real data {', '.join(table.columns)}")
             if _order_dependent(sandbox, variant, sources, Path(folder.name), result):
-                return Dataset(variant.name, variant.description, files, None, order_dependent=True,
+                return Dataset(variant.name, variant.description, files, None, not_comparable=True,
                                skipped="the original's result depends on the order of the rows here: with the "
                                        "rows in reverse order it differs, so no SQL can be held to either")
             return Dataset(variant.name, variant.description, files, result, seconds=took)
 
         pool = ThreadPoolExecutor(max_workers=workers or max(2, min(4, os.cpu_count() or 2)))
         return cls(sources, base, [pool.submit(run, item) for item in prepared], folder, pool, sandbox)
+
+
+def _other_columns(real: Table, variant: Table) -> bool:
+    """Whether the original names other columns on a variant than on the real data: a ``pivot_table`` makes a
+    column of each value it finds, so a variant that recases or drops the values changes them, and no SQL
+    with fixed columns can match both."""
+    if not (real.names_known and variant.names_known):
+        return False
+    return [c.lower() for c in real.columns] != [c.lower() for c in variant.columns]
 
 
 def _order_dependent(sandbox: Sandbox, variant: Variant, sources: list[Source], folder: Path, result: Table) -> bool:
