@@ -103,7 +103,7 @@ PANDAS_MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN"
                             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 _INTEGER = re.compile(r"[-+]?\d+")
 _GAP = re.compile(r"(?<=\S) +(?=\S)")  # the spaces between two words
-FRACTIONS = ("5", "25", "7", "35", "675")  # see _Builder.refractioned: halfway at 0, 1 and 2 decimals
+FRACTIONS = ("25", "35", "675", "5")  # see _Builder.halfway: halfway at 1, 2 and 0 decimals
 LOOKALIKE_FORMS = ("swap", "digit", "longer", "swap", "shorter")  # see _Builder.lookalike
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -196,6 +196,15 @@ def _strptime(text: str, fmt: str) -> dt.datetime | None:
         return None
 
 
+def _with_fraction(current: str, fraction: str) -> str | None:
+    """``current`` (a number as written) with the fractional part ``fraction``; None for anything else."""
+    text = current.strip()
+    if not _NUMBER.fullmatch(text) or "e" in text.lower():
+        return None
+    whole = text.split(".")[0]  # "-.4": a sign without digits
+    return f"{whole if whole not in ('', '+', '-') else whole + '0'}.{fraction}"
+
+
 class _Builder:
     def __init__(self, sources: list[Source], literals: Literals, seed: int):
         self.sources = sources
@@ -206,7 +215,7 @@ class _Builder:
         self.column_names = {n.lower() for s in sources for n in s.format.names}  # constants naming them are no values
         self.tabbed: set[tuple[str, str]] = set()  # columns the whitespace variant has given a tab
         self.lookalike_turns: dict[tuple[str, str], int] = {}  # cells changed so far per column (lookalikes)
-        self.fraction_turns: dict[tuple[str, str], int] = {}  # the same for refractioned
+        self.fraction_turns: dict[tuple[str, str], int] = {}  # the same for halfway
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
@@ -708,18 +717,23 @@ class _Builder:
             changed = text[:at] + replacement + text[at + 1:]
         return changed if changed not in PANDAS_MISSING and changed.strip() else None
 
-    def refractioned(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+    @staticmethod
+    def refractioned(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The number with another fractional part, .5 or .7 (7.6 hours where the real data has 7.25): Python's
-        ``int()`` truncates where DuckDB's cast to an integer rounds, and ``round`` and ``floor`` differ there;
-        or .25, .35 or .675, halfway at one or two decimals: Python's ``round(2.25, 1)`` is 2.2 (half to even),
-        DuckDB's ``round`` 2.3, and pandas' ``round(1)`` of 12.35 is 12.4 where ``round_even`` gives 12.3."""
-        text = current.strip()
-        if not _NUMBER.fullmatch(text) or "e" in text.lower():
+        ``int()`` truncates where DuckDB's cast to an integer rounds, and ``round`` and ``floor`` differ there."""
+        return _with_fraction(current, rng.choice("57"))
+
+    def halfway(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The number halfway between two roundings, the fraction .25, .35, .675 or .5 in turn in each column (a
+        variant of its own, in every cell: a sum or ratio of such values is halfway too only by luck, so each
+        value gets one): Python's ``round(12.25, 1)`` is 12.2 (half to even), DuckDB's ``round`` 12.3, and
+        pandas' ``round(1)`` of 12.35 (just below it in binary) 12.4 where DuckDB's ``round_even`` gives 12.3. A
+        script that rounds a sum of such values may round it by the order it adds them in; the variant is then
+        skipped as order-dependent (see :mod:`rewriter.verify`)."""
+        if "." not in current:
             return None
-        whole = text.split(".")[0]  # "-.4": a sign without digits
         turn = self.fraction_turns[(source.name, column)] = self.fraction_turns.get((source.name, column), -1) + 1
-        fraction = FRACTIONS[turn % len(FRACTIONS)]  # each in turn
-        return f"{whole if whole not in ('', '+', '-') else whole + '0'}.{fraction}"
+        return _with_fraction(current, FRACTIONS[turn % len(FRACTIONS)])
 
     def refractioned_text(self, source: Source, column: str, kind: str, current: str,
                           rng: random.Random) -> str | None:
@@ -787,6 +801,8 @@ class _Builder:
                                                 filled_only=True)))
         found.append(Variant("fractions", "some numbers with the fractional part .5 or .7",
                              self.cells_changed("fractions", {"float"}, 0.3, self.refractioned, filled_only=True)))
+        found.append(Variant("halfway", "every fractional number halfway at one or two decimals (.25, .35, .675, .5)",
+                             self.cells_changed("halfway", {"float"}, 1.0, self.halfway, filled_only=True)))
         found.append(Variant("integer_fractions", "some whole numbers read as text with the fractional part .5 "
                                                   "or .7",
                              self.cells_changed("integer_fractions", {"int"}, 0.3, self.refractioned_text,

@@ -682,7 +682,7 @@ PARSED_SQL = ("CREATE VIEW r AS SELECT * FROM (SELECT ticket_id, CAST(coalesce(t
      PATTERNED_SQL.replace("regexp_full_match(tag, '[A-Za-z]\\d{3}')", "tag LIKE '____'"), "lookalikes"),
     ("invoices", WINDOWED, INVOICES, WINDOWED_SQL, WINDOWED_SQL.replace("<", "<="), "boundary_dates"),
     ("shipments", WEEKLY, SHIPPED, WEEKLY_SQL, WEEKLY_SQL.replace("%W", "%V"), "boundary_dates"),
-    ("shipments", ROUNDED, SHIPPED, ROUNDED_SQL, ROUNDED_SQL.replace("round_even(", "round("), "fractions"),
+    ("shipments", ROUNDED, SHIPPED, ROUNDED_SQL, ROUNDED_SQL.replace("round_even(", "round("), "halfway"),
     ("tickets", URGENT, TICKETS, URGENT_SQL, URGENT_SQL.replace("[1-4]", "\\d"), "lookalikes"),
     ("tickets", PARSED, OPENED, PARSED_SQL, PARSED_SQL.replace(", try_strptime(trim(opened), '%b %d %Y')", ""),
      "date_formats"),
