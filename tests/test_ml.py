@@ -228,6 +228,13 @@ def test_bad_specs_change_nothing():
     unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.passthrough("age")], label="nope + 1")),
               "bad label")
     unchanged(db, lambda: ml.deploy(db, ml.feature_spec("prep", "prep", [ml.passthrough("age")])), "already taken")
+    # found by a hunt: a label that binds but fails on a row was deployed, and every export of it failed after
+    unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.passthrough("age")],
+                                                        label="CAST(body AS INTEGER)")),
+              "the label 'CAST\\(body AS INTEGER\\)' fails on the rows of prep: Conversion Error")
+    for key, value in (("from", ["prep"]), ("label", ["liked"]), ("name", {"a": 1})):  # YAML lists are no names
+        with pytest.raises(IvmError, match=f"{key} in the feature spec must be"):
+            ml.parse({"name": "f", "from": "prep", "features": ["age"], key: value})
     with pytest.raises(IvmError, match="twice"):
         ml.feature_spec("f", "prep", [ml.passthrough("age"), ml.passthrough("age")])
     with pytest.raises(IvmError, match="either edges"):
@@ -686,3 +693,16 @@ def test_one_hot_names_keep_nanoseconds():
                                                       "tns=2024-01-01 00:00:00.000000002"]
     db.delete("t", "id % 2 = 0")  # one category left: named the same way (a review found it named by Python then)
     assert ml.training_set(db, "o").feature_names == ["tns=2024-01-01 00:00:00.000000002"]
+
+
+def test_a_folder_given_as_spec_and_a_scripts_udf_in_another_process_say_what_to_do(tmp_path):
+    """Found by a hunt: a folder given as the spec file was reported as missing, and a UDF defined in a script
+    (``__main__``) that a later process cannot find gave no hint how to supply it."""
+    from ivm.ml import spec as specs
+    from ivm.ml import udf_cache
+
+    with pytest.raises(IvmError, match="is a folder, not a feature spec file"):
+        specs.load(tmp_path)
+    feature = specs.udf("__main__:no_such_function", "body", name="score")
+    with pytest.raises(IvmError, match=r"pass it again \(udfs=\{'score': f\}\)"):
+        udf_cache.find(feature, {})

@@ -270,6 +270,11 @@ def _check_label(db, spec: FeatureSpec, types: Mapping[str, str]) -> None:
             .fetchall()[-1][1]
     except duckdb.Error as error:
         raise IvmError(f"feature set {spec.name}: bad label {spec.label!r}: {first_line(error)}") from None
+    try:  # one that binds can still fail on a row (CAST(note AS INTEGER)): every later export would
+        db.con.execute(f'SELECT count(({spec.label})) FROM "{INTERNAL_SCHEMA}"."{stored}"').fetchall()
+    except duckdb.Error as error:
+        raise IvmError(f"feature set {spec.name}: the label {spec.label!r} fails on the rows of {spec.source}: "
+                       f"{first_line(error)}") from None
     if not _exportable(db.con, label_type):
         raise IvmError(f"feature set {spec.name}: the label's type {label_type} cannot be written by every export "
                        f"format (npy, parquet, arrow); convert it in the label, e.g. CAST(({spec.label}) AS VARCHAR)")

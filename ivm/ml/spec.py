@@ -186,7 +186,7 @@ def load(path: str | Path) -> FeatureSpec:
         raise IvmError(f"load_spec needs the path of a YAML or JSON file, not {path!r:.60}")
     path = Path(path)
     if not path.is_file():
-        raise IvmError(f"file {path} does not exist")
+        raise IvmError(f"{path} is a folder, not a feature spec file" if path.is_dir() else f"file {path} does not exist")
     try:
         data = yaml.safe_load(read_text(path, "feature spec"))
     except yaml.YAMLError as error:
@@ -212,6 +212,10 @@ def parse(data, base: Path | None = None) -> FeatureSpec:
     if not isinstance(entries, list) or not entries:
         raise IvmError("features must be a non-empty list")
     features = tuple(_parse_feature(entry, base) for entry in entries)
+    for key in ("name", "from", "label"):  # YAML reads [prep] as a list: no name, and no SQL expression
+        if isinstance(data.get(key), (list, dict)):
+            raise IvmError(f"{key} in the feature spec must be {'a SQL expression' if key == 'label' else 'a name'}, "
+                           f"not a {'list' if isinstance(data[key], list) else 'mapping'} ({data[key]!r:.60})")
     label = data.get("label")
     if label is not None and not isinstance(label, str):
         label = str(label)

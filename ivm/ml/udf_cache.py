@@ -47,7 +47,10 @@ def find(feature: Feature, functions: Mapping[str, Callable] | None = None) -> C
     for part in name.split("."):
         target = getattr(target, part, None)
         if target is None:
-            raise IvmError(f"UDF feature {feature.name}: {path} has no function {name}")
+            hint = (f"; a function defined in a script is not there when another process opens the database: pass "
+                    f"it again (udfs={{'{feature.name}': f}}) or put it in a .py file the spec names"
+                    if path == "__main__" else "")
+            raise IvmError(f"UDF feature {feature.name}: {path} has no function {name}{hint}")
     if not callable(target):
         raise IvmError(f"UDF feature {feature.name}: {feature.udf} is not a function")
     return target
