@@ -10,9 +10,10 @@ run on it:
   one removed row has a partner: a key value that occurs in another source);
 * ``duplicates``: a third of the rows appear twice;
 * ``boundary_numbers`` and ``boundary_dates``: numbers set to the constants the script compares with, one
-  step either side, and zero; dates set to the script's dates and the days either side (timestamps also to
-  the second before and to noon of each such day; in a column whose values carry a UTC offset, written with
-  offset zero, spelled as the column spells its offsets);
+  step either side, and zero; dates set to the script's dates (also those it computes: ``D - timedelta(30)``,
+  ``(D - day).days > 30``) and the days either side, and to the turn of each year when it numbers weeks
+  (timestamps also to the second before and to noon of each such day; in a column whose values carry a UTC
+  offset, written with offset zero, spelled as the column spells its offsets);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``string_constants``: the script's string constants as written, each in at least one row of every column of
   words (a filter keeping ``isin(["shipped", "delivered"])`` needs both spellings in the data), and with an
@@ -26,6 +27,13 @@ run on it:
   two words (columns of words only);
 * ``blank_text``: cells of spaces only in columns of words (``strip() or "internal"`` fills them, ``coalesce`` not);
 * ``fractions``: some numbers with the fractional part .5 or .7 (``int()`` truncates, a cast rounds);
+  ``integer_fractions`` the same in columns of whole numbers DuckDB reads as text (``int("137.5")`` raises where
+  ``try_cast`` rounds);
+* ``halfway``: every fractional number halfway at one or two decimals (.25, .35, .675, .5 in turn: Python's
+  ``round(12.25, 1)`` is 12.2, DuckDB's ``round`` 12.3);
+* ``lookalikes``: text with a letter for a digit (or a digit for a letter), each digit 0 (9 for a 0), or one
+  character more or fewer (``str.fullmatch(r"[A-Z]\\d{3}")`` against ``LIKE '____'``, ``[1-4]`` against ``\\d``);
+* ``date_formats``: text dates in each date format the script parses with, in turn;
 * ``negative_numbers``: some numbers with the other sign (in a text column whose values are mostly numbers
   too: ``n/a`` among integers makes DuckDB read it as VARCHAR);
 * ``cleaned_keys``: a key the script cleans (``.str.strip().str.lower()``), spaced and re-cased in the sources
@@ -44,7 +52,8 @@ script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their
 working, except that ``case`` and ``whitespace`` vary a key the script itself cleans that way first
 (``row["sku"].strip().upper()``, ``df["code"].str.upper()``), where its values repeat; other shared names (an
 ``amount`` in two sources) are varied like any column. A variant that the original script cannot process is
-skipped, and the report says so. No variant writes a value pandas reads as missing (``None``, ``NA``, ...)
+skipped, and the report says so; so is one on which the original's result depends on the order of the rows,
+or its columns on the data (:mod:`rewriter.verify`). No variant writes a value pandas reads as missing (``None``, ``NA``, ...)
 where the data had text: DuckDB reads it as text, and no SQL could follow.
 """
 from __future__ import annotations
@@ -687,7 +696,9 @@ class _Builder:
         """The text with a letter for one of its digits (a digit for a letter where it has none), 0 for each of its
         digits (9 for a 0: outside a regular expression's ``[1-4]``), or one character more or fewer, in columns of
         words: a code the script checks by its pattern (``str.fullmatch(r"[A-Z]\\d{3}")``, ``re.match(r"^\\d{5}$",
-        zip)``) tells it from a rewrite that checks only the length (``LIKE '____'``) or the first characters. Never a token pandas reads as missing (``N4`` becomes ``NB``, not ``NA``)."""
+        zip)``) tells it from a rewrite that checks only the length (``LIKE '____'``) or the first characters.
+        The forms take turns in each column. Never a token pandas reads as missing (``N4`` becomes ``NB``, not
+        ``NA``)."""
         if not self.wordy(source, column) or not current.strip():
             return None
         text = current
@@ -807,8 +818,8 @@ class _Builder:
                                                   "or .7",
                              self.cells_changed("integer_fractions", {"int"}, 0.3, self.refractioned_text,
                                                 filled_only=True)))
-        found.append(Variant("lookalikes", "text with a letter for a digit (or a digit for a letter), or one "
-                                           "character more or fewer", self.cells_changed(
+        found.append(Variant("lookalikes", "text with a letter for a digit (or a digit for a letter), each digit 0, "
+                                           "or one character more or fewer", self.cells_changed(
                                                "lookalikes", {"text"}, 0.3, self.lookalike, filled_only=True)))
         found.append(Variant("empty_text", "empty fields in text columns",
                              self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
