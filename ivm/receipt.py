@@ -107,11 +107,15 @@ def redacted(predicate: exp.Expression) -> tuple[str, int]:
         ('name = ? AND x IN (?, ?) AND y = -z', 3)
     """
     tree = predicate.copy()
-    count = sum(1 for _ in tree.find_all(*_CONSTANTS, exp.JSONPath))
-    targets = [node for node in tree.find_all(*_CONSTANTS, exp.JSONPath, exp.Neg)
-               if (isinstance(node, exp.Neg) and isinstance(node.this, _CONSTANTS))
-               or (not isinstance(node, exp.Neg)
-                   and not (isinstance(node.parent, exp.Neg) and isinstance(node, _CONSTANTS)))]
+    count, targets = 0, []  # a negated constant is swapped whole, its constant counted
+    for node in tree.find_all(*_CONSTANTS, exp.JSONPath, exp.Neg):
+        if isinstance(node, exp.Neg):
+            if isinstance(node.this, _CONSTANTS):
+                targets.append(node)
+            continue
+        count += 1
+        if not (isinstance(node, _CONSTANTS) and isinstance(node.parent, exp.Neg)):
+            targets.append(node)
     for node in targets:
         if node is tree:
             return "?", count

@@ -64,7 +64,7 @@ class Literals:
     groups: frozenset = field(default_factory=frozenset)
     # the script numbers weeks or days of the year (strftime("%W"), isocalendar(), .dt.week): see calendar_weeks
     calendar_weeks: bool = False
-    # date formats the script parses or writes with (strptime(text, "%d/%m/%Y"), format="%b %d %Y"): date_formats
+    # date formats the script parses with (strptime(text, "%d/%m/%Y"), format="%b %d %Y"): see date_formats
     date_formats: frozenset = field(default_factory=frozenset)
 
 
@@ -652,7 +652,7 @@ def _derived_dates(tree: ast.AST) -> set:
                 found |= {dt.date(year, 1, 1) for n in sides if isinstance(n, ast.Constant)
                           and isinstance(n.value, int) and not isinstance(n.value, bool) and 1900 <= n.value <= 2100
                           for year in (n.value, n.value + 1)}
-            days = set().union(*(differences.get(_difference_key(n, names), set()) for n in sides))
+            days = set().union(*(differences.get(_difference_key(n), set()) for n in sides))
             counts = {c for n in sides if (c := _constant_int(n, names)) is not None and abs(c) <= 36600}
             for day in days:
                 for count in counts:
@@ -675,7 +675,7 @@ def _day_difference(node: ast.AST, names: dict[str, ast.AST]) -> set:
     return _constant_dates(inner.left, names) | _constant_dates(inner.right, names)
 
 
-def _difference_key(node: ast.AST, names: dict[str, ast.AST]):
+def _difference_key(node: ast.AST):
     """What a compared side is, for :func:`_day_differences`: the expression itself when it is a difference of
     days, else the column (``df["age"]``, ``df.age``, ``row["age"]``) or name that may hold one."""
     if isinstance(node, ast.Attribute) and node.attr == "days":
@@ -694,15 +694,14 @@ def _day_differences(tree: ast.AST, names: dict[str, ast.AST]) -> dict:
     :func:`_difference_key` names a compared side: the expression itself, and the column or name it is
     assigned to (``df["age"] = (D - df.day).dt.days``, ``age = (D - day).days``)."""
     found: dict = {}
+    by_node = {id(node): days for node in ast.walk(tree) if (days := _day_difference(node, names))}
     for node in ast.walk(tree):
-        days = _day_difference(node, names)
-        if days:
-            found.setdefault(("expression", ast.dump(node)), set()).update(days)
-    for node in ast.walk(tree):
+        if id(node) in by_node:
+            found.setdefault(("expression", ast.dump(node)), set()).update(by_node[id(node)])
         if isinstance(node, ast.Assign):
-            days = set().union(*(_day_difference(n, names) for n in ast.walk(node.value)))
+            days = set().union(*(by_node.get(id(n), set()) for n in ast.walk(node.value)))
             for target in node.targets if days else []:
-                key = _difference_key(target, names)
+                key = _difference_key(target)
                 if key is not None and key[0] != "expression":
                     found.setdefault(key, set()).update(days)
     return found

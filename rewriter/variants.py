@@ -188,19 +188,20 @@ def _format_number(value: float, kind: str) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
 
 
-def _parse_date(text: str, fmt: str) -> dt.datetime | None:
-    try:
-        return dt.datetime.strptime(text.strip(), fmt)
-    except ValueError:
-        try:
-            return dt.datetime.fromisoformat(text.strip())
-        except ValueError:
-            return None
-
-
 def _strptime(text: str, fmt: str) -> dt.datetime | None:
     try:
         return dt.datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+
+
+def _parse_date(text: str, fmt: str) -> dt.datetime | None:
+    """``text`` read with ``fmt``, else as ISO 8601."""
+    parsed = _strptime(text.strip(), fmt)
+    if parsed is not None:
+        return parsed
+    try:
+        return dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
 
@@ -223,11 +224,16 @@ class _Builder:
         self.keys = key_columns(sources, literals.joins)
         self.column_names = {n.lower() for s in sources for n in s.format.names}  # constants naming them are no values
         self.tabbed: set[tuple[str, str]] = set()  # columns the whitespace variant has given a tab
-        self.lookalike_turns: dict[tuple[str, str], int] = {}  # cells changed so far per column (lookalikes)
-        self.fraction_turns: dict[tuple[str, str], int] = {}  # the same for halfway
+        self.turns: dict[tuple[str, str, str], int] = {}  # cells a variant has changed so far, per column
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
+
+    def turn(self, variant: str, source: Source, column: str) -> int:
+        """How many cells of ``column`` ``variant`` has changed before this one: forms that take turns."""
+        key = (variant, source.name, column)
+        self.turns[key] = self.turns.get(key, -1) + 1
+        return self.turns[key]
 
     def columns(self, source: Source, kinds: set[str],
                 cleaned: frozenset = frozenset()) -> list[tuple[int, str, str]]:
@@ -702,7 +708,7 @@ class _Builder:
         if not self.wordy(source, column) or not current.strip():
             return None
         text = current
-        turn = self.lookalike_turns[(source.name, column)] = self.lookalike_turns.get((source.name, column), -1) + 1
+        turn = self.turn("lookalikes", source, column)
         form = LOOKALIKE_FORMS[turn % len(LOOKALIKE_FORMS)] if len(text.strip()) > 1 else "swap"  # each in turn
         digits = [i for i, c in enumerate(text) if c in "0123456789"]
         if form == "digit" and digits:  # 0 and 9 lie outside a range such as [1-4]
@@ -743,8 +749,7 @@ class _Builder:
         skipped as order-dependent (see :mod:`rewriter.verify`)."""
         if "." not in current:
             return None
-        turn = self.fraction_turns[(source.name, column)] = self.fraction_turns.get((source.name, column), -1) + 1
-        return _with_fraction(current, FRACTIONS[turn % len(FRACTIONS)])
+        return _with_fraction(current, FRACTIONS[self.turn("halfway", source, column) % len(FRACTIONS)])
 
     def refractioned_text(self, source: Source, column: str, kind: str, current: str,
                           rng: random.Random) -> str | None:
