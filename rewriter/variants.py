@@ -25,6 +25,11 @@ run on it:
   the script lowers a column and compares it with ``"cancelled"``);
 * ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between every
   two words (columns of words only);
+* ``unicode_spaces``: a no-break space (U+00A0) before, inside or after some values of columns of words
+  (``strip()`` and ``split()`` take it for a space, DuckDB's ``trim`` and ``\\s`` do not);
+* ``multiword``: a word that begins one of the column's values put in front of some values of a column of
+  words, the same word each time (``van Dijk, Jan`` and ``van Rijn, Eva``: the first word no longer tells
+  them apart);
 * ``blank_text``: cells of spaces only in columns of words (``strip() or "internal"`` fills them, ``coalesce`` not);
 * ``fractions``: some numbers with the fractional part .5 or .7 (``int()`` truncates, a cast rounds);
   ``integer_fractions`` the same in columns of whole numbers DuckDB reads as text (``int("137.5")`` raises where
@@ -114,6 +119,9 @@ _INTEGER = re.compile(r"[-+]?\d+")
 _GAP = re.compile(r"(?<=\S) +(?=\S)")  # the spaces between two words
 FRACTIONS = ("25", "35", "675", "5")  # see _Builder.halfway: halfway at 1, 2 and 0 decimals
 LOOKALIKE_FORMS = ("swap", "digit", "longer", "swap", "shorter")  # see _Builder.lookalike
+NO_BREAK_SPACE = "\u00a0"
+UNICODE_SPACE_FORMS = ("before", "gap", "after")  # see _Builder.unicode_spaced
+_WORD = re.compile(r"[^\W\d_]+")  # letters only
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -734,6 +742,37 @@ class _Builder:
             changed = text[:at] + replacement + text[at + 1:]
         return changed if changed not in PANDAS_MISSING and changed.strip() else None
 
+    def unicode_spaced(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The text with a no-break space (U+00A0, what spreadsheets, web forms and PDFs leave) before it, in place of
+        the space between two of its words, or after it, in turn in each column (after it where it has one word),
+        in columns of words: Python's ``strip()`` and ``split()`` take it for a space; DuckDB's ``trim`` and the
+        ``\\s`` of its regular expressions do not (``[\\s\\p{Z}]`` does)."""
+        if not self.wordy(source, column):
+            return None
+        form = UNICODE_SPACE_FORMS[self.turn("unicode_spaces", source, column) % len(UNICODE_SPACE_FORMS)]
+        if form == "gap" and _GAP.search(current):
+            return _GAP.sub(NO_BREAK_SPACE, current, count=1)
+        return NO_BREAK_SPACE + current if form == "before" else current + NO_BREAK_SPACE
+
+    def multiworded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The text with one more word in front, the same word in every changed cell of the column (``van Dijk,
+        Jan`` beside ``van Rijn, Eva``), in columns of words: a rewrite that takes the first word where the
+        script splits at a comma counts those two as one name, and one that keeps the whole value where the
+        script keeps its first word counts them apart. The word is the first word of one of the column's
+        values, so it is written in the column's alphabet and case."""
+        if not self.wordy(source, column) or not current.strip():
+            return None
+        word = self.shared_word(source, column)
+        return None if word is None else f"{word} {current.lstrip()}"
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 (one builder per call of variants())
+    def shared_word(self, source: Source, column: str) -> str | None:
+        """A word (letters only) that begins one of the column's values, chosen once per column."""
+        index = source.format.names.index(column)
+        words = sorted({match.group() for r in self.base[source.name][1] if index < len(r)
+                        if (match := _WORD.match(r[index].strip())) and match.group() not in PANDAS_MISSING})
+        return self.rng(f"multiword:{source.name}:{column}").choice(words) if words else None
+
     @staticmethod
     def refractioned(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The number with another fractional part, .5 or .7 (7.6 hours where the real data has 7.25): Python's
@@ -810,6 +849,13 @@ class _Builder:
         found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",
                              self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True,
                                                 cleaned=frozenset(n.lower() for n in self.literals.stripped))))
+        found.append(Variant("unicode_spaces", "a no-break space (U+00A0) before, inside or after some text values",
+                             self.cells_changed("unicode_spaces", {"text"}, 0.3, self.unicode_spaced,
+                                                filled_only=True,
+                                                cleaned=frozenset(n.lower() for n in self.literals.stripped))))
+        found.append(Variant("multiword", "a word that other values of the column begin with, put in front of "
+                                          "some text values", self.cells_changed(
+                                              "multiword", {"text"}, 0.3, self.multiworded, filled_only=True)))
         found.append(Variant("blank_text", "cells of spaces only in text columns",
                              self.cells_changed("blank_text", {"text"}, 0.3, self.blank, filled_only=True)))
         found.append(Variant("negative_numbers", "some numbers with the other sign",
