@@ -24,7 +24,8 @@ run on it:
 * ``recased_constants``: those constants (the ones naming no column) in another case (``Cancelled`` where
   the script lowers a column and compares it with ``"cancelled"``);
 * ``whitespace``: spaces or a tab before or after some values of text columns, or two spaces between every
-  two words (columns of words only);
+  two words (columns of words, and text columns the script strips or re-cases itself, such as a flag written
+  1/0 by one system and yes/no by another; the same for ``unicode_spaces``, ``blank_text`` and the constants);
 * ``unicode_spaces``: a no-break space (U+00A0) before, inside or after some values of columns of words
   (``strip()`` and ``split()`` take it for a space, DuckDB's ``trim`` and ``\\s`` do not);
 * ``multiword``: a word that begins one of the column's values put in front of some values of a column of
@@ -43,7 +44,10 @@ run on it:
   too: ``n/a`` among integers makes DuckDB read it as VARCHAR);
 * ``cleaned_keys``: a key the script cleans (``.str.strip().str.lower()``), spaced and re-cased in the sources
   where its values do not repeat (``case`` and ``whitespace`` vary the side that looks up only);
-* ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number and date columns;
+* ``boundary_times``: in columns DuckDB reads as TIME, the script's times of day and whole hours (else midnight
+  and noon) and the minute either side (``< "18:00"`` against ``< TIME '17:59'``);
+* ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number, date, time and yes/no
+  (BOOLEAN) columns;
 * ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
   order's ``customer_id``);
 * ``empty_lookup_keys``: one empty field in each key column of the smallest source other than that one (a
@@ -106,6 +110,10 @@ def _kind(type_name: str) -> str:
         return "date"
     if base.startswith("TIMESTAMP"):
         return "timestamp"
+    if base == "TIME":
+        return "time"
+    if base == "BOOLEAN":
+        return "bool"
     if base == "VARCHAR":
         return "text"
     return "other"
@@ -122,6 +130,7 @@ LOOKALIKE_FORMS = ("swap", "digit", "longer", "swap", "shorter")  # see _Builder
 NO_BREAK_SPACE = "\u00a0"
 UNICODE_SPACE_FORMS = ("before", "gap", "after")  # see _Builder.unicode_spaced
 _WORD = re.compile(r"[^\W\d_]+")  # letters only
+_CLOCK = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -210,6 +219,16 @@ def _parse_date(text: str, fmt: str) -> dt.datetime | None:
         return parsed
     try:
         return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def _time_of_day(text: str) -> dt.time | None:
+    """``18:00`` or ``18:00:30`` as a time of day, else None."""
+    if not _CLOCK.fullmatch(text.strip()):
+        return None
+    try:
+        return dt.time(*map(int, text.strip().split(":")))
     except ValueError:
         return None
 
@@ -545,6 +564,21 @@ class _Builder:
         ordered = [*days, *noons, *sorted(beside - set(days) - set(noons))]
         return list(dict.fromkeys(d.strftime(fmt) for d in ordered))
 
+    def boundary_times(self, source: Source, column: str, kind: str) -> list[str]:
+        """For a column DuckDB reads as TIME (``08:15``): the script's times of day (``df["started"] < "18:00"``,
+        ``time(18, 0)``) and whole hours (``.dt.hour >= 18``: 18:00), else midnight and noon, each with the minute
+        before and after, written as the column writes its times (with seconds or without)."""
+        index = source.format.names.index(column)
+        values = [r[index].strip() for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
+        fmt = "%H:%M:%S" if values and all(v.count(":") == 2 for v in values) else "%H:%M"
+        moments = sorted({t for text in self.literals.strings if (t := _time_of_day(text)) is not None}
+                         | {dt.time(int(n)) for n in self.literals.numbers if float(n).is_integer() and 0 < n < 24})
+        moments = moments or [dt.time(0), dt.time(12)]
+        day = dt.date(2000, 1, 2)
+        exact = [dt.datetime.combine(day, m) for m in moments]
+        beside = {t + dt.timedelta(minutes=step) for t in exact for step in (-1, 1)}
+        return list(dict.fromkeys(t.strftime(fmt) for t in [*exact, *sorted(beside - set(exact))]))
+
     def format_with_offset(self, source: Source, column: str, sniffed: str | None) -> str:
         """The format for boundary timestamps in a column whose values carry a UTC offset: the values are
         written with offset zero. Without one, pandas (``utc=True``) reads a value as UTC and DuckDB's
@@ -589,7 +623,7 @@ class _Builder:
         ``str.contains("Inc.")``) from a plain substring test; one with ``_`` or ``%`` with an ``x`` for those:
         ``EUx1`` tells ``LIKE 'EU_%'`` (where ``_`` is any character) from ``startswith("EU_")``. Never a
         value pandas reads as missing (``None``, ``NA``)."""
-        if not self.wordy(source, column):
+        if not self.textual(source, column):
             return []
         names = self.column_names
         values = []
@@ -658,6 +692,14 @@ class _Builder:
         values = [r[index] for r in self.base[source.name][1] if index < len(r) and r[index].strip()]
         return sum(any(c.isalpha() for c in v) for v in values) * 2 >= len(values) > 0
 
+    def textual(self, source: Source, column: str) -> bool:
+        """Whether the script treats the column as text: a column of words, or a text column it cleans itself
+        (``r["taxable"].strip().lower() in ("yes", "1")`` over a flag written 1/0 by one system and yes/no by
+        another, mostly digits), so spaces, blanks and the script's constants belong in it."""
+        cleaned = {n.lower() for n in self.literals.stripped | self.literals.cased}
+        return self.wordy(source, column) or (column.lower() in cleaned
+                                               and _kind(source.format.types[column]) == "text")
+
     def recased(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str:
         """The value in another case; in text columns sometimes one of the script's string constants instead
         (never in a column of numbers or dates, which the script would then read as text or fail on)."""
@@ -685,11 +727,11 @@ class _Builder:
 
     def padded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The text with spaces or a tab before, after or around it (what a hand-typed export holds), or two
-        spaces between every two words, in columns of words only: a number or date read as text because of a
-        marker stays as written. DuckDB's ``trim`` removes spaces only, Python's ``strip`` tabs too. The first
+        spaces between every two words, in columns of words or text columns the script cleans itself
+        (:meth:`textual`): a number or date read as text because of a marker stays as written. DuckDB's ``trim`` removes spaces only, Python's ``strip`` tabs too. The first
         change in each column puts a tab and two spaces between the words (``regexp_replace(x, '\\s+', ' ')``
         without the ``'g'`` option mends the tab only)."""
-        if not self.wordy(source, column):
+        if not self.textual(source, column):
             return None
         tabs = ["{}\t", "\t{}"] if source.format.delimiter != "\t" else []
         shapes = [" {}", "{} ", "  {}  "] + tabs
@@ -704,7 +746,7 @@ class _Builder:
     def blank(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """A cell of spaces only, in columns of words: ``row["project"].strip() or "internal"`` fills it, a
         ``coalesce`` does not. A variant of its own: a script that needs the value fails on it."""
-        return "   " if self.wordy(source, column) else None
+        return "   " if self.textual(source, column) else None
 
     def lookalike(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The text with a letter for one of its digits (a digit for a letter where it has none), 0 for each of its
@@ -747,7 +789,7 @@ class _Builder:
         the space between two of its words, or after it, in turn in each column (after it where it has one word),
         in columns of words: Python's ``strip()`` and ``split()`` take it for a space; DuckDB's ``trim`` and the
         ``\\s`` of its regular expressions do not (``[\\s\\p{Z}]`` does)."""
-        if not self.wordy(source, column):
+        if not self.textual(source, column):
             return None
         form = UNICODE_SPACE_FORMS[self.turn("unicode_spaces", source, column) % len(UNICODE_SPACE_FORMS)]
         if form == "gap" and _GAP.search(current):
@@ -874,8 +916,12 @@ class _Builder:
                                                "lookalikes", {"text"}, 0.3, self.lookalike, filled_only=True)))
         found.append(Variant("empty_text", "empty fields in text columns",
                              self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
-        found.append(Variant("empty_numbers", "empty fields in number and date columns",
-                             self.cells_changed("empty_numbers", {"int", "float", "date", "timestamp"}, 0.2,
+        found.append(Variant("boundary_times", "times of day set to the script's times and hours, and the minute "
+                                               "either side", self.boundaries("boundary_times", {"time"},
+                                                                               self.boundary_times)))
+        found.append(Variant("empty_numbers", "empty fields in number, date, time and yes/no columns",
+                             self.cells_changed("empty_numbers", {"int", "float", "date", "timestamp", "time", "bool"},
+                                                0.2,
                                                 lambda *a: "", filled_only=True)))
         reformatted = self.date_formats()
         if reformatted is not None:

@@ -668,6 +668,33 @@ result = pd.DataFrame({"customers": [df["last"].nunique()]})
 LAST_NAMES_SQL = ("CREATE VIEW r AS SELECT count(DISTINCT upper(trim(split_part(customer, ',', 1), ' ' || chr(9) "
                   "|| chr(10) || chr(13) || chr(160)))) AS customers FROM orders")
 
+SESSIONS = "session_id,started,escalated\n" + "".join(f"{i},{t},{e}\n" for i, (t, e) in enumerate(
+    [("08:15", "no"), ("09:40", "no"), ("11:05", "yes"), ("12:20", "no"), ("13:45", "no"), ("14:10", "no"),
+     ("16:55", "no"), ("17:30", "yes"), ("18:05", "no"), ("19:50", "no"), ("21:15", "no"), ("10:30", "no")], start=1))
+SLOTS = '''import pandas as pd
+df = pd.read_csv("sessions.csv")
+df["slot"] = "evening"
+df.loc[df["started"] < "18:00", "slot"] = "afternoon"
+df.loc[df["started"] < "12:00", "slot"] = "morning"
+df = df[df["escalated"] != "yes"]
+result = df.groupby("slot", as_index=False).agg(sessions=("session_id", "count"))
+'''
+SLOTS_SQL = ("CREATE VIEW r AS SELECT CASE WHEN started < TIME '12:00' THEN 'morning' WHEN started < TIME '18:00' "
+             "THEN 'afternoon' ELSE 'evening' END AS slot, count(session_id) AS sessions FROM sessions "
+             "WHERE escalated IS DISTINCT FROM true GROUP BY 1")
+
+FLAGGED = "invoice_id,amount,taxable\n" + "".join(f"{i},{i * 10},{f}\n" for i, f in enumerate(
+    ["1", "0", "yes", "1", "no", "0", "1", "Y", "0", "1", "1", "0"], start=1))
+TAXED = '''import csv
+result = []
+with open("invoices.csv", newline="") as f:
+    for r in csv.DictReader(f):
+        taxable = r["taxable"].strip().lower() in ("yes", "y", "1", "true")
+        result.append((int(r["invoice_id"]), "Y" if taxable else "N"))
+'''
+TAXED_SQL = ("CREATE VIEW r AS SELECT invoice_id, CASE WHEN lower(trim(coalesce(taxable, ''), ' ' || chr(9) || chr(10) "
+             "|| chr(13) || chr(160))) IN ('yes', 'y', '1', 'true') THEN 'Y' ELSE 'N' END AS vat FROM invoices")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -712,6 +739,12 @@ LAST_NAMES_SQL = ("CREATE VIEW r AS SELECT count(DISTINCT upper(trim(split_part(
     ("shipments", PER_CARRIER, CARRIERS, PER_CARRIER_SQL, PER_CARRIER_SQL.replace(" || chr(160)", ""), "unicode_spaces"),
     ("orders", LAST_NAMES, BUYERS, LAST_NAMES_SQL, LAST_NAMES_SQL.replace("split_part(customer, ',', 1)",
                                                                           "split_part(customer, ' ', 1)"), "multiword"),
+    ("sessions", SLOTS, SESSIONS, SLOTS_SQL, SLOTS_SQL.replace("TIME '18:00'", "TIME '17:59'"), "boundary_times"),
+    ("sessions", SLOTS, SESSIONS, SLOTS_SQL, SLOTS_SQL.replace("escalated IS DISTINCT FROM true", "NOT escalated"),
+     "empty_numbers"),
+    ("invoices", TAXED, FLAGGED, TAXED_SQL, TAXED_SQL.replace(", 'true')", ")"), "string_constants"),
+    ("invoices", TAXED, FLAGGED, TAXED_SQL, TAXED_SQL.replace(", ' ' || chr(9) || chr(10) || chr(13) || chr(160)", ""),
+     "whitespace"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -719,7 +752,9 @@ LAST_NAMES_SQL = ("CREATE VIEW r AS SELECT count(DISTINCT upper(trim(split_part(
          "an-underscore-read-as-like-wildcard", "a-cast-that-rounds-for-int", "a-cell-of-spaces-only",
          "a-regexp-replace-without-g", "a-pattern-checked-by-length-only", "a-window-from-named-constants",
          "week-numbers-of-another-convention", "round-half-away-for-half-even", "a-digit-outside-a-range",
-         "a-date-format-the-real-data-lacks", "a-no-break-space-strip-removes", "a-name-of-several-words"])
+         "a-date-format-the-real-data-lacks", "a-no-break-space-strip-removes", "a-name-of-several-words",
+         "a-time-of-day-a-minute-off", "an-empty-yes-no-field",
+         "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -746,7 +781,11 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     decimal), nor `\\[P(\\d)\\]` for `\\[P([1-4])\\]` (no variant wrote a digit outside the range), nor a
     rewrite parsing only the two of the script's three date formats that the real data holds, nor trim(x, ' \\t\\n\\r')
     for strip(), which also removes a no-break space (U+00A0: no variant wrote one), nor the first word of a name
-    where the script takes what comes before the comma (no variant wrote a name of several words).
+    where the script takes what comes before the comma (no variant wrote a name of several words), nor a time of
+    day a minute off (`< TIME '17:59'` for `< "18:00"`) or `NOT escalated` where the script keeps rows with no
+    yes/no value (columns DuckDB reads as TIME or BOOLEAN got no variant at all), nor a flag mostly written 1/0
+    (and yes/no by another system) checked without its 'true' or without stripping it (only columns of words got
+    the script's constants and spaces).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
