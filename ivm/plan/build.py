@@ -18,7 +18,7 @@ from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.lateral import relations_of
-from ivm.plan.normalise import qualified, names_visible_cte, unique, unused_name
+from ivm.plan.normalise import join_group, names_visible_cte, qualified, unique, unused_name
 from ivm.plan.ties import break_ties
 from ivm.plan.pivot import spelled_out
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
@@ -265,18 +265,19 @@ def referenced_relations(query: exp.Query) -> set[str]:
     return {t.name.lower() for t in query.find_all(exp.Table)
             if isinstance(t.this, exp.Identifier) and not names_visible_cte(t)}  # not range(3) and the like
 
-
-
-
-
-
 def _map_tables(query: exp.Query, relations: Mapping[str, str]) -> exp.Query:
-    """Point every table reference at the internal table that stores it, keeping its alias."""
-    def replace(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and node.name.lower() in relations and not node.args.get("db"):
-            return internal_table(relations[node.name.lower()], node.alias_or_name)
-        return node
-    return query.transform(replace)
+    """Point every table reference at the internal table that stores it, keeping its alias and what hangs on
+    it: sqlglot parses a parenthesised join ``t LEFT JOIN (u JOIN w ON ..) ON ..`` as table ``u`` carrying the
+    join with ``w`` (and a PIVOT or TABLESAMPLE hangs on its table the same way)."""
+    query = query.copy()
+    for node in list(query.find_all(exp.Table)):  # all found first: a moved join's tables are replaced after it
+        if node.name.lower() in relations and not node.args.get("db"):
+            table = internal_table(relations[node.name.lower()], node.alias_or_name)
+            for key, value in list(node.args.items()):
+                if key not in ("this", "db", "catalog", "alias") and value:
+                    table.set(key, value)
+            node.replace(table)
+    return query
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -292,6 +293,10 @@ def _fallback_reason(select: exp.Select) -> str | None:
     if not select.args.get("from_"):
         return "a SELECT without FROM"
     for table in _tables(select):
+        group = join_group(table)
+        if group is not None:
+            inner = ", ".join(t.alias_or_name for t in [group, *(j.this for j in group.args.get("joins") or [])])
+            return f"a parenthesised join ({inner}) joined to other tables has no delta rule yet"
         if not isinstance(table, exp.Table) or not table.args.get("db"):
             return f"reads {table.sql(dialect=DIALECT)[:40]}, which is not a table"
     for join in select.args.get("joins") or []:

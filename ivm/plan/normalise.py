@@ -121,13 +121,13 @@ def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
     for select in list(query.find_all(exp.Select)):
         joins = list(select.args.get("joins") or [])
         first = select.args.get("from_")
-        group = _join_group(first.this) if first is not None else None
+        group = join_group(first.this) if first is not None else None
         if group is not None:
             first.set("this", _without_joins(group))
             joins = [j.copy() for j in group.args.get("joins") or []] + joins
         flat = []
         for join in joins:
-            group = _join_group(join.this)
+            group = join_group(join.this)
             inner = group.args.get("joins") or [] if group is not None else []
             if group is not None and (join.kind or "CROSS").upper() == "CROSS" \
                     and not any(join.args.get(arg) for arg in ("side", "method", "on", "using")) \
@@ -142,7 +142,7 @@ def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
     return query
 
 
-def _join_group(relation: exp.Expression) -> exp.Table | None:
+def join_group(relation: exp.Expression) -> exp.Table | None:
     """The Table carrying the joins of a parenthesised join without an alias (sqlglot: a Subquery over that
     Table, once per pair of parentheses), else None."""
     found = None
