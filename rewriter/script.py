@@ -66,6 +66,8 @@ class Literals:
     calendar_weeks: bool = False
     # date formats the script parses with (strptime(text, "%d/%m/%Y"), format="%b %d %Y"): see date_formats
     date_formats: frozenset = field(default_factory=frozenset)
+    # the script converts timestamps to another time zone (tz_convert, astimezone): see converts_zones
+    time_zones: bool = False
 
 
 def load_script(path: str | Path) -> Script:
@@ -294,7 +296,8 @@ def literals(code: str) -> Literals:
     stripped, cased = normalised_names(code)
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
                     joins=join_names(code), stripped=stripped, cased=cased, groups=group_names(code),
-                    calendar_weeks=calendar_weeks(tree), date_formats=date_formats(tree))
+                    calendar_weeks=calendar_weeks(tree), date_formats=date_formats(tree),
+                    time_zones=converts_zones(tree))
 
 
 DATE_DIRECTIVES = re.compile(r"%[-#]?[dmbByYjaAHIMS]")
@@ -343,6 +346,31 @@ def calendar_weeks(tree: ast.AST) -> bool:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and WEEK_DIRECTIVES.search(node.value):
             return True
         if isinstance(node, ast.Attribute) and node.attr in WEEK_NAMES:
+            return True
+    return False
+
+
+ZONE_CALLS = {"tz_convert", "tz_localize", "astimezone", "ZoneInfo", "gettz", "localize"}
+ZONE_NAME = re.compile(r"(Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)/\w+")
+
+
+def converts_zones(tree: ast.AST) -> bool:
+    """Whether the script converts timestamps to another time zone (``.dt.tz_convert("Europe/Berlin")``,
+    ``.astimezone(ZoneInfo(...))``): a time late in a UTC day is then another day, month or weekday locally, so
+    the boundary timestamps include such times (see :mod:`rewriter.variants`).
+
+    Example:
+        >>> converts_zones(ast.parse("x = pd.to_datetime(s, utc=True).dt.tz_convert('Europe/Berlin')"))
+        True
+        >>> converts_zones(ast.parse("x = pd.to_datetime(s).dt.month"))
+        False
+    """
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ZONE_CALLS:
+            return True
+        if isinstance(node, ast.Name) and node.id in ZONE_CALLS:
+            return True
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and ZONE_NAME.fullmatch(node.value):
             return True
     return False
 

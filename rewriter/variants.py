@@ -13,7 +13,8 @@ run on it:
   step either side, and zero; dates set to the script's dates (also those it computes: ``D - timedelta(30)``,
   ``(D - day).days > 30``) and the days either side, and to the turn of each year when it numbers weeks
   (timestamps also to the second before and to noon of each such day; in a column whose values carry a UTC
-  offset, written with offset zero, spelled as the column spells its offsets);
+  offset, written with offset zero, spelled as the column spells its offsets; late and early in the UTC day
+  where the script converts time zones);
 * ``case``: text values in other letter case, and the script's own string constants in several cases;
 * ``string_constants``: the script's string constants as written, each in at least one row of every column of
   words (a filter keeping ``isin(["shipped", "delivered"])`` needs both spellings in the data), and with an
@@ -533,7 +534,9 @@ class _Builder:
         """The script's constants, then one step either side, then zero, formatted for this column (in that
         order: a table with fewer rows than values holds the first ones). For dates: the script's days, in a
         timestamp column then noon of each (a time inside the day, which a cast to DATE treats like its
-        midnight), then the days either side and the second before each day."""
+        midnight) and, where the script converts time zones, 22:30 and 23:30 before each day and 00:30 and 06:00
+        on it (in UTC another day than in Berlin or New York), then the days either side and the second before
+        each day."""
         if kind in ("int", "float"):
             exact, beside = set(), set()
             for number in self.literals.numbers:
@@ -555,6 +558,10 @@ class _Builder:
         edges = self.year_edges(source, column, fmt) if self.literals.calendar_weeks else []
         days = list(dict.fromkeys([*days, *edges] if days else [*edges, *self.month_boundaries(source, column, fmt)]))
         noons = [d + dt.timedelta(hours=12) for d in days] if kind == "timestamp" else []
+        if kind == "timestamp" and self.literals.time_zones:  # another day east of UTC (23:30, 22:30) or west
+            shifts = [dt.timedelta(minutes=m) for m in (-30, 360, -90, 30)]  # (06:00, 00:30): each day with two
+            noons = [d + s for s in shifts[2:] for d in days] + noons  # of them first, as a small table holds
+            days = [moment for d in days for moment in (d, d + shifts[0], d + shifts[1])]  # only the first
         beside = set()
         if self.literals.dates:
             for day in days:

@@ -695,6 +695,17 @@ with open("invoices.csv", newline="") as f:
 TAXED_SQL = ("CREATE VIEW r AS SELECT invoice_id, CASE WHEN lower(trim(coalesce(taxable, ''), ' ' || chr(9) || chr(10) "
              "|| chr(13) || chr(160))) IN ('yes', 'y', '1', 'true') THEN 'Y' ELSE 'N' END AS vat FROM invoices")
 
+OPENED_UTC = "ticket_id,opened_at\n" + "".join(f"{i},2024-0{1 + i % 6}-1{i % 9}T{8 + i % 9:02d}:15:00Z\n"
+                                               for i in range(1, 13))
+LOCAL_MONTH = '''import pandas as pd
+t = pd.read_csv("tickets.csv")
+opened = pd.to_datetime(t["opened_at"], utc=True).dt.tz_convert("Europe/Berlin")
+t["month"] = opened.dt.strftime("%Y-%m")
+result = t.groupby("month", as_index=False).agg(n=("ticket_id", "count"))
+'''
+LOCAL_MONTH_SQL = ("CREATE VIEW r AS SELECT strftime(timezone('Europe/Berlin', opened_at), '%Y-%m') AS month, "
+                   "count(ticket_id) AS n FROM tickets WHERE opened_at IS NOT NULL GROUP BY 1")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -745,6 +756,8 @@ TAXED_SQL = ("CREATE VIEW r AS SELECT invoice_id, CASE WHEN lower(trim(coalesce(
     ("invoices", TAXED, FLAGGED, TAXED_SQL, TAXED_SQL.replace(", 'true')", ")"), "string_constants"),
     ("invoices", TAXED, FLAGGED, TAXED_SQL, TAXED_SQL.replace(", ' ' || chr(9) || chr(10) || chr(13) || chr(160)", ""),
      "whitespace"),
+    ("tickets", LOCAL_MONTH, OPENED_UTC, LOCAL_MONTH_SQL,
+     LOCAL_MONTH_SQL.replace("timezone('Europe/Berlin', opened_at)", "opened_at"), "boundary_dates"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -754,7 +767,8 @@ TAXED_SQL = ("CREATE VIEW r AS SELECT invoice_id, CASE WHEN lower(trim(coalesce(
          "week-numbers-of-another-convention", "round-half-away-for-half-even", "a-digit-outside-a-range",
          "a-date-format-the-real-data-lacks", "a-no-break-space-strip-removes", "a-name-of-several-words",
          "a-time-of-day-a-minute-off", "an-empty-yes-no-field",
-         "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits"])
+         "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits",
+         "a-month-in-utc-for-local-time"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -785,7 +799,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     day a minute off (`< TIME '17:59'` for `< "18:00"`) or `NOT escalated` where the script keeps rows with no
     yes/no value (columns DuckDB reads as TIME or BOOLEAN got no variant at all), nor a flag mostly written 1/0
     (and yes/no by another system) checked without its 'true' or without stripping it (only columns of words got
-    the script's constants and spaces).
+    the script's constants and spaces), nor the month of a UTC timestamp where the script converts it to Berlin
+    time first (no timestamp late in a UTC day).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
