@@ -91,6 +91,11 @@ CASES = {
     "parenthesised-full-join-first": "SELECT a.id, b.id AS b, c.id AS c FROM (t0 a FULL JOIN t1 b ON a.k = b.k), t2 c "
                                      "WHERE c.x = 1 OR c.x IS NULL",
     "comma-then-parenthesised-left": "SELECT * FROM t2 c, (t0 a LEFT JOIN t1 b ON a.k = b.k AND b.x > 1)",
+    # a nest joined by ON: maintained as a derived table (it was recomputed)
+    "left-join-of-parenthesised-join": "SELECT a.id, b.id AS b, c.s FROM t0 a LEFT JOIN (t1 b JOIN t2 c "
+                                       "ON b.k = c.k AND c.x > 0) ON a.k = b.k AND a.x <= c.x",
+    "full-join-of-parenthesised-left-join": "SELECT a.id, b.x, c.id AS c FROM t0 a FULL JOIN (t1 b LEFT JOIN t2 c "
+                                            "ON b.k = c.k) ON a.k = c.k",
     "right-join-where-null-side": "SELECT a.id, b.id AS b FROM t0 a RIGHT JOIN t1 b ON a.k = b.k WHERE a.x IS NULL",
     "inner-then-left": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a JOIN t1 b ON a.k = b.k "
                        "LEFT JOIN t2 c ON c.k = a.k AND c.x <= b.x WHERE a.s <> 'z'",

@@ -46,6 +46,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
         query = _plain_limits(_order_expressions_read_columns(query, schema))  # ORDER BY ALL over a star
+        query = _nested_joins_as_derived_tables(query)
         query = lateral_top_n_as_windows(_merged_keys_as_duckdb(query), schema)
         query = _set_returning_lookups_as_derived_tables(query)
         query = _merged(eliminate_subqueries(_by_position(query)))
@@ -110,7 +111,7 @@ def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
     """``FROM (b FULL JOIN c ON ..), a`` as ``FROM b FULL JOIN c ON .., a``, and ``FROM a, (b LEFT JOIN c ON ..)``
     as ``FROM a, b LEFT JOIN c ON ..``: the same bag, and columns in the same order. Opening the parentheses
     first is always that; after a comma or CROSS JOIN only without RIGHT/FULL joins inside (the chain would
-    otherwise pad the rows before the comma too). Others stay as written (and fall back).
+    otherwise pad the rows before the comma too). Others become derived tables (:func:`_nested_joins_as_derived_tables`).
 
     Example:
         >>> import sqlglot
@@ -140,6 +141,58 @@ def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
         if flat != list(select.args.get("joins") or []):
             select.set("joins", flat or None)
     return query
+
+
+def _nested_joins_as_derived_tables(query: exp.Query) -> exp.Query:
+    """A parenthesised join that stays one after :func:`_parenthesised_joins_flattened` (``t LEFT JOIN (u JOIN w
+    ON u.k = w.k) ON t.k = u.k``) as a derived table of the columns the query reads from it: ``t LEFT JOIN
+    (SELECT u.k AS u__k, .. FROM u JOIN w ON u.k = w.k) AS __nest1 ON t.k = __nest1.u__k``. The same bag; the
+    planner maintains a derived table (a stage of its own) and the join over it. Runs on the qualified query,
+    where every column names its table. Left as written (and recomputed) where a subquery reads the nested
+    tables, or the nest joins by USING / NATURAL or holds an unaliased relation."""
+    for select in list(query.find_all(exp.Select)):
+        for join in select.args.get("joins") or []:
+            group = join_group(join.this)
+            if group is None:
+                continue
+            inner = group.args.get("joins") or []
+            relations = [group, *(j.this for j in inner)]
+            if any(j.args.get("using") or (j.args.get("method") or "").upper() == "NATURAL" for j in inner) \
+                    or not all(r.alias_or_name for r in relations):
+                continue
+            aliases = {r.alias_or_name for r in relations}
+            reads = [c for c in select.find_all(exp.Column) if c.table in aliases and not _inside(c, join.this)]
+            if any(_nearest_select(c) is not select for c in reads):
+                continue  # a correlated subquery reads the nest's tables: keep it as written
+            names: dict[tuple[str, str], str] = {}
+            for c in reads:
+                names.setdefault((c.table, c.name), unique(f"{c.table}__{c.name}", names.values()))
+            items = [exp.alias_(column(name, table), ident(alias)) for (table, name), alias in names.items()]
+            derived = exp.select(*(items or [exp.alias_(exp.Literal.number(1), ident("__one"))]))
+            derived.set("from_", exp.From(this=_without_joins(group)))
+            derived.set("joins", [j.copy() for j in inner])
+            alias = unused_name(query, "__nest", 1)
+            for c in reads:
+                renamed = names[(c.table, c.name)]
+                c.set("table", ident(alias))
+                c.set("this", ident(renamed))
+            join.set("this", exp.Subquery(this=derived, alias=exp.TableAlias(this=ident(alias))))
+    return query
+
+
+def _inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
+    while node is not None:
+        if node is ancestor:
+            return True
+        node = node.parent
+    return False
+
+
+def _nearest_select(node: exp.Expression) -> exp.Select | None:
+    node = node.parent
+    while node is not None and not isinstance(node, exp.Select):
+        node = node.parent
+    return node
 
 
 def join_group(relation: exp.Expression) -> exp.Table | None:
