@@ -572,9 +572,10 @@ class _Builder:
         return list(dict.fromkeys(d.strftime(fmt) for d in ordered))
 
     def boundary_times(self, source: Source, column: str, kind: str) -> list[str]:
-        """For a column DuckDB reads as TIME (``08:15``): the script's times of day (``df["started"] < "18:00"``,
-        ``time(18, 0)``) and whole hours (``.dt.hour >= 18``: 18:00), else midnight and noon, each with the minute
-        before and after, written as the column writes its times (with seconds or without)."""
+        """For a column DuckDB reads as TIME (``08:15``): the script's times of day written as text
+        (``df["started"] < "18:00"``) and its whole numbers below 24 as hours (``.dt.hour >= 18``, ``time(18, 0)``:
+        18:00), else midnight and noon, each with the minute before and after, written as the column writes its
+        times (with seconds or without)."""
         index = source.format.names.index(column)
         values = [r[index].strip() for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
         fmt = "%H:%M:%S" if values and all(v.count(":") == 2 for v in values) else "%H:%M"
@@ -735,9 +736,10 @@ class _Builder:
     def padded(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The text with spaces or a tab before, after or around it (what a hand-typed export holds), or two
         spaces between every two words, in columns of words or text columns the script cleans itself
-        (:meth:`textual`): a number or date read as text because of a marker stays as written. DuckDB's ``trim`` removes spaces only, Python's ``strip`` tabs too. The first
-        change in each column puts a tab and two spaces between the words (``regexp_replace(x, '\\s+', ' ')``
-        without the ``'g'`` option mends the tab only)."""
+        (:meth:`textual`): a number or date read as text because of a marker stays as written. DuckDB's
+        ``trim`` removes spaces only, Python's ``strip`` tabs too. The first change in each column puts a tab
+        and two spaces between the words (``regexp_replace(x, '\\s+', ' ')`` without the ``'g'`` option mends
+        the tab only)."""
         if not self.textual(source, column):
             return None
         tabs = ["{}\t", "\t{}"] if source.format.delimiter != "\t" else []
@@ -791,11 +793,13 @@ class _Builder:
             changed = text[:at] + replacement + text[at + 1:]
         return changed if changed not in PANDAS_MISSING and changed.strip() else None
 
-    def unicode_spaced(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
-        """The text with a no-break space (U+00A0, what spreadsheets, web forms and PDFs leave) before it, in place of
-        the space between two of its words, or after it, in turn in each column (after it where it has one word),
-        in columns of words: Python's ``strip()`` and ``split()`` take it for a space; DuckDB's ``trim`` and the
-        ``\\s`` of its regular expressions do not (``[\\s\\p{Z}]`` does)."""
+    def unicode_spaced(self, source: Source, column: str, kind: str, current: str,
+                       rng: random.Random) -> str | None:
+        """The text with a no-break space (U+00A0, what spreadsheets, web forms and PDFs leave) before it, in
+        place of the space between two of its words, or after it, in turn in each column (after it where it has
+        one word), in columns of words or text columns the script cleans itself (:meth:`textual`): Python's
+        ``strip()`` and ``split()`` take it for a space; DuckDB's ``trim`` and the ``\\s`` of its regular
+        expressions do not (``[\\s\\p{Z}]`` does)."""
         if not self.textual(source, column):
             return None
         form = UNICODE_SPACE_FORMS[self.turn("unicode_spaces", source, column) % len(UNICODE_SPACE_FORMS)]

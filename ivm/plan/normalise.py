@@ -111,7 +111,8 @@ def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
     """``FROM (b FULL JOIN c ON ..), a`` as ``FROM b FULL JOIN c ON .., a``, and ``FROM a, (b LEFT JOIN c ON ..)``
     as ``FROM a, b LEFT JOIN c ON ..``: the same bag, and columns in the same order. Opening the parentheses
     first is always that; after a comma or CROSS JOIN only without RIGHT/FULL joins inside (the chain would
-    otherwise pad the rows before the comma too). Others become derived tables (:func:`_nested_joins_as_derived_tables`).
+    otherwise pad the rows before the comma too). Others become derived tables
+    (:func:`_nested_joins_as_derived_tables`).
 
     Example:
         >>> import sqlglot
