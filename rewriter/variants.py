@@ -151,9 +151,12 @@ def key_columns(sources: list[Source], joins: frozenset[str] | None = None) -> s
     two sources share that look like keys (``*key``, ``*code``) or that the script joins or looks up by
     (``joins``, see :func:`rewriter.script.join_names`; None when it may join on names it does not spell out,
     and then every shared name counts). Sources that are parts of one union (they share more than half the columns of the
-    narrower one) share no keys; a two-column lookup such as ``customer, segment`` still has its key. A shared
-    measure (``amount`` in orders and in refunds) is no key, so variants put boundary values into it."""
+    narrower one) share no keys, except names the script joins by (``merge(plans, on="plan_code")`` where
+    ``plans(plan_code, name, price)`` also shares ``name``); a two-column lookup such as ``customer, segment``
+    still has its key. A shared measure (``amount`` in orders and in refunds) is no key, so variants put
+    boundary values into it."""
     columns = {s.name: {n.lower() for n in s.format.names} for s in sources}
+    joined = None if joins is None else {n.lower() for n in joins}
     shared: set[str] = set()
     for a in sources:
         for b in sources:
@@ -161,7 +164,8 @@ def key_columns(sources: list[Source], joins: frozenset[str] | None = None) -> s
                 common = columns[a.name] & columns[b.name]
                 if len(common) <= min(len(columns[a.name]), len(columns[b.name])) / 2:
                     shared |= common
-    joined = None if joins is None else {n.lower() for n in joins}
+                elif joined is not None:  # like parts of one union, but merged on a name the script spells
+                    shared |= common & joined  # out: plans(plan_code, name, price) beside signups' name
     return {(source.name, name) for source in sources for name in source.format.names
             if _looks_like_id(name) or (name.lower() in shared
                                         and (joined is None or name.lower() in joined or _looks_like_key(name)))}

@@ -112,6 +112,34 @@ def test_a_two_column_lookup_keeps_its_key(tmp_path):
     assert key_columns(union) == set()  # parts of one union: their shared columns are not keys
 
 
+
+SIGNED_UP = "signup_id,name,plan_code\n" + "".join(f"{i},n{i},{['BAS', 'PRO', 'ENT', 'BAS'][i % 4]}\n"
+                                                    for i in range(1, 13))
+PLANS = "plan_code,name,price\nBAS,Basic,9.0\nPRO,Professional,29.5\nENT,Enterprise,99\n"
+WITH_PLANS = '''import pandas as pd
+s = pd.read_csv("signups.csv")
+plans = pd.read_csv("plans.csv")
+m = s.merge(plans, on="plan_code", how="left", suffixes=("_signup", "_plan"))
+result = m[["signup_id", "name_signup", "plan_code", "name_plan", "price"]]
+'''
+WITH_PLANS_SQL = ("CREATE VIEW r AS SELECT s.signup_id, s.name AS name_signup, s.plan_code, p.name AS name_plan, "
+                  "p.price FROM signups s LEFT JOIN plans p ON s.plan_code = p.plan_code")
+
+
+def test_a_lookup_sharing_most_columns_keeps_the_key_the_script_merges_on(tmp_path, endpoint):
+    """BUG (found by a hunt): plans(plan_code, name, price) shares two of its three columns with signups, so the
+    two read as parts of one union and had no keys; empty_text emptied plan_code in both, pandas' merge paired
+    the empty keys (no SQL join does), and the right rewrite with a plain = join was rejected. A name the
+    script merges on stays a key now, and the rewrite is verified."""
+    path = project(tmp_path / "p", WITH_PLANS, **{"signups.csv": SIGNED_UP, "plans.csv": PLANS})
+    sources = resolve([f"signups={tmp_path / 'p/signups.csv'}", f"plans={tmp_path / 'p/plans.csv'}"],
+                      load_script(path))
+    assert {("signups", "plan_code"), ("plans", "plan_code")} <= key_columns(sources, frozenset({"plan_code"}))
+    endpoint({"views": [WITH_PLANS_SQL], "result_view": "r", "udfs": [], "notes": ""})
+    right = rewrite(path, tmp_path / "right", "--source", f"signups={tmp_path / 'p/signups.csv'}", "--source",
+                    f"plans={tmp_path / 'p/plans.csv'}", "--result-var", "result")
+    assert right.code == 0, right.out + right.err
+
 # -- a measure two sources share -------------------------------------------------------------------------------
 ORDERS_WITH_STATUS = """order_id,customer_id,day,amount,status
 1,10,2024-01-03,120.5,shipped
