@@ -68,6 +68,8 @@ class Literals:
     date_formats: frozenset = field(default_factory=frozenset)
     # the script converts timestamps to another time zone (tz_convert, astimezone): see converts_zones
     time_zones: bool = False
+    # durations the script writes (pd.Timedelta(minutes=30), timedelta(days=7)): see durations
+    durations: frozenset = field(default_factory=frozenset)
 
 
 def load_script(path: str | Path) -> Script:
@@ -297,7 +299,7 @@ def literals(code: str) -> Literals:
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
                     joins=join_names(code), stripped=stripped, cased=cased, groups=group_names(code),
                     calendar_weeks=calendar_weeks(tree), date_formats=date_formats(tree),
-                    time_zones=converts_zones(tree))
+                    time_zones=converts_zones(tree), durations=durations(tree))
 
 
 DATE_DIRECTIVES = re.compile(r"%[-#]?[dmbByYjaAHIMS]")
@@ -645,6 +647,60 @@ def _constant_days(node: ast.AST, names: dict[str, ast.AST] | None = None) -> in
             return None
         total += value * DELTA_UNITS[key]
     return total
+
+
+DURATION_KEYWORDS = {"weeks", "days", "hours", "minutes", "seconds", "milliseconds"}
+DURATION_TEXT = re.compile(r"\s*(\d+)\s*(D|d|days?|h|hours?|min|minutes?|T|s|sec|seconds?)\s*")
+DURATION_UNITS = {"d": "days", "day": "days", "days": "days", "h": "hours", "hour": "hours", "hours": "hours",
+                  "min": "minutes", "minute": "minutes", "minutes": "minutes", "t": "minutes", "s": "seconds",
+                  "sec": "seconds", "second": "seconds", "seconds": "seconds"}
+
+
+def durations(tree: ast.AST) -> frozenset:
+    """The durations the script writes as constants: ``pd.Timedelta(minutes=30)``, ``timedelta(days=7)``,
+    ``timedelta(7)``, ``pd.Timedelta("30min")``, also through a name bound once (``minutes=GAP``). A variant
+    spaces timestamps that far apart: ``diff() > pd.Timedelta(minutes=30)`` then meets two events exactly 30
+    minutes apart, where ``>=`` differs (see :mod:`rewriter.variants`).
+
+    Example:
+        >>> sorted(str(d) for d in durations(ast.parse("G = 30\\ngap = pd.Timedelta(minutes=G)\\nw = timedelta(7)")))
+        ['0:30:00', '7 days, 0:00:00']
+        >>> sorted(str(d) for d in durations(ast.parse("x = pd.Timedelta('2h') + pd.Timedelta(hours=n)")))
+        ['2:00:00']
+    """
+    names = _bound_once(tree)
+    found = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))):
+            continue
+        name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+        if name not in ("Timedelta", "timedelta") or not (node.args or node.keywords):
+            continue
+        parts: dict[str, int] = {}
+        for keyword in node.keywords:
+            value = _constant_int(keyword.value, names)
+            if keyword.arg not in DURATION_KEYWORDS or value is None:
+                parts = {}
+                break
+            parts[keyword.arg] = value
+        else:
+            if len(node.args) == 1 and not node.keywords:
+                only = node.args[0]
+                number = _constant_int(only, names)
+                text = DURATION_TEXT.fullmatch(only.value) if isinstance(only, ast.Constant) \
+                    and isinstance(only.value, str) else None
+                if number is not None and name == "timedelta":
+                    parts = {"days": number}
+                elif text is not None:
+                    parts = {DURATION_UNITS[text.group(2).lower()]: int(text.group(1))}
+            elif node.args:
+                parts = {}
+        if parts:
+            try:
+                found.add(dt.timedelta(**parts))
+            except OverflowError:
+                pass
+    return frozenset(d for d in found if d > dt.timedelta(0))
 
 
 def _derived_dates(tree: ast.AST) -> set:

@@ -45,6 +45,8 @@ run on it:
   too: ``n/a`` among integers makes DuckDB read it as VARCHAR);
 * ``cleaned_keys``: a key the script cleans (``.str.strip().str.lower()``), spaced and re-cased in the sources
   where its values do not repeat (``case`` and ``whitespace`` vary the side that looks up only);
+* ``gaps``: where the script writes durations (``pd.Timedelta(minutes=30)``), the timestamps of each column in
+  time order set that far apart (``diff() > gap`` against ``>= gap``);
 * ``boundary_times``: in columns DuckDB reads as TIME, the script's times of day and whole hours (else midnight
   and noon) and the minute either side (``< "18:00"`` against ``< TIME '17:59'``);
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number, date, time and yes/no
@@ -226,6 +228,13 @@ def _parse_date(text: str, fmt: str) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    """A timestamp with an offset as the same instant in UTC without one (written with offset zero)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def _time_of_day(text: str) -> dt.time | None:
@@ -551,10 +560,7 @@ class _Builder:
             if kind == "int":
                 ordered = [int(c) for c in ordered if float(c).is_integer()]
             return list(dict.fromkeys(_format_number(c, kind) for c in ordered))
-        sniffed = source.format.dateformat if kind == "date" else source.format.timestampformat
-        fmt = sniffed or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
-        if _has_offset(source.format.types[column]):
-            fmt = self.format_with_offset(source, column, sniffed)
+        fmt = self.written_format(source, column, kind)
         days = sorted(v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time(0))
                       for v in self.literals.dates)
         # %W against ISO's %V: only the first and last days of a year differ; before any fallback (a small table
@@ -590,6 +596,45 @@ class _Builder:
         exact = [dt.datetime.combine(day, m) for m in moments]
         beside = {t + dt.timedelta(minutes=step) for t in exact for step in (-1, 1)}
         return list(dict.fromkeys(t.strftime(fmt) for t in [*exact, *sorted(beside - set(exact))]))
+
+    def written_format(self, source: Source, column: str, kind: str) -> str:
+        """The format generated dates or timestamps of ``column`` are written in: the one DuckDB sniffed, else
+        ISO; timestamps with a UTC offset written with offset zero (:meth:`format_with_offset`)."""
+        sniffed = source.format.dateformat if kind == "date" else source.format.timestampformat
+        fmt = sniffed or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+        if _has_offset(source.format.types[column]):
+            fmt = self.format_with_offset(source, column, sniffed)
+        return fmt
+
+    def gaps(self) -> dict | None:
+        """The timestamps of each column, in time order, set the script's durations apart (``diff() >
+        pd.Timedelta(minutes=30)`` then meets events exactly 30 minutes apart, where a rewrite with ``>=``
+        differs; whole days also in date columns). Each row keeps its place in time order, so rows of one key
+        that were neighbours stay neighbours. None when the script writes no duration."""
+        durations = sorted(self.literals.durations)
+        if not durations:
+            return None
+        tables, changed_any = {}, False
+        for source in self.sources:
+            header, rows = self.base[source.name]
+            changed = [list(row) for row in rows]
+            for index, column, kind in self.columns(source, {"timestamp", "date"}):
+                steps = [d for d in durations if kind == "timestamp" or d % dt.timedelta(days=1) == dt.timedelta(0)]
+                fmt = self.written_format(source, column, kind)
+                timed = [(moment, row) for row in changed if index < len(row) and row[index].strip()
+                         and (moment := _parse_date(row[index], fmt)) is not None]
+                if not steps or len(timed) < 2:
+                    continue
+                timed = [(_naive_utc(moment), row) for moment, row in timed]
+                timed.sort(key=lambda item: item[0])  # stable: rows at one time keep their file order
+                moment = timed[0][0]
+                for position, (_, row) in enumerate(timed):
+                    if position:
+                        moment += steps[(position - 1) % len(steps)]
+                    row[index] = moment.strftime(fmt)
+                changed_any = True
+            tables[source.name] = (header, changed)
+        return tables if changed_any else None
 
     def format_with_offset(self, source: Source, column: str, sniffed: str | None) -> str:
         """The format for boundary timestamps in a column whose values carry a UTC offset: the values are
@@ -931,6 +976,9 @@ class _Builder:
                                                "lookalikes", {"text"}, 0.3, self.lookalike, filled_only=True)))
         found.append(Variant("empty_text", "empty fields in text columns",
                              self.cells_changed("empty_text", {"text"}, 0.25, lambda *a: "", filled_only=True)))
+        spaced = self.gaps()
+        if spaced is not None:
+            found.append(Variant("gaps", "timestamps in time order set the script's durations apart", spaced))
         found.append(Variant("boundary_times", "times of day set to the script's times and hours, and the minute "
                                                "either side", self.boundaries("boundary_times", {"time"},
                                                                                self.boundary_times)))

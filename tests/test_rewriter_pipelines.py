@@ -734,6 +734,20 @@ result = t.groupby("month", as_index=False).agg(n=("ticket_id", "count"))
 LOCAL_MONTH_SQL = ("CREATE VIEW r AS SELECT strftime(timezone('Europe/Berlin', opened_at), '%Y-%m') AS month, "
                    "count(ticket_id) AS n FROM tickets WHERE opened_at IS NOT NULL GROUP BY 1")
 
+CLICKS = "event_id,user_id,ts\n" + "".join(f"{i},u{i % 3},2024-03-01 {9 + i // 4:02d}:{(i * 17) % 60:02d}:00\n"
+                                           for i in range(1, 19))
+SESSIONISED = '''import pandas as pd
+ev = pd.read_csv("clicks.csv", parse_dates=["ts"])
+ev = ev.sort_values(["user_id", "ts", "event_id"])
+gap = ev.groupby("user_id")["ts"].diff()
+ev["new"] = (gap.isna() | (gap > pd.Timedelta(minutes=30))).astype(int)
+result = ev.groupby("user_id", as_index=False).agg(sessions=("new", "sum"))
+'''
+SESSIONISED_SQL = ("CREATE VIEW r AS SELECT user_id, sum(new) AS sessions FROM (SELECT user_id, CASE WHEN ts IS NULL "
+                   "OR lag(ts) OVER w IS NULL OR ts - lag(ts) OVER w > INTERVAL 30 MINUTE THEN 1 ELSE 0 END AS new "
+                   "FROM clicks WHERE user_id IS NOT NULL WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id)) "
+                   "GROUP BY user_id")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -786,6 +800,7 @@ LOCAL_MONTH_SQL = ("CREATE VIEW r AS SELECT strftime(timezone('Europe/Berlin', o
      "whitespace"),
     ("tickets", LOCAL_MONTH, OPENED_UTC, LOCAL_MONTH_SQL,
      LOCAL_MONTH_SQL.replace("timezone('Europe/Berlin', opened_at)", "opened_at"), "boundary_dates"),
+    ("clicks", SESSIONISED, CLICKS, SESSIONISED_SQL, SESSIONISED_SQL.replace("> INTERVAL", ">= INTERVAL"), "gaps"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -796,7 +811,7 @@ LOCAL_MONTH_SQL = ("CREATE VIEW r AS SELECT strftime(timezone('Europe/Berlin', o
          "a-date-format-the-real-data-lacks", "a-no-break-space-strip-removes", "a-name-of-several-words",
          "a-time-of-day-a-minute-off", "an-empty-yes-no-field",
          "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits",
-         "a-month-in-utc-for-local-time"])
+         "a-month-in-utc-for-local-time", "a-session-gap-of-exactly-the-timeout"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -828,7 +843,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     yes/no value (columns DuckDB reads as TIME or BOOLEAN got no variant at all), nor a flag mostly written 1/0
     (and yes/no by another system) checked without its 'true' or without stripping it (only columns of words got
     the script's constants and spaces), nor the month of a UTC timestamp where the script converts it to Berlin
-    time first (no timestamp late in a UTC day).
+    time first (no timestamp late in a UTC day), nor `>=` for a session timeout `diff() > pd.Timedelta(minutes=30)`
+    (no two events exactly 30 minutes apart).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
