@@ -70,6 +70,8 @@ class Literals:
     time_zones: bool = False
     # durations the script writes (pd.Timedelta(minutes=30), timedelta(days=7)): see durations
     durations: frozenset = field(default_factory=frozenset)
+    # fields the script reads as text with regular expressions or string methods: see text_names
+    texts: frozenset = field(default_factory=frozenset)
 
 
 def load_script(path: str | Path) -> Script:
@@ -299,7 +301,7 @@ def literals(code: str) -> Literals:
     return Literals(numbers=frozenset(numbers), dates=frozenset(dates), strings=frozenset(strings),
                     joins=join_names(code), stripped=stripped, cased=cased, groups=group_names(code),
                     calendar_weeks=calendar_weeks(tree), date_formats=date_formats(tree),
-                    time_zones=converts_zones(tree), durations=durations(tree))
+                    time_zones=converts_zones(tree), durations=durations(tree), texts=text_names(tree))
 
 
 DATE_DIRECTIVES = re.compile(r"%[-#]?[dmbByYjaAHIMS]")
@@ -521,6 +523,56 @@ def _cleaned_field(node: ast.AST) -> str | None:
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
         return node.slice.value
     return None
+
+
+REGEX_CALLS = {"sub": 2, "subn": 2, "match": 1, "search": 1, "fullmatch": 1, "findall": 1, "finditer": 1,
+               "split": 1}  # re.<call>(pattern, ..): the position of the text
+TEXT_METHODS = {"replace", "extract", "extractall", "contains", "match", "fullmatch", "findall", "split", "rsplit",
+                "partition", "rpartition", "startswith", "endswith", "slice", "zfill", "isdigit", "isalpha",
+                "isnumeric", "find", "count"}
+
+
+def text_names(tree: ast.AST) -> frozenset[str]:
+    """Fields the script reads as text with a regular expression or a string method (``re.sub(r"[^0-9+]", "",
+    row["phone"])``, ``df["phone"].str.replace(..)``, ``row["code"].split("-")``, ``row["phone"][2:]``): such a
+    column of mostly digits is no column of words, yet spaces, blanks and the script's constants belong in it
+    (see :mod:`rewriter.variants`).
+
+    Example:
+        >>> code = "p = re.sub('[^0-9]', '', row['phone'])\\nq = df['sku'].str.split('-')\\nr = row['tel'][2:]"
+        >>> sorted(text_names(ast.parse(code)))
+        ['phone', 'sku', 'tel']
+    """
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner, name = node.func.value, node.func.attr
+            if isinstance(owner, ast.Name) and owner.id == "re" and name in REGEX_CALLS \
+                    and len(node.args) > REGEX_CALLS[name]:
+                found |= _direct_field(node.args[REGEX_CALLS[name]])
+            elif name in TEXT_METHODS:
+                receiver = owner.value if isinstance(owner, ast.Attribute) and owner.attr == "str" else owner
+                found |= _direct_field(receiver)
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            found |= _direct_field(node.value)
+    return frozenset(found)
+
+
+def _direct_field(node: ast.AST) -> set[str]:
+    """``{"phone"}`` for ``row["phone"]``, ``df["phone"]``, ``df.phone`` (through ``str()`` and cleaning
+    calls); empty for anything else."""
+    while isinstance(node, ast.Call) and (isinstance(node.func, ast.Name) and node.func.id == "str" and node.args
+                                          or isinstance(node.func, ast.Attribute)
+                                          and node.func.attr in STRIPPING | CASING):
+        node = node.args[0] if isinstance(node.func, ast.Name) else node.func.value
+        if isinstance(node, ast.Attribute) and node.attr == "str":
+            node = node.value
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        return {node.slice.value}
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id not in ("re", "np",
+                                                                                                     "pd", "math"):
+        return {node.attr}
+    return set()
 
 
 def normalised_names(code: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -752,8 +752,9 @@ class _Builder:
     def textual(self, source: Source, column: str) -> bool:
         """Whether the script treats the column as text: a column of words, or a text column it cleans itself
         (``r["taxable"].strip().lower() in ("yes", "1")`` over a flag written 1/0 by one system and yes/no by
-        another, mostly digits), so spaces, blanks and the script's constants belong in it."""
-        cleaned = {n.lower() for n in self.literals.stripped | self.literals.cased}
+        another, mostly digits) or reads with a regular expression or a string method (a phone number:
+        ``re.sub(r"[^0-9+]", "", row["phone"])``), so spaces, blanks and the script's constants belong in it."""
+        cleaned = {n.lower() for n in self.literals.stripped | self.literals.cased | self.literals.texts}
         return self.wordy(source, column) or (column.lower() in cleaned
                                                and _kind(source.format.types[column]) == "text")
 

@@ -748,6 +748,18 @@ SESSIONISED_SQL = ("CREATE VIEW r AS SELECT user_id, sum(new) AS sessions FROM (
                    "FROM clicks WHERE user_id IS NOT NULL WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id)) "
                    "GROUP BY user_id")
 
+PHONES = "contact_id,phone\n" + "".join(f"{i},{p}\n" for i, p in enumerate(
+    ["0711 123456", "+49 30 98765", "089 555 01", "0170 1234567", "+43 1 2345", "030 11 22 33", "0621 77 88",
+     "+49 711 4040", "0911 31 31", "0341 99 00"], start=1))
+DIGITS_ONLY = '''import csv, re
+result = []
+for r in csv.DictReader(open("contacts.csv", newline="")):
+    digits = re.sub(r"[^0-9+]", "", r["phone"])
+    result.append((int(r["contact_id"]), digits or None))
+'''
+DIGITS_ONLY_SQL = ("CREATE VIEW r AS SELECT contact_id, nullif(regexp_replace(coalesce(phone, ''), '[^0-9+]', '', 'g'), "
+                   "'') AS digits FROM contacts")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -801,6 +813,9 @@ SESSIONISED_SQL = ("CREATE VIEW r AS SELECT user_id, sum(new) AS sessions FROM (
     ("tickets", LOCAL_MONTH, OPENED_UTC, LOCAL_MONTH_SQL,
      LOCAL_MONTH_SQL.replace("timezone('Europe/Berlin', opened_at)", "opened_at"), "boundary_dates"),
     ("clicks", SESSIONISED, CLICKS, SESSIONISED_SQL, SESSIONISED_SQL.replace("> INTERVAL", ">= INTERVAL"), "gaps"),
+    ("contacts", DIGITS_ONLY, PHONES, DIGITS_ONLY_SQL,
+     DIGITS_ONLY_SQL.replace("regexp_replace(coalesce(phone, ''), '[^0-9+]', '', 'g')", "replace(coalesce(phone, ''), ' ', '')"),
+     "whitespace"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -811,7 +826,8 @@ SESSIONISED_SQL = ("CREATE VIEW r AS SELECT user_id, sum(new) AS sessions FROM (
          "a-date-format-the-real-data-lacks", "a-no-break-space-strip-removes", "a-name-of-several-words",
          "a-time-of-day-a-minute-off", "an-empty-yes-no-field",
          "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits",
-         "a-month-in-utc-for-local-time", "a-session-gap-of-exactly-the-timeout"])
+         "a-month-in-utc-for-local-time", "a-session-gap-of-exactly-the-timeout",
+         "spaces-in-a-phone-number-a-regex-cleans"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -844,7 +860,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     (and yes/no by another system) checked without its 'true' or without stripping it (only columns of words got
     the script's constants and spaces), nor the month of a UTC timestamp where the script converts it to Berlin
     time first (no timestamp late in a UTC day), nor `>=` for a session timeout `diff() > pd.Timedelta(minutes=30)`
-    (no two events exactly 30 minutes apart).
+    (no two events exactly 30 minutes apart), nor a replace of spaces for `re.sub(r"[^0-9+]", "", phone)` (a column
+    of mostly digits is no column of words, and got no spaces).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
