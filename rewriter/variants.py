@@ -28,7 +28,7 @@ run on it:
   two words (columns of words, and text columns the script strips or re-cases itself, such as a flag written
   1/0 by one system and yes/no by another; the same for ``unicode_spaces``, ``blank_text`` and the constants);
 * ``unicode_spaces``: a no-break space (U+00A0) before, inside or after some values of columns of words
-  (``strip()`` and ``split()`` take it for a space, DuckDB's ``trim`` and ``\\s`` do not);
+  (``strip()`` and ``split()`` take it for a space, DuckDB's ``\\s`` and ``trim(x, ' ' || chr(9))`` do not);
 * ``multiword``: a word that begins one of the column's values put in front of some values of a column of
   words, the same word each time (``van Dijk, Jan`` and ``van Rijn, Eva``: the first word no longer tells
   them apart);
@@ -213,8 +213,8 @@ def _format_number(value: float, kind: str) -> str:
 
 
 def _strptime(text: str, fmt: str) -> dt.datetime | None:
-    try:
-        return dt.datetime.strptime(text, fmt)
+    try:  # strptime reads 3/1/2024 with %m/%d and knows no %-m (see _spelled_like)
+        return dt.datetime.strptime(text, fmt.replace("%-", "%"))
     except ValueError:
         return None
 
@@ -228,6 +228,35 @@ def _parse_date(text: str, fmt: str) -> dt.datetime | None:
         return dt.datetime.fromisoformat(text.strip())
     except ValueError:
         return None
+
+
+UNPADDED = ("%d", "%m", "%H", "%I")  # what a column may write without its leading zero (5:50, 3/1/2024)
+
+
+def _spelled_like(fmt: str, values: list[str]) -> str:
+    """``fmt``, or the same without leading zeros in the fields the column writes without them (``%-H:%M`` for
+    ``5:50``, ``%-m/%-d/%Y`` for ``3/1/2024``), so generated values are spelled as the real ones: a script that
+    uses the text as written (a csv loop, a ``groupby`` of the raw column) would otherwise see ``03/01/2024``
+    beside ``3/1/2024`` where the SQL, which reads a DATE, sees one day.
+
+    Example:
+        >>> _spelled_like("%m/%d/%Y", ["3/1/2024", "12/11/2024"]), _spelled_like("%H:%M", ["05:50", "17:05"])
+        ('%-m/%-d/%Y', '%H:%M')
+        >>> _spelled_like("%m/%d/%Y", ["3/13/2024"]), _spelled_like("%m/%d/%Y", ["03/13/2024"])
+        ('%-m/%-d/%Y', '%m/%d/%Y')
+    """
+    fields = [f for f in UNPADDED if f in fmt]
+    moments = [(value, moment) for value in values if (moment := _strptime(value, fmt)) is not None]
+    counts: dict[str, int] = {}
+    for mask in range(2 ** len(fields)):
+        candidate = fmt
+        for position, field in enumerate(fields):
+            if mask >> position & 1:
+                candidate = candidate.replace(field, "%-" + field[1])
+        counts[candidate] = sum(moment.strftime(candidate) == value for value, moment in moments)
+    best = [candidate for candidate, count in counts.items() if count == max(counts.values())]
+    # a field the data never shows with one digit (days 13-21) follows the others: unpadded beside 3/13/2024
+    return fmt if fmt in best else max(best, key=lambda candidate: candidate.count("%-"))
 
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:
@@ -560,6 +589,8 @@ class _Builder:
             if kind == "int":
                 ordered = [int(c) for c in ordered if float(c).is_integer()]
             return list(dict.fromkeys(_format_number(c, kind) for c in ordered))
+        if kind == "timestamp" and self.local_offsets(source, column):
+            return []
         fmt = self.written_format(source, column, kind)
         days = sorted(v if isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time(0))
                       for v in self.literals.dates)
@@ -586,9 +617,8 @@ class _Builder:
         (``df["started"] < "18:00"``) and its whole numbers below 24 as hours (``.dt.hour >= 18``, ``time(18, 0)``:
         18:00), else midnight and noon, each with the minute before and after, written as the column writes its
         times (with seconds or without)."""
-        index = source.format.names.index(column)
-        values = [r[index].strip() for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
-        fmt = "%H:%M:%S" if values and all(v.count(":") == 2 for v in values) else "%H:%M"
+        values = self.values(source, column)
+        fmt = _spelled_like("%H:%M:%S" if values and all(v.count(":") == 2 for v in values) else "%H:%M", values)
         moments = sorted({t for text in self.literals.strings if (t := _time_of_day(text)) is not None}
                          | {dt.time(int(n)) for n in self.literals.numbers if float(n).is_integer() and 0 < n < 24})
         moments = moments or [dt.time(0), dt.time(12)]
@@ -604,7 +634,22 @@ class _Builder:
         fmt = sniffed or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
         if _has_offset(source.format.types[column]):
             fmt = self.format_with_offset(source, column, sniffed)
-        return fmt
+        return _spelled_like(fmt, self.values(source, column))
+
+    def values(self, source: Source, column: str) -> list[str]:
+        """The first 50 filled cells of the column, as written."""
+        index = source.format.names.index(column)
+        return [r[index].strip() for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
+
+    def local_offsets(self, source: Source, column: str) -> bool:
+        """Whether the column's timestamps carry an offset other than zero (``+01:00``, local times): a script
+        may read their local time as written (``datetime.fromisoformat(s).hour``), which a value generated
+        with offset zero would change where the SQL (``timezone('Europe/Berlin', ..)``) does not, so the
+        timestamp variants leave such a column as it is."""
+        if not _has_offset(source.format.types[column]):
+            return False
+        return any((match := _OFFSET.search(v)) and match.group(0) != "Z" and match.group(0).strip("+-0:")
+                   for v in self.values(source, column))
 
     def gaps(self) -> dict | None:
         """The timestamps of each column, in time order, set the script's durations apart (``diff() >
@@ -620,6 +665,8 @@ class _Builder:
             changed = [list(row) for row in rows]
             for index, column, kind in self.columns(source, {"timestamp", "date"}):
                 steps = [d for d in durations if kind == "timestamp" or d % dt.timedelta(days=1) == dt.timedelta(0)]
+                if kind == "timestamp" and self.local_offsets(source, column):
+                    continue
                 fmt = self.written_format(source, column, kind)
                 timed = [(moment, row) for row in changed if index < len(row) and row[index].strip()
                          and (moment := _parse_date(row[index], fmt)) is not None]
@@ -848,8 +895,8 @@ class _Builder:
         """The text with a no-break space (U+00A0, what spreadsheets, web forms and PDFs leave) before it, in
         place of the space between two of its words, or after it, in turn in each column (after it where it has
         one word), in columns of words or text columns the script cleans itself (:meth:`textual`): Python's
-        ``strip()`` and ``split()`` take it for a space; DuckDB's ``trim`` and the ``\\s`` of its regular
-        expressions do not (``[\\s\\p{Z}]`` does)."""
+        ``strip()`` and ``split()`` take it for a space; the ``\\s`` of DuckDB's regular expressions does not
+        (``[\\s\\p{Z}]`` does), nor a ``trim`` given its characters (``trim(x, ' ' || chr(9))``)."""
         if not self.textual(source, column):
             return None
         form = UNICODE_SPACE_FORMS[self.turn("unicode_spaces", source, column) % len(UNICODE_SPACE_FORMS)]

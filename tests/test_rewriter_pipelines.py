@@ -140,6 +140,76 @@ def test_a_lookup_sharing_most_columns_keeps_the_key_the_script_merges_on(tmp_pa
                     f"plans={tmp_path / 'p/plans.csv'}", "--result-var", "result")
     assert right.code == 0, right.out + right.err
 
+
+DEPARTURES = "trip_id,line,dep\n" + "".join(f"{i},S{1 + i % 3},{5 + i}:{(i * 13) % 60:02d}\n" for i in range(1, 13))
+TIMETABLE = '''import csv
+rows = []
+with open("departures.csv", newline="") as f:
+    for r in csv.DictReader(f):
+        if not r["dep"]:
+            continue
+        hour, minute = map(int, r["dep"].split(":"))
+        if 6 <= hour < 20:
+            rows.append({"trip_id": int(r["trip_id"]), "dep": r["dep"], "peak": hour in (7, 8, 17, 18)})
+result = rows
+'''
+TIMETABLE_SQL = ("CREATE VIEW r AS SELECT trip_id, CAST(hour(dep) AS VARCHAR) || ':' || lpad(CAST(minute(dep) AS "
+                 "VARCHAR), 2, '0') AS dep, hour(dep) IN (7, 8, 17, 18) AS peak FROM departures "
+                 "WHERE dep IS NOT NULL AND hour(dep) >= 6 AND hour(dep) < 20")
+US_SHIPMENTS = "shipment_id,ordered,shipped\n" + "".join(f"{i},3/{13 + i % 9}/2024,3/{15 + i % 9 + i % 4}/2024\n"
+                                                         for i in range(1, 15))
+US_DAYS = '''import pandas as pd
+s = pd.read_csv("shipments.csv")
+o = pd.to_datetime(s["ordered"], format="%m/%d/%Y")
+d = pd.to_datetime(s["shipped"], format="%m/%d/%Y")
+s["late"] = (d - o) > pd.Timedelta(days=3)
+result = s.groupby("ordered", as_index=False).agg(shipments=("shipment_id", "count"), late=("late", "sum"))
+'''
+US_DAYS_SQL = ("CREATE VIEW r AS SELECT strftime(ordered, '%-m/%-d/%Y') AS ordered, count(shipment_id) AS shipments, "
+               "count(*) FILTER (WHERE shipped - ordered > 3) AS late FROM shipments WHERE ordered IS NOT NULL "
+               "GROUP BY ordered")
+BOOKINGS = "booking_id,room,created_at\n" + "".join(
+    f"{i},{'AB'[i % 2]},2024-03-{25 + i % 6}T{8 + i % 9:02d}:15:00+0{1 if 25 + i % 6 < 31 else 2}:00\n"
+    for i in range(1, 15))
+LOCAL_HOURS = '''import csv
+from datetime import datetime
+counts = {}
+with open("bookings.csv", newline="") as f:
+    for r in csv.DictReader(f):
+        if not r["created_at"]:
+            continue
+        ts = datetime.fromisoformat(r["created_at"])
+        key = (r["room"], ts.date().isoformat(), ts.hour)
+        counts[key] = counts.get(key, 0) + 1
+result = [{"room": k[0], "day": k[1], "hour": k[2], "bookings": n} for k, n in sorted(counts.items())]
+'''
+LOCAL_HOURS_SQL = ("CREATE VIEW r AS SELECT room, strftime(timezone('Europe/Berlin', created_at), '%Y-%m-%d') AS day, "
+                   "hour(timezone('Europe/Berlin', created_at)) AS hour, count(*) AS bookings FROM bookings "
+                   "WHERE created_at IS NOT NULL GROUP BY 1, 2, 3")
+
+
+@pytest.mark.parametrize("name, script, data, right, variant", [
+    ("departures", TIMETABLE, DEPARTURES, TIMETABLE_SQL, "boundary_times"),
+    ("shipments", US_DAYS, US_SHIPMENTS, US_DAYS_SQL, "gaps"),
+    ("bookings", LOCAL_HOURS, BOOKINGS, LOCAL_HOURS_SQL, None),
+], ids=["times-without-a-leading-zero", "us-dates-without-leading-zeros", "local-times-with-their-offsets"])
+def test_generated_times_and_dates_are_spelled_like_the_real_ones(tmp_path, endpoint, name, script, data, right,
+                                                                   variant):
+    """BUG (found by a hunt): boundary_times, boundary_dates and gaps wrote every value in DuckDB's sniffed format,
+    zero-padded (06:01 beside 5:50, 03/01/2024 beside 3/1/2024), and timestamps with offset zero where the column
+    holds local times with their offsets (+01:00); a script that uses the text as written (a csv loop, a groupby
+    of the raw column, datetime.fromisoformat(..).hour) then saw other values than the SQL, which reads TIME, DATE
+    and TIMESTAMPTZ, and right rewrites were rejected. Values are spelled as the column spells them now, and a
+    column of local times with offsets gets no generated timestamps."""
+    path = project(tmp_path / "p", script, **{f"{name}.csv": data})
+    endpoint({"views": [right], "result_view": "r", "udfs": [], "notes": ""})
+    run = rewrite(path, tmp_path / "right", "--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var",
+                  "result")
+    assert run.code == 0, run.out + run.err
+    if variant is not None:
+        report = json.loads((tmp_path / "right/report.json").read_text())
+        assert variant in [c["dataset"] for c in report["checks"]]
+
 # -- a measure two sources share -------------------------------------------------------------------------------
 ORDERS_WITH_STATUS = """order_id,customer_id,day,amount,status
 1,10,2024-01-03,120.5,shipped
