@@ -105,6 +105,15 @@ def or_all(conditions: Iterable[exp.Expression]) -> exp.Expression:
     return exp.or_(*conditions) if len(conditions) > 1 else conditions[0]
 
 
+def inside(node: exp.Expression | None, ancestor: exp.Expression) -> bool:
+    """Whether ``node`` is ``ancestor`` or lies below it in the tree."""
+    while node is not None:
+        if node is ancestor:
+            return True
+        node = node.parent
+    return False
+
+
 def returning(statement: exp.Expression, *names: str) -> exp.Expression:
     statement.set("returning", exp.Returning(expressions=[column(n) for n in names] or [exp.Star()]))
     return statement

@@ -32,7 +32,7 @@ from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowS
                             TopKStage)
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.state import unknown_aggregate
-from ivm.sql import DIALECT, RID, and_all, column, ident, internal_table
+from ivm.sql import DIALECT, RID, and_all, column, ident, inside, internal_table
 
 Schema = Mapping[str, Mapping[str, str]]
 Planner = Callable[[str, exp.Query, "list[str] | None", Schema], "list[Stage]"]
@@ -582,7 +582,7 @@ def _subquery_outside_aggregates(node: exp.Expression, keys: set[str] = frozense
         if sub is node:
             continue
         agg = sub.find_ancestor(exp.AggFunc)
-        if (agg is None or not _inside(agg, node)) and not _inside_key(sub, node, keys):
+        if (agg is None or not inside(agg, node)) and not _inside_key(sub, node, keys):
             return True
     return False
 
@@ -606,14 +606,6 @@ def _inside_key(inner: exp.Expression, outer: exp.Expression, keys: set[str]) ->
             return True
         if inner is outer:
             return False
-        inner = inner.parent
-    return False
-
-
-def _inside(inner: exp.Expression, outer: exp.Expression) -> bool:
-    while inner is not None:
-        if inner is outer:
-            return True
         inner = inner.parent
     return False
 

@@ -24,7 +24,7 @@ from ivm.errors import IvmError
 from ivm.plan.lateral import lateral_functions_as_columns, relations_of
 from ivm.plan.lateral_top_n import lateral_top_n_as_windows
 from ivm.plan.state import unknown_aggregate
-from ivm.sql import DIALECT, column, deduplicated_names, ident
+from ivm.sql import DIALECT, column, deduplicated_names, ident, inside
 
 Schema = Mapping[str, Mapping[str, str]]
 
@@ -162,7 +162,7 @@ def _nested_joins_as_derived_tables(query: exp.Query) -> exp.Query:
                     or not all(r.alias_or_name for r in relations):
                 continue
             aliases = {r.alias_or_name for r in relations}
-            reads = [c for c in select.find_all(exp.Column) if c.table in aliases and not _inside(c, join.this)]
+            reads = [c for c in select.find_all(exp.Column) if c.table in aliases and not inside(c, join.this)]
             if any(_nearest_select(c) is not select for c in reads):
                 continue  # a correlated subquery reads the nest's tables: keep it as written
             names: dict[tuple[str, str], str] = {}
@@ -179,14 +179,6 @@ def _nested_joins_as_derived_tables(query: exp.Query) -> exp.Query:
                 c.set("this", ident(renamed))
             join.set("this", exp.Subquery(this=derived, alias=exp.TableAlias(this=ident(alias))))
     return query
-
-
-def _inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
-    while node is not None:
-        if node is ancestor:
-            return True
-        node = node.parent
-    return False
 
 
 def _nearest_select(node: exp.Expression) -> exp.Select | None:
