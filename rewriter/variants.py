@@ -57,7 +57,7 @@ run on it:
   blank line in a block list: ``NOT IN`` a subquery holding NULL keeps no row);
 * ``empty_group_numbers``: every number of the rows of one value of a column the script groups by (else of a
   repeated key) empty (all of one customer's amounts missing: pandas sums the group to 0, SQL's ``SUM`` gives
-  NULL).
+  NULL), and its yes/no cells too (``any()`` gives False, ``bool_or`` NULL).
 
 Key columns (``id``, ``*_id``, and names several sources share that look like keys, ``*_code``, or that the
 script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their values, so joins keep
@@ -542,14 +542,15 @@ class _Builder:
     def empty_group_numbers(self) -> dict | None:
         """Every number cell empty in the rows of one value of a repeating key or of a column the script groups
         by (all of a customer's order amounts missing): pandas' ``sum()`` of such a group is 0 and ``mean()``
-        NaN, SQL's ``SUM`` NULL, so a rewrite needs ``COALESCE(SUM(..), 0)`` where the script sums. The largest
-        source with such a column and a number column that is no key; None when there is none."""
+        NaN, SQL's ``SUM`` NULL, so a rewrite needs ``COALESCE(SUM(..), 0)`` where the script sums; yes/no
+        (BOOLEAN) cells too (``any()`` of such a group is False, ``bool_or`` NULL). The largest source with such
+        a column and a number or yes/no column that is no key; None when there is none."""
         sources = sorted(self.sources, key=lambda s: -len(self.base[s.name][1]))
         grouped = {name.lower() for name in self.literals.groups}
         for source in sources:
             keys = [i for i, name in enumerate(source.format.names)
                     if ((source.name, name) in self.keys or name.lower() in grouped) and self.repeating(source, i)]
-            numbers = [index for index, _, _ in self.columns(source, {"int", "float"}) if index not in keys]
+            numbers = [index for index, _, _ in self.columns(source, {"int", "float", "bool"}) if index not in keys]
             if not keys or not numbers:
                 continue
             header, rows = self.base[source.name]

@@ -830,6 +830,17 @@ for r in csv.DictReader(open("contacts.csv", newline="")):
 DIGITS_ONLY_SQL = ("CREATE VIEW r AS SELECT contact_id, nullif(regexp_replace(coalesce(phone, ''), '[^0-9+]', '', 'g'), "
                    "'') AS digits FROM contacts")
 
+NEWSLETTER = "purchase_id,email,amount,newsletter\n" + "".join(
+    f"{i},{['ann@shop.de', 'bob@mail.com', 'cem@web.de', 'dee@mail.com'][i % 4]},{i * 5}.0,{['yes', 'no'][i % 3 == 0]}\n"
+    for i in range(1, 15))
+SUBSCRIBED = '''import pandas as pd
+p = pd.read_csv("purchases.csv")
+p["subscribed"] = p["newsletter"] == "yes"
+result = p.groupby("email", as_index=False).agg(purchases=("purchase_id", "count"), subscribed=("subscribed", "any"))
+'''
+SUBSCRIBED_SQL = ("CREATE VIEW r AS SELECT email, count(purchase_id) AS purchases, coalesce(bool_or(newsletter), false) "
+                  "AS subscribed FROM purchases WHERE email IS NOT NULL GROUP BY email")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -886,6 +897,8 @@ DIGITS_ONLY_SQL = ("CREATE VIEW r AS SELECT contact_id, nullif(regexp_replace(co
     ("contacts", DIGITS_ONLY, PHONES, DIGITS_ONLY_SQL,
      DIGITS_ONLY_SQL.replace("regexp_replace(coalesce(phone, ''), '[^0-9+]', '', 'g')", "replace(coalesce(phone, ''), ' ', '')"),
      "whitespace"),
+    ("purchases", SUBSCRIBED, NEWSLETTER, SUBSCRIBED_SQL,
+     SUBSCRIBED_SQL.replace("coalesce(bool_or(newsletter), false)", "bool_or(newsletter)"), "empty_group_numbers"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -897,7 +910,7 @@ DIGITS_ONLY_SQL = ("CREATE VIEW r AS SELECT contact_id, nullif(regexp_replace(co
          "a-time-of-day-a-minute-off", "an-empty-yes-no-field",
          "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits",
          "a-month-in-utc-for-local-time", "a-session-gap-of-exactly-the-timeout",
-         "spaces-in-a-phone-number-a-regex-cleans"])
+         "spaces-in-a-phone-number-a-regex-cleans", "any-of-a-group-with-no-yes-no-value"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -931,7 +944,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     the script's constants and spaces), nor the month of a UTC timestamp where the script converts it to Berlin
     time first (no timestamp late in a UTC day), nor `>=` for a session timeout `diff() > pd.Timedelta(minutes=30)`
     (no two events exactly 30 minutes apart), nor a replace of spaces for `re.sub(r"[^0-9+]", "", phone)` (a column
-    of mostly digits is no column of words, and got no spaces).
+    of mostly digits is no column of words, and got no spaces), nor `bool_or` without `coalesce` for pandas' `any()`
+    (no group had all its yes/no cells empty).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
