@@ -610,7 +610,6 @@ def normalised_names(code: str) -> tuple[frozenset[str], frozenset[str]]:
 
 
 DATE_CALLS = {"date", "datetime", "Timestamp", "to_datetime"}
-DELTA_UNITS = {"days": 1, "weeks": 7, "d": 1, "day": 1, "D": 1, "w": 7, "W": 7}
 
 
 def _constant_dates(node: ast.AST, names: dict[str, ast.AST] | None = None) -> set:
@@ -664,10 +663,22 @@ def _constant_int(node: ast.AST, names: dict[str, ast.AST]) -> int | None:
     return None
 
 
-def _constant_days(node: ast.AST, names: dict[str, ast.AST] | None = None) -> int | None:
-    """The days of ``pd.Timedelta(days=30)``, ``timedelta(30)``, ``timedelta(weeks=2)``, ``pd.Timedelta('30D')``,
+DAY = dt.timedelta(days=1)
+DAY_UNITS = {"days": DAY, "weeks": 7 * DAY, "d": DAY, "day": DAY, "D": DAY, "w": 7 * DAY, "W": 7 * DAY}
+DAY_TEXT = re.compile(r"\s*(\d+)\s*(D|d|days?)\s*")
+DURATION_UNITS = {**DAY_UNITS, "hours": DAY / 24, "h": DAY / 24, "hour": DAY / 24, "minutes": DAY / 1440,
+                  "min": DAY / 1440, "minute": DAY / 1440, "T": DAY / 1440, "seconds": dt.timedelta(seconds=1),
+                  "s": dt.timedelta(seconds=1), "sec": dt.timedelta(seconds=1), "second": dt.timedelta(seconds=1),
+                  "milliseconds": dt.timedelta(milliseconds=1)}
+DURATION_TEXT = re.compile(r"\s*(\d+)\s*(D|d|days?|h|hours?|min|minutes?|T|s|sec|seconds?)\s*")
+
+
+def _constant_delta(node: ast.AST, names: dict[str, ast.AST] | None = None, units=DAY_UNITS,
+                    text_form=DAY_TEXT) -> dt.timedelta | None:
+    """The duration of ``pd.Timedelta(days=30)``, ``timedelta(30)``, ``timedelta(weeks=2)``, ``pd.Timedelta('30D')``,
     ``pd.Timedelta(30, 'D')``, ``pd.Timedelta(30, unit='d')``, also with a name bound once to the number or to
-    the whole delta (``timedelta(days=WINDOW)``); None for anything else (hours, a computed value)."""
+    the whole delta (``timedelta(days=WINDOW)``), in the ``units`` given (whole days by default: hours are then
+    None, as is a computed value)."""
     names = names or {}
     if isinstance(node, ast.Name) and node.id in names:
         node = names[node.id]
@@ -681,31 +692,36 @@ def _constant_days(node: ast.AST, names: dict[str, ast.AST] | None = None) -> in
         number = _constant_int(value, names)
         return number if number is not None else value.value if isinstance(value, ast.Constant) else None
 
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
     constants = [constant(a) for a in node.args]
     keywords = {k.arg: constant(k.value) for k in node.keywords}
     unit = keywords.pop("unit", constants[1] if len(constants) > 1 else ("ns" if name == "Timedelta" else "days"))
-    total = 0
-    if constants:
-        first = constants[0]
-        text = re.fullmatch(r"\s*(\d+)\s*(D|d|days?)\s*", first) if isinstance(first, str) else None
-        if text is not None and len(constants) == 1:
-            total += int(text.group(1))
-        elif isinstance(first, int) and not isinstance(first, bool) and DELTA_UNITS.get(unit) and len(constants) <= 2:
-            total += first * DELTA_UNITS[unit]
-        else:
-            return None
-    for key, value in keywords.items():
-        if key not in DELTA_UNITS or not isinstance(value, int) or isinstance(value, bool):
-            return None
-        total += value * DELTA_UNITS[key]
+    total = dt.timedelta(0)
+    try:
+        if constants:
+            first = constants[0]
+            text = text_form.fullmatch(first) if isinstance(first, str) else None
+            if text is not None and len(constants) == 1:
+                total += int(text.group(1)) * units[text.group(2)]
+            elif whole(first) and isinstance(unit, str) and unit in units and len(constants) <= 2:
+                total += first * units[unit]
+            else:
+                return None
+        for key, value in keywords.items():
+            if key not in units or not whole(value):
+                return None
+            total += value * units[key]
+    except OverflowError:
+        return None
     return total
 
 
-DURATION_KEYWORDS = {"weeks", "days", "hours", "minutes", "seconds", "milliseconds"}
-DURATION_TEXT = re.compile(r"\s*(\d+)\s*(D|d|days?|h|hours?|min|minutes?|T|s|sec|seconds?)\s*")
-DURATION_UNITS = {"d": "days", "day": "days", "days": "days", "h": "hours", "hour": "hours", "hours": "hours",
-                  "min": "minutes", "minute": "minutes", "minutes": "minutes", "t": "minutes", "s": "seconds",
-                  "sec": "seconds", "second": "seconds", "seconds": "seconds"}
+def _constant_days(node: ast.AST, names: dict[str, ast.AST] | None = None) -> int | None:
+    """The whole days of a constant duration (see :func:`_constant_delta`); None for anything else."""
+    delta = _constant_delta(node, names)
+    return None if delta is None else delta.days
 
 
 def durations(tree: ast.AST) -> frozenset:
@@ -721,38 +737,9 @@ def durations(tree: ast.AST) -> frozenset:
         ['2:00:00']
     """
     names = _bound_once(tree)
-    found = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))):
-            continue
-        name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
-        if name not in ("Timedelta", "timedelta") or not (node.args or node.keywords):
-            continue
-        parts: dict[str, int] = {}
-        for keyword in node.keywords:
-            value = _constant_int(keyword.value, names)
-            if keyword.arg not in DURATION_KEYWORDS or value is None:
-                parts = {}
-                break
-            parts[keyword.arg] = value
-        else:
-            if len(node.args) == 1 and not node.keywords:
-                only = node.args[0]
-                number = _constant_int(only, names)
-                text = DURATION_TEXT.fullmatch(only.value) if isinstance(only, ast.Constant) \
-                    and isinstance(only.value, str) else None
-                if number is not None and name == "timedelta":
-                    parts = {"days": number}
-                elif text is not None:
-                    parts = {DURATION_UNITS[text.group(2).lower()]: int(text.group(1))}
-            elif node.args:
-                parts = {}
-        if parts:
-            try:
-                found.add(dt.timedelta(**parts))
-            except OverflowError:
-                pass
-    return frozenset(d for d in found if d > dt.timedelta(0))
+    found = {_constant_delta(node, names, DURATION_UNITS, DURATION_TEXT) for node in ast.walk(tree)
+             if isinstance(node, ast.Call)}
+    return frozenset(d for d in found if d is not None and d > dt.timedelta(0))
 
 
 def _derived_dates(tree: ast.AST) -> set:

@@ -637,8 +637,9 @@ class _Builder:
             fmt = self.format_with_offset(source, column, sniffed)
         return _spelled_like(fmt, self.values(source, column))
 
+    @functools.lru_cache(maxsize=None)  # noqa: B019 (one builder per call of variants())
     def values(self, source: Source, column: str) -> list[str]:
-        """The first 50 filled cells of the column, as written."""
+        """The first 50 filled cells of the column, as written (without surrounding spaces)."""
         index = source.format.names.index(column)
         return [r[index].strip() for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
 
@@ -666,12 +667,12 @@ class _Builder:
             changed = [list(row) for row in rows]
             for index, column, kind in self.columns(source, {"timestamp", "date"}):
                 steps = [d for d in durations if kind == "timestamp" or d % dt.timedelta(days=1) == dt.timedelta(0)]
-                if kind == "timestamp" and self.local_offsets(source, column):
+                if not steps or kind == "timestamp" and self.local_offsets(source, column):
                     continue
                 fmt = self.written_format(source, column, kind)
                 timed = [(moment, row) for row in changed if index < len(row) and row[index].strip()
                          and (moment := _parse_date(row[index], fmt)) is not None]
-                if not steps or len(timed) < 2:
+                if len(timed) < 2:
                     continue
                 timed = [(_naive_utc(moment), row) for moment, row in timed]
                 timed.sort(key=lambda item: item[0])  # stable: rows at one time keep their file order
@@ -688,8 +689,7 @@ class _Builder:
         """The format for boundary timestamps in a column whose values carry a UTC offset: the values are
         written with offset zero. Without one, pandas (``utc=True``) reads a value as UTC and DuckDB's
         TIMESTAMPTZ in the session's time zone, and the script and the SQL would see other instants."""
-        index = source.format.names.index(column)
-        values = [r[index] for r in self.base[source.name][1][:50] if index < len(r) and r[index].strip()]
+        values = self.values(source, column)
         offset = _zero_offset_like(values)
         if sniffed and "%z" in sniffed:
             return sniffed.replace("%z", offset)
@@ -699,10 +699,9 @@ class _Builder:
 
     def month_boundaries(self, source: Source, column: str, fmt: str) -> list[dt.datetime]:
         """With no date in the script: the first of the month and the day before, around the observed values."""
-        index = source.format.names.index(column)
         days = set()
-        for row in self.base[source.name][1][:50]:
-            parsed = _parse_date(row[index], fmt) if index < len(row) else None
+        for value in self.values(source, column):
+            parsed = _parse_date(value, fmt)
             if parsed is not None:
                 start = parsed.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
                 days |= {start, start - dt.timedelta(days=1)}

@@ -163,7 +163,7 @@ def _nested_joins_as_derived_tables(query: exp.Query) -> exp.Query:
                 continue
             aliases = {r.alias_or_name for r in relations}
             reads = [c for c in select.find_all(exp.Column) if c.table in aliases and not inside(c, join.this)]
-            if any(_nearest_select(c) is not select for c in reads):
+            if any(c.find_ancestor(exp.Select) is not select for c in reads):
                 continue  # a correlated subquery reads the nest's tables: keep it as written
             names: dict[tuple[str, str], str] = {}
             for c in reads:
@@ -179,13 +179,6 @@ def _nested_joins_as_derived_tables(query: exp.Query) -> exp.Query:
                 c.set("this", ident(renamed))
             join.set("this", exp.Subquery(this=derived, alias=exp.TableAlias(this=ident(alias))))
     return query
-
-
-def _nearest_select(node: exp.Expression) -> exp.Select | None:
-    node = node.parent
-    while node is not None and not isinstance(node, exp.Select):
-        node = node.parent
-    return node
 
 
 def join_group(relation: exp.Expression) -> exp.Table | None:
