@@ -18,7 +18,7 @@ from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.lateral import relations_of
-from ivm.plan.normalise import join_group, names_visible_cte, qualified, unique, unused_name
+from ivm.plan.normalise import comma_segments_grouped, join_group, names_visible_cte, qualified, unique, unused_name
 from ivm.plan.ties import break_ties
 from ivm.plan.pivot import spelled_out
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
@@ -46,6 +46,7 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
     try:
         spelled = spelled_out(query, schema)  # PIVOT/UNPIVOT as the aggregates and UNNESTs they mean
+        spelled = comma_segments_grouped(spelled)  # before the refusals: a grouped one is maintained
         _refuse_whole_view_fallbacks(spelled, schema)
         normal = qualified(name, spelled, schema)
         tie_broken = normal.sql(dialect=DIALECT) if break_ties(normal) else None

@@ -144,6 +144,59 @@ def _parenthesised_joins_flattened(query: exp.Query) -> exp.Query:
     return query
 
 
+def comma_segments_grouped(query: exp.Query) -> exp.Query:
+    """``FROM a, b FULL JOIN c ON c.k = b.k`` as ``FROM a, (b FULL JOIN c ON c.k = b.k)``: the comma binds looser
+    than JOIN, so DuckDB pairs ``a`` with the whole of ``b FULL JOIN c`` (c's unmatched rows once per row of
+    ``a``); the parentheses say so, and :func:`_nested_joins_as_derived_tables` then makes the group a derived
+    table the planner maintains. Only a group of named tables joined by ON conditions that read nothing outside
+    the group (DuckDB lets such an ON read ``a``: a lateral join) and with every column qualified; other such
+    shapes stay as written, and fall back.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT * FROM a, b FULL JOIN c ON c.k = b.k", read="duckdb")
+        >>> comma_segments_grouped(q).sql("duckdb")
+        'SELECT * FROM a, (b FULL JOIN c ON c.k = b.k)'
+    """
+    for select in list(query.find_all(exp.Select)):
+        joins = list(select.args.get("joins") or [])
+        if select.args.get("from_") is None or not joins:
+            continue
+        segments, current = [], None  # (comma join, the joins binding to it)
+        for join in joins:
+            if _is_comma(join):
+                current = (join, [])
+                segments.append(current)
+            elif current is not None:
+                current[1].append(join)
+        grouped = []
+        for comma, inner in segments:
+            if any((j.side or "").upper() in ("RIGHT", "FULL") for j in inner) and _groupable(comma.this, inner):
+                group = comma.this.copy()
+                group.set("joins", [j.copy() for j in inner])
+                grouped.append((comma, inner, exp.Join(this=exp.Subquery(this=group))))
+        if not grouped:
+            continue
+        replaced = {id(comma): join for comma, _, join in grouped}
+        dropped = {id(j) for _, inner, _ in grouped for j in inner}
+        select.set("joins", [replaced.get(id(j), j) for j in joins if id(j) not in dropped])
+    return query
+
+
+def _is_comma(join: exp.Join) -> bool:
+    return not any(join.args.get(arg) for arg in ("kind", "side", "method", "on", "using"))
+
+
+def _groupable(first: exp.Expression, inner: list[exp.Join]) -> bool:
+    relations = [first, *(j.this for j in inner)]
+    if not all(isinstance(r, exp.Table) and not r.args.get("joins") and r.alias_or_name for r in relations):
+        return False
+    if any(j.args.get("using") or j.args.get("method") or j.args.get("on") is None for j in inner):
+        return False
+    names = {r.alias_or_name.lower() for r in relations}
+    return all(c.table and c.table.lower() in names for j in inner for c in j.args["on"].find_all(exp.Column))
+
+
 def _nested_joins_as_derived_tables(query: exp.Query) -> exp.Query:
     """A parenthesised join that stays one after :func:`_parenthesised_joins_flattened` (``t LEFT JOIN (u JOIN w
     ON u.k = w.k) ON t.k = u.k``) as a derived table of the columns the query reads from it: ``t LEFT JOIN
