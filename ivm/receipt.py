@@ -25,6 +25,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from ivm.errors import IvmError
+from ivm.plan.parse import LITERAL_LIST
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, render
 
 RECEIPTS = f'"{INTERNAL_SCHEMA}"."__receipts"'
@@ -105,10 +106,19 @@ def redacted(predicate: exp.Expression) -> tuple[str, int]:
         >>> import sqlglot
         >>> redacted(sqlglot.parse_one("name = 'Ann' /* Ann */ AND x IN (1, -2.5) AND y = -z", dialect="duckdb"))
         ('name = ? AND x IN (?, ?) AND y = -z', 3)
+        >>> from ivm.plan.parse import parse_predicate
+        >>> redacted(parse_predicate("id IN (1, 2, 3, 4, 5, 6, 7, -8) AND s = 'x'"))
+        ('id IN (?, ?, ?, ?, ?, ?, ?, ?) AND s = ?', 9)
     """
     tree = predicate.copy()
     count, targets = 0, []  # a negated constant is swapped whole, its constant counted
-    for node in tree.find_all(*_CONSTANTS, exp.JSONPath, exp.Neg):
+    for node in tree.find_all(*_CONSTANTS, exp.JSONPath, exp.Neg, exp.Var):
+        if isinstance(node, exp.Var):  # a long list of constants kept as written (ivm.plan.parse)
+            listed = node.meta.get(LITERAL_LIST) if node.meta else None
+            if listed:
+                count += listed
+                node.set("this", ", ".join(["?"] * listed))
+            continue
         if isinstance(node, exp.Neg):
             if isinstance(node.this, _CONSTANTS):
                 targets.append(node)
