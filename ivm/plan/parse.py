@@ -422,8 +422,9 @@ def _literal_lists_marked(text: str) -> tuple[str, dict[str, tuple[str, int]]]:
         tokens = _DUCKDB.tokenize(marked)
     except SqlglotError:
         return text, {}
-    landed = {b.text for a, b, c in zip(tokens, tokens[1:], tokens[2:])
-              if a.token_type == TokenType.L_PAREN and c.token_type == TokenType.R_PAREN and b.text in lists}
+    landed = {c.text for a, b, c, d in zip(tokens, tokens[1:], tokens[2:], tokens[3:])
+              if (a.token_type, b.token_type, d.token_type) == (TokenType.IN, TokenType.L_PAREN, TokenType.R_PAREN)
+              and c.text in lists}
     return (marked, lists) if landed == set(lists) else (text, {})
 
 
@@ -461,7 +462,11 @@ def parse_predicate(text: str) -> exp.Expression:
     statements = _parse_marked(text, marked) if lists else _parse(text, "the predicate")
     if len(statements) != 1:
         raise IvmError("the predicate must be a single boolean expression, not several statements")
-    predicate = _literal_lists_restored(statements[0], lists) if lists else statements[0]
+    predicate = statements[0]
+    if lists:
+        predicate = _literal_lists_restored(predicate, lists)
+        if any(c.name.startswith(_LIST_MARK) for c in predicate.find_all(exp.Column)):  # read otherwise
+            predicate = _parse(text, "the predicate")[0]
     scalar = isinstance(predicate, exp.Subquery) and isinstance(predicate.this, exp.Query) \
         and not predicate.args.get("alias")  # (SELECT max(x) > 1 FROM o): a scalar subquery, typed later
     if not scalar and isinstance(predicate, (exp.Query, *WRITING_NODES)) or not isinstance(predicate, exp.Expression):
