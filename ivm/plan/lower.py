@@ -87,8 +87,9 @@ def _is_aggregate(select: exp.Select) -> bool:
     if select.args.get("group") is not None or select.args.get("having") is not None:
         return True
     for item in select.expressions:
-        for agg in item.find_all(exp.AggFunc):
-            if agg.find_ancestor(exp.Select) is select and not agg.find_ancestor(exp.Window):
+        for agg in item.find_all(exp.AggFunc, exp.Anonymous):
+            if (isinstance(agg, exp.AggFunc) or unknown_aggregate(agg)) and agg.find_ancestor(exp.Select) is select \
+                    and not agg.find_ancestor(exp.Window):
                 return True
     return False
 
@@ -109,9 +110,12 @@ def _grouped_value(node: exp.Expression, select: exp.Select, group_sql: set[str]
 def _own_aggregate(node: exp.Expression, select: exp.Select) -> bool:
     """``node`` is one aggregate of ``select`` (with its FILTER / WITHIN GROUP / IGNORE NULLS), not a
     window function and not an aggregate of a subquery."""
-    if isinstance(node, AGG_WRAPPERS) and isinstance(node.this, exp.AggFunc):
+    def aggregate(candidate: exp.Expression) -> bool:  # also one sqlglot does not know (PRODUCT, FSUM, ...)
+        return isinstance(candidate, exp.AggFunc) or unknown_aggregate(candidate)
+
+    if isinstance(node, AGG_WRAPPERS) and aggregate(node.this):
         agg = node.this
-    elif isinstance(node, exp.AggFunc) and not (isinstance(node.parent, AGG_WRAPPERS) and node.arg_key == "this"):
+    elif aggregate(node) and not (isinstance(node.parent, AGG_WRAPPERS) and node.arg_key == "this"):
         agg = node
     else:
         return False
