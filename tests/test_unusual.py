@@ -87,6 +87,16 @@ INSERT INTO t VALUES (1, {'a': 1, 'b': 'x'}, [1, 2], MAP {'k': 1}), (2, {'a': NU
 SAMPLED = "CREATE TABLE t AS SELECT i AS id, i % 3 AS g FROM range(3000) r(i);"
 
 
+# a STRUCT column's fields as columns (st.*), alone, in a CTE read twice, under an aggregate, over a view
+STRUCT_STARS = [
+    ("s1", "SELECT id, st.* FROM t"),
+    ("s2", "SELECT st.*, t.id FROM t WHERE t.id > 1"),
+    ("s3", "WITH f AS (SELECT id, st.* FROM t) SELECT f1.id, f2.b FROM f AS f1 JOIN f AS f2 ON f1.a = f2.a"),
+    ("s4", "SELECT a, COUNT(*) AS n FROM (SELECT st.* FROM t) GROUP BY a"),
+    ("s5", "SELECT DISTINCT st.* FROM t"),
+    ("s6", "SELECT id, s1.* FROM (SELECT id, {'k': id, 'st': st} AS s1 FROM t) AS q"),
+]
+
 # an aggregate sqlglot does not know (product, fsum, geomean, entropy) beside a window
 UNKNOWN_AGGREGATES_BESIDE_WINDOWS = [
     ("w1", "SELECT k, product(x) AS p, RANK() OVER (ORDER BY COUNT(*) DESC, k) AS r FROM t GROUP BY k"),
@@ -227,6 +237,10 @@ UNKNOWN_AGGREGATES_BESIDE_WINDOWS = [
     # BUG (found by a hunt): an aggregate sqlglot does not know (product, fsum, geomean, entropy, histogram) in a
     # GROUP BY with a window beside it was read as a plain column of the window stage: the planned SQL failed in
     # DuckDB and the whole view was recomputed (test_unknown_aggregates_beside_windows_are_incremental)
+    # BUG (found by a probe): a STRUCT column's star (st.*) was qualified by sqlglot as a table's, t.st.*, which
+    # DuckDB refuses: the planned SQL failed and the view was recomputed as a whole; now spelled out as its fields
+    pytest.param(NESTED, STRUCT_STARS, [("t", "id = 1"), ("t", "st IS NULL"), ("t", "st.a = 1"), ("t", "true")],
+                 id="struct-stars"),
     pytest.param(REWRITES, UNKNOWN_AGGREGATES_BESIDE_WINDOWS,
                  [("t", "id = 1"), ("u", "y = 3"), ("t", "k IS NULL"), ("u", "true"), ("t", "true")],
                  id="unknown-aggregates-beside-windows"),
@@ -1553,6 +1567,22 @@ def test_deploying_one_more_view_does_not_read_every_relations_columns_again(mon
         db.drop("v3")
         db.deploy("CREATE OR REPLACE VIEW v4 AS SELECT id FROM a")
         assert db.verify()["ok"]
+    finally:
+        db.close()
+
+
+def test_struct_stars_are_incremental():
+    """The views of ``struct-stars`` (equal to DuckDB's in ``test_maintained``) are maintained incrementally but
+    ``s6``, whose struct comes from a derived table (its type is not known before planning): recomputed."""
+    db = ivm.connect(":memory:")
+    try:
+        scratch = duckdb.connect()
+        scratch.execute(NESTED)
+        db.load("t", scratch.sql("SELECT * FROM t").arrow())
+        db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in STRUCT_STARS))
+        for name, _ in STRUCT_STARS:
+            first = db.explain(name).splitlines()[0]
+            assert first.startswith(f"view {name}: {'recompute' if name == 's6' else 'incremental'}"), first
     finally:
         db.close()
 

@@ -36,7 +36,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         # SEMI / ANTI joins first: a lateral function after one (a1 SEMI JOIN a2 .., range(a1.k)) then reads a
         # plain FROM and becomes columns like any other
         query = _semi_joins_as_exists(_in_default_schema(_ctes_not_shadowing(query, schema)))
-        query = lateral_functions_as_columns(query, schema)
+        query = lateral_functions_as_columns(_struct_stars_spelled_out(query, schema), schema)
         query = _inline_named_windows(_without_empty_grouping(query))
         query = _group_by_all_as_positions(_filters_with_subqueries_as_case(query), schema)
         query = _scalar_aggregates_as_tables(query)
@@ -828,6 +828,60 @@ def _whole_row(query: exp.Query) -> exp.Expression | None:
         if not node.table and node.name.lower() in relations - outputs:
             return node
     return None
+
+
+def _struct_stars_spelled_out(query: exp.Query, schema: Schema) -> exp.Query:
+    """``SELECT st.* FROM t``, where ``st`` is a STRUCT column and not a relation, as its fields:
+    ``struct_extract(t.st, 'x') AS x, ...``, which is what DuckDB expands it to. sqlglot's qualifier read
+    ``st`` as a table and wrote ``t.st.*``, which DuckDB refuses, so such views were recomputed as a whole.
+    Only over tables of known types; a star with EXCLUDE / REPLACE stays as written.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one("SELECT id, st.* FROM t", read="duckdb")
+        >>> _struct_stars_spelled_out(q, {"t": {"id": "INTEGER", "st": "STRUCT(x INTEGER, \\"a b\\" VARCHAR)"}}).sql("duckdb")
+        'SELECT id, STRUCT_EXTRACT("t"."st", \\'x\\') AS "x", STRUCT_EXTRACT("t"."st", \\'a b\\') AS "a b" FROM t'
+    """
+    lowered = {name.lower(): {c.lower(): (c, typ) for c, typ in columns.items()} for name, columns in schema.items()}
+    for select in list(query.find_all(exp.Select)):
+        stars = [item for item in select.expressions if isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
+                 and not any(item.this.args.values()) and item.table]
+        if not stars:
+            continue
+        relations = [r for r in [getattr(select.args.get("from_"), "this", None),
+                                 *(j.this for j in select.args.get("joins") or [])] if r is not None]
+        aliases = {r.alias_or_name.lower() for r in relations if r.alias_or_name}
+        tables = {r.alias_or_name: lowered.get(r.name.lower()) for r in relations
+                  if isinstance(r, exp.Table) and not r.args.get("db")}
+        items = []
+        for item in select.expressions:
+            fields = _struct_fields(item, aliases, tables) if item in stars else None
+            if fields is None:
+                items.append(item)
+                continue
+            alias, name, names = fields
+            items += [exp.alias_(exp.StructExtract(this=column(name, alias), expression=exp.Literal.string(field)),
+                                 ident(field)) for field in names]
+        select.set("expressions", items)
+    return query
+
+
+def _struct_fields(star: exp.Column, aliases: set[str], tables: dict) -> tuple[str, str, list[str]] | None:
+    """(relation alias, column, field names) of a struct column's star, or None if it is a relation's star."""
+    name = star.table.lower()
+    if star.args.get("db") is not None or name in aliases:  # (DuckDB refuses t.st.*)
+        return None
+    found = [(alias, columns[name]) for alias, columns in tables.items() if columns is not None and name in columns]
+    if len(found) != 1 or len(tables) != len(aliases):
+        return None  # also a derived table (whose types are unknown here) might hold the column
+    alias, (column_name, typ) = found[0]
+    try:
+        kind = exp.DataType.build(typ, dialect=DIALECT)
+    except (SqlglotError, ValueError):
+        return None
+    if kind.this != exp.DataType.Type.STRUCT or not kind.expressions:
+        return None
+    return alias, column_name, [field.name for field in kind.expressions]
 
 
 def _in_default_schema(query: exp.Query) -> exp.Query:
