@@ -298,6 +298,9 @@ def _fallback_reason(select: exp.Select) -> str | None:
         if group is not None:
             inner = ", ".join(t.alias_or_name for t in [group, *(j.this for j in group.args.get("joins") or [])])
             return f"a parenthesised join ({inner}) joined to other tables has no delta rule yet"
+        if isinstance(table, exp.Lateral):
+            return (f"a LATERAL subquery ({table.alias_or_name or 'unnamed'}) with a nested subquery, an aggregate, "
+                    "DISTINCT, a window or a LIMIT without a constant ORDER BY .. LIMIT has no delta rule yet")
         if not isinstance(table, exp.Table) or not table.args.get("db"):
             return f"reads {table.sql(dialect=DIALECT)[:40]}, which is not a table"
     for join in select.args.get("joins") or []:

@@ -60,14 +60,18 @@ def _decorrelated(select: exp.Select, join: exp.Join, position: int, types) -> e
             or (side == "" and kind not in ("", "CROSS", "INNER")):
         return None
     inner = lateral.this.this
-    n, offset = _constant(inner.args.get("limit")), _constant(inner.args.get("offset"), default=0)
-    order = inner.args.get("order")
-    if n is None or offset is None or order is None or not _plain(inner):
+    if not _plain(inner):
         return None
     own_relations = [inner.args["from_"].this] + [j.this for j in inner.args.get("joins") or []]
     earlier_relations = [select.args["from_"].this] + [j.this for j in select.args["joins"][:position]]
     own, earlier = _relation_names(own_relations), _relation_names(earlier_relations)
     if own is None or earlier is None or own & earlier:
+        return None
+    if not any(inner.args.get(arg) for arg in ("limit", "offset")):
+        return _joined(join, inner, alias, own, earlier)
+    n, offset = _constant(inner.args.get("limit")), _constant(inner.args.get("offset"), default=0)
+    order = inner.args.get("order")
+    if n is None or offset is None or order is None:
         return None
     kept, keys = _split_where(inner.args.get("where"), own, earlier)
     if keys is None or not keys or not all(_same_type(inner_key, outer_key, own_relations + earlier_relations, types)
@@ -104,6 +108,55 @@ def _decorrelated(select: exp.Select, join: exp.Join, position: int, types) -> e
         matches.append(on.copy())
     return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.and_(*matches),
                     side="LEFT" if side == "LEFT" else None)
+
+
+def _joined(join: exp.Join, inner: exp.Select, alias: exp.TableAlias, own: set[str], earlier: set[str]
+            ) -> exp.Join | None:
+    """A LATERAL subquery without LIMIT as a join: ``t, LATERAL (SELECT u.w FROM u WHERE u.k = t.k AND u.v > 0)
+    AS l`` pairs each row of ``t`` with the rows of ``u`` that pass, which is ``t JOIN (SELECT u.w, u.k AS
+    __ivm_lk0 FROM u WHERE u.v > 0) AS l ON l.__ivm_lk0 = t.k``. Any conjunct reading the outer row moves into
+    the ON (the columns of the subquery's tables it reads become outputs), so it compares as before; a LEFT
+    JOIN LATERAL keeps its own ON beside them. An ORDER BY without LIMIT orders nothing and goes."""
+    kept, correlated = [], []
+    where = inner.args.get("where")
+    conjuncts = (where.this.flatten() if isinstance(where.this, exp.And) else [where.this]) if where else []
+    for conjunct in conjuncts:
+        tables = {c.table for c in conjunct.find_all(exp.Column)}
+        if not tables <= own | earlier or conjunct.find(exp.Select):
+            return None
+        (kept if tables <= own else correlated).append(conjunct)
+    body = inner.copy()
+    body.set("where", exp.Where(this=exp.and_(*[c.copy() for c in kept])) if kept else None)
+    body.set("order", None)
+    if any(c.table not in own for c in body.find_all(exp.Column)):
+        return None  # the select list reads the outer row
+    taken = {item.alias_or_name.lower() for item in body.expressions}
+    exposed: dict[tuple[str, str], str] = {}
+    conditions = []
+    for conjunct in correlated:
+        condition = conjunct.copy()
+        for read in list(condition.find_all(exp.Column)):
+            if read.table not in own:
+                continue
+            key = (read.table, read.name)
+            if key not in exposed:
+                name = f"{KEY_PREFIX}{len(exposed)}"
+                while name.lower() in taken:
+                    name += "_"
+                taken.add(name.lower())
+                exposed[key] = name
+                body.append("expressions", exp.alias_(read.copy(), ident(name)))
+            read.replace(column(exposed[key], alias.name))
+        conditions.append(condition)
+    on = join.args.get("on")
+    if on is not None and not (isinstance(on, exp.Boolean) and on.this is True):
+        conditions.append(on.copy())
+    left = (join.side or "").upper() == "LEFT"
+    if not conditions:
+        return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.true() if left else None,
+                        kind=None if left else "CROSS", side="LEFT" if left else None)
+    return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.and_(*conditions),
+                    side="LEFT" if left else None)
 
 
 def _same_type(inner: exp.Expression, outer: exp.Expression, relations: list[exp.Expression], types) -> bool:
