@@ -1,4 +1,5 @@
-"""Top-n per row of a LATERAL subquery as a window over its table: decorrelation of the top-n-per-group idiom.
+"""Top-n per row of a LATERAL subquery as a window over its table: decorrelation of the top-n-per-group idiom
+(and a LATERAL subquery without LIMIT as a plain join, :func:`_joined`).
 
 ``FROM t CROSS JOIN LATERAL (SELECT u.x FROM u WHERE u.k = t.k ORDER BY u.x DESC LIMIT 3) AS l`` pairs each row
 of ``t`` with the three largest ``u.x`` of its ``k``. Which rows those are depends only on ``u.k``, not on the
