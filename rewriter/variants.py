@@ -64,7 +64,8 @@ script joins or looks up by: ``merge(on=...)``, ``names[row["id"]]``) keep their
 working, except that ``case`` and ``whitespace`` vary a key the script itself cleans that way first
 (``row["sku"].strip().upper()``, ``df["code"].str.upper()``), where its values repeat; other shared names (an
 ``amount`` in two sources) are varied like any column. A variant that the original script cannot process is
-skipped, and the report says so; so is one on which the original's result depends on the order of the rows,
+skipped, and the report says so (its changes are then tried one column at a time: :func:`column_parts`); so is one
+on which the original's result depends on the order of the rows,
 or its columns on the data (:mod:`rewriter.verify`). No variant writes a value pandas reads as missing (``None``, ``NA``, ...)
 where the data had text: DuckDB reads it as text, and no SQL could follow.
 """
@@ -1060,6 +1061,52 @@ class _Builder:
                 unique.append(variant)
                 seen.append(variant.tables)
         return unique
+
+
+# At most this many one-column parts are tried of a variant the original cannot process.
+MAX_PARTS = 6
+
+
+def column_parts(variant: Variant, sources: list[Source]) -> list[Variant]:
+    """A variant that the original script cannot process, as one variant per column it changed, with the other
+    columns as on the real data: a column of JSON text the variant made invalid, or a 0 the script divides by,
+    then no longer throws away what the variant did to every other column. Only where the variant keeps every
+    source's rows (their number, their columns); none for a variant that changed one column only.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from rewriter.sources import sniff
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("a,b,c\\n1,x,2\\n3,y,4\\n")
+        >>> source = Source("t", path, pathlib.PurePosixPath("t.csv"), sniff(path))
+        >>> v = Variant("demo", "both", {"t": (["a", "b", "c"], [["0", "x", "2"], ["3", "y", "-4"]])})
+        >>> [(p.name, p.tables["t"][1]) for p in column_parts(v, [source])]
+        [('demo:t.a', [['0', 'x', '2'], ['3', 'y', '4']]), ('demo:t.c', [['1', 'x', '2'], ['3', 'y', '-4']])]
+    """
+    base = {source.name: read_rows(source) for source in sources}
+    changed = []
+    for name, (header, rows) in variant.tables.items():
+        real_header, real_rows = base[name]
+        if (header, rows) == (real_header, real_rows):
+            continue
+        if header != real_header or len(rows) != len(real_rows) \
+                or any(len(row) != len(real) for row, real in zip(rows, real_rows)):
+            return []  # rows added, dropped or reshaped: no column to take alone
+        width = len(real_rows[0]) if real_rows else 0
+        changed += [(name, i) for i in range(width) if any(row[i] != real[i] for row, real in zip(rows, real_rows))]
+    if len(changed) < 2:
+        return []
+    parts = []
+    for name, index in changed[:MAX_PARTS]:
+        header, rows = variant.tables[name]
+        real_header, real_rows = base[name]
+        column = header[index] if header else f"column{index + 1}"
+        mixed = [real[:index] + [row[index]] + real[index + 1:] for row, real in zip(rows, real_rows)]
+        tables = {**base, name: (real_header, mixed)}
+        parts.append(Variant(f"{variant.name}:{name}.{column}",
+                             f"{variant.description} (only in {name}.{column}: the original fails on the whole)",
+                             tables))
+    return parts
 
 
 def variants(sources: list[Source], literals: Literals, seed: int = 0) -> list[Variant]:

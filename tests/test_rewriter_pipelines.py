@@ -841,6 +841,45 @@ result = p.groupby("email", as_index=False).agg(purchases=("purchase_id", "count
 SUBSCRIBED_SQL = ("CREATE VIEW r AS SELECT email, count(purchase_id) AS purchases, coalesce(bool_or(newsletter), false) "
                   "AS subscribed FROM purchases WHERE email IS NOT NULL GROUP BY email")
 
+LOYALTY = "account_id,name,spend,visits,months\n" + "".join(
+    f"A{i:03d},Cust {i},{spend},{visits},{months}\n" for i, (spend, visits, months) in enumerate([
+        ("0.20", 13, 11), ("2258.75", 3, 12), ("0.75", 3, 2), ("519.20", 6, 8), ("932.00", 11, 8), ("2342.75",
+        2, 5), ("1061.20", 6, 2), ("2963.20", 1, 7), ("2452.20", 23, 6), ("1179.75", 3, 2), ("0.00", 18, 12),
+        ("0.00", 0, 5), ("412.75", 7, 11), ("552.75", 1, 6), ("2701.75", 14, 4), ("189.20", 13, 10), ("944.75",
+        1, 4), ("598.20", 3, 1), ("20.75", 9, 8), ("1601.75", 18, 10), ("538.20", 6, 8), ("531.00", 19, 2),
+        ("0.00", 2, 8), ("359.00", 20, 8), ("160.75", 6, 6), ("523.20", 12, 2), ("2785.20", 20, 7), ("2194.20",
+        0, 7), ("0.00", 24, 9), ("16.00", 4, 12), ("0.00", 6, 11), ("604.20", 2, 7), ("0.75", 1, 6), ("0.20", 2,
+        3), ("242.75", 17, 8), ("0.20", 2, 10), ("363.75", 15, 1), ("0.00", 6, 3), ("2632.75", 21, 11),
+        ("2654.20", 7, 3)], 1))
+TIERS = '''import csv
+from collections import defaultdict
+
+spend_by_tier = defaultdict(list)
+points_by_tier = defaultdict(int)
+with open("accounts.csv", newline="") as f:
+    for row in csv.DictReader(f):
+        spend = float(row["spend"] or 0)
+        visits = int(row["visits"] or 0)
+        months = int(row["months"])
+        if spend >= 1000 and visits > 5:
+            tier = "gold"
+        elif spend >= 500 or visits >= 10:
+            tier = "silver"
+        elif spend > 0:
+            tier = "bronze"
+        else:
+            tier = "none"
+        spend_by_tier[tier].append(spend)
+        points_by_tier[tier] += visits // months
+
+result = [(tier, len(v), round(sum(v) / len(v), 2), points_by_tier[tier]) for tier, v in spend_by_tier.items()]
+'''
+TIERS_SQL = ("CREATE VIEW r AS WITH a AS (SELECT coalesce(spend, 0) AS spend, coalesce(visits, 0) AS visits, months "
+             "FROM accounts), t AS (SELECT spend, CASE WHEN spend >= 1000 AND visits > 5 THEN 'gold' "
+             "WHEN spend >= 500 OR visits >= 10 THEN 'silver' WHEN spend > 0 THEN 'bronze' ELSE 'none' END AS tier, "
+             "CAST(floor(visits / months) AS BIGINT) AS pts FROM a) "
+             "SELECT tier, count(*) AS n, round(avg(spend), 2) AS avg_spend, sum(pts) AS points FROM t GROUP BY tier")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -899,6 +938,8 @@ SUBSCRIBED_SQL = ("CREATE VIEW r AS SELECT email, count(purchase_id) AS purchase
      "whitespace"),
     ("purchases", SUBSCRIBED, NEWSLETTER, SUBSCRIBED_SQL,
      SUBSCRIBED_SQL.replace("coalesce(bool_or(newsletter), false)", "bool_or(newsletter)"), "empty_group_numbers"),
+    ("accounts", TIERS, LOYALTY, TIERS_SQL, TIERS_SQL.replace("spend >= 1000", "spend > 1000"),
+     "boundary_numbers:accounts.spend"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -910,7 +951,8 @@ SUBSCRIBED_SQL = ("CREATE VIEW r AS SELECT email, count(purchase_id) AS purchase
          "a-time-of-day-a-minute-off", "an-empty-yes-no-field",
          "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits",
          "a-month-in-utc-for-local-time", "a-session-gap-of-exactly-the-timeout",
-         "spaces-in-a-phone-number-a-regex-cleans", "any-of-a-group-with-no-yes-no-value"])
+         "spaces-in-a-phone-number-a-regex-cleans", "any-of-a-group-with-no-yes-no-value",
+         "a-threshold-in-a-variant-the-script-fails-on"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -945,7 +987,9 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     time first (no timestamp late in a UTC day), nor `>=` for a session timeout `diff() > pd.Timedelta(minutes=30)`
     (no two events exactly 30 minutes apart), nor a replace of spaces for `re.sub(r"[^0-9+]", "", phone)` (a column
     of mostly digits is no column of words, and got no spaces), nor `bool_or` without `coalesce` for pandas' `any()`
-    (no group had all its yes/no cells empty).
+    (no group had all its yes/no cells empty), nor `spend > 1000` for `spend >= 1000` where the script divides by
+    another column of the same rows (``boundary_numbers`` also wrote 0 there: the script raised ZeroDivisionError,
+    and the variant was skipped with all it did to the spend column; now each column it changed is tried alone).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
