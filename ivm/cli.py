@@ -73,7 +73,7 @@ def cli(udfs) -> None:
               help="A DuckDB read_csv option for the CSV files (repeatable), e.g. delim=';' "
                    "decimal_separator=, nullstr=NA dateformat=%d/%m/%Y.")
 def load(db, sources, no_header, column_specs, replace, csv_specs):
-    """CSV or Parquet files become source tables in the DuckDB file DB."""
+    """CSV, Parquet, JSON or Arrow IPC / Feather files become source tables in the DuckDB file DB."""
     names = {}
     for spec in column_specs:
         name, _, cols = spec.partition("=")

@@ -331,6 +331,43 @@ def test_load_headerless_csv_with_columns_parquet_and_replace(tmp_path):
     assert not (tmp_path / "new.db").exists()
 
 
+def test_load_json_and_arrow_files_and_refuse_files_that_are_no_table(tmp_path):
+    """BUG (found by a hunt): every file but Parquet was read as CSV, so a JSON file loaded 0 rows and a views
+    file one row per line, both with exit 0. JSON (an array or one object per line, also gzip-compressed) and
+    Arrow IPC / Feather files are now read as such; an SQL, Python, database or Excel file is refused in one
+    line and nothing is loaded."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    (tmp_path / "a.json").write_text('[{"id": 1, "s": "x"}, {"id": 2, "s": null}]')
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(b'{"id": 1, "k": 10}\n{"id": 3, "k": 30}\n'))
+    feather.write_feather(pa.table({"id": [1, 2, 3], "w": [0.5, 1.5, None]}), tmp_path / "c.feather")
+    db = tmp_path / "x.db"
+    ok(ivm("load", db, f"a={tmp_path / 'a.json'}", f"b={tmp_path / 'b.jsonl.gz'}", f"c={tmp_path / 'c.feather'}"))
+    assert view_rows(db, "a") == bag([(1, "x"), (2, None)])
+    assert view_rows(db, "b") == bag([(1, 10), (3, 30)])
+    assert view_rows(db, "c") == bag([(1, 0.5), (2, 1.5), (3, None)])
+    (tmp_path / "v.sql").write_text("CREATE VIEW v AS SELECT a.id, a.s, b.k, c.w FROM a JOIN c ON a.id = c.id "
+                                    "LEFT JOIN b ON b.id = a.id;")
+    ok(ivm("deploy", db, tmp_path / "v.sql"))
+    ok(ivm("delete", db, "--from", "c", "--where", "id = 1"))
+    ok(ivm("verify", db))
+    assert view_rows(db, "v") == bag([(2, None, None, 1.5)])
+
+    before = snapshot(db)
+    user_error(ivm("load", db, f"d={tmp_path / 'v.sql'}"), "is an SQL file")
+    (tmp_path / "book.xlsx").write_bytes(b"PK")
+    user_error(ivm("load", db, f"d={tmp_path / 'book.xlsx'}"), "Excel workbook")
+    (tmp_path / "broken.feather").write_text("nonsense")
+    user_error(ivm("load", db, f"d={tmp_path / 'broken.feather'}"), "cannot read")
+    (tmp_path / "bad.json").write_text('{"id": 1,')
+    user_error(ivm("load", db, f"d={tmp_path / 'bad.json'}"), "nothing was loaded")
+    user_error(ivm("load", db, f"d={tmp_path / 'a.json'}", "--no-header"), "none of the sources is a CSV file")
+    assert_unchanged(db, before)
+
+
 def test_log_limits(db):
     """BUG (found by a hunt): --limit -1 was a traceback, --limit 0 printed every entry."""
     ok(ivm("delete", db, "--from", "orders", "--where", "id = 1"))

@@ -19,6 +19,8 @@ from typing import Callable, Mapping
 
 import duckdb
 import numpy as np
+import pyarrow as pa
+import pyarrow.feather as pa_feather
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -89,7 +91,7 @@ def _blank(path: Path) -> bool:
     size = path.stat().st_size
     if size == 0:
         return True
-    return size <= 1 << 16 and not _is_parquet(path) and not path.read_bytes().strip()
+    return size <= 1 << 16 and _file_kind(path) != "parquet" and not path.read_bytes().strip()
 
 
 def _open_only(method):
@@ -276,7 +278,8 @@ class Database:
     # -- load --------------------------------------------------------------------------------------
     def load(self, name: str, data, *, header: bool | None = None, columns: list[str] | None = None,
              replace: bool = False, csv: Mapping[str, object] | None = None) -> int:
-        """Make ``data`` (a CSV or Parquet path, a pandas DataFrame or an Arrow table) source table ``name``.
+        """Make ``data`` (a CSV, Parquet, JSON or Arrow IPC / Feather path, a pandas DataFrame or an Arrow table)
+        source table ``name``.
 
         ``csv``: DuckDB ``read_csv`` options for a CSV file, e.g. ``{"delim": ";", "decimal_separator": ","}``
         (:mod:`ivm.store.csv_options`)."""
@@ -312,14 +315,16 @@ class Database:
                                "(drop the feature set first: ivm features DB --drop NAME)")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
                 raise IvmError(f"file {data} does not exist")
+            if isinstance(data, (str, os.PathLike)) and _not_data(data):
+                raise IvmError(_not_data(data))
             if isinstance(data, (str, os.PathLike)) and _blank(Path(data)):
                 raise IvmError(f"file {data} is empty (not even a header row)")
             checked.append((name, data, exists))
         if len({name for name, _, _ in checked}) != len(checked):
             raise IvmError("the same source name is given twice")
-        if csv and not any(isinstance(data, (str, os.PathLike)) and not _is_parquet(data) for _, data, _ in checked):
+        if csv and not any(isinstance(data, (str, os.PathLike)) and _file_kind(data) == "csv" for _, data, _ in checked):
             raise IvmError("CSV options were given, but none of the sources is a CSV file")
-        csv_names = {name for name, data, _ in checked if isinstance(data, (str, os.PathLike)) and not _is_parquet(data)}
+        csv_names = {name for name, data, _ in checked if isinstance(data, (str, os.PathLike)) and _file_kind(data) == "csv"}
         stray = sorted(set(columns) - csv_names)
         if stray:  # a typo, or a Parquet file (its columns have names): nothing would be renamed
             raise IvmError(f"column names were given for {stray[0]}, which is not a CSV source of this load "
@@ -432,7 +437,7 @@ class Database:
             try:
                 self.con.register(alias, data)
             except (TypeError, ValueError, duckdb.Error):
-                raise IvmError(f"a {type(data).__name__} is no table: give a CSV or Parquet path, a pandas "
+                raise IvmError(f"a {type(data).__name__} is no table: give a CSV, Parquet, JSON or Feather path, a pandas "
                                "DataFrame or an Arrow table") from None
             return alias, type(data).__name__
         path = Path(data)
@@ -448,8 +453,19 @@ class Database:
         else:
             shown = str(path)
         literal = exp.Literal.string(str(path)).sql()
-        if _is_parquet(path):  # a folder named like id=7/ is no column: the file's own values load
+        kind = _file_kind(path)
+        if kind == "parquet":  # a folder named like id=7/ is no column: the file's own values load
             return f"read_parquet({literal}, hive_partitioning = false)", shown
+        if kind == "json":  # an array of objects or one object per line, also gzip-compressed
+            return f"read_json({literal}, hive_partitioning = false)", shown
+        if kind == "arrow":
+            try:
+                table = pa_feather.read_table(str(path))
+            except (pa.ArrowException, OSError) as error:
+                raise IvmError(f"cannot read {shown} as an Arrow IPC / Feather file: "
+                               f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+            self.con.register(alias, table)
+            return alias, shown
         options = []
         if header is not None:
             if not isinstance(header, bool):
@@ -1180,8 +1196,36 @@ def _index_columns(expressions) -> list[str]:
     return [i[1:-1].replace('""', '"') if len(i) > 1 and i[0] == i[-1] == '"' else i for i in items]
 
 
-def _is_parquet(path) -> bool:
-    return Path(path).suffix.lower() in (".parquet", ".pq")
+def _file_kind(path) -> str:
+    """How ``ivm load`` reads a file, by its name: ``parquet``, ``json`` (.json, .jsonl, .ndjson, also .gz),
+    ``arrow`` (Arrow IPC / Feather), else ``csv`` (any suffix: .csv, .tsv, .txt, .dat, .gz, none)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    last = suffixes[-2] if len(suffixes) > 1 and suffixes[-1] == ".gz" else (suffixes[-1] if suffixes else "")
+    if last in (".parquet", ".pq"):
+        return "parquet"
+    if last in (".json", ".jsonl", ".ndjson"):
+        return "json"
+    if last in (".arrow", ".feather", ".ipc"):
+        return "arrow"
+    return "csv"
+
+
+# Files that are no table: read as CSV they loaded as nothing or as a column of their lines.
+NOT_DATA = {".sql": "an SQL file (views are deployed with `ivm deploy DB FILE.sql`)", ".py": "a Python file",
+            ".duckdb": "a DuckDB database", ".db": "a database file", ".ddb": "a DuckDB database",
+            ".sqlite": "an SQLite database", ".wal": "a DuckDB write-ahead log", ".xlsx": "an Excel workbook",
+            ".xls": "an Excel workbook", ".zip": "a zip archive", ".pkl": "a Python pickle", ".pickle": "a Python pickle",
+            ".npy": "a NumPy array", ".npz": "a NumPy archive", ".h5": "an HDF5 file", ".avro": "an Avro file",
+            ".orc": "an ORC file"}
+
+
+def _not_data(path) -> str | None:
+    """Why ``path`` cannot be a source (a sentence), or None."""
+    what = NOT_DATA.get(Path(path).suffix.lower())
+    if what is None:
+        return None
+    return (f"{path} is {what}, not a table: ivm load reads CSV (any delimiter, also gzip-compressed), Parquet, "
+            "JSON (.json, .jsonl, .ndjson) and Arrow IPC / Feather files")
 
 
 def _relation_name(name: str) -> str:
