@@ -41,6 +41,8 @@ run on it:
 * ``lookalikes``: text with a letter for a digit (or a digit for a letter), each digit 0 (9 for a 0), or one
   character more or fewer (``str.fullmatch(r"[A-Z]\\d{3}")`` against ``LIKE '____'``, ``[1-4]`` against ``\\d``);
 * ``date_formats``: text dates in each date format the script parses with, in turn;
+* ``ties``: every number rounded to one significant digit (858.00 -> 900.00), so that many rows tie, also at the
+  top of a group (``rank()`` against ``rank(method="dense")``);
 * ``negative_numbers``: some numbers with the other sign (in a text column whose values are mostly numbers
   too: ``n/a`` among integers makes DuckDB read it as VARCHAR);
 * ``cleaned_keys``: a key the script cleans (``.str.strip().str.lower()``), spaced and re-cased in the sources
@@ -72,6 +74,7 @@ where the data had text: DuckDB reads it as text, and no SQL could follow.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
 import functools
 import random
 import re
@@ -136,6 +139,7 @@ UNICODE_SPACE_FORMS = ("before", "gap", "after")  # see _Builder.unicode_spaced
 _WORD = re.compile(r"[^\W\d_]+")  # letters only
 _CLOCK = re.compile(r"\d{1,2}:\d{2}(:\d{2})?")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 def _looks_like_id(name: str) -> bool:
@@ -952,6 +956,23 @@ class _Builder:
         return self.refractioned(source, column, kind, current, rng)
 
     @staticmethod
+    def coarse(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """The number rounded to one significant digit, written with as many decimals as before (858.00 ->
+        900.00, 37 -> 40): many rows tie, also at the top of a group with smaller values after them, where
+        ``rank()`` and ``rank(method="dense")`` part (and a LIMIT cutoff meets a tie)."""
+        text = current.strip()
+        if not _PLAIN_NUMBER.fullmatch(text):
+            return None
+        value = Decimal(text)
+        if not value:
+            return None
+        unit = Decimal(1).scaleb(value.adjusted())
+        rounded = (value / unit).quantize(Decimal(1), rounding=ROUND_HALF_UP) * unit
+        decimals = len(text.split(".")[1]) if "." in text else 0
+        out = f"{rounded:.{decimals}f}"
+        return out if out != text else None
+
+    @staticmethod
     def negated(source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """The number with the other sign (a refund, a correction): truncation, floor and buckets differ there.
         A marker among numbers read as text (``n/a``) stays as it is."""
@@ -1009,6 +1030,8 @@ class _Builder:
                                               "multiword", {"text"}, 0.3, self.multiworded, filled_only=True)))
         found.append(Variant("blank_text", "cells of spaces only in text columns",
                              self.cells_changed("blank_text", {"text"}, 0.3, self.blank, filled_only=True)))
+        found.append(Variant("ties", "numbers rounded to one significant digit, so that many rows tie",
+                             self.cells_changed("ties", {"int", "float"}, 1.0, self.coarse, filled_only=True)))
         found.append(Variant("negative_numbers", "some numbers with the other sign",
                              self.cells_changed("negative_numbers", {"int", "float"}, 0.3, self.negated,
                                                 filled_only=True)))

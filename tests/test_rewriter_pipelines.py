@@ -880,6 +880,19 @@ TIERS_SQL = ("CREATE VIEW r AS WITH a AS (SELECT coalesce(spend, 0) AS spend, co
              "CAST(floor(visits / months) AS BIGINT) AS pts FROM a) "
              "SELECT tier, count(*) AS n, round(avg(spend), 2) AS avg_spend, sum(pts) AS points FROM t GROUP BY tier")
 
+SCORES = "player_id,team,points\n" + "".join(
+    f"{i},{team},{points}\n" for i, (team, points) in enumerate([
+        ("red", 87), ("red", 91), ("red", 78), ("red", 64), ("blue", 55), ("blue", 72), ("blue", 49), ("blue", 81),
+        ("green", 33), ("green", 38), ("green", 26)], 1))
+DENSE = '''import pandas as pd
+s = pd.read_csv("scores.csv")
+s["r"] = s.groupby("team")["points"].rank(method="dense", ascending=False)
+result = s.loc[s["r"] <= 2, ["player_id", "team", "points", "r"]]
+'''
+DENSE_SQL = ("CREATE VIEW r AS SELECT player_id, team, points, r FROM (SELECT *, CAST(dense_rank() OVER "
+             "(PARTITION BY team ORDER BY points DESC) AS DOUBLE) AS r FROM scores "
+             "WHERE points IS NOT NULL AND team IS NOT NULL) WHERE r <= 2")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -940,6 +953,7 @@ TIERS_SQL = ("CREATE VIEW r AS WITH a AS (SELECT coalesce(spend, 0) AS spend, co
      SUBSCRIBED_SQL.replace("coalesce(bool_or(newsletter), false)", "bool_or(newsletter)"), "empty_group_numbers"),
     ("accounts", TIERS, LOYALTY, TIERS_SQL, TIERS_SQL.replace("spend >= 1000", "spend > 1000"),
      "boundary_numbers:accounts.spend"),
+    ("scores", DENSE, SCORES, DENSE_SQL, DENSE_SQL.replace("dense_rank()", "rank()"), "ties"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -952,7 +966,7 @@ TIERS_SQL = ("CREATE VIEW r AS WITH a AS (SELECT coalesce(spend, 0) AS spend, co
          "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits",
          "a-month-in-utc-for-local-time", "a-session-gap-of-exactly-the-timeout",
          "spaces-in-a-phone-number-a-regex-cleans", "any-of-a-group-with-no-yes-no-value",
-         "a-threshold-in-a-variant-the-script-fails-on"])
+         "a-threshold-in-a-variant-the-script-fails-on", "a-tie-at-the-top-of-a-ranked-group"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -989,7 +1003,8 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     of mostly digits is no column of words, and got no spaces), nor `bool_or` without `coalesce` for pandas' `any()`
     (no group had all its yes/no cells empty), nor `spend > 1000` for `spend >= 1000` where the script divides by
     another column of the same rows (``boundary_numbers`` also wrote 0 there: the script raised ZeroDivisionError,
-    and the variant was skipped with all it did to the spend column; now each column it changed is tried alone).
+    and the variant was skipped with all it did to the spend column; now each column it changed is tried alone),
+    nor `rank()` for `rank(method="dense")` (no two rows of a group tied at the top: ``ties`` rounds every number).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
