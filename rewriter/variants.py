@@ -54,7 +54,7 @@ run on it:
 * ``empty_text`` and ``empty_numbers``: empty fields in text columns, or in number, date, time and yes/no
   (BOOLEAN) columns;
 * ``empty_keys``: empty fields in the key columns of the largest source whose values repeat there (a guest
-  order's ``customer_id``);
+  order's ``customer_id``), else of the largest source with keys (an order without ``order_id``);
 * ``empty_lookup_keys``: one empty field in each key column of the smallest source other than that one (a
   blank line in a block list: ``NOT IN`` a subquery holding NULL keeps no row);
 * ``empty_group_numbers``: every number of the rows of one value of a column the script groups by (else of a
@@ -434,9 +434,12 @@ class _Builder:
     def empty_keys(self) -> dict | None:
         """Empty cells in the key columns of the largest source whose values repeat there (a guest order's
         ``customer_id``, not the table's own ``id``): ``groupby`` and comparisons in pandas drop such rows,
-        where SQL keeps a NULL group or needs ``IS NOT NULL``. One source only: pandas' ``merge`` pairs
-        empty keys of both sides with each other, which no SQL join does. None when no column qualifies."""
-        found = self.repeating_keys
+        where SQL keeps a NULL group or needs ``IS NOT NULL``. Where no key repeats anywhere, the keys of the
+        largest source with keys (an order without ``order_id``, which ``merge(indicator=True)`` still marks as
+        the left side's, and ``order_id IS NULL`` reads as the other side's). One source only: pandas'
+        ``merge`` pairs empty keys of both sides with each other, which no SQL join does. None when no column
+        qualifies."""
+        found = self.repeating_keys or self.largest_keys
         if found is not None:
             source, columns = found
             tables = {s.name: self.base[s.name] for s in self.sources}
@@ -458,6 +461,15 @@ class _Builder:
         for source in sorted(self.sources, key=lambda s: -len(self.base[s.name][1])):
             columns = [i for i, name in enumerate(source.format.names)
                        if (source.name, name) in self.keys and self.repeating(source, i)]
+            if columns:
+                return source, columns
+        return None
+
+    @functools.cached_property
+    def largest_keys(self) -> tuple[Source, list[int]] | None:
+        """The largest source with key columns, and those columns (when none repeats: see empty_keys)."""
+        for source in sorted(self.sources, key=lambda s: -len(self.base[s.name][1])):
+            columns = [i for i, name in enumerate(source.format.names) if (source.name, name) in self.keys]
             if columns:
                 return source, columns
         return None
@@ -1068,7 +1080,8 @@ class _Builder:
                                                  "repeat (the side looked up)", recleaned))
         emptied = self.empty_keys()
         if emptied is not None:
-            found.append(Variant("empty_keys", "empty fields in key columns whose values repeat (of one source)",
+            found.append(Variant("empty_keys", "empty fields in key columns whose values repeat (of one source)"
+                                 if self.repeating_keys else "empty fields in the key columns of the largest source",
                                  emptied))
         emptied_lookup = self.empty_lookup_keys()
         if emptied_lookup is not None:

@@ -1041,6 +1041,37 @@ def test_a_block_list_with_an_empty_key_empties_a_not_in(tmp_path, endpoint):
     wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, BLOCKED_SQL, "empty_lookup_keys")
 
 
+MERGED = """import pandas as pd
+
+orders = pd.read_csv("orders.csv")
+refunds = pd.read_csv("refunds.csv")
+m = orders.merge(refunds, on="order_id", how="outer", indicator=True, suffixes=("_order", "_refund"))
+m["status"] = m["_merge"].map({"both": "refunded", "left_only": "kept", "right_only": "orphan_refund"})
+result = m.groupby("status").agg(rows=("refund_id", "size"), gross=("amount_order", "sum")).reset_index()
+"""
+MERGED_ORDERS = "order_id,customer,amount\n" + "".join(
+    f"{1000 + i},{['acme', 'beta', 'cyan'][i % 3]},{20 + i * 7.5}\n" for i in range(1, 16))
+MERGED_REFUNDS = "refund_id,order_id,amount\nR4,1004,10.5\nR8,1008,12\nR12,1012,30\nR90,2000,27\n"
+MERGED_SQL = ("CREATE VIEW r AS WITH m AS (SELECT CASE WHEN o._in AND f._in THEN 'refunded' WHEN o._in THEN 'kept' "
+              "ELSE 'orphan_refund' END AS status, o.amount AS amount_order "
+              "FROM (SELECT *, true AS _in FROM orders) AS o FULL JOIN (SELECT *, true AS _in FROM refunds) AS f "
+              "ON o.order_id IS NOT DISTINCT FROM f.order_id) "
+              "SELECT status, count(*) AS rows, coalesce(sum(amount_order), 0) AS gross FROM m GROUP BY status")
+
+
+def test_an_empty_key_in_a_source_whose_keys_do_not_repeat(tmp_path, endpoint):
+    """BUG (found by a hunt): only keys that repeat in their source were emptied (and one key of the smallest
+    other source), so an order without an ``order_id`` never occurred, and a status read from ``order_id IS
+    NULL`` instead of ``merge(indicator=True)``'s marker was verified. Where no key repeats, empty_keys now
+    empties the keys of the largest source."""
+    path = project(tmp_path / "p", MERGED, **{"orders.csv": MERGED_ORDERS, "refunds.csv": MERGED_REFUNDS})
+    args = ["--source", f"orders={tmp_path / 'p/orders.csv'}", "--source", f"refunds={tmp_path / 'p/refunds.csv'}",
+            "--result-var", "result"]
+    wrong = MERGED_SQL.replace("WHEN o._in AND f._in", "WHEN o.order_id IS NOT NULL AND f.order_id IS NOT NULL") \
+        .replace("WHEN o._in THEN", "WHEN o.order_id IS NOT NULL THEN")
+    wrong_refused_right_verified(endpoint, path, tmp_path, args, wrong, MERGED_SQL, "empty_keys")
+
+
 # -- a join key the script cleans: varied like text ---------------------------------------------------------------
 SALES_CODES = "sale_id,country_code,amount\n1,DE,10.5\n2,FR,20.0\n3,DE,5.0\n4,IT,7.0\n5,FR,1.5\n6,IT,2.0\n"
 REGIONS = "country_code,region\nDE,Central\nFR,West\nIT,South\n"
