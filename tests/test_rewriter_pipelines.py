@@ -880,7 +880,7 @@ TIERS_SQL = ("CREATE VIEW r AS WITH a AS (SELECT coalesce(spend, 0) AS spend, co
              "CAST(floor(visits / months) AS BIGINT) AS pts FROM a) "
              "SELECT tier, count(*) AS n, round(avg(spend), 2) AS avg_spend, sum(pts) AS points FROM t GROUP BY tier")
 
-SCORES = "player_id,team,points\n" + "".join(
+TEAM_SCORES = "player_id,team,points\n" + "".join(
     f"{i},{team},{points}\n" for i, (team, points) in enumerate([
         ("red", 87), ("red", 91), ("red", 78), ("red", 64), ("blue", 55), ("blue", 72), ("blue", 49), ("blue", 81),
         ("green", 33), ("green", 38), ("green", 26)], 1))
@@ -953,7 +953,7 @@ DENSE_SQL = ("CREATE VIEW r AS SELECT player_id, team, points, r FROM (SELECT *,
      SUBSCRIBED_SQL.replace("coalesce(bool_or(newsletter), false)", "bool_or(newsletter)"), "empty_group_numbers"),
     ("accounts", TIERS, LOYALTY, TIERS_SQL, TIERS_SQL.replace("spend >= 1000", "spend > 1000"),
      "boundary_numbers:accounts.spend"),
-    ("scores", DENSE, SCORES, DENSE_SQL, DENSE_SQL.replace("dense_rank()", "rank()"), "ties"),
+    ("scores", DENSE, TEAM_SCORES, DENSE_SQL, DENSE_SQL.replace("dense_rank()", "rank()"), "ties"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
