@@ -51,6 +51,21 @@ def check(setup: str, views: list[tuple[str, str]], deletions: list[tuple[str, s
         scratch.close()
 
 
+def strategies(setup: str, views: list[tuple[str, str]]) -> dict[str, str]:
+    """The first line of ``explain`` per view, deployed over the base tables ``setup`` creates."""
+    scratch, db = duckdb.connect(), ivm.connect(":memory:")
+    try:
+        scratch.execute(setup)
+        for (table,) in scratch.execute("SELECT table_name FROM information_schema.tables "
+                                        "WHERE table_type = 'BASE TABLE'").fetchall():
+            db.load(table, scratch.sql(f"SELECT * FROM {quote(table)}").arrow())
+        db.deploy(";\n".join(f"CREATE VIEW {quote(n)} AS {s}" for n, s in views))
+        return {name: db.explain(name).splitlines()[0] for name, _ in views}
+    finally:
+        db.close()
+        scratch.close()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Maintained (or recomputed) and equal to plain DuckDB. Each "BUG" failed before its fix.
 
@@ -1599,51 +1614,24 @@ def test_deploying_one_more_view_does_not_read_every_relations_columns_again(mon
 def test_struct_stars_are_incremental():
     """The views of ``struct-stars`` (equal to DuckDB's in ``test_maintained``) are maintained incrementally but
     ``s6``, whose struct comes from a derived table (its type is not known before planning): recomputed."""
-    db = ivm.connect(":memory:")
-    try:
-        scratch = duckdb.connect()
-        scratch.execute(NESTED)
-        db.load("t", scratch.sql("SELECT * FROM t").arrow())
-        db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in STRUCT_STARS))
-        for name, _ in STRUCT_STARS:
-            first = db.explain(name).splitlines()[0]
-            assert first.startswith(f"view {name}: {'recompute' if name == 's6' else 'incremental'}"), first
-    finally:
-        db.close()
+    for name, first in strategies(NESTED, STRUCT_STARS).items():
+        assert first.startswith(f"view {name}: {'recompute' if name == 's6' else 'incremental'}"), first
 
 
 def test_laterals_without_limit_are_incremental():
     """The views of ``laterals-without-limit`` (equal to DuckDB's in ``test_maintained``) are maintained as joins,
     but the one whose LATERAL holds a subquery, which recomputes and says why."""
-    db = ivm.connect(":memory:")
-    try:
-        scratch = duckdb.connect()
-        scratch.execute(LATERALS)
-        for table in "tuv":
-            db.load(table, scratch.sql(f"SELECT * FROM {table}").arrow())
-        db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in LATERAL_JOINS))
-        for name, _ in LATERAL_JOINS[:-1]:
-            assert db.explain(name).startswith(f"view {name}: incremental"), db.explain(name)
-        assert "a LATERAL subquery (l) with a nested subquery" in db.explain("l8").splitlines()[0]
-    finally:
-        db.close()
+    found = strategies(LATERALS, LATERAL_JOINS)
+    for name, _ in LATERAL_JOINS[:-1]:
+        assert found[name].startswith(f"view {name}: incremental"), found[name]
+    assert "a LATERAL subquery (l) with a nested subquery" in found["l8"]
 
 
 def test_unknown_aggregates_beside_windows_are_incremental():
     """The views of ``unknown-aggregates-beside-windows`` (equal to DuckDB's in ``test_maintained``) are maintained
     incrementally, not recomputed as a whole because the planned SQL failed."""
-    setup, views = REWRITES, UNKNOWN_AGGREGATES_BESIDE_WINDOWS
-    db = ivm.connect(":memory:")
-    try:
-        scratch = duckdb.connect()
-        scratch.execute(setup)
-        for table in ("t", "u", "const0"):
-            db.load(table, scratch.sql(f"SELECT * FROM {table}").arrow())
-        db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in views))
-        for name, _ in views:
-            assert db.explain(name).startswith(f"view {name}: incremental"), db.explain(name)
-    finally:
-        db.close()
+    for name, first in strategies(REWRITES, UNKNOWN_AGGREGATES_BESIDE_WINDOWS).items():
+        assert first.startswith(f"view {name}: incremental"), first
 
 
 def test_a_comma_before_a_full_join_is_maintained_as_a_derived_table():
@@ -1668,20 +1656,11 @@ def test_a_comma_before_a_full_join_is_maintained_as_a_derived_table():
     views = incremental + recomputed
     check(setup, views, [("c", "id = 1"), ("b", "k IS NULL"), ("a", "k = 2"), ("d", "id = 0"), ("c", "true"),
                          ("b", "true")])
-    db = ivm.connect(":memory:")
-    try:
-        scratch = duckdb.connect()
-        scratch.execute(setup)
-        for table in "abcd":
-            db.load(table, scratch.sql(f"SELECT * FROM {table}").arrow())
-        db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in views))
-        for name, _ in incremental:
-            assert db.explain(name).startswith(f"view {name}: incremental"), db.explain(name)
-        for name, _ in recomputed:
-            first = db.explain(name).splitlines()[0]
-            assert "a comma before a RIGHT/FULL JOIN has no delta rule yet" in first, first
-    finally:
-        db.close()
+    found = strategies(setup, views)
+    for name, _ in incremental:
+        assert found[name].startswith(f"view {name}: incremental"), found[name]
+    for name, _ in recomputed:
+        assert "a comma before a RIGHT/FULL JOIN has no delta rule yet" in found[name], found[name]
 
 
 def test_a_parenthesised_join_inside_another_join_is_maintained_as_a_derived_table():
@@ -1706,16 +1685,7 @@ def test_a_parenthesised_join_inside_another_join_is_maintained_as_a_derived_tab
                                    "WHERE EXISTS (SELECT 1 FROM t AS t2 WHERE t2.id = u.id)")]
     views = incremental + recomputed
     check(setup, views, [("w", "id = 1"), ("u", "g = 0"), ("t", "k = 2"), ("w", "true"), ("u", "true")])
-    db = ivm.connect(":memory:")
-    try:
-        scratch = duckdb.connect()
-        scratch.execute(setup)
-        for table in "tuw":
-            db.load(table, scratch.sql(f"SELECT * FROM {table}").arrow())
-        db.deploy(";\n".join(f"CREATE VIEW {n} AS {s}" for n, s in views))
-        for name, _ in incremental:
-            assert db.explain(name).startswith(f"view {name}: incremental"), db.explain(name)
-        first = db.explain("p_correlated").splitlines()[0]
-        assert "a parenthesised join (u, w) joined to other tables has no delta rule yet" in first, first
-    finally:
-        db.close()
+    found = strategies(setup, views)
+    for name, _ in incremental:
+        assert found[name].startswith(f"view {name}: incremental"), found[name]
+    assert "a parenthesised join (u, w) joined to other tables has no delta rule yet" in found["p_correlated"]
