@@ -843,6 +843,8 @@ def _struct_stars_spelled_out(query: exp.Query, schema: Schema) -> exp.Query:
         'SELECT id, STRUCT_EXTRACT("t"."st", \\'x\\') AS "x", STRUCT_EXTRACT("t"."st", \\'a b\\') AS "a b" FROM t'
     """
     lowered = {name.lower(): {c.lower(): (c, typ) for c, typ in columns.items()} for name, columns in schema.items()}
+    for cte in query.find_all(exp.CTE):  # a CTE named like a table hides it: its columns are unknown here
+        lowered.pop(cte.alias_or_name.lower(), None)
     for select in list(query.find_all(exp.Select)):
         stars = [item for item in select.expressions if isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
                  and not any(item.this.args.values()) and item.table]
