@@ -41,6 +41,8 @@ run on it:
 * ``lookalikes``: text with a letter for a digit (or a digit for a letter), each digit 0 (9 for a 0), or one
   character more or fewer (``str.fullmatch(r"[A-Z]\\d{3}")`` against ``LIKE '____'``, ``[1-4]`` against ``\\d``);
 * ``date_formats``: text dates in each date format the script parses with, in turn;
+* ``json_text`` and ``json_nulls``: in a text column of JSON documents, text values in other case or with spaces
+  or a tab around them; one key of each document left out (a number sometimes null, an array emptied);
 * ``ties``: every number rounded to one significant digit (858.00 -> 900.00), so that many rows tie, also at the
   top of a group (``rank()`` against ``rank(method="dense")``);
 * ``negative_numbers``: some numbers with the other sign (in a text column whose values are mostly numbers
@@ -76,6 +78,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 import functools
+import json
 import random
 import re
 from collections.abc import Callable
@@ -866,6 +869,49 @@ class _Builder:
             return rng.choice(tabs).format(_GAP.sub("  ", current))  # without 'g' mends the tab
         return _GAP.sub("  ", current) if shape == "words" else shape.format(current)
 
+    @functools.lru_cache(maxsize=None)  # noqa: B019 (one builder per call of variants())
+    def json_column(self, source: Source, column: str) -> bool:
+        """Whether most of the column's non-empty values are JSON objects or arrays (an event's payload)."""
+        index = source.format.names.index(column)
+        values = [r[index] for r in self.base[source.name][1] if index < len(r) and r[index].strip()]
+        return sum(_json_document(v) is not None for v in values) * 2 >= len(values) > 0
+
+    def json_text(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """A JSON document with its text values in other case, or with spaces or a tab around them (``" U3 "``):
+        no other variant reaches inside a document, and one that breaks it is skipped by the script."""
+        document = _json_document(current) if self.json_column(source, column) else None
+        if document is None:
+            return None
+
+        def varied(value):
+            if isinstance(value, dict):
+                return {k: varied(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [varied(v) for v in value]
+            if isinstance(value, str) and any(c.isalpha() for c in value):
+                return rng.choice([str.upper, str.lower, str.swapcase, " {} ".format, "\t{}".format])(value)
+            return value
+        out = json.dumps(varied(document), ensure_ascii=False)
+        return out if out != current else None
+
+    def json_nulls(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
+        """A JSON object with one of its keys left out (a number sometimes null instead), or an array emptied:
+        ``.get("user", "anonymous")``, ``.get(k) or 0`` and ``len(.get("items", []))`` against a ``json_extract``
+        without ``coalesce``."""
+        document = _json_document(current) if self.json_column(source, column) else None
+        if not document:
+            return None
+        if isinstance(document, list):
+            return "[]"
+        key = rng.choice(sorted(document))
+        if isinstance(document[key], list) and document[key]:
+            document[key] = []
+        elif isinstance(document[key], (int, float)) and not isinstance(document[key], bool) and rng.random() < 0.5:
+            document[key] = None  # (a text value is left out instead: .get("user", "anonymous").strip())
+        else:
+            del document[key]
+        return json.dumps(document, ensure_ascii=False)
+
     def blank(self, source: Source, column: str, kind: str, current: str, rng: random.Random) -> str | None:
         """A cell of spaces only, in columns of words: ``row["project"].strip() or "internal"`` fills it, a
         ``coalesce`` does not. A variant of its own: a script that needs the value fails on it."""
@@ -1033,6 +1079,10 @@ class _Builder:
         found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",
                              self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True,
                                                 cleaned=frozenset(n.lower() for n in self.literals.stripped))))
+        found.append(Variant("json_text", "text inside JSON documents in other case or with spaces around it",
+                             self.cells_changed("json_text", {"text"}, 0.4, self.json_text, filled_only=True)))
+        found.append(Variant("json_nulls", "a value of JSON documents null or left out, an array emptied",
+                             self.cells_changed("json_nulls", {"text"}, 0.4, self.json_nulls, filled_only=True)))
         found.append(Variant("unicode_spaces", "a no-break space (U+00A0) before, inside or after some text values",
                              self.cells_changed("unicode_spaces", {"text"}, 0.3, self.unicode_spaced,
                                                 filled_only=True,
@@ -1097,6 +1147,18 @@ class _Builder:
                 unique.append(variant)
                 seen.append(variant.tables)
         return unique
+
+
+def _json_document(text: str):
+    """The JSON object or array ``text`` holds, or None (a plain value, or no JSON)."""
+    text = text.strip()
+    if not text or text[0] not in "{[":
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, (dict, list)) else None
 
 
 # At most this many one-column parts are tried of a variant the original cannot process.

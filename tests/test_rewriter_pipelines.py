@@ -893,6 +893,27 @@ DENSE_SQL = ("CREATE VIEW r AS SELECT player_id, team, points, r FROM (SELECT *,
              "(PARTITION BY team ORDER BY points DESC) AS DOUBLE) AS r FROM scores "
              "WHERE points IS NOT NULL AND team IS NOT NULL) WHERE r <= 2")
 
+PAYLOADS = "event_id,payload\n" + "".join(
+    f'{i},"{{""user"": ""{user}"", ""amount"": {amount}}}"\n'
+    for i, (user, amount) in enumerate([("u1", 12.5), ("U2", 30), ("u1", 7.25), ("u3", 41), ("U2", 5.5),
+                                        ("u4", 18), ("u3", 22.75), ("u1", 9)], 1))
+PAYLOAD_TOTALS = '''import csv
+import json
+from collections import defaultdict
+
+totals = defaultdict(float)
+with open("events.csv", newline="") as f:
+    for row in csv.DictReader(f):
+        payload = json.loads(row["payload"])
+        user = payload.get("user", "anonymous").strip().lower()
+        totals[user] += float(payload.get("amount") or 0)
+result = sorted(totals.items())
+'''
+STRIP = "'^[\\s\\p{Z}\\x1c-\\x1f\\x85]+|[\\s\\p{Z}\\x1c-\\x1f\\x85]+$'"
+PAYLOAD_TOTALS_SQL = (f"CREATE VIEW r AS SELECT lower(regexp_replace(coalesce(json_extract_string(payload, '$.user'), "
+                      f"'anonymous'), {STRIP}, '', 'g')) AS usr, "
+                      "sum(coalesce(CAST(json_extract(payload, '$.amount') AS DOUBLE), 0)) AS total FROM events GROUP BY 1")
+
 
 @pytest.mark.parametrize("name, script, data, right, wrong, variant", [
     ("customers", STRIPPED, COUNTRIES, STRIPPED_SQL,
@@ -954,6 +975,12 @@ DENSE_SQL = ("CREATE VIEW r AS SELECT player_id, team, points, r FROM (SELECT *,
     ("accounts", TIERS, LOYALTY, TIERS_SQL, TIERS_SQL.replace("spend >= 1000", "spend > 1000"),
      "boundary_numbers:accounts.spend"),
     ("scores", DENSE, TEAM_SCORES, DENSE_SQL, DENSE_SQL.replace("dense_rank()", "rank()"), "ties"),
+    ("events", PAYLOAD_TOTALS, PAYLOADS, PAYLOAD_TOTALS_SQL,
+     PAYLOAD_TOTALS_SQL.replace(f"regexp_replace(coalesce(json_extract_string(payload, '$.user'), 'anonymous'), {STRIP}, '', 'g')",
+                                "trim(coalesce(json_extract_string(payload, '$.user'), 'anonymous'))"), "json_text"),
+    ("events", PAYLOAD_TOTALS, PAYLOADS, PAYLOAD_TOTALS_SQL,
+     PAYLOAD_TOTALS_SQL.replace("coalesce(json_extract_string(payload, '$.user'), 'anonymous')",
+                                "json_extract_string(payload, '$.user')"), "json_nulls"),
 ], ids=["whitespace", "negative", "isin-constants", "pd-Timestamp", "strip-tabs", "computed-cutoff",
          "year-of-a-date", "sum-of-an-empty-group", "sum-of-an-empty-groupby-column",
          "a-constant-compared-with-a-lowered-column", "numbers-read-as-text-get-signs", "a-try-cast-where-int-raises",
@@ -966,7 +993,8 @@ DENSE_SQL = ("CREATE VIEW r AS SELECT player_id, team, points, r FROM (SELECT *,
          "a-spelling-of-a-flag-of-digits", "spaces-around-a-flag-of-digits",
          "a-month-in-utc-for-local-time", "a-session-gap-of-exactly-the-timeout",
          "spaces-in-a-phone-number-a-regex-cleans", "any-of-a-group-with-no-yes-no-value",
-         "a-threshold-in-a-variant-the-script-fails-on", "a-tie-at-the-top-of-a-ranked-group"])
+         "a-threshold-in-a-variant-the-script-fails-on", "a-tie-at-the-top-of-a-ranked-group",
+         "a-tab-inside-a-json-document", "a-missing-key-of-a-json-document"])
 def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, script, data, right, wrong, variant):
     """BUG (found by hunts): no variant put spaces around text or a minus sign before numbers, so a rewrite
     without the script's strip() (' fr' a group of its own), or with floor() for astype(int) (which truncates
@@ -1004,7 +1032,9 @@ def test_constants_and_spellings_the_variants_missed(tmp_path, endpoint, name, s
     (no group had all its yes/no cells empty), nor `spend > 1000` for `spend >= 1000` where the script divides by
     another column of the same rows (``boundary_numbers`` also wrote 0 there: the script raised ZeroDivisionError,
     and the variant was skipped with all it did to the spend column; now each column it changed is tried alone),
-    nor `rank()` for `rank(method="dense")` (no two rows of a group tied at the top: ``ties`` rounds every number).
+    nor `rank()` for `rank(method="dense")` (no two rows of a group tied at the top: ``ties`` rounds every number),
+    nor `trim()` for `strip()` of a value inside a JSON document or a missing JSON key read as NULL where
+    `.get("user", "anonymous")` fills it (no variant changed anything inside a document).
     Each wrong rewrite is now rejected on the named variant, and the right one verified."""
     path = project(tmp_path / "p", script, **{f"{name}.csv": data})
     args = ["--source", f"{name}={tmp_path / 'p' / f'{name}.csv'}", "--result-var", "result"]
