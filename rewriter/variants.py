@@ -1079,7 +1079,7 @@ class _Builder:
         found.append(Variant("whitespace", "spaces or a tab around some text values, or two spaces between words",
                              self.cells_changed("whitespace", {"text"}, 0.3, self.padded, filled_only=True,
                                                 cleaned=frozenset(n.lower() for n in self.literals.stripped))))
-        found.append(Variant("json_text", "text inside JSON documents in other case or with spaces around it",
+        found.append(Variant("json_text", "text inside JSON documents in other case or with spaces or a tab around it",
                              self.cells_changed("json_text", {"text"}, 0.4, self.json_text, filled_only=True)))
         found.append(Variant("json_nulls", "a value of JSON documents null or left out, an array emptied",
                              self.cells_changed("json_nulls", {"text"}, 0.4, self.json_nulls, filled_only=True)))
