@@ -18,7 +18,8 @@ from ivm.errors import IvmError
 from ivm.plan.state import subtractive_state, unknown_aggregate
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.lateral import relations_of
-from ivm.plan.normalise import comma_segments_grouped, join_group, names_visible_cte, qualified, unique, unused_name
+from ivm.plan.normalise import (comma_segments_grouped, is_comma, join_group, names_visible_cte, qualified, unique,
+                                unused_name)
 from ivm.plan.ties import break_ties
 from ivm.plan.pivot import spelled_out
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
@@ -195,7 +196,7 @@ def _comma_before_right_join(select: exp.Select) -> bool:
     for join in select.args.get("joins") or []:
         if (join.side or "").upper() in ("RIGHT", "FULL") and comma:
             return True
-        comma = comma or not any(join.args.get(arg) for arg in ("kind", "side", "method", "on", "using"))
+        comma = comma or is_comma(join)
     return False
 
 

@@ -90,10 +90,7 @@ def _decorrelated(select: exp.Select, join: exp.Join, position: int, types) -> e
     taken = {item.alias_or_name.lower() for item in body.expressions}
     names = []
     for i, (inner_key, _) in enumerate(keys):
-        name = f"{KEY_PREFIX}{i}"
-        while name.lower() in taken:
-            name += "_"
-        taken.add(name.lower())
+        name = _fresh(f"{KEY_PREFIX}{i}", taken)
         names.append(name)
         body.append("expressions", exp.alias_(inner_key.copy(), ident(name)))
     number = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k, _ in keys],
@@ -104,9 +101,7 @@ def _decorrelated(select: exp.Select, join: exp.Join, position: int, types) -> e
     body.set("qualify", exp.Qualify(this=bound))
     matches = [exp.EQ(this=column(name, alias.name), expression=outer_key.copy())
                for name, (_, outer_key) in zip(names, keys)]
-    on = join.args.get("on")
-    if on is not None and not (isinstance(on, exp.Boolean) and on.this is True):
-        matches.append(on.copy())
+    matches += _written_on(join)
     return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.and_(*matches),
                     side="LEFT" if side == "LEFT" else None)
 
@@ -141,23 +136,31 @@ def _joined(join: exp.Join, inner: exp.Select, alias: exp.TableAlias, own: set[s
                 continue
             key = (read.table, read.name)
             if key not in exposed:
-                name = f"{KEY_PREFIX}{len(exposed)}"
-                while name.lower() in taken:
-                    name += "_"
-                taken.add(name.lower())
-                exposed[key] = name
+                name = exposed[key] = _fresh(f"{KEY_PREFIX}{len(exposed)}", taken)
                 body.append("expressions", exp.alias_(read.copy(), ident(name)))
             read.replace(column(exposed[key], alias.name))
         conditions.append(condition)
-    on = join.args.get("on")
-    if on is not None and not (isinstance(on, exp.Boolean) and on.this is True):
-        conditions.append(on.copy())
+    conditions += _written_on(join)
     left = (join.side or "").upper() == "LEFT"
     if not conditions:
         return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.true() if left else None,
                         kind=None if left else "CROSS", side="LEFT" if left else None)
     return exp.Join(this=exp.Subquery(this=body, alias=alias.copy()), on=exp.and_(*conditions),
                     side="LEFT" if left else None)
+
+
+def _written_on(join: exp.Join) -> list[exp.Expression]:
+    """The join's own ON condition (of a LEFT JOIN LATERAL), unless it is absent or TRUE."""
+    on = join.args.get("on")
+    return [] if on is None or isinstance(on, exp.Boolean) and on.this is True else [on.copy()]
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    """``name`` (with ``_`` appended until no output of the subquery has it), now taken."""
+    while name.lower() in taken:
+        name += "_"
+    taken.add(name.lower())
+    return name
 
 
 def _same_type(inner: exp.Expression, outer: exp.Expression, relations: list[exp.Expression], types) -> bool:

@@ -186,7 +186,7 @@ def comma_segments_grouped(query: exp.Query) -> exp.Query:
             continue
         segments, current = [], None  # (comma join, the joins binding to it)
         for join in joins:
-            if _is_comma(join):
+            if is_comma(join):
                 current = (join, [])
                 segments.append(current)
             elif current is not None:
@@ -205,7 +205,8 @@ def comma_segments_grouped(query: exp.Query) -> exp.Query:
     return query
 
 
-def _is_comma(join: exp.Join) -> bool:
+def is_comma(join: exp.Join) -> bool:
+    """A join written as a comma (no kind, side, method or condition)."""
     return not any(join.args.get(arg) for arg in ("kind", "side", "method", "on", "using"))
 
 
