@@ -315,8 +315,9 @@ class Database:
                                "(drop the feature set first: ivm features DB --drop NAME)")
             if isinstance(data, (str, os.PathLike)) and not Path(data).is_file():
                 raise IvmError(f"file {data} does not exist")
-            if isinstance(data, (str, os.PathLike)) and _not_data(data):
-                raise IvmError(_not_data(data))
+            refused = _not_data(data) if isinstance(data, (str, os.PathLike)) else None
+            if refused:
+                raise IvmError(refused)
             if isinstance(data, (str, os.PathLike)) and _blank(Path(data)):
                 raise IvmError(f"file {data} is empty (not even a header row)")
             checked.append((name, data, exists))
