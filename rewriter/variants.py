@@ -205,13 +205,25 @@ def _zero_offset_like(values: list[str]) -> str:
     return "+00:00"
 
 
-def _date_separator_like(values: list[str]) -> str:
-    """``T`` or a space between date and time, as the first timestamp among ``values`` has it."""
+_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}([T ])\d{2}:\d{2}(:\d{2})?(\.\d+)?")
+
+
+def _iso_timestamp_like(values: list[str]) -> str:
+    """An ISO format for timestamps spelled like the first ISO timestamp among ``values``: ``T`` or a space
+    between date and time, with or without seconds and fractions of one. A script parsing the column with a
+    fixed format (``strptime(s, "%Y-%m-%dT%H:%M:%S")``) fails on any other spelling, and the variant is lost.
+
+    Example:
+        >>> _iso_timestamp_like(["2024-05-01T12:33:50"]), _iso_timestamp_like(["2024-05-01 12:33"])
+        ('%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M')
+        >>> _iso_timestamp_like(["2024-05-01T12:33:50.250+02:00"]), _iso_timestamp_like([])
+        ('%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%d %H:%M:%S')
+    """
     for value in values:
-        text = value.strip()
-        if len(text) > 10 and text[10] in "T ":
-            return text[10]
-    return " "
+        match = _ISO_TIMESTAMP.match(value.strip())
+        if match:
+            return f"%Y-%m-%d{match.group(1)}%H:%M{':%S' if match.group(2) else ''}{'.%f' if match.group(3) else ''}"
+    return "%Y-%m-%d %H:%M:%S"
 
 
 def _format_number(value: float, kind: str) -> str:
@@ -652,7 +664,7 @@ class _Builder:
         """The format generated dates or timestamps of ``column`` are written in: the one DuckDB sniffed, else
         ISO; timestamps with a UTC offset written with offset zero (:meth:`format_with_offset`)."""
         sniffed = source.format.dateformat if kind == "date" else source.format.timestampformat
-        fmt = sniffed or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S")
+        fmt = sniffed or ("%Y-%m-%d" if kind == "date" else _iso_timestamp_like(self.values(source, column)))
         if _has_offset(source.format.types[column]):
             fmt = self.format_with_offset(source, column, sniffed)
         return _spelled_like(fmt, self.values(source, column))
@@ -715,7 +727,7 @@ class _Builder:
             return sniffed.replace("%z", offset)
         if sniffed:
             return sniffed + offset
-        return f"%Y-%m-%d{_date_separator_like(values)}%H:%M:%S{offset}"
+        return _iso_timestamp_like(values) + offset
 
     def month_boundaries(self, source: Source, column: str, fmt: str) -> list[dt.datetime]:
         """With no date in the script: the first of the month and the day before, around the observed values."""

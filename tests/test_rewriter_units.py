@@ -415,6 +415,29 @@ def test_timestamp_boundaries_include_noon_of_the_scripts_days(tmp_path):
     assert {"2024-01-31 00:00:00", "2024-01-31 12:00:00"} <= {r[2] for r in boundary.tables["events"][1]}
 
 
+
+@pytest.mark.parametrize("stamp, written", [
+    ("2024-01-{day:02d}T0{hour}:15:00", "2024-01-31T12:00:00"),
+    ("2024-01-{day:02d}T0{hour}:15", "2024-01-31T12:00"),
+    ("2024-01-{day:02d} 0{hour}:15:00.250", "2024-01-31 12:00:00.000000"),
+])
+def test_timestamp_boundaries_are_spelled_like_the_column(tmp_path, stamp, written):
+    """BUG (found by a hunt): a timestamp column without an offset got its boundary values written
+    `2024-01-31 00:00:00` whatever it held, so a script parsing `2024-05-01T12:33:50` with
+    `strptime(s, "%Y-%m-%dT%H:%M:%S")` failed on the variant, which was skipped (and with it the check of a
+    session gap `>=` against `>`). The `T`, minutes without seconds and fractions of a second now follow the
+    column."""
+    lines = "".join(f"{i},{i % 3},{stamp.format(day=i, hour=i % 10)},k{i % 2}\n" for i in range(1, 7))
+    (tmp_path / "events.csv").write_text("event_id,user_id,ts,kind\n" + lines)
+    code = 'import pandas as pd\nev = pd.read_csv("events.csv")\nx = ev[ev["ts"] <= "2024-01-31"]\n'
+    (tmp_path / "pipeline.py").write_text(code)
+    sources = resolve([f"events={tmp_path / 'events.csv'}"], load_script(tmp_path / "pipeline.py"))
+    assert dict(sources[0].format.columns)["ts"].startswith("TIMESTAMP")
+    boundary = next(v for v in variants(sources, literals(code)) if v.name == "boundary_dates")
+    stamps = [r[2] for r in boundary.tables["events"][1]]
+    assert written in stamps
+    assert all(len(s) == len(written) and s[10] == written[10] for s in stamps), stamps
+
 @pytest.mark.parametrize("stamp, written", [
     ("2024-01-{day:02d}T0{hour}:15:00+00:00", "2024-01-31T00:00:00+00:00"),
     ("2024-01-{day:02d} 0{hour}:15:00+0000", "2024-01-31 12:00:00+0000"),
