@@ -39,6 +39,21 @@ from ivm.store.engine import Database, check_database_file, open_error
 RELATIVE = 1e-9
 
 
+def _remove_copies_of_killed_runs() -> None:
+    """The copies of a compare whose process was killed (SIGKILL runs no cleanup) hold the whole database,
+    the rows the deletion was about included: remove those of processes that no longer run."""
+    for folder in Path(tempfile.gettempdir()).glob("ivm-compare-*-*"):
+        pid = folder.name.split("-")[2]
+        if not pid.isdigit() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # another user's process, or no permission to ask: leave it
+            pass
+
+
 def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
         functions: Mapping[str, Callable] | None = None) -> dict:
     """Compare; returns ``{"equal", "incremental_seconds", "recompute_seconds", "speedup", "export_seconds",
@@ -48,7 +63,8 @@ def run(path: str | os.PathLike, table: str, where: str, *, udfs=None,
         raise IvmError(f"database {path} does not exist")
     import pandas  # noqa: F401  (pyarrow imports it at its first conversion, ~0.5 s: not in either side's time)
 
-    folder = Path(tempfile.mkdtemp(prefix="ivm-compare-"))
+    _remove_copies_of_killed_runs()
+    folder = Path(tempfile.mkdtemp(prefix=f"ivm-compare-{os.getpid()}-"))
     try:
         incremental, rerun = folder / "incremental.duckdb", folder / "rerun.duckdb"
         with _held(path):  # no other process writes while the copies are taken

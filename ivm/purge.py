@@ -257,10 +257,17 @@ def purge(db: "Database", *, fingerprints: receipts.Fingerprints | None = None,
                 raise IvmError(f"purge failed, the database is unchanged: {str(error).splitlines()[0]}") from None
         raise
     db._reconnect()
-    check = db.con.execute(f"SELECT receipt FROM {receipts.RECEIPTS} WHERE id = ?", [stored["id"]]).fetchall()
+    try:
+        check = db.con.execute(f"SELECT receipt FROM {receipts.RECEIPTS} WHERE id = ?", [stored["id"]]).fetchall()
+    except duckdb.Error:  # the old database had no receipts yet
+        check = []
     if not check or token not in check[0][0]:
+        # DuckDB keeps one database per path and process while any connection to it is open: this handle
+        # reopened the old, unlinked file, and a change made through it would be reported and lost
+        db.close()
         raise IvmError("the purged file is in place, but this process still sees the old database through "
-                       "another open connection; close every connection to it and reopen")
+                       "another open connection; this handle is closed: close every connection to the file and "
+                       "open it again")
     _pause("reconnected")
     return stored
 

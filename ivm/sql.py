@@ -17,6 +17,39 @@ RID = "__ivm_rid"
 DIALECT = "duckdb"
 
 
+def _chained_collations_read_whole() -> None:
+    """DuckDB chains collations with a dot (``w COLLATE NOACCENT.NOCASE``); sqlglot's DuckDB parser reads the
+    chain as column ``nocase`` of a table ``noaccent``, which qualifying a view then cannot find (the view was
+    recomputed as a whole) and a deletion predicate was refused for naming another table. Read it as one
+    name, as sqlglot reads a single collation; it renders back unchanged.
+
+    Example:
+        >>> import sqlglot
+        >>> tree = sqlglot.parse_one("SELECT w COLLATE NOACCENT.NOCASE AS w FROM t", read=DIALECT)
+        >>> tree.find(exp.Collate).expression, tree.sql(DIALECT)
+        (Var(this=NOACCENT.NOCASE), 'SELECT w COLLATE NOACCENT.NOCASE AS w FROM t')
+    """
+    from sqlglot.dialects.duckdb import DuckDB
+
+    parser = DuckDB.Parser
+    if getattr(parser, "_ivm_collations", False):
+        return
+    original = parser._normalize_collate
+
+    def normalise(self, collate: exp.Collate) -> None:
+        chain = collate.expression
+        if isinstance(chain, exp.Column) and len(chain.parts) > 1 \
+                and all(isinstance(part, exp.Identifier) and not part.quoted for part in chain.parts):
+            collate.set("expression", exp.var(".".join(part.name for part in chain.parts)))
+            return
+        original(self, collate)
+    parser._normalize_collate = normalise
+    parser._ivm_collations = True
+
+
+_chained_collations_read_whole()
+
+
 def render(expression: exp.Expression, dialect: str = DIALECT, *, copy: bool = True) -> str:
     """Render one expression as SQL text. ``copy=False`` skips sqlglot's defensive copy of the tree (the
     generator may rewrite it in place): only for a tree that is used once and thrown away.

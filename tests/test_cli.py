@@ -326,6 +326,9 @@ def test_load_headerless_csv_with_columns_parquet_and_replace(tmp_path):
     assert_unchanged(db, before)
     (tmp_path / "empty.csv").write_text("")
     user_error(ivm("load", db, f"more={tmp_path / 'empty.csv'}"), "is empty")
+    # BUG (found by a hunt): a CSV error said only on which line ("CSV Error on Line: 2"), not why
+    (tmp_path / "latin1.csv").write_bytes(b"id,name\n1,caf\xe9\n")
+    user_error(ivm("load", db, f"more={tmp_path / 'latin1.csv'}"), "not utf-8 encoded", "--csv encoding=")
     # a failed first load leaves no empty database file behind
     user_error(ivm("load", tmp_path / "new.db", f"more={parquet}", "--columns", "more=a,b"), "not a CSV source")
     assert not (tmp_path / "new.db").exists()
@@ -842,6 +845,8 @@ def test_files_in_the_wrong_place_odd_names_and_encodings(tmp_path):
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("SELECT * FROM t").fetchall() == [(1, 2)]
         assert con.sql("SELECT * FROM u").fetchall() == [(7, 7)]
+    # BUG (found by a hunt): with --csv filename=true such a file's rows recorded the temporary link's path
+    user_error(ivm("load", db, f"w={tmp_path / 'rep[1].csv'}", "--csv", "filename=true"), "filename", "rename")
     views = tmp_path / "views.sql"
     views.write_bytes("CREATE VIEW v AS SELECT a AS \"caf\u00e9\" FROM t;".encode("latin-1"))
     user_error(ivm("deploy", db, views), "not UTF-8")

@@ -291,6 +291,30 @@ def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
     assert list(temporary.iterdir()) == []
 
 
+def test_the_copies_of_a_killed_compare_are_removed_by_the_next(tmp_path):
+    """BUG (found by a hunt): ``ivm compare`` killed by SIGKILL (no cleanup runs) left both full copies of the
+    database in the temporary folder for good; the next compare removes those of processes no longer running."""
+    flag = tmp_path / "slow.flag"
+    db_path = _slow_udf_project(tmp_path, f"    if os.path.exists({str(flag)!r}):\n        time.sleep(30)")
+    with ivm.connect(db_path) as db:
+        ml.deploy(db, ml.load_spec(tmp_path / "spec.yaml"))
+    flag.write_text("")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    environment = {**os.environ, "TMPDIR": str(temporary)}
+    process = subprocess.Popen([*CLI, "compare", str(db_path), "--from", "t", "--where", "id = 3"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    _wait_for(lambda: any(temporary.glob("ivm-compare-*/rerun.duckdb")))
+    process.kill()
+    process.communicate(timeout=60)
+    assert len(list(temporary.iterdir())) == 1  # left behind
+    flag.unlink()
+    again = subprocess.run([*CLI, "compare", str(db_path), "--from", "t", "--where", "id = 4"], capture_output=True,
+                           text=True, env=environment, timeout=120)
+    assert again.returncode in (0, 1) and "Traceback" not in again.stderr, again.stderr
+    assert list(temporary.iterdir()) == []
+
+
 def test_an_interrupted_feature_deployment_says_nothing_was_deployed(tmp_path):
     """BUG (found by a hunt): Ctrl-C while ``ivm features`` computed a slow UDF printed "whether the change
     committed is not known", though the deployment had not committed: it was rolled back and says so."""

@@ -210,6 +210,27 @@ def test_purge_completes_an_earlier_plain_deletion(shop):
     assert occurrences(shop, markers()) == 0
 
 
+def test_a_purge_with_another_connection_open_closes_the_handle(shop):
+    """BUG (found by a hunt): with another DuckDB connection to the file open in the process, DuckDB kept the old
+    (replaced, unlinked) database for the path; the purge then failed with a raw CatalogException (or, on a later
+    purge, an IvmError), and the handle went on writing into the old file: a deletion it reported was lost."""
+    for earlier_purge in (False, True):
+        if earlier_purge:
+            with ivm.connect(shop) as db:
+                db.purge()
+        db = ivm.connect(shop)
+        other = duckdb.connect(str(shop))
+        db.delete("customers", "id = 21")
+        with pytest.raises(ivm.IvmError, match="this handle is closed: close every connection"):
+            db.purge()
+        with pytest.raises(ivm.IvmError, match="is closed"):
+            db.delete("customers", "id = 22")
+        other.close()
+        with ivm.connect(shop) as again:
+            assert again.con.execute("SELECT count(*) FROM customers WHERE id IN (21, 22)").fetchall() == [(1,)]
+            assert again.verify()["ok"]
+
+
 def test_a_value_live_rows_still_hold_is_not_a_fingerprint(shop):
     with ivm.connect(shop) as db:
         db.con.execute("UPDATE _ivm.customers SET name = 'Shared Name Ltd' WHERE id IN (3, 4)")

@@ -639,6 +639,24 @@ def _still_works(db: ivm.Database) -> None:
                  "v2__input", id="view-named-like-a-stage"),
     pytest.param(lambda db: db.deploy("CREATE VIEW __sources AS SELECT a FROM t"), "reserved for ivm",
                  id="view-named-__sources"),
+    # BUG (found by a hunt): a view could be named like ivm's schemas, which a source cannot; a reader of its
+    # columns (`SELECT _ivm.a FROM _ivm`) was then refused as reading ivm's internal tables
+    pytest.param(lambda db: db.deploy("CREATE VIEW _ivm AS SELECT a FROM t"), "ivm's own schema",
+                 id="view-named-_ivm"),
+    # BUG (found by a hunt): a source named with capitals outside ASCII was kept lower-cased, where DuckDB folds
+    # only ASCII letters: no view could name it
+    pytest.param(lambda db: db.load("\u00c4bc", pd.DataFrame({"x": [1]})), "capitals outside ASCII",
+                 id="source-named-with-a-non-ascii-capital"),
+    # a view over a table ivm did not load said "unknown table" of a table DuckDB has
+    pytest.param(lambda db: (db.con.execute("CREATE TABLE theirs AS SELECT 1 AS x"),
+                             db.deploy("CREATE VIEW w AS SELECT x FROM theirs")), "not an ivm source",
+                 id="view-over-a-table-ivm-did-not-load"),
+    # BUG (found by a hunt): a DataFrame with a column DuckDB cannot scan was "no table: give ... a DataFrame"
+    pytest.param(lambda db: db.load("w", pd.DataFrame({"p": pd.period_range("2024-01", periods=2, freq="M")})),
+                 r"DuckDB cannot read this DataFrame \(Not implemented Error: Data type 'period\[M\]'",
+                 id="dataframe-with-a-period-column"),
+    pytest.param(lambda db: db.deploy("CREATE VIEW _IVM_SQL AS SELECT a FROM t"), "ivm's own schema",
+                 id="view-named-_ivm_sql"),
     # BUG (found by a review): deploy replaced the user's own view of that name in main; a predicate could
     # read ivm's stored tables; a predicate that was not a string was an AttributeError; txid_current() in
     # a view deployed (and verify failed after the first deletion)
@@ -1711,3 +1729,91 @@ def test_a_parenthesised_join_inside_another_join_is_maintained_as_a_derived_tab
     for name, _ in incremental:
         assert found[name].startswith(f"view {name}: incremental"), found[name]
     assert "a parenthesised join (u, w) joined to other tables has no delta rule yet" in found["p_correlated"]
+
+
+def test_chained_collations_are_maintained_and_accepted_in_predicates():
+    """BUG (found by a hunt): sqlglot read DuckDB's chained collation `COLLATE NOACCENT.NOCASE` as column nocase
+    of a table noaccent: a view using it was recomputed as a whole, and a deletion predicate using it was
+    refused for naming another table."""
+    frame = pd.DataFrame({"id": [1, 2, 3, 4, 5], "w": ["\u00c4rger", "arger", "ARGER", "x", "X"], "v": [1, 2, 3, 4, 5]})
+    db = ivm.connect(":memory:")
+    db.load("t", frame)
+    db.deploy("CREATE VIEW g AS SELECT w COLLATE NOACCENT.NOCASE AS w, count(*) AS n, sum(v) AS s FROM t GROUP BY 1;"
+              "CREATE VIEW j AS SELECT a.id, b.id AS other FROM t a JOIN t b "
+              "ON a.w COLLATE NOACCENT.NOCASE = b.w AND a.id < b.id")
+    for view in ("g", "j"):
+        assert db.explain(view).splitlines()[0].startswith(f"view {view}: incremental"), db.explain(view)
+    assert db.delete("t", "w COLLATE NOACCENT.NOCASE = 'arger' AND v < 3")["deleted_rows"] == 2
+    assert db.verify()["ok"]
+    assert sorted(db.con.execute("SELECT lower(w), n, s FROM g").fetchall()) == [("arger", 1, 3), ("x", 2, 9)]
+    assert sorted(db.con.execute("SELECT * FROM j").fetchall()) == [(4, 5)]
+
+
+def test_names_sqlglot_would_parse_are_maintained():
+    """BUG (found by a hunt): a column or view named with a space at either end, `;`, `--`, or a leading `@` or `$`
+    made every view naming it (and every `SELECT *` of its table) a whole-view recompute: sqlglot's schema parsed
+    the names it was given (`a ` became `a`, `x--y` became `x`), and qualifying the view failed."""
+    names = ["a ", " b", "semi;colon", "x--y", "@a", "$x"]
+    frame = pd.DataFrame({name: [i, i + 1, i + 2] for i, name in enumerate(names)})
+    db = ivm.connect(":memory:")
+    db.load("t", frame)
+    views = [f'CREATE VIEW v{i} AS SELECT {quote(name)} FROM t WHERE {quote(name)} > {i}' for i, name in enumerate(names)]
+    views += ['CREATE VIEW "odd;view" AS SELECT * FROM t', 'CREATE VIEW reader AS SELECT "x--y" FROM "odd;view"']
+    db.deploy(";\n".join(views))
+    for view in [f"v{i}" for i in range(len(names))] + ["odd;view", "reader"]:
+        assert db.explain(view).splitlines()[0].startswith(f"view {view}: incremental"), db.explain(view)
+    assert db.delete("t", '"semi;colon" = 3 OR "@a" = 6')["deleted_rows"] == 2
+    assert db.verify()["ok"]
+    assert db.con.execute('SELECT * FROM reader').fetchall() == [(3,)]
+
+
+def test_a_fatal_error_is_reported_not_the_rollback_it_breaks():
+    """BUG (found by a hunt): after a corrupt block DuckDB invalidates the database, so the ROLLBACK after the
+    failed deletion raised "database has been invalidated", which replaced the error that said why, and the CLI
+    called it a bug in ivm."""
+    db = ivm.connect(":memory:")
+    db.load("t", pd.DataFrame({"a": [1, 2, 3]}))
+    db.deploy("CREATE VIEW v AS SELECT a FROM t WHERE a > 1")
+
+    class Invalidated:
+        def __init__(self, con):
+            self._con = con
+
+        def __getattr__(self, name):
+            return getattr(self._con, name)
+
+        def rollback(self):
+            self._con.rollback()
+            raise duckdb.FatalException("FATAL Error: Failed: database has been invalidated because of a previous "
+                                        "fatal error")
+
+    def corrupt(stage):
+        db.con = Invalidated(db.con)
+        raise duckdb.FatalException("FATAL Error: Data Corruption Error: Corrupt database file: computed checksum 1")
+    with pytest.raises(ivm.IvmError, match="nothing changed: FATAL Error: Data Corruption Error: Corrupt database"):
+        db.delete("t", "a = 2", _hook=corrupt)
+    db.con = db.con._con
+    assert db.con.execute("SELECT count(*) FROM t").fetchall() == [(3,)]
+
+
+def test_an_interrupt_while_closing_says_the_change_committed(tmp_path):
+    """BUG (found by a hunt): Ctrl-C while the CLI closed the database (DuckDB checkpoints there, after the change
+    committed) said "whether the change committed is not known"."""
+    db = ivm.connect(tmp_path / "c.duckdb")
+    db.load("t", pd.DataFrame({"a": [1, 2, 3]}))
+    db.delete("t", "a = 1")
+    real = db.con
+
+    class Interrupted:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def close(self):
+            real.close()
+            raise KeyboardInterrupt
+    db.con = Interrupted()
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        db.close()
+    assert "a change it made is committed" in " ".join(stopped.value.__notes__)
+    with ivm.connect(tmp_path / "c.duckdb") as again:
+        assert again.con.execute("SELECT a FROM t ORDER BY a").fetchall() == [(2,), (3,)]

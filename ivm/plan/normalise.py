@@ -43,7 +43,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = _plain_limits(_by_position(query, stars_expanded=False))  # ORDER BY ALL: every column, widened
         query = _named_like_duckdb(query)
         _mark_using_joins(query)
-        query = qualify(query, schema=_sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
+        query = qualify(query, schema=sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
         query = _plain_limits(_order_expressions_read_columns(query, schema))  # ORDER BY ALL over a star
         query = _nested_joins_as_derived_tables(query)
@@ -988,8 +988,21 @@ def _duckdb_name(item: exp.Expression) -> str | None:
     return item.name or None if isinstance(item, exp.Column) else None
 
 
-def _sqlglot_schema(schema: Schema) -> dict:
-    return {relation: {col: _known_type(typ) for col, typ in cols.items()} for relation, cols in schema.items()}
+def sqlglot_schema(schema: Schema) -> dict:
+    """``schema`` as sqlglot's qualifier takes it: names quoted, as sqlglot parses the names it is given (a
+    column ``a `` became ``a``, ``x--y`` became ``x``, and a view naming them was recomputed as a whole; DuckDB
+    folds the case of quoted names too, so quoting changes nothing else), types it cannot parse as UNKNOWN.
+
+    Example:
+        >>> sqlglot_schema({"t": {"x--y": "INT", "a ": "VARCHAR"}})
+        {'"t"': {'"x--y"': 'INT', '"a "': 'VARCHAR'}}
+    """
+    return {_quoted(relation): {_quoted(col): _known_type(typ) for col, typ in cols.items()}
+            for relation, cols in schema.items()}
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,7 +1,7 @@
 """ivm's own bookkeeping inside the database file: which tables are sources, which views are deployed.
 
-Plans are not stored: they are rebuilt from the stored view SQL when a database is opened, which is cheap
-and keeps the file readable by any DuckDB client.
+The view SQL is the truth: plans are rebuilt from it, or read from :mod:`ivm.store.plan_cache` where
+nothing they depend on has changed, and every table stays readable by any DuckDB client.
 """
 from __future__ import annotations
 

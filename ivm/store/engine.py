@@ -36,12 +36,13 @@ from ivm.explain import explain_plan
 from ivm.ml import features as ml_features
 from ivm.plan.build import fallback_plan, plan_view, raw_view, referenced_relations
 from ivm.plan.macros import SQL_CALL_KEYWORDS, builtin_functions, check_macros_read_only, macros_called, written_calls
+from ivm.plan.normalise import sqlglot_schema
 from ivm.plan.nodes import PerRowStage, RecomputeStage, SpjStage, Stage, ViewPlan
 from ivm.plan.parse import parse_predicate, parse_views, typed_literals_parenthesised
 from ivm.progress import Report, reported
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
-from ivm.store import catalog, costs, csv_options, settings, wal
+from ivm.store import catalog, costs, csv_options, plan_cache, settings, wal
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
 from ivm.userfile import load_module
@@ -157,6 +158,7 @@ class Database:
         self._register_udfs(self.con)
         wal.configure(self.con, self.path)
         catalog.ensure(self.con)
+        plan_cache.ensure(self.con)
         self.settings = settings.pin(self.con)  # the file's time zone, not this process's
         ml_features.ensure(self.con)  # [ml] feature sets
         audit.ensure(self.con)        # [audit] the deletion log
@@ -167,6 +169,10 @@ class Database:
         self._plans: dict[str, ViewPlan] = {}
         self._unplanned: dict[str, str] = {}  # view -> why it cannot be planned in this session
         self._templates = Templates()  # delta statement texts, rendered once per plan
+        self._stored_plans: dict[str, tuple[str, str]] = {}  # name -> (key, plan) in the file (plan_cache.py)
+        self._unsaved_plans: dict[str, tuple[str, str]] = {}
+        self._plan_keys: dict[str, str] = {}  # view -> the key of its plan, where the plan encodes
+        self._plans_dirty = False  # plans to store after the next change commits (_save_plans)
         self._replan()
         self._closed = False
         if key:
@@ -174,8 +180,17 @@ class Database:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
-        self.con.close()
-        self._closed = True
+        """Close the connection; DuckDB checkpoints the file here, after every change has committed (or rolled
+        back), so an interrupt now says so instead of leaving the outcome unknown."""
+        try:
+            self.con.close()
+        except BaseException as error:
+            if interrupted(error):
+                raise as_interrupt(error, "the command had finished (a change it made is committed); closing the "
+                                          "file was interrupted, and the next open completes DuckDB's checkpoint") from None
+            raise
+        finally:
+            self._closed = True
 
     def __enter__(self) -> "Database":
         return self
@@ -221,7 +236,13 @@ class Database:
 
     def _replan(self) -> None:
         self._templates.clear()
-        self._plans, self._unplanned = {}, {}
+        self._plans, self._unplanned, self._plan_keys = {}, {}, {}
+        self._stored_plans = plan_cache.read(self.con)
+        restored = plan_cache.restore(self.con, self._stored_plans, self.settings,
+                                      [name for name, *_ in catalog.views(self.con)])
+        if restored is not None:  # nothing was defined since the plans were stored
+            self._plans, self._schema_cache, self._plan_keys = restored
+            return
         macros = self._user_macros()
         for name, sql, fallback in catalog.views(self.con):
             query = sqlglot.parse_one(typed_literals_parenthesised(sql), read=DIALECT)
@@ -235,6 +256,39 @@ class Database:
                 self._unplanned[name] = str(error)
                 continue
             self._add_to_schema(name)
+        if plan_cache.mode() == "check":
+            state = plan_cache.saved_state(self.con, self._stored_plans, self.settings)
+            if state is not None and (state["keys"] != self._plan_keys or state["schema"] != self._schema()):
+                raise IvmError("the stored plans and schema differ from planning again while the database's "
+                               "definitions are unchanged (IVM_PLAN_CACHE=check)")
+        self._plans_dirty = True
+
+    def _save_plans(self) -> None:
+        """Store the plans made since the last save, and the entry that vouches for all of them
+        (:mod:`ivm.store.plan_cache`), in a transaction of their own after a change committed (a command that
+        changes nothing, or fails, leaves the file as it was): failing to store them only means planning again
+        at the next open."""
+        if not self._plans_dirty:
+            return
+        self._plans_dirty = False
+        unsaved, self._unsaved_plans = self._unsaved_plans, {}
+        try:
+            entries = dict(unsaved)
+            if not self._unplanned and self._schema_cache is not None and set(self._plan_keys) == set(self._plans):
+                keys = {name: self._plan_keys[name] for name in self._plans}
+                entries[plan_cache.WHOLE] = plan_cache.whole_entry(self.con, self.settings, keys, self._schema_cache)
+            if entries.get(plan_cache.WHOLE) == self._stored_plans.get(plan_cache.WHOLE) and not unsaved:
+                return
+            self.con.begin()
+            plan_cache.write(self.con, entries)
+            self.con.commit()
+        except BaseException as error:  # an interrupt too: no transaction of ivm's may stay open
+            with contextlib.suppress(duckdb.Error):
+                self.con.rollback()
+            if isinstance(error, duckdb.Error):
+                return
+            raise
+        self._stored_plans.update(entries)
 
     def _plan(self, name: str, query: exp.Query, sql: str, macros: dict[str, str],
               fallback: str | None = None) -> ViewPlan:
@@ -242,6 +296,10 @@ class Database:
         schema = self._schema()
         unknown = sorted(referenced_relations(query) - set(schema))
         if unknown:
+            if unknown[0] in self._users_own_relations():
+                raise IvmError(f"view {name} reads {unknown[0]}, a table of this database that is not an ivm source "
+                               f"(ivm maintains views over what it loaded: ivm load DB {unknown[0]}=FILE, or "
+                               f"db.load({unknown[0]!r}, ...)); sources: {', '.join(self.sources) or 'none'}")
             raise IvmError(f"view {name} reads unknown table {unknown[0]}; "
                            f"known tables: {', '.join(sorted(schema)) or 'none'}")
         try:
@@ -255,6 +313,29 @@ class Database:
                 hint = (" (rowid is the physical row number of a DuckDB table; ivm keeps sources in tables of its "
                         "own, where it would number other rows: select a key column instead)")
             raise IvmError(f"view {name}: {first_line(error)}{hint}") from None
+        entry_key = plan_cache.key(name, query, sql, fallback, described, schema, macros, self.settings)
+        stored_key, stored = self._stored_plans.get(name, (None, None))
+        cached = plan_cache.decoded_or_none(stored) if stored_key == entry_key else None
+        if cached is not None and plan_cache.mode() != "check":
+            self._plan_keys[name] = entry_key
+            return cached
+        plan = self._planned(name, query, sql, macros, fallback, described, schema)
+        try:
+            encoded = plan_cache.encode(plan)
+        except plan_cache.Unencodable:
+            return plan  # planned again at each open, as every plan was before the cache
+        self._plan_keys[name] = entry_key
+        if cached is not None and encoded != stored:  # check mode: the stored plan must be the one planned now
+            raise IvmError(f"view {name}: its stored plan differs from planning it again (IVM_PLAN_CACHE=check)")
+        if plan_cache.mode() == "check" and (plan_cache.decoded_or_none(encoded) != plan
+                                             or plan_cache.encode(plan_cache.decode(encoded)) != encoded):
+            raise IvmError(f"view {name}: its plan does not read back as written (IVM_PLAN_CACHE=check)")
+        if cached is None:
+            self._unsaved_plans[name] = (entry_key, encoded)
+        return plan
+
+    def _planned(self, name: str, query: exp.Query, sql: str, macros: dict[str, str], fallback: str | None,
+                 described: list, schema) -> ViewPlan:
         columns = deduplicated_names([row[0] for row in described])
         called_macros = macros_called(query, macros, schema)
         if called_macros is not None:
@@ -365,7 +446,7 @@ class Database:
         except (duckdb.Error, IvmError) as error:
             self._rollback()
             what = f"{origin} as {name}" if origin else name
-            raise IvmError(f"cannot load {what}: {first_line(error)}; nothing was loaded") from None
+            raise IvmError(f"cannot load {what}: {_load_error(error)}; nothing was loaded") from None
         except BaseException as error:  # an interrupt: before the COMMIT nothing is loaded, after it all is
             if self._committed:
                 raise as_interrupt(error, "the load had committed: every source is loaded") from None
@@ -437,7 +518,10 @@ class Database:
         if not isinstance(data, (str, os.PathLike)):
             try:
                 self.con.register(alias, data)
-            except (TypeError, ValueError, duckdb.Error):
+            except (TypeError, ValueError, duckdb.Error) as error:
+                if type(data).__module__.split(".")[0] in ("pandas", "pyarrow", "polars"):  # a table DuckDB cannot read
+                    raise IvmError(f"DuckDB cannot read this {type(data).__name__} ({first_line(error)}): convert the "
+                                   "column, e.g. with astype(str)") from None
                 raise IvmError(f"a {type(data).__name__} is no table: give a CSV, Parquet, JSON or Feather path, a pandas "
                                "DataFrame or an Arrow table") from None
             return alias, type(data).__name__
@@ -445,6 +529,10 @@ class Database:
         if not path.is_file():
             raise IvmError(f"file {path} does not exist")
         if any(character in str(path) for character in "*?["):  # DuckDB would read the name as a pattern
+            if any(str(p).split("=")[0].strip().lower() == "filename" for p in csv_parameters):
+                raise IvmError(f"the name of {path} holds * ? or [, so ivm reads it through a temporary link and "
+                               "the filename option would record the link's path; rename the file or leave filename "
+                               "out")
             links = tempfile.TemporaryDirectory(prefix="ivm-load-")
             self._load_links.append(links)
             suffix = path.suffix if not any(character in path.suffix for character in "*?[") else ""
@@ -502,6 +590,8 @@ class Database:
                 raise IvmError(f"view name {definition.name!r} is reserved for ivm (names starting with __)")
             if '"' in definition.name:
                 raise IvmError(f"view name {definition.name!r} contains a double quote; choose another name")
+            if definition.name.lower() in (INTERNAL_SCHEMA, RAW_SCHEMA):  # `_ivm.k` would name ivm's schema
+                raise IvmError(f"view name {definition.name!r} is the name of ivm's own schema; choose another name")
         replaced = [name for name in reversed(self._plans) if name in {d.name for d in definitions}]  # readers first
         self._check_droppable(set(replaced), "replacing")
         planned = dict(self._plans)
@@ -531,7 +621,7 @@ class Database:
                 raise IvmError(f"the views are deployed, but recording their build times failed: "
                                f"{first_line(error)}") from None
             self._rollback()
-            self._plans = planned
+            self._plans, self._unsaved_plans = planned, {}
             if isinstance(error, IvmError):
                 raise
             if current is not None and current not in fallbacks:
@@ -543,9 +633,11 @@ class Database:
             if self._committed:  # every view is deployed, and this handle maintains it
                 raise as_interrupt(error, "the deployment had committed: every view is deployed") from None
             self._rollback()
-            self._plans = planned
+            self._plans, self._unsaved_plans = planned, {}
             raise as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
         with _after_commit("the deployment"):
+            self._plans_dirty = True
+            self._save_plans()
             self._checkpoint_if_due()
         return [d.name for d in definitions]
 
@@ -589,6 +681,8 @@ class Database:
             raise as_interrupt(error, "the drop was rolled back, nothing dropped") from None
         self._forget_plans(order)
         with _after_commit("the drop"):
+            self._plans_dirty = True
+            self._save_plans()
             self._checkpoint_if_due()
         return order
 
@@ -621,6 +715,7 @@ class Database:
             self.con.execute(f"DROP VIEW IF EXISTS {render(raw_view(stage.name))}")
         catalog.remove_view(self.con, name)
         costs.forget(self.con, name)
+        plan_cache.forget(self.con, [name])
 
     def _forget_plans(self, names) -> None:
         """Forget these views' plans and column types. Only theirs: reading every relation's columns again
@@ -628,6 +723,8 @@ class Database:
         view already deployed (found by a hunt: 0.25 s for the first view, 1.75 s for the 60th)."""
         for name in names:
             self._plans.pop(name, None)
+            self._stored_plans.pop(name, None)
+            self._plan_keys.pop(name, None)
             if self._schema_cache is not None:
                 self._schema_cache.pop(name, None)
         self._templates.clear()
@@ -696,6 +793,8 @@ class Database:
             return True
         except duckdb.TransactionException:
             return False
+        except duckdb.Error:  # e.g. DuckDB invalidated the database after a fatal error (a corrupt block): the
+            return False      # transaction is gone, and the error that caused it is the one to report
 
     def _commit(self) -> float:
         """COMMIT; returns its seconds (writing rebuilt tables out is part of a rebuild's cost, costs.py)."""
@@ -781,6 +880,8 @@ class Database:
             if maintainer is not None:
                 maintainer.cleanup()
         with _after_commit(f"the deletion from {table}"):
+            if changes[table].deleted.count:  # a deletion that matched nothing changes nothing but the log
+                self._save_plans()
             costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in rebuilt.items()}, committed)
             self._checkpoint_if_due()
         seconds = time.perf_counter() - start
@@ -957,7 +1058,7 @@ class Database:
         if unknown:
             raise IvmError(f"the predicate reads unknown table {unknown[0]}")
         try:
-            qualify(probe, schema=schema, dialect=DIALECT, validate_qualify_columns=True)
+            qualify(probe, schema=sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True)
         except (SqlglotError, duckdb.Error) as error:
             try:  # sqlglot knows no columns of table functions (range(3)): DuckDB binds the predicate instead
                 self.con.execute(f"DESCRIBE SELECT 1 FROM {render(internal_table(table))} AS {quoted_identifier(table)} "
@@ -1018,6 +1119,7 @@ class Database:
             self._rollback()
             raise as_interrupt(error, "the recompute was rolled back, nothing changed") from None
         with _after_commit("the recompute"):
+            self._save_plans()
             self._checkpoint_if_due()
         return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
 
@@ -1163,6 +1265,23 @@ def strategy_of(plan: ViewPlan) -> tuple[str, str]:
     return "incremental", ", ".join(dict.fromkeys(rule(s) for s in plan.stages))
 
 
+def _load_error(error: BaseException) -> str:
+    """DuckDB's error in one line; for a CSV error also its cause, which DuckDB writes on the third line (the first
+    says only on which line of the file: "CSV Error on Line: 2").
+
+    Example:
+        >>> _load_error(ValueError("Invalid Input Error: CSV Error on Line: 2\\nOriginal Line: id,name\\n"
+        ...                        "Invalid unicode detected. This file is not utf-8 encoded.\\n\\nPossible Solution: .."))
+        'Invalid Input Error: CSV Error on Line: 2: Invalid unicode detected. This file is not utf-8 encoded. (--csv encoding=... reads another encoding)'
+    """
+    lines = [line.strip() for line in str(error).splitlines()]
+    if not lines or "CSV Error" not in lines[0]:
+        return first_line(error)
+    cause = next((line for line in lines[1:] if line and not line.startswith(("Original Line", "Possible Solution"))), "")
+    hint = " (--csv encoding=... reads another encoding)" if "utf-8" in cause.lower() else ""
+    return f"{lines[0]}: {cause}{hint}" if cause else lines[0]
+
+
 @contextlib.contextmanager
 def _after_commit(change: str):
     """Work after a COMMIT (bookkeeping, a checkpoint): an interrupt there must not claim a rollback."""
@@ -1236,6 +1355,10 @@ def _relation_name(name: str) -> str:
         raise IvmError(f"{name!r} is not a valid table name (letters, digits and _; not starting with a digit)")
     if name.startswith("__"):  # ivm's own tables (__views, __sources, __audit, ...) share the schema
         raise IvmError(f"{name!r} is reserved for ivm (names starting with __)")
+    if any(not character.isascii() and character != character.lower() for character in name):
+        # ivm keeps names in lower case; DuckDB folds only ASCII letters, so no view could name the table
+        raise IvmError(f"{name!r} has capitals outside ASCII, which DuckDB does not fold to lower case as ivm "
+                       f"does; write the name in lower case ({name.lower()!r})")
     if name.lower() in (INTERNAL_SCHEMA, RAW_SCHEMA):  # `_ivm.a` would name ivm's schema, not the table
         raise IvmError(f"{name!r} is the name of ivm's own schema; choose another name")
     if name.lower() in DUCKDB_VIEWS:

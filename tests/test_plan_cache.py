@@ -1,0 +1,153 @@
+"""Plans stored in the database file (ivm/store/plan_cache.py): used only where planning again would give the
+same plan, never trusted beyond the closed set of classes, and a change to what planning reads is a miss."""
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+import ivm
+from ivm.plan import build
+from ivm.store import engine, plan_cache
+
+VIEWS = """
+CREATE VIEW per_country AS
+SELECT c.country, COUNT(*) AS n, SUM(o.amount) AS total, MAX(o.amount) AS largest
+FROM orders o JOIN customers c ON o.cid = c.id GROUP BY c.country;
+CREATE VIEW big AS SELECT country, total FROM per_country WHERE total > 100;
+CREATE VIEW ranked AS
+SELECT id, cid, amount, rank() OVER (PARTITION BY cid ORDER BY amount DESC) AS r FROM orders;
+CREATE VIEW lonely AS
+SELECT c.id, c.country FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.cid = c.id);
+"""
+
+
+def make(path):
+    maker = duckdb.connect()
+    with ivm.connect(path) as db:
+        db.load("customers", maker.sql("SELECT i AS id, ['UK', 'FR', 'DE'][1 + i % 3] AS country "
+                                       "FROM range(15) r(i)").to_arrow_table())
+        db.load("orders", maker.sql("SELECT i AS id, i % 12 AS cid, (i * 7) % 50 AS amount "
+                                    "FROM range(120) r(i)").to_arrow_table())
+        db.deploy(VIEWS)
+        return {name: plan_cache.encode(plan) for name, plan in db.plans.items()}
+
+
+@pytest.fixture
+def planned(monkeypatch):
+    """Counts the views planned from their SQL."""
+    calls = []
+    original = engine.plan_view
+
+    def counting(name, *args, **kwargs):
+        calls.append(name)
+        return original(name, *args, **kwargs)
+    monkeypatch.setattr(engine, "plan_view", counting)
+    monkeypatch.setenv("IVM_PLAN_CACHE", "on")
+    return calls
+
+
+def test_reopening_reads_the_stored_plans_and_they_maintain_the_views(tmp_path, planned):
+    path = tmp_path / "db.duckdb"
+    deployed = make(path)
+    planned.clear()
+    for k in range(3):
+        with ivm.connect(path) as db:
+            assert {name: plan_cache.encode(plan) for name, plan in db.plans.items()} == deployed
+            db.delete("orders", f"id % 7 = {k}")
+            db.delete("customers", f"id = {k}")
+            assert db.verify()["ok"]
+    assert planned == []  # nothing was planned again
+
+
+def test_a_view_deployed_or_dropped_beside_keeps_the_others_stored(tmp_path, planned):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    with ivm.connect(path) as db:
+        db.deploy("CREATE VIEW uk AS SELECT id FROM customers WHERE country = 'UK';")
+    planned.clear()
+    with ivm.connect(path) as db:
+        db.drop("lonely")
+    assert planned == []
+    with ivm.connect(path) as db:
+        assert db.views == ["per_country", "big", "ranked", "uk"]
+        db.delete("customers", "id < 4")
+        assert db.verify()["ok"]
+    assert planned == []
+
+
+def test_a_change_to_what_planning_reads_is_a_miss(tmp_path, planned, monkeypatch):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    planned.clear()
+    with ivm.connect(path) as db:  # a macro may be read by any view: every view is planned again
+        db.con.execute("CREATE MACRO twice(x) AS x * 2")
+    with ivm.connect(path) as db:
+        assert db.verify()["ok"]
+    assert sorted(planned) == ["big", "lonely", "per_country", "ranked"]
+    planned.clear()
+    with ivm.connect(path) as db:  # a command that changes nothing does not store them either ...
+        before = db.con.execute("SELECT * FROM _ivm.__plans ORDER BY name").fetchall()
+        db.explain()
+    with ivm.connect(path) as db:
+        assert db.con.execute("SELECT * FROM _ivm.__plans ORDER BY name").fetchall() == before
+        db.delete("orders", "id = 3")  # ... a change does, after it committed
+    assert sorted(planned) == ["big", "big", "lonely", "lonely", "per_country", "per_country", "ranked", "ranked"]
+    planned.clear()
+    with ivm.connect(path):
+        pass
+    assert planned == []  # stored again under the new keys
+    monkeypatch.setattr(plan_cache, "code_fingerprint", lambda: "another version of ivm")
+    with ivm.connect(path) as db:
+        db.delete("orders", "amount > 40")
+        assert db.verify()["ok"]
+    assert sorted(planned) == ["big", "lonely", "per_country", "ranked"]
+
+
+def test_off_never_reads_them(tmp_path, planned, monkeypatch):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    planned.clear()
+    monkeypatch.setenv("IVM_PLAN_CACHE", "off")
+    with ivm.connect(path):
+        pass
+    assert sorted(planned) == ["big", "lonely", "per_country", "ranked"]
+    monkeypatch.setenv("IVM_PLAN_CACHE", "sometimes")
+    with pytest.raises(ivm.IvmError, match="IVM_PLAN_CACHE must be on, check or off"):
+        ivm.connect(path)
+
+
+def test_entries_naming_other_classes_or_garbage_are_planned_again_and_run_nothing(tmp_path, planned):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    marker = tmp_path / "ran"
+    payloads = [
+        # sqlglot's loader would import this module and call the class
+        {"x": [{"c": "subprocess.Popen"}]},
+        {"x": [{"c": "sqlglot.expressions.query.Select", "t": [{"c": "os.system"}]}]},
+        {"n": "Popen", "f": {"args": ["touch", str(marker)]}},
+        "not json at all {",
+    ]
+    for payload in payloads:
+        con = duckdb.connect(str(path))
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = 'per_country'", [text])
+        con.close()
+        planned.clear()
+        with ivm.connect(path) as db:
+            assert "per_country" in planned
+            db.delete("orders", "id = 5")
+            assert db.verify()["ok"]
+        assert not marker.exists()
+
+
+def test_decoding_accepts_only_sqlglot_expression_classes():
+    assert plan_cache._expression_class("sqlglot.expressions.query.Select")
+    assert plan_cache._expression_class("Column")
+    for kind in ("subprocess.Popen", "os.system", "sqlglot.expressions.query.Popen", "sqlglot.parser.Parser",
+                 "sqlglot.expressions.core.Expression.__subclasses__", "builtins.eval"):
+        assert not plan_cache._expression_class(kind), kind
+    with pytest.raises(ValueError):
+        plan_cache.decode(json.dumps({"n": "ViewPlan", "f": {"name": {"x": [{"c": "builtins.eval"}]},
+                                                             "sql": "", "columns": {"t": []}, "stages": {"t": []}}}))
