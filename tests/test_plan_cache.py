@@ -151,3 +151,22 @@ def test_decoding_accepts_only_sqlglot_expression_classes():
     with pytest.raises(ValueError):
         plan_cache.decode(json.dumps({"n": "ViewPlan", "f": {"name": {"x": [{"c": "builtins.eval"}]},
                                                              "sql": "", "columns": {"t": []}, "stages": {"t": []}}}))
+
+
+def test_replacing_a_view_in_a_database_with_macros_reads_back(tmp_path, monkeypatch):
+    """Found by a hunt: with a macro in the database a key covers every relation, so replacing v1 changed the key
+    v2 would get; the entry vouching for all plans kept v2's older key, and check mode called that a difference
+    although the plan is the same (the key covers more than the plan reads). Check mode now compares what an
+    open would read: the plans and schema."""
+    path = tmp_path / "db.duckdb"
+    with ivm.connect(path) as db:
+        db.load("a", duckdb.sql("SELECT i AS k, i + 3 AS v FROM range(1, 4) r(i)").arrow())
+        db.con.execute("CREATE MACRO m(x) AS x + 1")
+        db.deploy("CREATE VIEW v1 AS SELECT k FROM a; CREATE VIEW v2 AS SELECT k, v FROM a")
+    with ivm.connect(path) as db:
+        db.deploy("CREATE OR REPLACE VIEW v1 AS SELECT k, v FROM a WHERE v > 4")
+    monkeypatch.setenv("IVM_PLAN_CACHE", "check")
+    with ivm.connect(path) as db:
+        db.delete("a", "k = 3")
+        assert db.verify()["ok"]
+        assert db.con.execute("SELECT * FROM v1").fetchall() == [(2, 5)]

@@ -257,11 +257,23 @@ class Database:
                 continue
             self._add_to_schema(name)
         if plan_cache.mode() == "check":
-            state = plan_cache.saved_state(self.con, self._stored_plans, self.settings)
-            if state is not None and (state["keys"] != self._plan_keys or state["schema"] != self._schema()):
-                raise IvmError("the stored plans and schema differ from planning again while the database's "
-                               "definitions are unchanged (IVM_PLAN_CACHE=check)")
+            self._check_restorable()
         self._plans_dirty = True
+
+    def _check_restorable(self) -> None:
+        """Check mode: what :func:`plan_cache.restore` would have read instead of planning (the stored schema,
+        and each view's plan stored under the key the whole-database entry names) equals what was planned now.
+        The keys themselves may differ: a key covers more than a plan reads (every relation, with macros)."""
+        state = plan_cache.saved_state(self.con, self._stored_plans, self.settings)
+        if state is None or list(state["keys"]) != list(self._plans):
+            return  # the fast path would not have been taken
+        stored = {name: self._stored_plans.get(name, (None, None)) for name in state["keys"]}
+        if any(stored[name][0] != key for name, key in state["keys"].items()):
+            return
+        differing = [name for name, (_, text) in stored.items() if text != plan_cache.encoded_or_none(self._plans[name])]
+        if differing or state["schema"] != self._schema():
+            raise IvmError(f"the plans and schema an open reads from the file differ from planning again "
+                           f"({', '.join(differing) or 'the schema'}; IVM_PLAN_CACHE=check)")
 
     def _save_plans(self) -> None:
         """Store the plans made since the last save, and the entry that vouches for all of them

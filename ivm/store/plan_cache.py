@@ -282,3 +282,11 @@ def decoded_or_none(text: str | None) -> nodes.ViewPlan | None:
         return decode(text)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
+
+
+def encoded_or_none(plan: nodes.ViewPlan) -> str | None:
+    """:func:`encode`, or None for a plan that does not encode."""
+    try:
+        return encode(plan)
+    except Unencodable:
+        return None
