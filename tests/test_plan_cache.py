@@ -170,3 +170,37 @@ def test_replacing_a_view_in_a_database_with_macros_reads_back(tmp_path, monkeyp
         db.delete("a", "k = 3")
         assert db.verify()["ok"]
         assert db.con.execute("SELECT * FROM v1").fetchall() == [(2, 5)]
+
+
+def test_a_load_vouches_for_the_stored_plans_again(tmp_path, planned, monkeypatch):
+    """Found by a hunt: after loading a source (which changes the file's definitions) every open planned the
+    views again until a deploy, drop, deletion or recompute stored them; a load now stores them itself."""
+    path = tmp_path / "db.duckdb"
+    make(path)
+    with ivm.connect(path) as db:
+        db.load("extra", duckdb.sql("SELECT 1 AS x").arrow())
+    planned.clear()
+    restores = []
+    original = plan_cache.restore
+    monkeypatch.setattr(plan_cache, "restore", lambda *a: restores.append(original(*a)) or restores[-1])
+    with ivm.connect(path) as db:
+        assert db.verify()["ok"]
+    assert planned == [] and restores[-1] is not None  # read whole, not planned
+
+
+def test_a_stored_plan_of_another_view_is_not_used(tmp_path, planned):
+    """Found by a hunt: plan texts swapped between two views in the table (keys kept) were used under the
+    other name; a stored plan must be the view's own."""
+    path = tmp_path / "db.duckdb"
+    make(path)
+    con = duckdb.connect(str(path))
+    rows = dict(con.execute("SELECT name, plan FROM _ivm.__plans").fetchall())
+    con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = 'big'", [rows["ranked"]])
+    con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = 'ranked'", [rows["big"]])
+    con.close()
+    planned.clear()
+    with ivm.connect(path) as db:
+        assert sorted(planned) == ["big", "ranked"]
+        assert [s.name for s in db.plans["big"].stages][-1] == "big"
+        db.delete("orders", "id < 10")
+        assert db.verify()["ok"]

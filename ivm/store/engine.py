@@ -328,6 +328,8 @@ class Database:
         entry_key = plan_cache.key(name, query, sql, fallback, described, schema, macros, self.settings)
         stored_key, stored = self._stored_plans.get(name, (None, None))
         cached = plan_cache.decoded_or_none(stored) if stored_key == entry_key else None
+        if cached is not None and cached.name != name:  # not this view's (an edited table): plan it
+            cached = None
         if cached is not None and plan_cache.mode() != "check":
             self._plan_keys[name] = entry_key
             return cached
@@ -474,6 +476,13 @@ class Database:
                     self.con.unregister(f"__ivm_load{position}")
                 except duckdb.Error:
                     pass
+        if self._plans and not self._unplanned and not self._user_macros():
+            # the stored plans stay valid (no view reads a replaced source, a key covers the relations its view
+            # names), but the file's definitions changed: vouch for them again, or every open plans anew
+            with _after_commit("the load"):
+                self._schema()
+                self._plans_dirty = True
+                self._save_plans()
         return rows
 
     # -- deletion-key indexes --------------------------------------------------------------------

@@ -133,7 +133,7 @@ def restore(con, stored: dict[str, tuple[str, str]], settings: dict, views: list
     for name, entry_key in state["keys"].items():
         entry_key_stored, text = stored.get(name, (None, None))
         plan = decoded_or_none(text) if entry_key_stored == entry_key else None
-        if plan is None:
+        if plan is None or plan.name != name:
             return None
         plans[name] = plan
     return plans, state["schema"], state["keys"]
