@@ -419,11 +419,10 @@ def main(argv=None) -> None:
             _interrupted(error)
         if os.environ.get("IVM_DEBUG"):
             raise
-        if "corrupt database file" in str(error).lower() or "data corruption" in str(error).lower():
-            click.echo(f"error: the database file is corrupt (DuckDB: {_one_line(str(error).strip().splitlines()[0])}); "
-                       "nothing was changed", err=True)
-            sys.exit(2)
         message = _one_line(str(error).strip().splitlines()[0]) if str(error).strip() else ""
+        if any(words in str(error).lower() for words in ("corrupt database file", "data corruption")):
+            click.echo(f"error: the database file is corrupt (DuckDB: {message}); nothing was changed", err=True)
+            sys.exit(2)
         click.echo(f"internal error (a bug in ivm; please report it): {type(error).__name__}: {message}; "
                    "a deletion, deploy or load that failed was rolled back. IVM_DEBUG=1 shows the traceback",
                    err=True)

@@ -264,23 +264,23 @@ class Database:
         """Check mode: what :func:`plan_cache.restore` would have read instead of planning (the stored schema,
         and each view's plan stored under the key the whole-database entry names) equals what was planned now.
         The keys themselves may differ: a key covers more than a plan reads (every relation, with macros)."""
-        state = plan_cache.saved_state(self.con, self._stored_plans, self.settings)
-        if state is None or list(state["keys"]) != list(self._plans):
+        restored = plan_cache.restorable(self.con, self._stored_plans, self.settings, list(self._plans))
+        if restored is None:
             return  # the fast path would not have been taken
-        stored = {name: self._stored_plans.get(name, (None, None)) for name in state["keys"]}
-        if any(stored[name][0] != key for name, key in state["keys"].items()):
-            return
-        differing = [name for name, (_, text) in stored.items() if text != plan_cache.encoded_or_none(self._plans[name])]
-        if differing or state["schema"] != self._schema():
+        plans, schema, _ = restored
+        differing = [name for name, plan in plans.items()
+                     if plan_cache.encoded_or_none(plan) != plan_cache.encoded_or_none(self._plans[name])]
+        if differing or schema != self._schema():
             raise IvmError(f"the plans and schema an open reads from the file differ from planning again "
                            f"({', '.join(differing) or 'the schema'}; IVM_PLAN_CACHE=check)")
 
-    def _save_plans(self) -> None:
+    def _save_plans(self, *, definitions_changed: bool = False) -> None:
         """Store the plans made since the last save, and the entry that vouches for all of them
         (:mod:`ivm.store.plan_cache`), in a transaction of their own after a change committed (a command that
         changes nothing, or fails, leaves the file as it was): failing to store them only means planning again
-        at the next open."""
-        if not self._plans_dirty:
+        at the next open. ``definitions_changed``: the change (a deploy, drop or load) altered what the entry
+        vouching for all plans hashes, so it is stored again even if no plan was made."""
+        if not (self._plans_dirty or definitions_changed):
             return
         self._plans_dirty = False
         unsaved, self._unsaved_plans = self._unsaved_plans, {}
@@ -341,9 +341,10 @@ class Database:
         self._plan_keys[name] = entry_key
         if cached is not None and encoded != stored:  # check mode: the stored plan must be the one planned now
             raise IvmError(f"view {name}: its stored plan differs from planning it again (IVM_PLAN_CACHE=check)")
-        if plan_cache.mode() == "check" and (plan_cache.decoded_or_none(encoded) != plan
-                                             or plan_cache.encode(plan_cache.decode(encoded)) != encoded):
-            raise IvmError(f"view {name}: its plan does not read back as written (IVM_PLAN_CACHE=check)")
+        if plan_cache.mode() == "check":
+            read_back = plan_cache.decoded_or_none(encoded)
+            if read_back != plan or plan_cache.encoded_or_none(read_back) != encoded:
+                raise IvmError(f"view {name}: its plan does not read back as written (IVM_PLAN_CACHE=check)")
         if cached is None:
             self._unsaved_plans[name] = (entry_key, encoded)
         return plan
@@ -481,8 +482,7 @@ class Database:
             # names), but the file's definitions changed: vouch for them again, or every open plans anew
             with _after_commit("the load"):
                 self._schema()
-                self._plans_dirty = True
-                self._save_plans()
+                self._save_plans(definitions_changed=True)
         return rows
 
     # -- deletion-key indexes --------------------------------------------------------------------
@@ -657,8 +657,7 @@ class Database:
             self._plans, self._unsaved_plans = planned, {}
             raise as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
         with _after_commit("the deployment"):
-            self._plans_dirty = True
-            self._save_plans()
+            self._save_plans(definitions_changed=True)
             self._checkpoint_if_due()
         return [d.name for d in definitions]
 
@@ -702,8 +701,7 @@ class Database:
             raise as_interrupt(error, "the drop was rolled back, nothing dropped") from None
         self._forget_plans(order)
         with _after_commit("the drop"):
-            self._plans_dirty = True
-            self._save_plans()
+            self._save_plans(definitions_changed=True)
             self._checkpoint_if_due()
         return order
 

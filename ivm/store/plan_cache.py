@@ -83,12 +83,13 @@ def key(name: str, query: exp.Query, sql: str, fallback: str | None, described: 
 # column types and collations, views, functions and macros, ivm's catalog) when they were stored. While it
 # matches, opening reads every plan and the schema from the file without asking DuckDB anything else.
 WHOLE = "__database"
+_VIEWS = f'SELECT name, position, sql, fallback FROM "{INTERNAL_SCHEMA}"."__views" ORDER BY position'
 _DEFINITIONS = (
     "SELECT schema_name, table_name, sql FROM duckdb_tables() WHERE database_name = current_database() "
     "AND NOT temporary ORDER BY ALL",
     "SELECT schema_name, view_name, sql FROM duckdb_views() WHERE database_name = current_database() "
     "AND NOT internal AND NOT temporary ORDER BY ALL",
-    f'SELECT name, position, sql, fallback FROM "{INTERNAL_SCHEMA}"."__views" ORDER BY position',
+    _VIEWS,
     f'SELECT name FROM "{INTERNAL_SCHEMA}"."__sources" ORDER BY name',
 )
 
@@ -97,18 +98,19 @@ def fingerprint(con, settings: dict) -> str:
     """The hash :data:`WHOLE` is stored under (~30 ms for 99 TPC-DS views)."""
     digest = hashlib.sha256(code_fingerprint().encode())
     for query in _DEFINITIONS:
-        digest.update(json.dumps(con.execute(query).fetchall(), default=str).encode())
-    digest.update(json.dumps(_functions(con), default=str).encode())
+        rows = con.execute(query).fetchall()
+        digest.update(json.dumps(rows, default=str).encode())
+        if query == _VIEWS:
+            digest.update(json.dumps(_functions(con, [sql for _, _, sql, _ in rows]), default=str).encode())
     digest.update(json.dumps(sorted(settings.items())).encode())
     return digest.hexdigest()
 
 
-def _functions(con) -> list:
+def _functions(con, view_sqls: list[str]) -> list:
     """The macros, and the functions of no extension (Python UDFs among them) that the views call by name: a
     missing or changed UDF is noticed, while a UDF registered for something else (a feature set's) or an
     extension DuckDB loaded on the way changes nothing."""
-    called = sorted({name for (sql,) in con.execute(f'SELECT sql FROM "{INTERNAL_SCHEMA}"."__views"').fetchall()
-                     for name in written_calls(sql)})
+    called = sorted({name for sql in view_sqls for name in written_calls(sql)})
     return con.execute(
         "SELECT function_name, function_type, parameter_types::VARCHAR, return_type, macro_definition "
         "FROM duckdb_functions() WHERE NOT internal OR (extension_name IS NULL AND list_contains(?, "
@@ -121,11 +123,13 @@ def whole_entry(con, settings: dict, keys: dict[str, str], schema: dict) -> tupl
 
 
 def restore(con, stored: dict[str, tuple[str, str]], settings: dict, views: list[str]):
+    """:func:`restorable`, except in check mode, where every view is planned again."""
+    return restorable(con, stored, settings, views) if mode() == "on" else None
+
+
+def restorable(con, stored: dict[str, tuple[str, str]], settings: dict, views: list[str]):
     """(plans, schema, keys) as stored, when the database's definitions are what they were then and every
-    view's entry is there; else None (and in check mode always None: every view is planned again)."""
-    whole = stored.get(WHOLE)
-    if whole is None or mode() != "on":
-        return None
+    view's entry is there; else None."""
     state = saved_state(con, stored, settings)
     if state is None or list(state["keys"]) != views:
         return None
