@@ -8,8 +8,9 @@ import duckdb
 import pytest
 
 import ivm
+from ivm.delta.templates import StaleTemplate
 from ivm.plan import build
-from ivm.store import engine, plan_cache
+from ivm.store import engine, plan_cache, template_cache
 
 VIEWS = """
 CREATE VIEW per_country AS
@@ -204,3 +205,93 @@ def test_a_stored_plan_of_another_view_is_not_used(tmp_path, planned):
         assert [s.name for s in db.plans["big"].stages][-1] == "big"
         db.delete("orders", "id < 10")
         assert db.verify()["ok"]
+
+
+# -- statement texts stored with the plans (ivm/store/template_cache.py) --------------------------------
+def _stored_texts(path) -> dict:
+    con = duckdb.connect(str(path))
+    try:
+        rows = con.execute(f"SELECT key, plan FROM {plan_cache.TABLE} WHERE name = ?", [template_cache.NAME]).fetchall()
+        whole = con.execute(f"SELECT key FROM {plan_cache.TABLE} WHERE name = ?", [plan_cache.WHOLE]).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        return {}
+    assert rows[0][0] == whole[0][0]  # stored under the definitions the plans were stored under
+    return template_cache.decode(rows[0][1])
+
+
+def _tamper(path, change) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        key, text = con.execute(f"SELECT key, plan FROM {plan_cache.TABLE} WHERE name = ?",
+                                [template_cache.NAME]).fetchall()[0]
+        texts = change(template_cache.decode(text))
+        con.execute(f"UPDATE {plan_cache.TABLE} SET plan = ? WHERE name = ?",
+                    [template_cache.encode(texts), template_cache.NAME])
+    finally:
+        con.close()
+
+
+def test_statement_texts_rendered_in_one_process_are_used_by_the_next(tmp_path, planned):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    planned.clear()
+    with ivm.connect(path) as db:
+        db.delete("orders", "id % 7 = 0")
+        db.delete("customers", "id = 3")
+        rendered = db._templates.rendered
+    assert rendered > 10 and len(_stored_texts(path)) >= rendered
+    with ivm.connect(path) as db:
+        db.delete("orders", "id % 7 = 1")
+        db.delete("customers", "id = 4")
+        assert db._templates.rendered == 0  # every statement came from the file
+        assert db.verify()["ok"]
+    assert planned == []
+
+
+def test_stored_texts_that_are_not_one_delta_statement_are_rendered_again(tmp_path, planned):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    with ivm.connect(path) as db:
+        db.delete("orders", "id % 7 = 0")
+    written = tmp_path / "written.csv"
+    bad = [f"COPY (SELECT 42) TO '{written}'", f"SELECT 1; COPY (SELECT 42) TO '{written}'",
+           f"SELECT 1 -- '\n; COPY (SELECT 42) TO '{written}' --'", "DROP TABLE _ivm.orders"]
+    _tamper(path, lambda texts: {key: bad[i % len(bad)] for i, key in enumerate(texts)})
+    with ivm.connect(path) as db:
+        db.delete("orders", "id % 7 = 1")
+        db.delete("customers", "id < 3")
+        assert db._templates.rendered > 0
+        assert db.verify()["ok"]
+    assert not written.exists()
+    assert all(text not in bad for text in _stored_texts(path).values())  # the rendered ones replaced them
+
+
+def test_check_mode_compares_stored_texts_with_rendering_them(tmp_path, monkeypatch):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    monkeypatch.setenv("IVM_PLAN_CACHE", "check")
+    with ivm.connect(path) as db:
+        db.delete("orders", "id % 7 = 0")
+    _tamper(path, lambda texts: {key: text.replace("DELETE FROM", "DELETE FROM  ") for key, text in texts.items()})
+    with ivm.connect(path) as db:
+        with pytest.raises(StaleTemplate):
+            db.delete("orders", "id % 7 = 1")
+
+
+def test_texts_stored_before_a_deploy_are_not_used_after_it(tmp_path, planned):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    with ivm.connect(path) as db:
+        db.delete("orders", "id % 7 = 0")
+    before = _stored_texts(path)
+    _tamper(path, lambda texts: {key: text.replace("DELETE FROM", "DELETE FROM  ") for key, text in texts.items()})
+    with ivm.connect(path) as db:
+        db.deploy("CREATE VIEW uk AS SELECT id FROM customers WHERE country = 'UK';")
+    with ivm.connect(path) as db:
+        assert not db._templates.entries()  # stored under the definitions before the deploy
+        db.delete("orders", "id % 7 = 1")
+        assert db.verify()["ok"]
+    after = _stored_texts(path)
+    assert all(after[key] == text for key, text in before.items() if key in after)

@@ -59,6 +59,11 @@ class CoverageRules:
     def _run(self, sql: str, tables: dict | None = None, ids: dict | None = None):
         return self.con.execute(fill(sql, tables, ids))
 
+    def _sql(self, stage: Stage, key, build) -> str:
+        """The rendered statement ``build()`` for ``stage`` and shape ``key``, rendered once (or read from the
+        file, :mod:`ivm.store.template_cache`)."""
+        return self.templates.statement((stage.name, "coverage", key), lambda: render(build()))
+
     def _temporary(self, prefix: str) -> str:
         name = f"__ivm_{prefix}_{len(self._temporaries)}"
         self._temporaries.append(name)
@@ -107,19 +112,19 @@ class CoverageRules:
         evaluated once); their ids when a reader needs them, their rows when one needs their values."""
         gone = None
         if stage.name in self.readers_need_rows:
-            sql = _sql(stage, ("capture", key), lambda: diff.temporary(slot("out"), diff.rows_where(stage, condition())))
+            sql = self._sql(stage, ("capture", key), lambda: diff.temporary(slot("out"), diff.rows_where(stage, condition())))
             gone = self._capture(sql, tables, ids)
             return self._delete_captured(stage, gone), gone
         if stage.name in self.read:
-            found = self._ids_of(_sql(stage, ("ids", key), lambda: exp.select(column(RID)).from_(
+            found = self._ids_of(self._sql(stage, ("ids", key), lambda: exp.select(column(RID)).from_(
                 internal_table(stage.name)).where(condition())), tables, ids)
             rid_set = self.rid_set(found)
             if not rid_set:
                 return rid_set, None
-            self._run(_sql(stage, ("delete-ids",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
+            self._run(self._sql(stage, ("delete-ids",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
                 this=_ids_slot("found").contains(column(RID))))), ids={"found": rid_set})
             return rid_set, None
-        delete = _sql(stage, ("delete", key), lambda: exp.Delete(this=internal_table(stage.name),
+        delete = self._sql(stage, ("delete", key), lambda: exp.Delete(this=internal_table(stage.name),
                                                                   where=exp.Where(this=condition())))
         count = self._run(delete, tables, ids).fetchall()[0][0]
         return RidSet(count=int(count)), None
@@ -129,11 +134,11 @@ class CoverageRules:
         else only their number (the copy is what readers of values read)."""
         found = None
         if stage.name in self.read:
-            found = self._ids_of(_sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
+            found = self._ids_of(self._sql(stage, ("ids-of",), lambda: exp.select(column(RID)).from_(
                 exp.Table(this=ident(slot("gone"))))), {"gone": _quoted(gone)})
             if not len(found):
                 return RidSet()
-        delete = _sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
+        delete = self._sql(stage, ("delete-in",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
             this=diff.in_table(column(RID), slot("gone")))))
         count = int(self._run(delete, {"gone": _quoted(gone)}).fetchall()[0][0])
         return self.rid_set(found) if found is not None else RidSet(count=count)
@@ -182,32 +187,29 @@ class CoverageRules:
                 and not isinstance(stage, TopKStage):
             # nobody reads this stage: replace the part wholesale (two statements, no bag difference; the
             # report then counts the whole part as deleted and inserted). A top-k keeps k rows: it diffs.
-            delete = _sql(stage, ("delete-part", key), lambda: diff.part_delete(stage, restrict()))
+            delete = self._sql(stage, ("delete-part", key), lambda: diff.part_delete(stage, restrict()))
             removed = RidSet(count=int(self._run(delete, tables, ids).fetchall()[0][0])), None
-            insert = _sql(stage, ("insert-all", key), lambda: materialise.insert_statement(stage, fresh_query()))
+            insert = self._sql(stage, ("insert-all", key), lambda: materialise.insert_statement(stage, fresh_query()))
             inserted = RidSet(count=len(self._ids_of(insert, tables, ids)))
             return removed, inserted
-        old = self._capture(_sql(stage, ("old", key), lambda: diff.temporary(slot("out"), diff.part_rows(
+        old = self._capture(self._sql(stage, ("old", key), lambda: diff.temporary(slot("out"), diff.part_rows(
             stage, restrict()))), tables, ids, prefix="old")
-        fresh = self._capture(_sql(stage, ("fresh", key), lambda: diff.temporary(slot("out"), fresh_query())),
+        fresh = self._capture(self._sql(stage, ("fresh", key), lambda: diff.temporary(slot("out"), fresh_query())),
                               tables, ids, prefix="fresh")
         pair = {"old": _quoted(old), "fresh": _quoted(fresh)}
-        difference = self._capture(_sql(stage, ("difference",), lambda: diff.temporary(slot("out"), diff.difference(
+        difference = self._capture(self._sql(stage, ("difference",), lambda: diff.temporary(slot("out"), diff.difference(
             stage, slot("old"), slot("fresh"), self._spelled(stage)))), pair, prefix="diff")
         pair["diff"] = _quoted(difference)
-        insert = _sql(stage, ("insert-new",), lambda: diff.insert_new_statement(stage, slot("diff")))
+        insert = self._sql(stage, ("insert-new",), lambda: diff.insert_new_statement(stage, slot("diff")))
         inserted = self.rid_set(self._ids_of(insert, pair))
         return self._remove_unmatched(stage, pair), inserted
 
-    def _spelled(self, stage: Stage) -> set[str]:
+    def _spelled(self, stage: Stage) -> frozenset[str]:
         """The stored columns whose equal values may be spelled differently (asked of DuckDB once per stage and
-        kept with it, as the statements using them are)."""
-        spelled = stage.__dict__.get("_ivm_spelled")
-        if spelled is None:
-            described = self.con.execute(f"DESCRIBE SELECT * FROM {render(internal_table(stage.name))}").fetchall()
-            spelled = stage.__dict__["_ivm_spelled"] = frozenset(
-                name for name, typ, *_ in described if diff.needs_spelling(typ))
-        return spelled
+        kept with its statements)."""
+        return self.templates.names((stage.name, "spelled"), lambda: (
+            name for name, typ, *_ in self.con.execute(f"DESCRIBE SELECT * FROM {render(internal_table(stage.name))}")
+            .fetchall() if diff.needs_spelling(typ)))
 
     def _remove_unmatched(self, stage: Stage, pair: dict) -> tuple[RidSet, str | None]:
         """Delete the stored rows of a part (copied in ``pair["old"]``) that the fresh rows no longer hold
@@ -217,16 +219,16 @@ class CoverageRules:
         by_id = lambda ids: exp.Delete(this=internal_table(stage.name), where=exp.Where(  # noqa: E731
             this=ids.contains(column(RID))))
         if stage.name in self.readers_need_rows:
-            gone = self._capture(_sql(stage, ("gone-rows",), lambda: diff.temporary(slot("out"), exp.select(
+            gone = self._capture(self._sql(stage, ("gone-rows",), lambda: diff.temporary(slot("out"), exp.select(
                 exp.Star()).from_(exp.Table(this=ident(slot("old")))).where(exp.In(
                     this=column(RID), query=exp.Subquery(this=gone_ids()))))), pair)
             return self._delete_captured(stage, gone), gone
         if stage.name in self.read:
-            rid_set = self.rid_set(self._ids_of(_sql(stage, ("gone-ids",), gone_ids), pair))
+            rid_set = self.rid_set(self._ids_of(self._sql(stage, ("gone-ids",), gone_ids), pair))
             if rid_set:
-                self._run(_sql(stage, ("delete-ids",), lambda: by_id(_ids_slot("found"))), ids={"found": rid_set})
+                self._run(self._sql(stage, ("delete-ids",), lambda: by_id(_ids_slot("found"))), ids={"found": rid_set})
             return rid_set, None
-        count = self._run(_sql(stage, ("delete-gone",), lambda: exp.Delete(
+        count = self._run(self._sql(stage, ("delete-gone",), lambda: exp.Delete(
             this=internal_table(stage.name), where=exp.Where(this=exp.In(
                 this=column(RID), query=exp.Subquery(this=gone_ids()))))), pair).fetchall()[0][0]
         return RidSet(count=int(count)), None
@@ -245,7 +247,7 @@ class CoverageRules:
                 _ids_slot("ins").contains(column(RID)))
             return exp.select(exp.or_(exp.Exists(this=exp.except_(old, new, distinct=False)),
                                       exp.Exists(this=exp.except_(new.copy(), old.copy(), distinct=False))))
-        return self._ask(_sql(stage, ("net",), build), {"gone": change.gone}, {"ins": change.inserted})
+        return self._ask(self._sql(stage, ("net",), build), {"gone": change.gone}, {"ins": change.inserted})
 
     def apply_more(self, stage: Stage, inputs: dict):
         if isinstance(stage, PerRowStage):
@@ -269,7 +271,7 @@ class CoverageRules:
             return diff.temporary(slot("out"), exp.select(exp.Column(this=exp.Star(), table=ident("__s"))).from_(
                 internal_table(stage.name, "__s")).join(exp.Subquery(this=keys, alias=exp.TableAlias(
                     this=ident("__k"))), on=matches, join_type="SEMI"))
-        candidates = self._capture(_sql(stage, ("groups", shape), build),
+        candidates = self._capture(self._sql(stage, ("groups", shape), build),
                                    {"gone": source.gone} if shape[0] else None,
                                    {"ins": source.inserted} if shape[1] else None, prefix="groups")
         change = self._aggregate(stage, source)
@@ -305,7 +307,7 @@ class CoverageRules:
                 affected, key, ids = None, ("all", index), None
             else:
                 key, tables, ids = plan
-                sql = _sql(stage, key, lambda: self._affected_template(stage, index, key))
+                sql = self._sql(stage, key, lambda: self._affected_template(stage, index, key))
                 affected = self.rid_set(self._ids_of(sql, tables, ids))
                 if not affected:
                     continue
@@ -414,7 +416,7 @@ class CoverageRules:
                     else perrow.rows_of(scan.relation, _ids_slot(f"ins_{scan.relation}"))
                 queries.append(partition.key_select(scan, rows))
             return partition.affected_statement(slot("out"), queries)
-        keys = self._capture(_sql(stage, ("keys", tuple(parts)), build), tables, ids, prefix="keys")
+        keys = self._capture(self._sql(stage, ("keys", tuple(parts)), build), tables, ids, prefix="keys")
         removed, inserted = self._replace_part(stage, "some", lambda: partition.fresh_query(stage, slot("keys")),
                                                lambda: partition.restriction(stage, slot("keys")),
                                                tables={"keys": _quoted(keys)})
@@ -428,20 +430,20 @@ class CoverageRules:
         return self._combine([removed], [inserted])
 
     def _top_k_changes(self, stage: TopKStage, source) -> bool:
-        if source.deleted and self._ask(_sql(stage, ("kept",), lambda: topk.any_kept(stage, _ids_slot("del"))),
+        if source.deleted and self._ask(self._sql(stage, ("kept",), lambda: topk.any_kept(stage, _ids_slot("del"))),
                                         ids={"del": source.deleted}):
             return True  # a kept row left: refill from below
-        full = stage.limit is not None and self._run(_sql(stage, ("count",), lambda: topk.kept_count(stage))
+        full = stage.limit is not None and self._run(self._sql(stage, ("count",), lambda: topk.kept_count(stage))
                                                      ).fetchall()[0][0] >= stage.limit
         if stage.offset and source.deleted:
             if source.gone is None:
                 return True
-            sql = _sql(stage, ("gone", full), lambda: topk.any_candidate(
+            sql = self._sql(stage, ("gone", full), lambda: topk.any_candidate(
                 stage, exp.Table(this=ident(slot("gone"))), "not_after" if full else None))
             if self._ask(sql, {"gone": source.gone}):
                 return True  # a row before the kept ones left: positions moved
         if source.inserted:
-            sql = _sql(stage, ("inserted", full), lambda: topk.any_candidate(
+            sql = self._sql(stage, ("inserted", full), lambda: topk.any_candidate(
                 stage, perrow.rows_of(stage.source, _ids_slot("ins")), "before" if full else None))
             if self._ask(sql, ids={"ins": source.inserted}):
                 return True
@@ -459,16 +461,6 @@ def _quoted(name: str) -> str:
 def _ids_slot(name: str) -> RidSet:
     """An id set standing for the slot ``name`` in a template (filled with literals or a relation)."""
     return RidSet(relation=slot(name), count=1)
-
-
-def _sql(stage: Stage, key, build) -> str:
-    """The rendered statement ``build()`` for ``stage`` and shape ``key``, rendered once and kept with the
-    (immutable) stage."""
-    cache = stage.__dict__.setdefault("_ivm_templates", {})
-    sql = cache.get(key)
-    if sql is None:
-        sql = cache[key] = render(build())
-    return sql
 
 
 def strategy(stage: Stage) -> str | None:

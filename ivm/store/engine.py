@@ -42,7 +42,7 @@ from ivm.plan.parse import parse_predicate, parse_views, typed_literals_parenthe
 from ivm.progress import Report, reported
 from ivm.sql import (DIALECT, INTERNAL_SCHEMA, RAW_SCHEMA, RID, column, deduplicated_names, internal_table,
                      quoted_identifier, render, user_table)
-from ivm.store import catalog, costs, csv_options, plan_cache, settings, wal
+from ivm.store import catalog, costs, csv_options, plan_cache, settings, template_cache, wal
 from ivm.store.coverage import strategy as coverage_strategy
 from ivm.store.maintain import Change, Maintainer, deferrable
 from ivm.userfile import load_module
@@ -173,6 +173,10 @@ class Database:
         self._unsaved_plans: dict[str, tuple[str, str]] = {}
         self._plan_keys: dict[str, str] = {}  # view -> the key of its plan, where the plan encodes
         self._plans_dirty = False  # plans to store after the next change commits (_save_plans)
+        # the hash of the definitions the stored plans were made under, while it is also that of the database's
+        # definitions now (None when not known): statement texts are stored under it (template_cache.py)
+        self._fingerprint: str | None = None
+        self._templates_saved = 0  # Templates.rendered when the texts were last stored or adopted
         self._replan()
         self._closed = False
         if key:
@@ -236,12 +240,13 @@ class Database:
 
     def _replan(self) -> None:
         self._templates.clear()
-        self._plans, self._unplanned, self._plan_keys = {}, {}, {}
+        self._plans, self._unplanned, self._plan_keys, self._fingerprint = {}, {}, {}, None
         self._stored_plans = plan_cache.read(self.con)
         restored = plan_cache.restore(self.con, self._stored_plans, self.settings,
                                       [name for name, *_ in catalog.views(self.con)])
         if restored is not None:  # nothing was defined since the plans were stored
             self._plans, self._schema_cache, self._plan_keys = restored
+            self._adopt_templates(check=False)
             return
         macros = self._user_macros()
         for name, sql, fallback in catalog.views(self.con):
@@ -273,6 +278,16 @@ class Database:
         if differing or schema != self._schema():
             raise IvmError(f"the plans and schema an open reads from the file differ from planning again "
                            f"({', '.join(differing) or 'the schema'}; IVM_PLAN_CACHE=check)")
+        self._adopt_templates(check=True)  # each is compared with rendering it again when first needed
+
+    def _adopt_templates(self, *, check: bool) -> None:
+        """Once the stored plans are known to be those of this database: the statement texts stored with them
+        (:mod:`ivm.store.template_cache`)."""
+        self._fingerprint = self._stored_plans[plan_cache.WHOLE][0]
+        stored_key, text = self._stored_plans.get(template_cache.NAME, (None, None))
+        if stored_key == self._fingerprint:
+            self._templates.adopt(template_cache.decode(text), check=check)
+        self._templates_saved = self._templates.rendered
 
     def _save_plans(self, *, definitions_changed: bool = False) -> None:
         """Store the plans made since the last save, and the entry that vouches for all of them
@@ -282,15 +297,31 @@ class Database:
         vouching for all plans hashes, so it is stored again even if no plan was made."""
         if not (self._plans_dirty or definitions_changed):
             return
-        self._plans_dirty = False
+        self._plans_dirty, self._fingerprint = False, None
         unsaved, self._unsaved_plans = self._unsaved_plans, {}
         try:
             entries = dict(unsaved)
             if not self._unplanned and self._schema_cache is not None and set(self._plan_keys) == set(self._plans):
                 keys = {name: self._plan_keys[name] for name in self._plans}
                 entries[plan_cache.WHOLE] = plan_cache.whole_entry(self.con, self.settings, keys, self._schema_cache)
-            if entries.get(plan_cache.WHOLE) == self._stored_plans.get(plan_cache.WHOLE) and not unsaved:
-                return
+        except duckdb.Error:
+            return
+        whole = entries.get(plan_cache.WHOLE)
+        if (whole == self._stored_plans.get(plan_cache.WHOLE) and not unsaved) or self._store(entries):
+            self._fingerprint = whole[0] if whole else None
+
+    def _save_templates(self) -> None:
+        """Store the statement texts with the plans once this process rendered new ones, after a deletion
+        committed, under the fingerprint the stored plans vouch for (:mod:`ivm.store.template_cache`)."""
+        if self._fingerprint is None or self._templates.rendered == self._templates_saved:
+            return
+        self._templates_saved = self._templates.rendered
+        self._store({template_cache.NAME: (self._fingerprint, template_cache.encode(self._templates.entries()))})
+
+    def _store(self, entries: dict[str, tuple[str, str]]) -> bool:
+        """Write plan cache entries in a transaction of their own; whether they were (failing to store them
+        only means planning or rendering again at the next open)."""
+        try:
             self.con.begin()
             plan_cache.write(self.con, entries)
             self.con.commit()
@@ -298,9 +329,10 @@ class Database:
             with contextlib.suppress(duckdb.Error):
                 self.con.rollback()
             if isinstance(error, duckdb.Error):
-                return
+                return False
             raise
         self._stored_plans.update(entries)
+        return True
 
     def _plan(self, name: str, query: exp.Query, sql: str, macros: dict[str, str],
               fallback: str | None = None) -> ViewPlan:
@@ -901,6 +933,7 @@ class Database:
         with _after_commit(f"the deletion from {table}"):
             if changes[table].deleted.count:  # a deletion that matched nothing changes nothing but the log
                 self._save_plans()
+                self._save_templates()
             costs.record_rebuilds(self.con, {name: report["seconds"] for name, report in rebuilt.items()}, committed)
             self._checkpoint_if_due()
         seconds = time.perf_counter() - start
