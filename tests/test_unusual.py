@@ -1817,3 +1817,20 @@ def test_an_interrupt_while_closing_says_the_change_committed(tmp_path):
     assert "a change it made is committed" in " ".join(stopped.value.__notes__)
     with ivm.connect(tmp_path / "c.duckdb") as again:
         assert again.con.execute("SELECT a FROM t ORDER BY a").fetchall() == [(2,), (3,)]
+
+
+PARENTHESISED = [  # dbt macros wrap whole queries in parentheses (a hunt over real dbt projects)
+    ("latest", "(SELECT * FROM (SELECT id, v, row_number() OVER (PARTITION BY id ORDER BY v DESC) AS rn FROM t) "
+               "WHERE rn = 1)"),
+    ("counted", "(SELECT * FROM (SELECT id, count(*) AS n FROM t GROUP BY id) s WHERE n > 1)"),
+    ("doubled", "((SELECT id, v FROM t WHERE v > 1))"),
+    ("inner_doubled", "SELECT s.id, s.total FROM ((SELECT id, sum(v) AS total FROM t GROUP BY id)) AS s"),
+    ("both", "((SELECT id FROM t) UNION ALL (SELECT id FROM t WHERE v > 2))"),
+]
+PARENTHESISED_SETUP = "CREATE TABLE t AS SELECT i % 7 AS id, i AS v FROM range(40) r(i)"
+
+
+def test_views_in_parentheses_are_maintained_like_the_bare_query():
+    found = strategies(PARENTHESISED_SETUP, PARENTHESISED)
+    assert all(line.split(": ", 1)[1].startswith("incremental") for line in found.values()), found
+    check(PARENTHESISED_SETUP, PARENTHESISED, [("t", "v % 5 = 0"), ("t", "id = 3"), ("t", "v > 30")])

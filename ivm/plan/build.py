@@ -46,7 +46,7 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
     if unknown:
         raise IvmError(f"view {name} reads unknown table {unknown[0]}; known tables: {', '.join(sorted(schema)) or 'none'}")
     try:
-        spelled = spelled_out(query, schema)  # PIVOT/UNPIVOT as the aggregates and UNNESTs they mean
+        spelled = spelled_out(parentheses_dropped(query), schema)  # PIVOT/UNPIVOT as the aggregates and UNNESTs
         spelled = comma_segments_grouped(spelled)  # before the refusals: a grouped one is maintained
         _refuse_whole_view_fallbacks(spelled, schema)
         normal = qualified(name, spelled, schema)
@@ -57,6 +57,34 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
     except (IvmError, SqlglotError) as error:
         reason = f"the planner could not split this query ({str(error).splitlines()[0][:120]})"
     return fallback_plan(name, query, columns, reason, sql)
+
+
+def parentheses_dropped(query: exp.Query) -> exp.Query:
+    """``(SELECT ...)`` as the SELECT, and a derived table in doubled parentheses as one in single ones: DuckDB
+    reads them alike (dbt macros wrap whole queries), while the planner splits only the plain forms.
+
+    Example:
+        >>> import sqlglot
+        >>> parentheses_dropped(sqlglot.parse_one("((SELECT x FROM ((SELECT 1 AS x)) s))")).sql()
+        'SELECT x FROM (SELECT 1 AS x) AS s'
+    """
+    query = _bare(query).copy()
+    for subquery in list(query.find_all(exp.Subquery)):
+        inner = subquery.this
+        if isinstance(inner, exp.Subquery) and _only_parentheses(inner):
+            subquery.set("this", _bare(inner))
+    return query
+
+
+def _only_parentheses(node: exp.Subquery) -> bool:
+    return isinstance(node.this, exp.Query) and all(value in (None, [], False) for key, value in node.args.items()
+                                                    if key != "this")
+
+
+def _bare(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Subquery) and _only_parentheses(node):
+        node = node.this
+    return node
 
 
 def fallback_plan(name: str, query: exp.Query, columns: Sequence[str], reason: str, sql: str | None = None,
