@@ -2,10 +2,12 @@
 same plan, never trusted beyond the closed set of classes, and a change to what planning reads is a miss."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import duckdb
 import pytest
+from sqlglot import exp
 
 import ivm
 from ivm.delta.templates import StaleTemplate
@@ -131,16 +133,24 @@ def test_entries_naming_other_classes_or_garbage_are_planned_again_and_run_nothi
         "not json at all {",
     ]
     for payload in payloads:
-        con = duckdb.connect(str(path))
         text = payload if isinstance(payload, str) else json.dumps(payload)
-        con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = 'per_country'", [text])
-        con.close()
+        _rewrite(path, "per_country", text)  # signed, as if the key were known: the decoder still refuses
         planned.clear()
         with ivm.connect(path) as db:
             assert "per_country" in planned
             db.delete("orders", "id = 5")
             assert db.verify()["ok"]
         assert not marker.exists()
+
+
+def _rewrite(path, name: str, text: str) -> None:
+    """Replace entry ``name``'s text, keeping its key, signed as ivm signs entries."""
+    con = duckdb.connect(str(path))
+    try:
+        entry_key = plan_cache.read(con)[name][0]
+        plan_cache.write(con, {name: (entry_key, text)})
+    finally:
+        con.close()
 
 
 def test_decoding_accepts_only_sqlglot_expression_classes():
@@ -196,9 +206,9 @@ def test_a_stored_plan_of_another_view_is_not_used(tmp_path, planned):
     make(path)
     con = duckdb.connect(str(path))
     rows = dict(con.execute("SELECT name, plan FROM _ivm.__plans").fetchall())
-    con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = 'big'", [rows["ranked"]])
-    con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = 'ranked'", [rows["big"]])
     con.close()
+    _rewrite(path, "big", rows["ranked"])  # signed anew, as if the key were known
+    _rewrite(path, "ranked", rows["big"])
     planned.clear()
     with ivm.connect(path) as db:
         assert sorted(planned) == ["big", "ranked"]
@@ -211,26 +221,19 @@ def test_a_stored_plan_of_another_view_is_not_used(tmp_path, planned):
 def _stored_texts(path) -> dict:
     con = duckdb.connect(str(path))
     try:
-        rows = con.execute(f"SELECT key, plan FROM {plan_cache.TABLE} WHERE name = ?", [template_cache.NAME]).fetchall()
-        whole = con.execute(f"SELECT key FROM {plan_cache.TABLE} WHERE name = ?", [plan_cache.WHOLE]).fetchall()
+        stored = plan_cache.read(con)
     finally:
         con.close()
-    if not rows:
+    if template_cache.NAME not in stored:
         return {}
-    assert rows[0][0] == whole[0][0]  # stored under the definitions the plans were stored under
-    return template_cache.decode(rows[0][1])
+    assert stored[template_cache.NAME][0] == stored[plan_cache.WHOLE][0]  # under the plans' definitions
+    return template_cache.decode(stored[template_cache.NAME][1])
 
 
 def _tamper(path, change) -> None:
-    con = duckdb.connect(str(path))
-    try:
-        key, text = con.execute(f"SELECT key, plan FROM {plan_cache.TABLE} WHERE name = ?",
-                                [template_cache.NAME]).fetchall()[0]
-        texts = change(template_cache.decode(text))
-        con.execute(f"UPDATE {plan_cache.TABLE} SET plan = ? WHERE name = ?",
-                    [template_cache.encode(texts), template_cache.NAME])
-    finally:
-        con.close()
+    """Change the stored texts, signed as ivm signs them (as if the key were known)."""
+    texts = change(_stored_texts(path))
+    _rewrite(path, template_cache.NAME, template_cache.encode(texts))
 
 
 def test_statement_texts_rendered_in_one_process_are_used_by_the_next(tmp_path, planned):
@@ -295,3 +298,86 @@ def test_texts_stored_before_a_deploy_are_not_used_after_it(tmp_path, planned):
         assert db.verify()["ok"]
     after = _stored_texts(path)
     assert all(after[key] == text for key, text in before.items() if key in after)
+
+
+# -- signatures (ivm/store/signing.py) -------------------------------------------------------------------
+def _trees(value):
+    """The sqlglot trees inside a plan."""
+    if isinstance(value, exp.Expression):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _trees(item)
+    elif dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from _trees(getattr(value, field.name))
+
+
+def test_entries_changed_outside_ivm_are_not_read(tmp_path, planned):
+    """A plan or statement text written by anything but ivm is not read, even with the key column kept: its
+    signature does not check, so the view is planned again. (A sqlglot tree renders as any text, a COPY too;
+    here the changed plan filters differently, which a recompute would show.)"""
+    path = tmp_path / "db.duckdb"
+    make(path)
+    with ivm.connect(path) as db:
+        db.delete("orders", "id % 7 = 0")
+    con = duckdb.connect(str(path))
+    entry_key, text = plan_cache.read(con)["big"]
+    plan = plan_cache.decode(text)
+    threshold = next(node for tree in _trees(plan) for node in tree.find_all(exp.Literal) if node.this == "100")
+    threshold.replace(exp.Literal.number(0))
+    con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = 'big'", [plan_cache.encode(plan)])
+    texts = template_cache.decode(con.execute(
+        "SELECT plan FROM _ivm.__plans WHERE name = ?", [template_cache.NAME]).fetchall()[0][0])
+    con.execute("UPDATE _ivm.__plans SET plan = ? WHERE name = ?",
+                [template_cache.encode({key: "SELECT 1" for key in texts}), template_cache.NAME])
+    con.close()
+    planned.clear()
+    with ivm.connect(path) as db:
+        assert planned == ["big"]
+        assert not db._templates.entries()
+        db.delete("orders", "id % 7 = 1")
+        db.recompute()
+        assert db.verify()["ok"]
+
+
+def test_another_key_reads_nothing_and_no_key_stores_nothing(tmp_path, planned, monkeypatch):
+    path = tmp_path / "db.duckdb"
+    make(path)
+    planned.clear()
+    monkeypatch.setenv("IVM_KEY_FILE", str(tmp_path / "other" / "key"))  # another user, another machine
+    with ivm.connect(path) as db:
+        db.delete("orders", "id = 1")
+    assert sorted(planned) == ["big", "lonely", "per_country", "ranked"]
+    assert (tmp_path / "other" / "key").stat().st_mode & 0o777 == 0o600
+    planned.clear()
+    with ivm.connect(path) as db:  # the entries it stored after the deletion are read under its key
+        assert db.verify()["ok"]
+    assert planned == []
+    unusable = tmp_path / "file"
+    unusable.write_text("")
+    monkeypatch.setenv("IVM_KEY_FILE", str(unusable / "key"))  # a key that cannot be made
+    with ivm.connect(path) as db:
+        db.delete("orders", "id = 2")
+        assert db.verify()["ok"]
+    assert sorted(planned) == ["big", "lonely", "per_country", "ranked"]
+
+
+def test_a_view_definition_changed_outside_ivm_is_never_run(tmp_path, monkeypatch):
+    """Found while reviewing what ivm runs from the file: a view the planner cannot split runs its stored text
+    verbatim, so a second statement appended to it ran at the next recompute."""
+    path = tmp_path / "db.duckdb"
+    with ivm.connect(path) as db:
+        db.load("t", duckdb.sql("SELECT range AS x FROM range(5)").arrow())
+        db.deploy("CREATE VIEW v AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+                  "SELECT n FROM r, t WHERE n = x")
+        assert db.explain("v").splitlines()[0].startswith("view v: recompute")
+    marker = tmp_path / "written.csv"
+    con = duckdb.connect(str(path))
+    con.execute(f"UPDATE _ivm.__views SET sql = sql || '; COPY (SELECT 42) TO ''{marker}''' WHERE name = 'v'")
+    con.close()
+    monkeypatch.setenv("IVM_PLAN_CACHE", "off")
+    with pytest.raises(ivm.IvmError, match="view v stored in .* is not one query: the file was changed outside ivm"):
+        with ivm.connect(path) as db:
+            db.recompute()
+    assert not marker.exists()

@@ -5,6 +5,11 @@ nothing they depend on has changed, and every table stays readable by any DuckDB
 """
 from __future__ import annotations
 
+import functools
+
+import duckdb
+
+from ivm.errors import IvmError
 from ivm.plan.column_types import with_collations
 from ivm.sql import INTERNAL_SCHEMA, RID
 
@@ -35,8 +40,26 @@ def sources(con) -> list[str]:
 
 
 def views(con) -> list[tuple[str, str, str | None]]:
-    """(name, sql, fallback reason or None) of every deployed view in deployment order."""
-    return con.execute(f"SELECT name, sql, fallback FROM {VIEWS} ORDER BY position").fetchall()
+    """(name, sql, fallback reason or None) of every deployed view in deployment order. Each text is checked
+    to be one query: ivm runs it (a view it cannot plan reads it verbatim, verify recomputes from it), so a
+    text changed outside ivm must not smuggle in a second statement."""
+    found = con.execute(f"SELECT name, sql, fallback FROM {VIEWS} ORDER BY position").fetchall()
+    for name, sql, _ in found:
+        if not _one_query(sql):
+            raise IvmError(f"the definition of view {name} stored in {VIEWS} is not one query: the file was "
+                           "changed outside ivm, and ivm will not run it; use a copy of the file from before")
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_query(sql: str | None) -> bool:
+    if not isinstance(sql, str):
+        return False
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error:
+        return False
+    return len(statements) == 1 and statements[0].type == duckdb.StatementType.SELECT
 
 
 def columns(con, relation: str) -> dict[str, str]:

@@ -9,7 +9,9 @@ changed macro) is a miss, and the view is planned as before. ``IVM_PLAN_CACHE=ch
 hit and raises if the two differ (the test suite runs that way); ``IVM_PLAN_CACHE=off`` never reads entries.
 
 Entries are JSON of a closed set of classes (ivm's plan nodes, sqlglot expressions), never pickle: opening a
-database file someone else made must not run code from it. A plan that does not encode is just not stored.
+database file someone else made must not run code from it. Nor SQL: a sqlglot tree renders as any text, so
+every entry is signed with a key of the user's (:mod:`ivm.store.signing`) and one that does not check is not
+read. A plan that does not encode is just not stored.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from ivm.errors import IvmError
 from ivm.plan import nodes
 from ivm.plan.macros import written_calls
 from ivm.sql import INTERNAL_SCHEMA
+from ivm.store import signing
 
 TABLE = f'"{INTERNAL_SCHEMA}"."__plans"'
 FORMAT = 1  # raise when the encoding below changes
@@ -158,19 +161,25 @@ def saved_state(con, stored: dict[str, tuple[str, str]], settings: dict) -> dict
 
 
 def read(con) -> dict[str, tuple[str, str]]:
-    """name -> (key, encoded plan) of every stored entry; nothing when the cache is off."""
+    """name -> (key, encoded plan) of every stored entry whose signature checks (:mod:`ivm.store.signing`);
+    nothing when the cache is off."""
     if mode() == "off":
         return {}
-    return {name: (stored_key, plan) for name, stored_key, plan in
-            con.execute(f"SELECT name, key, plan FROM {TABLE}").fetchall()}
+    entries = {}
+    for name, stored_key, plan in con.execute(f"SELECT name, key, plan FROM {TABLE}").fetchall():
+        entry_key = signing.verified(name, stored_key, plan)
+        if entry_key is not None:
+            entries[name] = (entry_key, plan)
+    return entries
 
 
 def write(con, entries: dict[str, tuple[str, str]]) -> None:
-    """Store ``entries`` (name -> (key, encoded plan)), replacing a view's older entry; inside the caller's
-    transaction."""
-    if entries:
-        con.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?)",
-                        [[name, entry_key, plan] for name, (entry_key, plan) in entries.items()])
+    """Store ``entries`` (name -> (key, encoded plan)), signed, replacing a view's older entry; inside the
+    caller's transaction. Without a signing key nothing is stored (it could not be read back)."""
+    rows = [[name, signing.signed(name, entry_key, plan), plan] for name, (entry_key, plan) in entries.items()]
+    rows = [row for row in rows if row[1] is not None]
+    if rows:
+        con.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?)", rows)
 
 
 def forget(con, names) -> None:
