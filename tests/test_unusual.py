@@ -1834,3 +1834,22 @@ def test_views_in_parentheses_are_maintained_like_the_bare_query():
     found = strategies(PARENTHESISED_SETUP, PARENTHESISED)
     assert all(line.split(": ", 1)[1].startswith("incremental") for line in found.values()), found
     check(PARENTHESISED_SETUP, PARENTHESISED, [("t", "v % 5 = 0"), ("t", "id = 3"), ("t", "v > 30")])
+
+
+# A probe reads one changed row per distinct value of the columns it compares (ivm.delta.perrow): 0.0 and -0.0
+# (equal, one value to PARTITION BY) must stay apart where the probe tells them apart.
+PROBED_VALUES = """
+CREATE TABLE t(k INTEGER, x DOUBLE);
+INSERT INTO t VALUES (1, 0.0), (1, '-0.0'::DOUBLE), (2, 1.0), (2, 2.0), (3, '-0.0'::DOUBLE), (3, 0.0);
+CREATE TABLE d(id INTEGER, k INTEGER, s VARCHAR);
+INSERT INTO d VALUES (10, 1, '0.0'), (11, 1, '-0.0'), (12, 2, '1.0'), (13, 3, 'x'), (14, 3, '-0.0'), (15, 3, '0.0');
+"""  # each pair in both orders: whichever row of a pair a probe kept, one of the pairs lacks the one it needs
+PROBING = [
+    ("text_match", "SELECT d.id FROM d WHERE EXISTS (SELECT 1 FROM t WHERE t.k = d.k AND t.x::VARCHAR = d.s)"),
+    ("no_text_match", "SELECT d.id, d.s FROM d WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.k = d.k AND t.x::VARCHAR = d.s)"),
+    ("low_key", "SELECT t.k, t.x FROM t WHERE t.x >= (SELECT AVG(t2.x) FROM t t2 WHERE t2.k = t.k)"),
+]
+
+
+def test_probes_keep_values_a_comparison_tells_apart():
+    check(PROBED_VALUES, PROBING, [("t", "k IN (1, 3)"), ("t", "k = 2 AND x = 1.0"), ("t", "true")])

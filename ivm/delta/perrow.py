@@ -21,7 +21,7 @@ from typing import Mapping
 
 from sqlglot import exp
 
-from ivm.delta.diff import STORED
+from ivm.delta.diff import STORED, spelling
 from ivm.delta.materialise import lineage_column
 from ivm.delta.rids import RidSet
 from ivm.plan.lower import PROBE
@@ -88,12 +88,51 @@ def probe_query(lookup: Lookup, driver_alias: str, changed_rows: exp.Query | str
         alias = table.alias_or_name
         if table.name == PROBE and not table.args.get("db"):
             source = exp.Table(this=ident(changed_rows)) if isinstance(changed_rows, str) else None
-            replacement = exp.Subquery(this=exp.select(exp.Star()).from_(source) if source is not None
-                                       else changed_rows.copy(), alias=exp.TableAlias(this=ident(alias)))
-            table.replace(replacement)
+            rows = exp.select(exp.Star()).from_(source) if source is not None else changed_rows.copy()
+            read = _columns_read(probe, alias)
+            if read is not None:
+                rows = one_row_per_value(rows, read)
+            table.replace(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident(alias))))
         elif table.args.get("db") and alias != driver_alias and table.name in others:
             table.replace(exp.Subquery(this=others[table.name].copy(), alias=exp.TableAlias(this=ident(alias))))
     return probe
+
+
+def _columns_read(probe: exp.Query, alias: str) -> list[str] | None:
+    """The columns of the changed rows (read as ``alias``) that the probe compares, sorted; None when it reads
+    them otherwise too (a star, an unqualified column, the row id beyond its one NOT NULL marker)."""
+    if any(star.args.get("table") is None or star.text("table") == alias for star in probe.find_all(exp.Star)
+           if not isinstance(star.parent, exp.Count)):
+        return None
+    names, ids = set(), 0
+    for col in probe.find_all(exp.Column):
+        if not col.table:
+            return None
+        if col.table == alias:
+            if col.name == RID:
+                ids += 1
+            else:
+                names.add(col.name)
+    return sorted(names) if ids == 1 else None
+
+
+def one_row_per_value(rows: exp.Query, names: list[str]) -> exp.Select:
+    """One of ``rows`` per distinct value of the columns ``names`` (all of them alike where there are none).
+
+    A probe joins the changed rows with every driver row they may reach before it takes the distinct driver
+    ids: with many changed rows per correlation key (a key of two values, or one holding half the rows) that
+    join held (driver rows per key) x (changed rows per key) rows, 12.6 s where a recompute took 29 ms
+    (deleting half of 100,000 orders under ``amount > (SELECT AVG(amount) .. WHERE g = o.g)``, g of two values).
+    The probe reads nothing of a changed row but the columns it compares, so one row per value finds the same
+    driver rows. Values are told apart by their text (:func:`ivm.delta.diff.spelling`): a collation or -0.0 must
+    not merge two values a comparison in the probe could tell apart."""
+    inner = exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("__ivm_changed")))
+    first = exp.select(exp.Star()).from_(inner)
+    if not names:
+        return first.limit(1)
+    keys = [spelling(column(name, "__ivm_changed")) for name in names]
+    number = exp.Window(this=exp.RowNumber(), partition_by=keys)
+    return first.qualify(exp.EQ(this=number, expression=exp.Literal.number(1)))
 
 
 def affected_query(parts: list[exp.Query]) -> exp.Select:
