@@ -1853,3 +1853,36 @@ PROBING = [
 
 def test_probes_keep_values_a_comparison_tells_apart():
     check(PROBED_VALUES, PROBING, [("t", "k IN (1, 3)"), ("t", "k = 2 AND x = 1.0"), ("t", "true")])
+
+
+def test_an_interrupt_between_execute_and_fetch_leaves_the_connection_usable(tmp_path, monkeypatch):
+    """Found by CI (a Ctrl-C test): an interrupt landing after ivm's ``execute`` of a SELECT and before its fetch
+    left the result unread, and DuckDB refused the caller's next ``db.con.sql(...)`` ("connection has an
+    unfinished result from execute()"). ivm now drops such a result when it reports the interrupt."""
+    from ivm.store import plan_cache
+
+    db = ivm.connect(tmp_path / "i.duckdb")
+    db.load("t", pd.DataFrame({"k": range(100)}))
+    original = plan_cache.whole_entry
+
+    def interrupted(con, *args):
+        con.execute("SELECT * FROM range(100000)")  # read no further: the signal lands here
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plan_cache, "whole_entry", interrupted)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        db.deploy("CREATE VIEW v AS SELECT k FROM t WHERE k > 10")
+    assert "had committed" in caught.value.__notes__[0]
+    assert db.con.sql("SELECT count(*) FROM v").fetchall() == [(89,)]
+    monkeypatch.setattr(plan_cache, "whole_entry", original)
+
+    def interrupted_midway(stage):
+        db.con.execute("SELECT * FROM range(100000)")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        db.delete("t", "k < 5", _hook=interrupted_midway)
+    assert db.con.sql("SELECT count(*) FROM v").fetchall() == [(89,)]
+    db.delete("t", "k < 20")
+    assert db.verify()["ok"]
+    db.close()

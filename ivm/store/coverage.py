@@ -112,7 +112,8 @@ class CoverageRules:
         evaluated once); their ids when a reader needs them, their rows when one needs their values."""
         gone = None
         if stage.name in self.readers_need_rows:
-            sql = self._sql(stage, ("capture", key), lambda: diff.temporary(slot("out"), diff.rows_where(stage, condition())))
+            sql = self._sql(stage, ("capture", key),
+                            lambda: diff.temporary(slot("out"), diff.rows_where(stage, condition())))
             gone = self._capture(sql, tables, ids)
             return self._delete_captured(stage, gone), gone
         if stage.name in self.read:
@@ -121,8 +122,9 @@ class CoverageRules:
             rid_set = self.rid_set(found)
             if not rid_set:
                 return rid_set, None
-            self._run(self._sql(stage, ("delete-ids",), lambda: exp.Delete(this=internal_table(stage.name), where=exp.Where(
-                this=_ids_slot("found").contains(column(RID))))), ids={"found": rid_set})
+            self._run(self._sql(stage, ("delete-ids",), lambda: exp.Delete(
+                this=internal_table(stage.name), where=exp.Where(this=_ids_slot("found").contains(column(RID))))),
+                ids={"found": rid_set})
             return rid_set, None
         delete = self._sql(stage, ("delete", key), lambda: exp.Delete(this=internal_table(stage.name),
                                                                   where=exp.Where(this=condition())))
@@ -197,8 +199,9 @@ class CoverageRules:
         fresh = self._capture(self._sql(stage, ("fresh", key), lambda: diff.temporary(slot("out"), fresh_query())),
                               tables, ids, prefix="fresh")
         pair = {"old": _quoted(old), "fresh": _quoted(fresh)}
-        difference = self._capture(self._sql(stage, ("difference",), lambda: diff.temporary(slot("out"), diff.difference(
-            stage, slot("old"), slot("fresh"), self._spelled(stage)))), pair, prefix="diff")
+        difference = self._capture(self._sql(stage, ("difference",), lambda: diff.temporary(
+            slot("out"), diff.difference(stage, slot("old"), slot("fresh"), self._spelled(stage)))),
+            pair, prefix="diff")
         pair["diff"] = _quoted(difference)
         insert = self._sql(stage, ("insert-new",), lambda: diff.insert_new_statement(stage, slot("diff")))
         inserted = self.rid_set(self._ids_of(insert, pair))

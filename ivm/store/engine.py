@@ -512,7 +512,7 @@ class Database:
         if self._plans and not self._unplanned and not self._user_macros():
             # the stored plans stay valid (no view reads a replaced source, a key covers the relations its view
             # names), but the file's definitions changed: vouch for them again, or every open plans anew
-            with _after_commit("the load"):
+            with _after_commit("the load", self.con):
                 self._schema()
                 self._save_plans(definitions_changed=True)
         return rows
@@ -688,7 +688,7 @@ class Database:
             self._rollback()
             self._plans, self._unsaved_plans = planned, {}
             raise as_interrupt(error, "the deployment was rolled back, nothing deployed") from None
-        with _after_commit("the deployment"):
+        with _after_commit("the deployment", self.con):
             self._save_plans(definitions_changed=True)
             self._checkpoint_if_due()
         return [d.name for d in definitions]
@@ -732,7 +732,7 @@ class Database:
             self._rollback()
             raise as_interrupt(error, "the drop was rolled back, nothing dropped") from None
         self._forget_plans(order)
-        with _after_commit("the drop"):
+        with _after_commit("the drop", self.con):
             self._save_plans(definitions_changed=True)
             self._checkpoint_if_due()
         return order
@@ -839,6 +839,7 @@ class Database:
     def _rollback(self) -> bool:
         """ROLLBACK, if a transaction is still open (after a failed COMMIT DuckDB has rolled back already);
         whether one was."""
+        _abandon_result(self.con)
         try:
             self.con.rollback()
             return True
@@ -930,7 +931,7 @@ class Database:
         finally:
             if maintainer is not None:
                 maintainer.cleanup()
-        with _after_commit(f"the deletion from {table}"):
+        with _after_commit(f"the deletion from {table}", self.con):
             if changes[table].deleted.count:  # a deletion that matched nothing changes nothing but the log
                 self._save_plans()
                 self._save_templates()
@@ -1170,7 +1171,7 @@ class Database:
                 raise as_interrupt(error, "the recompute had committed") from None
             self._rollback()
             raise as_interrupt(error, "the recompute was rolled back, nothing changed") from None
-        with _after_commit("the recompute"):
+        with _after_commit("the recompute", self.con):
             self._save_plans()
             self._checkpoint_if_due()
         return {"seconds": time.perf_counter() - start, "views": views, "features": feature_report}
@@ -1335,12 +1336,22 @@ def _load_error(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _after_commit(change: str):
+def _after_commit(change: str, con):
     """Work after a COMMIT (bookkeeping, a checkpoint): an interrupt there must not claim a rollback."""
     try:
         yield
     except BaseException as error:
+        _abandon_result(con)
         raise as_interrupt(error, f"{change} had committed") from None
+
+
+def _abandon_result(con) -> None:
+    """Drop the rest of a result an interrupt left unread (it landed between ``execute`` and the fetch): DuckDB
+    then refuses the caller's next ``db.con.sql(...)`` ("connection has an unfinished result")."""
+    abort = getattr(con, "abort", None)  # DuckDB versions without it have no such refusal
+    if abort is not None:
+        with contextlib.suppress(Exception):
+            abort()
 
 
 # Database files open in this process, one ivm handle each: two handles on one file would each plan only the
