@@ -4,9 +4,9 @@ Each ``ivm delete`` is a process of its own, and its first deletion renders ever
 sqlglot: ~0.2 s of a 0.5 s deletion over the analytics workload's 18 views, ~0.8 s for the 99 TPC-DS views.
 The texts follow from the plans and ivm's code alone, so they are stored in one entry under the fingerprint of
 the database's definitions that vouches for the stored plans; an open that restores those plans adopts the
-texts too (anything else, a new ivm or a changed definition, renders them again). Each text is checked to be
-one statement of a kind delta rules run before it is used (:meth:`ivm.delta.templates.Templates.statement`),
-so a file from elsewhere cannot make ivm run a COPY or an ATTACH.
+texts too (anything else, a new ivm or a changed definition, renders them again). The entry is signed like
+every plan (:mod:`ivm.store.signing`), and each text is also checked to be one statement of a kind delta rules
+run before it is used (:meth:`ivm.delta.templates.Templates.statement`): never a COPY or an ATTACH.
 """
 from __future__ import annotations
 
