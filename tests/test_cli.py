@@ -954,3 +954,20 @@ def test_ctrl_c_while_ivm_starts_is_one_line():
     entry = [line for line in Path(__file__).parents[1].joinpath("pyproject.toml").read_text().splitlines()
              if line.startswith("ivm = ")]
     assert entry == ['ivm = "ivm.launch:main"']
+
+
+def test_sigterm_while_ivm_starts_is_one_line():
+    """BUG (found by a crash hunt): SIGTERM in the first ~0.4 s of a command ended it without a word (ivm's
+    handler, which makes SIGTERM unwind like Ctrl-C, was installed after the imports)."""
+    code = ("import builtins, os, signal, sys\n"
+            "plain = builtins.__import__\n"
+            "def stopped(name, *args, **kwargs):\n"
+            "    if name == 'ivm.cli':\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return plain(name, *args, **kwargs)\n"
+            "builtins.__import__ = stopped\n"
+            "from ivm.launch import main\n"
+            "main(['--help'])\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 130, (run.returncode, run.stderr)
+    assert run.stderr == "interrupted: ivm was still starting; nothing changed\n"
