@@ -319,7 +319,7 @@ def log(db, limit, as_json):
         entries = audit.entries(database.con, limit)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
-    else:
+    elif entries or limit != 0:  # --limit 0 shows no entry; it is no sign of an empty log
         click.echo(audit.text(entries))
 
 
@@ -386,12 +386,40 @@ def _one_line(text: str) -> str:
 def _terminate(signum, frame) -> None:
     """SIGTERM (a timeout, a service stop) unwinds like Ctrl-C: transactions roll back, ``compare`` removes
     its copies of the database and the exit message says what happened, instead of dying mid-statement."""
+    _Stderr.terminated = True
     raise KeyboardInterrupt
+
+
+class _Stderr:
+    """stderr, less the blank line click writes on an interrupt to end a terminal's ``^C`` echo: after
+    SIGTERM there is no ``^C`` to end, and the exit message is one line."""
+
+    terminated = False
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        if _Stderr.terminated and text == "\n":
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def main(argv=None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+    stderr = sys.stderr
+    sys.stderr = _Stderr(stderr)
+    try:
+        _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv) -> None:
     try:
         try:
             cli.main(args=argv, standalone_mode=False)
@@ -417,7 +445,7 @@ def main(argv=None) -> None:
     except Exception as error:  # a bug in ivm, not the user's mistake: one line unless asked for the traceback
         if isinstance(error, RuntimeError) and interrupted(error):
             _interrupted(error)
-        if os.environ.get("IVM_DEBUG"):
+        if os.environ.get("IVM_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off"):
             raise
         message = _one_line(str(error).strip().splitlines()[0]) if str(error).strip() else ""
         if any(words in str(error).lower() for words in ("corrupt database file", "data corruption")):

@@ -376,6 +376,7 @@ def test_log_limits(db):
     ok(ivm("delete", db, "--from", "orders", "--where", "id = 1"))
     ok(ivm("delete", db, "--from", "orders", "--where", "id = 2"))
     assert json.loads(ok(ivm("log", db, "--limit", "0", "--json")).stdout) == []
+    assert ok(ivm("log", db, "--limit", "0")).stdout == ""  # it said "no deletions recorded"
     assert [e["id"] for e in json.loads(ok(ivm("log", db, "--limit", "1", "--json")).stdout)] == [2]
     result = ivm("log", db, "--limit", "-1")
     assert result.returncode == 2 and "Traceback" not in result.stderr and "-1" in result.stderr
@@ -820,6 +821,10 @@ def test_a_bug_in_ivm_is_one_line_unless_debugging(db, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 1 and err.count("\n") == 1
     assert err.startswith("internal error (a bug in ivm; please report it): KeyError: 'v__input'")
+    monkeypatch.setenv("IVM_DEBUG", "0")  # off, as unset is (it raised the error too)
+    with pytest.raises(SystemExit) as exit_:
+        cli_module.main(["verify", str(db)])
+    assert exit_.value.code == 1 and capsys.readouterr().err.startswith("internal error")
     monkeypatch.setenv("IVM_DEBUG", "1")
     with pytest.raises(KeyError):
         cli_module.main(["verify", str(db)])

@@ -288,6 +288,7 @@ def test_sigterm_unwinds_compare_and_removes_its_copies(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("interrupted: "), err  # one line: no blank one before it
     assert list(temporary.iterdir()) == []
 
 

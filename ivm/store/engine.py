@@ -749,7 +749,8 @@ class Database:
                                f"REPLACE VIEW {outside[0]} after {name}), or drop it first")
             if outside:
                 raise IvmError(f"view {outside[0]} reads view {name}; dropping {name} would leave it reading "
-                               f"nothing: drop it too (ivm drop DB {' '.join([*outside, name])}), or first")
+                               f"nothing: drop them together (ivm drop DB {' '.join([*outside, name])}), or drop "
+                               f"{outside[0]} first")
         for feature_set, fs in ml_features.sets(self).items():
             read = sorted(ml_features.relations_read(fs) & names)
             if read:
