@@ -133,7 +133,8 @@ def rewrite_pipeline(folder: Path, out: Path, echo=lambda line: None) -> dict:
     except RewriteError as error:
         raise IvmError(f"the rewrite failed: {error}") from None
     if not outcome.verified:
-        raise IvmError(f"the bundled rewrite did not verify: {outcome.problem.message.splitlines()[0]}")
+        lines = outcome.problem.message.splitlines()  # what differs follows the line naming the data set
+        raise IvmError(f"the bundled rewrite did not verify: {' '.join(lines[:2])}")
     report = outcome.report
     return {"verified": True, "rounds": outcome.rounds, "seconds": time.perf_counter() - start,
             "answer": "replay of examples/creditcard/reference.jsonl (hand-written reference, not model output)",

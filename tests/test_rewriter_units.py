@@ -88,6 +88,11 @@ def test_diff_on_column_names_and_widths():
         Table(("id", "tier"), [(1, "x")]), Table(("id", "label"), [(1, "x")])).text()
     assert diff(Table(("c1", "c2"), [(1, "x")], names_known=False), Table(("id", "label"), [(1, "x")])) is None
     assert "has 1 columns" in diff(Table(("a", "b"), []), Table(("a",), [])).summary
+    # an empty list of rows (the runner names one column, c1) says nothing of its width: found by a README
+    # walkthrough, `ivm demo --customers 20` failed on a generated variant where the script kept no row
+    assert diff(Table(("c1",), [], names_known=False), Table(("mail_id", "label"), [])) is None
+    assert "the original result is empty; the SQL result has 1 rows" in diff(
+        Table(("c1",), [], names_known=False), Table(("mail_id", "label"), [("m1", 1)])).text()
 
 
 def _duckdb_timestamptz(zone: str, texts: list[str]) -> list[tuple]:
