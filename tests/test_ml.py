@@ -228,6 +228,9 @@ def test_bad_specs_change_nothing():
     unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.passthrough("age")], label="nope + 1")),
               "bad label")
     unchanged(db, lambda: ml.deploy(db, ml.feature_spec("prep", "prep", [ml.passthrough("age")])), "already taken")
+    # found by a README walkthrough: sqlglot's own class names ("missing for <class ...GT'>") reached the user
+    unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.passthrough("age")], label="age >")),
+              "cannot parse the label 'age >': an operand is missing after >")
     # found by a hunt: a label that binds but fails on a row was deployed, and every export of it failed after
     unchanged(db, lambda: ml.deploy(db, ml.feature_spec("f", "prep", [ml.passthrough("age")],
                                                         label="CAST(body AS INTEGER)")),

@@ -37,7 +37,7 @@ from ivm.ml import lineage as lineages
 from ivm.ml import spec as specs
 from ivm.ml import split, stats, tokens, udf_cache
 from ivm.ml.spec import FeatureSpec
-from ivm.plan.parse import _internal_reference, check_read_only, function_name, reserved_name
+from ivm.plan.parse import _internal_reference, check_read_only, function_name, parse_error_text, reserved_name
 from ivm.sql import DIALECT, INTERNAL_SCHEMA, column, or_all, render
 from ivm.store import catalog
 
@@ -198,7 +198,7 @@ def label_tree(spec: FeatureSpec) -> exp.Expression:
         tree = sqlglot.parse_one(spec.label, read=DIALECT)
     except sqlglot.errors.SqlglotError as error:
         raise IvmError(f"feature set {spec.name}: cannot parse the label {spec.label!r}: "
-                       f"{str(error).splitlines()[0]}") from None
+                       f"{parse_error_text(error)}") from None
     if isinstance(tree, (exp.Query, exp.Command)):
         raise IvmError(f"feature set {spec.name}: the label must be an expression over {spec.source}'s columns")
     return tree

@@ -161,23 +161,28 @@ def typed_literals_parenthesised(text: str) -> str:
 _DUCKDB = sqlglot.Dialect.get_or_raise(DIALECT)
 
 
+def parse_error_text(error: SqlglotError) -> str:
+    """sqlglot's parse error in one line, in the user's terms (it names its own classes and token objects)."""
+    first_line = str(error).splitlines()[0]
+    missing = re.match(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>\.(.*)", first_line)
+    if missing:  # "oid = ": say what the user left out
+        operator = _OPERATORS.get(missing.group(2), missing.group(2).upper())
+        first_line = f"an operand is missing after {operator}.{missing.group(3)}"
+    keyword = re.match(r"Expected (table name|identifier) but got <Token token_type: [\w.]+, text: ([^,]+),"
+                       r" line: (\d+), col: (\d+)", first_line)
+    if keyword:  # CREATE VIEW glob AS ...: sqlglot prints its token object
+        first_line = (f"{keyword.group(2)} is an SQL keyword where a name is expected (line {keyword.group(3)}, "
+                      f"col {keyword.group(4)}); quote it (\"{keyword.group(2)}\") or choose another name")
+    return first_line
+
+
 def _parse(text: str, what: str) -> list[exp.Expression]:
     """Parse strictly: sqlglot's fallback of unknown syntax to an opaque command counts as an error."""
     text = typed_literals_parenthesised(text)
     try:
         statements = sqlglot.parse(text, read=DIALECT, error_level=ErrorLevel.RAISE)
     except SqlglotError as error:
-        first_line = str(error).splitlines()[0]
-        missing = re.match(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>\.(.*)", first_line)
-        if missing:  # "oid = ": sqlglot names its own classes; say what the user left out
-            operator = _OPERATORS.get(missing.group(2), missing.group(2).upper())
-            first_line = f"an operand is missing after {operator}.{missing.group(3)}"
-        keyword = re.match(r"Expected (table name|identifier) but got <Token token_type: [\w.]+, text: ([^,]+),"
-                           r" line: (\d+), col: (\d+)", first_line)
-        if keyword:  # CREATE VIEW glob AS ...: sqlglot prints its token object
-            first_line = (f"{keyword.group(2)} is an SQL keyword where a name is expected (line {keyword.group(3)}, "
-                          f"col {keyword.group(4)}); quote it (\"{keyword.group(2)}\") or choose another name")
-        raise IvmError(f"cannot parse {what}: {first_line}") from None
+        raise IvmError(f"cannot parse {what}: {parse_error_text(error)}") from None
     statements = [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
     for statement in statements:
         if isinstance(statement, exp.Command):
