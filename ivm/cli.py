@@ -211,7 +211,8 @@ def purge(db, as_json):
 @click.argument("receipt_id", metavar="[ID]", required=False, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the receipt as JSON.")
 def receipt(db, receipt_id, as_json):
-    """Print erasure receipt ID (the latest if no ID); exit 1 if it shows deleted values still on disk."""
+    """Print erasure receipt ID (the latest if no ID); exit 1 if it shows deleted values still on disk or
+    a purge that never completed."""
     with _only_reading("reading the receipt"), _open(db) as database:
         stored = database.receipt(receipt_id)
     _emit(stored, as_json, receipts.text_summary(stored))
@@ -256,7 +257,7 @@ def explain(db, view):
 @cli.command()
 @click.argument("db")
 @click.argument("spec_file", metavar="[SPEC.yaml]", required=False)
-@click.option("--drop", "drop_name", metavar="NAME", help="Drop feature set NAME (its rows and statistics views).")
+@click.option("--drop", "drop_name", metavar="NAME", help="Drop feature set NAME (its rows and statistics tables).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def features(db, spec_file, drop_name, as_json):
     """Deploy the feature set in SPEC.yaml (YAML or JSON) over its prep view; without SPEC, list feature sets."""
