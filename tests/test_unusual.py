@@ -1886,3 +1886,12 @@ def test_an_interrupt_between_execute_and_fetch_leaves_the_connection_usable(tmp
     db.delete("t", "k < 20")
     assert db.verify()["ok"]
     db.close()
+
+
+def test_a_limit_that_is_no_constant_is_explained_as_such():
+    """Found by a README walkthrough: ``LIMIT 7 / 2`` fell back with "LIMIT/OFFSET (top-k) has no delta rule yet",
+    although top-k views are maintained; what has no rule is a LIMIT that is not a constant integer."""
+    found = strategies("CREATE TABLE t AS SELECT range AS k FROM range(10)",
+                       [("halved", "SELECT k FROM t ORDER BY k LIMIT 7 / 2"), ("plain", "SELECT k FROM t ORDER BY k LIMIT 3")])
+    assert "a LIMIT/OFFSET that is not a constant integer (7 / 2) has no delta rule; write the number" in found["halved"]
+    assert "incremental (keep the top k" in found["plain"]

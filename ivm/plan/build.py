@@ -342,6 +342,12 @@ def _fallback_reason(select: exp.Select) -> str | None:
         if join.args.get("using"):
             return "JOIN ... USING was not resolved"
     if select.args.get("limit") or select.args.get("offset"):
+        bounds = [node.args.get("expression") for node in (select.args.get("limit"), select.args.get("offset"))
+                  if node is not None]
+        odd = next((b for b in bounds if not (isinstance(b, exp.Literal) and b.is_int)), None)
+        if odd is not None:  # top-k stages keep a constant number of rows
+            return (f"a LIMIT/OFFSET that is not a constant integer ({odd.sql(dialect=DIALECT)[:40]}) has no delta "
+                    "rule; write the number")
         return "LIMIT/OFFSET (top-k) has no delta rule yet"
     if select.find(exp.Window):
         return "window functions have no delta rule yet"
