@@ -15,12 +15,23 @@ Item = TypeVar("Item")
 
 
 def reported(items: Iterable[Item], report: Report | None, label: Callable[[Item], str] = str) -> Iterator[Item]:
-    """``items``, reporting ``(done, total, label(item))`` before each one when ``report`` is given."""
+    """``items``, reporting ``(done, total, label(item))`` before each one when ``report`` is given, and
+    ``(total, total, label(last))`` once the last is done (a bar stopped at 3/4 otherwise).
+
+    Example:
+        >>> list(reported(["a", "b"], lambda *r: print(r)))
+        (0, 2, 'a')
+        (1, 2, 'b')
+        (2, 2, 'b')
+        ['a', 'b']
+    """
     items = list(items)
     for position, item in enumerate(items):
         if report:
             report(position, len(items), label(item))
         yield item
+    if report and items:
+        report(len(items), len(items), label(items[-1]))
 
 
 @contextmanager

@@ -719,7 +719,8 @@ def test_progress_reports_each_view_and_the_bar_stays_off_pipes(shop, tmp_path):
         db.recompute(progress=lambda *call: calls.append(("recompute", *call)))
         db.verify(progress=lambda *call: calls.append(("verify", *call)))
     for command in ("deploy", "recompute", "verify"):
-        assert [c[1:] for c in calls if c[0] == command] == [(i, len(names), n) for i, n in enumerate(names)]
+        assert [c[1:] for c in calls if c[0] == command] == [(i, len(names), n) for i, n in enumerate(names)] \
+            + [(len(names), len(names), names[-1])]  # and once done (a bar stopped one short: a walkthrough)
     with terminal_bar("deploy", enabled=True) as report:
         report(1, 3, "v")
     with terminal_bar("deploy") as report:  # pytest's stderr is not a terminal
