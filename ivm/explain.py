@@ -58,7 +58,9 @@ def delta_statements(stage: Stage, read_by_aggregate: bool = False, in_place: Sp
 
 RULES = {
     "spj": "incremental: delete rows whose lineage names a deleted input row",
-    "aggregate": "incremental: recompute only the groups touched by the deleted input rows",
+    "aggregate": "incremental: recompute only the groups touched by the deleted input rows (an aggregate here is "
+                 "not subtracted: COUNT DISTINCT, SUM/AVG of DOUBLE, which would drift, or another function; "
+                 "SUM/AVG of a DECIMAL cast is)",
     "subtract": "incremental: subtract the deleted rows from running COUNT/SUM/AVG/MIN/MAX per group "
                 "(groups that lose their MIN/MAX are recomputed)",
     "recompute": "FALLBACK: recompute the stage and apply the difference",
