@@ -394,10 +394,23 @@ class Database:
         return plan_view(name, query, schema, columns, sql)
 
     def _user_macros(self) -> dict[str, str]:
-        """The macros (scalar and table) created in this database or session: name -> definition."""
-        return {row[0].lower(): row[1] or "" for row in self.con.execute(
+        """The macros (scalar and table) created in this database or session: name -> definition.
+
+        A macro named like one of DuckDB's own functions shadows it (``CREATE MACRO encode(x) AS upper(x)``
+        makes every ``encode(...)`` call the macro): ivm's maintenance SQL calls DuckDB's functions by name,
+        so such a macro is refused rather than let it change what the deltas compute."""
+        macros = {row[0].lower(): row[1] or "" for row in self.con.execute(
             "SELECT function_name, macro_definition FROM duckdb_functions() "
             "WHERE NOT internal AND function_type IN ('macro', 'table_macro')").fetchall()}
+        if macros:
+            shadowing = sorted(row[0] for row in self.con.execute(
+                "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE internal "
+                "AND list_contains(?, lower(function_name))", [list(macros)]).fetchall())
+            if shadowing:
+                raise IvmError(f"the macro {shadowing[0]} shadows DuckDB's own function {shadowing[0]}, which ivm's "
+                               f"maintenance SQL calls: rename it (DROP MACRO {shadowing[0]}, then create it under "
+                               "another name)")
+        return macros
 
     @property
     def stages(self) -> list[Stage]:
