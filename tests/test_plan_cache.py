@@ -381,3 +381,22 @@ def test_a_view_definition_changed_outside_ivm_is_never_run(tmp_path, monkeypatc
         with ivm.connect(path) as db:
             db.recompute()
     assert not marker.exists()
+
+
+def test_a_text_the_lexical_check_turns_down_is_rendered_but_not_stored_again(tmp_path, planned):
+    """A stored text holding a backslash or a `$` (a literal of the user's) is never run from the file; each
+    process renders it again, which must not count as new, or every deletion would store every text again."""
+    path = tmp_path / "db.duckdb"
+    with ivm.connect(path) as db:
+        db.load("t", duckdb.sql("SELECT i AS k, CASE WHEN i % 2 = 0 THEN 'a\\\\b' ELSE '$x' END AS s "
+                                "FROM range(20) r(i)").arrow())
+        db.deploy("CREATE VIEW v AS SELECT k, s, row_number() OVER (PARTITION BY s ORDER BY k) AS r FROM t "
+                  "WHERE s <> 'c\\\\d$'")  # the partitions' fresh rows are re-read through this WHERE
+        db.delete("t", "k = 1")
+    before = _stored_texts(path)
+    assert any("c\\\\d$" in text for text in before.values())
+    with ivm.connect(path) as db:
+        db.delete("t", "k = 2")
+        assert db._templates.rendered == 0  # rendered again, as it was stored
+        assert db.verify()["ok"]
+    assert _stored_texts(path) == before

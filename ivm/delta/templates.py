@@ -51,7 +51,7 @@ class Templates:
         self._texts: dict[Hashable, str] = {}
         self._stored: dict[Hashable, str] = {}
         self._check = False
-        self.rendered = 0  # texts made in this process: what is worth storing
+        self.rendered = 0  # texts made in this process that the file does not hold: what is worth storing
 
     def clear(self) -> None:
         self._texts.clear()
@@ -83,7 +83,8 @@ class Templates:
             self._texts[key] = stored
             return stored
         text = self._texts[key] = make()
-        self.rendered += 1
+        if stored != text:  # new to the file (one the lexical check turned down is rendered as it was stored)
+            self.rendered += 1
         if stored is not None and self._check and stored != text:
             raise StaleTemplate(f"{key!r}: the file holds {stored!r}, rendering gives {text!r}")
         return text
