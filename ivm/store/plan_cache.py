@@ -205,6 +205,17 @@ def decode(text: str) -> nodes.ViewPlan:
     return plan
 
 
+def encode_value(value):
+    """A plan value (None, a number, text, a tuple or list of them, a plan node, a sqlglot tree) as JSON data;
+    raises :class:`Unencodable` for anything else."""
+    return _encoded(value)
+
+
+def decode_value(data):
+    """What :func:`encode_value` wrote (ValueError, KeyError, TypeError for anything else)."""
+    return _decoded(data)
+
+
 def _encoded(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value

@@ -13,18 +13,21 @@ from __future__ import annotations
 import json
 from typing import Hashable
 
+from ivm.store import plan_cache
+
 NAME = "__templates"  # the entry's name among the plans (view names starting with __ are reserved)
-FORMAT = 1
+FORMAT = 2  # keys in plan_cache's encoding of values
 
 
 def encode(entries: dict[Hashable, str]) -> str:
-    """``entries`` (key -> text) as JSON; a key holding anything but tuples of text, numbers, booleans and None
-    is left out (it is rendered again next time)."""
+    """``entries`` (key -> text) as JSON, keys encoded as plan values are; a key that does not encode is left
+    out (its text is rendered again next time)."""
     rows = []
     for key, text in entries.items():
-        plain = _plain(key)
-        if plain is not None:
-            rows.append([plain, text])
+        try:
+            rows.append([plan_cache.encode_value(key), text])
+        except plan_cache.Unencodable:
+            continue
     return json.dumps({"format": FORMAT, "texts": rows}, separators=(",", ":"))
 
 
@@ -34,24 +37,6 @@ def decode(text: str | None) -> dict[Hashable, str]:
         value = json.loads(text or "")
         if not (isinstance(value, dict) and value.get("format") == FORMAT):
             return {}
-        return {_key(key): sql for key, sql in value["texts"] if isinstance(sql, str)}
-    except (ValueError, KeyError, TypeError, RecursionError):
+        return {plan_cache.decode_value(key): sql for key, sql in value["texts"] if isinstance(sql, str)}
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return {}
-
-
-def _plain(key):
-    """A template key as JSON-able lists (keys are tuples, never lists, so lists read back as tuples)."""
-    if key is None or isinstance(key, (bool, int, float, str)):
-        return key
-    if isinstance(key, tuple):
-        items = [_plain(item) for item in key]
-        return None if any(p is None and i is not None for p, i in zip(items, key)) else items
-    return None
-
-
-def _key(value):
-    if isinstance(value, list):
-        return tuple(_key(item) for item in value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError("not a template key")
