@@ -188,6 +188,13 @@ CASES = {
     # a KPI view: scalar aggregates without FROM (recomputed as "a SELECT without FROM")
     "kpi-scalar-aggregates": "SELECT (SELECT COUNT(*) FROM t0) AS n, (SELECT SUM(x) FROM t1 WHERE k > 1) * 2 AS s, "
                              "(SELECT MAX(s) FROM t2) AS m, 'kpi' AS label",
+    # found by the real-SQL hunt: a SELECT without FROM over top-1 subqueries (LeetCode's second-highest
+    # salary) recomputed the whole view; now LEFT JOINed ON TRUE to a one-row constant or to an aggregate
+    "kpi-second-highest": "SELECT (SELECT DISTINCT x FROM t0 ORDER BY x DESC NULLS LAST LIMIT 1 OFFSET 1) AS second",
+    "kpi-top-one-beside-aggregates": "SELECT (SELECT s AS top FROM t1 ORDER BY x DESC NULLS LAST, id LIMIT 1) AS top, "
+                                     "(SELECT COUNT(*) FROM t0) AS n, (SELECT k * 2 FROM t2 ORDER BY id LIMIT 0) AS none",
+    "cte-of-top-one-joined": "WITH c AS (SELECT (SELECT k FROM t1 ORDER BY k DESC NULLS LAST, id LIMIT 1) AS top) "
+                             "SELECT t0.id, c.top FROM t0 JOIN c ON t0.k = c.top",
     # table functions of each row in FROM (lateral UNNEST / range / generate_series / LATERAL projection) and
     # a constant UNNEST: the view recomputed as "reads UNNEST(...), which is not a table"
     "lateral-unnest-under-aggregate": "SELECT u.e, COUNT(*) AS n, SUM(t0.id) AS si FROM t0, UNNEST([t0.k, t0.x]) "

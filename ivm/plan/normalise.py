@@ -372,15 +372,21 @@ def _by_position(query: exp.Query, stars_expanded: bool = True) -> exp.Query:
 
 
 def _scalar_aggregates_as_tables(query: exp.Query) -> exp.Query:
-    """A SELECT without FROM over scalar subqueries that are global aggregates (one row, always), the shape
-    of a KPI view, as a cross join of those aggregates: each becomes a maintained stage, instead of the
-    whole view recomputing as "a SELECT without FROM".
+    """A SELECT without FROM over scalar subqueries that give at most one row, the shape of a KPI view, as a
+    join of those subqueries: each becomes a maintained stage, instead of the whole view recomputing as "a
+    SELECT without FROM". Global aggregates (one row, always) are cross joined; a subquery with a constant
+    ``LIMIT 1`` (or 0) may give no row, where the scalar is NULL, so it is LEFT JOINed ON TRUE to the first
+    aggregate, or to a one-row constant when there is none. Other subqueries may give several rows (an error
+    in DuckDB) and leave the view as it is.
 
     Example:
         >>> import sqlglot
         >>> q = sqlglot.parse_one("SELECT (SELECT COUNT(*) FROM t) / 2 AS h")
         >>> _scalar_aggregates_as_tables(q).sql()
         'SELECT "scalar0"."value" / 2 AS h FROM (SELECT COUNT(*) AS "value" FROM t) AS "scalar0"'
+        >>> q = sqlglot.parse_one("SELECT (SELECT name AS n FROM t ORDER BY n LIMIT 1) AS first")
+        >>> _scalar_aggregates_as_tables(q).sql()
+        'SELECT "scalar0"."n" AS first FROM (SELECT 1 AS "one") AS "scalar_row1" LEFT JOIN (SELECT name AS n FROM t ORDER BY n LIMIT 1) AS "scalar0" ON TRUE'
     """
     for select in list(query.find_all(exp.Select)):
         if select.args.get("from_") or not select.expressions:
@@ -393,17 +399,30 @@ def _scalar_aggregates_as_tables(query: exp.Query) -> exp.Query:
                       if sub.find_ancestor(exp.Select) is select]
         if any(isinstance(sub.parent, (exp.In, exp.Any, exp.All, exp.Exists)) for sub in subqueries):
             continue  # a comparison with a set, not a scalar
-        if not subqueries or not all(_one_row_aggregate(sub.this) for sub in subqueries):
+        kinds = [_one_row_aggregate(sub.this) or _at_most_one_row(sub.this) and "limit" for sub in subqueries]
+        if not subqueries or not all(kinds):
             continue
-        tables = []
-        for position, sub in enumerate(subqueries):
+        aggregates, limited = [], []
+        for position, (sub, kind) in enumerate(zip(subqueries, kinds)):
             name = unused_name(query, "scalar", position)
             inner = sub.this.copy()
-            inner.set("expressions", [exp.alias_(inner.expressions[0].unalias(), ident("value"))])
-            tables.append(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(name))))
-            sub.replace(column("value", name))
-        select.set("from_", exp.From(this=tables[0]))
-        select.set("joins", [exp.Join(this=t, kind="CROSS") for t in tables[1:]])
+            if kind == "limit":
+                item = inner.expressions[0]
+                output = item.alias if isinstance(item, exp.Alias) else "value"
+                if not isinstance(item, exp.Alias):
+                    item.replace(exp.alias_(item.copy(), ident(output)))
+                limited.append(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(name))))
+            else:
+                output = "value"
+                inner.set("expressions", [exp.alias_(inner.expressions[0].unalias(), ident(output))])
+                aggregates.append(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(name))))
+            sub.replace(column(output, name))
+        driver = aggregates[0] if aggregates else exp.Subquery(
+            this=exp.select(exp.alias_(exp.Literal.number(1), ident("one"))),
+            alias=exp.TableAlias(this=ident(unused_name(query, "scalar_row", len(subqueries)))))
+        select.set("from_", exp.From(this=driver))
+        select.set("joins", [*(exp.Join(this=t, kind="CROSS") for t in aggregates[1:]),
+                             *(exp.Join(this=t, side="LEFT", on=exp.true()) for t in limited)])
     return query
 
 
@@ -415,6 +434,17 @@ def _one_row_aggregate(query: exp.Expression) -> bool:
                                            "distinct")):
         return False
     return _has_own_aggregate(query)
+
+
+def _at_most_one_row(query: exp.Expression) -> bool:
+    """A SELECT of one named or plain column with a constant ``LIMIT 1`` or ``LIMIT 0``: at most one row."""
+    if not isinstance(query, exp.Select) or len(query.expressions) != 1 or query.expressions[0].find(exp.Star):
+        return False
+    limit = query.args.get("limit")
+    count = limit.expression if isinstance(limit, exp.Limit) else None
+    if not isinstance(count, exp.Literal) or count.is_string or count.this not in ("0", "1"):
+        return False
+    return not any(query.args.get(arg) for arg in ("with_", "with"))
 
 
 def _has_own_aggregate(select: exp.Select, having: bool = False) -> bool:
