@@ -22,6 +22,11 @@ from ivm.store.engine import Database
 from ivm.userfile import read_text
 
 
+def _rows(n: int) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _open(db: str, *, create: bool = False) -> Database:
     """Open database file ``db``; only ``ivm load`` creates one (a mistyped path elsewhere is an error, not a
     new empty database that verifies as "ok")."""
@@ -97,13 +102,16 @@ def load(db, sources, no_header, column_specs, replace, csv_specs):
             created = absent and not database.sources and not database.views
             rows = database.load_many(pairs, header=False if no_header else None, columns=names, replace=replace,
                                       csv=csv)
+            notes = database.load_notes
     except BaseException:
         if created:  # a failed first load leaves no empty database behind
             for leftover in (Path(db), Path(f"{db}.wal")):
                 leftover.unlink(missing_ok=True)
         raise
     for name, path in pairs:
-        click.echo(f"loaded {name}: {rows[name.lower()]} rows from {path}")
+        click.echo(f"loaded {name}: {_rows(rows[name.lower()])} from {path}")
+    for note in notes:
+        click.echo(f"note: {note}")
 
 
 @cli.command()
@@ -171,7 +179,7 @@ def delete(db, table, predicate, as_json, purge, strategy):
     """Delete source rows and maintain every view, in one transaction."""
     with _open(db) as database:
         report = database.delete(table, predicate, purge=purge, strategy=strategy)
-    lines = [f"deleted {report['deleted_rows']} rows from {report['source']} in {report['seconds']:.4f} s"]
+    lines = [f"deleted {_rows(report['deleted_rows'])} from {report['source']} in {report['seconds']:.4f} s"]
     for name, view in report["views"].items():
         if not view["affected"]:
             lines.append(f"  {name}: not affected (reads no rows of {report['source']})")
@@ -227,7 +235,7 @@ def recompute(db, as_json):
     with _open(db) as database, terminal_bar("recompute") as progress:
         report = database.recompute(progress=progress)
     lines = [f"recomputed {len(report['views'])} views in {report['seconds']:.4f} s"]
-    lines += [f"  {n}: {v['rows']} rows, {v['seconds']:.4f} s" for n, v in report["views"].items()]
+    lines += [f"  {n}: {_rows(v['rows'])}, {v['seconds']:.4f} s" for n, v in report["views"].items()]
     _emit(report, as_json, "\n".join(lines))
 
 
@@ -238,7 +246,7 @@ def verify(db, as_json):
     """Exit 0 iff every maintained view equals a fresh full recompute, 1 otherwise."""
     with _only_reading("verify (it only reads)"), _open(db) as database, terminal_bar("verify") as progress:
         report = database.verify(progress=progress)
-    lines = [f"{'ok' if v['ok'] else 'MISMATCH'} {n} ({v['rows']} rows)"
+    lines = [f"{'ok' if v['ok'] else 'MISMATCH'} {n} ({_rows(v['rows'])})"
              + (f": cannot compare with a recompute: {v['error']}" if "error" in v else "")
              for n, v in report["views"].items()]
     _emit(report, as_json, "\n".join(lines) or "no views deployed")
@@ -336,7 +344,7 @@ def compare(db, table, predicate, as_json):
     with _only_reading(f"the comparison (it works on copies of {db}, now removed)", on_copies=True):
         report = compare_run.run(db, table, predicate,
                                  udfs=click.get_current_context().find_root().params.get("udfs"))
-    lines = [f"deleted {report['deleted_rows']} rows from {report['source']}",
+    lines = [f"deleted {_rows(report['deleted_rows'])} from {report['source']}",
              f"incremental: {report['incremental_seconds']:.4f} s (X and y on demand: export "
              f"{report['export_seconds']:.4f} s)",
              f"full rerun:  {report['recompute_seconds']:.4f} s", f"speedup: {report['speedup']:.1f}x",

@@ -310,6 +310,16 @@ def test_load_headerless_csv_with_columns_parquet_and_replace(tmp_path):
     (tmp_path / "prices2.csv").write_text("sku,price\nc,3.0\n")
     ok(ivm("load", db, f"prices={tmp_path / 'prices2.csv'}", "--replace"))
     assert view_rows(db, "prices") == bag([("c", 3.0)])
+    # a deletion-key index survives a replace that keeps its column, and one that loses it is named (it was
+    # dropped silently, found by the README walkthrough hunt); one row is "1 row"
+    ok(ivm("index", db, "prices", "sku"))
+    ok(ivm("index", db, "prices", "price"))
+    (tmp_path / "prices3.csv").write_text("sku,cost\nd,4.0\n")
+    out = ok(ivm("load", db, f"prices={tmp_path / 'prices3.csv'}", "--replace")).stdout.splitlines()
+    assert out == [f"loaded prices: 1 row from {tmp_path / 'prices3.csv'}",
+                   "note: the index on prices(price) is gone: the new prices has no column price "
+                   "(ivm index DB prices COLUMN to make another)"]
+    assert ok(ivm("index", db)).stdout.split() == ["prices__by_sku:", "prices(sku)"]
 
     # a source read by a deployed view cannot be replaced
     (tmp_path / "v.sql").write_text("CREATE VIEW clicks AS SELECT eid FROM events WHERE kind = 'click';")

@@ -130,6 +130,7 @@ class Database:
         self._set_up = set_up
         self._log = wal.log_path(self.path)  # absolute now: the process may change directory later
         self.indexes = indexes
+        self.load_notes: list[str] = []  # what the latest load changed besides the data (an index it dropped)
         self._next_audit_id: int | None = None  # known after this handle's first deletion (audit.record)
         self._committed = False  # whether the running change has committed (see _begin, _commit)
         self._register_udfs = _udf_registrar(udfs)
@@ -474,6 +475,7 @@ class Database:
         if header is False and not csv_names:
             raise IvmError("no header was given for CSV files, but none of the sources is a CSV file")
         rows, origin, name = {}, "", ""
+        dropped = []
         self._schema_cache = None
         self._begin()
         try:
@@ -499,10 +501,15 @@ class Database:
                     if {c.lower() for c in index_columns} <= {c.lower() for c in cols}:
                         self.con.execute(f'CREATE INDEX {quoted_identifier(index_name)} ON '
                                          f'{render(internal_table(name))} ({", ".join(map(quoted_identifier, index_columns))})')
+                    else:
+                        missing = [c for c in index_columns if c.lower() not in {k.lower() for k in cols}]
+                        dropped.append(f"the index on {name}({', '.join(index_columns)}) is gone: the new {name} "
+                                       f"has no column {', '.join(missing)} (ivm index DB {name} COLUMN to make another)")
                 if not exists:
                     catalog.add_source(self.con, name, origin)
                 rows[name] = self.con.execute(f'SELECT COUNT(*) FROM "{INTERNAL_SCHEMA}"."{name}"').fetchall()[0][0]
             self._commit()
+            self.load_notes = dropped
         except (duckdb.Error, IvmError) as error:
             self._rollback()
             what = f"{origin} as {name}" if origin else name
