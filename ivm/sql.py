@@ -109,6 +109,23 @@ def literal(value) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+def group_value(key: exp.Expression) -> exp.Expression:
+    """``key`` as a GROUP BY item DuckDB reads as a value: an integer constant there (``5``, ``-1``, ``(2)``) is
+    read as the position of a SELECT item, so it is cast (to BIGINT, which every such constant fits).
+
+    Example:
+        >>> import sqlglot
+        >>> [group_value(sqlglot.parse_one(k)).sql("duckdb") for k in ("-1", "(2)", "k", "'a'")]
+        ['CAST(-1 AS BIGINT)', 'CAST((2) AS BIGINT)', 'k', "'a'"]
+    """
+    inner = key.unnest()
+    if isinstance(inner, exp.Neg):
+        inner = inner.this.unnest()
+    if isinstance(inner, exp.Literal) and inner.is_int:
+        return exp.cast(key, "BIGINT")
+    return key
+
+
 def in_values(target: exp.Expression, values: Sequence[int]) -> exp.Expression:
     """``target IN (v1, v2, ...)``: literal lists let DuckDB probe an ART index instead of scanning."""
     return exp.In(this=target, expressions=[exp.Literal.number(v) for v in values])

@@ -193,6 +193,12 @@ CASES = {
     "kpi-second-highest": "SELECT (SELECT DISTINCT x FROM t0 ORDER BY x DESC NULLS LAST LIMIT 1 OFFSET 1) AS second",
     "kpi-top-one-beside-aggregates": "SELECT (SELECT s AS top FROM t1 ORDER BY x DESC NULLS LAST, id LIMIT 1) AS top, "
                                      "(SELECT COUNT(*) FROM t0) AS n, (SELECT k * 2 FROM t2 ORDER BY id LIMIT 0) AS none",
+    # found by the random SQL hunt: a derived table's constant merged into the ORDER BY reading it ('B' there
+    # is refused by DuckDB: verify failed), and DISTINCT over a negative integer constant grouped by -1 (a
+    # position to DuckDB: the planned SQL failed, whole-view recompute)
+    "order-by-constant-of-derived-table": "SELECT * FROM (SELECT t0.k AS c0, 'B' AS c2, NULL AS c3 FROM t0) AS q "
+                                          "ORDER BY c0 NULLS LAST, c2, c3 LIMIT 2",
+    "distinct-negative-constant": "SELECT DISTINCT -1 AS c0, k AS c1, -2.5 AS c2 FROM t1",
     "cte-of-top-one-joined": "WITH c AS (SELECT (SELECT k FROM t1 ORDER BY k DESC NULLS LAST, id LIMIT 1) AS top) "
                              "SELECT t0.id, c.top FROM t0 JOIN c ON t0.k = c.top",
     # table functions of each row in FROM (lateral UNNEST / range / generate_series / LATERAL projection) and

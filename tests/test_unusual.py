@@ -1930,3 +1930,20 @@ def test_probes_keep_values_that_print_alike_apart(kind, value):
              ("tu", f"SELECT t.id, {value.format(t='t')} AS u FROM t"),
              ("v", "SELECT tu.id FROM tu WHERE EXISTS (SELECT 1 FROM du WHERE du.u = tu.u)")]
     check(setup, views, [("d", "true")])
+
+
+def test_integer_constants_grouped_by_stay_values():
+    """Found by the random SQL hunt: DISTINCT over a negative integer constant grouped by ``-1``, which DuckDB
+    reads as a position (the planned SQL failed: the whole view was recomputed)."""
+    views = [("v", "SELECT DISTINCT -1 AS c0, k, -2.5 AS c2, (3) AS c3 FROM s"),
+             ("w", "SELECT -1 AS c0, k, COUNT(*) AS n FROM s GROUP BY c0, k")]
+    check("CREATE TABLE s AS SELECT * FROM (VALUES (1), (2), (2), (NULL)) v(k)", views,
+          [("s", "k = 2"), ("s", "k IS NULL"), ("s", "true")])
+    db = ivm.connect(":memory:")
+    try:
+        db.load("s", pd.DataFrame({"k": [1, 2]}))
+        db.deploy(";".join(f"CREATE VIEW {name} AS {sql}" for name, sql in views))
+        for name, _ in views:
+            assert db.explain(name).startswith(f"view {name}: incremental"), db.explain(name)
+    finally:
+        db.close()

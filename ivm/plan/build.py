@@ -23,7 +23,7 @@ from ivm.plan.normalise import (comma_segments_grouped, is_comma, join_group, na
 from ivm.plan.ties import break_ties
 from ivm.plan.pivot import spelled_out
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
-from ivm.sql import DIALECT, RAW_SCHEMA, column, ident, internal_table
+from ivm.sql import DIALECT, RAW_SCHEMA, column, group_value, ident, internal_table
 
 from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it reads helpers of this module)
 
@@ -523,8 +523,7 @@ def _plan_aggregate(name: str, select: exp.Select, columns: Sequence[str], schem
     if select.args.get("distinct"):
         select.set("distinct", None)
         # a bare integer in GROUP BY is a position; cast literals so they stay values
-        select = select.group_by(*[exp.cast(e.unalias().copy(), "BIGINT") if isinstance(e.unalias(), exp.Literal)
-                                   and e.unalias().is_int else e.unalias().copy() for e in select.expressions])
+        select = select.group_by(*[group_value(e.unalias().copy()) for e in select.expressions])
     source = f"{name}__input"
     core_names: dict[tuple[str, str], str] = {}
     readers = [*select.expressions, select.args.get("group"), select.args.get("having"), select.args.get("order")]

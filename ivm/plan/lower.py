@@ -32,7 +32,7 @@ from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowS
                             TopKStage)
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.state import unknown_aggregate
-from ivm.sql import DIALECT, RID, and_all, column, ident, inside, internal_table
+from ivm.sql import DIALECT, RID, and_all, column, group_value, ident, inside, internal_table
 
 Schema = Mapping[str, Mapping[str, str]]
 Planner = Callable[[str, exp.Query, "list[str] | None", Schema], "list[Stage]"]
@@ -299,10 +299,7 @@ def _group_by_expressions(select: exp.Select, columns: Sequence[str]) -> exp.Sel
             key = values[int(key.this) - 1]
         elif isinstance(key, exp.Column) and not key.table and key.name.lower() in by_name:
             key = by_name[key.name.lower()]
-        key = key.copy()
-        if isinstance(key, exp.Literal) and key.is_int:
-            key = exp.cast(key, "BIGINT")
-        keys.append(key)
+        keys.append(group_value(key.copy()))
     select = select.copy()
     select.set("group", exp.Group(expressions=keys))
     return select
