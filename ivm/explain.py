@@ -76,9 +76,10 @@ def explain_plan(plan: ViewPlan, deferrable: set[str] | frozenset[str] = frozens
     strategy, reason = strategy_of(plan)
     lines = [f"view {plan.name}: {strategy} ({reason})", f"  sql: {plan.sql}"]
     if plan.tie_broken:
-        lines.append("  ties: ORDER BY keys added where rows the SQL's order may leave tied could be picked either "
-                     "way, so the view keeps one of its answers, always the same one (verify recomputes this): "
-                     f"{plan.tie_broken}")
+        asof = " (and one row of each tie an ASOF JOIN pairs with)" if "ASOF" in plan.tie_broken.upper() else ""
+        lines.append(f"  ties: ORDER BY keys added{asof} where rows the SQL's order may leave tied could be picked "
+                     "either way, so the view keeps one of its answers, always the same one (verify recomputes "
+                     f"this): {plan.tie_broken}")
     by_name = {stage.name: stage for stage in plan.stages}
     for stage in plan.stages:
         lines.append(f"  stage {stage.name} [{stage.kind}] reads {', '.join(stage.inputs) or 'no table (constants)'}")

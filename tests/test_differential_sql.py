@@ -196,6 +196,16 @@ CASES = {
     # found by the random SQL hunt: a derived table's constant merged into the ORDER BY reading it ('B' there
     # is refused by DuckDB: verify failed), and DISTINCT over a negative integer constant grouped by -1 (a
     # position to DuckDB: the planned SQL failed, whole-view recompute)
+    # ASOF joins (point-in-time feature joins) were whole-view recomputes; now a lookup that re-evaluates the
+    # driver rows whose candidates changed. b.id is unique, so plain DuckDB's partner is determined
+    "asof-join": "SELECT a.id, b.id AS b, b.x AS bx FROM t0 a ASOF JOIN t1 b ON a.k = b.k AND a.x >= b.id",
+    "asof-left-join-under-aggregate": "SELECT a.k, COUNT(*) AS n, SUM(b.x) AS sx, MAX(b.id) AS mb FROM t0 a "
+                                      "ASOF LEFT JOIN t1 b ON a.k = b.k AND a.id > b.id GROUP BY a.k",
+    "asof-filtered-right-side-then-where": "SELECT a.id, b.s FROM t0 a ASOF JOIN (SELECT * FROM t1 WHERE x IS NOT "
+                                           "NULL) b ON a.k = b.k AND a.id <= b.id WHERE b.s <> 'b'",
+    "asof-twice-over-a-cte": "WITH w AS (SELECT id, k, x FROM t2 WHERE s IS NOT NULL) SELECT a.id, p.id AS p, "
+                             "q.x AS q FROM t0 a ASOF LEFT JOIN w p ON a.k = p.k AND a.id >= p.id "
+                             "ASOF LEFT JOIN w q ON a.x = q.k AND a.id + 1 <= q.id",
     "order-by-constant-of-derived-table": "SELECT * FROM (SELECT t0.k AS c0, 'B' AS c2, NULL AS c3 FROM t0) AS q "
                                           "ORDER BY c0 NULLS LAST, c2, c3 LIMIT 2",
     "distinct-negative-constant": "SELECT DISTINCT -1 AS c0, k AS c1, -2.5 AS c2 FROM t1",

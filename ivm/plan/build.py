@@ -50,7 +50,9 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         spelled = comma_segments_grouped(spelled)  # before the refusals: a grouped one is maintained
         _refuse_whole_view_fallbacks(spelled, schema)
         normal = qualified(name, spelled, schema)
-        tie_broken = normal.sql(dialect=DIALECT) if break_ties(normal) else None
+        # an ASOF JOIN's ties were broken by qualified() (normalise._asof_ties_broken)
+        asof = any((j.args.get("method") or "").upper() == "ASOF" for j in normal.find_all(exp.Join))
+        tie_broken = normal.sql(dialect=DIALECT) if break_ties(normal) or asof else None
         return dataclasses.replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
     except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute
         reason = "the planner could not split this query (it nests too deep for its rules)"
@@ -159,10 +161,14 @@ def _refuse_whole_view_fallbacks(query: exp.Query, schema: Schema) -> None:
     pivot = query.find(exp.Pivot)
     if pivot is not None:
         raise IvmError(f"{'UNPIVOT' if pivot.args.get('unpivot') else 'PIVOT'} has no delta rule yet")
-    for join in query.find_all(exp.Join):  # (and merging a filtered derived table into them changes the pairs)
-        if (join.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
-            raise IvmError(f"{join.args['method'].upper()} JOIN has no delta rule yet (a deleted row changes "
-                           "which partner other rows get)")
+    for join in query.find_all(exp.Join):
+        method = (join.args.get("method") or "").upper()
+        if method == "POSITIONAL":
+            raise IvmError("POSITIONAL JOIN has no delta rule yet (a deleted row changes which partner other rows "
+                           "get)")
+        if method == "ASOF" and (join.args.get("using") or (join.side or "").upper() not in ("", "LEFT")):
+            raise IvmError(f"ASOF {'JOIN ... USING' if join.args.get('using') else join.side.upper() + ' JOIN'} has "
+                           "no delta rule yet; write ASOF [LEFT] JOIN ... ON")
     for select in query.find_all(exp.Select):
         if _comma_before_right_join(select):
             raise IvmError("a comma before a RIGHT/FULL JOIN has no delta rule yet (DuckDB binds the JOIN first)")

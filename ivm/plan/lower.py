@@ -349,9 +349,10 @@ def _unsupported(select: exp.Select) -> str | None:
             if not isinstance(table, exp.Table) or not table.args.get("db"):
                 return None
     for join in select.args.get("joins") or []:
-        kind = (join.kind or "").upper()
-        if kind not in ("", "INNER", "OUTER", "CROSS") or join.args.get("using") or join.args.get("method"):
-            return f"{kind or join.args.get('method') or 'this'} JOIN has no delta rule yet"
+        kind, method = (join.kind or "").upper(), (join.args.get("method") or "").upper()
+        asof = method == "ASOF" and (join.side or "").upper() in ("", "LEFT") and join.args.get("on") is not None
+        if kind not in ("", "INNER", "OUTER", "CROSS") or join.args.get("using") or (method and not asof):
+            return f"{kind or method or 'this'} JOIN has no delta rule yet"
     return ""
 
 
@@ -993,7 +994,8 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
             continue
         join = table.parent if isinstance(table.parent, exp.Join) else None
         # the FROM table is a lookup only when a RIGHT (or FULL) join drives the branch
-        role = f"{(join.side or '').upper()} JOIN".strip() if join is not None else "RIGHT JOIN"
+        role = f"{'ASOF ' if join is not None and _asof(join) else ''}{(join.side or '').upper()} JOIN".replace(
+            "  ", " ").strip() if join is not None else "RIGHT JOIN"
         reason = _pads_before_driver(select, driver, alias)
         lookups.append(Lookup(relation=table.name, alias=alias,
                               probe=None if reason else _tree_probe(select, driver, alias), reason=reason or "",
@@ -1137,9 +1139,16 @@ def _row_filters(select: exp.Select) -> list[exp.Expression]:
     joins = select.args.get("joins") or []
     if where is None or any((j.side or "").upper() in ("RIGHT", "FULL") for j in joins):
         return []
-    inner = {select.args["from_"].this.alias_or_name} | {j.this.alias_or_name for j in joins if not j.side}
+    # an ASOF join's table is no such table: a conjunct rejecting the partner it picks says nothing of the
+    # partner it picks once a changed row is gone or added
+    inner = {select.args["from_"].this.alias_or_name} | {j.this.alias_or_name for j in joins
+                                                         if not j.side and not _asof(j)}
     return [c.copy() for c in _conjuncts(where.this)
             if not _subqueries_in(c) and all(col.table in inner for col in c.find_all(exp.Column))]
+
+
+def _asof(join: exp.Join) -> bool:
+    return (join.args.get("method") or "").upper() == "ASOF"
 
 
 def _mark(probe: exp.Select, alias: str) -> bool:

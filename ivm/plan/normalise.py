@@ -46,6 +46,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = qualify(query, schema=sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
         query = _plain_limits(_order_expressions_read_columns(query, schema))  # ORDER BY ALL over a star
+        query = _asof_ties_broken(query, schema)
         query = _nested_joins_as_derived_tables(query)
         query = lateral_top_n_as_windows(_merged_keys_as_duckdb(query), schema)
         query = _set_returning_lookups_as_derived_tables(query)
@@ -74,12 +75,64 @@ def _merged(query: exp.Query) -> exp.Query:
         inner = inner_scope.expression.unnest()
         return mergeable(outer_scope, inner_scope, *args, **kwargs) and not _padded_with_values(
             outer_scope.expression, inner, from_or_join) and not _windows_under_aggregate(outer_scope.expression, inner) \
-            and not _constant_order_keys(outer_scope.expression, inner)
+            and not _constant_order_keys(outer_scope.expression, inner) \
+            and not (isinstance(from_or_join, exp.Join) and (from_or_join.args.get("method") or "").upper() == "ASOF")
     _merging._mergeable = guarded
     try:
         return merge_subqueries(query)
     finally:
         _merging._mergeable = mergeable
+
+
+def _asof_ties_broken(query: exp.Query, schema: Schema) -> exp.Query:
+    """The right side of each ``ASOF JOIN ... ON`` as one row per value of the expressions its condition
+    compares (the first in the order of all its columns): DuckDB pairs a row with any one of the rows that tie
+    there, so a view over such ties had several answers, and rows re-evaluated after a deletion could pick
+    other partners than a recompute. Now it keeps one of its answers, always the same one (see Determinism in
+    the README); the derived table becomes a window stage, maintained by the partitions a change touches.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one('SELECT e.k, p.v FROM e AS e ASOF JOIN p AS p ON e.k = p.k AND e.t >= p.t')
+        >>> _asof_ties_broken(q, {"p": {"k": "INT", "t": "INT", "v": "INT"}}).sql("duckdb")[28:]
+        'ASOF JOIN (SELECT "p"."k" AS "k", "p"."t" AS "t", "p"."v" AS "v" FROM p AS p QUALIFY ROW_NUMBER() OVER (PARTITION BY p.k, p.t ORDER BY "p"."k", "p"."t", "p"."v") = 1) AS "p" ON e.k = p.k AND e.t >= p.t'
+    """
+    for join in list(query.find_all(exp.Join)):
+        on = join.args.get("on")
+        if (join.args.get("method") or "").upper() != "ASOF" or on is None:
+            continue
+        right = join.this
+        alias = right.alias_or_name
+        names = _relation_columns(right, schema)
+        conjuncts = list(on.unnest().flatten()) if isinstance(on.unnest(), exp.And) else [on.unnest()]
+        keys = [side for c in conjuncts if isinstance(c, (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE))
+                for side in (c.this, c.expression)
+                if side.find(exp.Column) and all(col.table == alias for col in side.find_all(exp.Column))]
+        if not names or not alias or not keys:
+            continue
+        window = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k in keys],
+                            order=exp.Order(expressions=[exp.Ordered(this=column(n, alias)) for n in names]))
+        inner = exp.select(*[exp.alias_(column(n, alias), ident(n)) for n in names]).from_(right.copy())
+        inner.set("qualify", exp.Qualify(this=exp.EQ(this=window, expression=exp.Literal.number(1))))
+        join.set("this", exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
+    return query
+
+
+def _relation_columns(relation: exp.Expression, schema: Schema) -> list[str]:
+    """The output column names of a table (of ``schema``, or a CTE) or derived table; [] when unknown."""
+    if isinstance(relation, exp.Subquery):
+        return list(relation.this.named_selects) if isinstance(relation.this, exp.Query) else []
+    if not isinstance(relation, exp.Table):
+        return []
+    select = relation.find_ancestor(exp.Select)
+    while select is not None:  # a CTE of this name in reach shadows the table
+        with_ = select.args.get("with_") or select.args.get("with")
+        for cte in (with_.expressions if with_ else []):
+            if cte.alias_or_name.lower() == relation.name.lower() and not relation.args.get("db"):
+                return list(cte.this.named_selects)
+        select = select.find_ancestor(exp.Select)
+    found = {k.lower(): v for k, v in schema.items()}.get(relation.name.lower())
+    return list(found) if found else []
 
 
 def _constant_order_keys(outer: exp.Expression, inner: exp.Expression) -> bool:
