@@ -198,11 +198,19 @@ CASES = {
     # position to DuckDB: the planned SQL failed, whole-view recompute)
     # ASOF joins (point-in-time feature joins) were whole-view recomputes; now a lookup that re-evaluates the
     # driver rows whose candidates changed. b.id is unique, so plain DuckDB's partner is determined
+    # found by the random SQL hunt: a subquery in the ON of a RIGHT JOIN after a comma made the view a whole
+    # recompute ("a comma before a RIGHT/FULL JOIN"), although that ON reads nothing before the comma
+    "comma-then-right-join-on-with-subquery": "SELECT a.id, b.id AS b, c.id AS c FROM t0 a, t1 b RIGHT JOIN t2 c "
+                                              "ON b.k = c.k AND c.x IN (SELECT t1.x FROM t1 WHERE t1.s IS NOT NULL)",
     "asof-join": "SELECT a.id, b.id AS b, b.x AS bx FROM t0 a ASOF JOIN t1 b ON a.k = b.k AND a.x >= b.id",
     "asof-left-join-under-aggregate": "SELECT a.k, COUNT(*) AS n, SUM(b.x) AS sx, MAX(b.id) AS mb FROM t0 a "
                                       "ASOF LEFT JOIN t1 b ON a.k = b.k AND a.id > b.id GROUP BY a.k",
     "asof-filtered-right-side-then-where": "SELECT a.id, b.s FROM t0 a ASOF JOIN (SELECT * FROM t1 WHERE x IS NOT "
                                            "NULL) b ON a.k = b.k AND a.id <= b.id WHERE b.s <> 'b'",
+    # found by the ASOF hunt: a key compared with IS NOT DISTINCT FROM did not partition the ties (rows of other
+    # keys at one timestamp collapsed into one)
+    "asof-null-safe-key": "SELECT a.id, b.id AS b FROM t0 a ASOF JOIN t1 b ON a.k IS NOT DISTINCT FROM b.k "
+                          "AND b.x <= a.x",
     "asof-twice-over-a-cte": "WITH w AS (SELECT id, k, x FROM t2 WHERE s IS NOT NULL) SELECT a.id, p.id AS p, "
                              "q.x AS q FROM t0 a ASOF LEFT JOIN w p ON a.k = p.k AND a.id >= p.id "
                              "ASOF LEFT JOIN w q ON a.x = q.k AND a.id + 1 <= q.id",

@@ -2008,3 +2008,18 @@ def test_asof_partner_rejected_by_where_gives_way_to_one_that_passes():
         assert db.verify()["ok"]
     finally:
         db.close()
+
+
+def test_outer_join_on_with_subquery_whose_padding_a_later_join_matches():
+    """Found by the random SQL hunt: probes relax an outer join's ON that holds a subquery to TRUE, which drops
+    the rows it padded with NULLs; a later RIGHT/FULL join matching those NULLs (IS NOT DISTINCT FROM) reached
+    its driver rows only through them, so deleting the left row left a stale row."""
+    setup = """CREATE TABLE s AS SELECT * FROM (VALUES (1)) v(x);
+               CREATE TABLE c AS SELECT * FROM (VALUES (0, 'b')) v(qty, note);
+               CREATE TABLE r AS SELECT * FROM (VALUES (NULL::VARCHAR)) v(g);
+               CREATE TABLE p AS SELECT * FROM (VALUES (0)) v(a)"""
+    base = "SELECT s.x, c.note, r.g FROM s LEFT JOIN c ON c.qty NOT IN (SELECT p.a FROM p) {} JOIN r " \
+           "ON c.note IS NOT DISTINCT FROM r.g"
+    for kind in ("RIGHT", "FULL"):
+        check(setup, [("v", base.format(kind))], [("s", "true")])
+        check(setup, [("v", base.format(kind))], [("p", "true"), ("s", "true")])

@@ -988,6 +988,7 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
     if scope is None:
         return None
     lookups = []
+    relaxed = _relaxing_loses_padding(select)
     for table in build._tables(select):
         alias = table.alias_or_name
         if alias == driver:
@@ -996,7 +997,7 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
         # the FROM table is a lookup only when a RIGHT (or FULL) join drives the branch
         role = f"{'ASOF ' if join is not None and _asof(join) else ''}{(join.side or '').upper()} JOIN".replace(
             "  ", " ").strip() if join is not None else "RIGHT JOIN"
-        reason = _pads_before_driver(select, driver, alias)
+        reason = _pads_before_driver(select, driver, alias) or relaxed
         lookups.append(Lookup(relation=table.name, alias=alias,
                               probe=None if reason else _tree_probe(select, driver, alias), reason=reason or "",
                               role=role))
@@ -1012,10 +1013,35 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
                 lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=None,
                                       reason="it is read inside a nested subquery or set operation", role=role))
                 continue
-            probe = _subquery_probe(select, driver, child, table, position, conjuncts)
+            probe = None if relaxed else _subquery_probe(select, driver, child, table, position, conjuncts)
             lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=probe, role=role,
-                                  reason="" if probe is not None else "its subquery is not correlated"))
+                                  reason=relaxed or ("" if probe is not None else "its subquery is not correlated")))
     return lookups
+
+
+def _relaxing_loses_padding(select: exp.Select) -> str | None:
+    """Why probes of ``select`` may miss driver rows because :func:`_strip` relaxes an outer join's ON that
+    holds a subquery to TRUE, or None. Relaxed, the join matches every row, so the rows it padded with NULLs
+    are gone from the probe; a later join condition that may be TRUE on those NULLs (``s LEFT JOIN c ON c.q
+    NOT IN (SELECT ..) RIGHT JOIN r ON c.note IS NOT DISTINCT FROM r.g``) reached driver rows through them,
+    and they were missed (found by the random SQL hunt: a stale row after deleting ``s``'s row). Then every
+    driver row is re-evaluated when a lookup changes."""
+    joins = select.args.get("joins") or []
+    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
+    for index, join in enumerate(joins):
+        side, on = (join.side or "").upper(), join.args.get("on")
+        if side not in ("LEFT", "RIGHT", "FULL") or on is None or not _subqueries_in(on):
+            continue
+        padded = ({names[index + 1]} if side in ("LEFT", "FULL") else set()) \
+            | (set(names[:index + 1]) if side in ("RIGHT", "FULL") else set())
+        for later in joins[index + 1:]:
+            condition = later.args.get("on")
+            if condition is not None and any(
+                    any(c.table == alias for c in condition.find_all(exp.Column)) and not _rejects_null(condition, alias)
+                    for alias in padded):
+                return (f"the ON of the join of {names[index + 1]} holds a subquery, and a later join's condition "
+                        "may match the NULLs that join pads with")
+    return None
 
 
 def _pads_before_driver(select: exp.Select, driver: str, alias: str) -> str | None:

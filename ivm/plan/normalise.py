@@ -104,18 +104,29 @@ def _asof_ties_broken(query: exp.Query, schema: Schema) -> exp.Query:
         right = join.this
         alias = right.alias_or_name
         names = _relation_columns(right, schema)
-        conjuncts = list(on.unnest().flatten()) if isinstance(on.unnest(), exp.And) else [on.unnest()]
-        keys = [side for c in conjuncts if isinstance(c, (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE))
-                for side in (c.this, c.expression)
-                if side.find(exp.Column) and all(col.table == alias for col in side.find_all(exp.Column))]
-        if not names or not alias or not keys:
-            continue
+        conjuncts = [c.unnest() for c in on.unnest().flatten()] if isinstance(on.unnest(), exp.And) else [on.unnest()]
+        keys = []
+        for conjunct in conjuncts:  # every column the ON compares on the right side must partition the ties
+            right_sides = [side for side in (conjunct.this, conjunct.expression)
+                           if side is not None and side.find(exp.Column)
+                           and all(col.table == alias for col in side.find_all(exp.Column))] \
+                if isinstance(conjunct, _ASOF_COMPARISONS) else []
+            if len(right_sides) != 1 or conjunct.find(exp.Query):
+                raise IvmError(f"an ASOF JOIN ON with {conjunct.sql(dialect=DIALECT)[:60]} (not a comparison of a "
+                               "column of each side) has no delta rule yet")
+            keys.append(right_sides[0])
+        if not names or not alias:
+            raise IvmError(f"ASOF JOIN of {right.sql(dialect=DIALECT)[:60]}, whose columns are not known, has no "
+                           "delta rule yet")
         window = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k in keys],
                             order=exp.Order(expressions=[exp.Ordered(this=column(n, alias)) for n in names]))
         inner = exp.select(*[exp.alias_(column(n, alias), ident(n)) for n in names]).from_(right.copy())
         inner.set("qualify", exp.Qualify(this=exp.EQ(this=window, expression=exp.Literal.number(1))))
         join.set("this", exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
     return query
+
+
+_ASOF_COMPARISONS = (exp.EQ, exp.NullSafeEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
 def _relation_columns(relation: exp.Expression, schema: Schema) -> list[str]:
@@ -292,7 +303,20 @@ def _groupable(first: exp.Expression, inner: list[exp.Join]) -> bool:
     if any(j.args.get("using") or j.args.get("method") or j.args.get("on") is None for j in inner):
         return False
     names = {r.alias_or_name.lower() for r in relations}
-    return all(c.table and c.table.lower() in names for j in inner for c in j.args["on"].find_all(exp.Column))
+
+    def inside_the_group(col: exp.Column, on: exp.Expression) -> bool:
+        if col.table and col.table.lower() in names:
+            return True
+        query, node = None, col.parent  # the innermost subquery of the ON holding the column, if any
+        while node is not None and node is not on:
+            if isinstance(node, exp.Select) and query is None:
+                query = node
+            node = node.parent
+        if query is None:
+            return False
+        own = {t.alias_or_name.lower() for t in query.find_all(exp.Table)}  # its own tables are inside too
+        return not col.table or col.table.lower() in own
+    return all(inside_the_group(c, j.args["on"]) for j in inner for c in j.args["on"].find_all(exp.Column))
 
 
 def _nested_joins_as_derived_tables(query: exp.Query) -> exp.Query:
