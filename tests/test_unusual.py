@@ -2023,3 +2023,21 @@ def test_outer_join_on_with_subquery_whose_padding_a_later_join_matches():
     for kind in ("RIGHT", "FULL"):
         check(setup, [("v", base.format(kind))], [("s", "true")])
         check(setup, [("v", base.format(kind))], [("p", "true"), ("s", "true")])
+
+
+def test_asof_key_compared_null_safe_partitions_the_ties():
+    """Found by the ASOF hunt: with the key compared by IS NOT DISTINCT FROM, the right side kept one row per
+    timestamp instead of one per (key, timestamp): prices of two users at one time collapsed into one."""
+    db = ivm.connect(":memory:")
+    try:
+        db.load("events", pd.DataFrame({"eid": [1, 2, 3], "uid": [0, 1, None], "ts": [10, 10, 10]}))
+        db.load("prices", pd.DataFrame({"pid": [1, 2, 3], "uid": [0, 1, None], "ts": [5, 5, 5], "price": [1.0, 2.0, 3.0]}))
+        db.deploy("CREATE VIEW v AS SELECT e.eid, p.pid FROM events e ASOF JOIN prices p "
+                  "ON e.uid IS NOT DISTINCT FROM p.uid AND e.ts >= p.ts")
+        assert db.explain("v").startswith("view v: incremental")
+        assert sorted(db.con.execute("SELECT * FROM v").fetchall()) == [(1, 1), (2, 2), (3, 3)]
+        db.delete("prices", "pid = 1")
+        assert sorted(db.con.execute("SELECT * FROM v").fetchall()) == [(2, 2), (3, 3)]
+        assert db.verify()["ok"]
+    finally:
+        db.close()
