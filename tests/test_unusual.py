@@ -2041,3 +2041,17 @@ def test_asof_key_compared_null_safe_partitions_the_ties():
         assert db.verify()["ok"]
     finally:
         db.close()
+
+
+def test_asof_partner_whose_joined_row_the_where_rejects_gives_way():
+    """Found by the ASOF hunt: a WHERE on a table joined to the ASOF partner (``JOIN c ON c.cid = p.cid WHERE
+    c.w > 2``) was kept by the probe for a changed partner, which rejected the deleted partner's row and so
+    missed the event whose new partner passes. Also with the joined table's row changing."""
+    setup = """CREATE TABLE e AS SELECT * FROM (VALUES (1, 0, 10), (2, 1, 10)) v(eid, uid, ts);
+               CREATE TABLE p AS SELECT * FROM (VALUES (1, 0, 5, 1), (2, 0, 8, 2), (3, 1, 4, 1)) v(pid, uid, ts, cid);
+               CREATE TABLE c AS SELECT * FROM (VALUES (1, 5), (2, 1)) v(cid, w)"""
+    views = [("v", "SELECT e.eid, p.pid, c.w FROM e ASOF JOIN p ON e.uid = p.uid AND e.ts >= p.ts "
+                   "JOIN c ON c.cid = p.cid WHERE c.w > 2"),
+             ("w", "SELECT e.eid, p.pid, c.w FROM e ASOF LEFT JOIN p ON e.uid = p.uid AND e.ts >= p.ts "
+                   "LEFT JOIN c ON c.cid = p.cid WHERE c.w IS NULL OR c.w > 2")]
+    check(setup, views, [("p", "pid = 2"), ("c", "cid = 1"), ("p", "true")])

@@ -998,9 +998,11 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
         role = f"{'ASOF ' if join is not None and _asof(join) else ''}{(join.side or '').upper()} JOIN".replace(
             "  ", " ").strip() if join is not None else "RIGHT JOIN"
         reason = _pads_before_driver(select, driver, alias) or relaxed
-        lookups.append(Lookup(relation=table.name, alias=alias,
-                              probe=None if reason else _tree_probe(select, driver, alias), reason=reason or "",
-                              role=role))
+        if join is not None and _asof(join) and not reason:
+            probe, reason = _asof_probe(select, driver, join)
+        else:
+            probe = None if reason else _tree_probe(select, driver, alias)
+        lookups.append(Lookup(relation=table.name, alias=alias, probe=probe, reason=reason or "", role=role))
     conjuncts = _conjuncts(select.args["where"].this) if select.args.get("where") is not None else []
     for position, child in enumerate(scope.subquery_scopes):
         query = child.expression
@@ -1175,6 +1177,28 @@ def _row_filters(select: exp.Select) -> list[exp.Expression]:
 
 def _asof(join: exp.Join) -> bool:
     return (join.args.get("method") or "").upper() == "ASOF"
+
+
+def _asof_probe(select: exp.Select, driver: str, join: exp.Join) -> tuple[exp.Select | None, str]:
+    """The probe for the right table of an ASOF join: the driver rows that have a changed row among their
+    candidates, found by the ASOF join of the tables before it with the changed rows alone. Nothing that
+    depends on the partner a row gets may filter them (found by the ASOF hunt: a WHERE on a table joined to the
+    partner rejected the deleted partner's row, and the row whose new partner passes was missed), so the joins
+    after the ASOF join and the WHERE conjuncts reading them or the partner are left out. A driver joined after
+    the ASOF join (a RIGHT JOIN) is reached only through them: then every driver row is re-evaluated."""
+    joins = select.args.get("joins") or []
+    index = next(i for i, j in enumerate(joins) if j is join)
+    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
+    if driver not in names[:index + 1]:
+        return None, "the row driving the branch is joined after the ASOF JOIN, which picks the partners it matches"
+    before = set(names[:index + 1]) - {join.this.alias_or_name}
+    truncated = select.copy()
+    truncated.set("joins", [j.copy() for j in joins[:index + 1]])
+    where = select.args.get("where")
+    kept = [c.copy() for c in (_conjuncts(where.this) if where is not None else [])
+            if all(col.table in before for col in c.find_all(exp.Column))]
+    truncated.set("where", exp.Where(this=and_all(kept)) if kept else None)
+    return _tree_probe(truncated, driver, join.this.alias_or_name), ""
 
 
 def _mark(probe: exp.Select, alias: str) -> bool:
