@@ -2055,3 +2055,31 @@ def test_asof_partner_whose_joined_row_the_where_rejects_gives_way():
              ("w", "SELECT e.eid, p.pid, c.w FROM e ASOF LEFT JOIN p ON e.uid = p.uid AND e.ts >= p.ts "
                    "LEFT JOIN c ON c.cid = p.cid WHERE c.w IS NULL OR c.w > 2")]
     check(setup, views, [("p", "pid = 2"), ("c", "cid = 1"), ("p", "true")])
+
+
+def test_asof_ties_broken_in_nested_joins_and_under_a_union():
+    """Found by the ASOF hunt: an ASOF JOIN inside the right side of another kept its ties (the outer rewrite
+    copied the right side before the inner one was rewritten), and a CTE read by an ASOF JOIN under a UNION
+    ALL (the WITH hangs on the union) was not found, so the view fell back to a recompute."""
+    db = ivm.connect(":memory:")
+    try:
+        db.load("e", pd.DataFrame({"eid": [1, 2], "uid": [0, 1], "ts": [10, 10]}))
+        db.load("p", pd.DataFrame({"pid": [1, 2, 3], "uid": [0, 1, 0], "ts": [5, 5, 5], "price": [1.0, 2.0, 2.5]}))
+        db.load("q", pd.DataFrame({"uid": [0, 0, 1, 1], "ts": [1, 1, 2, 2], "qv": [7, 3, 9, 8]}))
+        db.deploy("""
+            CREATE VIEW nested AS SELECT e.eid, x.pid, x.qv FROM e ASOF JOIN (SELECT p.pid, p.uid, p.ts, q.qv FROM p
+                ASOF JOIN q ON p.uid = q.uid AND p.ts >= q.ts) x ON e.uid = x.uid AND e.ts >= x.ts;
+            CREATE VIEW unioned AS WITH pp AS (SELECT * FROM p WHERE price < 3)
+                SELECT e.eid, pp.pid FROM e ASOF JOIN pp ON e.uid = pp.uid AND e.ts >= pp.ts
+                UNION ALL SELECT 0 AS eid, 0 AS pid""")
+        assert db._plans["nested"].tie_broken.upper().count("QUALIFY") == 2
+        assert "QUALIFY" in db._plans["unioned"].tie_broken.upper()
+        for name in ("nested", "unioned"):
+            assert db.explain(name).startswith(f"view {name}: incremental"), db.explain(name)
+        assert sorted(db.con.execute("SELECT * FROM nested").fetchall()) == [(1, 1, 3), (2, 2, 8)]
+        for table, where in [("q", "qv = 3"), ("p", "pid = 1"), ("q", "true")]:
+            db.delete(table, where)
+            assert db.verify()["ok"], (table, where)
+        assert sorted(db.con.execute("SELECT * FROM unioned").fetchall()) == [(0, 0), (1, 3), (2, 2)]
+    finally:
+        db.close()

@@ -97,7 +97,7 @@ def _asof_ties_broken(query: exp.Query, schema: Schema) -> exp.Query:
         >>> _asof_ties_broken(q, {"p": {"k": "INT", "t": "INT", "v": "INT"}}).sql("duckdb")[28:]
         'ASOF JOIN (SELECT "p"."k" AS "k", "p"."t" AS "t", "p"."v" AS "v" FROM p AS p QUALIFY ROW_NUMBER() OVER (PARTITION BY p.k, p.t ORDER BY "p"."k", "p"."t", "p"."v") = 1) AS "p" ON e.k = p.k AND e.t >= p.t'
     """
-    for join in list(query.find_all(exp.Join)):
+    for join in reversed(list(query.find_all(exp.Join))):  # inner ones first: an outer one copies its right side
         on = join.args.get("on")
         if (join.args.get("method") or "").upper() != "ASOF" or on is None:
             continue
@@ -135,13 +135,13 @@ def _relation_columns(relation: exp.Expression, schema: Schema) -> list[str]:
         return list(relation.this.named_selects) if isinstance(relation.this, exp.Query) else []
     if not isinstance(relation, exp.Table):
         return []
-    select = relation.find_ancestor(exp.Select)
-    while select is not None:  # a CTE of this name in reach shadows the table
-        with_ = select.args.get("with_") or select.args.get("with")
+    node = relation.parent
+    while node is not None:  # a CTE of this name in reach shadows the table (WITH on a SELECT or a UNION)
+        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Query) else None
         for cte in (with_.expressions if with_ else []):
             if cte.alias_or_name.lower() == relation.name.lower() and not relation.args.get("db"):
                 return list(cte.this.named_selects)
-        select = select.find_ancestor(exp.Select)
+        node = node.parent
     found = {k.lower(): v for k, v in schema.items()}.get(relation.name.lower())
     return list(found) if found else []
 
