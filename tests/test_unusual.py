@@ -2083,3 +2083,17 @@ def test_asof_ties_broken_in_nested_joins_and_under_a_union():
         assert sorted(db.con.execute("SELECT * FROM unioned").fetchall()) == [(0, 0), (1, 3), (2, 2)]
     finally:
         db.close()
+
+
+def test_asof_in_a_correlated_subquery():
+    """Found by the ASOF hunt: an ASOF JOIN inside a correlated EXISTS / IN / scalar subquery whose correlation
+    reads the partner: deleting a partner the correlation rejected gave the row an older partner it accepts,
+    but the probe applied the correlation to the deleted partner and found nothing (stale rows)."""
+    setup = """CREATE TABLE e AS SELECT * FROM (VALUES (1, 1), (2, 2)) v(eid, x);
+               CREATE TABLE q AS SELECT * FROM (VALUES (0, 10), (1, 10)) v(uid, ts);
+               CREATE TABLE p AS SELECT * FROM (VALUES (1, 0, 5, 1), (2, 0, 8, 2), (3, 1, 8, 2)) v(pid, uid, ts, price)"""
+    asof = "q ASOF JOIN p ON q.uid = p.uid AND q.ts >= p.ts"
+    views = [("ex", f"SELECT e.eid FROM e WHERE EXISTS (SELECT 1 FROM {asof} WHERE p.price = e.x)"),
+             ("inn", f"SELECT e.eid FROM e WHERE e.x IN (SELECT p.price FROM {asof} WHERE q.uid = e.eid - 1)"),
+             ("sc", f"SELECT e.eid, (SELECT MAX(p.pid) FROM {asof} WHERE p.price = e.x) AS m FROM e")]
+    check(setup, views, [("p", "pid = 2"), ("q", "uid = 1"), ("p", "true")])

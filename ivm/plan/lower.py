@@ -1015,9 +1015,14 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
                 lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=None,
                                       reason="it is read inside a nested subquery or set operation", role=role))
                 continue
-            probe = None if relaxed else _subquery_probe(select, driver, child, table, position, conjuncts)
+            # an ASOF JOIN in the subquery picks the rows its correlation reads: a changed partner can change
+            # them without meeting the correlation itself (found by the ASOF hunt: stale EXISTS / IN / scalar)
+            asof = "an ASOF JOIN in its subquery picks the rows the correlation reads" \
+                if any(_asof(j) for j in query.find_all(exp.Join)) else None
+            unusable = relaxed or asof
+            probe = None if unusable else _subquery_probe(select, driver, child, table, position, conjuncts)
             lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=probe, role=role,
-                                  reason=relaxed or ("" if probe is not None else "its subquery is not correlated")))
+                                  reason=unusable or ("" if probe is not None else "its subquery is not correlated")))
     return lookups
 
 
