@@ -260,6 +260,7 @@ class ViewGenerator:
         self.draw = draw
         self.oracle = oracle
         self.relations = dict(relations)
+        self.sources = [name for name, cols in relations.items() if ("id", "int") in cols]  # id: a row number
         self.ctes: list[tuple[str, str]] = []  # CTEs in scope while generating a WITH query
         self.aliases = 0
         self.name_scope: list[Col] | None = None  # every column a bare name could mean, while joining
@@ -699,7 +700,7 @@ class ViewGenerator:
 
     # -- the rest of SQL: outer joins, subqueries, set operations, windows, top-k ---------------------
     SQL_FORMS = ("outer_join", "exists", "in_subquery", "scalar_subquery", "having_subquery", "set_operation",
-                 "window", "top_k", "combination")
+                 "window", "top_k", "combination", "asof")
 
     def joined_from(self, depth: int, n: int, first: str | None = None, null_chain: bool = False
                     ) -> tuple[str, list[Col], list[str]]:
@@ -733,6 +734,31 @@ class ViewGenerator:
             scope += mine
             previous = mine
         return " ".join(parts), scope, []
+
+    def asof_query(self, depth: int, first: str | None = None) -> str:
+        """``FROM x ASOF [LEFT] JOIN source y ON [x.a = y.b AND] x.n <op> y.id [WHERE ...]``: the right side a
+        source, compared by its row number, so plain DuckDB's partner is determined (no two rows tie); the left
+        side any relation (a view, a derived table)."""
+        assume(self.sources)
+        left_sql, left_cols = self.from_item(depth, first)
+        right = self.choice(self.sources)
+        la, ra = self.alias(), self.alias()
+        left = [Col(f"{la}.{quote(c)}", k, c) for c, k in left_cols]
+        rights = [Col(f"{ra}.{quote(c)}", k, c) for c, k in self.relations[right]]
+        numbers = [c for c in left if c.kind == "int"]
+        assume(numbers)
+        conditions = []
+        pairs = [(a, b) for a in left for b in rights if a.kind == b.kind and a.kind in ("int", "str") and b.name != "id"]
+        if pairs and self.integer(0, 3) > 0:
+            a, b = self.choice(pairs)
+            conditions.append(f"{a.ref} {self.choice(['=', '=', 'IS NOT DISTINCT FROM'])} {b.ref}")
+        conditions.append(f"{self.choice(numbers).ref} {self.choice(['>=', '>', '<=', '<'])} {ra}.id")
+        scope = left + rights
+        # a filter on the partner most often: a partner it rejects may give way to one it accepts
+        where = [self.pred(self.choice([rights, rights, scope]), 1)] if self.integer(0, 3) > 0 else []
+        kind = self.choice(["ASOF JOIN", "ASOF LEFT JOIN"])
+        return (f"SELECT {', '.join(self.select_list(scope))} FROM {left_sql} AS {la} {kind} {quote(right)} AS {ra} "
+                f"ON {' AND '.join(conditions)}{self.where_clause(where)}")
 
     def null_matching_condition(self, left: list[Col], right: list[Col]) -> str | None:
         """A join condition that is TRUE for a NULL on the left (IS NOT DISTINCT FROM, coalesce, OR ... IS
@@ -821,6 +847,8 @@ class ViewGenerator:
             if self.flag():
                 where.append(self.pred(scope, 1))
             return f"SELECT {', '.join(self.select_list(scope))} FROM {from_sql}{self.where_clause(where)}"
+        if form == "asof":
+            return self.asof_query(depth, first)
         if form in ("exists", "in_subquery", "scalar_subquery"):
             from_sql, scope, where = self.from_clause(depth, self.choice([1, 1, 2]), first)
             items = self.select_list(scope)

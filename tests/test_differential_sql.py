@@ -29,7 +29,7 @@ def single(form: str, depth: int = 0):
 
 
 @pytest.mark.parametrize("form", ["outer_join", "exists", "in_subquery", "scalar_subquery", "having_subquery",
-                                  "set_operation", "window", "top_k"])
+                                  "set_operation", "window", "top_k", "asof"])
 @settings(max_examples=examples(25), **SETTINGS)
 @given(data=st.data())
 def test_construct(form, data):
