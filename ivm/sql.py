@@ -126,6 +126,11 @@ def group_value(key: exp.Expression) -> exp.Expression:
     return key
 
 
+def is_asof(join: exp.Join) -> bool:
+    """An ``ASOF [LEFT] JOIN``: it pairs each row with its best match, not with every match."""
+    return (join.args.get("method") or "").upper() == "ASOF"
+
+
 def in_values(target: exp.Expression, values: Sequence[int]) -> exp.Expression:
     """``target IN (v1, v2, ...)``: literal lists let DuckDB probe an ART index instead of scanning."""
     return exp.In(this=target, expressions=[exp.Literal.number(v) for v in values])

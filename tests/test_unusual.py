@@ -1939,14 +1939,11 @@ def test_integer_constants_grouped_by_stay_values():
              ("w", "SELECT -1 AS c0, k, COUNT(*) AS n FROM s GROUP BY c0, k")]
     check("CREATE TABLE s AS SELECT * FROM (VALUES (1), (2), (2), (NULL)) v(k)", views,
           [("s", "k = 2"), ("s", "k IS NULL"), ("s", "true")])
-    db = ivm.connect(":memory:")
-    try:
+    with ivm.connect(":memory:") as db:
         db.load("s", pd.DataFrame({"k": [1, 2]}))
         db.deploy(";".join(f"CREATE VIEW {name} AS {sql}" for name, sql in views))
         for name, _ in views:
             assert db.explain(name).startswith(f"view {name}: incremental"), db.explain(name)
-    finally:
-        db.close()
 
 
 def test_asof_join_over_tied_partners_keeps_one_answer():
@@ -1963,8 +1960,7 @@ def test_asof_join_over_tied_partners_keeps_one_answer():
              # a filter on the partner: an event whose partner it rejected gains a row when that partner goes
              "cheap": "SELECT e.eid, p.price FROM events e ASOF JOIN prices p ON e.uid = p.uid AND e.ts >= p.ts "
                       "WHERE p.price < 9"}
-    db, oracle = ivm.connect(":memory:"), duckdb.connect()
-    try:
+    with ivm.connect(":memory:") as db, duckdb.connect() as oracle:
         for name, df in (("events", events), ("prices", prices)):
             db.load(name, df)
             oracle.register("df", df)
@@ -1987,17 +1983,13 @@ def test_asof_join_over_tied_partners_keeps_one_answer():
                 got = sorted(db.con.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
                 assert got == sorted(oracle.execute(text).fetchall(), key=repr), (step, name)
             assert db.verify()["ok"], step
-    finally:
-        db.close()
-        oracle.close()
 
 
 def test_asof_partner_rejected_by_where_gives_way_to_one_that_passes():
     """An event whose ASOF partner the WHERE rejects has no row; once that partner is deleted, an older partner
     that passes gives it one. The probe finding the events to re-evaluate must not apply that WHERE to the
     deleted partner (it would find none)."""
-    db = ivm.connect(":memory:")
-    try:
+    with ivm.connect(":memory:") as db:
         db.load("events", pd.DataFrame({"eid": [1, 2], "uid": [0, 1], "ts": [10, 10]}))
         db.load("prices", pd.DataFrame({"pid": [1, 2, 3], "uid": [0, 0, 1], "ts": [5, 8, 3], "price": [1.0, 100.0, 2.0]}))
         db.deploy("CREATE VIEW cheap AS SELECT e.eid, p.price FROM events e ASOF JOIN prices p "
@@ -2006,8 +1998,6 @@ def test_asof_partner_rejected_by_where_gives_way_to_one_that_passes():
         db.delete("prices", "pid = 2")
         assert sorted(db.con.execute("SELECT * FROM cheap").fetchall()) == [(1, 1.0), (2, 2.0)]
         assert db.verify()["ok"]
-    finally:
-        db.close()
 
 
 def test_outer_join_on_with_subquery_whose_padding_a_later_join_matches():
@@ -2028,8 +2018,7 @@ def test_outer_join_on_with_subquery_whose_padding_a_later_join_matches():
 def test_asof_key_compared_null_safe_partitions_the_ties():
     """Found by the ASOF hunt: with the key compared by IS NOT DISTINCT FROM, the right side kept one row per
     timestamp instead of one per (key, timestamp): prices of two users at one time collapsed into one."""
-    db = ivm.connect(":memory:")
-    try:
+    with ivm.connect(":memory:") as db:
         db.load("events", pd.DataFrame({"eid": [1, 2, 3], "uid": [0, 1, None], "ts": [10, 10, 10]}))
         db.load("prices", pd.DataFrame({"pid": [1, 2, 3], "uid": [0, 1, None], "ts": [5, 5, 5], "price": [1.0, 2.0, 3.0]}))
         db.deploy("CREATE VIEW v AS SELECT e.eid, p.pid FROM events e ASOF JOIN prices p "
@@ -2039,8 +2028,6 @@ def test_asof_key_compared_null_safe_partitions_the_ties():
         db.delete("prices", "pid = 1")
         assert sorted(db.con.execute("SELECT * FROM v").fetchall()) == [(2, 2), (3, 3)]
         assert db.verify()["ok"]
-    finally:
-        db.close()
 
 
 def test_asof_partner_whose_joined_row_the_where_rejects_gives_way():
@@ -2061,8 +2048,7 @@ def test_asof_ties_broken_in_nested_joins_and_under_a_union():
     """Found by the ASOF hunt: an ASOF JOIN inside the right side of another kept its ties (the outer rewrite
     copied the right side before the inner one was rewritten), and a CTE read by an ASOF JOIN under a UNION
     ALL (the WITH hangs on the union) was not found, so the view fell back to a recompute."""
-    db = ivm.connect(":memory:")
-    try:
+    with ivm.connect(":memory:") as db:
         db.load("e", pd.DataFrame({"eid": [1, 2], "uid": [0, 1], "ts": [10, 10]}))
         db.load("p", pd.DataFrame({"pid": [1, 2, 3], "uid": [0, 1, 0], "ts": [5, 5, 5], "price": [1.0, 2.0, 2.5]}))
         db.load("q", pd.DataFrame({"uid": [0, 0, 1, 1], "ts": [1, 1, 2, 2], "qv": [7, 3, 9, 8]}))
@@ -2081,8 +2067,6 @@ def test_asof_ties_broken_in_nested_joins_and_under_a_union():
             db.delete(table, where)
             assert db.verify()["ok"], (table, where)
         assert sorted(db.con.execute("SELECT * FROM unioned").fetchall()) == [(0, 0), (1, 3), (2, 2)]
-    finally:
-        db.close()
 
 
 def test_asof_in_a_correlated_subquery():

@@ -23,7 +23,7 @@ from ivm.plan.normalise import (comma_segments_grouped, is_comma, join_group, na
 from ivm.plan.ties import break_ties
 from ivm.plan.pivot import spelled_out
 from ivm.plan.nodes import AggregateStage, Branch, RecomputeStage, Scan, SpjStage, Stage, ViewPlan
-from ivm.sql import DIALECT, RAW_SCHEMA, column, group_value, ident, internal_table
+from ivm.sql import DIALECT, RAW_SCHEMA, column, group_value, ident, internal_table, is_asof
 
 from ivm.plan.lower import lower_select, lower_set_operation  # noqa: E402  (it reads helpers of this module)
 
@@ -50,8 +50,8 @@ def plan_view(name: str, query: exp.Query, schema: Schema, columns: Sequence[str
         spelled = comma_segments_grouped(spelled)  # before the refusals: a grouped one is maintained
         _refuse_whole_view_fallbacks(spelled, schema)
         normal = qualified(name, spelled, schema)
-        # an ASOF JOIN's ties were broken by qualified() (normalise._asof_ties_broken)
-        asof = any((j.args.get("method") or "").upper() == "ASOF" for j in normal.find_all(exp.Join))
+        # an ASOF JOIN's ties were broken by qualified() (ties.asof_ties_broken)
+        asof = any(is_asof(join) for join in normal.find_all(exp.Join))
         tie_broken = normal.sql(dialect=DIALECT) if break_ties(normal) or asof else None
         return dataclasses.replace(_plan_stages(name, normal, schema, columns), tie_broken=tie_broken)
     except RecursionError:  # a shape the rules keep splitting: correct and explained as a recompute
@@ -166,7 +166,7 @@ def _refuse_whole_view_fallbacks(query: exp.Query, schema: Schema) -> None:
         if method == "POSITIONAL":
             raise IvmError("POSITIONAL JOIN has no delta rule yet (a deleted row changes which partner other rows "
                            "get)")
-        if method == "ASOF" and (join.args.get("using") or (join.side or "").upper() not in ("", "LEFT")):
+        if is_asof(join) and (join.args.get("using") or (join.side or "").upper() not in ("", "LEFT")):
             raise IvmError(f"ASOF {'JOIN ... USING' if join.args.get('using') else join.side.upper() + ' JOIN'} has "
                            "no delta rule yet; write ASOF [LEFT] JOIN ... ON")
     for select in query.find_all(exp.Select):

@@ -32,7 +32,7 @@ from ivm.plan.nodes import (KeyedScan, Lookup, OrderKey, PartitionStage, PerRowS
                             TopKStage)
 from ivm.plan.column_types import column_type, duckdb_types
 from ivm.plan.state import unknown_aggregate
-from ivm.sql import DIALECT, RID, and_all, column, group_value, ident, inside, internal_table
+from ivm.sql import DIALECT, RID, and_all, column, group_value, ident, inside, internal_table, is_asof
 
 Schema = Mapping[str, Mapping[str, str]]
 Planner = Callable[[str, exp.Query, "list[str] | None", Schema], "list[Stage]"]
@@ -995,10 +995,10 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
             continue
         join = table.parent if isinstance(table.parent, exp.Join) else None
         # the FROM table is a lookup only when a RIGHT (or FULL) join drives the branch
-        role = f"{'ASOF ' if join is not None and _asof(join) else ''}{(join.side or '').upper()} JOIN".replace(
+        role = f"{'ASOF ' if join is not None and is_asof(join) else ''}{(join.side or '').upper()} JOIN".replace(
             "  ", " ").strip() if join is not None else "RIGHT JOIN"
         reason = _pads_before_driver(select, driver, alias) or relaxed
-        if join is not None and _asof(join) and not reason:
+        if join is not None and is_asof(join) and not reason:
             probe, reason = _asof_probe(select, driver, join)
         else:
             probe = None if reason else _tree_probe(select, driver, alias)
@@ -1018,7 +1018,7 @@ def _lookups(select: exp.Select, driver: str) -> list[Lookup] | None:
             # an ASOF JOIN in the subquery picks the rows its correlation reads: a changed partner can change
             # them without meeting the correlation itself (found by the ASOF hunt: stale EXISTS / IN / scalar)
             asof = "an ASOF JOIN in its subquery picks the rows the correlation reads" \
-                if any(_asof(j) for j in query.find_all(exp.Join)) else None
+                if any(is_asof(j) for j in query.find_all(exp.Join)) else None
             unusable = relaxed or asof
             probe = None if unusable else _subquery_probe(select, driver, child, table, position, conjuncts)
             lookups.append(Lookup(relation=table.name, alias=table.alias_or_name, probe=probe, role=role,
@@ -1034,13 +1034,11 @@ def _relaxing_loses_padding(select: exp.Select) -> str | None:
     and they were missed (found by the random SQL hunt: a stale row after deleting ``s``'s row). Then every
     driver row is re-evaluated when a lookup changes."""
     joins = select.args.get("joins") or []
-    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
+    names = _aliases(select)
     for index, join in enumerate(joins):
-        side, on = (join.side or "").upper(), join.args.get("on")
-        if side not in ("LEFT", "RIGHT", "FULL") or on is None or not _subqueries_in(on):
+        on, padded = join.args.get("on"), _padded_by(join, names, index + 1)
+        if not padded or on is None or not _subqueries_in(on):
             continue
-        padded = ({names[index + 1]} if side in ("LEFT", "FULL") else set()) \
-            | (set(names[:index + 1]) if side in ("RIGHT", "FULL") else set())
         for later in joins[index + 1:]:
             condition = later.args.get("on")
             if condition is not None and any(
@@ -1071,7 +1069,7 @@ def _pads_before_driver(select: exp.Select, driver: str, alias: str) -> str | No
     position = next((i for i, j in enumerate(joins) if j.this.alias_or_name == driver), None)
     if position is None:
         return None  # the FROM table drives: every lookup is joined to the driver's rows, never before them
-    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
+    names = _aliases(select)
     if alias not in names[:position + 1]:
         return None  # joined after the driver: a padded row holds the driver row, which the probe finds
     before = select.copy()
@@ -1175,13 +1173,9 @@ def _row_filters(select: exp.Select) -> list[exp.Expression]:
     # an ASOF join's table is no such table: a conjunct rejecting the partner it picks says nothing of the
     # partner it picks once a changed row is gone or added
     inner = {select.args["from_"].this.alias_or_name} | {j.this.alias_or_name for j in joins
-                                                         if not j.side and not _asof(j)}
+                                                         if not j.side and not is_asof(j)}
     return [c.copy() for c in _conjuncts(where.this)
             if not _subqueries_in(c) and all(col.table in inner for col in c.find_all(exp.Column))]
-
-
-def _asof(join: exp.Join) -> bool:
-    return (join.args.get("method") or "").upper() == "ASOF"
 
 
 def _asof_probe(select: exp.Select, driver: str, join: exp.Join) -> tuple[exp.Select | None, str]:
@@ -1193,7 +1187,7 @@ def _asof_probe(select: exp.Select, driver: str, join: exp.Join) -> tuple[exp.Se
     the ASOF join (a RIGHT JOIN) is reached only through them: then every driver row is re-evaluated."""
     joins = select.args.get("joins") or []
     index = next(i for i, j in enumerate(joins) if j is join)
-    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
+    names = _aliases(select)
     if driver not in names[:index + 1]:
         return None, "the row driving the branch is joined after the ASOF JOIN, which picks the partners it matches"
     before = set(names[:index + 1]) - {join.this.alias_or_name}
@@ -1314,19 +1308,24 @@ def _subquery_probe(select: exp.Select, driver: str, child: Scope, table: exp.Ta
     return result
 
 
+def _aliases(select: exp.Select) -> list[str]:
+    """The aliases of the FROM table and of each joined table, in order."""
+    return [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in select.args.get("joins") or []]
+
+
 def _padded(select: exp.Select) -> set[str]:
-    """Aliases of the tables an outer join of ``select`` may pad with NULLs: the right side of a LEFT join,
+    """Aliases of the tables an outer join of ``select`` may pad with NULLs."""
+    names = _aliases(select)
+    return {alias for position, join in enumerate(select.args.get("joins") or [], 1)
+            for alias in _padded_by(join, names, position)}
+
+
+def _padded_by(join: exp.Join, names: list[str], position: int) -> set[str]:
+    """What the join at ``position`` of the tables ``names`` pads with NULLs: the right side of a LEFT join,
     both sides of a FULL join, and everything before a RIGHT or FULL join."""
-    joins = select.args.get("joins") or []
-    names = [select.args["from_"].this.alias_or_name] + [j.this.alias_or_name for j in joins]
-    padded = set()
-    for position, join in enumerate(joins, 1):
-        side = (join.side or "").upper()
-        if side in ("LEFT", "FULL"):
-            padded.add(names[position])
-        if side in ("RIGHT", "FULL"):
-            padded.update(names[:position])
-    return padded
+    side = (join.side or "").upper()
+    return ({names[position]} if side in ("LEFT", "FULL") else set()) \
+        | (set(names[:position]) if side in ("RIGHT", "FULL") else set())
 
 
 def _plain_rows(query: exp.Select) -> bool:

@@ -24,7 +24,8 @@ from ivm.errors import IvmError
 from ivm.plan.lateral import lateral_functions_as_columns, relations_of
 from ivm.plan.lateral_top_n import lateral_top_n_as_windows
 from ivm.plan.state import unknown_aggregate
-from ivm.sql import DIALECT, column, deduplicated_names, ident, inside
+from ivm.plan.ties import asof_ties_broken
+from ivm.sql import DIALECT, column, deduplicated_names, ident, inside, is_asof
 
 Schema = Mapping[str, Mapping[str, str]]
 
@@ -46,7 +47,7 @@ def qualified(name: str, query: exp.Query, schema: Schema) -> exp.Query:
         query = qualify(query, schema=sqlglot_schema(schema), dialect=DIALECT, validate_qualify_columns=True,
                         quote_identifiers=True)
         query = _plain_limits(_order_expressions_read_columns(query, schema))  # ORDER BY ALL over a star
-        query = _asof_ties_broken(query, schema)
+        query = asof_ties_broken(query, schema)
         query = _nested_joins_as_derived_tables(query)
         query = lateral_top_n_as_windows(_merged_keys_as_duckdb(query), schema)
         query = _set_returning_lookups_as_derived_tables(query)
@@ -76,74 +77,12 @@ def _merged(query: exp.Query) -> exp.Query:
         return mergeable(outer_scope, inner_scope, *args, **kwargs) and not _padded_with_values(
             outer_scope.expression, inner, from_or_join) and not _windows_under_aggregate(outer_scope.expression, inner) \
             and not _constant_order_keys(outer_scope.expression, inner) \
-            and not (isinstance(from_or_join, exp.Join) and (from_or_join.args.get("method") or "").upper() == "ASOF")
+            and not (isinstance(from_or_join, exp.Join) and is_asof(from_or_join))
     _merging._mergeable = guarded
     try:
         return merge_subqueries(query)
     finally:
         _merging._mergeable = mergeable
-
-
-def _asof_ties_broken(query: exp.Query, schema: Schema) -> exp.Query:
-    """The right side of each ``ASOF JOIN ... ON`` as one row per value of the expressions its condition
-    compares (the first in the order of all its columns): DuckDB pairs a row with any one of the rows that tie
-    there, so a view over such ties had several answers, and rows re-evaluated after a deletion could pick
-    other partners than a recompute. Now it keeps one of its answers, always the same one (see Determinism in
-    the README); the derived table becomes a window stage, maintained by the partitions a change touches.
-
-    Example:
-        >>> import sqlglot
-        >>> q = sqlglot.parse_one('SELECT e.k, p.v FROM e AS e ASOF JOIN p AS p ON e.k = p.k AND e.t >= p.t')
-        >>> _asof_ties_broken(q, {"p": {"k": "INT", "t": "INT", "v": "INT"}}).sql("duckdb")[28:]
-        'ASOF JOIN (SELECT "p"."k" AS "k", "p"."t" AS "t", "p"."v" AS "v" FROM p AS p QUALIFY ROW_NUMBER() OVER (PARTITION BY p.k, p.t ORDER BY "p"."k", "p"."t", "p"."v") = 1) AS "p" ON e.k = p.k AND e.t >= p.t'
-    """
-    for join in reversed(list(query.find_all(exp.Join))):  # inner ones first: an outer one copies its right side
-        on = join.args.get("on")
-        if (join.args.get("method") or "").upper() != "ASOF" or on is None:
-            continue
-        right = join.this
-        alias = right.alias_or_name
-        names = _relation_columns(right, schema)
-        conjuncts = [c.unnest() for c in on.unnest().flatten()] if isinstance(on.unnest(), exp.And) else [on.unnest()]
-        keys = []
-        for conjunct in conjuncts:  # every column the ON compares on the right side must partition the ties
-            right_sides = [side for side in (conjunct.this, conjunct.expression)
-                           if side is not None and side.find(exp.Column)
-                           and all(col.table == alias for col in side.find_all(exp.Column))] \
-                if isinstance(conjunct, _ASOF_COMPARISONS) else []
-            if len(right_sides) != 1 or conjunct.find(exp.Query):
-                raise IvmError(f"an ASOF JOIN ON with {conjunct.sql(dialect=DIALECT)[:60]} (not a comparison of a "
-                               "column of each side) has no delta rule yet")
-            keys.append(right_sides[0])
-        if not names or not alias:
-            raise IvmError(f"ASOF JOIN of {right.sql(dialect=DIALECT)[:60]}, whose columns are not known, has no "
-                           "delta rule yet")
-        window = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k in keys],
-                            order=exp.Order(expressions=[exp.Ordered(this=column(n, alias)) for n in names]))
-        inner = exp.select(*[exp.alias_(column(n, alias), ident(n)) for n in names]).from_(right.copy())
-        inner.set("qualify", exp.Qualify(this=exp.EQ(this=window, expression=exp.Literal.number(1))))
-        join.set("this", exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
-    return query
-
-
-_ASOF_COMPARISONS = (exp.EQ, exp.NullSafeEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
-
-
-def _relation_columns(relation: exp.Expression, schema: Schema) -> list[str]:
-    """The output column names of a table (of ``schema``, or a CTE) or derived table; [] when unknown."""
-    if isinstance(relation, exp.Subquery):
-        return list(relation.this.named_selects) if isinstance(relation.this, exp.Query) else []
-    if not isinstance(relation, exp.Table):
-        return []
-    node = relation.parent
-    while node is not None:  # a CTE of this name in reach shadows the table (WITH on a SELECT or a UNION)
-        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Query) else None
-        for cte in (with_.expressions if with_ else []):
-            if cte.alias_or_name.lower() == relation.name.lower() and not relation.args.get("db"):
-                return list(cte.this.named_selects)
-        node = node.parent
-    found = {k.lower(): v for k, v in schema.items()}.get(relation.name.lower())
-    return list(found) if found else []
 
 
 def _constant_order_keys(outer: exp.Expression, inner: exp.Expression) -> bool:

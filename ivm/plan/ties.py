@@ -20,14 +20,23 @@ tied; every refined answer is one of the answers the user's SQL allows, and alwa
   ``arg_max(x, y)``/``arg_min`` (``max_by``/``min_by``): by ``y``, then ``x``.
 
 ``mode`` has no order to refine; its ties remain (README, Known limits).
+
+An ASOF JOIN pairs a row with any one of the partners that tie on the columns its ON compares; its right side
+keeps the first row of each such tie (:func:`asof_ties_broken`, run by the normaliser before the query is
+split into stages).
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 from sqlglot import exp
 
+from ivm.errors import IvmError
 from ivm.plan.lateral import relations_of
 from ivm.plan.order import ORDERED_WINDOW_FUNCTIONS, TRANSPARENT
-from ivm.sql import DIALECT
+from ivm.sql import DIALECT, column, ident, is_asof
+
+Schema = Mapping[str, Mapping[str, str]]
 
 _RANK_LIKE = (exp.Rank, exp.DenseRank, exp.PercentRank, exp.CumeDist)
 _PEER_FRAMED = (exp.LastValue, exp.NthValue)  # their value reads the frame's end: peers matter
@@ -243,3 +252,65 @@ _BY, _THEN = "__ivm_by", "__ivm_then"
 def _refined_by(node: exp.Expression) -> bool:
     default = node.args.get("default") if isinstance(node, exp.Case) else None
     return isinstance(default, exp.Struct) and [e.this.name for e in default.expressions] == [_BY, _THEN]
+
+
+def asof_ties_broken(query: exp.Query, schema: Schema) -> exp.Query:
+    """The right side of each ``ASOF JOIN ... ON`` as one row per value of the expressions its condition
+    compares (the first in the order of all its columns): DuckDB pairs a row with any one of the rows that tie
+    there, so a view over such ties had several answers, and rows re-evaluated after a deletion could pick
+    other partners than a recompute. Now it keeps one of its answers, always the same one (see Determinism in
+    the README); the derived table becomes a window stage, maintained by the partitions a change touches.
+
+    Example:
+        >>> import sqlglot
+        >>> q = sqlglot.parse_one('SELECT e.k, p.v FROM e AS e ASOF JOIN p AS p ON e.k = p.k AND e.t >= p.t')
+        >>> asof_ties_broken(q, {"p": {"k": "INT", "t": "INT", "v": "INT"}}).sql("duckdb")[28:]
+        'ASOF JOIN (SELECT "p"."k" AS "k", "p"."t" AS "t", "p"."v" AS "v" FROM p AS p QUALIFY ROW_NUMBER() OVER (PARTITION BY p.k, p.t ORDER BY "p"."k", "p"."t", "p"."v") = 1) AS "p" ON e.k = p.k AND e.t >= p.t'
+    """
+    for join in reversed(list(query.find_all(exp.Join))):  # inner ones first: an outer one copies its right side
+        on = join.args.get("on")
+        if not is_asof(join) or on is None:
+            continue
+        right = join.this
+        alias = right.alias_or_name
+        names = _relation_columns(right, schema)
+        conjuncts = [c.unnest() for c in on.unnest().flatten()] if isinstance(on.unnest(), exp.And) else [on.unnest()]
+        keys = []
+        for conjunct in conjuncts:  # every column the ON compares on the right side must partition the ties
+            right_sides = [side for side in (conjunct.this, conjunct.expression)
+                           if side is not None and side.find(exp.Column)
+                           and all(col.table == alias for col in side.find_all(exp.Column))] \
+                if isinstance(conjunct, _ASOF_COMPARISONS) else []
+            if len(right_sides) != 1 or conjunct.find(exp.Query):
+                raise IvmError(f"an ASOF JOIN ON with {conjunct.sql(dialect=DIALECT)[:60]} (not a comparison of a "
+                               "column of each side) has no delta rule yet")
+            keys.append(right_sides[0])
+        if not names or not alias:
+            raise IvmError(f"ASOF JOIN of {right.sql(dialect=DIALECT)[:60]}, whose columns are not known, has no "
+                           "delta rule yet")
+        window = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k in keys],
+                            order=exp.Order(expressions=[exp.Ordered(this=column(n, alias)) for n in names]))
+        inner = exp.select(*[exp.alias_(column(n, alias), ident(n)) for n in names]).from_(right.copy())
+        inner.set("qualify", exp.Qualify(this=exp.EQ(this=window, expression=exp.Literal.number(1))))
+        join.set("this", exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
+    return query
+
+
+_ASOF_COMPARISONS = (exp.EQ, exp.NullSafeEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _relation_columns(relation: exp.Expression, schema: Schema) -> list[str]:
+    """The output column names of a table (of ``schema``, or a CTE) or derived table; [] when unknown."""
+    if isinstance(relation, exp.Subquery):
+        return list(relation.this.named_selects) if isinstance(relation.this, exp.Query) else []
+    if not isinstance(relation, exp.Table):
+        return []
+    node = relation.parent
+    while node is not None:  # a CTE of this name in reach shadows the table (WITH on a SELECT or a UNION)
+        with_ = node.args.get("with_") or node.args.get("with") if isinstance(node, exp.Query) else None
+        for cte in (with_.expressions if with_ else []):
+            if cte.alias_or_name.lower() == relation.name.lower() and not relation.args.get("db"):
+                return list(cte.this.named_selects)
+        node = node.parent
+    found = {k.lower(): v for k, v in schema.items()}.get(relation.name.lower())
+    return list(found) if found else []

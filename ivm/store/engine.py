@@ -497,12 +497,13 @@ class Database:
                                  f'FROM "{INTERNAL_SCHEMA}"."{name}"')
                 if self.indexes:  # deletions find the rows by predicate, then delete them by id
                     self.con.execute(f'CREATE INDEX "{name}_{RID}" ON "{INTERNAL_SCHEMA}"."{name}" ("{RID}")')
+                present = {c.lower() for c in cols}
                 for index_name, index_columns in declared:  # a replaced source keeps its deletion-key indexes
-                    if {c.lower() for c in index_columns} <= {c.lower() for c in cols}:
+                    missing = [c for c in index_columns if c.lower() not in present]
+                    if not missing:
                         self.con.execute(f'CREATE INDEX {quoted_identifier(index_name)} ON '
                                          f'{render(internal_table(name))} ({", ".join(map(quoted_identifier, index_columns))})')
                     else:
-                        missing = [c for c in index_columns if c.lower() not in {k.lower() for k in cols}]
                         dropped.append(f"the index on {name}({', '.join(index_columns)}) is gone: the new {name} "
                                        f"has no column {', '.join(missing)} (ivm index DB {name} COLUMN to make another)")
                 if not exists:
